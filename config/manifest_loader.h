@@ -1,0 +1,42 @@
+// config/manifest_loader.h — Kubernetes manifests (files, directories, text) → config::Cluster.
+//
+// Owns: reading multi-document YAML and `kind: List`, picking out Namespace, Pod and
+// NetworkPolicy (other kinds are skipped with a one-line notice), validating them as the API
+// server does (formats.md §1.9) and applying Kubernetes defaulting (§1.4, §1.5, §1.7).
+// Pure functions over text and files; no globals; callable from any thread. yaml-cpp stays
+// inside config/ and none of its exceptions escape.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/error.h"
+#include "config/model.h"
+
+namespace picket::config {
+
+struct LoadOptions {
+  // Mirror the API server's StrictIPCIDRValidation gate (leading zeros, IPv4-mapped IPv6,
+  // host bits set are errors). Off by default, as in Kubernetes 1.33.
+  bool strict_cidr = false;
+};
+
+struct LoadResult {
+  Cluster cluster;
+  std::vector<std::string> notices;  // e.g. "a.yaml:12: skipping Service x/web (kind not used)"
+};
+
+// Parses `text` (named `file_name` in errors). Reports every error of the text in one go; on any
+// error returns them all and no cluster.
+[[nodiscard]] std::expected<LoadResult, Errors> LoadManifestText(std::string_view text,
+                                                                 std::string_view file_name,
+                                                                 const LoadOptions& options = {});
+
+// Loads files and directories (recursively, `*.yaml`, `*.yml`, `*.json`, sorted by path) into one
+// Cluster. Duplicate objects (same kind, namespace and name) are an error.
+[[nodiscard]] std::expected<LoadResult, Errors> LoadManifestPaths(
+    const std::vector<std::string>& paths, const LoadOptions& options = {});
+
+}  // namespace picket::config

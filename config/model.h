@@ -1,0 +1,120 @@
+// config/model.h — the plain, immutable C++ values that Kubernetes objects become.
+//
+// Owns: the data model of Namespace, Pod and NetworkPolicy after parsing, validation and
+// defaulting. Nothing here parses or validates; `config/manifest_loader.h` produces these values
+// and `//policy` consumes them. Plain structs, no behaviour beyond trivial helpers, safe to copy
+// and to share read-only across threads.
+//
+// Empty vs absent (formats.md §1.3, §1.10): a peer's `pod_selector` / `namespace_selector` are
+// std::optional because nil ("this peer kind is not used") and `{}` ("match everything") differ.
+// Lists whose absent and empty forms mean the same to Kubernetes (`from`, `to`, `ports`,
+// `ingress`, `egress`) are plain vectors. `policy_types` is always defaulted by the loader.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace picket::config {
+
+using Labels = std::map<std::string, std::string>;
+
+enum class Protocol : uint8_t { kTCP, kUDP, kSCTP };
+
+enum class SelectorOperator : uint8_t { kIn, kNotIn, kExists, kDoesNotExist };
+
+struct SelectorRequirement {
+  std::string key;
+  SelectorOperator op = SelectorOperator::kIn;
+  std::vector<std::string> values;
+};
+
+// A metav1.LabelSelector with matchLabels folded into requirements (`k: v` == `k In [v]`).
+// An empty requirement list matches everything.
+struct LabelSelector {
+  std::vector<SelectorRequirement> requirements;
+};
+
+// Where an object came from, for error messages and provenance: `file:line`.
+struct SourceLocation {
+  std::string file;
+  int line = 0;  // 1-based; 0 when unknown
+};
+
+struct Namespace {
+  std::string name;
+  Labels labels;  // always contains kubernetes.io/metadata.name=<name> after defaulting
+  SourceLocation source;
+};
+
+struct ContainerPort {
+  std::string name;  // empty when unnamed
+  uint16_t container_port = 0;
+  Protocol protocol = Protocol::kTCP;
+};
+
+struct Pod {
+  std::string ns;
+  std::string name;
+  Labels labels;
+  std::vector<ContainerPort> ports;  // from spec.containers[*].ports and initContainers
+  std::vector<std::string> ips;      // status.podIPs (or status.podIP), textual, v4 and/or v6
+  bool host_network = false;
+  SourceLocation source;
+};
+
+// port: absent, a number, or a name (IntOrString).
+struct NetworkPolicyPort {
+  Protocol protocol = Protocol::kTCP;                   // defaulted to TCP
+  std::variant<std::monostate, uint16_t, std::string> port;
+  std::optional<uint16_t> end_port;                     // inclusive; only with a numeric port
+};
+
+struct IpBlock {
+  std::string cidr;                 // as written (validated, sloppy-parsed per Kubernetes)
+  std::vector<std::string> except;  // each a strict subset of cidr
+};
+
+struct NetworkPolicyPeer {
+  std::optional<LabelSelector> pod_selector;
+  std::optional<LabelSelector> namespace_selector;
+  std::optional<IpBlock> ip_block;
+};
+
+// One ingress (`from`) or egress (`to`) rule; `peers` empty == all peers, `ports` empty == all.
+struct NetworkPolicyRule {
+  std::vector<NetworkPolicyPort> ports;
+  std::vector<NetworkPolicyPeer> peers;
+};
+
+struct NetworkPolicy {
+  std::string ns;
+  std::string name;
+  LabelSelector pod_selector;          // absent is the empty selector
+  std::vector<NetworkPolicyRule> ingress;
+  std::vector<NetworkPolicyRule> egress;
+  bool policy_types_ingress = false;  // after defaulting (formats.md §1.4)
+  bool policy_types_egress = false;
+  SourceLocation source;
+};
+
+// Everything one load produced: the cluster state a control server or an offline tool sees.
+struct Cluster {
+  std::vector<Namespace> namespaces;
+  std::vector<Pod> pods;
+  std::vector<NetworkPolicy> policies;
+};
+
+inline const char* ProtocolName(Protocol p) {
+  switch (p) {
+    case Protocol::kTCP: return "TCP";
+    case Protocol::kUDP: return "UDP";
+    case Protocol::kSCTP: return "SCTP";
+  }
+  return "?";
+}
+
+}  // namespace picket::config

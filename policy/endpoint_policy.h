@@ -1,0 +1,78 @@
+// policy/endpoint_policy.h — the per-pod compiled policy a sidecar enforces.  [CONTRACT]
+//
+// Owns: the immutable snapshot one picket-proxy holds for its own pod: the address map
+// (peer IP → identity: namespace, pod, labels, named ports) and the pod's compiled ingress and
+// egress rules, each entry remembering the policies that produced it. Built by the compiler
+// (policy/compiler.h) from a config::Cluster, or decoded from its text form (the proxy's
+// `policy_file`, and later the xDS push) through one path. Immutable after construction: share
+// it as std::shared_ptr<const EndpointPolicy> and swap the pointer to update.
+//
+// Any thread may call the const methods concurrently.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/error.h"
+#include "config/model.h"
+#include "policy/ip_address.h"
+
+namespace picket::policy {
+
+// What is known about the remote side of a connection (for flow logs), if it is a known pod.
+struct PeerInfo {
+  std::string ns;
+  std::string pod;
+  config::Labels labels;
+};
+
+struct Decision {
+  bool allowed = false;
+  // Stable reason name when denied: "policy_denied" (the pod is isolated in this direction and
+  // no rule matched). Empty when allowed.
+  std::string reason;
+  // The policies ("ns/name") that select this pod in the checked direction. For an allow by an
+  // isolated pod: the policies whose rule matched. Empty when the pod is not isolated.
+  std::vector<std::string> policies;
+  // One human line: which rule allowed, or that none of the selecting policies' rules matched.
+  std::string detail;
+};
+
+class EndpointPolicy {
+ public:
+  virtual ~EndpointPolicy() = default;
+
+  // The snapshot's version (changes whenever its content changes).
+  virtual const std::string& version() const = 0;
+  virtual const std::string& pod_namespace() const = 0;
+  virtual const std::string& pod_name() const = 0;
+
+  // Outbound: may this pod open `protocol` to dst:port?
+  virtual Decision CheckEgress(const IpAddress& dst, uint16_t port,
+                               config::Protocol protocol) const = 0;
+  // Inbound: may src open `protocol` to this pod's `port`?
+  virtual Decision CheckIngress(const IpAddress& src, uint16_t port,
+                                config::Protocol protocol) const = 0;
+
+  // The pod an address belongs to, or nullptr.
+  virtual const PeerInfo* LookupPeer(const IpAddress& address) const = 0;
+
+  // The snapshot in its text form (the `policy_file` format; also used by /config_dump).
+  virtual std::string Encode() const = 0;
+};
+
+using EndpointPolicyPtr = std::shared_ptr<const EndpointPolicy>;
+
+// Compiles the snapshot for pod `ns`/`name` of `cluster`.
+[[nodiscard]] std::expected<EndpointPolicyPtr, config::Errors> CompileEndpointPolicy(
+    const config::Cluster& cluster, std::string_view ns, std::string_view name);
+
+// Decodes the text form produced by Encode() (untrusted: precise errors, never a crash).
+[[nodiscard]] std::expected<EndpointPolicyPtr, config::Errors> DecodeEndpointPolicy(
+    std::string_view text, std::string_view file_name);
+
+}  // namespace picket::policy

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive, everything Picket needs to build, test and run the demo.
+# Safe to run repeatedly: it only calls apt-get when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap g++ libuv1-dev libc-ares-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev android-libboringssl-dev
+  iptables iproute2 procps python3 openssl
+)
+if [[ "${PICKET_WITH_BENCH:-0}" == 1 ]]; then
+  PACKAGES+=(haproxy hyperfine time)
+fi
+if [[ "${PICKET_WITH_FUZZ:-0}" == 1 ]]; then
+  PACKAGES+=(clang-16 libclang-rt-16-dev)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "picket: installing ${missing[*]}" >&2
+  if [[ $(id -u) != 0 ]]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
