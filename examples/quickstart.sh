@@ -216,11 +216,98 @@ until [[ -e $WORK/servers.ready ]]; do
 done
 
 if ((!sidecars)); then
-  say "probing every pod pair directly (no sidecars)"
-  "$PY" "$LIB/picket_demo.py" probe --pods "$WORK/pods.json" --ports "$PORTS" \
-    --expect-all-allowed >"$WORK/direct.json" || exit 1
-  say "all $(grep -c '"allowed": true' "$WORK/direct.json") direct connections succeeded"
-  exit 0
+  say "probing every pod pair directly (no sidecars: everything must connect)"
+  "$PY" - "$WORK/pods.json" >"$WORK/all-allowed.json" <<'EOF2'
+import json, sys
+pods = [p["name"] for p in json.load(open(sys.argv[1]))]
+print(json.dumps({"probes": [{"from": f, "to": t, "port": port, "protocol": "TCP", "allowed": True}
+                             for f in pods for t in pods for port in (80, 81)]}))
+EOF2
+  for p in $(awk '{print $6}' "$WORK/pods.txt"); do : >"$p/flows.jsonl"; done
+  "$PY" "$LIB/picket_demo.py" step --pods "$WORK/pods.json" --ports "$PORTS" \
+    --predicted "$WORK/all-allowed.json" --index 0 --title "direct" --out "$WORK/direct.json" \
+    --drops-timeout 0 $( ((quiet)) && echo --quiet)
+  exit
 fi
 
-die "sidecar mode not wired yet"
+# ---------------------------------------------------------------------------------------------
+# 4. The control server, in the node namespace, over a working copy of the manifests.
+MANIFESTS="$WORK/manifests"
+mkdir -p "$MANIFESTS" "$WORK/tmp" "$WORK/certs"
+cp "$DEMO/cluster.yaml" "$MANIFESTS/"
+
+say "making a CA and certificates for the control server and the nine sidecars (picket-control certs)"
+pod_names=$(awk '{print $1}' "$WORK/pods.txt" | paste -sd, -)
+"$CONTROL" certs --out "$WORK/certs" --server-ip "$NODE_IP" --pods "$pod_names" \
+  >"$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "picket-control certs failed"; }
+
+say "starting picket-control serve on $NODE_IP:$XDS_PORT"
+spawn "$NODE" "$WORK/control.log" "$CONTROL" serve --manifests "$MANIFESTS" \
+  --listen "$NODE_IP:$XDS_PORT" --tls-cert "$WORK/certs/server.crt" \
+  --tls-key "$WORK/certs/server.key" --tls-ca "$WORK/certs/ca.crt"
+CONTROL_PID=${PIDS[-1]}
+
+# ---------------------------------------------------------------------------------------------
+# 5. In every pod: the capture rules, then the sidecar as uid 1337 with the injector's bootstrap.
+say "installing capture rules (picket-init) and starting a picket-proxy sidecar in every pod"
+for line in "${POD_LINES[@]}"; do
+  read -r name ns pod ip netns dir <<<"$line"
+  ip netns exec "$netns" "$INIT" >"$dir/init.log" 2>&1 ||
+    { cat "$dir/init.log" >&2; die "picket-init failed in $name"; }
+  "$INJECT" bootstrap --namespace "$ns" --pod "$pod" --ip "$ip" \
+    --xds-address "$NODE_IP:$XDS_PORT" --cert-dir "$WORK/certs/$ns-$pod" \
+    --flow-log "$dir/flows.jsonl" >"$dir/bootstrap.yaml" 2>"$dir/inject.log" ||
+    { cat "$dir/inject.log" >&2; die "picket-inject bootstrap failed for $name"; }
+  chown -R "$SIDECAR_UID:$SIDECAR_UID" "$dir" "$WORK/certs/$ns-$pod"
+  spawn "$netns" "$dir/proxy.log" setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" \
+    --clear-groups -- "$PROXY" --config "$dir/bootstrap.yaml"
+done
+"$PY" "$LIB/picket_demo.py" wait-ready --pods "$WORK/pods.json" --admin "$ADMIN" --timeout 30 ||
+  die "sidecars did not become ready (logs: $WORK/pods/*/proxy.log; --keep-workdir keeps them)"
+check_alive "$CONTROL_PID" "picket-control serve" "$WORK/control.log"
+
+# ---------------------------------------------------------------------------------------------
+# 6. The story.
+mapfile -t STEPS < <(find "$DEMO/steps" -mindepth 1 -maxdepth 1 -type d | sort)
+total=${#STEPS[@]}
+status=0
+results=()
+for ((k = 0; k < total; k++)); do
+  step=${STEPS[k]}
+  n=$((k + 1))
+  title=$(head -n 1 "$step/STEP")
+  say "step $n/$total: $title"
+  ((quiet)) || sed '1d; s/^/    /' "$step/STEP"
+  for f in "$step"/*.yaml; do
+    [[ -e $f ]] || continue
+    ((quiet)) || echo "    applying $(basename "$f")"
+    cp "$f" "$WORK/tmp/$(basename "$f")"
+    mv "$WORK/tmp/$(basename "$f")" "$MANIFESTS/$(basename "$f")"
+  done
+  "$CONTROL" matrix -f "$MANIFESTS" --ports "$PORTS" --protocols TCP --output json \
+    >"$WORK/predicted-$n.json" 2>"$WORK/matrix-$n.log" ||
+    { cat "$WORK/matrix-$n.log" >&2; die "picket-control matrix failed"; }
+  t=$(date +%s.%N)
+  "$PY" "$LIB/picket_demo.py" wait-policy --pods "$WORK/pods.json" --admin "$ADMIN" \
+    --control "$CONTROL" --manifests "$MANIFESTS" --timeout 20 ||
+    die "the sidecars did not all receive the new policy"
+  waited=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  say "step $n/$total: all ${#POD_LINES[@]} sidecars enforce the new policy (${waited}s); probing"
+  "$PY" "$LIB/picket_demo.py" step --pods "$WORK/pods.json" --ports "$PORTS" \
+    --predicted "$WORK/predicted-$n.json" --index "$n" --title "$title" \
+    --wait-seconds "$waited" --out "$WORK/result-$n.json" $( ((quiet)) && echo --quiet) ||
+    status=1
+  results+=("$WORK/result-$n.json")
+done
+
+# ---------------------------------------------------------------------------------------------
+# 7. Summary.
+echo
+say "summary"
+"$PY" "$LIB/picket_demo.py" summary "${results[@]}"
+if ((status == 0)); then
+  say "every observed matrix equals picket-control's prediction"
+else
+  say "some observed cells differ from the prediction (see above)"
+fi
+exit "$status"

@@ -88,7 +88,9 @@ def cmd_pods(args):
         ip = re.search(r"(?m)^  podIP:\s*(\S+)", doc).group(1)
         pods.append({"name": f"{ns}/{name}", "namespace": ns, "pod": name, "ip": ip,
                      "netns": f"{args.prefix}-{ns}-{name}",
-                     "dir": os.path.join(args.workdir, "pods", f"{ns}-{name}")})
+                     "dir": os.path.join(args.workdir, "pods", f"{ns}-{name}"),
+                     "flow_log": os.path.join(args.workdir, "pods", f"{ns}-{name}",
+                                              "flows.jsonl")})
     if not pods:
         sys.exit(f"{args.cluster}: no Pod with status.podIP found")
     with open(args.out, "w") as f:
@@ -302,6 +304,190 @@ def cmd_wait_ready(args):
 
 
 # ---------------------------------------------------------------------------------------------
+# step: observe, predict, compare, explain
+
+
+def grid_rows(pods, port, cells):
+    """cells: {(from, to, port): '.'|'X'}; rows of a 9x9 grid in the upstream suite's notation."""
+    names = [p["name"] for p in pods]
+    nss = []
+    for n in names:
+        ns = n.split("/")[0]
+        if ns not in nss:
+            nss.append(ns)
+    head1 = " ".join(f"{ns:<{2 * sum(1 for n in names if n.startswith(ns + '/')) - 1}}"
+                     for ns in nss)
+    head2 = " ".join(n.split("/")[1] for n in names)
+    rows = [head1, head2]
+    for f in names:
+        rows.append(" ".join("-" if f == t else cells.get((f, t, port), "?") for t in names))
+    return names, rows
+
+
+def print_grids(pods, ports, observed, predicted, mismatched):
+    for port in ports:
+        names, obs = grid_rows(pods, port, observed)
+        _, pre = grid_rows(pods, port, predicted)
+        w = len(obs[1]) + 4
+        print(f"    {'port ' + str(port) + '/TCP':<14}{'observed':<{w}}predicted")
+        labels = ["from \\ to", ""] + names
+        for i, label in enumerate(labels):
+            note = ""
+            if i >= 2:
+                bad = [t for t in names if (label, t, port) in mismatched]
+                if bad:
+                    note = "   <- differs: " + ", ".join(bad)
+            print(f"    {label:<14}{obs[i]:<{w}}{pre[i]}{note}".rstrip())
+        print()
+
+
+def flow_of(rec):
+    return rec.get("flow", rec) if isinstance(rec, dict) else {}
+
+
+def endpoint_name(ep, ip):
+    ep = ep or {}
+    if ep.get("namespace") and ep.get("pod_name"):
+        return f"{ep['namespace']}/{ep['pod_name']}"
+    return ip or "?"
+
+
+def read_new_records(pods, offsets):
+    out = []
+    for p in pods:
+        path = p["flow_log"]
+        try:
+            with open(path, "rb") as f:
+                f.seek(offsets.get(p["name"], 0))
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        # Only whole lines: a record being written is read on the next poll.
+        data = data[: data.rfind(b"\n") + 1]
+        for line in data.decode(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            out.append((p["name"], rec))
+    return out
+
+
+def summarize_drops(records):
+    """Groups DROPPED records by (sidecar, direction, reason, deciding policies)."""
+    groups = {}
+    for pod, rec in records:
+        fl = flow_of(rec)
+        if fl.get("verdict") != "DROPPED":
+            continue
+        ip = fl.get("IP") or {}
+        l4 = fl.get("l4") or {}
+        tcp = l4.get("TCP") or l4.get("UDP") or l4.get("SCTP") or {}
+        src = endpoint_name(fl.get("source"), ip.get("source"))
+        dst = endpoint_name(fl.get("destination"), ip.get("destination"))
+        direction = fl.get("traffic_direction", "?")
+        reason = fl.get("drop_reason_desc") or fl.get("close_reason") or "?"
+        pols = []
+        for k in ("ingress_denied_by", "egress_denied_by"):
+            for pol in fl.get(k) or []:
+                pols.append(f"{pol.get('namespace', '?')}/{pol.get('name', '?')}")
+        key = (pod, direction, reason, ", ".join(sorted(set(pols))))
+        peer = src if direction == "INGRESS" else dst
+        groups.setdefault(key, {}).setdefault(peer, set()).add(tcp.get("destination_port", "?"))
+    return groups
+
+
+def print_drops(groups):
+    for (pod, direction, reason, pols), peers in sorted(groups.items()):
+        what = "from" if direction == "INGRESS" else "to"
+        where = "inbound" if direction == "INGRESS" else "outbound"
+        sel = f"; selected by {pols}" if pols else ""
+        print(f"    {pod} ({where}, {reason}{sel}) reset connections {what}:")
+        items = [f"{peer}:{','.join(str(x) for x in sorted(ports, key=str))}"
+                 for peer, ports in sorted(peers.items())]
+        line = "      "
+        for it in items:
+            if len(line) + len(it) > 98:
+                print(line.rstrip())
+                line = "      "
+            line += it + "  "
+        print(line.rstrip())
+
+
+def cmd_step(args):
+    pods = load_pods(args.pods)
+    ports = [int(p) for p in args.ports.split(",")]
+    t0 = time.monotonic()
+    offsets = {}
+    for p in pods:
+        try:
+            offsets[p["name"]] = os.path.getsize(p["flow_log"])
+        except OSError:
+            offsets[p["name"]] = 0
+    res = probe(pods, ports, args.timeout)
+    probe_s = time.monotonic() - t0
+    observed = {k: "." if a else "X" for k, (a, _) in res.items()}
+
+    with open(args.predicted) as f:
+        pred_json = json.load(f)
+    predicted = {}
+    for pr in pred_json["probes"]:
+        if pr.get("protocol", "TCP") != "TCP" or pr["from"] == pr["to"]:
+            continue
+        predicted[(pr["from"], pr["to"], int(pr["port"]))] = "." if pr["allowed"] else "X"
+
+    mismatched = {k for k in observed if predicted.get(k) != observed[k]}
+    denied = sum(1 for v in observed.values() if v == "X")
+
+    # Every denied connection leaves exactly one DROPPED record, in the sidecar that decided.
+    groups, ndrops = {}, 0
+    deadline = time.monotonic() + args.drops_timeout
+    while True:
+        groups = summarize_drops(read_new_records(pods, offsets))
+        ndrops = sum(len(ports_) for g in groups.values() for ports_ in g.values())
+        if ndrops >= denied or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+
+    if not args.quiet:
+        print_grids(pods, ports, observed, predicted, mismatched)
+    if mismatched:
+        print(f"    DIFFERS from the prediction in {len(mismatched)} of {len(observed)} cells:")
+        for f, t, port in sorted(mismatched):
+            a, detail = res[(f, t, port)]
+            print(f"      {f} -> {t}:{port}: observed {'allowed' if a else 'denied'} ({detail}),"
+                  f" predicted {'allowed' if predicted.get((f, t, port)) == '.' else 'denied'}")
+    else:
+        print(f"    observed == predicted: all {len(observed)} cells agree "
+              f"({len(observed) - denied} allowed, {denied} denied)")
+    print(f"    new DROPPED flow records: {ndrops}"
+          + ("" if ndrops == denied else f" (expected {denied}, one per denied connection)"))
+    if not args.quiet:
+        print_drops(groups)
+    result = {"index": args.index, "title": args.title, "cells": len(observed),
+              "allowed": len(observed) - denied, "denied": denied, "drops": ndrops,
+              "mismatches": len(mismatched), "probe_seconds": round(probe_s, 2),
+              "wait_seconds": args.wait_seconds}
+    with open(args.out, "w") as f:
+        json.dump(result, f)
+    sys.exit(1 if mismatched else 0)
+
+
+def cmd_summary(args):
+    rows = []
+    for path in args.results:
+        with open(path) as f:
+            rows.append(json.load(f))
+    print(f"  {'step':<40} {'allowed':>7} {'denied':>6} {'DROPPED':>7} {'policy wait':>11} "
+          f"{'probes':>6}  prediction")
+    for r in rows:
+        wait = f"{r['wait_seconds']:.2f}s" if r.get("wait_seconds") is not None else "-"
+        verdict = "agrees" if r["mismatches"] == 0 else f"DIFFERS in {r['mismatches']} cells"
+        print(f"  {str(r['index']) + '. ' + r['title']:<40} {r['allowed']:>7} {r['denied']:>6} "
+              f"{r['drops']:>7} {wait:>11} {r['probe_seconds']:>5.2f}s  {verdict}")
+
+
+# ---------------------------------------------------------------------------------------------
 # main
 
 def main():
@@ -339,6 +525,23 @@ def main():
     p.add_argument("--admin", default="127.0.0.1:15000")
     p.add_argument("--timeout", type=float, default=20)
     p.set_defaults(fn=cmd_wait_ready)
+
+    p = sub.add_parser("step")
+    p.add_argument("--pods", required=True)
+    p.add_argument("--ports", default="80,81")
+    p.add_argument("--predicted", required=True)
+    p.add_argument("--index", type=int, required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--drops-timeout", type=float, default=3.0)
+    p.add_argument("--wait-seconds", type=float)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=cmd_step)
+
+    p = sub.add_parser("summary")
+    p.add_argument("results", nargs="+")
+    p.set_defaults(fn=cmd_summary)
 
     args = ap.parse_args()
     args.fn(args)
