@@ -1,0 +1,47 @@
+// config/manifest_decode.h — one YAML document → Namespace/Pod/NetworkPolicy values
+// (config-internal; yaml-cpp types never leave config/).
+//
+// Owns: the walk over a parsed document: picking objects (a single object, `kind: List` /
+// `*List` items, empty documents), type checks, unknown fields (strict inside NetworkPolicy),
+// API-server validation with exact field paths and messages (formats.md §1.9) and defaulting
+// (§1.4, §1.5, §1.7). Used by manifest_loader.cc and conformance_case.cc so both decode objects
+// identically. Not thread-safe per context; independent contexts may run on any threads.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/error.h"
+#include "config/manifest_loader.h"
+#include "config/model.h"
+#include "config/yaml_fields.h"
+
+namespace picket::config {
+
+struct DecodeContext {
+  std::string file;
+  LoadOptions options;
+  Errors* errors = nullptr;                     // every problem found is appended here
+  std::vector<std::string>* notices = nullptr;  // skipped kinds
+  NodeBudget* budget = nullptr;
+};
+
+// Parses every `---` document of `text`. A syntax error is reported as
+// `file:line: YAML parse error: <msg>` and yields nullopt. Never throws.
+[[nodiscard]] std::optional<std::vector<YAML::Node>> ParseYamlDocuments(std::string_view text,
+                                                                        const std::string& file,
+                                                                        Errors* errors);
+
+// Appends the Namespaces, Pods and NetworkPolicies `doc` holds to `out` (objects with errors are
+// reported and left out). Never throws.
+void DecodeDocument(const YAML::Node& doc, const DecodeContext& ctx, Cluster* out);
+
+// Reports, for every object whose kind, namespace and name repeat an earlier one, an error at
+// the later one naming the first location.
+void CheckDuplicates(const Cluster& cluster, Errors* errors);
+
+}  // namespace picket::config

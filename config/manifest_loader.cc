@@ -1,0 +1,114 @@
+// config/manifest_loader.cc — see manifest_loader.h. Files and directories → text → documents
+// (manifest_decode.h) → one Cluster; duplicates are checked across everything loaded.
+#include "config/manifest_loader.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/manifest_decode.h"
+
+namespace picket::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Decodes `text` into `cluster`, appending errors and notices; shares `budget` across texts.
+void DecodeText(std::string_view text, const std::string& file, const LoadOptions& options,
+                NodeBudget* budget, Cluster* cluster, Errors* errors,
+                std::vector<std::string>* notices) {
+  std::optional<std::vector<YAML::Node>> docs = ParseYamlDocuments(text, file, errors);
+  if (!docs) return;
+  DecodeContext ctx{file, options, errors, notices, budget};
+  for (const YAML::Node& doc : *docs) DecodeDocument(doc, ctx, cluster);
+}
+
+bool IsManifestFile(const fs::path& p) {
+  std::string ext = p.extension().string();
+  return ext == ".yaml" || ext == ".yml" || ext == ".json";
+}
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// Reads a whole file; on failure reports `path: cannot read: <reason>`.
+std::optional<std::string> ReadFile(const std::string& path, Errors* errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors->push_back(Error{path, 0, "", "", "cannot read: " + ErrnoText(errno)});
+    return std::nullopt;
+  }
+  std::ostringstream data;
+  data << in.rdbuf();
+  if (in.bad()) {
+    errors->push_back(Error{path, 0, "", "", "cannot read: " + ErrnoText(errno)});
+    return std::nullopt;
+  }
+  return std::move(data).str();
+}
+
+// Expands a path argument into the files to load, sorted (directories recursively).
+void CollectFiles(const std::string& arg, std::vector<std::string>* files, Errors* errors) {
+  std::error_code ec;
+  fs::file_status st = fs::status(arg, ec);
+  if (ec || !fs::exists(st)) {
+    errors->push_back(
+        Error{arg, 0, "", "", "cannot read: " + (ec ? ec.message() : ErrnoText(ENOENT))});
+    return;
+  }
+  if (!fs::is_directory(st)) {
+    files->push_back(arg);  // named explicitly: loaded whatever its extension
+    return;
+  }
+  std::vector<std::string> found;
+  fs::recursive_directory_iterator it(arg, fs::directory_options::follow_directory_symlink, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec) && IsManifestFile(it->path())) {
+      found.push_back(it->path().string());
+    }
+  }
+  if (ec) {
+    errors->push_back(Error{arg, 0, "", "", "cannot read directory: " + ec.message()});
+  }
+  std::sort(found.begin(), found.end());
+  files->insert(files->end(), found.begin(), found.end());
+}
+
+std::expected<LoadResult, Errors> Finish(LoadResult result, Errors errors) {
+  CheckDuplicates(result.cluster, &errors);
+  if (!errors.empty()) return std::unexpected(std::move(errors));
+  return result;
+}
+
+}  // namespace
+
+std::expected<LoadResult, Errors> LoadManifestText(std::string_view text,
+                                                   std::string_view file_name,
+                                                   const LoadOptions& options) {
+  LoadResult result;
+  Errors errors;
+  NodeBudget budget;
+  DecodeText(text, std::string(file_name), options, &budget, &result.cluster, &errors,
+             &result.notices);
+  return Finish(std::move(result), std::move(errors));
+}
+
+std::expected<LoadResult, Errors> LoadManifestPaths(const std::vector<std::string>& paths,
+                                                    const LoadOptions& options) {
+  LoadResult result;
+  Errors errors;
+  std::vector<std::string> files;
+  for (const std::string& path : paths) CollectFiles(path, &files, &errors);
+  for (const std::string& file : files) {
+    std::optional<std::string> text = ReadFile(file, &errors);
+    if (!text) continue;
+    NodeBudget budget;  // per file: a large directory is not one oversized input
+    DecodeText(*text, file, options, &budget, &result.cluster, &errors, &result.notices);
+  }
+  return Finish(std::move(result), std::move(errors));
+}
+
+}  // namespace picket::config
