@@ -1,0 +1,294 @@
+// control/certs.cc — see certs.h.
+#include "control/certs.h"
+
+#include <arpa/inet.h>
+#include <openssl/bn.h>
+#include <openssl/bytestring.h>
+#include <openssl/ec_key.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/nid.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "net/tls.h"
+
+namespace picket::control {
+namespace {
+
+template <typename T, void (*F)(T*)>
+struct Deleter {
+  void operator()(T* p) const { F(p); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO, [](BIO* b) { BIO_free(b); }>>;
+
+std::unexpected<std::string> SslError(std::string_view what) {
+  return std::unexpected(net::TlsErrorString(what));
+}
+
+PkeyPtr NewKey() {
+  EC_KEY* ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+  if (ec == nullptr || !EC_KEY_generate_key(ec)) {
+    EC_KEY_free(ec);
+    return nullptr;
+  }
+  PkeyPtr key(EVP_PKEY_new());
+  if (!key || !EVP_PKEY_assign_EC_KEY(key.get(), ec)) {
+    EC_KEY_free(ec);
+    return nullptr;
+  }
+  return key;
+}
+
+std::string ToPem(X509* cert) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert);
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  BIO_mem_contents(bio.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+std::string ToPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  BIO_mem_contents(bio.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+bool AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str());
+  if (ext == nullptr) return false;
+  const bool ok = X509_add_ext(cert, ext, -1) == 1;
+  X509_EXTENSION_free(ext);
+  return ok;
+}
+
+// A certificate with a random serial, the given subject CN, validity and public key.
+X509Ptr NewCert(std::string_view common_name, int valid_days, EVP_PKEY* key) {
+  X509Ptr cert(X509_new());
+  if (!cert || !X509_set_version(cert.get(), X509_VERSION_3)) return nullptr;
+  uint8_t serial_bytes[16];
+  RAND_bytes(serial_bytes, sizeof serial_bytes);
+  serial_bytes[0] &= 0x7F;  // positive
+  BIGNUM* bn = BN_bin2bn(serial_bytes, sizeof serial_bytes, nullptr);
+  ASN1_INTEGER* serial = BN_to_ASN1_INTEGER(bn, nullptr);
+  BN_free(bn);
+  const bool serial_ok = serial != nullptr && X509_set_serialNumber(cert.get(), serial);
+  ASN1_INTEGER_free(serial);
+  if (!serial_ok) return nullptr;
+  // Back-date by an hour to tolerate clock skew between machines.
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(valid_days) * 86400);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  const std::string cn(common_name);
+  if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                  reinterpret_cast<const uint8_t*>(cn.data()),
+                                  static_cast<int>(cn.size()), -1, 0) ||
+      !X509_set_pubkey(cert.get(), key)) {
+    return nullptr;
+  }
+  return cert;
+}
+
+std::expected<std::pair<X509Ptr, PkeyPtr>, std::string> ParsePair(const PemPair& pair) {
+  BioPtr cert_bio(BIO_new_mem_buf(pair.cert_pem.data(), static_cast<int>(pair.cert_pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return SslError("CA certificate");
+  BioPtr key_bio(BIO_new_mem_buf(pair.key_pem.data(), static_cast<int>(pair.key_pem.size())));
+  PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return SslError("CA key");
+  return std::make_pair(std::move(cert), std::move(key));
+}
+
+}  // namespace
+
+std::string SpiffePodUri(std::string_view trust_domain, std::string_view ns, std::string_view pod) {
+  return "spiffe://" + std::string(trust_domain) + "/ns/" + std::string(ns) + "/pod/" +
+         std::string(pod);
+}
+
+std::expected<PemPair, std::string> MakeCa(std::string_view common_name, int valid_days) {
+  PkeyPtr key = NewKey();
+  if (!key) return SslError("CA key generation");
+  X509Ptr cert = NewCert(common_name, valid_days, key.get());
+  if (!cert) return SslError("CA certificate");
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
+  if (!AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE") ||
+      !AddExtension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
+      !AddExtension(cert.get(), cert.get(), NID_subject_key_identifier, "hash") ||
+      !X509_sign(cert.get(), key.get(), EVP_sha256())) {
+    return SslError("CA certificate");
+  }
+  return PemPair{ToPem(cert.get()), ToPem(key.get())};
+}
+
+std::expected<PemPair, std::string> MakeLeaf(const PemPair& ca, const LeafSpec& spec) {
+  auto issuer = ParsePair(ca);
+  if (!issuer) return std::unexpected(issuer.error());
+  auto& [ca_cert, ca_key] = *issuer;
+  PkeyPtr key = NewKey();
+  if (!key) return SslError("key generation");
+  X509Ptr cert = NewCert(spec.common_name, spec.valid_days, key.get());
+  if (!cert) return SslError("certificate");
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
+  std::string san;
+  auto add = [&san](std::string_view kind, const std::string& value) {
+    if (!san.empty()) san += ',';
+    san.append(kind).append(":").append(value);
+  };
+  for (const auto& d : spec.dns_names) add("DNS", d);
+  for (const auto& ip : spec.ip_addresses) add("IP", ip);
+  for (const auto& u : spec.uris) add("URI", u);
+  if (san.empty()) return std::unexpected(std::string("a leaf certificate needs a SAN"));
+  if (!AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
+      !AddExtension(cert.get(), ca_cert.get(), NID_key_usage,
+                    "critical,digitalSignature,keyEncipherment") ||
+      !AddExtension(cert.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") ||
+      !AddExtension(cert.get(), ca_cert.get(), NID_authority_key_identifier, "keyid") ||
+      !AddExtension(cert.get(), ca_cert.get(), NID_subject_alt_name, san) ||
+      !X509_sign(cert.get(), ca_key.get(), EVP_sha256())) {
+    return SslError("certificate for " + spec.common_name);
+  }
+  return PemPair{ToPem(cert.get()), ToPem(key.get())};
+}
+
+namespace {
+
+bool WriteFile(const std::filesystem::path& path, const std::string& data, bool secret) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  if (!out) {
+    std::cerr << "picket-control certs: cannot write " << path << "\n";
+    return false;
+  }
+  if (secret) {
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+  return true;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+constexpr const char* kUsage =
+    "usage: picket-control certs --out DIR [--trust-domain TD] [--server-name DNS]...\n"
+    "                            [--server-ip IP]... [--pod NS/NAME]...\n"
+    "                            [--ca-cert FILE --ca-key FILE]\n"
+    "Writes DIR/ca.pem, ca-key.pem (unless given), server.pem, server-key.pem and\n"
+    "DIR/pods/NS.NAME.pem, NS.NAME-key.pem with URI SAN spiffe://TD/ns/NS/pod/NAME.\n";
+
+}  // namespace
+
+int RunCerts(int argc, char** argv) {
+  std::string out_dir, trust_domain = "cluster.local", ca_cert_file, ca_key_file;
+  std::vector<std::string> server_names, server_ips, pods;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (arg != "--out" && arg != "--trust-domain" && arg != "--server-name" &&
+        arg != "--server-ip" && arg != "--pod" && arg != "--ca-cert" && arg != "--ca-key") {
+      if (i == 0 && arg == "certs") continue;  // tolerate the subcommand name itself
+      std::cerr << "picket-control certs: unknown argument \"" << arg << "\"\n" << kUsage;
+      return 2;
+    }
+    if ((v = value()) == nullptr) {
+      std::cerr << "picket-control certs: " << arg << " needs a value\n";
+      return 2;
+    }
+    if (arg == "--out") out_dir = v;
+    if (arg == "--trust-domain") trust_domain = v;
+    if (arg == "--server-name") server_names.push_back(v);
+    if (arg == "--server-ip") server_ips.push_back(v);
+    if (arg == "--pod") pods.push_back(v);
+    if (arg == "--ca-cert") ca_cert_file = v;
+    if (arg == "--ca-key") ca_key_file = v;
+  }
+  if (out_dir.empty() || ca_cert_file.empty() != ca_key_file.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  if (server_names.empty() && server_ips.empty()) {
+    server_names = {"localhost", "picket-control.picket-system.svc"};
+    server_ips = {"127.0.0.1", "::1"};
+  }
+  const std::filesystem::path dir(out_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir / "pods", ec);
+  if (ec) {
+    std::cerr << "picket-control certs: " << dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  PemPair ca;
+  if (!ca_cert_file.empty()) {
+    ca = {ReadAll(ca_cert_file), ReadAll(ca_key_file)};
+  } else {
+    auto made = MakeCa("picket CA " + trust_domain);
+    if (!made) {
+      std::cerr << "picket-control certs: " << made.error() << "\n";
+      return 1;
+    }
+    ca = *made;
+    if (!WriteFile(dir / "ca.pem", ca.cert_pem, false) ||
+        !WriteFile(dir / "ca-key.pem", ca.key_pem, true)) {
+      return 1;
+    }
+  }
+  auto server = MakeLeaf(ca, {"picket-control", server_names, server_ips, {}, 365});
+  if (!server) {
+    std::cerr << "picket-control certs: " << server.error() << "\n";
+    return 1;
+  }
+  if (!WriteFile(dir / "server.pem", server->cert_pem, false) ||
+      !WriteFile(dir / "server-key.pem", server->key_pem, true)) {
+    return 1;
+  }
+  for (const std::string& p : pods) {
+    const size_t slash = p.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == p.size()) {
+      std::cerr << "picket-control certs: --pod \"" << p << "\": expected NAMESPACE/NAME\n";
+      return 2;
+    }
+    const std::string ns = p.substr(0, slash), name = p.substr(slash + 1);
+    auto leaf = MakeLeaf(ca, {name + "." + ns, {}, {}, {SpiffePodUri(trust_domain, ns, name)}});
+    if (!leaf) {
+      std::cerr << "picket-control certs: " << leaf.error() << "\n";
+      return 1;
+    }
+    const std::string base = ns + "." + name;
+    if (!WriteFile(dir / "pods" / (base + ".pem"), leaf->cert_pem, false) ||
+        !WriteFile(dir / "pods" / (base + "-key.pem"), leaf->key_pem, true)) {
+      return 1;
+    }
+  }
+  std::cout << "wrote certificates to " << dir.string() << "\n";
+  return 0;
+}
+
+}  // namespace picket::control

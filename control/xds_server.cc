@@ -1,0 +1,210 @@
+// control/xds_server.cc — see xds_server.h.
+#include "control/xds_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "control/xds_stream.h"
+#include "net/tls_stream.h"
+
+namespace picket::control {
+
+std::expected<std::unique_ptr<XdsServer>, std::string> XdsServer::Create(
+    uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options) {
+  std::unique_ptr<XdsServer> server(new XdsServer(loop, std::move(tls), std::move(options)));
+  if (auto ok = server->Listen(); !ok) {
+    // The handles are initialised: close them before the server goes away.
+    server->Close();
+    uv_run(loop, UV_RUN_NOWAIT);
+    return std::unexpected(ok.error());
+  }
+  return server;
+}
+
+XdsServer::XdsServer(uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls,
+                     XdsServerOptions options)
+    : loop_(loop), tls_(std::move(tls)), options_(std::move(options)) {
+  uv_tcp_init(loop_, &listener_);
+  listener_.data = this;
+  uv_timer_init(loop_, &sweep_timer_);
+  sweep_timer_.data = this;
+  open_handles_ = 2;
+}
+
+XdsServer::~XdsServer() {
+  // Close() must have run; streams are already closed, so their destructors do nothing.
+  streams_.clear();
+  dead_streams_.clear();
+}
+
+std::expected<void, std::string> XdsServer::Listen() {
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(options_.listen_host.c_str(), options_.listen_port,
+                  reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(options_.listen_host.c_str(), options_.listen_port,
+                  reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+    return std::unexpected("listen address \"" + options_.listen_host + "\" is not an IP");
+  }
+  if (int rc = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&addr), 0); rc < 0) {
+    return std::unexpected(net::UvError("bind " + options_.listen_host, rc));
+  }
+  if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024,
+                         [](uv_stream_t* s, int status) {
+                           static_cast<XdsServer*>(s->data)->OnConnection(status);
+                         });
+      rc < 0) {
+    return std::unexpected(net::UvError("listen", rc));
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                           : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  uv_timer_start(
+      &sweep_timer_, [](uv_timer_t* t) { static_cast<XdsServer*>(t->data)->OnSweep(); },
+      options_.sweep_interval_ms, options_.sweep_interval_ms);
+  return {};
+}
+
+void XdsServer::OnConnection(int status) {
+  if (status < 0 || closing_) return;
+  auto stream = std::make_unique<XdsStream>(*this, next_stream_id_++, NowMs());
+  ++stats_.streams_accepted;
+  if (!stream->Accept(reinterpret_cast<uv_stream_t*>(&listener_))) {
+    dead_streams_.push_back(std::move(stream));
+    return;
+  }
+  ++stats_.streams_active;
+  streams_.push_back(std::move(stream));
+}
+
+void XdsServer::OnStreamClosed(XdsStream* stream) {
+  auto it = std::find_if(streams_.begin(), streams_.end(),
+                         [stream](const auto& s) { return s.get() == stream; });
+  if (it == streams_.end()) return;
+  // Deferred deletion: the stream may be deep in its own callback right now.
+  dead_streams_.push_back(std::move(*it));
+  *it = std::move(streams_.back());
+  streams_.pop_back();
+  --stats_.streams_active;
+}
+
+void XdsServer::OnSweep() {
+  dead_streams_.clear();
+  const uint64_t now = NowMs();
+  // CheckTimeouts may remove the stream from streams_: iterate over a snapshot of ids.
+  std::vector<XdsStream*> current;
+  current.reserve(streams_.size());
+  for (auto& s : streams_) current.push_back(s.get());
+  for (XdsStream* s : current) s->CheckTimeouts(now);
+}
+
+XdsServer::TypeState* XdsServer::FindType(std::string_view type_url) {
+  auto it = types_.find(type_url);
+  return it == types_.end() ? nullptr : &it->second;
+}
+
+const XdsServer::TypeState* XdsServer::FindType(std::string_view type_url) const {
+  auto it = types_.find(type_url);
+  return it == types_.end() ? nullptr : &it->second;
+}
+
+std::string XdsServer::TypeVersion(std::string_view type_url) const {
+  auto* type = const_cast<XdsServer*>(this)->FindType(type_url);
+  if (type == nullptr) return HashVersion("");
+  if (type->version_stale) {
+    std::string all;
+    for (const auto& [name, r] : type->resources) {
+      all.append(name).append("=").append(r.version) += ';';
+    }
+    type->version = HashVersion(all);
+    type->version_stale = false;
+  }
+  return type->version;
+}
+
+size_t XdsServer::resource_count(std::string_view type_url) const {
+  const TypeState* type = FindType(type_url);
+  return type == nullptr ? 0 : type->resources.size();
+}
+
+void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
+                       const std::vector<std::string>& removals) {
+  TypeState& type = types_[std::string(type_url)];
+  std::set<std::string> changed;
+  for (Upsert& u : upserts) {
+    auto it = type.resources.find(u.name);
+    if (it != type.resources.end() && it->second.version == u.version) continue;
+    net::Json item = net::Json::MakeObject();
+    item["name"] = u.name;
+    item["version"] = u.version;
+    item["resource"] = std::move(u.payload);
+    StoredResource stored{u.version, std::make_shared<const std::string>(item.Serialize())};
+    type.resources.insert_or_assign(u.name, std::move(stored));
+    changed.insert(std::move(u.name));
+  }
+  for (const std::string& name : removals) {
+    if (type.resources.erase(name) > 0) changed.insert(name);
+  }
+  if (changed.empty()) return;
+  type.version_stale = true;
+  std::vector<XdsStream*> current;
+  current.reserve(streams_.size());
+  for (auto& s : streams_) current.push_back(s.get());
+  for (XdsStream* s : current) s->OnResourcesChanged(type_url, changed);
+}
+
+void XdsServer::Close(std::function<void()> done) {
+  on_closed_ = std::move(done);
+  if (closing_) return;
+  closing_ = true;
+  while (!streams_.empty()) streams_.back()->Close();
+  auto on_close = [](uv_handle_t* h) {
+    auto* self = static_cast<XdsServer*>(h->data);
+    --self->open_handles_;
+    self->MaybeFinishClose();
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), on_close);
+}
+
+void XdsServer::MaybeFinishClose() {
+  if (open_handles_ > 0) return;
+  dead_streams_.clear();
+  if (on_closed_) {
+    auto done = std::move(on_closed_);
+    done();
+  }
+}
+
+net::Json XdsServer::StatusJson() const {
+  net::Json j = net::Json::MakeObject();
+  net::Json streams = net::Json::MakeArray();
+  for (const auto& s : streams_) streams.Push(s->StatusJson());
+  j["sidecars"] = std::move(streams);
+  net::Json types = net::Json::MakeObject();
+  for (const auto& [type_url, type] : types_) {
+    net::Json t = net::Json::MakeObject();
+    t["version"] = TypeVersion(type_url);
+    t["count"] = static_cast<int64_t>(type.resources.size());
+    net::Json versions = net::Json::MakeObject();
+    for (const auto& [name, r] : type.resources) versions[name] = r.version;
+    t["resources"] = std::move(versions);
+    types[type_url] = std::move(t);
+  }
+  j["resources"] = std::move(types);
+  net::Json stats = net::Json::MakeObject();
+  stats["streams_accepted"] = static_cast<int64_t>(stats_.streams_accepted);
+  stats["streams_active"] = static_cast<int64_t>(stats_.streams_active);
+  stats["streams_refused"] = static_cast<int64_t>(stats_.streams_refused);
+  stats["responses_sent"] = static_cast<int64_t>(stats_.responses_sent);
+  stats["resources_sent"] = static_cast<int64_t>(stats_.resources_sent);
+  stats["bytes_sent"] = static_cast<int64_t>(stats_.bytes_sent);
+  stats["acks"] = static_cast<int64_t>(stats_.acks);
+  stats["nacks"] = static_cast<int64_t>(stats_.nacks);
+  j["stats"] = std::move(stats);
+  return j;
+}
+
+}  // namespace picket::control

@@ -1,0 +1,130 @@
+// control/xds_server.h — the control server's protocol side: TLS listener, one state machine
+// per sidecar stream, resource store, pushes, ACK/NACK bookkeeping.
+//
+// Owns: the listening socket, every connected sidecar stream (control/xds_stream.h), and the
+// current resources of every type (name → version + payload). Whoever computes resources
+// (control/xds_snapshot.h) calls Update(); the server works out which streams each change
+// affects and pushes state-of-the-world or delta responses as each stream subscribed
+// (control/PROTOCOL.md). It never blocks: a stream with an un-ACKed response gets the next one
+// only after its ACK/NACK, so a slow sidecar costs one pending flag, not a queue.
+//
+// Loop-thread only: construct, call and destroy on the thread running `loop`. Close() must be
+// called, and the loop run until the close completes, before destruction.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "net/json.h"
+#include "net/tls.h"
+
+namespace picket::control {
+
+class XdsStream;
+
+struct XdsServerOptions {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 0;  // 0: pick one (see port())
+  std::string trust_domain = "cluster.local";
+  std::string control_plane_id = "picket-control";
+  uint32_t max_frame_size = 16u << 20;
+  uint64_t handshake_timeout_ms = 10000;  // TLS + first request
+  uint64_t idle_timeout_ms = 60000;       // no frame at all (the client keeps alive every 15 s)
+  uint64_t sweep_interval_ms = 1000;
+  // Per type: resources a stream may subscribe to only under its own "ns/pod" name.
+  std::set<std::string, std::less<>> own_pod_only_types;
+};
+
+// One resource as the server holds it. `encoded` is the serialized wire object
+// {"name","resource","version"}, built once and shared by every response that carries it.
+struct StoredResource {
+  std::string version;
+  std::shared_ptr<const std::string> encoded;
+};
+
+struct XdsServerStats {
+  uint64_t streams_accepted = 0;
+  uint64_t streams_active = 0;
+  uint64_t streams_refused = 0;  // authentication / authorization / protocol errors
+  uint64_t responses_sent = 0;
+  uint64_t resources_sent = 0;
+  uint64_t bytes_sent = 0;  // frame bytes before TLS
+  uint64_t acks = 0;
+  uint64_t nacks = 0;
+};
+
+class XdsServer {
+ public:
+  [[nodiscard]] static std::expected<std::unique_ptr<XdsServer>, std::string> Create(
+      uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options);
+  ~XdsServer();
+  XdsServer(const XdsServer&) = delete;
+  XdsServer& operator=(const XdsServer&) = delete;
+
+  uint16_t port() const { return port_; }
+
+  // Replaces or adds `upserts` (name → payload) and removes `removals` of `type_url`, then
+  // pushes to every affected stream. A resource whose version is unchanged is not resent.
+  struct Upsert {
+    std::string name;
+    std::string version;
+    net::Json payload;
+  };
+  void Update(std::string_view type_url, std::vector<Upsert> upserts,
+              const std::vector<std::string>& removals);
+
+  // Stops listening and closes every stream; `done` runs once all handles are closed.
+  void Close(std::function<void()> done = nullptr);
+
+  // Status for the admin endpoint: streams, per-type resource versions.
+  net::Json StatusJson() const;
+  const XdsServerStats& stats() const { return stats_; }
+  // The per-type version of everything currently stored (hash over names and versions).
+  std::string TypeVersion(std::string_view type_url) const;
+  size_t resource_count(std::string_view type_url) const;
+
+ private:
+  friend class XdsStream;
+  struct TypeState {
+    std::map<std::string, StoredResource, std::less<>> resources;
+    std::string version;  // recomputed lazily
+    bool version_stale = true;
+  };
+
+  XdsServer(uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options);
+  [[nodiscard]] std::expected<void, std::string> Listen();
+  void OnConnection(int status);
+  void OnSweep();
+  void OnStreamClosed(XdsStream* stream);
+  void MaybeFinishClose();
+  TypeState* FindType(std::string_view type_url);
+  const TypeState* FindType(std::string_view type_url) const;
+  uint64_t NowMs() const { return uv_now(loop_); }
+
+  uv_loop_t* loop_;
+  std::shared_ptr<net::TlsContext> tls_;
+  XdsServerOptions options_;
+  uv_tcp_t listener_{};
+  uv_timer_t sweep_timer_{};
+  uint16_t port_ = 0;
+  int open_handles_ = 0;
+  bool closing_ = false;
+  std::function<void()> on_closed_;
+  std::map<std::string, TypeState, std::less<>> types_;
+  std::vector<std::unique_ptr<XdsStream>> streams_;
+  std::vector<std::unique_ptr<XdsStream>> dead_streams_;  // freed on the next sweep
+  uint64_t next_stream_id_ = 1;
+  XdsServerStats stats_;
+};
+
+}  // namespace picket::control

@@ -1,0 +1,504 @@
+// control/xds_stream.cc — see xds_stream.h; the rules implemented are control/PROTOCOL.md §4.
+#include "control/xds_stream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "control/xds_server.h"
+
+namespace picket::control {
+namespace {
+
+constexpr std::string_view kWildcard = "*";
+
+// Wall-clock milliseconds since the epoch, for the admin endpoint's "when".
+uint64_t WallMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+net::Json NackJson(const std::optional<net::Status>& status, const std::string& version,
+                   uint64_t at_ms) {
+  if (!status) return net::Json();
+  net::Json j = net::Json::MakeObject();
+  j["code"] = status->code;
+  j["message"] = status->message;
+  j["version_info"] = version;
+  j["at_unix_ms"] = static_cast<int64_t>(at_ms);
+  return j;
+}
+
+}  // namespace
+
+std::string HashVersion(std::string_view data) {
+  uint64_t h = 1469598103934665603ull;
+  for (const char c : data) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 1099511628211ull;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[i] = kHex[h & 0xF];
+  return out;
+}
+
+std::optional<std::pair<std::string, std::string>> ParseSpiffePodId(std::string_view uri,
+                                                                    std::string_view trust_domain) {
+  const std::string prefix = "spiffe://" + std::string(trust_domain) + "/ns/";
+  if (!uri.starts_with(prefix)) return std::nullopt;
+  uri.remove_prefix(prefix.size());
+  const size_t slash = uri.find("/pod/");
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  std::string_view ns = uri.substr(0, slash);
+  std::string_view pod = uri.substr(slash + 5);
+  if (pod.empty() || pod.find('/') != std::string_view::npos ||
+      ns.find('/') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::string(ns), std::string(pod));
+}
+
+XdsStream::XdsStream(XdsServer& server, uint64_t id, uint64_t now_ms)
+    : server_(server),
+      id_(id),
+      decoder_(server.options_.max_frame_size),
+      connected_ms_(now_ms),
+      last_activity_ms_(now_ms) {}
+
+XdsStream::~XdsStream() { Close(); }
+
+bool XdsStream::Accept(uv_stream_t* listener) {
+  auto stream = net::TlsStream::Accept(listener, server_.tls_, this);
+  if (!stream) {
+    spdlog::warn("xds: accept failed: {}", stream.error());
+    state_ = State::kClosed;
+    return false;
+  }
+  tls_ = *stream;
+  peer_address_ = tls_->PeerAddress();
+  return true;
+}
+
+void XdsStream::Close() {
+  if (tls_ != nullptr) {
+    tls_->Close();
+    tls_ = nullptr;
+  }
+  if (state_ != State::kClosed) {
+    state_ = State::kClosed;
+    server_.OnStreamClosed(this);
+  }
+}
+
+void XdsStream::CloseWithStatus(net::StatusCode code, const std::string& message) {
+  if (state_ == State::kClosed) return;
+  spdlog::warn("xds: stream {} ({} {}) closed: {}", id_, peer_address_,
+               spiffe_id_.empty() ? "unauthenticated" : spiffe_id_, message);
+  close_reason_ = message;
+  if (code != net::StatusCode::kOk) ++server_.stats_.streams_refused;
+  if (tls_ != nullptr) {
+    WriteFrame(net::EncodeMessage(net::StreamStatus{{static_cast<int>(code), message}}));
+    if (tls_ != nullptr) tls_->CloseAfterFlush();
+    tls_ = nullptr;
+  }
+  state_ = State::kClosed;
+  server_.OnStreamClosed(this);
+}
+
+void XdsStream::CheckTimeouts(uint64_t now_ms) {
+  if (state_ == State::kClosed) return;
+  const auto& o = server_.options_;
+  if (state_ != State::kActive && now_ms - connected_ms_ > o.handshake_timeout_ms) {
+    CloseWithStatus(net::StatusCode::kUnavailable, "no request within the handshake timeout");
+  } else if (state_ == State::kActive && now_ms - last_activity_ms_ > o.idle_timeout_ms) {
+    CloseWithStatus(net::StatusCode::kUnavailable, "idle timeout (no keepalive)");
+  }
+}
+
+void XdsStream::OnTlsReady(net::TlsStream& stream) {
+  for (const std::string& uri : stream.PeerUriSans()) {
+    if (auto id = ParseSpiffePodId(uri, server_.options_.trust_domain)) {
+      spiffe_id_ = uri;
+      ns_ = id->first;
+      pod_ = id->second;
+      break;
+    }
+  }
+  if (spiffe_id_.empty()) {
+    CloseWithStatus(net::StatusCode::kUnauthenticated,
+                    "the client certificate has no URI SAN spiffe://" +
+                        server_.options_.trust_domain + "/ns/<namespace>/pod/<name>");
+    return;
+  }
+  state_ = State::kAwaitNode;
+}
+
+void XdsStream::OnTlsData(net::TlsStream&, std::string_view plaintext) {
+  last_activity_ms_ = server_.NowMs();
+  decoder_.Feed(plaintext);
+  while (state_ != State::kClosed) {
+    auto frame = decoder_.Next();
+    if (!frame) {
+      CloseWithStatus(net::StatusCode::kInvalidArgument, frame.error());
+      return;
+    }
+    if (!frame->has_value()) return;
+    HandleFrame(**frame);
+  }
+}
+
+void XdsStream::OnTlsClosed(net::TlsStream&, const std::string& reason) {
+  tls_ = nullptr;
+  if (state_ == State::kClosed) return;
+  close_reason_ = decoder_.mid_frame() ? reason + " (in the middle of a frame)" : reason;
+  spdlog::info("xds: stream {} ({} {}) ended: {}", id_, peer_address_, spiffe_id_, close_reason_);
+  state_ = State::kClosed;
+  server_.OnStreamClosed(this);
+}
+
+void XdsStream::HandleFrame(std::string_view body) {
+  auto message = net::DecodeMessage(body);
+  if (!message) {
+    CloseWithStatus(net::StatusCode::kInvalidArgument, "bad frame: " + message.error());
+    return;
+  }
+  if (state_ == State::kHandshake) {
+    // Data can only arrive after the handshake; this is unreachable but cheap to guard.
+    CloseWithStatus(net::StatusCode::kUnauthenticated, "request before the TLS handshake");
+    return;
+  }
+  if (auto* req = std::get_if<net::DiscoveryRequest>(&*message)) {
+    HandleMessage(std::move(*req));
+  } else if (auto* delta = std::get_if<net::DeltaDiscoveryRequest>(&*message)) {
+    HandleMessage(std::move(*delta));
+  } else if (std::holds_alternative<net::Keepalive>(*message)) {
+    WriteFrame(net::EncodeMessage(net::Keepalive{}));
+  } else {
+    CloseWithStatus(net::StatusCode::kInvalidArgument,
+                    "unexpected message from a client: " + std::string(MessageName(*message)));
+  }
+}
+
+bool XdsStream::CheckNode(const std::optional<net::Node>& node) {
+  if (state_ == State::kActive) return true;
+  if (!node) {
+    CloseWithStatus(net::StatusCode::kInvalidArgument,
+                    "the first request of a stream must carry `node`");
+    return false;
+  }
+  if (node->ns != ns_ || node->pod != pod_) {
+    CloseWithStatus(
+        net::StatusCode::kPermissionDenied,
+        "node " + node->ns + "/" + node->pod + " does not match the certificate's " + spiffe_id_);
+    return false;
+  }
+  node_ = node;
+  state_ = State::kActive;
+  spdlog::info("xds: stream {} ({}) is {} ({})", id_, peer_address_, own_name(), node->id);
+  return true;
+}
+
+bool XdsStream::CheckNames(std::string_view type_url, const std::vector<std::string>& names) {
+  if (!server_.options_.own_pod_only_types.contains(type_url)) return true;
+  for (const std::string& name : names) {
+    if (name != own_name()) {
+      CloseWithStatus(net::StatusCode::kPermissionDenied,
+                      "pod " + own_name() + " may not subscribe to " + std::string(type_url) +
+                          " \"" + name + "\" (a sidecar receives only its own pod's policy)");
+      return false;
+    }
+  }
+  return true;
+}
+
+void XdsStream::RecordAckOrNack(Subscription& sub, const std::string& version,
+                                const std::optional<net::Status>& error) {
+  sub.pending_nonce.clear();
+  if (error) {
+    ++sub.nacks;
+    ++server_.stats_.nacks;
+    sub.last_nack = error;
+    sub.last_nack_version = sub.pending_version;
+    sub.last_nack_ms = WallMs();
+    spdlog::warn("xds: {} NACKed version {}: {}", own_name(), sub.pending_version, error->message);
+  } else {
+    ++sub.acks;
+    ++server_.stats_.acks;
+    sub.acked_version = version.empty() ? sub.pending_version : version;
+    sub.acked_at_ms = WallMs();
+  }
+}
+
+void XdsStream::HandleMessage(net::DiscoveryRequest request) {
+  if (!CheckNode(request.node)) return;
+  if (!CheckNames(request.type_url, request.resource_names)) return;
+  auto [it, created] = subscriptions_.try_emplace(request.type_url);
+  Subscription& sub = it->second;
+  if (!created && sub.delta) {
+    CloseWithStatus(net::StatusCode::kInvalidArgument,
+                    "type " + request.type_url + " is subscribed as delta on this stream");
+    return;
+  }
+  if (!request.response_nonce.empty()) {
+    // xDS: a request whose nonce is not the latest response's is stale; ignore it.
+    if (request.response_nonce != sub.pending_nonce) return;
+    RecordAckOrNack(sub, request.version_info, request.error_detail);
+  } else if (!created) {
+    // A new subscribe on an existing type supersedes the previous one (xDS): answer it.
+    sub.sent_version.clear();
+  }
+  std::set<std::string, std::less<>> names(request.resource_names.begin(),
+                                           request.resource_names.end());
+  const bool own_only = server_.options_.own_pod_only_types.contains(request.type_url);
+  if (own_only) names = {own_name()};
+  const bool wildcard = !own_only && (names.empty() || names.contains(kWildcard));
+  if (created || wildcard != sub.wildcard || names != sub.names) {
+    sub.wildcard = wildcard;
+    sub.names = std::move(names);
+    sub.dirty = true;
+  }
+  if (created) sub.dirty = true;
+  TrySend(request.type_url, sub);
+}
+
+void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
+  if (!CheckNode(request.node)) return;
+  if (!CheckNames(request.type_url, request.resource_names_subscribe)) return;
+  auto [it, created] = subscriptions_.try_emplace(request.type_url);
+  Subscription& sub = it->second;
+  if (created) {
+    sub.delta = true;
+    // Only the first request of a type on a stream may tell what the client already holds.
+    for (auto& [name, version] : request.initial_resource_versions) sub.sent[name] = version;
+  } else if (!sub.delta) {
+    CloseWithStatus(net::StatusCode::kInvalidArgument,
+                    "type " + request.type_url + " is subscribed as state of the world");
+    return;
+  }
+  if (!request.response_nonce.empty()) {
+    if (request.response_nonce != sub.pending_nonce) return;
+    RecordAckOrNack(sub, "", request.error_detail);
+  }
+  const auto* type = server_.FindType(request.type_url);
+  for (const std::string& name : request.resource_names_subscribe) {
+    if (name == kWildcard) {
+      if (!sub.wildcard && type != nullptr) {
+        for (const auto& [n, r] : type->resources) sub.pending.insert(n);
+      }
+      sub.wildcard = true;
+      continue;
+    }
+    sub.names.insert(name);
+    sub.pending.insert(name);
+    // xDS: the server must answer a subscribe even when the client holds the resource; forget
+    // the version so it is resent (or reported removed if it does not exist).
+    if (!created) sub.sent.erase(name);
+  }
+  for (const std::string& name : request.resource_names_unsubscribe) {
+    if (name == kWildcard) {
+      sub.wildcard = false;
+    } else {
+      sub.names.erase(name);
+    }
+    sub.sent.erase(name);
+    sub.pending.erase(name);
+  }
+  if (created && request.resource_names_subscribe.empty()) {
+    // Legacy wildcard: no names on the first request (own-pod types mean the own name).
+    if (server_.options_.own_pod_only_types.contains(request.type_url)) {
+      sub.names.insert(own_name());
+      sub.pending.insert(own_name());
+    } else {
+      sub.wildcard = true;
+      if (type != nullptr) {
+        for (const auto& [n, r] : type->resources) sub.pending.insert(n);
+      }
+    }
+  }
+  if (created) {
+    // Resources the client claims to hold but that no longer exist get reported as removed.
+    for (const auto& [name, version] : sub.sent) sub.pending.insert(name);
+  }
+  TrySend(request.type_url, sub);
+}
+
+void XdsStream::OnResourcesChanged(std::string_view type_url, const std::set<std::string>& names) {
+  if (state_ != State::kActive) return;
+  auto it = subscriptions_.find(type_url);
+  if (it == subscriptions_.end()) return;
+  Subscription& sub = it->second;
+  bool affected = false;
+  if (sub.wildcard) {
+    affected = !names.empty();
+    if (sub.delta) sub.pending.insert(names.begin(), names.end());
+  } else {
+    for (const std::string& name : sub.names) {
+      if (names.contains(name)) {
+        affected = true;
+        if (sub.delta) sub.pending.insert(name);
+      }
+    }
+  }
+  if (!affected) return;
+  if (!sub.delta) sub.dirty = true;
+  TrySend(it->first, sub);
+}
+
+void XdsStream::TrySend(const std::string& type_url, Subscription& sub) {
+  if (state_ != State::kActive || tls_ == nullptr || !sub.pending_nonce.empty()) return;
+  if (sub.delta) {
+    SendDelta(type_url, sub);
+  } else {
+    SendSotw(type_url, sub);
+  }
+}
+
+void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
+  if (!sub.dirty) return;
+  sub.dirty = false;
+  const auto* type = server_.FindType(type_url);
+  std::vector<std::pair<std::string_view, const StoredResource*>> selected;
+  if (type != nullptr) {
+    if (sub.wildcard) {
+      for (const auto& [name, r] : type->resources) selected.emplace_back(name, &r);
+    } else {
+      for (const std::string& name : sub.names) {
+        auto r = type->resources.find(name);
+        if (r != type->resources.end()) selected.emplace_back(r->first, &r->second);
+      }
+    }
+  }
+  std::string version;
+  if (sub.wildcard) {
+    version = server_.TypeVersion(type_url);
+  } else if (selected.size() == 1) {
+    version = selected[0].second->version;
+  } else {
+    std::string all;
+    for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
+    version = HashVersion(all);
+  }
+  if (version == sub.sent_version) return;  // nothing this stream sees has changed
+  sub.sent_version = version;
+  sub.pending_nonce = NextNonce();
+  sub.pending_version = version;
+
+  std::string body = "{\"discovery_response\":{\"control_plane\":";
+  net::AppendJsonString(body, server_.options_.control_plane_id);
+  body += ",\"nonce\":";
+  net::AppendJsonString(body, sub.pending_nonce);
+  body += ",\"resources\":[";
+  for (size_t i = 0; i < selected.size(); ++i) {
+    if (i > 0) body += ',';
+    body += *selected[i].second->encoded;
+  }
+  body += "],\"type_url\":";
+  net::AppendJsonString(body, type_url);
+  body += ",\"version_info\":";
+  net::AppendJsonString(body, version);
+  body += "}}";
+  ++server_.stats_.responses_sent;
+  server_.stats_.resources_sent += selected.size();
+  WriteFrame(body);
+}
+
+void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
+  if (sub.pending.empty()) return;
+  const auto* type = server_.FindType(type_url);
+  std::vector<const std::string*> changed;
+  std::vector<std::string> removed;
+  for (const std::string& name : sub.pending) {
+    const bool subscribed = sub.wildcard || sub.names.contains(name);
+    const StoredResource* r = nullptr;
+    if (type != nullptr) {
+      auto found = type->resources.find(name);
+      if (found != type->resources.end()) r = &found->second;
+    }
+    auto held = sub.sent.find(name);
+    if (subscribed && r != nullptr) {
+      if (held != sub.sent.end() && held->second == r->version) continue;
+      sub.sent[name] = r->version;
+      changed.push_back(r->encoded.get());
+    } else if (held != sub.sent.end() || (subscribed && r == nullptr && sub.names.contains(name))) {
+      if (held != sub.sent.end()) sub.sent.erase(held);
+      removed.push_back(name);
+    }
+  }
+  sub.pending.clear();
+  if (changed.empty() && removed.empty()) return;
+  sub.pending_nonce = NextNonce();
+  sub.pending_version = server_.TypeVersion(type_url);
+
+  std::string body = "{\"delta_discovery_response\":{\"control_plane\":";
+  net::AppendJsonString(body, server_.options_.control_plane_id);
+  body += ",\"nonce\":";
+  net::AppendJsonString(body, sub.pending_nonce);
+  if (!removed.empty()) {
+    body += ",\"removed_resources\":[";
+    for (size_t i = 0; i < removed.size(); ++i) {
+      if (i > 0) body += ',';
+      net::AppendJsonString(body, removed[i]);
+    }
+    body += ']';
+  }
+  body += ",\"resources\":[";
+  for (size_t i = 0; i < changed.size(); ++i) {
+    if (i > 0) body += ',';
+    body += *changed[i];
+  }
+  body += "],\"system_version_info\":";
+  net::AppendJsonString(body, sub.pending_version);
+  body += ",\"type_url\":";
+  net::AppendJsonString(body, type_url);
+  body += "}}";
+  ++server_.stats_.responses_sent;
+  server_.stats_.resources_sent += changed.size();
+  WriteFrame(body);
+}
+
+void XdsStream::WriteFrame(std::string_view body) {
+  if (tls_ == nullptr) return;
+  std::string frame = net::EncodeFrame(body);
+  server_.stats_.bytes_sent += frame.size();
+  if (auto ok = tls_->Write(frame); !ok) {
+    spdlog::warn("xds: stream {} write failed: {}", id_, ok.error());
+    Close();
+  }
+}
+
+net::Json XdsStream::StatusJson() const {
+  net::Json j = net::Json::MakeObject();
+  j["id"] = static_cast<int64_t>(id_);
+  j["peer"] = peer_address_;
+  j["identity"] = spiffe_id_;
+  static constexpr std::string_view kStates[] = {"handshake", "await_node", "active", "closed"};
+  j["state"] = kStates[static_cast<int>(state_)];
+  j["connected_ms"] = static_cast<int64_t>(connected_ms_);
+  if (node_) {
+    net::Json node = net::Json::MakeObject();
+    node["id"] = node_->id;
+    node["namespace"] = node_->ns;
+    node["pod"] = node_->pod;
+    node["user_agent"] = node_->user_agent;
+    j["node"] = std::move(node);
+  }
+  net::Json subs = net::Json::MakeObject();
+  for (const auto& [type_url, sub] : subscriptions_) {
+    net::Json s = net::Json::MakeObject();
+    s["mode"] = sub.delta ? "delta" : "sotw";
+    s["last_acked_version"] = sub.acked_version;
+    s["last_acked_unix_ms"] = static_cast<int64_t>(sub.acked_at_ms);
+    s["pending_nonce"] = sub.pending_nonce;
+    s["acks"] = static_cast<int64_t>(sub.acks);
+    s["nacks"] = static_cast<int64_t>(sub.nacks);
+    s["last_nack"] = NackJson(sub.last_nack, sub.last_nack_version, sub.last_nack_ms);
+    if (sub.delta) s["resources_held"] = static_cast<int64_t>(sub.sent.size());
+    subs[type_url] = std::move(s);
+  }
+  j["subscriptions"] = std::move(subs);
+  return j;
+}
+
+}  // namespace picket::control

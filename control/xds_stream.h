@@ -1,0 +1,123 @@
+// control/xds_stream.h — one sidecar's stream on the control server: the per-connection
+// protocol state machine (control/PROTOCOL.md §4).
+//
+// Owns: the connection's TlsStream pointer (see net/tls_stream.h for its close path), the frame
+// decoder, the peer's authenticated identity (its certificate's SPIFFE URI) and node, and one
+// Subscription per type: mode (state of the world or delta), subscribed names, what the
+// sidecar has been sent, the outstanding nonce, the last ACK and NACK.
+//
+// States: kHandshake (TLS) → kAwaitNode (verified certificate, no request yet) → kActive →
+// kClosed. Every refusal sends a terminal `status` frame naming the reason, then closes.
+//
+// Loop-thread only. Owned by XdsServer, which outlives it; freed by the server after it closed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "net/frame.h"
+#include "net/json.h"
+#include "net/tls_stream.h"
+#include "net/xds_message.h"
+
+namespace picket::control {
+
+class XdsServer;
+
+class XdsStream : public net::TlsStream::Handler {
+ public:
+  enum class State : uint8_t { kHandshake, kAwaitNode, kActive, kClosed };
+
+  XdsStream(XdsServer& server, uint64_t id, uint64_t now_ms);
+  ~XdsStream() override;
+  XdsStream(const XdsStream&) = delete;
+  XdsStream& operator=(const XdsStream&) = delete;
+
+  // Accepts the pending connection on `listener`. False: refused (already counted).
+  bool Accept(uv_stream_t* listener);
+
+  // Resources of `type_url` named `names` changed (or were removed): push if subscribed.
+  void OnResourcesChanged(std::string_view type_url, const std::set<std::string>& names);
+  // Closes now without a status (server shutdown) or with one.
+  void Close();
+  void CloseWithStatus(net::StatusCode code, const std::string& message);
+  // Sweep: close on handshake or idle timeout.
+  void CheckTimeouts(uint64_t now_ms);
+
+  State state() const { return state_; }
+  uint64_t id() const { return id_; }
+  net::Json StatusJson() const;
+
+  // TlsStream::Handler
+  void OnTlsReady(net::TlsStream& stream) override;
+  void OnTlsData(net::TlsStream& stream, std::string_view plaintext) override;
+  void OnTlsClosed(net::TlsStream& stream, const std::string& reason) override;
+
+ private:
+  struct Subscription {
+    bool delta = false;
+    bool wildcard = false;
+    std::set<std::string, std::less<>> names;
+    // SotW: something visible changed since the last response.
+    bool dirty = false;
+    std::string sent_version;  // SotW: version of the last response sent
+    // Delta: what the sidecar holds (name → version) and names to reconsider.
+    std::map<std::string, std::string, std::less<>> sent;
+    std::set<std::string, std::less<>> pending;
+    std::string pending_nonce;  // outstanding response; next push waits for its ACK/NACK
+    std::string pending_version;
+    std::string acked_version;
+    uint64_t acked_at_ms = 0;
+    uint64_t acks = 0;
+    uint64_t nacks = 0;
+    std::optional<net::Status> last_nack;
+    std::string last_nack_version;
+    uint64_t last_nack_ms = 0;
+  };
+
+  void HandleFrame(std::string_view body);
+  void HandleMessage(net::DiscoveryRequest request);
+  void HandleMessage(net::DeltaDiscoveryRequest request);
+  // Node check on the first request. False: the stream was closed.
+  bool CheckNode(const std::optional<net::Node>& node);
+  // Own-pod-only types: every name must be this pod's. False: the stream was closed.
+  bool CheckNames(std::string_view type_url, const std::vector<std::string>& names);
+  void RecordAckOrNack(Subscription& sub, const std::string& version,
+                       const std::optional<net::Status>& error);
+  void TrySend(const std::string& type_url, Subscription& sub);
+  void SendSotw(const std::string& type_url, Subscription& sub);
+  void SendDelta(const std::string& type_url, Subscription& sub);
+  void WriteFrame(std::string_view body);
+  std::string NextNonce() { return std::to_string(++nonce_counter_); }
+  std::string own_name() const { return ns_ + "/" + pod_; }
+
+  XdsServer& server_;
+  uint64_t id_;
+  State state_ = State::kHandshake;
+  net::TlsStream* tls_ = nullptr;
+  net::FrameDecoder decoder_;
+  std::string peer_address_;
+  std::string spiffe_id_;
+  std::string ns_;
+  std::string pod_;
+  std::optional<net::Node> node_;
+  std::map<std::string, Subscription, std::less<>> subscriptions_;
+  uint64_t nonce_counter_ = 0;
+  uint64_t connected_ms_;
+  uint64_t last_activity_ms_;
+  std::string close_reason_;
+};
+
+// "spiffe://<trust_domain>/ns/<ns>/pod/<name>" → {ns, name}, or nullopt.
+std::optional<std::pair<std::string, std::string>> ParseSpiffePodId(std::string_view uri,
+                                                                    std::string_view trust_domain);
+
+// Stable 64-bit FNV-1a as 16 hex digits (resource and type versions).
+std::string HashVersion(std::string_view data);
+
+}  // namespace picket::control

@@ -1,0 +1,50 @@
+// net/frame.h — length-prefixed framing of the control protocol (control/PROTOCOL.md §2).
+//
+// Owns: `EncodeFrame` (4-byte big-endian body length, then the body) and `FrameDecoder`, which
+// turns an untrusted byte stream, delivered in arbitrary pieces, into whole frame bodies. A
+// header announcing an empty or oversized body is an error; after an error the decoder stays
+// failed (the connection must be closed). No I/O here: the caller feeds bytes it read.
+//
+// Thread-compatible; one decoder per connection.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace picket::net {
+
+inline constexpr size_t kFrameHeaderSize = 4;
+// Default cap on a frame body: a full policy snapshot for a large pod fits well within this.
+inline constexpr uint32_t kDefaultMaxFrameSize = 16u << 20;
+
+// Appends the framed `body` to `out`.
+void AppendFrame(std::string& out, std::string_view body);
+std::string EncodeFrame(std::string_view body);
+
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(uint32_t max_frame_size = kDefaultMaxFrameSize)
+      : max_frame_size_(max_frame_size) {}
+
+  // Buffers `bytes`. Never fails; errors surface from Next().
+  void Feed(std::string_view bytes);
+
+  // The next whole frame body; std::nullopt when more bytes are needed; an error when the
+  // stream is malformed (then every later call returns the same error).
+  [[nodiscard]] std::expected<std::optional<std::string>, std::string> Next();
+
+  // True when a frame has begun but not finished: a peer closing now truncated it.
+  bool mid_frame() const { return buffer_.size() > consumed_; }
+  size_t buffered_bytes() const { return buffer_.size() - consumed_; }
+
+ private:
+  uint32_t max_frame_size_;
+  std::string buffer_;
+  size_t consumed_ = 0;
+  std::string error_;
+};
+
+}  // namespace picket::net

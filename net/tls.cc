@@ -1,0 +1,254 @@
+// net/tls.cc — see tls.h.
+#include "net/tls.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace picket::net {
+namespace {
+
+std::expected<std::string, std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::unexpected(path + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return std::unexpected(path + ": read error");
+  return ss.str();
+}
+
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+
+BioPtr MemBio(std::string_view pem) {
+  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+std::expected<std::vector<X509*>, std::string> ReadCerts(std::string_view pem,
+                                                         std::string_view what) {
+  BioPtr bio = MemBio(pem);
+  std::vector<X509*> certs;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    certs.push_back(cert);
+  }
+  // The loop ends with a "no start line" error at end of input; that one is expected.
+  ERR_clear_error();
+  if (certs.empty()) return std::unexpected(std::string(what) + ": no PEM certificate found");
+  return certs;
+}
+
+bool IsIpLiteral(std::string_view name) {
+  std::string s(name);
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+std::string TlsErrorString(std::string_view what) {
+  std::string out(what);
+  bool first = true;
+  while (uint32_t e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out += first ? ": " : "; ";
+    out += buf;
+    first = false;
+  }
+  return out;
+}
+
+std::expected<TlsCredentials, std::string> LoadTlsCredentials(const std::string& cert_file,
+                                                              const std::string& key_file,
+                                                              const std::string& ca_file) {
+  TlsCredentials c;
+  auto cert = ReadFile(cert_file);
+  if (!cert) return std::unexpected(cert.error());
+  auto key = ReadFile(key_file);
+  if (!key) return std::unexpected(key.error());
+  auto ca = ReadFile(ca_file);
+  if (!ca) return std::unexpected(ca.error());
+  c.cert_chain_pem = std::move(*cert);
+  c.private_key_pem = std::move(*key);
+  c.ca_pem = std::move(*ca);
+  return c;
+}
+
+std::expected<std::shared_ptr<TlsContext>, std::string> TlsContext::Create(
+    TlsRole role, const TlsCredentials& credentials) {
+  SSL_CTX* raw = SSL_CTX_new(TLS_method());
+  if (raw == nullptr) return std::unexpected(TlsErrorString("SSL_CTX_new"));
+  std::shared_ptr<TlsContext> context(new TlsContext(raw, role));
+  SSL_CTX* ctx = context->ctx();
+  if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+      !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+    return std::unexpected(TlsErrorString("setting TLS 1.3"));
+  }
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+
+  auto chain = ReadCerts(credentials.cert_chain_pem, "certificate");
+  if (!chain) return std::unexpected(chain.error());
+  bool ok = SSL_CTX_use_certificate(ctx, (*chain)[0]) == 1;
+  for (size_t i = 1; ok && i < chain->size(); ++i) {
+    ok = SSL_CTX_add1_chain_cert(ctx, (*chain)[i]) == 1;
+  }
+  for (X509* c : *chain) X509_free(c);
+  if (!ok) return std::unexpected(TlsErrorString("certificate"));
+
+  BioPtr key_bio = MemBio(credentials.private_key_pem);
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr);
+  if (key == nullptr) return std::unexpected(TlsErrorString("private key"));
+  ok = SSL_CTX_use_PrivateKey(ctx, key) == 1;
+  EVP_PKEY_free(key);
+  if (!ok || SSL_CTX_check_private_key(ctx) != 1) {
+    return std::unexpected(TlsErrorString("private key does not match the certificate"));
+  }
+
+  auto cas = ReadCerts(credentials.ca_pem, "CA");
+  if (!cas) return std::unexpected(cas.error());
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  ok = true;
+  for (X509* c : *cas) {
+    ok = ok && X509_STORE_add_cert(store, c) == 1;
+    X509_free(c);
+  }
+  if (!ok) return std::unexpected(TlsErrorString("CA"));
+  // Mutual authentication: both sides must present a certificate that chains to the CA.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  return context;
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+std::expected<std::unique_ptr<TlsEngine>, std::string> TlsEngine::Create(
+    std::shared_ptr<TlsContext> context, std::string_view verify_name) {
+  SSL* ssl = SSL_new(context->ctx());
+  if (ssl == nullptr) return std::unexpected(TlsErrorString("SSL_new"));
+  std::unique_ptr<TlsEngine> engine(new TlsEngine(context, ssl));
+  if (context->role() == TlsRole::kClient) {
+    SSL_set_connect_state(ssl);
+    if (!verify_name.empty()) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      const std::string name(verify_name);
+      const int rc = IsIpLiteral(name)
+                         ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                         : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
+      if (rc != 1) return std::unexpected(TlsErrorString("server name " + name));
+      if (!IsIpLiteral(name)) SSL_set_tlsext_host_name(ssl, name.c_str());
+    }
+  } else {
+    SSL_set_accept_state(ssl);
+  }
+  return engine;
+}
+
+TlsEngine::TlsEngine(std::shared_ptr<TlsContext> context, SSL* ssl)
+    : context_(std::move(context)), ssl_(ssl) {
+  rbio_ = BIO_new(BIO_s_mem());
+  wbio_ = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl_, rbio_, wbio_);
+}
+
+TlsEngine::~TlsEngine() { SSL_free(ssl_); }
+
+void TlsEngine::FeedCiphertext(std::string_view bytes) {
+  BIO_write(rbio_, bytes.data(), static_cast<int>(bytes.size()));
+}
+
+std::expected<void, std::string> TlsEngine::Process(std::string& plaintext, bool& peer_closed) {
+  peer_closed = false;
+  if (!handshake_done_) {
+    const int rc = SSL_do_handshake(ssl_);
+    if (rc != 1) {
+      const int err = SSL_get_error(ssl_, rc);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
+      const long verify = SSL_get_verify_result(ssl_);
+      std::string reason = TlsErrorString("TLS handshake failed");
+      if (verify != X509_V_OK) {
+        reason += std::string(" (certificate: ") + X509_verify_cert_error_string(verify) + ")";
+      }
+      return std::unexpected(reason);
+    }
+    handshake_done_ = true;
+    if (auto ok = FlushPending(); !ok) return ok;
+  }
+  char buf[16384];
+  while (true) {
+    const int n = SSL_read(ssl_, buf, sizeof buf);
+    if (n > 0) {
+      plaintext.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    const int err = SSL_get_error(ssl_, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      peer_closed = true;
+      return {};
+    }
+    return std::unexpected(TlsErrorString("TLS read failed"));
+  }
+}
+
+std::expected<void, std::string> TlsEngine::Write(std::string_view plaintext) {
+  pending_plaintext_.append(plaintext);
+  if (!handshake_done_) return {};
+  return FlushPending();
+}
+
+std::expected<void, std::string> TlsEngine::FlushPending() {
+  size_t offset = 0;
+  while (offset < pending_plaintext_.size()) {
+    const size_t chunk = std::min<size_t>(pending_plaintext_.size() - offset, 1 << 20);
+    const int n = SSL_write(ssl_, pending_plaintext_.data() + offset, static_cast<int>(chunk));
+    if (n <= 0) {
+      pending_plaintext_.erase(0, offset);
+      return std::unexpected(TlsErrorString("TLS write failed"));
+    }
+    offset += static_cast<size_t>(n);
+  }
+  pending_plaintext_.clear();
+  return {};
+}
+
+void TlsEngine::Shutdown() {
+  if (handshake_done_) SSL_shutdown(ssl_);
+}
+
+std::string TlsEngine::TakeCiphertext() {
+  std::string out;
+  const size_t pending = BIO_ctrl_pending(wbio_);
+  if (pending == 0) return out;
+  out.resize(pending);
+  const int n = BIO_read(wbio_, out.data(), static_cast<int>(pending));
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+std::vector<std::string> TlsEngine::PeerUriSans() const {
+  std::vector<std::string> uris;
+  X509* cert = SSL_get_peer_certificate(ssl_);
+  if (cert == nullptr) return uris;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names != nullptr) {
+    for (size_t i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+      if (name->type != GEN_URI) continue;
+      const ASN1_STRING* s = name->d.uniformResourceIdentifier;
+      uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                        static_cast<size_t>(ASN1_STRING_length(s)));
+    }
+    GENERAL_NAMES_free(names);
+  }
+  X509_free(cert);
+  return uris;
+}
+
+}  // namespace picket::net

@@ -1,0 +1,277 @@
+// Every message path of the control server over real TLS on loopback (port 0): subscribe,
+// ACK, NACK, delta, resume, refusals, malformed frames, keepalive, flow control.
+#include "control/xds_server.h"
+
+#include <gtest/gtest.h>
+
+#include "test/control/xds_test_util.h"
+
+namespace picket::control {
+namespace {
+
+using net::DeltaDiscoveryRequest;
+using net::DeltaDiscoveryResponse;
+using net::DiscoveryRequest;
+using net::DiscoveryResponse;
+using net::StreamStatus;
+using testing::RawClient;
+using testing::RunUntil;
+
+const std::string kPodPolicy(net::kPodPolicyType);
+const std::string kAddress(net::kAddressEntryType);
+
+net::Json Payload(const std::string& text) {
+  net::Json j = net::Json::MakeObject();
+  j["value"] = text;
+  return j;
+}
+
+class XdsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    pki_ = testing::TestPki::Make();
+    XdsServerOptions options;
+    options.own_pod_only_types.insert(kPodPolicy);
+    options.max_frame_size = 4096;
+    options.sweep_interval_ms = 20;
+    options.handshake_timeout_ms = 300;
+    auto server = XdsServer::Create(&loop_, pki_.Context(net::TlsRole::kServer, pki_.server),
+                                    std::move(options));
+    ASSERT_TRUE(server.has_value()) << server.error();
+    server_ = std::move(*server);
+    server_->Update(kPodPolicy,
+                    {{"default/a", "v1", Payload("a1")}, {"default/b", "v1", Payload("b1")}}, {});
+    server_->Update(
+        kAddress,
+        {{"default/a", "1", Payload("10.0.0.1")}, {"default/b", "1", Payload("10.0.0.2")}}, {});
+  }
+
+  void TearDown() override {
+    clients_.clear();
+    bool closed = false;
+    server_->Close([&closed] { closed = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+    server_.reset();
+    testing::DrainAndCloseLoop(&loop_);
+  }
+
+  RawClient& Connect(const std::string& ns, const std::string& pod) {
+    return ConnectWith(pki_.Context(net::TlsRole::kClient, pki_.Pod(ns, pod)));
+  }
+  RawClient& ConnectWith(std::shared_ptr<net::TlsContext> ctx) {
+    clients_.push_back(std::make_unique<RawClient>(&loop_, server_->port(), ctx));
+    RawClient& c = *clients_.back();
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return c.ready || c.closed; }));
+    return c;
+  }
+
+  static net::Node NodeFor(const std::string& ns, const std::string& pod) {
+    return {"test~" + ns + "/" + pod, ns, pod, "test"};
+  }
+
+  template <typename T>
+  bool WaitFor(RawClient& c, size_t count) {
+    return RunUntil(&loop_, [&] { return c.Received<T>().size() >= count || c.closed; });
+  }
+
+  uv_loop_t loop_;
+  testing::TestPki pki_;
+  std::unique_ptr<XdsServer> server_;
+  std::vector<std::unique_ptr<RawClient>> clients_;
+};
+
+TEST_F(XdsServerTest, SotwSubscribeAckUpdateNack) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DiscoveryRequest{NodeFor("default", "a"), "", {"default/a"}, kPodPolicy, "", {}});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(c, 1));
+  auto r1 = c.Received<DiscoveryResponse>()[0];
+  EXPECT_EQ(r1.type_url, kPodPolicy);
+  EXPECT_EQ(r1.version_info, "v1");
+  ASSERT_EQ(r1.resources.size(), 1u);
+  EXPECT_EQ(r1.resources[0].name, "default/a");
+  EXPECT_EQ(r1.resources[0].resource, Payload("a1"));
+
+  c.Send(DiscoveryRequest{{}, "v1", {"default/a"}, kPodPolicy, r1.nonce, {}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().acks == 1; }));
+
+  // A change to another pod's policy is not pushed to this one.
+  server_->Update(kPodPolicy, {{"default/b", "v2", Payload("b2")}}, {});
+  server_->Update(kPodPolicy, {{"default/a", "v2", Payload("a2")}}, {});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(c, 2));
+  auto r2 = c.Received<DiscoveryResponse>()[1];
+  EXPECT_EQ(r2.version_info, "v2");
+  EXPECT_EQ(r2.resources[0].resource, Payload("a2"));
+  EXPECT_NE(r2.nonce, r1.nonce);
+
+  c.Send(
+      DiscoveryRequest{{}, "v1", {"default/a"}, kPodPolicy, r2.nonce, net::Status{3, "bad rule"}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks == 1; }));
+  const net::Json status = server_->StatusJson();
+  const auto& sidecar = status.Find("sidecars")->as_array().at(0);
+  const net::Json* sub = sidecar.Find("subscriptions")->Find(kPodPolicy);
+  ASSERT_NE(sub, nullptr);
+  EXPECT_EQ(sub->Find("last_acked_version")->as_string(), "v1");
+  EXPECT_EQ(sub->Find("last_nack")->Find("message")->as_string(), "bad rule");
+  EXPECT_EQ(sub->Find("last_nack")->Find("version_info")->as_string(), "v2");
+  EXPECT_EQ(sidecar.Find("node")->Find("pod")->as_string(), "a");
+  EXPECT_EQ(status.Find("resources")->Find(kPodPolicy)->Find("count")->as_number(), 2);
+}
+
+TEST_F(XdsServerTest, NextPushWaitsForAckAndCarriesLatest) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DiscoveryRequest{NodeFor("default", "a"), "", {}, kPodPolicy, "", {}});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(c, 1));
+  server_->Update(kPodPolicy, {{"default/a", "v2", Payload("a2")}}, {});
+  server_->Update(kPodPolicy, {{"default/a", "v3", Payload("a3")}}, {});
+  // Nothing more until the first response is ACKed.
+  RunUntil(
+      &loop_, [] { return false; }, 50);
+  EXPECT_EQ(c.Received<DiscoveryResponse>().size(), 1u);
+  c.Send(DiscoveryRequest{{}, "v1", {}, kPodPolicy, c.Received<DiscoveryResponse>()[0].nonce, {}});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(c, 2));
+  EXPECT_EQ(c.Received<DiscoveryResponse>()[1].version_info, "v3");
+}
+
+TEST_F(XdsServerTest, StaleNonceIsIgnored) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DiscoveryRequest{NodeFor("default", "a"), "", {}, kPodPolicy, "", {}});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(c, 1));
+  c.Send(DiscoveryRequest{{}, "v1", {}, kPodPolicy, "not-a-nonce", {}});
+  RunUntil(
+      &loop_, [] { return false; }, 50);
+  EXPECT_EQ(server_->stats().acks, 0u);
+  EXPECT_FALSE(c.closed);
+}
+
+TEST_F(XdsServerTest, DeltaAddressMapAddRemoveAndResume) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DeltaDiscoveryRequest{NodeFor("default", "a"), kAddress, {"*"}, {}, {}, "", {}});
+  ASSERT_TRUE(WaitFor<DeltaDiscoveryResponse>(c, 1));
+  auto d1 = c.Received<DeltaDiscoveryResponse>()[0];
+  EXPECT_EQ(d1.resources.size(), 2u);
+  EXPECT_TRUE(d1.removed_resources.empty());
+  c.Send(DeltaDiscoveryRequest{{}, kAddress, {}, {}, {}, d1.nonce, {}});
+
+  server_->Update(kAddress, {{"default/c", "1", Payload("10.0.0.3")}}, {"default/b"});
+  ASSERT_TRUE(WaitFor<DeltaDiscoveryResponse>(c, 2));
+  auto d2 = c.Received<DeltaDiscoveryResponse>()[1];
+  ASSERT_EQ(d2.resources.size(), 1u);
+  EXPECT_EQ(d2.resources[0].name, "default/c");
+  EXPECT_EQ(d2.removed_resources, std::vector<std::string>{"default/b"});
+  c.Close();
+
+  // Reconnect holding a=1 (current), b=1 (gone), c=0 (stale): only c and b's removal come.
+  RawClient& again = Connect("default", "a");
+  again.Send(DeltaDiscoveryRequest{NodeFor("default", "a"),
+                                   kAddress,
+                                   {"*"},
+                                   {},
+                                   {{"default/a", "1"}, {"default/b", "1"}, {"default/c", "0"}},
+                                   "",
+                                   {}});
+  ASSERT_TRUE(WaitFor<DeltaDiscoveryResponse>(again, 1));
+  auto d3 = again.Received<DeltaDiscoveryResponse>()[0];
+  ASSERT_EQ(d3.resources.size(), 1u);
+  EXPECT_EQ(d3.resources[0].name, "default/c");
+  EXPECT_EQ(d3.removed_resources, std::vector<std::string>{"default/b"});
+}
+
+TEST_F(XdsServerTest, OtherPodsPolicyIsRefusedAndClosed) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DiscoveryRequest{NodeFor("default", "a"), "", {"default/b"}, kPodPolicy, "", {}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return c.closed; }));
+  auto status = c.Received<StreamStatus>();
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_EQ(status[0].status.code, static_cast<int>(net::StatusCode::kPermissionDenied));
+  EXPECT_NE(status[0].status.message.find("default/b"), std::string::npos);
+  EXPECT_TRUE(c.Received<DiscoveryResponse>().empty());
+  EXPECT_EQ(server_->stats().streams_refused, 1u);
+}
+
+TEST_F(XdsServerTest, NodeNotMatchingCertificateIsRefused) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DiscoveryRequest{NodeFor("default", "b"), "", {}, kPodPolicy, "", {}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return c.closed; }));
+  ASSERT_EQ(c.Received<StreamStatus>().size(), 1u);
+  EXPECT_EQ(c.Received<StreamStatus>()[0].status.code,
+            static_cast<int>(net::StatusCode::kPermissionDenied));
+}
+
+TEST_F(XdsServerTest, FirstRequestWithoutNodeIsRefused) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DiscoveryRequest{{}, "", {}, kPodPolicy, "", {}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return c.closed; }));
+  EXPECT_EQ(c.Received<StreamStatus>().at(0).status.code,
+            static_cast<int>(net::StatusCode::kInvalidArgument));
+}
+
+TEST_F(XdsServerTest, CertificateWithoutPodIdentityIsRefused) {
+  RawClient& c = ConnectWith(pki_.Context(net::TlsRole::kClient, pki_.server));
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return c.closed; }));
+  ASSERT_EQ(c.Received<StreamStatus>().size(), 1u);
+  EXPECT_EQ(c.Received<StreamStatus>()[0].status.code,
+            static_cast<int>(net::StatusCode::kUnauthenticated));
+}
+
+TEST_F(XdsServerTest, CertificateFromAnotherCaFailsTheHandshake) {
+  auto other = testing::TestPki::Make();
+  RawClient& c = ConnectWith(
+      other.Context(net::TlsRole::kClient, other.Pod("default", "a"), pki_.ca.cert_pem));
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return c.closed; }));
+  EXPECT_TRUE(c.messages.empty());
+  EXPECT_EQ(server_->stats().streams_active, 0u);
+}
+
+TEST_F(XdsServerTest, GarbageOversizedAndTruncatedFramesCloseOnlyThatStream) {
+  RawClient& good = Connect("default", "a");
+  good.Send(DiscoveryRequest{NodeFor("default", "a"), "", {}, kPodPolicy, "", {}});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(good, 1));
+
+  RawClient& garbage = Connect("default", "b");
+  garbage.SendRaw(net::EncodeFrame("{not json"));
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return garbage.closed; }));
+  ASSERT_EQ(garbage.Received<StreamStatus>().size(), 1u);
+  EXPECT_NE(garbage.Received<StreamStatus>()[0].status.message.find("invalid JSON"),
+            std::string::npos);
+
+  RawClient& oversized = Connect("default", "b");
+  oversized.SendRaw(std::string("\x00\x01\x00\x00", 4));  // 65536 > 4096
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return oversized.closed; }));
+  EXPECT_NE(oversized.Received<StreamStatus>().at(0).status.message.find("exceeds the limit"),
+            std::string::npos);
+
+  RawClient& unknown = Connect("default", "b");
+  unknown.SendRaw(net::EncodeFrame(R"({"discovery_response":{}})"));
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return unknown.closed; }));
+  EXPECT_EQ(unknown.Received<StreamStatus>().size(), 1u);
+
+  RawClient& truncated = Connect("default", "b");
+  truncated.SendRaw(std::string("\x00\x00\x00\x40{\"keep", 10));
+  RunUntil(
+      &loop_, [] { return false; }, 30);
+  truncated.Close();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().streams_active == 1; }));
+
+  // The good stream is unaffected and still receives pushes.
+  good.Send(
+      DiscoveryRequest{{}, "v1", {}, kPodPolicy, good.Received<DiscoveryResponse>()[0].nonce, {}});
+  server_->Update(kPodPolicy, {{"default/a", "v9", Payload("a9")}}, {});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(good, 2));
+  EXPECT_FALSE(good.closed);
+}
+
+TEST_F(XdsServerTest, KeepaliveIsAnsweredAndSilentClientsTimeOut) {
+  RawClient& c = Connect("default", "a");
+  c.Send(net::Keepalive{});
+  ASSERT_TRUE(WaitFor<net::Keepalive>(c, 1));
+  // No request at all within the handshake timeout (300 ms): closed with a status.
+  RawClient& silent = Connect("default", "b");
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return silent.closed; }, 3000));
+  EXPECT_EQ(silent.Received<StreamStatus>().at(0).status.code,
+            static_cast<int>(net::StatusCode::kUnavailable));
+}
+
+}  // namespace
+}  // namespace picket::control
