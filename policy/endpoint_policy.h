@@ -3,11 +3,24 @@
 // Owns: the immutable snapshot one picket-proxy holds for its own pod: the address map
 // (peer IP → identity: namespace, pod, labels, named ports) and the pod's compiled ingress and
 // egress rules, each entry remembering the policies that produced it. Built by the compiler
-// (policy/compiler.h) from a config::Cluster, or decoded from its text form (the proxy's
+// (policy/cluster_policy.h) from a config::Cluster, or decoded from its text form (the proxy's
 // `policy_file`, and later the xDS push) through one path. Immutable after construction: share
 // it as std::shared_ptr<const EndpointPolicy> and swap the pointer to update.
 //
-// Any thread may call the const methods concurrently.
+// Two resources (DESIGN.md "Policy: identities, not IP lists"), so a control server can push
+// them separately and send address-map deltas:
+//   - AddressEntry: one pod → its IPs, identity id, namespace, name, labels, named ports.
+//     EncodeAddressEntry / DecodeAddressEntry; one JSON object per pod.
+//   - PodPolicy: one pod's isolation per direction and its allowed (peer identity set or CIDR,
+//     port, protocol) entries, which reference identity ids, never IPs.
+//     EncodePodPolicy / DecodePodPolicy.
+// A client assembles a snapshot from decoded parts with BuildEndpointPolicy(entries, policy).
+// The whole snapshot's text form (Encode / DecodeEndpointPolicy, the `policy_file`) is
+//   {"version":"…","namespace":"x","pod":"a","address_map":[<AddressEntry>…],
+//    "pod_policy":<PodPolicy>}
+// All decoding goes through config/endpoint_resource.h (precise errors, fuzzed).
+//
+// Any thread may call the const methods and the free functions concurrently.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +33,7 @@
 #include "config/error.h"
 #include "config/model.h"
 #include "policy/ip_address.h"
+#include "policy/rule_set.h"
 
 namespace picket::policy {
 
@@ -66,6 +80,40 @@ class EndpointPolicy {
 };
 
 using EndpointPolicyPtr = std::shared_ptr<const EndpointPolicy>;
+
+// Address-map resource: one pod. Pods sharing an identity share its namespace and labels.
+struct AddressEntry {
+  IdentityId identity = kNoIdentity;
+  std::string ns;
+  std::string pod;
+  std::vector<IpAddress> ips;
+  config::Labels labels;
+  std::vector<NamedPort> named_ports;
+  friend bool operator==(const AddressEntry&, const AddressEntry&) = default;
+};
+
+// Pod-policy resource: the pod's rules; PeerMatch::identity_set indexes `identity_sets`, each a
+// sorted list of identity ids (ids that no address entry carries simply never match).
+struct PodPolicy {
+  std::string ns;
+  std::string pod;
+  std::vector<std::vector<IdentityId>> identity_sets;
+  DirectionRules ingress;
+  DirectionRules egress;
+  friend bool operator==(const PodPolicy&, const PodPolicy&) = default;
+};
+
+[[nodiscard]] std::string EncodeAddressEntry(const AddressEntry& entry);
+[[nodiscard]] std::string EncodePodPolicy(const PodPolicy& policy);
+[[nodiscard]] std::expected<AddressEntry, config::Errors> DecodeAddressEntry(
+    std::string_view text, std::string_view file_name);
+[[nodiscard]] std::expected<PodPolicy, config::Errors> DecodePodPolicy(std::string_view text,
+                                                                       std::string_view file_name);
+
+// Assembles a snapshot for policy.ns/policy.pod. `version` empty: a hash of the content.
+// Errors: an IP claimed by two entries, an identity_set index out of range.
+[[nodiscard]] std::expected<EndpointPolicyPtr, config::Errors> BuildEndpointPolicy(
+    std::vector<AddressEntry> address_map, PodPolicy policy, std::string version = "");
 
 // Compiles the snapshot for pod `ns`/`name` of `cluster`.
 [[nodiscard]] std::expected<EndpointPolicyPtr, config::Errors> CompileEndpointPolicy(

@@ -1,0 +1,147 @@
+// control/matrix.cc — matrix and explain over policy::ClusterPolicy::Check.
+#include "control/matrix.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "policy/json_writer.h"
+
+namespace picket::control {
+namespace {
+
+using policy::ClusterPolicy;
+
+std::vector<ClusterPolicy::Endpoint> Endpoints(const ClusterPolicy& cluster) {
+  std::vector<ClusterPolicy::Endpoint> out;
+  for (const policy::PodEntry* pod : cluster.Pods()) {
+    out.push_back(*cluster.FindPod(pod->ns, pod->name));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Probe> ComputeMatrix(const ClusterPolicy& cluster, const std::vector<uint16_t>& ports,
+                                 const std::vector<config::Protocol>& protocols) {
+  const std::vector<ClusterPolicy::Endpoint> endpoints = Endpoints(cluster);
+  std::vector<Probe> probes;
+  for (uint16_t port : ports) {
+    for (config::Protocol protocol : protocols) {
+      for (const auto& from : endpoints) {
+        for (const auto& to : endpoints) {
+          if (from.name == to.name) continue;
+          probes.push_back(Probe{from.name, to.name, port, protocol,
+                                 cluster.Check(from, to, port, protocol).allowed});
+        }
+      }
+    }
+  }
+  return probes;
+}
+
+std::string MatrixJson(const std::vector<Probe>& probes) {
+  std::string out = "{\"probes\":[";
+  for (size_t i = 0; i < probes.size(); ++i) {
+    const Probe& p = probes[i];
+    if (i) out += ',';
+    out += "{\"from\":";
+    policy::AppendJsonString(out, p.from);
+    out += ",\"to\":";
+    policy::AppendJsonString(out, p.to);
+    out += ",\"port\":" + std::to_string(p.port) + ",\"protocol\":\"";
+    out += config::ProtocolName(p.protocol);
+    out += "\",\"allowed\":";
+    out += p.allowed ? "true" : "false";
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
+}
+
+std::string MatrixTable(const ClusterPolicy& cluster, const std::vector<uint16_t>& ports,
+                        const std::vector<config::Protocol>& protocols) {
+  const std::vector<ClusterPolicy::Endpoint> endpoints = Endpoints(cluster);
+  size_t width = 1;
+  for (const auto& e : endpoints) width = std::max(width, e.name.size());
+  auto pad = [&](const std::string& s) { return s + std::string(width - s.size() + 1, ' '); };
+  std::ostringstream out;
+  bool first = true;
+  for (uint16_t port : ports) {
+    for (config::Protocol protocol : protocols) {
+      if (!first) out << '\n';
+      first = false;
+      out << port << '/' << config::ProtocolName(protocol) << '\n' << pad("");
+      for (const auto& to : endpoints) out << pad(to.name);
+      out << '\n';
+      for (const auto& from : endpoints) {
+        out << pad(from.name);
+        for (const auto& to : endpoints) {
+          const char* cell = from.name == to.name                              ? "-"
+                             : cluster.Check(from, to, port, protocol).allowed ? "."
+                                                                               : "X";
+          out << pad(cell);
+        }
+        out << '\n';
+      }
+    }
+  }
+  std::string text = out.str();
+  // Trailing pad spaces make diffs noisy.
+  std::string trimmed;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    line.erase(line.find_last_not_of(' ') + 1);
+    trimmed += line + '\n';
+  }
+  return trimmed;
+}
+
+std::string Explain(const ClusterPolicy& cluster, const ClusterPolicy::Endpoint& from,
+                    const ClusterPolicy::Endpoint& to, uint16_t port, config::Protocol protocol) {
+  const ClusterPolicy::Verdict v = cluster.Check(from, to, port, protocol);
+  std::ostringstream out;
+  auto describe = [&](const ClusterPolicy::Endpoint& e) {
+    std::string s = e.name;
+    if (e.pod != nullptr) {
+      s += " (pod";
+      if (e.address) s += ", " + e.address->ToString();
+      s += ")";
+    } else if (e.address && e.address->ToString() != e.name) {
+      s += " (" + e.address->ToString() + ", not an enforced pod)";
+    } else {
+      s += " (not a pod: no policy applies to it)";
+    }
+    return s;
+  };
+  out << "Connection: " << describe(from) << " -> " << describe(to) << " port " << port << '/'
+      << config::ProtocolName(protocol) << '\n';
+  if (v.self) {
+    out << "The pod itself: always allowed (a pod cannot block access to itself).\n";
+  } else {
+    auto side = [&](const char* title, const ClusterPolicy::Endpoint& subject,
+                    const ClusterPolicy::SideVerdict& s, policy::Direction direction) {
+      out << title << " of " << subject.name << ": ";
+      if (!s.enforced) {
+        out << "not checked (not a pod whose policy we know)\n";
+        return;
+      }
+      if (s.rules->policies.empty()) {
+        out << "selected by no policy\n";
+      } else {
+        out << "selected by ";
+        for (size_t i = 0; i < s.rules->policies.size(); ++i) {
+          out << (i ? ", " : "") << s.rules->policies[i];
+        }
+        out << '\n';
+      }
+      out << "  " << (s.verdict.allowed ? "ALLOWED: " : "DENIED: ")
+          << policy::DescribeVerdict(*s.rules, s.verdict, direction) << '\n';
+    };
+    side("Egress", from, v.egress, policy::Direction::kEgress);
+    side("Ingress", to, v.ingress, policy::Direction::kIngress);
+  }
+  out << "Final verdict: " << (v.allowed ? "ALLOWED" : "DENIED") << '\n';
+  return out.str();
+}
+
+}  // namespace picket::control

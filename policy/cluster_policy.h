@@ -1,0 +1,136 @@
+// policy/cluster_policy.h — the cluster-wide policy compiler and its lookup structure.
+//
+// Owns: the compiled state of one cluster: identities (one per distinct namespace + pod labels),
+// the peer selectors of every policy with the identity set each one matches (a selector cache,
+// as Cilium's), each identity's flat ingress/egress rules (policy/rule_set.h), and the address
+// map (pod IP → pod → identity). From it come the verdict of a connection between any two
+// endpoints (for `matrix` and `explain`) and the per-pod snapshot pieces a sidecar enforces
+// (policy/endpoint_policy.h). All decisions go through policy::Evaluate: no second evaluator.
+//
+// Incremental: AddPod/RemovePod touch only the address map and identity membership; a pod with a
+// new label combination costs one evaluation of each selector and of its namespace's policies.
+// Policy or namespace changes need a new Compile.
+//
+// Thread-compatible: const methods may run concurrently; mutations need exclusive access and
+// invalidate every Endpoint and pointer previously returned.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/error.h"
+#include "config/model.h"
+#include "policy/endpoint_policy.h"
+#include "policy/ip_address.h"
+#include "policy/rule_set.h"
+
+namespace picket::policy {
+
+// One pod as the compiler knows it.
+struct PodEntry {
+  std::string ns;
+  std::string name;
+  config::Labels labels;
+  std::vector<IpAddress> ips;
+  std::vector<NamedPort> named_ports;
+  // hostNetwork pods are node IPs: never selected as subject or peer (formats.md §1.8 option 2).
+  bool host_network = false;
+  IdentityId identity = kNoIdentity;  // kNoIdentity for hostNetwork pods
+};
+
+class ClusterPolicy {
+ public:
+  // One end of a connection: a pod (pod != nullptr), or an address that is no enforced pod
+  // (an external IP, a node, a hostNetwork pod).
+  struct Endpoint {
+    const PodEntry* pod = nullptr;
+    std::optional<IpAddress> address;
+    std::string name;  // "ns/pod" or the address, for output
+  };
+
+  struct SideVerdict {
+    bool enforced = false;  // the side is a pod whose policy applies
+    const DirectionRules* rules = nullptr;
+    DirectionVerdict verdict;
+  };
+
+  struct Verdict {
+    bool allowed = false;
+    bool self = false;    // a pod to itself: always allowed, not checked
+    SideVerdict egress;   // the source pod's egress
+    SideVerdict ingress;  // the destination pod's ingress
+  };
+
+  // Compiles everything. Errors: unparsable pod IPs or CIDRs, duplicate pods, an IP owned by two
+  // (non-hostNetwork) pods.
+  [[nodiscard]] static std::expected<std::unique_ptr<ClusterPolicy>, config::Errors> Compile(
+      const config::Cluster& cluster);
+
+  ClusterPolicy(const ClusterPolicy&) = delete;
+  ClusterPolicy& operator=(const ClusterPolicy&) = delete;
+  ~ClusterPolicy();
+
+  // Adds a pod (error if it exists, or an IP is unparsable or taken) / removes one.
+  [[nodiscard]] std::expected<void, config::Error> AddPod(const config::Pod& pod);
+  bool RemovePod(std::string_view ns, std::string_view name);
+
+  // "ns/name" → endpoint (address = the pod's first IP), or nullopt if no such pod.
+  [[nodiscard]] std::optional<Endpoint> FindPod(std::string_view ns, std::string_view name) const;
+  // An address → the pod owning it, else an unenforced endpoint.
+  [[nodiscard]] Endpoint FindAddress(const IpAddress& address) const;
+
+  // May `src` open `protocol` to `dst`:`port`? Allowed iff the source's egress and the
+  // destination's ingress both allow ("A connection pod A -> pod B needs A's egress and B's
+  // ingress to allow it"); a side that is not a pod is not checked.
+  [[nodiscard]] Verdict Check(const Endpoint& src, const Endpoint& dst, uint16_t port,
+                              config::Protocol protocol) const;
+
+  // Every pod, sorted by namespace then name.
+  [[nodiscard]] std::vector<const PodEntry*> Pods() const;
+  [[nodiscard]] const PodEntry* FindPodEntry(std::string_view ns, std::string_view name) const;
+  [[nodiscard]] const DirectionRules* Rules(const PodEntry& pod, Direction direction) const;
+
+  // Snapshot pieces (policy/endpoint_policy.h): every non-hostNetwork pod's address entry,
+  // sorted; one pod's address entry; one pod's policy.
+  [[nodiscard]] std::vector<AddressEntry> AddressMap() const;
+  [[nodiscard]] AddressEntry AddressEntryOf(const PodEntry& pod) const;
+  [[nodiscard]] PodPolicy PodPolicyOf(const PodEntry& pod) const;
+
+  size_t identity_count() const;
+  size_t selector_count() const;
+
+ private:
+  struct Identity;
+  struct Selector;
+  struct CompiledPolicy;
+
+  ClusterPolicy();
+  std::expected<void, config::Errors> AddPolicy(const config::NetworkPolicy& policy);
+  uint32_t InternSelector(Selector selector);
+  bool SelectorMatches(const Selector& selector, const Identity& identity) const;
+  const config::Labels& NamespaceLabels(const std::string& ns) const;
+  std::expected<PodEntry*, config::Error> InsertPod(const config::Pod& pod);
+  IdentityId AcquireIdentity(const PodEntry& pod, bool* created);
+  void CompileIdentity(IdentityId id);
+  void EvaluateSelectorsFor(IdentityId id);
+
+  std::unordered_map<std::string, config::Labels> namespaces_;
+  std::vector<CompiledPolicy> policies_;
+  std::unordered_map<std::string, std::vector<uint32_t>> policies_by_ns_;
+  std::vector<Selector> selectors_;
+  std::vector<IdentitySet> selector_sets_;  // parallel to selectors_
+  std::unordered_map<std::string, uint32_t> selector_index_;
+  std::vector<Identity> identities_;
+  std::vector<IdentityId> free_identities_;
+  std::unordered_map<std::string, IdentityId> identity_index_;
+  std::unordered_map<std::string, std::unique_ptr<PodEntry>> pods_;  // by "ns/name"
+  std::unordered_map<IpAddress, const PodEntry*, IpAddressHash> addresses_;
+};
+
+}  // namespace picket::policy

@@ -1,0 +1,200 @@
+// policy/endpoint_policy.cc — the per-pod snapshot: assembly, lookup and text form.
+#include "policy/endpoint_policy.h"
+
+#include <cstdio>
+#include <unordered_map>
+#include <utility>
+
+#include "policy/cluster_policy.h"
+#include "policy/json_writer.h"
+
+namespace picket::policy {
+namespace {
+
+std::string HashVersion(std::string_view text) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Immutable after construction. Identity ids of the resources are global (the control
+// server's); lookups use dense local ids so identity sets stay small whatever ids arrive.
+class Snapshot final : public EndpointPolicy {
+ public:
+  static std::expected<std::shared_ptr<Snapshot>, config::Errors> Build(
+      std::vector<AddressEntry> entries, PodPolicy policy, std::string version) {
+    auto s = std::shared_ptr<Snapshot>(new Snapshot());
+    s->entries_ = std::move(entries);
+    s->policy_ = std::move(policy);
+    config::Errors errors;
+    std::unordered_map<IdentityId, IdentityId> local;
+    s->local_identity_.reserve(s->entries_.size());
+    for (size_t i = 0; i < s->entries_.size(); ++i) {
+      const AddressEntry& e = s->entries_[i];
+      auto [it, inserted] = local.try_emplace(e.identity, static_cast<IdentityId>(local.size()));
+      s->local_identity_.push_back(it->second);
+      s->peers_.push_back(PeerInfo{e.ns, e.pod, e.labels});
+      if (e.ns == s->policy_.ns && e.pod == s->policy_.pod) s->self_ = static_cast<int>(i);
+      for (size_t j = 0; j < e.ips.size(); ++j) {
+        auto [at, fresh] = s->by_address_.try_emplace(e.ips[j], static_cast<uint32_t>(i));
+        if (!fresh && at->second != i) {
+          const AddressEntry& owner = s->entries_[at->second];
+          errors.push_back(config::Error{
+              "", 0, "", "address_map[" + std::to_string(i) + "].ips[" + std::to_string(j) + "]",
+              "Duplicate value: \"" + e.ips[j].ToString() + "\": already used by " + owner.ns +
+                  "/" + owner.pod});
+        }
+      }
+    }
+    for (const std::vector<IdentityId>& ids : s->policy_.identity_sets) {
+      IdentitySet set;
+      for (IdentityId id : ids) {
+        // Ids that no address entry carries can never match a peer: drop them.
+        if (auto it = local.find(id); it != local.end()) set.Add(it->second);
+      }
+      s->sets_.push_back(std::move(set));
+    }
+    auto check_indexes = [&](const DirectionRules& rules, const char* dir) {
+      for (size_t i = 0; i < rules.entries.size(); ++i) {
+        const RuleEntry& e = rules.entries[i];
+        const std::string field =
+            std::string("pod_policy.") + dir + ".rules[" + std::to_string(i) + "]";
+        if (e.policy >= rules.policies.size()) {
+          errors.push_back({"", 0, "", field + ".policy", "Invalid value: out of range"});
+        }
+        if (e.peer.kind == PeerMatch::Kind::kIdentities && e.peer.identity_set >= s->sets_.size())
+          errors.push_back(
+              {"", 0, "", field + ".peer.identity_set", "Invalid value: out of range"});
+      }
+    };
+    check_indexes(s->policy_.ingress, "ingress");
+    check_indexes(s->policy_.egress, "egress");
+    if (!errors.empty()) return std::unexpected(std::move(errors));
+    s->version_ = version.empty() ? HashVersion(s->EncodeBody()) : std::move(version);
+    return s;
+  }
+
+  const std::string& version() const override { return version_; }
+  const std::string& pod_namespace() const override { return policy_.ns; }
+  const std::string& pod_name() const override { return policy_.pod; }
+
+  Decision CheckEgress(const IpAddress& dst, uint16_t port,
+                       config::Protocol protocol) const override {
+    if (IsSelf(dst)) return SelfDecision();
+    const int peer = Find(dst);
+    // Egress named ports resolve on the destination pod; a non-pod destination has none.
+    const std::span<const NamedPort> ports =
+        peer >= 0 ? std::span<const NamedPort>(entries_[peer].named_ports)
+                  : std::span<const NamedPort>();
+    const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &dst};
+    return MakeDecision(Evaluate(policy_.egress, sets_, view, port, protocol, ports),
+                        policy_.egress, Direction::kEgress);
+  }
+
+  Decision CheckIngress(const IpAddress& src, uint16_t port,
+                        config::Protocol protocol) const override {
+    if (IsSelf(src)) return SelfDecision();
+    const int peer = Find(src);
+    // Ingress named ports resolve on this pod (the destination).
+    const std::span<const NamedPort> ports =
+        self_ >= 0 ? std::span<const NamedPort>(entries_[self_].named_ports)
+                   : std::span<const NamedPort>();
+    const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &src};
+    return MakeDecision(Evaluate(policy_.ingress, sets_, view, port, protocol, ports),
+                        policy_.ingress, Direction::kIngress);
+  }
+
+  const PeerInfo* LookupPeer(const IpAddress& address) const override {
+    const int i = Find(address);
+    return i >= 0 ? &peers_[i] : nullptr;
+  }
+
+  std::string Encode() const override {
+    std::string out = "{\"version\":";
+    AppendJsonString(out, version_);
+    out += ',';
+    out += EncodeBody().substr(1);
+    return out;
+  }
+
+ private:
+  Snapshot() = default;
+
+  std::string EncodeBody() const {
+    std::string out = "{\"namespace\":";
+    AppendJsonString(out, policy_.ns);
+    out += ",\"pod\":";
+    AppendJsonString(out, policy_.pod);
+    out += ",\"address_map\":[";
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (i) out += ",\n";
+      out += EncodeAddressEntry(entries_[i]);
+    }
+    out += "],\n\"pod_policy\":";
+    out += EncodePodPolicy(policy_);
+    out += "}\n";
+    return out;
+  }
+
+  int Find(const IpAddress& a) const {
+    auto it = by_address_.find(a);
+    return it == by_address_.end() ? -1 : static_cast<int>(it->second);
+  }
+
+  bool IsSelf(const IpAddress& a) const { return self_ >= 0 && Find(a) == self_; }
+
+  static Decision SelfDecision() {
+    // "A pod cannot block access to itself."
+    return Decision{true, "", {}, "the pod itself (always allowed)"};
+  }
+
+  static Decision MakeDecision(const DirectionVerdict& v, const DirectionRules& rules,
+                               Direction direction) {
+    Decision d;
+    d.allowed = v.allowed;
+    d.detail = DescribeVerdict(rules, v, direction);
+    if (v.allowed) {
+      if (v.matched != nullptr && v.matched->policy < rules.policies.size()) {
+        d.policies.push_back(rules.policies[v.matched->policy]);
+      }
+    } else {
+      d.reason = "policy_denied";
+      d.policies = rules.policies;
+    }
+    return d;
+  }
+
+  std::string version_;
+  std::vector<AddressEntry> entries_;
+  PodPolicy policy_;
+  std::vector<IdentityId> local_identity_;  // parallel to entries_
+  std::vector<PeerInfo> peers_;             // parallel to entries_
+  std::vector<IdentitySet> sets_;           // parallel to policy_.identity_sets, local ids
+  std::unordered_map<IpAddress, uint32_t, IpAddressHash> by_address_;
+  int self_ = -1;
+};
+
+}  // namespace
+
+std::expected<EndpointPolicyPtr, config::Errors> BuildEndpointPolicy(
+    std::vector<AddressEntry> address_map, PodPolicy policy, std::string version) {
+  auto s = Snapshot::Build(std::move(address_map), std::move(policy), std::move(version));
+  if (!s) return std::unexpected(std::move(s.error()));
+  return EndpointPolicyPtr(std::move(*s));
+}
+
+std::expected<EndpointPolicyPtr, config::Errors> CompileEndpointPolicy(
+    const config::Cluster& cluster, std::string_view ns, std::string_view name) {
+  auto compiled = ClusterPolicy::Compile(cluster);
+  if (!compiled) return std::unexpected(std::move(compiled.error()));
+  const PodEntry* pod = (*compiled)->FindPodEntry(ns, name);
+  if (pod == nullptr) {
+    return std::unexpected(config::Errors{config::Error{
+        "", 0, "Pod " + std::string(ns) + "/" + std::string(name), "", "Not found: no such pod"}});
+  }
+  return BuildEndpointPolicy((*compiled)->AddressMap(), (*compiled)->PodPolicyOf(*pod));
+}
+
+}  // namespace picket::policy
