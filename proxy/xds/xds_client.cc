@@ -1,0 +1,466 @@
+// proxy/xds/xds_client.cc — see xds_client.h; the protocol rules are control/PROTOCOL.md §4.
+#include "proxy/xds/xds_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace picket::proxy::xds {
+namespace {
+
+uint64_t WallMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string AddressText(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    uv_ip4_name(sin, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(sin->sin_port));
+  }
+  auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+  uv_ip6_name(sin6, host, sizeof host);
+  return "[" + std::string(host) + "]:" + std::to_string(ntohs(sin6->sin6_port));
+}
+
+}  // namespace
+
+const char* XdsStateName(XdsClientStatus::State state) {
+  switch (state) {
+    case XdsClientStatus::State::kIdle:
+      return "idle";
+    case XdsClientStatus::State::kResolving:
+      return "resolving";
+    case XdsClientStatus::State::kConnecting:
+      return "connecting";
+    case XdsClientStatus::State::kConnected:
+      return "connected";
+    case XdsClientStatus::State::kBackoff:
+      return "backoff";
+    case XdsClientStatus::State::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+
+uint64_t BackoffDelayMs(uint32_t attempt, uint64_t initial_ms, uint64_t max_ms, double random01) {
+  const double base = std::min<double>(
+      static_cast<double>(max_ms),
+      static_cast<double>(initial_ms) * std::pow(2.0, std::min<uint32_t>(attempt, 40)));
+  const double jitter = 0.5 + 0.5 * std::clamp(random01, 0.0, 1.0);
+  return static_cast<uint64_t>(base * jitter);
+}
+
+std::expected<std::pair<std::string, uint16_t>, std::string> SplitHostPort(
+    std::string_view address) {
+  std::string_view host, port;
+  if (address.starts_with('[')) {
+    const size_t close = address.find(']');
+    if (close == std::string_view::npos || close + 1 >= address.size() ||
+        address[close + 1] != ':') {
+      return std::unexpected("\"" + std::string(address) + "\": expected [ipv6]:port");
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return std::unexpected("\"" + std::string(address) + "\": expected host:port");
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return std::unexpected("\"" + std::string(address) + "\": write IPv6 as [addr]:port");
+    }
+  }
+  int value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || value > 65535) {
+      return std::unexpected("\"" + std::string(address) + "\": invalid port");
+    }
+    value = value * 10 + (c - '0');
+  }
+  if (port.empty() || value == 0 || value > 65535) {
+    return std::unexpected("\"" + std::string(address) + "\": port must be 1..65535");
+  }
+  return std::make_pair(std::string(host), static_cast<uint16_t>(value));
+}
+
+std::expected<std::unique_ptr<XdsClient>, std::string> XdsClient::Create(uv_loop_t* loop,
+                                                                         XdsClientOptions options,
+                                                                         ResourceHandler* handler) {
+  auto hp = SplitHostPort(options.server);
+  if (!hp) return std::unexpected("xds server " + hp.error());
+  if (!options.tls) return std::unexpected(std::string("xds: a TLS context is required"));
+  if (options.subscriptions.empty()) return std::unexpected(std::string("xds: no subscriptions"));
+  auto resolver = Resolver::Create(loop);
+  if (!resolver) return std::unexpected(resolver.error());
+  std::unique_ptr<XdsClient> client(new XdsClient(loop, std::move(options), handler));
+  client->host_ = hp->first;
+  client->port_ = hp->second;
+  if (client->options_.server_name.empty()) client->options_.server_name = client->host_;
+  client->resolver_ = std::move(*resolver);
+  return client;
+}
+
+XdsClient::XdsClient(uv_loop_t* loop, XdsClientOptions options, ResourceHandler* handler)
+    : loop_(loop),
+      options_(std::move(options)),
+      handler_(handler),
+      decoder_(options_.max_frame_size),
+      random_(std::random_device{}()) {
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  uv_timer_init(loop_, &keepalive_timer_);
+  keepalive_timer_.data = this;
+  open_handles_ = 2;
+  for (const auto& sub : options_.subscriptions) {
+    types_[sub.type_url].subscription = sub;
+    status_.types[sub.type_url];
+  }
+}
+
+XdsClient::~XdsClient() {
+  if (stream_ != nullptr) stream_->Close();
+}
+
+void XdsClient::Start() {
+  if (closing_ || status_.state != XdsClientStatus::State::kIdle) return;
+  Resolve();
+}
+
+void XdsClient::Resolve() {
+  status_.state = XdsClientStatus::State::kResolving;
+  // Re-resolved on every attempt: the server may have moved.
+  resolver_->Resolve(host_, port_, [this](auto result) { OnResolved(std::move(result)); });
+}
+
+void XdsClient::OnResolved(std::expected<Resolver::Addresses, std::string> result) {
+  if (closing_) return;
+  if (!result) {
+    status_.last_error = host_ + ": " + result.error();
+    ++status_.connect_failures;
+    spdlog::warn("xds: {}", status_.last_error);
+    ScheduleReconnect();
+    return;
+  }
+  addresses_ = std::move(*result);
+  next_address_ = 0;
+  TryNextAddress();
+}
+
+void XdsClient::TryNextAddress() {
+  if (closing_) return;
+  if (next_address_ >= addresses_.size()) {
+    ScheduleReconnect();
+    return;
+  }
+  const sockaddr_storage& address = addresses_[next_address_++];
+  status_.state = XdsClientStatus::State::kConnecting;
+  status_.server_address = AddressText(address);
+  decoder_ = net::FrameDecoder(options_.max_frame_size);
+  node_sent_ = false;
+  auto stream = net::TlsStream::Connect(loop_, reinterpret_cast<const sockaddr*>(&address),
+                                        options_.tls, options_.server_name, this);
+  if (!stream) {
+    status_.last_error = status_.server_address + ": " + stream.error();
+    ++status_.connect_failures;
+    TryNextAddress();
+    return;
+  }
+  stream_ = *stream;
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { static_cast<XdsClient*>(t->data)->OnConnectTimeout(); },
+      options_.connect_timeout_ms, 0);
+}
+
+void XdsClient::OnConnectTimeout() {
+  if (stream_ == nullptr || status_.state != XdsClientStatus::State::kConnecting) return;
+  status_.last_error = status_.server_address + ": connect timeout";
+  ++status_.connect_failures;
+  stream_->Close();
+  stream_ = nullptr;
+  TryNextAddress();
+}
+
+void XdsClient::OnTlsReady(net::TlsStream&) {
+  uv_timer_stop(&timer_);
+  status_.state = XdsClientStatus::State::kConnected;
+  ++status_.connects;
+  last_receive_ms_ = uv_now(loop_);
+  spdlog::info("xds: connected to {} ({})", options_.server, status_.server_address);
+  SendSubscriptions();
+  uv_timer_start(
+      &keepalive_timer_, [](uv_timer_t* t) { static_cast<XdsClient*>(t->data)->OnKeepalive(); },
+      options_.keepalive_interval_ms, options_.keepalive_interval_ms);
+}
+
+void XdsClient::SendSubscriptions() {
+  for (auto& [type_url, type] : types_) {
+    const XdsSubscription& sub = type.subscription;
+    std::optional<net::Node> node;
+    if (!node_sent_) node = options_.node;
+    node_sent_ = true;
+    if (sub.delta) {
+      net::DeltaDiscoveryRequest req;
+      req.node = std::move(node);
+      req.type_url = type_url;
+      req.resource_names_subscribe =
+          sub.resource_names.empty() ? std::vector<std::string>{"*"} : sub.resource_names;
+      // Resume: tell the server what we hold so it sends only what changed.
+      req.initial_resource_versions = type.held;
+      Send(req);
+    } else {
+      net::DiscoveryRequest req;
+      req.node = std::move(node);
+      req.version_info = type.applied_version;
+      req.resource_names = sub.resource_names;
+      req.type_url = type_url;
+      Send(req);
+    }
+  }
+}
+
+void XdsClient::OnTlsData(net::TlsStream&, std::string_view plaintext) {
+  last_receive_ms_ = uv_now(loop_);
+  decoder_.Feed(plaintext);
+  while (stream_ != nullptr) {
+    auto frame = decoder_.Next();
+    if (!frame) {
+      Disconnect("bad frame from the server: " + frame.error());
+      return;
+    }
+    if (!frame->has_value()) return;
+    HandleFrame(**frame);
+  }
+}
+
+void XdsClient::HandleFrame(std::string_view body) {
+  auto message = net::DecodeMessage(body);
+  if (!message) {
+    Disconnect("bad message from the server: " + message.error());
+    return;
+  }
+  if (auto* r = std::get_if<net::DiscoveryResponse>(&*message)) {
+    HandleResponse(std::move(*r));
+  } else if (auto* d = std::get_if<net::DeltaDiscoveryResponse>(&*message)) {
+    HandleDelta(std::move(*d));
+  } else if (auto* s = std::get_if<net::StreamStatus>(&*message)) {
+    Disconnect("server closed the stream: code " + std::to_string(s->status.code) + ": " +
+               s->status.message);
+  } else if (std::holds_alternative<net::Keepalive>(*message)) {
+    // last_receive_ms_ is already updated.
+  } else {
+    Disconnect("unexpected message from the server: " + std::string(MessageName(*message)));
+  }
+}
+
+void XdsClient::RecordResult(XdsTypeStatus& s, const std::string& version,
+                             const std::expected<void, std::string>& result) {
+  if (result) {
+    ++s.acks;
+    s.last_acked_version = version;
+    s.last_acked_unix_ms = WallMs();
+    attempt_ = 0;  // a working stream: the next disconnect starts backoff afresh
+  } else {
+    ++s.nacks;
+    s.last_nack_version = version;
+    s.last_nack_error = result.error();
+    s.last_nack_unix_ms = WallMs();
+    spdlog::warn("xds: rejected {} version {}: {}", version, version, result.error());
+  }
+}
+
+void XdsClient::HandleResponse(net::DiscoveryResponse response) {
+  auto it = types_.find(response.type_url);
+  if (it == types_.end() || it->second.subscription.delta) {
+    Disconnect("response for a type not subscribed as state of the world: " + response.type_url);
+    return;
+  }
+  TypeState& type = it->second;
+  auto result = handler_->OnResources(response.type_url, response.resources, {}, true);
+  RecordResult(status_.types[response.type_url], response.version_info, result);
+  net::DiscoveryRequest ack;
+  ack.type_url = response.type_url;
+  ack.resource_names = type.subscription.resource_names;
+  ack.response_nonce = response.nonce;
+  if (result) {
+    type.applied_version = response.version_info;
+  } else {
+    ack.error_detail =
+        net::Status{static_cast<int>(net::StatusCode::kInvalidArgument), result.error()};
+  }
+  ack.version_info = type.applied_version;  // NACK: the previous good version
+  Send(ack);
+}
+
+void XdsClient::HandleDelta(net::DeltaDiscoveryResponse response) {
+  auto it = types_.find(response.type_url);
+  if (it == types_.end() || !it->second.subscription.delta) {
+    Disconnect("delta response for a type not subscribed as delta: " + response.type_url);
+    return;
+  }
+  TypeState& type = it->second;
+  auto result = handler_->OnResources(response.type_url, response.resources,
+                                      response.removed_resources, false);
+  RecordResult(status_.types[response.type_url], response.system_version_info, result);
+  net::DeltaDiscoveryRequest ack;
+  ack.type_url = response.type_url;
+  ack.response_nonce = response.nonce;
+  if (result) {
+    for (const auto& r : response.resources) type.held[r.name] = r.version;
+    for (const auto& name : response.removed_resources) type.held.erase(name);
+  } else {
+    ack.error_detail =
+        net::Status{static_cast<int>(net::StatusCode::kInvalidArgument), result.error()};
+  }
+  Send(ack);
+}
+
+void XdsClient::Send(const net::Message& message) {
+  if (stream_ == nullptr) return;
+  if (auto ok = stream_->Write(net::EncodeFrame(net::EncodeMessage(message))); !ok) {
+    Disconnect("write: " + ok.error());
+  }
+}
+
+void XdsClient::OnKeepalive() {
+  if (stream_ == nullptr || status_.state != XdsClientStatus::State::kConnected) return;
+  if (uv_now(loop_) - last_receive_ms_ > 3 * options_.keepalive_interval_ms) {
+    Disconnect("no frame from the server for 3 keepalive intervals");
+    return;
+  }
+  Send(net::Keepalive{});
+}
+
+void XdsClient::OnTlsClosed(net::TlsStream&, const std::string& reason) {
+  stream_ = nullptr;
+  if (closing_) return;
+  if (status_.state == XdsClientStatus::State::kConnecting) {
+    // This address failed before the stream was up: try the next one.
+    uv_timer_stop(&timer_);
+    status_.last_error = status_.server_address + ": " + reason;
+    ++status_.connect_failures;
+    TryNextAddress();
+    return;
+  }
+  Disconnect(reason);
+}
+
+void XdsClient::Disconnect(const std::string& reason) {
+  if (stream_ != nullptr) {
+    stream_->Close();
+    stream_ = nullptr;
+  }
+  uv_timer_stop(&keepalive_timer_);
+  if (closing_) return;
+  if (status_.state == XdsClientStatus::State::kConnected) ++status_.disconnects;
+  status_.last_error = reason;
+  spdlog::warn("xds: disconnected from {}: {} (keeping the last good policy)",
+               status_.server_address, reason);
+  ScheduleReconnect();
+}
+
+void XdsClient::ScheduleReconnect() {
+  if (closing_) return;
+  status_.state = XdsClientStatus::State::kBackoff;
+  const double r = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+  const uint64_t delay =
+      BackoffDelayMs(attempt_++, options_.initial_backoff_ms, options_.max_backoff_ms, r);
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { static_cast<XdsClient*>(t->data)->Resolve(); }, delay, 0);
+}
+
+void XdsClient::Close(std::function<void()> done) {
+  on_closed_ = std::move(done);
+  if (closing_) return;
+  closing_ = true;
+  status_.state = XdsClientStatus::State::kClosed;
+  if (stream_ != nullptr) {
+    stream_->Close();
+    stream_ = nullptr;
+  }
+  auto on_close = [](uv_handle_t* h) {
+    auto* self = static_cast<XdsClient*>(h->data);
+    --self->open_handles_;
+    self->MaybeFinishClose();
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&keepalive_timer_), on_close);
+  ++open_handles_;
+  resolver_->Close([this] {
+    --open_handles_;
+    MaybeFinishClose();
+  });
+}
+
+void XdsClient::MaybeFinishClose() {
+  if (open_handles_ > 0 || !on_closed_) return;
+  auto done = std::move(on_closed_);
+  on_closed_ = nullptr;
+  done();
+}
+
+net::Json XdsClient::StatusJson() const {
+  net::Json j = net::Json::MakeObject();
+  j["server"] = options_.server;
+  j["state"] = XdsStateName(status_.state);
+  j["connected"] = status_.connected();
+  j["server_address"] = status_.server_address;
+  j["connects"] = static_cast<int64_t>(status_.connects);
+  j["disconnects"] = static_cast<int64_t>(status_.disconnects);
+  j["connect_failures"] = static_cast<int64_t>(status_.connect_failures);
+  j["last_error"] = status_.last_error;
+  net::Json types = net::Json::MakeObject();
+  for (const auto& [type_url, s] : status_.types) {
+    net::Json t = net::Json::MakeObject();
+    t["last_acked_version"] = s.last_acked_version;
+    t["last_acked_unix_ms"] = static_cast<int64_t>(s.last_acked_unix_ms);
+    t["acks"] = static_cast<int64_t>(s.acks);
+    t["nacks"] = static_cast<int64_t>(s.nacks);
+    if (s.nacks > 0) {
+      net::Json nack = net::Json::MakeObject();
+      nack["version_info"] = s.last_nack_version;
+      nack["error"] = s.last_nack_error;
+      nack["unix_ms"] = static_cast<int64_t>(s.last_nack_unix_ms);
+      t["last_nack"] = std::move(nack);
+    }
+    types[type_url] = std::move(t);
+  }
+  j["types"] = std::move(types);
+  return j;
+}
+
+std::string XdsClient::PrometheusText() const {
+  std::string out;
+  auto line = [&out](const std::string& s) { out += s + "\n"; };
+  line("# TYPE picket_xds_connected gauge");
+  line("picket_xds_connected " + std::to_string(status_.connected() ? 1 : 0));
+  line("# TYPE picket_xds_connects_total counter");
+  line("picket_xds_connects_total " + std::to_string(status_.connects));
+  line("# TYPE picket_xds_disconnects_total counter");
+  line("picket_xds_disconnects_total " + std::to_string(status_.disconnects));
+  line("# TYPE picket_xds_connect_failures_total counter");
+  line("picket_xds_connect_failures_total " + std::to_string(status_.connect_failures));
+  line("# TYPE picket_xds_acks_total counter");
+  for (const auto& [type_url, s] : status_.types) {
+    line("picket_xds_acks_total{type_url=\"" + type_url + "\"} " + std::to_string(s.acks));
+  }
+  line("# TYPE picket_xds_nacks_total counter");
+  for (const auto& [type_url, s] : status_.types) {
+    line("picket_xds_nacks_total{type_url=\"" + type_url + "\"} " + std::to_string(s.nacks));
+  }
+  line("# TYPE picket_xds_last_ack_timestamp_seconds gauge");
+  for (const auto& [type_url, s] : status_.types) {
+    line("picket_xds_last_ack_timestamp_seconds{type_url=\"" + type_url + "\"} " +
+         std::to_string(s.last_acked_unix_ms / 1000));
+  }
+  return out;
+}
+
+}  // namespace picket::proxy::xds
