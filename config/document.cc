@@ -967,7 +967,12 @@ bool IsPlainSafeYamlString(std::string_view s) {
   // Indicators that start a non-plain node, and characters that start a number, a date or a
   // special float (quoting every digit-led string also keeps YAML 1.1 timestamps and
   // sexagesimals like 1:20 from being read as something else).
-  if (std::strchr("-?:,[]{}#&*!|>'\"%@`0123456789+.=~<", s.front()) != nullptr) return false;
+  // A leading '-' is fine when a non-space, non-number character follows ("--flag=x").
+  const bool dash_ok =
+      s.size() > 1 && s[0] == '-' && std::strchr(" \t.0123456789", s[1]) == nullptr;
+  if (!dash_ok && std::strchr("-?:,[]{}#&*!|>'\"%@`0123456789+.=~<", s.front()) != nullptr) {
+    return false;
+  }
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char u = static_cast<unsigned char>(s[i]);
     if (u < 0x20 || u == 0x7f) return false;

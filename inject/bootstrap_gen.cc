@@ -1,0 +1,85 @@
+// inject/bootstrap_gen.cc — see bootstrap_gen.h.
+#include "inject/bootstrap_gen.h"
+
+#include <arpa/inet.h>
+
+namespace picket::inject {
+namespace {
+
+using config::Node;
+
+bool IsDns1123Label(const std::string& s, size_t max) {
+  if (s.empty() || s.size() > max) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              ((c == '-' || (c == '.' && max > 63)) && i != 0 && i + 1 != s.size());
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsIp(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
+  if (!IsDns1123Label(p.ns, 63)) {
+    return std::unexpected("--namespace: \"" + p.ns + "\" is not a valid namespace name");
+  }
+  if (!IsDns1123Label(p.pod, 253)) {
+    return std::unexpected("--pod: \"" + p.pod + "\" is not a valid pod name");
+  }
+  Node ips = Node::Sequence();
+  for (const std::string& entry : p.ips) {
+    size_t start = 0;
+    while (start <= entry.size()) {
+      size_t comma = entry.find(',', start);
+      std::string ip = entry.substr(start, comma == std::string::npos ? comma : comma - start);
+      if (!ip.empty()) {
+        if (!IsIp(ip)) return std::unexpected("--ip: \"" + ip + "\" is not an IP address");
+        bool dup = false;
+        for (const Node& n : ips.items()) dup = dup || n.AsString() == ip;
+        if (!dup) ips.Append(Node::String(ip));
+      }
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (ips.items().empty()) return std::unexpected("--ip: at least one pod IP is required");
+  if (p.policy_file.empty() && p.xds_address.empty()) {
+    return std::unexpected("give --policy-file or --xds-address (where the policy comes from)");
+  }
+  if (p.outbound_port == p.inbound_port) {
+    return std::unexpected("--outbound-port and --inbound-port must differ");
+  }
+
+  Node b = Node::Mapping();
+  Node& node = b.Set("node", Node::Mapping());
+  node.Set("namespace", Node::String(p.ns));
+  node.Set("name", Node::String(p.pod));
+  node.Set("ips", std::move(ips));
+  Node& listeners = b.Set("listeners", Node::Mapping());
+  listeners.Set("outbound_port", Node::Int(p.outbound_port));
+  listeners.Set("inbound_port", Node::Int(p.inbound_port));
+  b.Set("admin", Node::Mapping())
+      .Set("address", Node::String("127.0.0.1:" + std::to_string(p.admin_port)));
+  if (!p.flow_log.empty()) b.Set("flow_log", Node::Mapping()).Set("path", Node::String(p.flow_log));
+  if (!p.policy_file.empty()) b.Set("policy_file", Node::String(p.policy_file));
+  if (!p.xds_address.empty()) {
+    Node& xds = b.Set("xds", Node::Mapping());
+    xds.Set("address", Node::String(p.xds_address));
+    if (!p.xds_cert.empty() || !p.xds_key.empty() || !p.xds_ca.empty()) {
+      Node& tls = xds.Set("tls", Node::Mapping());
+      if (!p.xds_cert.empty()) tls.Set("cert", Node::String(p.xds_cert));
+      if (!p.xds_key.empty()) tls.Set("key", Node::String(p.xds_key));
+      if (!p.xds_ca.empty()) tls.Set("ca", Node::String(p.xds_ca));
+    }
+  }
+  return b;
+}
+
+}  // namespace picket::inject

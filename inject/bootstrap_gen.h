@@ -1,0 +1,37 @@
+// inject/bootstrap_gen.h — the sidecar bootstrap for one pod, as the injected sidecar builds it.
+//
+// Owns: `BootstrapParams` and `BuildBootstrap`, which turn a pod's namespace, name and IPs (as
+// the downward API gives them: `status.podIPs` arrives comma-separated) plus the control-plane
+// settings into the bootstrap document of config/bootstrap.h (schema in proxy/README.md).
+// `picket-inject bootstrap` prints it; the injected sidecar runs the same command at start, and
+// the quick-start demo uses it to write each pod's bootstrap.
+//
+// Pure functions; any thread.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "config/document.h"
+
+namespace picket::inject {
+
+struct BootstrapParams {
+  std::string ns;
+  std::string pod;
+  std::vector<std::string> ips;  // each entry may itself be a comma-separated list
+  std::string policy_file;       // a local policy (demo); or
+  std::string xds_address;       // host:port of picket-control
+  std::string xds_cert, xds_key, xds_ca;
+  uint16_t outbound_port = 15001;
+  uint16_t inbound_port = 15006;
+  uint16_t admin_port = 15000;
+  std::string flow_log;  // "" keeps the proxy's default (stdout)
+};
+
+// Validates (RFC 1123 names, IP literals, a policy source) and builds the document.
+[[nodiscard]] std::expected<config::Node, std::string> BuildBootstrap(const BootstrapParams& p);
+
+}  // namespace picket::inject

@@ -1,0 +1,373 @@
+// inject/injector.cc — see injector.h.
+#include "inject/injector.h"
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+namespace picket::inject {
+namespace {
+
+using config::Node;
+
+Node Str(std::string s) { return Node::String(std::move(s)); }
+
+Node Map(std::initializer_list<std::pair<const char*, Node>> members) {
+  Node n = Node::Mapping();
+  for (const auto& [k, v] : members) n.Set(k, v);
+  return n;
+}
+
+Node Seq(std::initializer_list<Node> items) { return Node::Sequence(std::vector<Node>(items)); }
+
+Node StrSeq(const std::vector<std::string>& items) {
+  Node n = Node::Sequence();
+  for (const std::string& s : items) n.Append(Str(s));
+  return n;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Istio's truthy set (formats.md §2.4): y|yes|true|on, case-insensitive.
+bool Truthy(const std::string& v) {
+  const std::string l = Lower(v);
+  return l == "y" || l == "yes" || l == "true" || l == "on";
+}
+
+// A label or annotation value as text (a YAML `false` arrives as a bool).
+std::string ScalarText(const Node* n) {
+  if (n == nullptr) return "";
+  if (n->IsString()) return n->AsString();
+  if (n->IsBool()) return n->AsBool() ? "true" : "false";
+  if (n->IsInt()) return std::to_string(n->AsInt());
+  return "";
+}
+
+constexpr char kRunMountPath[] = "/etc/picket/run";
+constexpr char kCertsMountPath[] = "/etc/picket/certs";
+
+// Pod annotations that tune capture for one pod, and the picket-init flag each becomes.
+constexpr std::pair<const char*, const char*> kTrafficAnnotations[] = {
+    {"picket.dev/include-outbound-cidrs", "--include-outbound-cidrs="},
+    {"picket.dev/exclude-outbound-cidrs", "--exclude-outbound-cidrs="},
+    {"picket.dev/exclude-outbound-ports", "--exclude-outbound-ports="},
+    {"picket.dev/exclude-inbound-ports", "--exclude-inbound-ports="},
+};
+
+Node ProbeCommand(const InjectOptions& o) {
+  return Map({{"exec", Map({{"command", StrSeq({"picket-inject", "probe",
+                                                "--url=http://127.0.0.1:" +
+                                                    std::to_string(o.admin_port) + "/ready"})}})}});
+}
+
+Node InitContainer(const InjectOptions& o, const Node& annotations) {
+  std::vector<std::string> args{
+      "--outbound-port=" + std::to_string(o.outbound_port),
+      "--inbound-port=" + std::to_string(o.inbound_port),
+      "--proxy-uid=" + std::to_string(o.proxy_uid),
+      "--admin-port=" + std::to_string(o.admin_port),
+      "--readiness-port=" + std::to_string(o.readiness_port),
+  };
+  for (const auto& [annotation, flag] : kTrafficAnnotations) {
+    std::string v = ScalarText(annotations.Find(annotation));
+    if (!v.empty()) args.push_back(flag + v);
+  }
+  return Map({
+      {"name", Str(kInitContainerName)},
+      {"image", Str(o.image)},
+      {"imagePullPolicy", Str(o.image_pull_policy)},
+      {"command", StrSeq({"picket-init"})},
+      {"args", StrSeq(args)},
+      {"resources", Map({{"requests", Map({{"cpu", Str("10m")}, {"memory", Str("16Mi")}})}})},
+      {"securityContext", Map({{"allowPrivilegeEscalation", Node::Bool(false)},
+                               {"capabilities", Map({{"add", StrSeq({"NET_ADMIN", "NET_RAW"})},
+                                                     {"drop", StrSeq({"ALL"})}})},
+                               {"privileged", Node::Bool(false)},
+                               {"readOnlyRootFilesystem", Node::Bool(false)},
+                               {"runAsGroup", Node::Int(0)},
+                               {"runAsNonRoot", Node::Bool(false)},
+                               {"runAsUser", Node::Int(0)}})},
+  });
+}
+
+Node EnvFromField(const char* name, const char* path) {
+  return Map(
+      {{"name", Str(name)}, {"valueFrom", Map({{"fieldRef", Map({{"fieldPath", Str(path)}})}})}});
+}
+
+Node ProxyContainer(const InjectOptions& o) {
+  Node c = Map({
+      {"name", Str(kProxyContainerName)},
+      {"image", Str(o.image)},
+      {"imagePullPolicy", Str(o.image_pull_policy)},
+      {"command", StrSeq({"picket-inject"})},
+      {"args", StrSeq(ProxyArgs(o))},
+      {"env", Seq({EnvFromField("POD_NAME", "metadata.name"),
+                   EnvFromField("POD_NAMESPACE", "metadata.namespace"),
+                   EnvFromField("POD_IPS", "status.podIPs")})},
+      {"readinessProbe", ProbeCommand(o)},
+      {"resources",
+       Map({{"requests", Map({{"cpu", Str(o.cpu_request)}, {"memory", Str(o.memory_request)}})},
+            {"limits", Map({{"memory", Str(o.memory_limit)}})}})},
+      {"securityContext", Map({{"allowPrivilegeEscalation", Node::Bool(false)},
+                               {"capabilities", Map({{"drop", StrSeq({"ALL"})}})},
+                               {"privileged", Node::Bool(false)},
+                               {"readOnlyRootFilesystem", Node::Bool(true)},
+                               {"runAsGroup", Node::Int(o.proxy_uid)},
+                               {"runAsNonRoot", Node::Bool(true)},
+                               {"runAsUser", Node::Int(o.proxy_uid)}})},
+      {"volumeMounts", Seq({Map({{"name", Str(kRunVolumeName)}, {"mountPath", Str(kRunMountPath)}}),
+                            Map({{"name", Str(kCertsVolumeName)},
+                                 {"mountPath", Str(kCertsMountPath)},
+                                 {"readOnly", Node::Bool(true)}})})},
+  });
+  Node& probe = *c.Find("readinessProbe");
+  probe.Set("periodSeconds", Node::Int(2));
+  probe.Set("failureThreshold", Node::Int(3));
+  if (o.native_sidecar) {
+    // Kubernetes >= 1.28: an init container that keeps running. The next init container (and
+    // the app) starts only once the startup probe passes, i.e. the proxy has its policy.
+    c.Set("restartPolicy", Str("Always"));
+    Node startup = ProbeCommand(o);
+    startup.Set("periodSeconds", Node::Int(1));
+    startup.Set("failureThreshold", Node::Int(120));
+    c.Set("startupProbe", std::move(startup));
+  }
+  return c;
+}
+
+Node Volumes(const InjectOptions& o) {
+  return Seq({
+      Map({{"name", Str(kRunVolumeName)}, {"emptyDir", Map({{"medium", Str("Memory")}})}}),
+      Map({{"name", Str(kCertsVolumeName)},
+           {"secret",
+            Map({{"secretName", Str(o.certs_secret)}, {"defaultMode", Node::Int(0440)}})}}),
+  });
+}
+
+Node StatusJson(const InjectOptions& o) {
+  Node s =
+      Map({{"version", Node::Int(1)},
+           {"initContainers", o.native_sidecar ? StrSeq({kInitContainerName, kProxyContainerName})
+                                               : StrSeq({kInitContainerName})},
+           {"containers", o.native_sidecar ? Node::Sequence() : StrSeq({kProxyContainerName})},
+           {"volumes", StrSeq({kRunVolumeName, kCertsVolumeName})}});
+  return Str(config::EmitJson(s));
+}
+
+bool HasNamed(const Node* list, std::string_view name) {
+  if (list == nullptr) return false;
+  for (const Node& item : list->items()) {
+    if (item.StringAt("name") == name) return true;
+  }
+  return false;
+}
+
+std::string ObjectName(const Node& object, const std::string& kind) {
+  const Node* md = object.Find("metadata");
+  std::string name, ns;
+  if (md != nullptr) {
+    name = md->StringAt("name");
+    if (name.empty() && !md->StringAt("generateName").empty()) {
+      name = md->StringAt("generateName") + "*";
+    }
+    ns = md->StringAt("namespace");
+  }
+  return kind + " \"" + (ns.empty() ? name : ns + "/" + name) + "\"";
+}
+
+std::string Group(const std::string& api_version) {
+  size_t slash = api_version.find('/');
+  return slash == std::string::npos ? "" : api_version.substr(0, slash);
+}
+
+}  // namespace
+
+std::vector<std::string> ProxyArgs(const InjectOptions& o) {
+  return {
+      "bootstrap",
+      "--namespace=$(POD_NAMESPACE)",
+      "--pod=$(POD_NAME)",
+      "--ip=$(POD_IPS)",
+      "--xds-address=" + o.xds_address,
+      std::string("--xds-cert=") + kCertsMountPath + "/tls.crt",
+      std::string("--xds-key=") + kCertsMountPath + "/tls.key",
+      std::string("--xds-ca=") + kCertsMountPath + "/ca.crt",
+      "--outbound-port=" + std::to_string(o.outbound_port),
+      "--inbound-port=" + std::to_string(o.inbound_port),
+      "--admin-port=" + std::to_string(o.admin_port),
+      std::string("--output=") + kRunMountPath + "/bootstrap.yaml",
+      "--exec=picket-proxy",
+  };
+}
+
+std::expected<PodResult, std::string> InjectPod(Node& metadata, Node& spec, std::string_view what,
+                                                const InjectOptions& o) {
+  if (!spec.IsMapping()) return std::unexpected(std::string(what) + ": spec must be a mapping");
+  if (metadata.IsNull()) metadata = Node::Mapping();
+  if (!metadata.IsMapping()) {
+    return std::unexpected(std::string(what) + ": metadata must be a mapping");
+  }
+  const Node* annotations = metadata.Find("annotations");
+  const Node* labels = metadata.Find("labels");
+  if (annotations != nullptr && annotations->Find(kStatusAnnotation) != nullptr) {
+    return PodResult{PodOutcome::kAlreadyInjected,
+                     "Skipping injection because " + std::string(what) + " is already injected (" +
+                         kStatusAnnotation + " is set)"};
+  }
+  if (const Node* host = spec.Find("hostNetwork"); host != nullptr && host->AsBool()) {
+    return PodResult{PodOutcome::kHostNetwork, "Skipping injection because " + std::string(what) +
+                                                   " has host networking enabled"};
+  }
+  // The label wins over the annotation (objectSelector sees labels only).
+  std::string choice = ScalarText(labels != nullptr ? labels->Find(kInjectAnnotation) : nullptr);
+  if (choice.empty()) {
+    choice = ScalarText(annotations != nullptr ? annotations->Find(kInjectAnnotation) : nullptr);
+  }
+  if (!choice.empty() && !Truthy(choice)) {
+    return PodResult{PodOutcome::kOptedOut, "Skipping injection because " + std::string(what) +
+                                                " has sidecar injection disabled (" +
+                                                kInjectAnnotation + "=" + choice + ")"};
+  }
+  const Node* containers = spec.Find("containers");
+  if (containers == nullptr || !containers->IsSequence() || containers->items().empty()) {
+    return std::unexpected(std::string(what) + ": spec.containers: Required value");
+  }
+  for (const char* name : {kInitContainerName, kProxyContainerName}) {
+    if (HasNamed(spec.Find("containers"), name) || HasNamed(spec.Find("initContainers"), name)) {
+      return std::unexpected(std::string(what) + ": a container is already named \"" + name +
+                             "\" but " + kStatusAnnotation + " is not set; rename it");
+    }
+  }
+  for (const char* name : {kRunVolumeName, kCertsVolumeName}) {
+    if (HasNamed(spec.Find("volumes"), name)) {
+      return std::unexpected(std::string(what) + ": a volume is already named \"" + name + "\"");
+    }
+  }
+  for (const char* list : {"initContainers", "volumes"}) {
+    const Node* n = spec.Find(list);
+    if (n != nullptr && !n->IsNull() && !n->IsSequence()) {
+      return std::unexpected(std::string(what) + ": spec." + list + " must be a list");
+    }
+  }
+  const std::string first_app = containers->items()[0].StringAt("name");
+
+  Node& ann = metadata.MappingAt("annotations");
+  if (!ann.IsMapping()) {
+    return std::unexpected(std::string(what) + ": metadata.annotations must be a mapping");
+  }
+  const Node init = InitContainer(o, ann);
+  if (ann.Find("kubectl.kubernetes.io/default-container") == nullptr && !first_app.empty()) {
+    ann.Set("kubectl.kubernetes.io/default-container", Str(first_app));
+  }
+  ann.Set(kStatusAnnotation, StatusJson(o));
+
+  // picket-init first (capture is in place before anything else runs), then the native
+  // sidecar, then the app's own init containers.
+  Node& inits = spec.Find("initContainers") != nullptr && !spec.Find("initContainers")->IsNull()
+                    ? *spec.Find("initContainers")
+                    : spec.Set("initContainers", Node::Sequence());
+  std::vector<Node> front{init};
+  if (o.native_sidecar) front.push_back(ProxyContainer(o));
+  inits.items().insert(inits.items().begin(), front.begin(), front.end());
+  if (!o.native_sidecar) {
+    Node& cs = *spec.Find("containers");
+    cs.items().insert(cs.items().begin(), ProxyContainer(o));
+  }
+  Node& vols = spec.Find("volumes") != nullptr && !spec.Find("volumes")->IsNull()
+                   ? *spec.Find("volumes")
+                   : spec.Set("volumes", Node::Sequence());
+  const Node volumes = Volumes(o);
+  for (const Node& v : volumes.items()) vols.Append(v);
+  return PodResult{};
+}
+
+std::expected<void, std::string> InjectObject(Node& object, const InjectOptions& o,
+                                              std::vector<std::string>& notes) {
+  if (!object.IsMapping()) return {};
+  const std::string kind = object.StringAt("kind");
+  const std::string group = Group(object.StringAt("apiVersion"));
+  const std::string what = ObjectName(object, kind);
+
+  auto record =
+      [&](const std::expected<PodResult, std::string>& r) -> std::expected<void, std::string> {
+    if (!r) return std::unexpected(r.error());
+    if (!r->note.empty()) notes.push_back(r->note);
+    return {};
+  };
+
+  if (group.empty() && kind == "List") {
+    Node* items = object.Find("items");
+    if (items == nullptr || !items->IsSequence()) return {};
+    for (Node& item : items->items()) {
+      if (auto r = InjectObject(item, o, notes); !r) return r;
+    }
+    return {};
+  }
+  if (group.empty() && kind == "Pod") {
+    Node& md = object.MappingAt("metadata");
+    Node* spec = object.Find("spec");
+    if (spec == nullptr) return std::unexpected(what + ": spec: Required value");
+    return record(InjectPod(md, *spec, what, o));
+  }
+  Node* template_owner = nullptr;  // the mapping holding `template`
+  std::string template_path;
+  const bool workload = (group.empty() && kind == "ReplicationController") ||
+                        (group == "apps" && (kind == "Deployment" || kind == "StatefulSet" ||
+                                             kind == "DaemonSet" || kind == "ReplicaSet")) ||
+                        (group == "batch" && kind == "Job");
+  if (workload) {
+    template_owner = object.Find("spec");
+    template_path = "spec.template";
+  } else if (group == "batch" && kind == "CronJob") {
+    Node* spec = object.Find("spec");
+    Node* job = spec != nullptr ? spec->Find("jobTemplate") : nullptr;
+    template_owner = job != nullptr ? job->Find("spec") : nullptr;
+    template_path = "spec.jobTemplate.spec.template";
+  } else {
+    return {};  // not a workload: passes through unchanged
+  }
+  Node* tmpl = template_owner != nullptr ? template_owner->Find("template") : nullptr;
+  if (tmpl == nullptr || !tmpl->IsMapping()) {
+    return std::unexpected(what + ": " + template_path + " is required value");
+  }
+  Node& md = tmpl->MappingAt("metadata");
+  Node* spec = tmpl->Find("spec");
+  if (spec == nullptr)
+    return std::unexpected(what + ": " + template_path + ".spec: Required value");
+  return record(InjectPod(md, *spec, what, o));
+}
+
+std::expected<InjectTextResult, std::string> InjectYamlText(std::string_view text,
+                                                            std::string_view file_name,
+                                                            const InjectOptions& o) {
+  std::vector<Node> docs;
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && text[first] == '{') {
+    auto doc = config::ParseJson(text, file_name);
+    if (!doc) return std::unexpected(doc.error().ToString());
+    docs.push_back(std::move(*doc));
+  } else {
+    auto parsed = config::ParseYamlDocuments(text, file_name);
+    if (!parsed) return std::unexpected(parsed.error().ToString());
+    docs = std::move(*parsed);
+  }
+  InjectTextResult result;
+  std::vector<Node> out;
+  for (Node& doc : docs) {
+    if (doc.IsNull()) continue;  // empty documents between `---` markers
+    if (auto r = InjectObject(doc, o, result.notes); !r) {
+      return std::unexpected(std::string(file_name) + ":" + std::to_string(doc.line()) + ": " +
+                             r.error());
+    }
+    out.push_back(std::move(doc));
+  }
+  result.yaml = config::EmitYamlDocuments(out);
+  return result;
+}
+
+}  // namespace picket::inject

@@ -1,0 +1,125 @@
+// inject/redirect_installer.cc — see redirect_installer.h.
+#include "inject/redirect_installer.h"
+
+#include <vector>
+
+namespace picket::inject {
+namespace {
+
+struct FamilyTools {
+  Family family;
+  std::string restore;
+  std::string save;
+};
+
+std::vector<FamilyTools> Families(const InitCommand& cmd) {
+  std::vector<FamilyTools> out{{Family::kIPv4, cmd.iptables_restore, cmd.iptables_save}};
+  if (cmd.config.ipv6) out.push_back({Family::kIPv6, cmd.ip6tables_restore, cmd.ip6tables_save});
+  return out;
+}
+
+std::string Describe(const std::vector<std::string>& argv, const CommandResult& r) {
+  std::string msg = "`" + CommandLine(argv) + "` exited with status " + std::to_string(r.exit_code);
+  std::string err = r.err.empty() ? r.out : r.err;
+  while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+  if (!err.empty()) msg += ": " + err;
+  return msg;
+}
+
+// Runs a command; a non-zero exit is an error carrying stderr.
+std::expected<std::string, std::string> Run(CommandRunner& runner,
+                                            const std::vector<std::string>& argv,
+                                            const std::string& input) {
+  auto r = runner.Run(argv, input);
+  if (!r) return std::unexpected("`" + CommandLine(argv) + "`: " + r.error());
+  if (r->exit_code != 0) return std::unexpected(Describe(argv, *r));
+  return r->out;
+}
+
+struct Snapshot {
+  FamilyTools tools;
+  std::string nat;  // iptables-save -t nat output before we touched anything
+};
+
+// Restores each snapshot; returns the problems it met (empty on success).
+std::string Rollback(CommandRunner& runner, const std::vector<Snapshot>& changed) {
+  std::string problems;
+  for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
+    auto r = Run(runner, {it->tools.restore, "-T", "nat"}, it->nat);
+    if (!r)
+      problems += "; rollback of " + std::string(FamilyName(it->tools.family)) +
+                  " failed too: " + r.error();
+  }
+  return problems;
+}
+
+enum class Mode { kInstall, kCleanup };
+
+std::expected<void, std::string> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mode) {
+  std::vector<Snapshot> snapshots;
+  for (const FamilyTools& tools : Families(cmd)) {
+    auto saved = Run(runner, {tools.save, "-t", "nat"}, "");
+    if (!saved) {
+      return std::unexpected(std::string(FamilyName(tools.family)) +
+                             ": cannot read the nat table: " + saved.error() +
+                             (tools.family == Family::kIPv6
+                                  ? " (pass --ipv6=false to leave IPv6 uncaptured on purpose)"
+                                  : ""));
+    }
+    NatState state = ParseNatState(*saved);
+    if (mode == Mode::kInstall && !state.foreign_chains.empty()) {
+      return std::unexpected(std::string(FamilyName(tools.family)) + ": chain " +
+                             state.foreign_chains.front() +
+                             " of another mesh's capture rules is present; refusing to "
+                             "redirect the same traffic twice");
+    }
+    snapshots.push_back({tools, *saved});
+  }
+
+  std::vector<Snapshot> changed;
+  for (const Snapshot& snap : snapshots) {
+    NatState state = ParseNatState(snap.nat);
+    std::string transaction;
+    if (mode == Mode::kInstall) {
+      auto t = BuildInstallTransaction(cmd.config, snap.tools.family, state);
+      if (!t) return std::unexpected(t.error() + Rollback(runner, changed));
+      transaction = *t;
+    } else {
+      transaction = BuildCleanupTransaction(state);
+      if (transaction.empty()) continue;
+    }
+    // Counted as changed before running: a failed restore is atomic, but restoring the
+    // snapshot of an unchanged table is harmless and covers a partial apply by a broken binary.
+    changed.push_back(snap);
+    auto r = Run(runner, {snap.tools.restore, "--noflush"}, transaction);
+    if (!r) {
+      return std::unexpected(std::string(FamilyName(snap.tools.family)) + ": " + r.error() +
+                             Rollback(runner, changed));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::expected<std::string, std::string> DryRunText(const InitCommand& cmd) {
+  std::string out;
+  for (const FamilyTools& tools : Families(cmd)) {
+    auto t = BuildInstallTransaction(cmd.config, tools.family);
+    if (!t) return std::unexpected(t.error());
+    out += "# " + std::string(FamilyName(tools.family)) + ": " + tools.restore + " --noflush\n";
+    out += *t;
+  }
+  if (!cmd.config.ipv6) out += "# IPv6: disabled (--ipv6=false); ip6tables left unchanged\n";
+  return out;
+}
+
+std::expected<void, std::string> InstallRules(const InitCommand& cmd, CommandRunner& runner) {
+  return Apply(cmd, runner, Mode::kInstall);
+}
+
+std::expected<void, std::string> CleanupRules(const InitCommand& cmd, CommandRunner& runner) {
+  return Apply(cmd, runner, Mode::kCleanup);
+}
+
+}  // namespace picket::inject

@@ -1,0 +1,37 @@
+// inject/redirect_installer.h — applying and removing the capture rules, all or nothing.
+//
+// Owns: the install / cleanup procedures of picket-init on top of a `CommandRunner`:
+//   1. for each family (IPv4, then IPv6 unless disabled) snapshot the nat table
+//      (`iptables-save -t nat`), refuse if another mesh's capture chains are present;
+//   2. apply one `iptables-restore --noflush` transaction per family (atomic per family);
+//   3. if any step fails, restore every family already changed from its snapshot
+//      (`iptables-restore -T nat`), so the namespace is exactly as before the run, and report
+//      the failing command with its stderr.
+// Cleanup removes every PICKET_* chain and every jump into one, per family, the same way.
+// Re-running install converges to the same rules (see BuildInstallTransaction).
+//
+// Single-threaded; no globals.
+#pragma once
+
+#include <expected>
+#include <string>
+
+#include "inject/command.h"
+#include "inject/redirect_rules.h"
+
+namespace picket::inject {
+
+// What --dry-run prints: each family's command line and its restore input, for a namespace
+// without Picket rules (a dry run reads nothing).
+[[nodiscard]] std::expected<std::string, std::string> DryRunText(const InitCommand& cmd);
+
+// Installs (or refreshes) the rules. On error, nothing was changed (or everything changed was
+// rolled back); the message names the failing command and carries its stderr.
+[[nodiscard]] std::expected<void, std::string> InstallRules(const InitCommand& cmd,
+                                                            CommandRunner& runner);
+
+// Removes everything Picket added, in every enabled family. Nothing to remove is success.
+[[nodiscard]] std::expected<void, std::string> CleanupRules(const InitCommand& cmd,
+                                                            CommandRunner& runner);
+
+}  // namespace picket::inject

@@ -1,0 +1,95 @@
+// inject/redirect_rules.h — the capture rules picket-init installs, as iptables-restore input.
+//
+// Owns: `RedirectConfig` (what to capture: ports, the proxy's uid/gid, include/exclude CIDRs,
+// ports and interfaces, IPv6 on or off), its flag parser, and the pure functions that turn a
+// config (and, for re-runs and cleanup, the current `iptables-save -t nat` text) into
+// iptables-restore transactions for one address family. Nothing here runs a command; see
+// inject/redirect_installer.h for that.
+//
+// Model: istio-iptables in REDIRECT mode (formats.md §3.2, §3.3) with chains of our own
+// (PICKET_INBOUND, PICKET_IN_REDIRECT, PICKET_OUTPUT, PICKET_REDIRECT), our own ports
+// (outbound 15001, inbound 15006, admin 15000, readiness 15021) and uid/gid 1337. Only TCP is
+// captured; DNS and other UDP are left alone.
+//
+// Pure functions; any thread.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace picket::inject {
+
+enum class Family : uint8_t { kIPv4, kIPv6 };
+
+inline const char* FamilyName(Family f) { return f == Family::kIPv4 ? "IPv4" : "IPv6"; }
+
+struct RedirectConfig {
+  uint16_t outbound_port = 15001;   // the sidecar's outbound listener
+  uint16_t inbound_port = 15006;    // the sidecar's inbound listener
+  uint16_t admin_port = 15000;      // never captured inbound
+  uint16_t readiness_port = 15021;  // never captured inbound (kubelet probes it)
+  std::vector<uint32_t> proxy_uids{1337};
+  std::vector<uint32_t> proxy_gids{1337};
+  // Outbound: "*" (all) or a list of CIDRs of either family; exclusions always win.
+  std::vector<std::string> include_outbound_cidrs{"*"};
+  std::vector<std::string> exclude_outbound_cidrs;
+  std::vector<uint16_t> include_outbound_ports;  // always redirected, even to excluded CIDRs
+  std::vector<uint16_t> exclude_outbound_ports;  // never redirected
+  // Inbound: all ports (empty `include_inbound_ports` with `all_inbound_ports`) or a list;
+  // `exclude_inbound_ports` only has a meaning with all ports (as in Istio).
+  bool all_inbound_ports = true;
+  std::vector<uint16_t> include_inbound_ports;
+  std::vector<uint16_t> exclude_inbound_ports;
+  std::vector<std::string> exclude_interfaces;
+  // Source address the sidecar binds when it connects to the local app for inbound traffic, so
+  // that connection is not captured again (Istio uses 127.0.0.6 / ::6; ours differ).
+  std::string inbound_passthrough_v4 = "127.0.0.7";
+  std::string inbound_passthrough_v6 = "::7";
+  bool ipv6 = true;
+};
+
+// What picket-init was asked to do.
+struct InitCommand {
+  enum class Action : uint8_t { kInstall, kCleanup };
+  Action action = Action::kInstall;
+  bool dry_run = false;
+  RedirectConfig config;
+  // Binaries (resolved through PATH unless they contain a '/').
+  std::string iptables_restore = "iptables-restore";
+  std::string iptables_save = "iptables-save";
+  std::string ip6tables_restore = "ip6tables-restore";
+  std::string ip6tables_save = "ip6tables-save";
+};
+
+// Parses picket-init's arguments (without argv[0]). Errors name the flag and the fix.
+[[nodiscard]] std::expected<InitCommand, std::string> ParseInitArgs(
+    const std::vector<std::string>& args);
+
+// picket-init --help text.
+std::string InitUsage();
+
+// The chains we own, in creation order.
+const std::vector<std::string>& PicketChains();
+
+// What `iptables-save -t nat` says about one family's nat table, as far as we care.
+struct NatState {
+  std::vector<std::string> picket_chains;   // chains named PICKET_*
+  std::vector<std::string> jump_rules;      // "-A <chain> ... -j PICKET_*" in non-PICKET chains
+  std::vector<std::string> foreign_chains;  // ISTIO_* / PROXY_INIT_* (another mesh's capture)
+};
+NatState ParseNatState(std::string_view iptables_save_output);
+
+// The install transaction for `family` (for `iptables-restore --noflush`). Our chains are
+// (re)declared, which flushes them; jump rules found in `current` are deleted before ours are
+// appended, and stale PICKET_* chains are removed — so a re-run converges to the same state.
+// Fails on a CIDR that is not valid for either family.
+[[nodiscard]] std::expected<std::string, std::string> BuildInstallTransaction(
+    const RedirectConfig& config, Family family, const NatState& current = {});
+
+// The cleanup transaction removing everything in `current`; empty when there is nothing to do.
+std::string BuildCleanupTransaction(const NatState& current);
+
+}  // namespace picket::inject

@@ -1,0 +1,178 @@
+// Golden tests: picket-inject over every workload kind, List, multi-document, already-injected,
+// opted-out, hostNetwork and native-sidecar inputs (testdata/<name>.in.yaml → <name>.out.yaml),
+// and picket-init --dry-run (testdata/init_*.golden).
+//
+// To regenerate after an intended change: PICKET_UPDATE_GOLDENS=$PWD/test/inject/testdata
+// bazel test //test/inject:golden_test, then review the diff.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/document.h"
+#include "inject/injector.h"
+#include "inject/redirect_installer.h"
+#include "inject/redirect_rules.h"
+
+namespace picket::inject {
+namespace {
+
+constexpr char kTestdata[] = "test/inject/testdata/";
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot open " << path;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void CheckGolden(const std::string& name, const std::string& actual) {
+  if (const char* dir = std::getenv("PICKET_UPDATE_GOLDENS")) {
+    std::ofstream(std::string(dir) + "/" + name, std::ios::binary) << actual;
+    return;
+  }
+  EXPECT_EQ(actual, Read(kTestdata + name)) << "golden " << name << " differs";
+}
+
+std::vector<config::Node> Docs(const std::string& text) {
+  auto d = config::ParseYamlDocuments(text, "x");
+  EXPECT_TRUE(d.has_value());
+  return d ? *d : std::vector<config::Node>{};
+}
+
+struct Case {
+  const char* name;
+  bool native = false;
+  std::vector<std::string> notes;  // substrings expected, in order
+};
+
+class InjectGolden : public testing::TestWithParam<Case> {};
+
+TEST_P(InjectGolden, MatchesGoldenAndIsIdempotent) {
+  const Case& c = GetParam();
+  InjectOptions options;
+  options.native_sidecar = c.native;
+  const std::string in_name = std::string(c.name) + ".in.yaml";
+  auto result = InjectYamlText(Read(kTestdata + in_name), in_name, options);
+  ASSERT_TRUE(result.has_value()) << result.error();
+  CheckGolden(std::string(c.name) + ".out.yaml", result->yaml);
+  ASSERT_EQ(result->notes.size(), c.notes.size());
+  for (size_t i = 0; i < c.notes.size(); ++i) {
+    EXPECT_NE(result->notes[i].find(c.notes[i]), std::string::npos) << result->notes[i];
+  }
+  // Injecting the output again changes nothing (the status annotation is recognised).
+  auto again = InjectYamlText(result->yaml, "again.yaml", options);
+  ASSERT_TRUE(again.has_value()) << again.error();
+  EXPECT_EQ(again->yaml, result->yaml);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, InjectGolden,
+    testing::Values(Case{"pod", false, {}}, Case{"deployment", false, {}},
+                    Case{"statefulset", false, {}}, Case{"daemonset", false, {}},
+                    Case{"replicaset", false, {}}, Case{"job", false, {}},
+                    Case{"cronjob", false, {}}, Case{"list", false, {}},
+                    Case{"multidoc", false, {}}, Case{"native_sidecar", true, {}},
+                    Case{"already_injected", false, {"already injected"}},
+                    Case{"opted_out",
+                         false,
+                         {"Pod \"legacy\" has sidecar injection disabled",
+                          "Deployment \"batch\" has sidecar injection disabled"}},
+                    Case{"hostnetwork",
+                         false,
+                         {"DaemonSet \"monitoring/node-exporter\" has host networking enabled"}}),
+    [](const testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+TEST(InjectGoldenContent, NonWorkloadsPassThroughUnchanged) {
+  for (const char* name : {"list", "multidoc", "opted_out", "hostnetwork", "already_injected"}) {
+    const std::string in = Read(std::string(kTestdata) + name + ".in.yaml");
+    const std::string out = Read(std::string(kTestdata) + name + ".out.yaml");
+    std::vector<config::Node> a = Docs(in), b = Docs(out);
+    // Empty documents are dropped; everything else keeps its position.
+    std::erase_if(a, [](const config::Node& n) { return n.IsNull(); });
+    ASSERT_EQ(a.size(), b.size()) << name;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::string kind = a[i].StringAt("kind");
+      const bool mixed = std::string(name) == "list" || std::string(name) == "multidoc";
+      if (kind == "Namespace" || kind == "ConfigMap" || kind == "Service" || !mixed) {
+        EXPECT_EQ(a[i], b[i]) << name << " document " << i;
+      }
+    }
+  }
+  // Inside the List: the Service and the Deployment of another API group are untouched.
+  auto list_in = Docs(Read(std::string(kTestdata) + "list.in.yaml"));
+  auto list_out = Docs(Read(std::string(kTestdata) + "list.out.yaml"));
+  const auto& items_in = list_in[0].Find("items")->items();
+  const auto& items_out = list_out[0].Find("items")->items();
+  EXPECT_EQ(items_in[0], items_out[0]);
+  EXPECT_EQ(items_in[2], items_out[2]);
+  EXPECT_NE(items_in[1], items_out[1]);
+}
+
+TEST(InjectErrors, MissingTemplateAndNameClashes) {
+  InjectOptions o;
+  auto r = InjectYamlText("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n",
+                          "d.yaml", o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().find("spec.template is required value"), std::string::npos) << r.error();
+  r = InjectYamlText(
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n"
+      "  - {name: picket-proxy, image: x}\n",
+      "p.yaml", o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().find("already named \"picket-proxy\""), std::string::npos) << r.error();
+  r = InjectYamlText("a: [\n", "bad.yaml", o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().find("bad.yaml:"), std::string::npos) << r.error();
+}
+
+TEST(InjectJson, AcceptsAJsonDocument) {
+  auto r = InjectYamlText(
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"j"},"spec":{"containers":[{"name":"a","image":"b"}]}})",
+      "p.json", InjectOptions{});
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_NE(r->yaml.find("name: picket-proxy"), std::string::npos);
+}
+
+struct InitCase {
+  const char* golden;
+  std::vector<std::string> args;
+};
+
+class InitGolden : public testing::TestWithParam<InitCase> {};
+
+TEST_P(InitGolden, DryRunMatchesGolden) {
+  std::vector<std::string> args = GetParam().args;
+  args.push_back("--dry-run");
+  auto cmd = ParseInitArgs(args);
+  ASSERT_TRUE(cmd.has_value()) << cmd.error();
+  auto text = DryRunText(*cmd);
+  ASSERT_TRUE(text.has_value()) << text.error();
+  CheckGolden(GetParam().golden, *text);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Flags, InitGolden,
+    testing::Values(InitCase{"init_default.golden", {}},
+                    InitCase{"init_flags.golden",
+                             {"--proxy-uid=2000,2001", "--proxy-gid=3000",
+                              "--include-outbound-cidrs=10.0.0.0/8,fd00::/8",
+                              "--exclude-outbound-cidrs=10.96.0.1/32,fd00::1",
+                              "--include-outbound-ports=5432", "--exclude-outbound-ports=25,587",
+                              "--include-inbound-ports=8080,9090", "--exclude-interfaces=eth1",
+                              "--outbound-port=16001", "--inbound-port=16006"}},
+                    InitCase{"init_ipv4_only.golden",
+                             {"--ipv6=false", "--exclude-inbound-ports=9100",
+                              "--include-outbound-cidrs=127.0.0.0/8"}}),
+    [](const testing::TestParamInfo<InitCase>& info) {
+      std::string n = info.param.golden;
+      return n.substr(0, n.find('.'));
+    });
+
+}  // namespace
+}  // namespace picket::inject
