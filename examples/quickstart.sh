@@ -231,21 +231,48 @@ EOF2
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 4. The control server, in the node namespace, over a working copy of the manifests.
+# 4. Where the sidecars get their policy: `picket-control serve` (xDS over mutual TLS) when this
+# build has it, otherwise each sidecar's policy_file, written with `picket-control compile`.
 MANIFESTS="$WORK/manifests"
 mkdir -p "$MANIFESTS" "$WORK/tmp" "$WORK/certs"
 cp "$DEMO/cluster.yaml" "$MANIFESTS/"
+if [[ -n ${PICKET_POLICY_SOURCE:-} ]]; then
+  SOURCE=$PICKET_POLICY_SOURCE
+elif "$CONTROL" --help 2>&1 | grep -q '^  serve'; then
+  SOURCE=xds
+else
+  SOURCE=file
+fi
 
-say "making a CA and certificates for the control server and the nine sidecars (picket-control certs)"
-pod_names=$(awk '{print $1}' "$WORK/pods.txt" | paste -sd, -)
-"$CONTROL" certs --out "$WORK/certs" --server-ip "$NODE_IP" --pods "$pod_names" \
-  >"$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "picket-control certs failed"; }
+# file mode: compile every pod's policy_file and move it into place (the sidecar watches it).
+compile_all() {
+  local line name ns pod ip netns dir failed=0
+  local -a jobs=()
+  for line in "${POD_LINES[@]}"; do
+    read -r name ns pod ip netns dir <<<"$line"
+    ( "$CONTROL" compile -f "$MANIFESTS" --pod "$name" -o "$WORK/tmp/$ns-$pod.json" \
+        >"$WORK/tmp/$ns-$pod.log" 2>&1 &&
+      mv "$WORK/tmp/$ns-$pod.json" "$dir/policy.json" ) &
+    jobs+=($!)
+  done
+  for j in "${jobs[@]}"; do wait "$j" || failed=1; done
+  ((failed == 0)) || { cat "$WORK"/tmp/*.log >&2; die "picket-control compile failed"; }
+}
 
-say "starting picket-control serve on $NODE_IP:$XDS_PORT"
-spawn "$NODE" "$WORK/control.log" "$CONTROL" serve --manifests "$MANIFESTS" \
-  --listen "$NODE_IP:$XDS_PORT" --tls-cert "$WORK/certs/server.crt" \
-  --tls-key "$WORK/certs/server.key" --tls-ca "$WORK/certs/ca.crt"
-CONTROL_PID=${PIDS[-1]}
+if [[ $SOURCE == xds ]]; then
+  say "making a CA and certificates for the control server and the sidecars (picket-control certs)"
+  pod_names=$(awk '{print $1}' "$WORK/pods.txt" | paste -sd, -)
+  "$CONTROL" certs --out "$WORK/certs" --server-ip "$NODE_IP" --pods "$pod_names" \
+    >"$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "picket-control certs failed"; }
+  say "starting picket-control serve on $NODE_IP:$XDS_PORT (node namespace)"
+  spawn "$NODE" "$WORK/control.log" "$CONTROL" serve --manifests "$MANIFESTS" \
+    --listen "$NODE_IP:$XDS_PORT" --tls-cert "$WORK/certs/server.crt" \
+    --tls-key "$WORK/certs/server.key" --tls-ca "$WORK/certs/ca.crt"
+  CONTROL_PID=${PIDS[-1]}
+else
+  say "policy source: each sidecar's policy_file, written by picket-control compile"
+  compile_all
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 5. In every pod: the capture rules, then the sidecar as uid 1337 with the injector's bootstrap.
@@ -254,17 +281,22 @@ for line in "${POD_LINES[@]}"; do
   read -r name ns pod ip netns dir <<<"$line"
   ip netns exec "$netns" "$INIT" >"$dir/init.log" 2>&1 ||
     { cat "$dir/init.log" >&2; die "picket-init failed in $name"; }
-  "$INJECT" bootstrap --namespace "$ns" --pod "$pod" --ip "$ip" \
-    --xds-address "$NODE_IP:$XDS_PORT" --cert-dir "$WORK/certs/$ns-$pod" \
-    --flow-log "$dir/flows.jsonl" >"$dir/bootstrap.yaml" 2>"$dir/inject.log" ||
+  if [[ $SOURCE == xds ]]; then
+    source_flags=(--xds-address "$NODE_IP:$XDS_PORT" --xds-cert "$WORK/certs/$ns-$pod.crt"
+      --xds-key "$WORK/certs/$ns-$pod.key" --xds-ca "$WORK/certs/ca.crt")
+  else
+    source_flags=(--policy-file "$dir/policy.json")
+  fi
+  "$INJECT" bootstrap --namespace "$ns" --pod "$pod" --ip "$ip" "${source_flags[@]}" \
+    --flow-log "$dir/flows.jsonl" --output "$dir/bootstrap.yaml" >"$dir/inject.log" 2>&1 ||
     { cat "$dir/inject.log" >&2; die "picket-inject bootstrap failed for $name"; }
-  chown -R "$SIDECAR_UID:$SIDECAR_UID" "$dir" "$WORK/certs/$ns-$pod"
+  chown -R "$SIDECAR_UID:$SIDECAR_UID" "$dir"
   spawn "$netns" "$dir/proxy.log" setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" \
     --clear-groups -- "$PROXY" --config "$dir/bootstrap.yaml"
 done
 "$PY" "$LIB/picket_demo.py" wait-ready --pods "$WORK/pods.json" --admin "$ADMIN" --timeout 30 ||
   die "sidecars did not become ready (logs: $WORK/pods/*/proxy.log; --keep-workdir keeps them)"
-check_alive "$CONTROL_PID" "picket-control serve" "$WORK/control.log"
+[[ $SOURCE != xds ]] || check_alive "$CONTROL_PID" "picket-control serve" "$WORK/control.log"
 
 # ---------------------------------------------------------------------------------------------
 # 6. The story.
@@ -288,8 +320,9 @@ for ((k = 0; k < total; k++)); do
     >"$WORK/predicted-$n.json" 2>"$WORK/matrix-$n.log" ||
     { cat "$WORK/matrix-$n.log" >&2; die "picket-control matrix failed"; }
   t=$(date +%s.%N)
+  [[ $SOURCE == xds ]] || compile_all
   "$PY" "$LIB/picket_demo.py" wait-policy --pods "$WORK/pods.json" --admin "$ADMIN" \
-    --control "$CONTROL" --manifests "$MANIFESTS" --timeout 20 ||
+    --source "$SOURCE" --timeout 20 ||
     die "the sidecars did not all receive the new policy"
   waited=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
   say "step $n/$total: all ${#POD_LINES[@]} sidecars enforce the new policy (${waited}s); probing"

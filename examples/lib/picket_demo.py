@@ -303,6 +303,45 @@ def cmd_wait_ready(args):
             args.timeout, "; ".join(f"{n}: {last.get(n)}" for n in waiting)))
 
 
+def sidecar_version(p, admin):
+    """The policy version a sidecar enforces, from its /config_dump; None when unknown."""
+    status, body = http_get(p["netns"], admin, "/config_dump", timeout=0.5)
+    if status != 200:
+        return None
+    try:
+        dump = json.loads(body)
+    except ValueError:
+        return None
+    pol = dump.get("policy") or {}
+    return pol.get("version")
+
+
+def cmd_wait_policy(args):
+    """Waits until every sidecar enforces the policy version it is expected to.
+
+    file: the version of the policy_file `picket-control compile` just wrote into the pod's
+    directory.
+    """
+    pods = load_pods(args.pods)
+    want = {}
+    for p in pods:
+        with open(os.path.join(p["dir"], "policy.json")) as f:
+            want[p["name"]] = json.load(f)["version"]
+    deadline = time.monotonic() + args.timeout
+    have = {}
+    while True:
+        for p in pods:
+            if have.get(p["name"]) != want[p["name"]]:
+                have[p["name"]] = sidecar_version(p, args.admin)
+        late = [n for n in want if have.get(n) != want[n]]
+        if not late:
+            return
+        if time.monotonic() >= deadline:
+            sys.exit("sidecars still on an older policy after %ss: %s" % (
+                args.timeout, ", ".join(f"{n} has {have.get(n)}, wants {want[n]}" for n in late)))
+        time.sleep(0.02)
+
+
 # ---------------------------------------------------------------------------------------------
 # step: observe, predict, compare, explain
 
@@ -525,6 +564,13 @@ def main():
     p.add_argument("--admin", default="127.0.0.1:15000")
     p.add_argument("--timeout", type=float, default=20)
     p.set_defaults(fn=cmd_wait_ready)
+
+    p = sub.add_parser("wait-policy")
+    p.add_argument("--pods", required=True)
+    p.add_argument("--admin", default="127.0.0.1:15000")
+    p.add_argument("--source", choices=["file", "xds"], default="file")
+    p.add_argument("--timeout", type=float, default=20)
+    p.set_defaults(fn=cmd_wait_policy)
 
     p = sub.add_parser("step")
     p.add_argument("--pods", required=True)
