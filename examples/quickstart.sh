@@ -122,9 +122,11 @@ sweep_stale() {
   done
 }
 
+on_interrupt() { echo; say "interrupted: cleaning up"; exit 130; }
+on_terminate() { say "terminated: cleaning up"; exit 143; }
 trap cleanup EXIT
-trap 'echo; say "interrupted: cleaning up"; exit 130' INT
-trap 'say "terminated: cleaning up"; exit 143' TERM
+trap on_interrupt INT
+trap on_terminate TERM
 
 # Starts "$@" in the background inside netns $1, output to file $2; records its pid.
 # `ip netns exec` and setpriv both exec, so $! is the pid of the final program.
@@ -244,15 +246,22 @@ else
   SOURCE=file
 fi
 
-# file mode: compile every pod's policy_file and move it into place (the sidecar watches it).
+# What every sidecar must end up enforcing: `picket-control compile` of the current manifests
+# (expected/<ns>-<pod>.json). With the policy_file source it is also moved into the pod's
+# directory, where the sidecar watches for it.
 compile_all() {
   local line name ns pod ip netns dir failed=0
   local -a jobs=()
+  mkdir -p "$WORK/expected"
   for line in "${POD_LINES[@]}"; do
     read -r name ns pod ip netns dir <<<"$line"
-    ( "$CONTROL" compile -f "$MANIFESTS" --pod "$name" -o "$WORK/tmp/$ns-$pod.json" \
-        >"$WORK/tmp/$ns-$pod.log" 2>&1 &&
-      mv "$WORK/tmp/$ns-$pod.json" "$dir/policy.json" ) &
+    (
+      "$CONTROL" compile -f "$MANIFESTS" --pod "$name" -o "$WORK/tmp/$ns-$pod.json" \
+        >"$WORK/tmp/$ns-$pod.log" 2>&1 || exit 1
+      if [[ $SOURCE == file ]]; then cp "$WORK/tmp/$ns-$pod.json" "$dir/policy.json.tmp" &&
+        mv "$dir/policy.json.tmp" "$dir/policy.json" || exit 1; fi
+      mv "$WORK/tmp/$ns-$pod.json" "$WORK/expected/$ns-$pod.json"
+    ) &
     jobs+=($!)
   done
   for j in "${jobs[@]}"; do wait "$j" || failed=1; done
@@ -261,18 +270,19 @@ compile_all() {
 
 if [[ $SOURCE == xds ]]; then
   say "making a CA and certificates for the control server and the sidecars (picket-control certs)"
-  pod_names=$(awk '{print $1}' "$WORK/pods.txt" | paste -sd, -)
-  "$CONTROL" certs --out "$WORK/certs" --server-ip "$NODE_IP" --pods "$pod_names" \
+  pod_flags=()
+  for line in "${POD_LINES[@]}"; do pod_flags+=(--pod "${line%% *}"); done
+  "$CONTROL" certs --out "$WORK/certs" --server-ip "$NODE_IP" "${pod_flags[@]}" \
     >"$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "picket-control certs failed"; }
   say "starting picket-control serve on $NODE_IP:$XDS_PORT (node namespace)"
   spawn "$NODE" "$WORK/control.log" "$CONTROL" serve --manifests "$MANIFESTS" \
-    --listen "$NODE_IP:$XDS_PORT" --tls-cert "$WORK/certs/server.crt" \
-    --tls-key "$WORK/certs/server.key" --tls-ca "$WORK/certs/ca.crt"
+    --listen "$NODE_IP:$XDS_PORT" --tls-cert "$WORK/certs/server.pem" \
+    --tls-key "$WORK/certs/server-key.pem" --tls-ca "$WORK/certs/ca.pem"
   CONTROL_PID=${PIDS[-1]}
 else
   say "policy source: each sidecar's policy_file, written by picket-control compile"
-  compile_all
 fi
+compile_all
 
 # ---------------------------------------------------------------------------------------------
 # 5. In every pod: the capture rules, then the sidecar as uid 1337 with the injector's bootstrap.
@@ -282,8 +292,11 @@ for line in "${POD_LINES[@]}"; do
   ip netns exec "$netns" "$INIT" >"$dir/init.log" 2>&1 ||
     { cat "$dir/init.log" >&2; die "picket-init failed in $name"; }
   if [[ $SOURCE == xds ]]; then
-    source_flags=(--xds-address "$NODE_IP:$XDS_PORT" --xds-cert "$WORK/certs/$ns-$pod.crt"
-      --xds-key "$WORK/certs/$ns-$pod.key" --xds-ca "$WORK/certs/ca.crt")
+    # The sidecar (uid 1337) reads its own certificate and key; nothing else of the CA.
+    install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod.pem" "$dir/sidecar.pem"
+    install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod-key.pem" "$dir/sidecar-key.pem"
+    source_flags=(--xds-address "$NODE_IP:$XDS_PORT" --xds-cert "$dir/sidecar.pem"
+      --xds-key "$dir/sidecar-key.pem" --xds-ca "$WORK/certs/ca.pem")
   else
     source_flags=(--policy-file "$dir/policy.json")
   fi
@@ -320,9 +333,9 @@ for ((k = 0; k < total; k++)); do
     >"$WORK/predicted-$n.json" 2>"$WORK/matrix-$n.log" ||
     { cat "$WORK/matrix-$n.log" >&2; die "picket-control matrix failed"; }
   t=$(date +%s.%N)
-  [[ $SOURCE == xds ]] || compile_all
+  compile_all
   "$PY" "$LIB/picket_demo.py" wait-policy --pods "$WORK/pods.json" --admin "$ADMIN" \
-    --source "$SOURCE" --timeout 20 ||
+    --timeout 20 ||
     die "the sidecars did not all receive the new policy"
   waited=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
   say "step $n/$total: all ${#POD_LINES[@]} sidecars enforce the new policy (${waited}s); probing"

@@ -90,7 +90,8 @@ def cmd_pods(args):
                      "netns": f"{args.prefix}-{ns}-{name}",
                      "dir": os.path.join(args.workdir, "pods", f"{ns}-{name}"),
                      "flow_log": os.path.join(args.workdir, "pods", f"{ns}-{name}",
-                                              "flows.jsonl")})
+                                              "flows.jsonl"),
+                     "expected": os.path.join(args.workdir, "expected", f"{ns}-{name}.json")})
     if not pods:
         sys.exit(f"{args.cluster}: no Pod with status.podIP found")
     with open(args.out, "w") as f:
@@ -319,13 +320,14 @@ def sidecar_version(p, admin):
 def cmd_wait_policy(args):
     """Waits until every sidecar enforces the policy version it is expected to.
 
-    file: the version of the policy_file `picket-control compile` just wrote into the pod's
-    directory.
+    The expected version is that of what `picket-control compile` makes of the current manifests
+    for the pod (a hash of the snapshot's content): whether the policy came from a policy_file
+    or from the control server, the sidecar must end up enforcing exactly that.
     """
     pods = load_pods(args.pods)
     want = {}
     for p in pods:
-        with open(os.path.join(p["dir"], "policy.json")) as f:
+        with open(p["expected"]) as f:
             want[p["name"]] = json.load(f)["version"]
     deadline = time.monotonic() + args.timeout
     have = {}
@@ -492,10 +494,13 @@ def cmd_step(args):
         print_grids(pods, ports, observed, predicted, mismatched)
     if mismatched:
         print(f"    DIFFERS from the prediction in {len(mismatched)} of {len(observed)} cells:")
-        for f, t, port in sorted(mismatched):
+        shown = sorted(mismatched)[:args.max_diffs]
+        for f, t, port in shown:
             a, detail = res[(f, t, port)]
             print(f"      {f} -> {t}:{port}: observed {'allowed' if a else 'denied'} ({detail}),"
                   f" predicted {'allowed' if predicted.get((f, t, port)) == '.' else 'denied'}")
+        if len(mismatched) > len(shown):
+            print(f"      ... and {len(mismatched) - len(shown)} more")
     else:
         print(f"    observed == predicted: all {len(observed)} cells agree "
               f"({len(observed) - denied} allowed, {denied} denied)")
@@ -568,7 +573,6 @@ def main():
     p = sub.add_parser("wait-policy")
     p.add_argument("--pods", required=True)
     p.add_argument("--admin", default="127.0.0.1:15000")
-    p.add_argument("--source", choices=["file", "xds"], default="file")
     p.add_argument("--timeout", type=float, default=20)
     p.set_defaults(fn=cmd_wait_policy)
 
@@ -583,6 +587,7 @@ def main():
     p.add_argument("--drops-timeout", type=float, default=3.0)
     p.add_argument("--wait-seconds", type=float)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--max-diffs", type=int, default=24)
     p.set_defaults(fn=cmd_step)
 
     p = sub.add_parser("summary")
