@@ -1,0 +1,182 @@
+// control/xds_snapshot.cc — see xds_snapshot.h.
+#include "control/xds_snapshot.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <set>
+
+#include "control/xds_stream.h"
+#include "net/json.h"
+#include "net/xds_message.h"
+
+namespace picket::control {
+namespace {
+
+std::string Key(std::string_view ns, std::string_view name) {
+  return std::string(ns) + "/" + std::string(name);
+}
+
+// The encoders produce JSON; the wire carries it as an object (PROTOCOL.md §5).
+XdsServer::Upsert MakeUpsert(std::string name, const std::string& text) {
+  auto json = net::ParseJson(text);
+  // The policy encoders always emit valid JSON; a failure here is a bug in them.
+  if (!json) {
+    spdlog::error("xds: encoder produced invalid JSON for {}: {}", name, json.error());
+    return {std::move(name), HashVersion(text), net::Json(text)};
+  }
+  return {std::move(name), HashVersion(text), std::move(*json)};
+}
+
+std::string LabelsText(const config::Labels& labels) {
+  std::string out;
+  for (const auto& [k, v] : labels) out.append(k).append("=").append(v) += ',';
+  return out;
+}
+
+}  // namespace
+
+std::string PodFingerprint(const config::Pod& pod) {
+  std::string out = Key(pod.ns, pod.name) + "|" + LabelsText(pod.labels) + "|";
+  for (const auto& ip : pod.ips) out += ip + ",";
+  out += "|";
+  for (const auto& p : pod.ports) {
+    out += p.name + ":" + std::to_string(p.container_port) + "/" + ProtocolName(p.protocol) + ",";
+  }
+  out += pod.host_network ? "|host" : "|pod";
+  return out;
+}
+
+std::expected<void, config::Errors> XdsSnapshot::SetCluster(const config::Cluster& cluster,
+                                                            bool pods_only) {
+  const auto start = std::chrono::steady_clock::now();
+  config::Errors errors;
+  if (compiled_ && pods_only && TryIncremental(cluster, errors)) {
+    ++stats_.incremental_updates;
+  } else {
+    if (!errors.empty()) return std::unexpected(std::move(errors));
+    auto compiled = policy::ClusterPolicy::Compile(cluster);
+    if (!compiled) return std::unexpected(std::move(compiled.error()));
+    compiled_ = std::move(*compiled);
+    cluster_ = cluster;
+    ++stats_.full_compiles;
+    identity_policies_.clear();
+    std::vector<std::string> all;
+    for (const policy::PodEntry* pod : compiled_->Pods()) all.push_back(Key(pod->ns, pod->name));
+    PublishAddressEntries(all);
+    PublishPodPolicies(true);
+  }
+  stats_.last_compute_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return {};
+}
+
+bool XdsSnapshot::TryIncremental(const config::Cluster& cluster, config::Errors& errors) {
+  std::map<std::string, const config::Pod*> before, after;
+  for (const auto& p : cluster_.pods) before[Key(p.ns, p.name)] = &p;
+  for (const auto& p : cluster.pods) after[Key(p.ns, p.name)] = &p;
+  std::vector<std::string> removed, added;
+  for (const auto& [key, pod] : before) {
+    auto it = after.find(key);
+    if (it == after.end() || PodFingerprint(*it->second) != PodFingerprint(*pod)) {
+      removed.push_back(key);
+    }
+  }
+  for (const auto& [key, pod] : after) {
+    auto it = before.find(key);
+    if (it == before.end() || PodFingerprint(*it->second) != PodFingerprint(*pod)) {
+      added.push_back(key);
+    }
+  }
+  if (removed.empty() && added.empty()) {
+    cluster_ = cluster;
+    return true;
+  }
+  for (const auto& key : removed) {
+    const config::Pod* pod = before[key];
+    compiled_->RemovePod(pod->ns, pod->name);
+  }
+  for (const auto& key : added) {
+    if (auto ok = compiled_->AddPod(*after[key]); !ok) {
+      errors.push_back(ok.error());
+    }
+  }
+  if (!errors.empty()) {
+    // Undo by recompiling the last good model; the caller reports the errors.
+    auto restored = policy::ClusterPolicy::Compile(cluster_);
+    if (restored) compiled_ = std::move(*restored);
+    return false;
+  }
+  cluster_ = cluster;
+  std::set<std::string> changed(removed.begin(), removed.end());
+  changed.insert(added.begin(), added.end());
+  PublishAddressEntries({changed.begin(), changed.end()});
+  PublishPodPolicies(false);
+  return true;
+}
+
+void XdsSnapshot::PublishAddressEntries(const std::vector<std::string>& names) {
+  std::vector<XdsServer::Upsert> upserts;
+  std::vector<std::string> removals;
+  for (const std::string& key : names) {
+    const size_t slash = key.find('/');
+    const policy::PodEntry* pod = compiled_->FindPodEntry(std::string_view(key).substr(0, slash),
+                                                          std::string_view(key).substr(slash + 1));
+    if (pod == nullptr || pod->host_network) {
+      removals.push_back(key);
+      continue;
+    }
+    upserts.push_back(MakeUpsert(key, policy::EncodeAddressEntry(compiled_->AddressEntryOf(*pod))));
+  }
+  stats_.address_entries_published += upserts.size() + removals.size();
+  server_.Update(net::kAddressEntryType, std::move(upserts), removals);
+}
+
+void XdsSnapshot::PublishPodPolicies(bool all) {
+  // Group enforced pods by identity; pods of one identity share rules (named ports aside,
+  // which resolve on the destination at check time).
+  std::map<policy::IdentityId, std::vector<const policy::PodEntry*>> by_identity;
+  std::set<std::string> present;
+  for (const policy::PodEntry* pod : compiled_->Pods()) {
+    if (pod->host_network) continue;
+    by_identity[pod->identity].push_back(pod);
+    present.insert(Key(pod->ns, pod->name));
+  }
+  std::vector<XdsServer::Upsert> upserts;
+  std::map<policy::IdentityId, policy::PodPolicy> next;
+  for (const auto& [identity, pods] : by_identity) {
+    policy::PodPolicy rules = compiled_->PodPolicyOf(*pods.front());
+    rules.ns.clear();
+    rules.pod.clear();
+    auto previous = identity_policies_.find(identity);
+    const bool identity_changed =
+        all || previous == identity_policies_.end() || !(previous->second == rules);
+    for (const policy::PodEntry* pod : pods) {
+      const std::string key = Key(pod->ns, pod->name);
+      auto published = pod_identity_.find(key);
+      if (!identity_changed && published != pod_identity_.end() && published->second == identity) {
+        continue;
+      }
+      policy::PodPolicy own = rules;
+      own.ns = pod->ns;
+      own.pod = pod->name;
+      upserts.push_back(MakeUpsert(key, policy::EncodePodPolicy(own)));
+      pod_identity_[key] = identity;
+    }
+    next.emplace(identity, std::move(rules));
+  }
+  identity_policies_ = std::move(next);
+  std::vector<std::string> removals;
+  for (auto it = pod_identity_.begin(); it != pod_identity_.end();) {
+    if (!present.contains(it->first)) {
+      removals.push_back(it->first);
+      it = pod_identity_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  stats_.pod_policies_published += upserts.size() + removals.size();
+  server_.Update(net::kPodPolicyType, std::move(upserts), removals);
+}
+
+}  // namespace picket::control

@@ -1,0 +1,72 @@
+// control/xds_snapshot.h — the cluster model → the resources the control server pushes.
+//
+// Owns: the compiled cluster (policy::ClusterPolicy) and what has been published from it: one
+// AddressEntry per pod and one PodPolicy per pod (control/PROTOCOL.md §5), each versioned by a
+// hash of its encoded text so an unchanged resource is never resent.
+//
+// "Recompute only what a change affects": when only pods changed (no Namespace or
+// NetworkPolicy), the pods are added/removed incrementally (ClusterPolicy::AddPod/RemovePod),
+// only their address entries are republished, and pod policies are recomputed once per
+// identity and republished only for identities whose rules changed (a new label combination can
+// join a selector's identity set). Anything else recompiles the cluster; the server still pushes
+// only resources whose version changed.
+//
+// Loop-thread only (it calls XdsServer::Update).
+#pragma once
+
+#include <expected>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/error.h"
+#include "config/model.h"
+#include "control/xds_server.h"
+#include "policy/cluster_policy.h"
+
+namespace picket::control {
+
+struct SnapshotStats {
+  uint64_t full_compiles = 0;
+  uint64_t incremental_updates = 0;
+  uint64_t address_entries_published = 0;  // upserts + removals
+  uint64_t pod_policies_published = 0;
+  double last_compute_ms = 0;
+};
+
+class XdsSnapshot {
+ public:
+  explicit XdsSnapshot(XdsServer& server) : server_(server) {}
+
+  // Replaces the whole cluster. `pods_only`: the caller knows that no Namespace or
+  // NetworkPolicy changed since the last call (the incremental path is then allowed). On error
+  // nothing changes (the last good state keeps serving).
+  [[nodiscard]] std::expected<void, config::Errors> SetCluster(const config::Cluster& cluster,
+                                                               bool pods_only = false);
+
+  const SnapshotStats& stats() const { return stats_; }
+  const policy::ClusterPolicy* compiled() const { return compiled_.get(); }
+
+ private:
+  // Adds/removes the changed pods; false (with `errors` when they are the reason) when the
+  // full path must run instead.
+  bool TryIncremental(const config::Cluster& cluster, config::Errors& errors);
+  void PublishAddressEntries(const std::vector<std::string>& names);
+  void PublishPodPolicies(bool all);
+
+  XdsServer& server_;
+  std::unique_ptr<policy::ClusterPolicy> compiled_;
+  config::Cluster cluster_;  // the last applied model
+  // Per identity: the last published rules (ns/pod cleared), to skip identities that did not
+  // change.
+  std::map<policy::IdentityId, policy::PodPolicy> identity_policies_;
+  std::map<std::string, policy::IdentityId> pod_identity_;  // "ns/name" → identity published
+  std::vector<std::string> published_pods_;                 // names with a published PodPolicy
+  SnapshotStats stats_;
+};
+
+// A stable fingerprint of a pod's fields that matter for policy (labels, IPs, ports, ...).
+std::string PodFingerprint(const config::Pod& pod);
+
+}  // namespace picket::control

@@ -1,0 +1,85 @@
+// proxy/xds/policy_source.cc — see policy_source.h.
+#include "proxy/xds/policy_source.h"
+
+#include "net/xds_message.h"
+
+namespace picket::proxy::xds {
+namespace {
+
+std::string JoinErrors(const config::Errors& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += e.ToString();
+  }
+  return out;
+}
+
+}  // namespace
+
+PolicySource::PolicySource(std::string ns, std::string pod, ApplyPolicyFn apply)
+    : ns_(std::move(ns)), pod_(std::move(pod)), apply_(std::move(apply)) {}
+
+std::vector<XdsSubscription> PolicySource::Subscriptions() const {
+  return {{std::string(net::kAddressEntryType), true, {}},
+          {std::string(net::kPodPolicyType), false, {ns_ + "/" + pod_}}};
+}
+
+std::expected<void, std::string> PolicySource::OnResources(
+    const std::string& type_url, const std::vector<net::Resource>& resources,
+    const std::vector<std::string>& removed, bool state_of_the_world) {
+  if (type_url == net::kAddressEntryType) {
+    auto staged = address_map_;
+    if (state_of_the_world) staged.clear();
+    for (const auto& name : removed) staged.erase(name);
+    for (const auto& r : resources) {
+      auto entry = policy::DecodeAddressEntry(r.resource.Serialize(), r.name);
+      if (!entry) return std::unexpected(JoinErrors(entry.error()));
+      if (entry->ns + "/" + entry->pod != r.name) {
+        return std::unexpected(r.name + ": the entry names pod " + entry->ns + "/" + entry->pod);
+      }
+      staged[r.name] = std::move(*entry);
+    }
+    if (auto ok = Assemble(staged, pod_policy_); !ok) return ok;
+    address_map_ = std::move(staged);
+    return {};
+  }
+  if (type_url == net::kPodPolicyType) {
+    const std::string own = ns_ + "/" + pod_;
+    std::optional<policy::PodPolicy> staged;
+    for (const auto& r : resources) {
+      if (r.name != own) return std::unexpected("pod policy for " + r.name + ", not " + own);
+      auto decoded = policy::DecodePodPolicy(r.resource.Serialize(), r.name);
+      if (!decoded) return std::unexpected(JoinErrors(decoded.error()));
+      if (decoded->ns != ns_ || decoded->pod != pod_) {
+        return std::unexpected(r.name + ": the policy names pod " + decoded->ns + "/" +
+                               decoded->pod);
+      }
+      staged = std::move(*decoded);
+    }
+    if (!staged) {
+      // The server has no policy for this pod (yet): keep enforcing what we have.
+      return std::unexpected("no pod policy for " + own + " in the response");
+    }
+    if (auto ok = Assemble(address_map_, staged); !ok) return ok;
+    pod_policy_ = std::move(staged);
+    return {};
+  }
+  return std::unexpected("unexpected type " + type_url);
+}
+
+std::expected<void, std::string> PolicySource::Assemble(
+    const std::map<std::string, policy::AddressEntry>& address_map,
+    const std::optional<policy::PodPolicy>& pod_policy) {
+  if (!pod_policy) return {};  // nothing to enforce yet; the address map is staged
+  std::vector<policy::AddressEntry> entries;
+  entries.reserve(address_map.size());
+  for (const auto& [name, entry] : address_map) entries.push_back(entry);
+  auto snapshot = policy::BuildEndpointPolicy(std::move(entries), *pod_policy);
+  if (!snapshot) return std::unexpected(JoinErrors(snapshot.error()));
+  if (auto ok = apply_(*snapshot); !ok) return ok;
+  current_ = std::move(*snapshot);
+  return {};
+}
+
+}  // namespace picket::proxy::xds

@@ -1,0 +1,184 @@
+// Manifests → compiled resources → control server → sidecar client → EndpointPolicy: the whole
+// push path in one process over TLS on loopback, plus the incremental pod-churn path.
+#include "control/xds_snapshot.h"
+
+#include <gtest/gtest.h>
+
+#include "config/manifest_loader.h"
+#include "proxy/xds/policy_source.h"
+#include "proxy/xds/xds_client.h"
+#include "test/control/xds_test_util.h"
+
+namespace picket::control {
+namespace {
+
+using testing::RunUntil;
+
+constexpr const char* kBase = R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: prod}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: prod, labels: {app: web}}
+spec: {containers: [{name: c, image: x, ports: [{name: http, containerPort: 8080}]}]}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: prod, labels: {app: db}}
+spec: {containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.2}
+)";
+
+constexpr const char* kPolicy = R"(
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: 5432}]
+)";
+
+config::Cluster Load(const std::string& text) {
+  auto r = config::LoadManifestText(text, "test.yaml");
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error()[0].ToString());
+  return r ? r->cluster : config::Cluster{};
+}
+
+config::Pod ExtraPod(const std::string& name, const std::string& app, const std::string& ip) {
+  config::Pod p;
+  p.ns = "prod";
+  p.name = name;
+  p.labels = {{"app", app}};
+  p.ips = {ip};
+  return p;
+}
+
+policy::IpAddress Ip(const char* s) { return *policy::IpAddress::Parse(s); }
+
+class XdsSnapshotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    pki_ = testing::TestPki::Make();
+    XdsServerOptions options;
+    options.own_pod_only_types.insert(std::string(net::kPodPolicyType));
+    auto server = XdsServer::Create(&loop_, pki_.Context(net::TlsRole::kServer, pki_.server),
+                                    std::move(options));
+    ASSERT_TRUE(server.has_value()) << server.error();
+    server_ = std::move(*server);
+    snapshot_ = std::make_unique<XdsSnapshot>(*server_);
+  }
+
+  void TearDown() override {
+    if (client_) {
+      bool closed = false;
+      client_->Close([&] { closed = true; });
+      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+      client_.reset();
+    }
+    bool closed = false;
+    server_->Close([&] { closed = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+    server_.reset();
+    testing::DrainAndCloseLoop(&loop_);
+  }
+
+  void StartSidecar(const std::string& ns, const std::string& pod) {
+    source_ = std::make_unique<proxy::xds::PolicySource>(
+        ns, pod, [this](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
+          applied_ = std::move(p);
+          ++applies_;
+          return {};
+        });
+    proxy::xds::XdsClientOptions options;
+    options.server = "127.0.0.1:" + std::to_string(server_->port());
+    options.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod(ns, pod));
+    options.node = {"test", ns, pod, "test"};
+    options.subscriptions = source_->Subscriptions();
+    auto client = proxy::xds::XdsClient::Create(&loop_, std::move(options), source_.get());
+    ASSERT_TRUE(client.has_value()) << client.error();
+    client_ = std::move(*client);
+    client_->Start();
+  }
+
+  uv_loop_t loop_;
+  testing::TestPki pki_;
+  std::unique_ptr<XdsServer> server_;
+  std::unique_ptr<XdsSnapshot> snapshot_;
+  std::unique_ptr<proxy::xds::PolicySource> source_;
+  std::unique_ptr<proxy::xds::XdsClient> client_;
+  policy::EndpointPolicyPtr applied_;
+  int applies_ = 0;
+};
+
+TEST_F(XdsSnapshotTest, PolicyReachesTheSidecarAndChangesEnforcement) {
+  config::Cluster base = Load(kBase);
+  ASSERT_TRUE(snapshot_->SetCluster(base).has_value());
+  EXPECT_EQ(server_->resource_count(net::kAddressEntryType), 2u);
+  EXPECT_EQ(server_->resource_count(net::kPodPolicyType), 2u);
+
+  StartSidecar("prod", "web");
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
+  EXPECT_EQ(applied_->pod_name(), "web");
+  // No policy selects web: everything is allowed.
+  EXPECT_TRUE(applied_->CheckEgress(Ip("10.0.0.2"), 80, config::Protocol::kTCP).allowed);
+
+  ASSERT_TRUE(snapshot_->SetCluster(Load(std::string(kBase) + kPolicy)).has_value());
+  ASSERT_TRUE(RunUntil(&loop_, [&] {
+    return !applied_->CheckEgress(Ip("10.0.0.2"), 80, config::Protocol::kTCP).allowed;
+  }));
+  EXPECT_TRUE(applied_->CheckEgress(Ip("10.0.0.2"), 5432, config::Protocol::kTCP).allowed);
+  EXPECT_FALSE(applied_->CheckEgress(Ip("10.0.0.9"), 5432, config::Protocol::kTCP).allowed);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().acks >= 3; }));
+  EXPECT_EQ(server_->stats().nacks, 0u);
+}
+
+TEST_F(XdsSnapshotTest, PodChurnIsIncrementalAndSmall) {
+  config::Cluster cluster = Load(std::string(kBase) + kPolicy);
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  StartSidecar("prod", "web");
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().acks >= 2; }));
+
+  // A second db replica (existing identity): one address entry, one pod policy (its own).
+  const auto before = snapshot_->stats();
+  cluster.pods.push_back(ExtraPod("db-2", "db", "10.0.0.3"));
+  ASSERT_TRUE(snapshot_->SetCluster(cluster, /*pods_only=*/true).has_value());
+  EXPECT_EQ(snapshot_->stats().incremental_updates, before.incremental_updates + 1);
+  EXPECT_EQ(snapshot_->stats().address_entries_published, before.address_entries_published + 1);
+  EXPECT_EQ(snapshot_->stats().pod_policies_published, before.pod_policies_published + 1);
+  ASSERT_TRUE(RunUntil(&loop_, [&] {
+    return applied_->CheckEgress(Ip("10.0.0.3"), 5432, config::Protocol::kTCP).allowed;
+  }));
+
+  // Removing it: the address entry and its policy are withdrawn; enforcement follows.
+  cluster.pods.pop_back();
+  ASSERT_TRUE(snapshot_->SetCluster(cluster, true).has_value());
+  ASSERT_TRUE(RunUntil(&loop_, [&] {
+    return !applied_->CheckEgress(Ip("10.0.0.3"), 5432, config::Protocol::kTCP).allowed;
+  }));
+  EXPECT_EQ(server_->resource_count(net::kAddressEntryType), 2u);
+  EXPECT_EQ(server_->resource_count(net::kPodPolicyType), 2u);
+}
+
+TEST_F(XdsSnapshotTest, InvalidClusterKeepsLastGood) {
+  config::Cluster cluster = Load(kBase);
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  const std::string version = server_->TypeVersion(net::kAddressEntryType);
+  cluster.pods.push_back(ExtraPod("dup", "x", "10.0.0.1"));  // IP already owned by web
+  auto result = snapshot_->SetCluster(cluster, true);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_FALSE(result.error().empty());
+  EXPECT_EQ(server_->TypeVersion(net::kAddressEntryType), version);
+  EXPECT_EQ(server_->resource_count(net::kAddressEntryType), 2u);
+}
+
+}  // namespace
+}  // namespace picket::control
