@@ -81,7 +81,7 @@ std::expected<ConformanceCase, Errors> LoadConformanceCase(const std::string& pa
   text << in.rdbuf();
   std::optional<std::vector<YAML::Node>> docs = ParseYamlDocuments(text.str(), path, &errors);
   ConformanceCase out;
-  NodeBudget budget;
+  NodeBudget budget = NodeBudget::ForText(text.str().size());
   if (docs) {
     if (docs->size() != 1) {
       errors.push_back(Error{path, 0, "", "", "expected exactly one YAML document"});

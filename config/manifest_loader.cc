@@ -90,7 +90,7 @@ std::expected<LoadResult, Errors> LoadManifestText(std::string_view text,
                                                    const LoadOptions& options) {
   LoadResult result;
   Errors errors;
-  NodeBudget budget;
+  NodeBudget budget = NodeBudget::ForText(text.size());
   DecodeText(text, std::string(file_name), options, &budget, &result.cluster, &errors,
              &result.notices);
   return Finish(std::move(result), std::move(errors));
@@ -105,7 +105,7 @@ std::expected<LoadResult, Errors> LoadManifestPaths(const std::vector<std::strin
   for (const std::string& file : files) {
     std::optional<std::string> text = ReadFile(file, &errors);
     if (!text) continue;
-    NodeBudget budget;  // per file: a large directory is not one oversized input
+    NodeBudget budget = NodeBudget::ForText(text->size());  // per file
     DecodeText(*text, file, options, &budget, &result.cluster, &errors, &result.notices);
   }
   return Finish(std::move(result), std::move(errors));

@@ -201,7 +201,9 @@ bool FieldReader::Spend() {
   }
   if (!budget_->exhausted_reported) {
     budget_->exhausted_reported = true;
-    Report(0, "", "input too large: more than 1000000 YAML nodes (after expanding aliases)");
+    Report(0, "",
+           "input too large: more than " + std::to_string(budget_->limit) +
+               " YAML nodes after expanding aliases");
   }
   return false;
 }

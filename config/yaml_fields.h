@@ -12,6 +12,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -46,10 +47,16 @@ enum class ScalarType : uint8_t { kNull, kBool, kInt, kFloat, kString };
 [[nodiscard]] std::string Child(const std::string& parent, std::string_view child);
 [[nodiscard]] std::string Index(const std::string& parent, size_t i);
 
-// Limits the work one load may do, whatever YAML aliases expand to (a fuzzing finding class:
-// `&a [*b, *b]` chains make a small file name exponentially many nodes).
+// Limits the work one load may do, whatever YAML aliases expand to (`&a [*b, *b]` chains make a
+// small file name exponentially many nodes). Without aliases a text of N bytes has fewer than N
+// nodes, so 16 visits per byte never stops a real manifest.
 struct NodeBudget {
-  size_t remaining = 1'000'000;
+  static NodeBudget ForText(size_t text_size) {
+    size_t limit = std::max<size_t>(100'000, 16 * text_size);
+    return NodeBudget{limit, limit, false};
+  }
+  size_t limit = 100'000;
+  size_t remaining = 100'000;
   bool exhausted_reported = false;
 };
 
