@@ -337,6 +337,8 @@ void ClusterPolicy::CompileIdentity(IdentityId id) {
     if (policy.ingress) add(identity.ingress, policy.ingress_entries);
     if (policy.egress) add(identity.egress, policy.egress_entries);
   }
+  identity.ingress.BuildIndex();
+  identity.egress.BuildIndex();
 }
 
 void ClusterPolicy::EvaluateSelectorsFor(IdentityId id) {
@@ -448,6 +450,31 @@ ClusterPolicy::Verdict ClusterPolicy::Check(const Endpoint& src, const Endpoint&
   v.ingress = side(dst, src, Direction::kIngress);
   v.allowed = v.egress.verdict.allowed && v.ingress.verdict.allowed;
   return v;
+}
+
+bool ClusterPolicy::Allowed(const IpAddress& src, const IpAddress& dst, uint16_t port,
+                            config::Protocol protocol) const {
+  auto s = addresses_.find(src);
+  auto d = addresses_.find(dst);
+  const PodEntry* src_pod = s != addresses_.end() ? s->second : nullptr;
+  const PodEntry* dst_pod = d != addresses_.end() ? d->second : nullptr;
+  if (src_pod != nullptr ? src_pod == dst_pod : src == dst) return true;  // itself
+  const std::span<const NamedPort> dst_ports =
+      dst_pod != nullptr ? std::span<const NamedPort>(dst_pod->named_ports)
+                         : std::span<const NamedPort>();
+  if (src_pod != nullptr) {
+    const PeerView peer{dst_pod != nullptr ? dst_pod->identity : kNoIdentity, &dst};
+    const DirectionRules& rules = identities_[src_pod->identity].egress;
+    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, false).allowed)
+      return false;
+  }
+  if (dst_pod != nullptr) {
+    const PeerView peer{src_pod != nullptr ? src_pod->identity : kNoIdentity, &src};
+    const DirectionRules& rules = identities_[dst_pod->identity].ingress;
+    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, false).allowed)
+      return false;
+  }
+  return true;
 }
 
 std::vector<const PodEntry*> ClusterPolicy::Pods() const {

@@ -71,6 +71,8 @@ class Snapshot final : public EndpointPolicy {
     };
     check_indexes(s->policy_.ingress, "ingress");
     check_indexes(s->policy_.egress, "egress");
+    s->policy_.ingress.BuildIndex();
+    s->policy_.egress.BuildIndex();
     if (!errors.empty()) return std::unexpected(std::move(errors));
     s->version_ = version.empty() ? HashVersion(s->EncodeBody()) : std::move(version);
     return s;

@@ -1,6 +1,8 @@
 // policy/rule_set.cc — the single evaluator of compiled rules.
 #include "policy/rule_set.h"
 
+#include <algorithm>
+
 namespace picket::policy {
 
 void IdentitySet::Add(IdentityId id) {
@@ -68,14 +70,82 @@ bool PortMatches(const PortMatch& m, uint16_t port, config::Protocol protocol,
 
 }  // namespace
 
+void DirectionRules::BuildIndex() {
+  index = RuleIndex{};
+  for (uint32_t i = 0; i < entries.size(); ++i) {
+    const PortMatch& m = entries[i].port;
+    switch (m.kind) {
+      case PortMatch::Kind::kAll:
+        index.all_ports.push_back(i);
+        break;
+      case PortMatch::Kind::kRange:
+        if (m.first == m.last) {
+          index.single[(static_cast<uint32_t>(m.protocol) << 16) | m.first].push_back(i);
+        } else {
+          index.ranges[static_cast<size_t>(m.protocol)].push_back(i);
+        }
+        break;
+      case PortMatch::Kind::kNamed: {
+        auto it = std::find_if(index.named.begin(), index.named.end(), [&](const auto& b) {
+          return b.protocol == m.protocol && b.name == m.name;
+        });
+        if (it == index.named.end()) {
+          index.named.push_back({m.name, m.protocol, {}});
+          it = index.named.end() - 1;
+        }
+        it->entries.push_back(i);
+        break;
+      }
+    }
+  }
+  index.built = true;
+}
+
 DirectionVerdict Evaluate(const DirectionRules& rules, std::span<const IdentitySet> identity_sets,
                           const PeerView& peer, uint16_t port, config::Protocol protocol,
-                          std::span<const NamedPort> destination_ports) {
+                          std::span<const NamedPort> destination_ports, bool explain) {
   DirectionVerdict v;
   v.isolated = rules.isolated;
   if (!rules.isolated) {
     v.allowed = true;
     return v;
+  }
+  if (rules.index.built) {
+    // Only entries whose port/protocol can match are candidates; their peers decide.
+    auto first_allowing = [&](const std::vector<uint32_t>& candidates) -> const RuleEntry* {
+      for (uint32_t i : candidates) {
+        const RuleEntry& e = rules.entries[i];
+        if (PeerMatches(e.peer, identity_sets, peer) &&
+            PortMatches(e.port, port, protocol, destination_ports))
+          return &e;
+      }
+      return nullptr;
+    };
+    const RuleIndex& index = rules.index;
+    const RuleEntry* match = first_allowing(index.all_ports);
+    if (match == nullptr) {
+      auto it = index.single.find((static_cast<uint32_t>(protocol) << 16) | port);
+      if (it != index.single.end()) match = first_allowing(it->second);
+    }
+    if (match == nullptr) match = first_allowing(index.ranges[static_cast<size_t>(protocol)]);
+    if (match == nullptr && !index.named.empty()) {
+      for (const NamedPort& p : destination_ports) {
+        if (p.port != port || p.protocol != protocol) continue;
+        for (const RuleIndex::NamedBucket& b : index.named) {
+          if (b.protocol == protocol && b.name == p.name) {
+            match = first_allowing(b.entries);
+            if (match != nullptr) break;
+          }
+        }
+        if (match != nullptr) break;
+      }
+    }
+    if (match != nullptr) {
+      v.allowed = true;
+      v.matched = match;
+      return v;
+    }
+    if (!explain) return v;
   }
   for (const RuleEntry& e : rules.entries) {
     const bool peer_ok = PeerMatches(e.peer, identity_sets, peer);

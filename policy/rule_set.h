@@ -8,9 +8,11 @@
 // Plain values; `Evaluate` is a pure function (any thread, no allocation on the allow path).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/model.h"
@@ -87,13 +89,33 @@ struct RuleEntry {
   friend bool operator==(const RuleEntry&, const RuleEntry&) = default;
 };
 
+// An index of DirectionRules::entries by port, so a lookup only looks at the entries whose
+// port/protocol can match (flat as policies grow), then tests their peers.
+struct RuleIndex {
+  struct NamedBucket {
+    std::string name;
+    config::Protocol protocol = config::Protocol::kTCP;
+    std::vector<uint32_t> entries;
+  };
+  bool built = false;
+  std::vector<uint32_t> all_ports;                             // PortMatch::kAll
+  std::unordered_map<uint32_t, std::vector<uint32_t>> single;  // (protocol << 16) | port
+  std::array<std::vector<uint32_t>, 3> ranges;                 // per protocol, first < last
+  std::vector<NamedBucket> named;                              // PortMatch::kNamed
+};
+
 struct DirectionRules {
   // "A pod becomes isolated for ingress (egress) when at least one NetworkPolicy selects it and
   // has Ingress (Egress) in policyTypes" (formats.md §1.2).
   bool isolated = false;
   std::vector<std::string> policies;  // "ns/name" of every policy isolating the pod this way
   std::vector<RuleEntry> entries;
-  friend bool operator==(const DirectionRules&, const DirectionRules&) = default;
+  RuleIndex index;  // derived from entries by BuildIndex(); not part of equality
+
+  void BuildIndex();
+  friend bool operator==(const DirectionRules& a, const DirectionRules& b) {
+    return a.isolated == b.isolated && a.policies == b.policies && a.entries == b.entries;
+  }
 };
 
 // What the evaluator knows about the other end of the connection.
@@ -116,11 +138,14 @@ struct DirectionVerdict {
 // Decides one direction. `identity_sets` is the table PeerMatch::identity_set indexes into;
 // `destination_ports` are the named container ports of the connection's destination pod (the
 // subject itself for ingress, the peer for egress; empty when the destination is not a pod).
+// Uses rules.index when built. `explain`: on a deny, also find the near miss (a scan of every
+// entry); the data-plane fast path passes false.
 [[nodiscard]] DirectionVerdict Evaluate(const DirectionRules& rules,
                                         std::span<const IdentitySet> identity_sets,
                                         const PeerView& peer, uint16_t port,
                                         config::Protocol protocol,
-                                        std::span<const NamedPort> destination_ports);
+                                        std::span<const NamedPort> destination_ports,
+                                        bool explain = true);
 
 // One line for `explain` and flow logs: `x/allow-80 ingress rule 0: from <peer>, port TCP/80`.
 [[nodiscard]] std::string DescribeEntry(const DirectionRules& rules, const RuleEntry& entry,

@@ -57,7 +57,14 @@ class Engine {
 
   bool Allowed(const std::string& from, const std::string& to, uint16_t port,
                Protocol protocol = Protocol::kTCP) const {
-    return Check(from, to, port, protocol).allowed;
+    const bool allowed = Check(from, to, port, protocol).allowed;
+    const ClusterPolicy::Endpoint src = At(from), dst = At(to);
+    if (src.address && dst.address) {
+      // The allocation-free hot path must agree with the explaining path.
+      EXPECT_EQ(cp_->Allowed(*src.address, *dst.address, port, protocol), allowed)
+          << from << " -> " << to;
+    }
+    return allowed;
   }
 
   ClusterPolicy& cp() { return *cp_; }
