@@ -27,7 +27,9 @@
 #                     every connection must succeed
 #   --quiet           print progress lines and the summary, not the grids
 # Environment: PICKET_BAZEL (default bazel), PICKET_BAZEL_STARTUP (startup options, e.g.
-# --output_base=...), PICKET_BAZEL_FLAGS (build flags, e.g. --config=asan).
+# --output_base=...), PICKET_BAZEL_FLAGS (build flags, e.g. --config=asan), PICKET_INIT_FLAGS
+# (extra picket-init flags), PICKET_POLICY_SOURCE (xds or file; default: xds when this build's
+# picket-control has `serve`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -289,7 +291,7 @@ compile_all
 say "installing capture rules (picket-init) and starting a picket-proxy sidecar in every pod"
 for line in "${POD_LINES[@]}"; do
   read -r name ns pod ip netns dir <<<"$line"
-  ip netns exec "$netns" "$INIT" >"$dir/init.log" 2>&1 ||
+  ip netns exec "$netns" "$INIT" ${PICKET_INIT_FLAGS:-} >"$dir/init.log" 2>&1 ||
     { cat "$dir/init.log" >&2; die "picket-init failed in $name"; }
   if [[ $SOURCE == xds ]]; then
     # The sidecar (uid 1337) reads its own certificate and key; nothing else of the CA.
