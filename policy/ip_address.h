@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,11 +39,14 @@ struct IpPrefix {
 
 struct IpAddressHash {
   size_t operator()(const IpAddress& a) const noexcept {
-    // FNV-1a over the significant bytes: cheap and good enough for pod CIDR addresses.
-    uint64_t h = a.v6 ? 0xcbf29ce484222325ull ^ 0x6b : 0xcbf29ce484222325ull;
-    const size_t n = a.v6 ? 16 : 4;
-    for (size_t i = 0; i < n; ++i) h = (h ^ a.bytes[i]) * 0x100000001b3ull;
-    return static_cast<size_t>(h);
+    // Two 64-bit words folded with a multiply-xorshift: a few cycles, unlike a per-byte hash.
+    uint64_t lo, hi;
+    std::memcpy(&lo, a.bytes.data(), 8);
+    std::memcpy(&hi, a.bytes.data() + 8, 8);
+    uint64_t h = (lo * 0x9e3779b97f4a7c15ull) ^ (hi + (a.v6 ? 0x632be59bd9b4e019ull : 0));
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return static_cast<size_t>(h ^ (h >> 32));
   }
 };
 

@@ -80,7 +80,7 @@ void DirectionRules::BuildIndex() {
         break;
       case PortMatch::Kind::kRange:
         if (m.first == m.last) {
-          index.single[(static_cast<uint32_t>(m.protocol) << 16) | m.first].push_back(i);
+          index.single.emplace_back((static_cast<uint32_t>(m.protocol) << 16) | m.first, i);
         } else {
           index.ranges[static_cast<size_t>(m.protocol)].push_back(i);
         }
@@ -98,6 +98,7 @@ void DirectionRules::BuildIndex() {
       }
     }
   }
+  std::sort(index.single.begin(), index.single.end());
   index.built = true;
 }
 
@@ -124,8 +125,13 @@ DirectionVerdict Evaluate(const DirectionRules& rules, std::span<const IdentityS
     const RuleIndex& index = rules.index;
     const RuleEntry* match = first_allowing(index.all_ports);
     if (match == nullptr) {
-      auto it = index.single.find((static_cast<uint32_t>(protocol) << 16) | port);
-      if (it != index.single.end()) match = first_allowing(it->second);
+      const uint32_t key = (static_cast<uint32_t>(protocol) << 16) | port;
+      auto it = std::lower_bound(index.single.begin(), index.single.end(),
+                                 std::pair<uint32_t, uint32_t>{key, 0});
+      for (; it != index.single.end() && it->first == key && match == nullptr; ++it) {
+        const RuleEntry& e = rules.entries[it->second];
+        if (PeerMatches(e.peer, identity_sets, peer)) match = &e;
+      }
     }
     if (match == nullptr) match = first_allowing(index.ranges[static_cast<size_t>(protocol)]);
     if (match == nullptr && !index.named.empty()) {

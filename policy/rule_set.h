@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/model.h"
@@ -98,10 +98,11 @@ struct RuleIndex {
     std::vector<uint32_t> entries;
   };
   bool built = false;
-  std::vector<uint32_t> all_ports;                             // PortMatch::kAll
-  std::unordered_map<uint32_t, std::vector<uint32_t>> single;  // (protocol << 16) | port
-  std::array<std::vector<uint32_t>, 3> ranges;                 // per protocol, first < last
-  std::vector<NamedBucket> named;                              // PortMatch::kNamed
+  std::vector<uint32_t> all_ports;  // PortMatch::kAll
+  // (protocol << 16 | port, entry) sorted: one contiguous binary search per lookup.
+  std::vector<std::pair<uint32_t, uint32_t>> single;
+  std::array<std::vector<uint32_t>, 3> ranges;  // per protocol, first < last
+  std::vector<NamedBucket> named;               // PortMatch::kNamed
 };
 
 struct DirectionRules {
