@@ -1,0 +1,88 @@
+// config/bootstrap.h — the sidecar's bootstrap file: schema, defaults, validation.
+//
+// Owns: `Bootstrap` (plain, immutable value the proxy starts from) and the functions that turn
+// YAML text into it. Every problem is reported (not just the first) as
+// `file:line: field.path: reason`; unknown keys are errors. The schema is documented in
+// proxy/README.md. yaml-cpp stays inside bootstrap.cc; nothing here throws.
+//
+// Pure functions; any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/error.h"
+
+namespace picket::config {
+
+struct Bootstrap {
+  struct Node {
+    std::string ns;
+    std::string name;
+    std::vector<std::string> ips;  // the pod's addresses, textual (v4 and/or v6)
+  };
+  struct Listeners {
+    uint16_t outbound_port = 15001;
+    uint16_t inbound_port = 15006;
+    bool ipv4 = true;  // bind 0.0.0.0
+    bool ipv6 = true;  // bind :: with IPV6_V6ONLY
+  };
+  struct Admin {
+    std::string host = "127.0.0.1";  // loopback only
+    uint16_t port = 15000;
+  };
+  struct FlowLog {
+    std::string path = "stdout";  // "stdout" or a file path (rotated)
+    uint64_t max_size_bytes = 10 * 1024 * 1024;
+    uint32_t max_files = 3;         // rotated files kept besides the live one
+    bool log_allowed = false;       // denies are always logged
+    uint32_t rate_per_source = 50;  // records per second per source address (burst = same)
+    uint32_t recent = 1024;         // records kept in memory for /flows
+  };
+  struct Limits {
+    uint64_t max_connections = 0;      // 0: derived from RLIMIT_NOFILE
+    uint32_t buffer_size = 64 * 1024;  // per-direction user-space buffer (splice fallback)
+    uint32_t pipe_size = 256 * 1024;   // per-direction splice pipe
+    bool splice = true;
+  };
+  struct Timeouts {
+    std::chrono::milliseconds connect{5000};
+    std::chrono::milliseconds idle{3600 * 1000};
+    std::chrono::milliseconds drain{20000};
+  };
+  struct Tls {
+    std::string cert;
+    std::string key;
+    std::string ca;
+  };
+  struct Xds {
+    std::string address;  // host:port of the control server
+    Tls tls;
+  };
+
+  Node node;
+  Listeners listeners;
+  Admin admin;
+  FlowLog flow_log;
+  Limits limits;
+  Timeouts timeouts;
+  bool recheck_on_policy_change = true;
+  std::string policy_file;  // may be empty when xds is set
+  uint32_t workers = 0;     // 0: number of cores
+  std::optional<Xds> xds;
+  std::string source_file;  // where it was read from (for /config_dump)
+};
+
+// Parses and validates bootstrap YAML. `file_name` is used in errors only.
+[[nodiscard]] std::expected<Bootstrap, Errors> ParseBootstrap(std::string_view text,
+                                                              std::string_view file_name);
+
+// Reads `path` and parses it.
+[[nodiscard]] std::expected<Bootstrap, Errors> LoadBootstrap(const std::string& path);
+
+}  // namespace picket::config

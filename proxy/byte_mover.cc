@@ -1,0 +1,117 @@
+#include "proxy/byte_mover.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace picket::proxy {
+namespace {
+
+IoResult FromSyscall(ssize_t rc) { return rc >= 0 ? IoResult{rc, 0} : IoResult{-1, errno}; }
+
+}  // namespace
+
+PipePool::~PipePool() {
+  for (const Spare& s : spare_) CloseFds(s.fds);
+}
+
+void PipePool::Discard(PipeFds pipe) {
+  CloseFds(pipe);
+  --open_;
+}
+
+void PipePool::CloseFds(PipeFds pipe) {
+  if (pipe.read >= 0) close(pipe.read);
+  if (pipe.write >= 0) close(pipe.write);
+}
+
+bool PipePool::Acquire(PipeFds* pipe, size_t* capacity) {
+  if (!spare_.empty()) {
+    *pipe = spare_.back().fds;
+    *capacity = spare_.back().capacity;
+    spare_.pop_back();
+    return true;
+  }
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  // Best effort: beyond the per-user budget the kernel keeps the default size.
+  fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(pipe_size_));
+  int size = fcntl(fds[1], F_GETPIPE_SZ);
+  *pipe = PipeFds{fds[0], fds[1]};
+  *capacity = size > 0 ? static_cast<size_t>(size) : 65536;
+  ++open_;
+  return true;
+}
+
+void PipePool::Release(PipeFds pipe, size_t capacity) {
+  if (spare_.size() < max_spare_) {
+    spare_.push_back(Spare{pipe, capacity});
+  } else {
+    Discard(pipe);
+  }
+}
+
+ByteMover::~ByteMover() {
+  // Unwritten bytes may remain in an aborted direction's pipe: never reuse it.
+  if (pipe_.read >= 0) pool_->Discard(pipe_);
+}
+
+bool ByteMover::Acquire() {
+  if (pipe_.read >= 0 || buffer_) return true;
+  size_t capacity = 0;
+  if (pool_ != nullptr && pool_->Acquire(&pipe_, &capacity)) {
+    pipe_capacity_ = static_cast<uint32_t>(capacity);
+    return true;
+  }
+  buffer_.reset(new (std::nothrow) char[buffer_size_]);
+  begin_ = end_ = 0;
+  return buffer_ != nullptr;
+}
+
+IoResult ByteMover::Read(size_t max) {
+  if (!Acquire()) return IoResult{-1, ENOBUFS};
+  if (pipe_.read >= 0) {
+    return FromSyscall(
+        splice(source_, nullptr, pipe_.write, nullptr, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+  }
+  size_t room = buffer_size_ - end_;
+  if (room < max) max = room;
+  IoResult r = FromSyscall(recv(source_, buffer_.get() + end_, max, 0));
+  if (r.n > 0) end_ += static_cast<uint32_t>(r.n);
+  return r;
+}
+
+IoResult ByteMover::Write(size_t max) {
+  if (pipe_.read >= 0) {
+    return FromSyscall(
+        splice(pipe_.read, nullptr, destination_, nullptr, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+  }
+  if (!buffer_) return IoResult{-1, EINVAL};
+  size_t pending = end_ - begin_;
+  if (pending < max) max = pending;
+  IoResult r = FromSyscall(send(destination_, buffer_.get() + begin_, max, MSG_NOSIGNAL));
+  if (r.n > 0) {
+    begin_ += static_cast<uint32_t>(r.n);
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  return r;
+}
+
+size_t ByteMover::Capacity() const {
+  if (pipe_.read >= 0) return pipe_capacity_;
+  if (buffer_) return buffer_size_;
+  return pool_ != nullptr ? 65536 : buffer_size_;  // before the first read: a nominal size
+}
+
+void ByteMover::Release() {
+  if (pipe_.read >= 0) {
+    pool_->Release(pipe_, pipe_capacity_);
+    pipe_ = PipeFds{};
+  }
+  buffer_.reset();
+  begin_ = end_ = 0;
+}
+
+}  // namespace picket::proxy

@@ -1,0 +1,88 @@
+// proxy/byte_mover.h — how one relay direction moves bytes: splice(2) through a pipe, or a
+// user-space buffer when no pipe can be had.
+//
+// Owns: `PipePool` (per worker: spare pipes of one size, reused so a request/response exchange
+// does not create a pipe per message) and `ByteMover` (the PumpIo of one direction). Both the
+// pipe and the buffer are taken only when data arrives and given back as soon as the direction
+// is drained, so an idle connection holds neither (no fds, no buffer memory).
+//
+// Pipe size: an unprivileged user gets 64 pipes of 1 MiB before the kernel hands out 8 KiB ones;
+// 256 KiB pipes give ~96% of the 1 MiB throughput and four times as many busy directions.
+//
+// Threads: one worker loop; a pool outlives every ByteMover that uses it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "proxy/pump.h"
+
+namespace picket::proxy {
+
+struct PipeFds {
+  int read = -1;
+  int write = -1;
+};
+
+class PipePool {
+ public:
+  PipePool(size_t pipe_size, size_t max_spare) : pipe_size_(pipe_size), max_spare_(max_spare) {}
+  ~PipePool();
+  PipePool(const PipePool&) = delete;
+  PipePool& operator=(const PipePool&) = delete;
+
+  // A spare or new pipe (false when none can be created: EMFILE, ENFILE, ...).
+  bool Acquire(PipeFds* pipe, size_t* capacity);
+  // Takes back an EMPTY pipe.
+  void Release(PipeFds pipe, size_t capacity);
+  // A pipe that may hold bytes (an aborted direction): closed, never reused.
+  void Discard(PipeFds pipe);
+  size_t open_pipes() const { return open_; }
+
+ private:
+  static void CloseFds(PipeFds pipe);
+  struct Spare {
+    PipeFds fds;
+    size_t capacity;
+  };
+  size_t pipe_size_;
+  size_t max_spare_;
+  size_t open_ = 0;
+  std::vector<Spare> spare_;
+};
+
+class ByteMover final : public PumpIo {
+ public:
+  // `pool` may be null (no splice). `buffer_size` bounds the user-space fallback buffer.
+  ByteMover(PipePool* pool, size_t buffer_size)
+      : pool_(pool), buffer_size_(static_cast<uint32_t>(buffer_size)) {}
+  // The sockets (owned by the caller); before the first Read.
+  void Attach(int source_fd, int destination_fd) {
+    source_ = source_fd;
+    destination_ = destination_fd;
+  }
+  ~ByteMover() override;
+  ByteMover(const ByteMover&) = delete;
+  ByteMover& operator=(const ByteMover&) = delete;
+
+  IoResult Read(size_t max) override;
+  IoResult Write(size_t max) override;
+  size_t Capacity() const override;
+  void Release() override;
+
+ private:
+  bool Acquire();
+
+  int source_ = -1;
+  int destination_ = -1;
+  PipePool* pool_;
+  uint32_t buffer_size_;
+  uint32_t pipe_capacity_ = 0;
+  PipeFds pipe_;
+  std::unique_ptr<char[]> buffer_;  // fallback: [begin_, end_) holds unwritten bytes
+  uint32_t begin_ = 0;
+  uint32_t end_ = 0;
+};
+
+}  // namespace picket::proxy

@@ -1,0 +1,191 @@
+#include "proxy/flow_record.h"
+
+#include <ctime>
+
+namespace picket::proxy {
+namespace {
+
+// Hubble's names where they exist (POLICY_DENIED); picket's reason in upper case otherwise.
+std::string DropReasonDesc(filters::CloseReason reason) {
+  if (reason == filters::CloseReason::kPolicyDenied ||
+      reason == filters::CloseReason::kPolicyChanged) {
+    return "POLICY_DENIED";
+  }
+  std::string out(filters::CloseReasonName(reason));
+  for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  return out;
+}
+
+void AppendEndpoint(std::string* out, const char* key, const policy::PeerInfo* peer,
+                    const NodeIdentity* self) {
+  std::string ns, pod;
+  const config::Labels* labels = nullptr;
+  if (peer != nullptr) {
+    ns = peer->ns;
+    pod = peer->pod;
+    labels = &peer->labels;
+  } else if (self != nullptr) {
+    ns = self->ns;
+    pod = self->name;
+  }
+  if (ns.empty() && pod.empty()) return;
+  *out += ",\"";
+  *out += key;
+  *out += "\":{";
+  bool first = true;
+  auto field = [&](const char* k) {
+    if (!first) *out += ',';
+    first = false;
+    *out += '"';
+    *out += k;
+    *out += "\":";
+  };
+  if (!ns.empty()) {
+    field("namespace");
+    AppendJsonString(out, ns);
+  }
+  if (!pod.empty()) {
+    field("pod_name");
+    AppendJsonString(out, pod);
+  }
+  if (labels != nullptr && !labels->empty()) {
+    field("labels");
+    *out += '[';
+    bool first_label = true;
+    for (const auto& [k, v] : *labels) {
+      if (!first_label) *out += ',';
+      first_label = false;
+      AppendJsonString(out, "k8s:" + k + "=" + v);
+    }
+    *out += ']';
+  }
+  *out += '}';
+}
+
+void AppendPolicies(std::string* out, const char* key, const std::vector<std::string>& policies) {
+  if (policies.empty()) return;
+  *out += ",\"";
+  *out += key;
+  *out += "\":[";
+  for (size_t i = 0; i < policies.size(); ++i) {
+    if (i > 0) *out += ',';
+    const std::string& p = policies[i];
+    size_t slash = p.find('/');
+    *out += "{\"namespace\":";
+    AppendJsonString(out, slash == std::string::npos ? "" : p.substr(0, slash));
+    *out += ",\"name\":";
+    AppendJsonString(out, slash == std::string::npos ? p : p.substr(slash + 1));
+    *out += '}';
+  }
+  *out += ']';
+}
+
+}  // namespace
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  *out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof(buf), "\\u%04x", c);
+          *out += buf;
+        } else {
+          *out += c;
+        }
+    }
+  }
+  *out += '"';
+}
+
+std::string Rfc3339(std::chrono::system_clock::time_point time) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+  time_t secs = static_cast<time_t>(ns / 1000000000);
+  long frac = static_cast<long>(ns % 1000000000);
+  if (frac < 0) {
+    frac += 1000000000;
+    --secs;
+  }
+  tm utc{};
+  gmtime_r(&secs, &utc);
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", utc.tm_year + 1900,
+           utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, frac);
+  return buf;
+}
+
+std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
+  const bool ingress = r.direction == filters::Direction::kInbound;
+  const std::string time = Rfc3339(r.time);
+  std::string node_name = node.ns + "/" + node.name;
+  std::string out;
+  out.reserve(512);
+  out += "{\"flow\":{\"time\":\"" + time + "\",\"verdict\":\"";
+  out += r.forwarded ? "FORWARDED" : "DROPPED";
+  out += '"';
+  if (!r.forwarded) out += ",\"drop_reason_desc\":\"" + DropReasonDesc(r.close_reason) + "\"";
+  out += ",\"traffic_direction\":\"";
+  out += ingress ? "INGRESS" : "EGRESS";
+  out += "\",\"IP\":{\"source\":\"" + r.source.address.ToString() + "\",\"destination\":\"" +
+         r.destination.address.ToString() + "\",\"ipVersion\":\"";
+  out += r.source.address.v6 ? "IPv6" : "IPv4";
+  out += "\"},\"l4\":{\"TCP\":{\"source_port\":" + std::to_string(r.source.port) +
+         ",\"destination_port\":" + std::to_string(r.destination.port) + "}}";
+  const policy::PeerInfo* src_peer = r.policy ? r.policy->LookupPeer(r.source.address) : nullptr;
+  const policy::PeerInfo* dst_peer =
+      r.policy ? r.policy->LookupPeer(r.destination.address) : nullptr;
+  // This pod is the source of egress and the destination of ingress, known or not.
+  AppendEndpoint(&out, "source", src_peer, ingress ? nullptr : &node);
+  AppendEndpoint(&out, "destination", dst_peer, ingress ? &node : nullptr);
+  out += ",\"node_name\":";
+  AppendJsonString(&out, node_name);
+  out += ",\"is_reply\":false,\"Type\":\"L3_L4\"";
+  const char* by = ingress ? (r.forwarded ? "ingress_allowed_by" : "ingress_denied_by")
+                           : (r.forwarded ? "egress_allowed_by" : "egress_denied_by");
+  AppendPolicies(&out, by, r.policies);
+  out += ",\"close_reason\":\"";
+  out += filters::CloseReasonName(r.close_reason);
+  out += '"';
+  if (!r.detail.empty()) {
+    out += ",\"policy_detail\":";
+    AppendJsonString(&out, r.detail);
+  }
+  if (r.relayed) {
+    out += ",\"bytes\":{\"to_destination\":" + std::to_string(r.bytes_to_destination) +
+           ",\"to_source\":" + std::to_string(r.bytes_to_source) + "}";
+    out += ",\"duration_ns\":" + std::to_string(r.duration.count());
+  }
+  out += ",\"connection_id\":" + std::to_string(r.connection_id);
+  out += "},\"node_name\":";
+  AppendJsonString(&out, node_name);
+  out += ",\"time\":\"" + time + "\"}";
+  return out;
+}
+
+std::string SuppressedJson(std::chrono::system_clock::time_point time, const std::string& source,
+                           uint64_t count, const NodeIdentity& node) {
+  std::string out = "{\"suppressed\":" + std::to_string(count) + ",\"source\":";
+  AppendJsonString(&out, source);
+  out += ",\"node_name\":";
+  AppendJsonString(&out, node.ns + "/" + node.name);
+  out += ",\"time\":\"" + Rfc3339(time) + "\"}";
+  return out;
+}
+
+}  // namespace picket::proxy

@@ -1,0 +1,59 @@
+// proxy/flow_record.h — one connection's flow record and its JSON line (Hubble-like).
+//
+// Owns: `FlowRecord` (what a worker knows when a connection is decided or closed) and
+// `FlowRecordJson`, the one rendering used by the flow-log file and by /flows. The shape follows
+// Hubble's exporter (formats.md §5): `{"flow":{...},"node_name":...,"time":...}` with `time`,
+// `verdict` (FORWARDED/DROPPED), `drop_reason_desc`, `traffic_direction` (INGRESS/EGRESS),
+// `IP`, `l4.TCP`, `source`/`destination` {namespace, pod_name, labels}, and
+// `{egress,ingress}_{allowed,denied}_by`. Picket adds `close_reason`, `policy_detail`,
+// `bytes` and `duration_ns`. Empty fields are omitted.
+//
+// Pure functions; any thread. Peer enrichment (LookupPeer) happens at rendering time, on the
+// flow-log writer thread, with the snapshot the record carries.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "filters/close_reason.h"
+#include "filters/filter.h"
+#include "policy/endpoint_policy.h"
+
+namespace picket::proxy {
+
+struct FlowRecord {
+  std::chrono::system_clock::time_point time;
+  bool forwarded = false;  // verdict FORWARDED, else DROPPED
+  bool relayed = false;    // bytes moved (or could have): bytes and duration are reported
+  filters::CloseReason close_reason = filters::CloseReason::kNormal;
+  filters::Direction direction = filters::Direction::kOutbound;
+  filters::Endpoint source;
+  filters::Endpoint destination;  // the original destination
+  uint64_t connection_id = 0;
+  uint64_t bytes_to_destination = 0;
+  uint64_t bytes_to_source = 0;
+  std::chrono::nanoseconds duration{0};
+  std::vector<std::string> policies;  // "ns/name" that decided
+  std::string detail;
+  policy::EndpointPolicyPtr policy;  // for LookupPeer; may be null
+};
+
+struct NodeIdentity {
+  std::string ns;
+  std::string name;
+};
+
+// One JSON object (no trailing newline).
+std::string FlowRecordJson(const FlowRecord& record, const NodeIdentity& node);
+// `{"suppressed":N,"source":"ip",...}`: records of one source dropped by the rate limit.
+std::string SuppressedJson(std::chrono::system_clock::time_point time, const std::string& source,
+                           uint64_t count, const NodeIdentity& node);
+
+// RFC 3339 with nanoseconds, UTC: 2023-08-21T12:12:18.510175415Z.
+std::string Rfc3339(std::chrono::system_clock::time_point time);
+// JSON string literal with escapes.
+void AppendJsonString(std::string* out, std::string_view s);
+
+}  // namespace picket::proxy

@@ -1,0 +1,305 @@
+#include "proxy/proxy.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace picket::proxy {
+namespace {
+
+constexpr uint64_t kPolicyDebounceMs = 50;
+
+std::shared_ptr<spdlog::logger> Logger(const char* name) {
+  if (auto existing = spdlog::get(name)) return existing;
+  try {
+    return spdlog::stderr_color_mt(name);
+  } catch (const spdlog::spdlog_ex&) {
+    return spdlog::get(name);  // created concurrently
+  }
+}
+
+// Raises the soft fd limit to the hard one; returns the resulting soft limit.
+uint64_t RaiseFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur;
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out;
+  AppendJsonString(&out, s);
+  return out;
+}
+
+// The policy-file watcher debounces with a timer that lives beside the fs_event handle.
+struct Debounce {
+  uv_timer_t timer;
+};
+
+}  // namespace
+
+uint64_t MaxConnectionsForFdLimit(uint64_t fd_limit) {
+  constexpr uint64_t kReserved = 128;
+  if (fd_limit <= kReserved + 10) return 4;
+  return (fd_limit - kReserved) * 2 / 5;  // 2 sockets + on average 1/2 pipe per connection
+}
+
+Proxy::Proxy(config::Bootstrap bootstrap, uv_loop_t* loop, ProxyOptions options)
+    : bootstrap_(std::move(bootstrap)), loop_(loop), options_(std::move(options)) {
+  if (!options_.original_destination) options_.original_destination = &OriginalDestination;
+  flow_log_ = std::make_unique<FlowLog>(
+      bootstrap_.flow_log, NodeIdentity{bootstrap_.node.ns, bootstrap_.node.name}, stats_);
+}
+
+Proxy::~Proxy() {
+  for (auto& worker : workers_) worker->Join();
+  flow_log_->Stop();
+}
+
+std::expected<void, std::string> Proxy::Start() {
+  auto policy_log = Logger("policy");
+  std::string error;
+  if (!flow_log_->Start(&error)) return std::unexpected(error);
+
+  context_.bootstrap = &bootstrap_;
+  for (const std::string& ip : bootstrap_.node.ips) {
+    if (auto parsed = policy::IpAddress::Parse(ip)) context_.node_ips.push_back(*parsed);
+  }
+  const uint64_t fd_limit = RaiseFdLimit();
+  context_.max_connections = bootstrap_.limits.max_connections != 0
+                                 ? bootstrap_.limits.max_connections
+                                 : MaxConnectionsForFdLimit(fd_limit);
+  context_.original_destination = options_.original_destination;
+  context_.stats = &stats_;
+  context_.flow_log = flow_log_.get();
+  context_.conn_log = Logger("conn");
+  context_.on_exit = [this] { uv_async_send(&worker_exited_); };
+
+  uv_async_init(loop_, &worker_exited_, &Proxy::OnWorkerExited);
+  worker_exited_.data = this;
+  handles_open_ = true;
+
+  size_t count = bootstrap_.workers != 0 ? bootstrap_.workers
+                                         : std::max(1u, std::thread::hardware_concurrency());
+  uint16_t out_port = bootstrap_.listeners.outbound_port;
+  uint16_t in_port = bootstrap_.listeners.inbound_port;
+  for (size_t i = 0; i < count; ++i) {
+    auto worker = std::make_unique<Worker>(static_cast<int>(i), context_);
+    if (auto bound = worker->Bind(out_port, in_port); !bound) {
+      return std::unexpected(bound.error().ToString());
+    }
+    out_port = worker->outbound_port();  // port 0: every worker shares the first one's port
+    in_port = worker->inbound_port();
+    workers_.push_back(std::move(worker));
+  }
+  outbound_port_ = out_port;
+  inbound_port_ = in_port;
+
+  admin_ = std::make_unique<AdminServer>(loop_, *this);
+  if (auto listening = admin_->Listen(bootstrap_.admin.host, bootstrap_.admin.port); !listening) {
+    return std::unexpected(listening.error());
+  }
+
+  if (options_.handle_signals) {
+    uv_signal_init(loop_, &sigterm_);
+    uv_signal_init(loop_, &sigint_);
+    uv_signal_init(loop_, &sighup_);
+    for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) s->data = this;
+    uv_signal_start(&sigterm_, &Proxy::OnSignal, SIGTERM);
+    uv_signal_start(&sigint_, &Proxy::OnSignal, SIGINT);
+    uv_signal_start(&sighup_, &Proxy::OnSignal, SIGHUP);
+  }
+
+  if (!bootstrap_.policy_file.empty()) {
+    if (auto loaded = ReloadPolicyFile(); !loaded) {
+      policy_log->error("{} (fail closed until a valid policy arrives)", loaded.error());
+    }
+    std::filesystem::path file(bootstrap_.policy_file);
+    std::string dir = file.has_parent_path() ? file.parent_path().string() : ".";
+    uv_fs_event_init(loop_, &policy_watch_);
+    auto* debounce = new Debounce;  // freed in the timer's close callback (CloseHandles)
+    uv_timer_init(loop_, &debounce->timer);
+    debounce->timer.data = this;
+    policy_watch_.data = debounce;
+    if (uv_fs_event_start(&policy_watch_, &Proxy::OnPolicyFileEvent, dir.c_str(), 0) == 0) {
+      watching_ = true;
+    } else {
+      policy_log->warn("cannot watch {}: reload with SIGHUP", dir);
+      watching_ = true;  // still close the handles
+    }
+  }
+
+  for (auto& worker : workers_) worker->Start();
+  Logger("admin")->info(
+      "picket-proxy {}/{}: outbound :{} inbound :{} admin {}:{} workers {} "
+      "max_connections {}",
+      bootstrap_.node.ns, bootstrap_.node.name, outbound_port_, inbound_port_,
+      bootstrap_.admin.host, admin_->port(), workers_.size(), context_.max_connections);
+  return {};
+}
+
+std::expected<void, std::string> Proxy::ApplyPolicy(policy::EndpointPolicyPtr policy) {
+  if (!policy) return std::unexpected(std::string("empty policy snapshot"));
+  if (policy->pod_namespace() != bootstrap_.node.ns || policy->pod_name() != bootstrap_.node.name) {
+    stats_.policy_update_rejected.fetch_add(1, std::memory_order_relaxed);
+    return std::unexpected("policy is for pod " + policy->pod_namespace() + "/" +
+                           policy->pod_name() + ", this proxy is " + bootstrap_.node.ns + "/" +
+                           bootstrap_.node.name);
+  }
+  if (shutting_down_) return {};
+  policy_ = policy;
+  stats_.policy_updates.fetch_add(1, std::memory_order_relaxed);
+  for (auto& worker : workers_) worker->PostPolicy(policy);
+  Logger("policy")->info("applied policy version {}", policy->version());
+  return {};
+}
+
+std::expected<void, std::string> Proxy::ReloadPolicyFile() {
+  const std::string& path = bootstrap_.policy_file;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    stats_.policy_update_rejected.fetch_add(1, std::memory_order_relaxed);
+    return std::unexpected(path + ": cannot open policy file");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto decoded = policy::DecodeEndpointPolicy(text.str(), path);
+  if (!decoded) {
+    stats_.policy_update_rejected.fetch_add(1, std::memory_order_relaxed);
+    std::string message;
+    for (const config::Error& e : decoded.error()) {
+      if (!message.empty()) message += "\n";
+      message += e.ToString();
+    }
+    return std::unexpected(message + "\n(policy file rejected; the previous policy stays)");
+  }
+  if (policy_ && (*decoded)->version() == policy_->version()) return {};  // unchanged
+  return ApplyPolicy(std::move(*decoded));
+}
+
+void Proxy::OnSignal(uv_signal_t* h, int signum) {
+  auto* self = static_cast<Proxy*>(h->data);
+  if (signum == SIGHUP) {
+    if (self->bootstrap_.policy_file.empty()) return;
+    if (auto r = self->ReloadPolicyFile(); !r) Logger("policy")->error("{}", r.error());
+    return;
+  }
+  Logger("admin")->info("signal {}: draining for up to {} ms", signum,
+                        self->bootstrap_.timeouts.drain.count());
+  self->Shutdown();
+}
+
+void Proxy::OnPolicyFileEvent(uv_fs_event_t* h, const char* filename, int, int status) {
+  auto* debounce = static_cast<Debounce*>(h->data);
+  auto* self = static_cast<Proxy*>(debounce->timer.data);
+  if (status < 0 || filename == nullptr) return;
+  if (std::filesystem::path(self->bootstrap_.policy_file).filename() != filename) return;
+  // An editor or a copy produces several events per change: reload once they settle.
+  uv_timer_start(
+      &debounce->timer,
+      [](uv_timer_t* t) {
+        auto* proxy = static_cast<Proxy*>(t->data);
+        if (auto r = proxy->ReloadPolicyFile(); !r) Logger("policy")->error("{}", r.error());
+      },
+      kPolicyDebounceMs, 0);
+}
+
+void Proxy::Shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (auto& worker : workers_) worker->PostShutdown(bootstrap_.timeouts.drain);
+  if (workers_.empty()) CloseHandles();
+}
+
+void Proxy::Drain() {
+  if (draining_) return;
+  draining_ = true;
+  Logger("admin")->info("drain: listeners closed");
+  for (auto& worker : workers_) worker->PostStopAccepting();
+}
+
+void Proxy::OnWorkerExited(uv_async_t* h) { static_cast<Proxy*>(h->data)->WorkerExited(); }
+
+void Proxy::WorkerExited() {
+  // uv_async coalesces: count the workers whose loop has ended by joining the finished ones.
+  size_t done = 0;
+  for (auto& worker : workers_) {
+    if (worker->finished_for_join()) ++done;
+  }
+  if (done < workers_.size()) return;
+  for (auto& worker : workers_) worker->Join();
+  CloseHandles();
+}
+
+void Proxy::CloseHandles() {
+  if (!handles_open_) return;
+  handles_open_ = false;
+  flow_log_->Stop();
+  if (admin_) admin_->Close();
+  if (options_.handle_signals) {
+    for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
+      uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    }
+  }
+  if (watching_) {
+    auto* debounce = static_cast<Debounce*>(policy_watch_.data);
+    uv_close(reinterpret_cast<uv_handle_t*>(&policy_watch_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&debounce->timer),
+             [](uv_handle_t* t) { delete reinterpret_cast<Debounce*>(t); });
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&worker_exited_), nullptr);
+}
+
+std::string Proxy::ServerState() const {
+  if (draining_ || shutting_down_) return "DRAINING";
+  return policy_ ? "LIVE" : "PRE_INITIALIZING";
+}
+
+std::string Proxy::PrometheusStats() const { return RenderPrometheus(stats_, policy_ != nullptr); }
+
+std::string Proxy::ConfigDump() const {
+  const auto& b = bootstrap_;
+  std::string out = "{\"bootstrap\":{\"source\":" + JsonString(b.source_file) +
+                    ",\"node\":{\"namespace\":" + JsonString(b.node.ns) +
+                    ",\"name\":" + JsonString(b.node.name) + ",\"ips\":[";
+  for (size_t i = 0; i < b.node.ips.size(); ++i) {
+    out += (i ? "," : "") + JsonString(b.node.ips[i]);
+  }
+  out += "]},\"outbound_port\":" + std::to_string(outbound_port_) +
+         ",\"inbound_port\":" + std::to_string(inbound_port_) +
+         ",\"workers\":" + std::to_string(workers_.size()) +
+         ",\"max_connections\":" + std::to_string(context_.max_connections) +
+         ",\"connect_timeout_ms\":" + std::to_string(b.timeouts.connect.count()) +
+         ",\"idle_timeout_ms\":" + std::to_string(b.timeouts.idle.count()) +
+         ",\"drain_timeout_ms\":" + std::to_string(b.timeouts.drain.count()) +
+         ",\"recheck_on_policy_change\":" + (b.recheck_on_policy_change ? "true" : "false") +
+         ",\"policy_file\":" + JsonString(b.policy_file) +
+         ",\"flow_log\":" + JsonString(b.flow_log.path) +
+         ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
+         ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"policy\":";
+  if (policy_) {
+    // Encode() is the policy_file text form: a JSON object.
+    out += "{\"version\":" + JsonString(policy_->version()) + ",\"content\":" + policy_->Encode() +
+           "}";
+  } else {
+    out += "null";
+  }
+  out += "}\n";
+  return out;
+}
+
+std::vector<std::string> Proxy::Flows(const std::string& verdict) const {
+  return flow_log_->Recent(verdict);
+}
+
+}  // namespace picket::proxy

@@ -1,0 +1,77 @@
+// proxy/pump.h — one direction of the relay: bytes from a source socket to a destination socket.
+//
+// Owns: `Pump`, the state machine both directions share (downstream→upstream and
+// upstream→downstream are two Pumps; there is no second copy of this logic), and `PumpIo`, the
+// seam through which it moves bytes (proxy/byte_mover.h with splice or a buffer; a fake in
+// tests, so the logic is tested without a loop or sockets).
+//
+// Watermarks: the pump reads only while fewer than Capacity() bytes wait for the destination;
+// once the destination is backed up it stops reading (the kernel's receive window then pushes
+// back on the sender). Half-close: end of stream on the source is reported as kFinished once
+// every byte is flushed; the owner then shuts down the destination for writing and the other
+// direction keeps flowing. Any error is kError; the owner propagates it as a reset.
+//
+// Threads: used on one loop thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace picket::proxy {
+
+// Result of one byte-moving call: n > 0 bytes moved; n == 0 && error == 0: end of stream (reads
+// only); error == EAGAIN: would block; any other error: failed.
+struct IoResult {
+  ssize_t n = 0;
+  int error = 0;
+};
+
+class PumpIo {
+ public:
+  virtual ~PumpIo() = default;
+  // Source socket → this direction's buffer, at most `max` bytes.
+  virtual IoResult Read(size_t max) = 0;
+  // Buffer → destination socket, at most `max` bytes (the caller passes what is buffered).
+  virtual IoResult Write(size_t max) = 0;
+  // How many bytes the buffer holds at most (the high watermark).
+  virtual size_t Capacity() const = 0;
+  // The buffer is empty: give its memory or pipe back until data arrives again.
+  virtual void Release() {}
+};
+
+class Pump {
+ public:
+  enum class Outcome : uint8_t {
+    kOpen,      // still flowing; wait for what wants_read()/wants_write() say
+    kFinished,  // end of stream read and fully flushed (reported once): shut down the destination
+    kError,     // read or write failed (error() has the errno, failed_on_read() which side)
+  };
+
+  // Moves bytes until the source or destination would block, or `budget` bytes moved (fairness
+  // between connections on one loop: a level-triggered poll calls again).
+  Outcome Run(PumpIo& io, size_t budget);
+
+  bool wants_read() const { return !eof_ && !failed_ && !source_full_; }
+  bool wants_write() const { return buffered_ > 0 && !failed_; }
+  bool finished() const { return finished_; }
+  size_t buffered() const { return buffered_; }
+  uint64_t bytes() const { return bytes_; }
+  int error() const { return error_; }
+  bool failed_on_read() const { return failed_on_read_; }
+
+ private:
+  size_t buffered_ = 0;  // read but not yet written
+  uint64_t bytes_ = 0;   // written to the destination
+  int error_ = 0;
+  bool eof_ = false;
+  bool finished_ = false;
+  bool failed_ = false;
+  bool failed_on_read_ = false;
+  // A read would block while bytes are buffered: the buffer (a pipe counts slots, not bytes)
+  // may be what is full, so wait for the destination instead of polling the source in a loop.
+  bool source_full_ = false;
+};
+
+}  // namespace picket::proxy

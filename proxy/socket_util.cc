@@ -1,0 +1,131 @@
+#include "proxy/socket_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace picket::proxy {
+
+std::string SysError::ToString() const { return what + ": " + std::strerror(code); }
+
+std::string EndpointToString(const filters::Endpoint& e) {
+  std::string ip = e.address.ToString();
+  return e.address.v6 ? "[" + ip + "]:" + std::to_string(e.port)
+                      : ip + ":" + std::to_string(e.port);
+}
+
+filters::Endpoint EndpointFromSockaddr(const sockaddr_storage& ss) {
+  filters::Endpoint e;
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    e.address = policy::IpAddress::V4(reinterpret_cast<const uint8_t*>(&sin->sin_addr));
+    e.port = ntohs(sin->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    const uint8_t* b = sin6->sin6_addr.s6_addr;
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    // An IPv4-mapped address is an IPv4 peer (formats.md §4.1: normalise like Envoy).
+    e.address =
+        std::memcmp(b, kMapped, 12) == 0 ? policy::IpAddress::V4(b + 12) : policy::IpAddress::V6(b);
+    e.port = ntohs(sin6->sin6_port);
+  }
+  return e;
+}
+
+socklen_t EndpointToSockaddr(const filters::Endpoint& e, sockaddr_storage* ss) {
+  std::memset(ss, 0, sizeof(*ss));
+  if (!e.address.v6) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(e.port);
+    std::memcpy(&sin->sin_addr, e.address.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(e.port);
+  std::memcpy(&sin6->sin6_addr, e.address.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  int rc = v6 ? getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len)
+              : getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
+  if (rc != 0) return std::nullopt;
+  return EndpointFromSockaddr(ss);
+}
+
+std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog) {
+  int family = address.address.v6 ? AF_INET6 : AF_INET;
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(SysError{errno, "socket"});
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  sockaddr_storage ss;
+  socklen_t len = EndpointToSockaddr(address, &ss);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    SysError err{errno, "bind(" + EndpointToString(address) + ")"};
+    close(fd);
+    return std::unexpected(err);
+  }
+  if (listen(fd, backlog) != 0) {
+    SysError err{errno, "listen(" + EndpointToString(address) + ")"};
+    close(fd);
+    return std::unexpected(err);
+  }
+  return fd;
+}
+
+uint16_t LocalPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  return EndpointFromSockaddr(ss).port;
+}
+
+std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to) {
+  int fd =
+      socket(to.address.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(SysError{errno, "socket"});
+  SetNoDelay(fd);
+  sockaddr_storage ss;
+  socklen_t len = EndpointToSockaddr(to, &ss);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    SysError err{errno, "connect(" + EndpointToString(to) + ")"};
+    close(fd);
+    return std::unexpected(err);
+  }
+  return fd;
+}
+
+int PendingError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+void SetNoDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void CloseWithReset(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  close(fd);
+}
+
+}  // namespace picket::proxy

@@ -1,0 +1,50 @@
+// proxy/socket_util.h — the few raw socket operations the proxy needs, as small functions.
+//
+// Owns: conversion between filters::Endpoint and sockaddr, original-destination recovery
+// (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), listener creation (SO_REUSEPORT, IPV6_V6ONLY),
+// non-blocking connect, and the abortive close (SO_LINGER 0 → RST). errno becomes an Error
+// value here and nowhere else.
+//
+// Thread-safe (stateless); fds are owned by the caller.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+
+#include "filters/filter.h"
+
+namespace picket::proxy {
+
+struct SysError {
+  int code = 0;      // errno
+  std::string what;  // "bind([::]:15001)"
+  std::string ToString() const;
+};
+
+std::string EndpointToString(const filters::Endpoint& e);  // "1.2.3.4:80", "[::1]:80"
+filters::Endpoint EndpointFromSockaddr(const sockaddr_storage& ss);
+socklen_t EndpointToSockaddr(const filters::Endpoint& e, sockaddr_storage* ss);
+
+// The connection's destination before the nat REDIRECT, or nullopt (no conntrack entry: the
+// connection was not redirected).
+std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6);
+
+// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT (IPV6_V6ONLY for v6).
+[[nodiscard]] std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog);
+// The bound port of a socket.
+uint16_t LocalPort(int fd);
+
+// Starts a non-blocking connect; the fd is returned while the connect is in progress.
+[[nodiscard]] std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to);
+// The result of a finished non-blocking connect (SO_ERROR): 0 or an errno.
+int PendingError(int fd);
+
+void SetNoDelay(int fd);
+// close() that sends RST instead of FIN.
+void CloseWithReset(int fd);
+
+}  // namespace picket::proxy

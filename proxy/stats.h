@@ -1,0 +1,56 @@
+// proxy/stats.h — the proxy's counters and gauges, and their Prometheus text rendering.
+//
+// Owns: `Stats` (process-wide relaxed atomics: workers add, the admin thread reads) and
+// `RenderPrometheus`. Names follow Envoy's where they mean the same (formats.md §6):
+// `envoy_tcp_downstream_cx_total{envoy_tcp_prefix="outbound"}`, `..._rx_bytes_total`,
+// `envoy_tcp_rbac_allowed` / `_denied`; the rest are `picket_*`, e.g.
+// `picket_connections_closed_total{reason="policy_denied"}`. Labels are bounded (direction,
+// reason): never a peer address.
+//
+// Threads: any thread may update or read.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "filters/close_reason.h"
+#include "filters/filter.h"
+
+namespace picket::proxy {
+
+struct DirectionStats {
+  std::atomic<uint64_t> accepted{0};  // downstream_cx_total
+  std::atomic<uint64_t> allowed{0};   // rbac.allowed
+  std::atomic<uint64_t> denied{0};    // rbac.denied (any deny at accept)
+  std::atomic<int64_t> active{0};     // relayed connections open now
+  std::atomic<uint64_t> rx_bytes{0};  // from downstream
+  std::atomic<uint64_t> tx_bytes{0};  // to downstream
+  std::array<std::atomic<uint64_t>, filters::kAllCloseReasons.size()> closed{};
+};
+
+struct Stats {
+  DirectionStats inbound;
+  DirectionStats outbound;
+  std::atomic<int64_t> active_total{0};  // both directions: the connection-limit gauge
+  std::atomic<uint64_t> accept_backoff{0};
+  std::atomic<uint64_t> policy_updates{0};
+  std::atomic<uint64_t> policy_update_rejected{0};
+  std::atomic<uint64_t> flow_records_written{0};
+  std::atomic<uint64_t> flow_records_suppressed{0};
+  std::atomic<uint64_t> flow_records_dropped{0};  // queue overflow
+  std::atomic<uint64_t> pipes_open{0};
+
+  DirectionStats& For(filters::Direction d) {
+    return d == filters::Direction::kInbound ? inbound : outbound;
+  }
+  void CountClose(filters::Direction d, filters::CloseReason reason) {
+    For(d).closed[filters::CloseReasonIndex(reason)].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+// Prometheus text exposition format 0.0.4 (one family per name, TYPE first, trailing newline).
+std::string RenderPrometheus(const Stats& stats, bool policy_loaded);
+
+}  // namespace picket::proxy

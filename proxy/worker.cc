@@ -1,0 +1,353 @@
+#include "proxy/worker.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "proxy/connection.h"
+
+namespace picket::proxy {
+namespace {
+
+constexpr int kBacklog = 4096;
+constexpr int kAcceptBatch = 64;  // accepts per readable event, then yield to the loop
+constexpr uint64_t kAcceptBackoffMs = 100;
+
+bool IsLoopbackOrAny(const policy::IpAddress& a) {
+  if (!a.v6) return a.bytes[0] == 127 || (a.bytes[0] | a.bytes[1] | a.bytes[2] | a.bytes[3]) == 0;
+  for (int i = 0; i < 15; ++i) {
+    if (a.bytes[i] != 0) return false;
+  }
+  return a.bytes[15] <= 1;  // :: or ::1
+}
+
+}  // namespace
+
+Worker::Worker(int index, const WorkerContext& context)
+    : index_(index),
+      context_(context),
+      chain_(filters::BuildFilterChain(filters::ChainConfig{context.max_connections},
+                                       filters::ChainDeps{this, &context.stats->active_total})),
+      next_id_((static_cast<uint64_t>(index) << 48) + 1) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &async_, &Worker::OnAsync);
+  async_.data = this;
+  uv_timer_init(&loop_, &backoff_timer_);
+  backoff_timer_.data = this;
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
+  if (context.bootstrap->limits.splice) {
+    pipe_pool_ = std::make_unique<PipePool>(context.bootstrap->limits.pipe_size, 16);
+  }
+}
+
+Worker::~Worker() {
+  Join();
+  // Bind() may have succeeded without Start(): close what is still open, then the loop.
+  if (!finished_) {
+    CloseListeners();
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&backoff_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&loop_);
+}
+
+std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbound_port) {
+  const auto& l = context_.bootstrap->listeners;
+  for (filters::Direction direction :
+       {filters::Direction::kOutbound, filters::Direction::kInbound}) {
+    uint16_t port = direction == filters::Direction::kOutbound ? outbound_port : inbound_port;
+    for (bool v6 : {false, true}) {
+      if ((v6 && !l.ipv6) || (!v6 && !l.ipv4)) continue;
+      filters::Endpoint any;
+      any.address.v6 = v6;
+      any.port = port;
+      auto fd = Listen(any, kBacklog);
+      if (!fd) return std::unexpected(fd.error());
+      port = LocalPort(*fd);  // the v6 listener takes the port the v4 one got
+      auto listener = std::make_unique<Listener>();
+      listener->worker = this;
+      listener->direction = direction;
+      listener->v6 = v6;
+      listener->fd = *fd;
+      uv_poll_init_socket(&loop_, &listener->poll, *fd);
+      listener->poll.data = listener.get();
+      listener->open = true;
+      listeners_.push_back(std::move(listener));
+    }
+    (direction == filters::Direction::kOutbound ? outbound_port_ : inbound_port_) = port;
+  }
+  return {};
+}
+
+void Worker::Start() {
+  ResumeListeners();
+  thread_ = std::thread([this] {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    exited_.store(true, std::memory_order_release);
+    if (context_.on_exit) context_.on_exit();
+  });
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::PostPolicy(policy::EndpointPolicyPtr policy) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (async_closed_) return;
+    commands_.policy = std::move(policy);
+    uv_async_send(&async_);
+  }
+}
+
+void Worker::PostStopAccepting() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (async_closed_) return;
+    commands_.stop_accepting = true;
+    uv_async_send(&async_);
+  }
+}
+
+void Worker::PostShutdown(std::chrono::milliseconds drain_timeout) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (async_closed_) return;
+    commands_.shutdown = drain_timeout;
+    uv_async_send(&async_);
+  }
+}
+
+void Worker::OnAsync(uv_async_t* h) { static_cast<Worker*>(h->data)->RunCommands(); }
+
+void Worker::RunCommands() {
+  Commands commands;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    commands = std::move(commands_);
+    commands_ = Commands{};
+  }
+  if (commands.policy) ApplyPolicy(std::move(*commands.policy));
+  if (commands.stop_accepting) CloseListeners();
+  if (commands.shutdown) BeginShutdown(*commands.shutdown);
+}
+
+void Worker::ApplyPolicy(policy::EndpointPolicyPtr policy) {
+  policy_ = std::move(policy);
+  if (!context_.bootstrap->recheck_on_policy_change) return;
+  // Close() may run callbacks that erase from the map later, never now: iterate a snapshot of
+  // ids anyway so the loop does not depend on that.
+  std::vector<Connection*> open;
+  open.reserve(connections_.size());
+  for (auto& [id, connection] : connections_) open.push_back(connection.get());
+  for (Connection* connection : open) connection->Recheck(policy_.get());
+}
+
+void Worker::OnListenerReadable(uv_poll_t* h, int status, int) {
+  auto* listener = static_cast<Listener*>(h->data);
+  if (status < 0) return;  // a listening socket error: the next event retries
+  listener->worker->Accept(*listener);
+}
+
+void Worker::Accept(Listener& listener) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    int fd = accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: the pending connection stays queued and the socket stays readable,
+        // so polling on would spin. Pause every listener and retry later.
+        context_.stats->accept_backoff.fetch_add(1, std::memory_order_relaxed);
+        context_.conn_log->warn("accept: {}; pausing listeners for {} ms", std::strerror(errno),
+                                kAcceptBackoffMs);
+        PauseListeners();
+        uv_timer_start(&backoff_timer_, &Worker::OnBackoffTimer, kAcceptBackoffMs, 0);
+        return;
+      }
+      context_.conn_log->warn("accept: {}", std::strerror(errno));
+      return;
+    }
+    HandleAccepted(listener, fd, peer);
+  }
+}
+
+void Worker::OnBackoffTimer(uv_timer_t* h) {
+  auto* self = static_cast<Worker*>(h->data);
+  if (!self->shutting_down_) self->ResumeListeners();
+}
+
+bool Worker::IsOwnListener(const filters::Endpoint& destination) const {
+  if (destination.port != outbound_port_ && destination.port != inbound_port_) return false;
+  if (IsLoopbackOrAny(destination.address)) return true;
+  for (const policy::IpAddress& ip : context_.node_ips) {
+    if (ip == destination.address) return true;
+  }
+  return false;
+}
+
+void Worker::HandleAccepted(Listener& listener, int fd, const sockaddr_storage& peer) {
+  DirectionStats& stats = context_.stats->For(listener.direction);
+  stats.accepted.fetch_add(1, std::memory_order_relaxed);
+
+  filters::ConnectionInfo info;
+  info.direction = listener.direction;
+  info.source = EndpointFromSockaddr(peer);
+  std::optional<filters::Endpoint> destination = context_.original_destination(fd, listener.v6);
+  if (!destination || IsOwnListener(*destination)) {
+    // No redirect happened: relaying would connect back to ourselves.
+    info.original_destination = destination.value_or(filters::Endpoint{});
+    Reject(fd, info,
+           filters::FilterResult::Deny(filters::CloseReason::kLoopDetected,
+                                       destination ? "addressed to the proxy's own listener"
+                                                   : "no original destination (not redirected)"));
+    return;
+  }
+  info.original_destination = *destination;
+
+  filters::FilterResult result = chain_.Run(info);
+  if (result.action != filters::FilterResult::Action::kContinue) {
+    Reject(fd, info, std::move(result));
+    return;
+  }
+  stats.allowed.fetch_add(1, std::memory_order_relaxed);
+  stats.active.fetch_add(1, std::memory_order_relaxed);
+  context_.stats->active_total.fetch_add(1, std::memory_order_relaxed);
+  SetNoDelay(fd);
+  uint64_t id = next_id_++;
+  auto connection = std::make_unique<Connection>(*this, id, fd, info, std::move(result));
+  Connection* raw = connection.get();
+  connections_.emplace(id, std::move(connection));
+  context_.conn_log->debug("[C{}] {} {} -> {} allowed", id, filters::DirectionName(info.direction),
+                           EndpointToString(info.source),
+                           EndpointToString(info.original_destination));
+  raw->Start();
+}
+
+void Worker::Reject(int fd, const filters::ConnectionInfo& info, filters::FilterResult result) {
+  // A pause needs a filter that reads bytes; none does yet, so a pause is refused too.
+  filters::CloseReason reason = result.action == filters::FilterResult::Action::kDeny
+                                    ? result.reason
+                                    : filters::CloseReason::kResourceExhausted;
+  CloseWithReset(fd);
+  DirectionStats& stats = context_.stats->For(info.direction);
+  stats.denied.fetch_add(1, std::memory_order_relaxed);
+  context_.stats->CountClose(info.direction, reason);
+  uint64_t id = next_id_++;
+  context_.conn_log->debug("[C{}] {} {} -> {} reset: {}", id,
+                           filters::DirectionName(info.direction), EndpointToString(info.source),
+                           EndpointToString(info.original_destination),
+                           filters::CloseReasonName(reason));
+  FlowRecord record;
+  record.time = std::chrono::system_clock::now();
+  record.forwarded = false;
+  record.close_reason = reason;
+  record.direction = info.direction;
+  record.source = info.source;
+  record.destination = info.original_destination;
+  record.connection_id = id;
+  record.policies = std::move(result.policies);
+  record.detail = std::move(result.detail);
+  record.policy = policy_;
+  context_.flow_log->Submit(std::move(record));
+}
+
+void Worker::OnConnectionClosed(Connection& connection, filters::CloseReason reason) {
+  const filters::ConnectionInfo& info = connection.info();
+  DirectionStats& stats = context_.stats->For(info.direction);
+  stats.active.fetch_sub(1, std::memory_order_relaxed);
+  context_.stats->active_total.fetch_sub(1, std::memory_order_relaxed);
+  stats.rx_bytes.fetch_add(connection.bytes_to_upstream(), std::memory_order_relaxed);
+  stats.tx_bytes.fetch_add(connection.bytes_to_downstream(), std::memory_order_relaxed);
+  context_.stats->CountClose(info.direction, reason);
+  const auto duration = std::chrono::nanoseconds(uv_hrtime() - connection.started_ns());
+  context_.conn_log->debug("[C{}] closed: {} ({} B up, {} B down, {} us)", connection.id(),
+                           filters::CloseReasonName(reason), connection.bytes_to_upstream(),
+                           connection.bytes_to_downstream(), duration.count() / 1000);
+  const bool revoked = reason == filters::CloseReason::kPolicyChanged;
+  if (!revoked && !context_.bootstrap->flow_log.log_allowed) return;
+  FlowRecord record;
+  record.time = std::chrono::system_clock::now();
+  record.forwarded = !revoked;
+  record.close_reason = reason;
+  record.direction = info.direction;
+  record.source = info.source;
+  record.destination = info.original_destination;
+  record.connection_id = connection.id();
+  record.bytes_to_destination = connection.bytes_to_upstream();
+  record.bytes_to_source = connection.bytes_to_downstream();
+  record.duration = duration;
+  record.relayed = true;
+  record.policies = connection.policies();
+  record.detail = connection.detail();
+  record.policy = policy_;
+  context_.flow_log->Submit(std::move(record));
+}
+
+void Worker::Destroy(uint64_t id) {
+  connections_.erase(id);
+  MaybeFinish();
+}
+
+void Worker::PauseListeners() {
+  for (auto& l : listeners_) {
+    if (l->open) uv_poll_stop(&l->poll);
+  }
+}
+
+void Worker::ResumeListeners() {
+  for (auto& l : listeners_) {
+    if (l->open) uv_poll_start(&l->poll, UV_READABLE, &Worker::OnListenerReadable);
+  }
+}
+
+void Worker::CloseListeners() {
+  for (auto& l : listeners_) {
+    if (!l->open) continue;
+    l->open = false;
+    uv_poll_stop(&l->poll);
+    close(l->fd);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), nullptr);
+  }
+  uv_timer_stop(&backoff_timer_);
+}
+
+void Worker::OnDrainTimer(uv_timer_t* h) {
+  auto* self = static_cast<Worker*>(h->data);
+  std::vector<Connection*> open;
+  for (auto& [id, connection] : self->connections_) open.push_back(connection.get());
+  for (Connection* connection : open) connection->Close(filters::CloseReason::kShutdown, true);
+}
+
+void Worker::BeginShutdown(std::chrono::milliseconds drain_timeout) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  CloseListeners();
+  uv_timer_start(&drain_timer_, &Worker::OnDrainTimer, static_cast<uint64_t>(drain_timeout.count()),
+                 0);
+  MaybeFinish();
+}
+
+void Worker::MaybeFinish() {
+  if (!shutting_down_ || finished_ || !connections_.empty()) return;
+  finished_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    async_closed_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&backoff_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  // uv_run returns once these close callbacks have run: the thread then ends.
+}
+
+}  // namespace picket::proxy

@@ -1,0 +1,147 @@
+// proxy/worker.h — one event loop thread: its listeners, its connections, its policy snapshot.
+//
+// Owns: `Worker`. Each worker binds its own outbound and inbound listeners on IPv4 and IPv6
+// (SO_REUSEPORT: the kernel spreads connections over workers), accepts, recovers the original
+// destination, runs the filter chain before any upstream connect, resets denied connections
+// (one flow record each) and relays allowed ones (proxy/connection.h).
+//
+// Threads: Bind() runs on the creating thread before Start(); Post*() from any thread (they wake
+// the loop with uv_async); everything else on the worker's own thread. The Proxy owns the
+// workers and outlives them; the shared Stats, FlowLog and WorkerConfig outlive every worker.
+#pragma once
+
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config/bootstrap.h"
+#include "filters/chain.h"
+#include "filters/filter.h"
+#include "policy/endpoint_policy.h"
+#include "proxy/byte_mover.h"
+#include "proxy/flow_log.h"
+#include "proxy/socket_util.h"
+#include "proxy/stats.h"
+
+namespace picket::proxy {
+
+class Connection;
+
+// Seam: how an accepted socket's original destination is found (the kernel's conntrack in
+// production; a fixed map in loopback tests, where no redirect happens).
+using OriginalDestinationFn = std::function<std::optional<filters::Endpoint>(int fd, bool v6)>;
+
+// What every worker shares (read-only after Proxy::Start).
+struct WorkerContext {
+  const config::Bootstrap* bootstrap = nullptr;
+  std::vector<policy::IpAddress> node_ips;
+  uint64_t max_connections = 0;
+  OriginalDestinationFn original_destination;
+  Stats* stats = nullptr;
+  FlowLog* flow_log = nullptr;
+  std::shared_ptr<spdlog::logger> conn_log;
+  std::function<void()> on_exit;  // called on the worker thread when its loop has finished
+};
+
+class Worker final : public filters::PolicySource {
+ public:
+  Worker(int index, const WorkerContext& context);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds the listeners (0 = any port; the ports actually bound are then returned).
+  [[nodiscard]] std::expected<void, SysError> Bind(uint16_t outbound_port, uint16_t inbound_port);
+  uint16_t outbound_port() const { return outbound_port_; }
+  uint16_t inbound_port() const { return inbound_port_; }
+
+  void Start();
+  void Join();
+  // True once the loop thread has finished (any thread).
+  bool finished_for_join() const { return exited_.load(std::memory_order_acquire); }
+
+  // Any thread.
+  void PostPolicy(policy::EndpointPolicyPtr policy);
+  void PostStopAccepting();
+  void PostShutdown(std::chrono::milliseconds drain_timeout);
+
+  // Loop thread.
+  const policy::EndpointPolicy* CurrentPolicy() const override { return policy_.get(); }
+  uv_loop_t* loop() { return &loop_; }
+  PipePool* pipe_pool() { return pipe_pool_.get(); }
+  size_t buffer_size() const { return context_.bootstrap->limits.buffer_size; }
+  std::chrono::milliseconds connect_timeout() const { return context_.bootstrap->timeouts.connect; }
+  std::chrono::milliseconds idle_timeout() const { return context_.bootstrap->timeouts.idle; }
+  spdlog::logger& conn_log() { return *context_.conn_log; }
+  void OnConnectionClosed(Connection& connection, filters::CloseReason reason);
+  void Destroy(uint64_t id);
+  size_t connection_count() const { return connections_.size(); }
+
+ private:
+  struct Listener {
+    Worker* worker;
+    filters::Direction direction;
+    bool v6;
+    int fd;
+    uv_poll_t poll;
+    bool open = false;
+  };
+  struct Commands {
+    std::optional<policy::EndpointPolicyPtr> policy;
+    bool stop_accepting = false;
+    std::optional<std::chrono::milliseconds> shutdown;
+  };
+
+  static void OnListenerReadable(uv_poll_t* h, int status, int events);
+  static void OnAsync(uv_async_t* h);
+  static void OnBackoffTimer(uv_timer_t* h);
+  static void OnDrainTimer(uv_timer_t* h);
+
+  void Accept(Listener& listener);
+  void HandleAccepted(Listener& listener, int fd, const sockaddr_storage& peer);
+  void Reject(int fd, const filters::ConnectionInfo& info, filters::FilterResult result);
+  bool IsOwnListener(const filters::Endpoint& destination) const;
+  void RunCommands();
+  void ApplyPolicy(policy::EndpointPolicyPtr policy);
+  void PauseListeners();
+  void ResumeListeners();
+  void CloseListeners();
+  void BeginShutdown(std::chrono::milliseconds drain_timeout);
+  void MaybeFinish();
+
+  const int index_;
+  const WorkerContext& context_;
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_timer_t backoff_timer_;
+  uv_timer_t drain_timer_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  uint16_t outbound_port_ = 0;
+  uint16_t inbound_port_ = 0;
+  std::unique_ptr<PipePool> pipe_pool_;
+  filters::FilterChain chain_;
+  policy::EndpointPolicyPtr policy_;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  uint64_t next_id_;
+  bool shutting_down_ = false;
+  bool finished_ = false;
+  std::atomic<bool> exited_{false};
+  std::thread thread_;
+
+  std::mutex mu_;
+  Commands commands_;          // guarded by mu_
+  bool async_closed_ = false;  // guarded by mu_: Post*() after the loop finished is a no-op
+};
+
+}  // namespace picket::proxy

@@ -1,0 +1,178 @@
+#include "config/bootstrap.h"
+
+#include <gtest/gtest.h>
+
+namespace picket::config {
+namespace {
+
+constexpr const char* kMinimal = R"(node:
+  namespace: default
+  name: client
+  ips: [10.0.0.1]
+policy_file: /etc/picket/policy.json
+)";
+
+std::string Render(const Errors& errors) {
+  std::string out;
+  for (const Error& e : errors) out += e.ToString() + "\n";
+  return out;
+}
+
+TEST(BootstrapTest, MinimalGetsDefaults) {
+  auto b = ParseBootstrap(kMinimal, "b.yaml");
+  ASSERT_TRUE(b) << Render(b.error());
+  EXPECT_EQ(b->node.ns, "default");
+  EXPECT_EQ(b->node.name, "client");
+  EXPECT_EQ(b->node.ips, std::vector<std::string>{"10.0.0.1"});
+  EXPECT_EQ(b->listeners.outbound_port, 15001);
+  EXPECT_EQ(b->listeners.inbound_port, 15006);
+  EXPECT_EQ(b->admin.host, "127.0.0.1");
+  EXPECT_EQ(b->admin.port, 15000);
+  EXPECT_EQ(b->flow_log.path, "stdout");
+  EXPECT_FALSE(b->flow_log.log_allowed);
+  EXPECT_TRUE(b->recheck_on_policy_change);
+  EXPECT_EQ(b->workers, 0u);
+  EXPECT_EQ(b->limits.max_connections, 0u);
+  EXPECT_EQ(b->timeouts.connect, std::chrono::seconds(5));
+  EXPECT_FALSE(b->xds.has_value());
+  EXPECT_EQ(b->source_file, "b.yaml");
+}
+
+TEST(BootstrapTest, FullFile) {
+  auto b = ParseBootstrap(R"(node:
+  namespace: prod
+  name: web-0
+  ips: [10.1.0.7, "fd00::7"]
+listeners: {outbound_port: 16001, inbound_port: 16006, ipv6: false}
+admin: {address: "[::1]:16000"}
+flow_log:
+  path: /var/log/flows.json
+  max_size: 1Mi
+  max_files: 5
+  log_allowed: true
+  rate_per_source: 10
+  recent: 50
+limits: {max_connections: 100, buffer_size: 32Ki, pipe_size: 256Ki, splice: false}
+timeouts: {connect: 250ms, idle: 10m, drain: 2s}
+recheck_on_policy_change: false
+policy_file: p.json
+workers: 2
+xds:
+  address: control.picket:15010
+  tls: {cert: c.pem, key: k.pem, ca: ca.pem}
+)",
+                          "full.yaml");
+  ASSERT_TRUE(b) << Render(b.error());
+  EXPECT_EQ(b->node.ips.size(), 2u);
+  EXPECT_EQ(b->listeners.outbound_port, 16001);
+  EXPECT_FALSE(b->listeners.ipv6);
+  EXPECT_EQ(b->admin.host, "::1");
+  EXPECT_EQ(b->admin.port, 16000);
+  EXPECT_EQ(b->flow_log.max_size_bytes, 1u << 20);
+  EXPECT_EQ(b->flow_log.max_files, 5u);
+  EXPECT_TRUE(b->flow_log.log_allowed);
+  EXPECT_EQ(b->limits.buffer_size, 32u * 1024);
+  EXPECT_FALSE(b->limits.splice);
+  EXPECT_EQ(b->timeouts.connect, std::chrono::milliseconds(250));
+  EXPECT_EQ(b->timeouts.idle, std::chrono::minutes(10));
+  EXPECT_FALSE(b->recheck_on_policy_change);
+  EXPECT_EQ(b->workers, 2u);
+  ASSERT_TRUE(b->xds);
+  EXPECT_EQ(b->xds->address, "control.picket:15010");
+  EXPECT_EQ(b->xds->tls.ca, "ca.pem");
+}
+
+TEST(BootstrapTest, UnknownKeysAreErrorsWithLineAndPath) {
+  auto b = ParseBootstrap(R"(node:
+  namespace: default
+  name: client
+  ips: [10.0.0.1]
+  colour: blue
+policy_file: p.json
+timeouts: {conect: 5s}
+)",
+                          "b.yaml");
+  ASSERT_FALSE(b);
+  std::string text = Render(b.error());
+  EXPECT_NE(text.find("b.yaml:5: node.colour: unknown field (known: namespace, name, ips)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("b.yaml:7: timeouts.conect: unknown field"), std::string::npos) << text;
+  EXPECT_EQ(b.error().size(), 2u);  // every error of the run, not just the first
+}
+
+TEST(BootstrapTest, ReportsEveryBadValue) {
+  auto b = ParseBootstrap(R"(node:
+  namespace: Default
+  name: client
+  ips: [10.0.0.300]
+listeners: {outbound_port: 70000, inbound_port: 15006}
+admin: {address: "0.0.0.0:15000"}
+timeouts: {idle: 5 minutes, drain: 0s}
+limits: {buffer_size: 12}
+recheck_on_policy_change: maybe
+workers: -1
+)",
+                          "bad.yaml");
+  ASSERT_FALSE(b);
+  std::string text = Render(b.error());
+  for (const char* expected : {
+           "bad.yaml:2: node.namespace: must be a lowercase RFC 1123 name",
+           "bad.yaml:4: node.ips[0]: must be an IPv4 or IPv6 address",
+           "bad.yaml:5: listeners.outbound_port: must be between 1 and 65535",
+           "bad.yaml:6: admin.address: must be a loopback address",
+           "bad.yaml:7: timeouts.idle: must be a duration such as 250ms, 5s, 10m or 1h",
+           "bad.yaml:7: timeouts.drain: must be greater than zero",
+           "bad.yaml:8: limits.buffer_size: must be between 4096 and 16777216 bytes",
+           "bad.yaml:9: recheck_on_policy_change: must be true or false",
+           "bad.yaml:10: workers: must be a non-negative integer",
+           "policy_file: Required value",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
+  }
+}
+
+TEST(BootstrapTest, RequiredFields) {
+  auto b = ParseBootstrap("policy_file: p.json\n", "b.yaml");
+  ASSERT_FALSE(b);
+  EXPECT_NE(Render(b.error()).find("node: Required value"), std::string::npos);
+  auto c = ParseBootstrap("node: {namespace: a, name: b}\npolicy_file: p\n", "c.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(Render(c.error()).find("c.yaml:1: node.ips: Required value"), std::string::npos)
+      << Render(c.error());
+}
+
+TEST(BootstrapTest, SamePortsAndTlsHalvesRejected) {
+  auto b = ParseBootstrap(R"(node: {namespace: a, name: b, ips: [10.0.0.1]}
+listeners: {outbound_port: 15001, inbound_port: 15001}
+xds: {address: "c:1", tls: {cert: c.pem}}
+)",
+                          "b.yaml");
+  ASSERT_FALSE(b);
+  std::string text = Render(b.error());
+  EXPECT_NE(text.find("listeners.inbound_port: must differ"), std::string::npos) << text;
+  EXPECT_NE(text.find("xds.tls: cert and key must be given together"), std::string::npos) << text;
+}
+
+TEST(BootstrapTest, SyntaxErrorHasALine) {
+  auto b = ParseBootstrap("node: [\n", "s.yaml");
+  ASSERT_FALSE(b);
+  ASSERT_EQ(b.error().size(), 1u);
+  EXPECT_EQ(b.error()[0].file, "s.yaml");
+  EXPECT_GT(b.error()[0].line, 0);
+}
+
+TEST(BootstrapTest, NotAMapping) {
+  auto b = ParseBootstrap("- a\n- b\n", "l.yaml");
+  ASSERT_FALSE(b);
+  EXPECT_NE(Render(b.error()).find("must be a mapping"), std::string::npos);
+}
+
+TEST(BootstrapTest, MissingFile) {
+  auto b = LoadBootstrap("/nonexistent/bootstrap.yaml");
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error()[0].ToString(), "/nonexistent/bootstrap.yaml: cannot open file");
+}
+
+}  // namespace
+}  // namespace picket::config

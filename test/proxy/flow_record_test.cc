@@ -1,0 +1,131 @@
+#include "proxy/flow_record.h"
+
+#include <gtest/gtest.h>
+
+#include "proxy/rate_limiter.h"
+#include "test/filters/fake_policy.h"
+
+namespace picket::proxy {
+namespace {
+
+FlowRecord Denied() {
+  FlowRecord r;
+  r.time = std::chrono::system_clock::time_point(std::chrono::nanoseconds(1692620338510175415));
+  r.forwarded = false;
+  r.close_reason = filters::CloseReason::kPolicyDenied;
+  r.direction = filters::Direction::kOutbound;
+  r.source = {*policy::IpAddress::Parse("10.0.0.1"), 44916};
+  r.destination = {*policy::IpAddress::Parse("10.0.0.5"), 80};
+  r.connection_id = 7;
+  r.policies = {"default/deny-all"};
+  r.detail = "none of the rules of default/deny-all matched";
+  return r;
+}
+
+TEST(FlowRecordTest, DeniedEgressInHubbleShape) {
+  auto policy =
+      std::make_shared<testing::FakePolicy>("v1", std::set<uint16_t>{}, std::set<uint16_t>{});
+  policy->AddPeer("10.0.0.5", policy::PeerInfo{"prod", "db-0", {{"app", "db"}}});
+  FlowRecord r = Denied();
+  r.policy = policy;
+  std::string json = FlowRecordJson(r, NodeIdentity{"default", "client"});
+  EXPECT_EQ(json,
+            "{\"flow\":{\"time\":\"2023-08-21T12:18:58.510175415Z\",\"verdict\":\"DROPPED\","
+            "\"drop_reason_desc\":\"POLICY_DENIED\",\"traffic_direction\":\"EGRESS\","
+            "\"IP\":{\"source\":\"10.0.0.1\",\"destination\":\"10.0.0.5\",\"ipVersion\":\"IPv4\"},"
+            "\"l4\":{\"TCP\":{\"source_port\":44916,\"destination_port\":80}},"
+            "\"source\":{\"namespace\":\"default\",\"pod_name\":\"client\"},"
+            "\"destination\":{\"namespace\":\"prod\",\"pod_name\":\"db-0\","
+            "\"labels\":[\"k8s:app=db\"]},"
+            "\"node_name\":\"default/client\",\"is_reply\":false,\"Type\":\"L3_L4\","
+            "\"egress_denied_by\":[{\"namespace\":\"default\",\"name\":\"deny-all\"}],"
+            "\"close_reason\":\"policy_denied\","
+            "\"policy_detail\":\"none of the rules of default/deny-all matched\","
+            "\"connection_id\":7},\"node_name\":\"default/client\","
+            "\"time\":\"2023-08-21T12:18:58.510175415Z\"}");
+}
+
+TEST(FlowRecordTest, ForwardedIngressV6CarriesBytesAndDuration) {
+  FlowRecord r = Denied();
+  r.forwarded = true;
+  r.close_reason = filters::CloseReason::kNormal;
+  r.direction = filters::Direction::kInbound;
+  r.source = {*policy::IpAddress::Parse("fd00::1"), 5000};
+  r.destination = {*policy::IpAddress::Parse("fd00::2"), 8080};
+  r.bytes_to_destination = 10;
+  r.bytes_to_source = 20;
+  r.duration = std::chrono::milliseconds(3);
+  r.relayed = true;
+  r.policies = {"default/allow-web"};
+  std::string json = FlowRecordJson(r, NodeIdentity{"default", "web"});
+  EXPECT_NE(json.find("\"verdict\":\"FORWARDED\""), std::string::npos);
+  EXPECT_EQ(json.find("drop_reason_desc"), std::string::npos);
+  EXPECT_NE(json.find("\"traffic_direction\":\"INGRESS\""), std::string::npos);
+  EXPECT_NE(json.find("\"ipVersion\":\"IPv6\""), std::string::npos);
+  EXPECT_NE(json.find("\"destination\":{\"namespace\":\"default\",\"pod_name\":\"web\"}"),
+            std::string::npos);
+  EXPECT_EQ(json.find("\"source\":{"), std::string::npos);  // unknown peer: omitted
+  EXPECT_NE(
+      json.find("\"ingress_allowed_by\":[{\"namespace\":\"default\",\"name\":\"allow-web\"}]"),
+      std::string::npos);
+  EXPECT_NE(json.find("\"bytes\":{\"to_destination\":10,\"to_source\":20}"), std::string::npos);
+  EXPECT_NE(json.find("\"duration_ns\":3000000"), std::string::npos);
+}
+
+TEST(FlowRecordTest, OtherDropReasonsUseTheirNames) {
+  FlowRecord r = Denied();
+  r.close_reason = filters::CloseReason::kNoPolicyYet;
+  r.policies.clear();
+  std::string json = FlowRecordJson(r, NodeIdentity{"default", "client"});
+  EXPECT_NE(json.find("\"drop_reason_desc\":\"NO_POLICY_YET\""), std::string::npos);
+  EXPECT_NE(json.find("\"close_reason\":\"no_policy_yet\""), std::string::npos);
+}
+
+TEST(FlowRecordTest, JsonStringEscapes) {
+  std::string out;
+  AppendJsonString(&out, "a\"b\\c\n\x01");
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001\"");
+}
+
+TEST(FlowRecordTest, SuppressedRecord) {
+  auto t = std::chrono::system_clock::time_point(std::chrono::seconds(0));
+  EXPECT_EQ(SuppressedJson(t, "10.0.0.9", 42, NodeIdentity{"ns", "p"}),
+            "{\"suppressed\":42,\"source\":\"10.0.0.9\",\"node_name\":\"ns/p\","
+            "\"time\":\"1970-01-01T00:00:00.000000000Z\"}");
+}
+
+TEST(RateLimiterTest, BurstThenRefillPerSource) {
+  RateLimiter limiter(3);
+  auto t0 = RateLimiter::Clock::time_point(std::chrono::seconds(100));
+  auto a = *policy::IpAddress::Parse("10.0.0.1");
+  auto b = *policy::IpAddress::Parse("10.0.0.2");
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.Allow(a, t0));
+  EXPECT_FALSE(limiter.Allow(a, t0));
+  EXPECT_FALSE(limiter.Allow(a, t0));
+  EXPECT_TRUE(limiter.Allow(b, t0));  // another source has its own bucket
+  auto suppressed = limiter.TakeSuppressed(t0);
+  ASSERT_EQ(suppressed.size(), 1u);
+  EXPECT_EQ(suppressed[0].first, a);
+  EXPECT_EQ(suppressed[0].second, 2u);
+  EXPECT_TRUE(limiter.TakeSuppressed(t0).empty());                     // counts are taken once
+  EXPECT_TRUE(limiter.Allow(a, t0 + std::chrono::milliseconds(400)));  // 1.2 tokens refilled
+  EXPECT_FALSE(limiter.Allow(a, t0 + std::chrono::milliseconds(400)));
+}
+
+TEST(RateLimiterTest, MemoryIsBoundedAndIdleSourcesForgotten) {
+  RateLimiter limiter(1, 100);
+  auto t0 = RateLimiter::Clock::time_point(std::chrono::seconds(5));
+  for (int i = 0; i < 1000; ++i) {
+    policy::IpAddress ip;
+    ip.bytes[0] = 10;
+    ip.bytes[2] = static_cast<uint8_t>(i >> 8);
+    ip.bytes[3] = static_cast<uint8_t>(i);
+    limiter.Allow(ip, t0);
+  }
+  EXPECT_LE(limiter.sources(), 100u);
+  limiter.TakeSuppressed(t0 + std::chrono::seconds(10));
+  EXPECT_EQ(limiter.sources(), 0u);
+}
+
+}  // namespace
+}  // namespace picket::proxy
