@@ -16,6 +16,8 @@ namespace picket::config {
 // ---------------------------------------------------------------------------------------------
 // Node
 
+Node Node::Null() { return Node(); }
+
 Node Node::Bool(bool v) {
   Node n;
   n.type_ = Type::kBool;
@@ -40,6 +42,8 @@ Node Node::String(std::string v) {
   n.string_ = std::move(v);
   return n;
 }
+Node Node::Sequence() { return Sequence(std::vector<Node>()); }
+
 Node Node::Sequence(std::vector<Node> items) {
   Node n;
   n.type_ = Type::kSequence;
@@ -359,6 +363,38 @@ bool FlowNestingWithin(std::string_view text, size_t max_depth) {
   return true;
 }
 
+// yaml-cpp 0.7.0 loops forever when a document's first token is ',' (e.g. the text ", a" or
+// "a\n--- ,"). A ',' cannot start a YAML document anyway, so such input is rejected here before
+// yaml-cpp sees it. Returns the 1-based line of the offending ',' or 0.
+int DocumentStartingWithComma(std::string_view text) {
+  bool at_document_start = true;
+  int line = 1;
+  size_t i = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;  // BOM
+  while (i < text.size()) {
+    const size_t eol = text.find('\n', i);
+    std::string_view l = text.substr(i, eol == std::string_view::npos ? eol : eol - i);
+    std::string_view rest = l;
+    if (l.substr(0, 3) == "---" || l.substr(0, 3) == "...") {
+      at_document_start = true;
+      rest = l.substr(3);
+    } else if (at_document_start && !l.empty() && l[0] == '%') {
+      rest = {};  // a directive
+    }
+    if (at_document_start) {
+      size_t k = rest.find_first_not_of(" \t\r");
+      if (k != std::string_view::npos && rest[k] != '#') {
+        if (rest[k] == ',') return line;
+        at_document_start = false;
+      }
+    }
+    if (eol == std::string_view::npos) break;
+    i = eol + 1;
+    ++line;
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::expected<std::vector<Node>, Error> ParseYamlDocuments(std::string_view text,
@@ -367,6 +403,10 @@ std::expected<std::vector<Node>, Error> ParseYamlDocuments(std::string_view text
   if (!FlowNestingWithin(text, limits.max_depth)) {
     return std::unexpected(Error{std::string(file_name), 0, "", "",
                                  "flow nesting deeper than " + std::to_string(limits.max_depth)});
+  }
+  if (int line = DocumentStartingWithComma(text); line > 0) {
+    return std::unexpected(Error{std::string(file_name), line, "", "",
+                                 "invalid YAML: a document cannot start with ','"});
   }
   std::vector<YAML::Node> raw;
   try {

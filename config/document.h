@@ -33,12 +33,13 @@ class Node {
   enum class Type : uint8_t { kNull, kBool, kInt, kDouble, kString, kSequence, kMapping };
 
   Node() = default;  // null
-  static Node Null() { return Node(); }
+  static Node Null();
   static Node Bool(bool v);
   static Node Int(int64_t v);
   static Node Double(double v);
   static Node String(std::string v);
-  static Node Sequence(std::vector<Node> items = {});
+  static Node Sequence();
+  static Node Sequence(std::vector<Node> items);
   static Node Mapping();
 
   Type type() const { return type_; }

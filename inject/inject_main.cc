@@ -39,7 +39,7 @@ constexpr char kUsage[] = R"(usage:
 injection options:
   --image IMAGE                 image holding picket-init, picket-proxy and picket-inject
   --image-pull-policy POLICY    default IfNotPresent
-  --xds-address HOST:PORT       control server (default picket-control.picket-system.svc:15010)
+  --xds-address HOST:PORT       control server (default picket-control.picket-system.svc:15012)
   --certs-secret NAME           Secret with tls.crt, tls.key, ca.crt (default picket-sidecar-tls)
   --outbound-port N, --inbound-port N, --admin-port N, --readiness-port N, --proxy-uid N
   --native-sidecar              sidecar as an init container with restartPolicy: Always

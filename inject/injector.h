@@ -34,7 +34,7 @@ inline constexpr char kCertsVolumeName[] = "picket-certs";
 struct InjectOptions {
   std::string image = "picket/picket:latest";  // holds picket-init, picket-proxy, picket-inject
   std::string image_pull_policy = "IfNotPresent";
-  std::string xds_address = "picket-control.picket-system.svc:15010";
+  std::string xds_address = "picket-control.picket-system.svc:15012";
   std::string certs_secret = "picket-sidecar-tls";  // tls.crt, tls.key, ca.crt
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;

@@ -11,7 +11,7 @@ TEST(Bootstrap, FromDownwardApiValues) {
   p.ns = "shop";
   p.pod = "web-7d4b9c-x2x9z";
   p.ips = {"10.244.1.7,fd00:10:244:1::7", "10.244.1.7"};  // status.podIPs is comma-separated
-  p.xds_address = "picket-control.picket-system.svc:15010";
+  p.xds_address = "picket-control.picket-system.svc:15012";
   p.xds_cert = "/etc/picket/certs/tls.crt";
   p.xds_key = "/etc/picket/certs/tls.key";
   p.xds_ca = "/etc/picket/certs/ca.crt";
@@ -30,7 +30,7 @@ TEST(Bootstrap, FromDownwardApiValues) {
             "admin:\n"
             "  address: \"127.0.0.1:15000\"\n"
             "xds:\n"
-            "  address: picket-control.picket-system.svc:15010\n"
+            "  address: picket-control.picket-system.svc:15012\n"
             "  tls:\n"
             "    cert: /etc/picket/certs/tls.crt\n"
             "    key: /etc/picket/certs/tls.key\n"

@@ -67,6 +67,17 @@ TEST(DocumentYaml, ErrorsAreValuesWithLines) {
   EXPECT_NE(dup.error().reason.find("duplicate key"), std::string::npos);
 }
 
+TEST(DocumentYaml, RejectsDocumentsThatHangYamlCpp) {
+  // yaml-cpp 0.7.0 never returns on these (found by test/fuzz/document_fuzz).
+  for (const char* text : {", a", "  ,", "# c\n,", "%YAML 1.2\n---\n,", "a\n--- ,\n",
+                           "\xef\xbb\xbf,", "a: 1\n...\n, b\n"}) {
+    auto r = ParseYamlDocuments(text, "hang.yaml");
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_NE(r.error().reason.find("cannot start with ','"), std::string::npos) << text;
+  }
+  EXPECT_TRUE(ParseYamlDocuments("a: [1, 2]\nb: x,y\n", "ok.yaml").has_value());
+}
+
 TEST(DocumentYaml, AliasBombIsCapped) {
   std::string text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   char prev = 'a';

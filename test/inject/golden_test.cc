@@ -2,8 +2,9 @@
 // opted-out, hostNetwork and native-sidecar inputs (testdata/<name>.in.yaml → <name>.out.yaml),
 // and picket-init --dry-run (testdata/init_*.golden).
 //
-// To regenerate after an intended change: PICKET_UPDATE_GOLDENS=$PWD/test/inject/testdata
-// bazel test //test/inject:golden_test, then review the diff.
+// To regenerate after an intended change, then review the diff:
+//   bazel test --spawn_strategy=standalone //test/inject:golden_test \
+//     --test_env=PICKET_UPDATE_GOLDENS=$PWD/test/inject/testdata
 #include <gtest/gtest.h>
 
 #include <cstdlib>
