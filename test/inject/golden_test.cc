@@ -3,8 +3,8 @@
 // and picket-init --dry-run (testdata/init_*.golden).
 //
 // To regenerate after an intended change, then review the diff:
-//   bazel test --spawn_strategy=standalone //test/inject:golden_test \
-//     --test_env=PICKET_UPDATE_GOLDENS=$PWD/test/inject/testdata
+//   bazel test --spawn_strategy=standalone //test/inject:golden_test
+//     --test_env=PICKET_UPDATE_GOLDENS=$PWD/test/inject/testdata   (one command line)
 #include <gtest/gtest.h>
 
 #include <cstdlib>
