@@ -170,12 +170,13 @@ std::expected<PemPair, std::string> MakeLeaf(const PemPair& ca, const LeafSpec& 
 
 namespace {
 
-bool WriteFile(const std::filesystem::path& path, const std::string& data, bool secret) {
+bool WriteFile(const std::filesystem::path& path, const std::string& data, bool secret,
+               std::ostream& err) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << data;
   out.close();
   if (!out) {
-    std::cerr << "picket-control certs: cannot write " << path << "\n";
+    err << "picket-control certs: cannot write " << path << "\n";
     return false;
   }
   if (secret) {
@@ -201,25 +202,24 @@ constexpr const char* kUsage =
 
 }  // namespace
 
-int RunCerts(int argc, char** argv) {
+int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::string out_dir, trust_domain = "cluster.local", ca_cert_file, ca_key_file;
   std::vector<std::string> server_names, server_ips, pods;
-  for (int i = 0; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&]() -> const char* { return i + 1 < args.size() ? args[++i].c_str() : nullptr; };
     const char* v = nullptr;
     if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
+      out << kUsage;
       return 0;
     }
     if (arg != "--out" && arg != "--trust-domain" && arg != "--server-name" &&
         arg != "--server-ip" && arg != "--pod" && arg != "--ca-cert" && arg != "--ca-key") {
-      if (i == 0 && arg == "certs") continue;  // tolerate the subcommand name itself
-      std::cerr << "picket-control certs: unknown argument \"" << arg << "\"\n" << kUsage;
+      err << "picket-control certs: unknown argument \"" << arg << "\"\n" << kUsage;
       return 2;
     }
     if ((v = value()) == nullptr) {
-      std::cerr << "picket-control certs: " << arg << " needs a value\n";
+      err << "picket-control certs: " << arg << " needs a value\n";
       return 2;
     }
     if (arg == "--out") out_dir = v;
@@ -231,7 +231,7 @@ int RunCerts(int argc, char** argv) {
     if (arg == "--ca-key") ca_key_file = v;
   }
   if (out_dir.empty() || ca_cert_file.empty() != ca_key_file.empty()) {
-    std::cerr << kUsage;
+    err << kUsage;
     return 2;
   }
   if (server_names.empty() && server_ips.empty()) {
@@ -242,7 +242,7 @@ int RunCerts(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(dir / "pods", ec);
   if (ec) {
-    std::cerr << "picket-control certs: " << dir << ": " << ec.message() << "\n";
+    err << "picket-control certs: " << dir << ": " << ec.message() << "\n";
     return 1;
   }
   PemPair ca;
@@ -251,43 +251,43 @@ int RunCerts(int argc, char** argv) {
   } else {
     auto made = MakeCa("picket CA " + trust_domain);
     if (!made) {
-      std::cerr << "picket-control certs: " << made.error() << "\n";
+      err << "picket-control certs: " << made.error() << "\n";
       return 1;
     }
     ca = *made;
-    if (!WriteFile(dir / "ca.pem", ca.cert_pem, false) ||
-        !WriteFile(dir / "ca-key.pem", ca.key_pem, true)) {
+    if (!WriteFile(dir / "ca.pem", ca.cert_pem, false, err) ||
+        !WriteFile(dir / "ca-key.pem", ca.key_pem, true, err)) {
       return 1;
     }
   }
   auto server = MakeLeaf(ca, {"picket-control", server_names, server_ips, {}, 365});
   if (!server) {
-    std::cerr << "picket-control certs: " << server.error() << "\n";
+    err << "picket-control certs: " << server.error() << "\n";
     return 1;
   }
-  if (!WriteFile(dir / "server.pem", server->cert_pem, false) ||
-      !WriteFile(dir / "server-key.pem", server->key_pem, true)) {
+  if (!WriteFile(dir / "server.pem", server->cert_pem, false, err) ||
+      !WriteFile(dir / "server-key.pem", server->key_pem, true, err)) {
     return 1;
   }
   for (const std::string& p : pods) {
     const size_t slash = p.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == p.size()) {
-      std::cerr << "picket-control certs: --pod \"" << p << "\": expected NAMESPACE/NAME\n";
+      err << "picket-control certs: --pod \"" << p << "\": expected NAMESPACE/NAME\n";
       return 2;
     }
     const std::string ns = p.substr(0, slash), name = p.substr(slash + 1);
     auto leaf = MakeLeaf(ca, {name + "." + ns, {}, {}, {SpiffePodUri(trust_domain, ns, name)}});
     if (!leaf) {
-      std::cerr << "picket-control certs: " << leaf.error() << "\n";
+      err << "picket-control certs: " << leaf.error() << "\n";
       return 1;
     }
     const std::string base = ns + "." + name;
-    if (!WriteFile(dir / "pods" / (base + ".pem"), leaf->cert_pem, false) ||
-        !WriteFile(dir / "pods" / (base + "-key.pem"), leaf->key_pem, true)) {
+    if (!WriteFile(dir / "pods" / (base + ".pem"), leaf->cert_pem, false, err) ||
+        !WriteFile(dir / "pods" / (base + "-key.pem"), leaf->key_pem, true, err)) {
       return 1;
     }
   }
-  std::cout << "wrote certificates to " << dir.string() << "\n";
+  out << "wrote certificates to " << dir.string() << "\n";
   return 0;
 }
 

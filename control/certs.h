@@ -9,6 +9,7 @@
 #pragma once
 
 #include <expected>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,6 @@ std::string SpiffePodUri(std::string_view trust_domain, std::string_view ns, std
 
 // picket-control certs --out DIR [--trust-domain TD] [--server-name NAME]... [--server-ip IP]...
 //                      [--pod NS/NAME]... [--ca-cert FILE --ca-key FILE]
-int RunCerts(int argc, char** argv);
+int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace picket::control

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "control/certs.h"
 #include "control/offline_commands.h"
+#include "control/serve.h"
 
 namespace {
 
@@ -33,7 +35,14 @@ constexpr CommandRow kCommands[] = {
      picket::control::RunExplain},
     {"compile", "compile -f PATH... --pod NS/NAME [-o FILE]: a pod's sidecar policy_file",
      picket::control::RunCompile},
-    // xDS subcommands (serve, certs) go here.
+    {"serve",
+     "serve --manifests DIR --listen HOST:PORT --tls-cert F --tls-key F --tls-ca F "
+     "[--admin 127.0.0.1:PORT]: push policy to sidecars (xDS over mutual TLS)",
+     picket::control::RunServe},
+    {"certs",
+     "certs --out DIR [--server-ip IP]... [--server-name DNS]... [--pod NS/NAME]...: a CA and "
+     "certificates for the control server and sidecars",
+     picket::control::RunCerts},
 };
 
 int Usage(std::ostream& out, int code) {

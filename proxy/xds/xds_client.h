@@ -67,10 +67,6 @@ struct XdsClientOptions {
 // by a jitter factor in [0.5, 1) drawn from `random01` in [0, 1).
 uint64_t BackoffDelayMs(uint32_t attempt, uint64_t initial_ms, uint64_t max_ms, double random01);
 
-// Splits "host:port" / "[v6]:port". Errors name the problem.
-[[nodiscard]] std::expected<std::pair<std::string, uint16_t>, std::string> SplitHostPort(
-    std::string_view address);
-
 struct XdsTypeStatus {
   std::string last_acked_version;
   uint64_t last_acked_unix_ms = 0;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "control/xds_server.h"
+#include "net/host_port.h"
 #include "test/control/xds_test_util.h"
 
 namespace picket::proxy::xds {
@@ -186,14 +187,16 @@ TEST(BackoffTest, ExponentialCappedAndJittered) {
 }
 
 TEST(SplitHostPortTest, ParsesAndRejects) {
-  EXPECT_EQ(SplitHostPort("picket-control.picket-system.svc:15012").value(),
+  EXPECT_EQ(net::SplitHostPort("picket-control.picket-system.svc:15012").value(),
             std::make_pair(std::string("picket-control.picket-system.svc"), uint16_t{15012}));
-  EXPECT_EQ(SplitHostPort("[::1]:80").value(), std::make_pair(std::string("::1"), uint16_t{80}));
-  EXPECT_FALSE(SplitHostPort("host").has_value());
-  EXPECT_FALSE(SplitHostPort("::1:80").has_value());
-  EXPECT_FALSE(SplitHostPort("host:0").has_value());
-  EXPECT_FALSE(SplitHostPort("host:65536").has_value());
-  EXPECT_FALSE(SplitHostPort("host:8x").has_value());
+  EXPECT_EQ(net::SplitHostPort("[::1]:80").value(),
+            std::make_pair(std::string("::1"), uint16_t{80}));
+  EXPECT_FALSE(net::SplitHostPort("host").has_value());
+  EXPECT_FALSE(net::SplitHostPort("::1:80").has_value());
+  EXPECT_FALSE(net::SplitHostPort("host:0").has_value());
+  EXPECT_EQ(net::SplitHostPort("127.0.0.1:0", true).value().second, 0);
+  EXPECT_FALSE(net::SplitHostPort("host:65536").has_value());
+  EXPECT_FALSE(net::SplitHostPort("host:8x").has_value());
 }
 
 TEST(ResolverTest, ResolvesLocalhostAndLiterals) {

@@ -1,0 +1,81 @@
+// control/serve.h — `picket-control serve`: manifests in, policy pushed to every sidecar.
+//
+// Owns: the composition of the control server: ManifestSet + DirectoryWatcher (control/watch.h)
+// → XdsSnapshot (control/xds_snapshot.h) → XdsServer (control/xds_server.h), plus the admin
+// endpoint (control/serve_admin.h). A reload that fails (a file that does not validate, or a
+// cluster that does not compile) is logged and shown on /status; the last good state keeps
+// being served.
+//
+// Loop-thread only. Close() and run the loop until `done` before destroying.
+#pragma once
+
+#include <uv.h>
+
+#include <expected>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/error.h"
+#include "control/serve_admin.h"
+#include "control/watch.h"
+#include "control/xds_server.h"
+#include "control/xds_snapshot.h"
+
+namespace picket::control {
+
+struct ServeOptions {
+  std::string manifests_dir;
+  std::string listen = "0.0.0.0:15012";
+  std::string admin = "127.0.0.1:15013";  // empty: no admin endpoint
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  std::string trust_domain = "cluster.local";
+  uint64_t debounce_ms = 20;
+};
+
+// Parses `serve` flags. Errors name the flag.
+[[nodiscard]] std::expected<ServeOptions, std::string> ParseServeFlags(
+    const std::vector<std::string>& args);
+
+class ControlServer {
+ public:
+  [[nodiscard]] static std::expected<std::unique_ptr<ControlServer>, std::string> Create(
+      uv_loop_t* loop, const ServeOptions& options);
+  ~ControlServer();
+
+  uint16_t xds_port() const { return xds_->port(); }
+  uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+  // Re-reads the directory now (the watcher calls this after its debounce).
+  void Reload();
+  std::string StatusJson() const;
+  XdsServer& xds() { return *xds_; }
+  void Close(std::function<void()> done);
+
+ private:
+  ControlServer(uv_loop_t* loop, ServeOptions options)
+      : loop_(loop), options_(std::move(options)), manifests_(options_.manifests_dir) {}
+  void OneClosed();
+
+  uv_loop_t* loop_;
+  ServeOptions options_;
+  ManifestSet manifests_;
+  std::unique_ptr<XdsServer> xds_;
+  std::unique_ptr<XdsSnapshot> snapshot_;
+  std::unique_ptr<DirectoryWatcher> watcher_;
+  std::unique_ptr<AdminServer> admin_;
+  config::Errors compile_errors_;  // the last reload's cluster-level errors
+  bool loaded_once_ = false;
+  uint64_t reloads_ = 0;
+  int closing_parts_ = 0;
+  std::function<void()> on_closed_;
+};
+
+// picket-control serve --manifests DIR --listen ADDR --tls-cert F --tls-key F --tls-ca F
+//                      [--admin ADDR] [--trust-domain TD] [--debounce-ms N]
+int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace picket::control

@@ -1,0 +1,84 @@
+// control/watch.h — the manifest directory: watched for changes, loaded per file, last good kept.
+//
+// Owns: `ManifestSet` (every manifest file under a directory, each with the cluster objects of
+// its last successful load and its current errors — a file that stops validating keeps its last
+// good objects, so one bad edit stops nothing else) and `DirectoryWatcher` (uv_fs_event on the
+// directory and each subdirectory, debounced, so a burst of writes becomes one reload).
+//
+// Loop-thread only. DirectoryWatcher: Close() and run the loop until `done` before destroying.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/error.h"
+#include "config/model.h"
+
+namespace picket::control {
+
+class ManifestSet {
+ public:
+  explicit ManifestSet(std::string dir) : dir_(std::move(dir)) {}
+
+  struct Result {
+    bool changed = false;    // some file's objects changed
+    bool pods_only = false;  // ... and only Pods (no Namespace or NetworkPolicy) were involved
+    size_t files_loaded = 0;
+  };
+  // Re-reads the directory; only files whose bytes changed are parsed again.
+  Result Reload();
+
+  // All objects of every file's last good load, files in path order.
+  config::Cluster Merged() const;
+  // Current problems: files that failed to load (their last good objects are still in use).
+  config::Errors errors() const;
+  size_t file_count() const { return files_.size(); }
+
+ private:
+  struct File {
+    std::string content_hash;
+    bool ok = false;
+    config::Cluster good;  // last successful load (empty if it never loaded)
+    config::Errors errors;
+  };
+  std::string dir_;
+  std::map<std::string, File> files_;
+};
+
+class DirectoryWatcher {
+ public:
+  [[nodiscard]] static std::expected<std::unique_ptr<DirectoryWatcher>, std::string> Create(
+      uv_loop_t* loop, std::string dir, uint64_t debounce_ms, std::function<void()> on_change);
+  ~DirectoryWatcher();
+  DirectoryWatcher(const DirectoryWatcher&) = delete;
+  DirectoryWatcher& operator=(const DirectoryWatcher&) = delete;
+
+  void Close(std::function<void()> done);
+
+ private:
+  struct Watch;
+  DirectoryWatcher(uv_loop_t* loop, std::string dir, uint64_t debounce_ms,
+                   std::function<void()> on_change);
+  [[nodiscard]] std::expected<void, std::string> WatchTree();
+  void OnEvent();
+  void OnHandleClosed();
+
+  uv_loop_t* loop_;
+  std::string dir_;
+  uint64_t debounce_ms_;
+  std::function<void()> on_change_;
+  uv_timer_t debounce_{};
+  std::map<std::string, Watch*> watches_;  // by directory path
+  int open_handles_ = 0;
+  bool closing_ = false;
+  std::function<void()> on_closed_;
+};
+
+}  // namespace picket::control

@@ -1,0 +1,233 @@
+// picket-control serve in-process: a manifest directory watched for changes, pushes reaching a
+// real sidecar client, a bad manifest keeping the last good state, the admin endpoint over HTTP.
+#include "control/serve.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "proxy/xds/policy_source.h"
+#include "proxy/xds/xds_client.h"
+#include "test/control/xds_test_util.h"
+
+namespace picket::control {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunUntil;
+
+constexpr const char* kPods = R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: prod}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: prod, labels: {app: web}}
+spec: {containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: prod, labels: {app: db}}
+spec: {containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.2}
+)";
+
+std::string EgressPolicy(int port) {
+  return R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: )" +
+         std::to_string(port) + "}]\n";
+}
+
+void WriteFile(const fs::path& path, const std::string& text) {
+  // Write to a temporary name and rename, as editors and kubectl-like tools do.
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  {
+    std::ofstream out(tmp);
+    out << text;
+  }
+  fs::rename(tmp, path);
+}
+
+policy::IpAddress Ip(const char* s) { return *policy::IpAddress::Parse(s); }
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    pki_ = testing::TestPki::Make();
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = fs::path(tmp != nullptr ? tmp : "/tmp") / ("serve_test_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "manifests" / "policies");
+    fs::create_directories(dir_ / "certs");
+    auto write = [&](const std::string& name, const std::string& text) {
+      std::ofstream(dir_ / "certs" / name) << text;
+      return (dir_ / "certs" / name).string();
+    };
+    options_.manifests_dir = (dir_ / "manifests").string();
+    options_.listen = "127.0.0.1:0";
+    options_.admin = "127.0.0.1:0";
+    options_.tls_cert = write("server.pem", pki_.server.cert_pem);
+    options_.tls_key = write("server-key.pem", pki_.server.key_pem);
+    options_.tls_ca = write("ca.pem", pki_.ca.cert_pem);
+    WriteFile(dir_ / "manifests" / "pods.yaml", kPods);
+    WriteFile(dir_ / "manifests" / "policies" / "web.yaml", EgressPolicy(5432));
+    auto server = ControlServer::Create(&loop_, options_);
+    ASSERT_TRUE(server.has_value()) << server.error();
+    server_ = std::move(*server);
+  }
+
+  void TearDown() override {
+    if (client_) {
+      bool closed = false;
+      client_->Close([&] { closed = true; });
+      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+      client_.reset();
+    }
+    bool closed = false;
+    server_->Close([&] { closed = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+    server_.reset();
+    testing::DrainAndCloseLoop(&loop_);
+    fs::remove_all(dir_);
+  }
+
+  void StartSidecar() {
+    source_ = std::make_unique<proxy::xds::PolicySource>(
+        "prod", "web", [this](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
+          applied_ = std::move(p);
+          return {};
+        });
+    proxy::xds::XdsClientOptions o;
+    o.server = "127.0.0.1:" + std::to_string(server_->xds_port());
+    o.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod("prod", "web"));
+    o.node = {"test", "prod", "web", "test"};
+    o.subscriptions = source_->Subscriptions();
+    auto client = proxy::xds::XdsClient::Create(&loop_, std::move(o), source_.get());
+    ASSERT_TRUE(client.has_value()) << client.error();
+    client_ = std::move(*client);
+    client_->Start();
+    ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
+  }
+
+  bool Allowed(int port) {
+    return applied_->CheckEgress(Ip("10.0.0.2"), port, config::Protocol::kTCP).allowed;
+  }
+
+  // GET `path` from the admin endpoint; the loop runs while waiting.
+  std::string AdminGet(const std::string& path) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server_->admin_port());
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    EXPECT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    std::string response;
+    RunUntil(&loop_, [&] {
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof buf)) > 0) response.append(buf, n);
+      return n == 0;
+    });
+    close(fd);
+    return response;
+  }
+
+  uv_loop_t loop_;
+  testing::TestPki pki_;
+  fs::path dir_;
+  ServeOptions options_;
+  std::unique_ptr<ControlServer> server_;
+  std::unique_ptr<proxy::xds::PolicySource> source_;
+  std::unique_ptr<proxy::xds::XdsClient> client_;
+  policy::EndpointPolicyPtr applied_;
+};
+
+TEST_F(ServeTest, FileEditChangesEnforcementInTheSidecar) {
+  StartSidecar();
+  EXPECT_TRUE(Allowed(5432));
+  EXPECT_FALSE(Allowed(6379));
+  const auto start = std::chrono::steady_clock::now();
+  WriteFile(dir_ / "manifests" / "policies" / "web.yaml", EgressPolicy(6379));
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return Allowed(6379); }));
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_FALSE(Allowed(5432));
+  EXPECT_LT(ms, 1000.0);
+  std::cout << "file write -> enforcement: " << ms << " ms\n";
+}
+
+TEST_F(ServeTest, InvalidManifestIsReportedAndLastGoodKept) {
+  StartSidecar();
+  WriteFile(dir_ / "manifests" / "policies" / "web.yaml",
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-egress, "
+            "namespace: prod}\nspec: {podSelector: {}, egress: [{ports: [{port: 70000}]}]}\n");
+  ASSERT_TRUE(
+      RunUntil(&loop_, [&] { return server_->StatusJson().find("70000") != std::string::npos; }));
+  auto status = net::ParseJson(server_->StatusJson());
+  ASSERT_TRUE(status.has_value());
+  const auto& errors = status->Find("manifests")->Find("errors")->as_array();
+  ASSERT_FALSE(errors.empty());
+  EXPECT_NE(errors[0].as_string().find("web.yaml"), std::string::npos);
+  // Still enforcing the last good policy, and the file's good objects are still in force.
+  EXPECT_TRUE(Allowed(5432));
+  EXPECT_FALSE(Allowed(6379));
+  // Fixing the file clears the error.
+  WriteFile(dir_ / "manifests" / "policies" / "web.yaml", EgressPolicy(6379));
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return Allowed(6379); }));
+  status = net::ParseJson(server_->StatusJson());
+  EXPECT_TRUE(status->Find("manifests")->Find("errors")->as_array().empty());
+}
+
+TEST_F(ServeTest, AdminEndpointServesStatusAndReady) {
+  StartSidecar();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->xds().stats().acks >= 2; }));
+  const std::string status = AdminGet("/status");
+  ASSERT_TRUE(status.starts_with("HTTP/1.1 200 OK\r\n")) << status;
+  auto body = net::ParseJson(status.substr(status.find("\r\n\r\n") + 4));
+  ASSERT_TRUE(body.has_value()) << body.error();
+  const auto& sidecars = body->Find("sidecars")->as_array();
+  ASSERT_EQ(sidecars.size(), 1u);
+  EXPECT_EQ(sidecars[0].Find("node")->Find("pod")->as_string(), "web");
+  EXPECT_FALSE(sidecars[0]
+                   .Find("subscriptions")
+                   ->Find(net::kPodPolicyType)
+                   ->Find("last_acked_version")
+                   ->as_string()
+                   .empty());
+  EXPECT_TRUE(AdminGet("/ready").starts_with("HTTP/1.1 200"));
+  EXPECT_TRUE(AdminGet("/nope").starts_with("HTTP/1.1 404"));
+}
+
+TEST(ServeFlagsTest, RequiresManifestsAndTls) {
+  EXPECT_FALSE(ParseServeFlags({"--listen", "127.0.0.1:1"}).has_value());
+  EXPECT_FALSE(ParseServeFlags({"--manifests", "d"}).has_value());
+  EXPECT_FALSE(ParseServeFlags({"--manifests"}).has_value());
+  EXPECT_FALSE(ParseServeFlags({"--bogus", "x"}).has_value());
+  auto ok = ParseServeFlags({"--manifests", "d", "--tls-cert", "c", "--tls-key", "k", "--tls-ca",
+                             "a", "--debounce-ms", "5"});
+  ASSERT_TRUE(ok.has_value()) << ok.error();
+  EXPECT_EQ(ok->debounce_ms, 5u);
+}
+
+}  // namespace
+}  // namespace picket::control
