@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/bootstrap.h"
+
 namespace picket::inject {
 namespace {
 
@@ -35,6 +37,40 @@ TEST(Bootstrap, FromDownwardApiValues) {
             "    cert: /etc/picket/certs/tls.crt\n"
             "    key: /etc/picket/certs/tls.key\n"
             "    ca: /etc/picket/certs/ca.crt\n");
+}
+
+// What we generate is what picket-proxy accepts (config/bootstrap.h), both policy sources.
+TEST(Bootstrap, TheProxyAcceptsIt) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7,fd00::7"};
+  p.policy_file = "/etc/picket/policy.json";
+  p.flow_log = "/var/log/picket/flows.jsonl";
+  auto doc = BuildBootstrap(p);
+  ASSERT_TRUE(doc.has_value()) << doc.error();
+  auto parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  EXPECT_EQ(parsed->node.ns, "shop");
+  EXPECT_EQ(parsed->node.name, "web-0");
+  EXPECT_EQ(parsed->node.ips, (std::vector<std::string>{"10.0.0.7", "fd00::7"}));
+  EXPECT_EQ(parsed->policy_file, "/etc/picket/policy.json");
+  EXPECT_EQ(parsed->flow_log.path, "/var/log/picket/flows.jsonl");
+  EXPECT_EQ(parsed->listeners.outbound_port, 15001);
+  EXPECT_EQ(parsed->admin.port, 15000);
+
+  p.policy_file.clear();
+  p.xds_address = "picket-control.picket-system.svc:15012";
+  p.xds_cert = "/c";
+  p.xds_key = "/k";
+  p.xds_ca = "/ca";
+  doc = BuildBootstrap(p);
+  ASSERT_TRUE(doc.has_value());
+  parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  ASSERT_TRUE(parsed->xds.has_value());
+  EXPECT_EQ(parsed->xds->address, "picket-control.picket-system.svc:15012");
+  EXPECT_EQ(parsed->xds->tls.key, "/k");
 }
 
 TEST(Bootstrap, RejectsBadInput) {
