@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -135,8 +136,20 @@ bool operator==(const Node& a, const Node& b) {
       return a.string_ == b.string_;
     case Node::Type::kSequence:
       return a.items_ == b.items_;
-    case Node::Type::kMapping:
-      return a.members_ == b.members_;
+    case Node::Type::kMapping: {
+      // Mappings are unordered: compare by key (keys are unique in a parsed tree).
+      if (a.members_.size() != b.members_.size()) return false;
+      std::vector<const Member*> x, y;
+      for (const Member& m : a.members_) x.push_back(&m);
+      for (const Member& m : b.members_) y.push_back(&m);
+      auto by_key = [](const Member* l, const Member* r) { return l->key < r->key; };
+      std::sort(x.begin(), x.end(), by_key);
+      std::sort(y.begin(), y.end(), by_key);
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (x[i]->key != y[i]->key || !(x[i]->value == y[i]->value)) return false;
+      }
+      return true;
+    }
     default:
       return false;
   }

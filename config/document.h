@@ -82,7 +82,8 @@ class Node {
   int line() const { return line_; }
   void set_line(int line) { line_ = line; }
 
-  // Structural equality (ints and doubles compare by value; source lines are ignored).
+  // Structural equality: ints and doubles compare by value, mappings regardless of key order
+  // (YAML and JSON mappings are unordered), source lines are ignored.
   friend bool operator==(const Node& a, const Node& b);
 
  private:
@@ -99,7 +100,6 @@ class Node {
 struct Member {
   std::string key;
   Node value;
-  friend bool operator==(const Member& a, const Member& b) = default;
 };
 
 struct ParseLimits {

@@ -217,6 +217,8 @@ TEST_F(WebhookE2E, PatchAppliedToThePodEqualsTheCliInjection) {
   ASSERT_TRUE(cli_docs.has_value());
   ASSERT_EQ(cli_docs->size(), 1u);
   EXPECT_EQ(*patched, (*cli_docs)[0]) << config::EmitYaml(*patched);
+  // Byte for byte, key order included.
+  EXPECT_EQ(config::EmitJson(*patched), config::EmitJson((*cli_docs)[0]));
 
   // A second admission of the injected pod (reinvocation) changes nothing.
   HttpReply again = Post(Review(config::EmitJson(*patched)));

@@ -149,6 +149,16 @@ TEST(DocumentEmit, BlockStyleRoundTrip) {
   EXPECT_EQ(Yaml1(EmitYaml(n)), n);
 }
 
+TEST(DocumentNode, EqualityIgnoresKeyOrderButNotValues) {
+  auto a = ParseJson(R"({"a":1,"b":[1,{"x":true,"y":null}]})", "a");
+  auto b = ParseJson(R"({"b":[1,{"y":null,"x":true}],"a":1.0})", "b");
+  auto c = ParseJson(R"({"b":[{"y":null,"x":true},1],"a":1})", "c");
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(*a, *b);
+  EXPECT_NE(*a, *c);  // sequences are ordered
+  EXPECT_NE(Yaml1("a: 1\n"), Yaml1("a: \"1\"\n"));
+}
+
 TEST(DocumentEmit, JsonEscapesAndRoundTrips) {
   Node n = Node::Mapping();
   n.Set("s", Node::String("q\"b\\n\n\x01/\xc3\xa9"));
