@@ -9,9 +9,10 @@
 namespace picket::config {
 namespace {
 
-void DecodeCase(const YAML::Node& root, const std::string& path, const LoadOptions& options,
+void DecodeCase(const YamlDocument& doc, const std::string& path, const LoadOptions& options,
                 ConformanceCase* out, Errors* errors, NodeBudget* budget) {
-  FieldReader r(path, "", errors, budget);
+  const YAML::Node& root = doc.root;
+  FieldReader r(path, "", errors, budget, doc.line_offset);
   if (!r.ExpectMap(root, "")) return;
   YAML::Node name = Get(root, "name");
   if (IsNullish(name)) {
@@ -62,7 +63,7 @@ void DecodeCase(const YAML::Node& root, const std::string& path, const LoadOptio
   }
   if (!r.ExpectList(manifests, "manifests")) return;
   std::vector<std::string> notices;
-  DecodeContext ctx{path, options, errors, &notices, budget};
+  DecodeContext ctx{path, options, errors, &notices, budget, doc.line_offset};
   for (const YAML::Node& doc : manifests) DecodeDocument(doc, ctx, &out->cluster);
   CheckDuplicates(out->cluster, errors);
 }
@@ -79,15 +80,22 @@ std::expected<ConformanceCase, Errors> LoadConformanceCase(const std::string& pa
   }
   std::ostringstream text;
   text << in.rdbuf();
-  std::optional<std::vector<YAML::Node>> docs = ParseYamlDocuments(text.str(), path, &errors);
+  std::vector<YamlDocument> docs;
+  for (YamlDocument& doc : ParseYamlDocuments(text.str(), path)) {
+    if (doc.parse_error) {
+      errors.push_back(*doc.parse_error);
+    } else if (!IsNullish(doc.root)) {
+      docs.push_back(std::move(doc));
+    }
+  }
   ConformanceCase out;
   NodeBudget budget = NodeBudget::ForText(text.str().size());
-  if (docs) {
-    if (docs->size() != 1) {
+  if (errors.empty()) {
+    if (docs.size() != 1) {
       errors.push_back(Error{path, 0, "", "", "expected exactly one YAML document"});
     } else {
       try {
-        DecodeCase(docs->front(), path, options, &out, &errors, &budget);
+        DecodeCase(docs.front(), path, options, &out, &errors, &budget);
       } catch (const std::exception& e) {
         errors.push_back(Error{path, 0, "", "", std::string("internal YAML error: ") + e.what()});
       }

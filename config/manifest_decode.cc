@@ -111,12 +111,13 @@ std::string ObjectName(std::string_view kind, const std::string& ns, const std::
 void DecodeNamespace(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {
   std::string name = PeekString(Get(root, "metadata"), "name");
   size_t before = ctx.errors->size();
-  FieldReader r(ctx.file, ObjectName("Namespace", "", name), ctx.errors, ctx.budget);
+  FieldReader r(ctx.file, ObjectName("Namespace", "", name), ctx.errors, ctx.budget,
+                ctx.line_offset);
   CheckApiVersion(root, "v1", r);
   Metadata meta;
   bool ok = DecodeMetadata(root, /*namespaced=*/false, &IsDns1123Label, r, &meta);
   if (!ok || ctx.errors->size() != before) return;
-  Namespace ns{meta.name, std::move(meta.labels), {ctx.file, LineOf(root)}};
+  Namespace ns{meta.name, std::move(meta.labels), {ctx.file, r.Line(root)}};
   DefaultNamespaceLabels(&ns);
   out->namespaces.push_back(std::move(ns));
 }
@@ -225,7 +226,7 @@ void DecodePod(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {
   std::string ns = PeekString(meta_peek, "namespace");
   FieldReader r(ctx.file,
                 ObjectName("Pod", ns.empty() ? "default" : ns, PeekString(meta_peek, "name")),
-                ctx.errors, ctx.budget);
+                ctx.errors, ctx.budget, ctx.line_offset);
   size_t before = ctx.errors->size();
   CheckApiVersion(root, "v1", r);
   Metadata meta;
@@ -234,7 +235,7 @@ void DecodePod(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {
   pod.ns = meta.ns;
   pod.name = meta.name;
   pod.labels = std::move(meta.labels);
-  pod.source = {ctx.file, LineOf(root)};
+  pod.source = {ctx.file, r.Line(root)};
   YAML::Node spec = Get(root, "spec");
   if (!IsNullish(spec) && r.ExpectMap(spec, "spec")) {
     DecodeContainerPorts(Get(spec, "initContainers"), "spec.initContainers", r, &pod.ports);
@@ -255,7 +256,7 @@ void DecodeNetworkPolicy(const YAML::Node& root, const DecodeContext& ctx, Clust
   FieldReader r(
       ctx.file,
       ObjectName("NetworkPolicy", ns.empty() ? "default" : ns, PeekString(meta_peek, "name")),
-      ctx.errors, ctx.budget);
+      ctx.errors, ctx.budget, ctx.line_offset);
   size_t before = ctx.errors->size();
   // NetworkPolicy has no status: everything but these four top-level fields is unknown.
   r.Fields(root, "", /*strict=*/true, [](const std::string& key, const YAML::Node&, int) {
@@ -267,7 +268,7 @@ void DecodeNetworkPolicy(const YAML::Node& root, const DecodeContext& ctx, Clust
   NetworkPolicy policy;
   policy.ns = meta.ns;
   policy.name = meta.name;
-  policy.source = {ctx.file, LineOf(root)};
+  policy.source = {ctx.file, r.Line(root)};
   DecodeNetworkPolicySpec(Get(root, "spec"), ctx.options, r, &policy);
   if (!ok || ctx.errors->size() != before) return;
   out->policies.push_back(std::move(policy));
@@ -275,7 +276,7 @@ void DecodeNetworkPolicy(const YAML::Node& root, const DecodeContext& ctx, Clust
 
 void DecodeObject(const YAML::Node& root, std::string_view default_kind, int depth,
                   const DecodeContext& ctx, Cluster* out) {
-  FieldReader doc(ctx.file, "", ctx.errors, ctx.budget);
+  FieldReader doc(ctx.file, "", ctx.errors, ctx.budget, ctx.line_offset);
   if (!doc.Spend()) return;
   if (!root.IsMap()) {
     doc.Report(root, "",
@@ -316,24 +317,90 @@ void DecodeObject(const YAML::Node& root, std::string_view default_kind, int dep
   }
   YAML::Node meta = Get(root, "metadata");
   std::string ns = PeekString(meta, "namespace");
-  ctx.notices->push_back(ctx.file + ":" + std::to_string(LineOf(root)) + ": skipping " +
+  ctx.notices->push_back(ctx.file + ":" + std::to_string(doc.Line(root)) + ": skipping " +
                          ObjectName(kind, ns, PeekString(meta, "name")) +
                          " (not used by the policy engine)");
 }
 
+// The first line of `piece` (1-based) holding something other than blanks, comments, document
+// markers and a null scalar; 0 when there is none.
+int FirstContentLine(std::string_view piece) {
+  int line = 0;
+  int first = 0;
+  std::string content;
+  while (!piece.empty()) {
+    ++line;
+    size_t eol = piece.find('\n');
+    std::string_view l = piece.substr(0, eol);
+    piece.remove_prefix(eol == std::string_view::npos ? piece.size() : eol + 1);
+    if (l.starts_with("---") || l.starts_with("...")) l.remove_prefix(3);
+    if (size_t hash = l.find('#'); hash != std::string_view::npos) l = l.substr(0, hash);
+    size_t b = l.find_first_not_of(" \t\r");
+    if (b == std::string_view::npos) continue;
+    size_t e = l.find_last_not_of(" \t\r");
+    if (first == 0) first = line;
+    content += l.substr(b, e - b + 1);
+  }
+  if (content.empty() || content == "~" || content == "null" || content == "Null" ||
+      content == "NULL") {
+    return 0;
+  }
+  return first;
+}
+
 }  // namespace
 
-std::optional<std::vector<YAML::Node>> ParseYamlDocuments(std::string_view text,
-                                                          const std::string& file, Errors* errors) {
-  try {
-    return YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {
-    int line = e.mark.is_null() ? 0 : e.mark.line + 1;
-    errors->push_back(Error{file, line, "", "", "YAML parse error: " + e.msg});
-  } catch (const std::exception& e) {
-    errors->push_back(Error{file, 0, "", "", std::string("YAML parse error: ") + e.what()});
+std::vector<YamlDocument> ParseYamlDocuments(std::string_view text, const std::string& file) {
+  std::vector<YamlDocument> docs;
+  auto parse = [&](std::string_view piece, int line_offset) {
+    try {
+      YAML::Node root = YAML::Load(std::string(piece));
+      if (IsNullish(root)) {
+        // yaml-cpp 0.7 returns an empty document for some garbage (a leading `,`) instead of
+        // failing: anything but comments, markers and a null scalar is an error here.
+        if (int line = FirstContentLine(piece); line > 0) {
+          docs.push_back({YAML::Node(), line_offset,
+                          Error{file, line + line_offset, "", "",
+                                "YAML parse error: unexpected content (not a YAML document)"}});
+          return;
+        }
+      }
+      docs.push_back({root, line_offset, std::nullopt});
+    } catch (const YAML::Exception& e) {
+      int line = e.mark.is_null() ? 0 : e.mark.line + 1 + line_offset;
+      docs.push_back(
+          {YAML::Node(), line_offset, Error{file, line, "", "", "YAML parse error: " + e.msg}});
+    } catch (const std::exception& e) {
+      docs.push_back({YAML::Node(), line_offset,
+                      Error{file, 0, "", "", std::string("YAML parse error: ") + e.what()}});
+    }
+  };
+  auto is_marker = [](std::string_view line, std::string_view marker) {
+    return line.starts_with(marker) && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' ||
+                                        line[3] == '\r' || line[3] == '\n');
+  };
+  size_t piece_start = 0;
+  int piece_line = 0;  // lines before the current piece
+  int line = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t eol = text.find('\n', pos);
+    size_t next = eol == std::string_view::npos ? text.size() : eol + 1;
+    std::string_view current = text.substr(pos, next - pos);
+    if (is_marker(current, "---") && pos > piece_start) {  // starts the next document
+      parse(text.substr(piece_start, pos - piece_start), piece_line);
+      piece_start = pos;
+      piece_line = line;
+    }
+    ++line;
+    if (is_marker(current, "...")) {  // ends this document
+      parse(text.substr(piece_start, next - piece_start), piece_line);
+      piece_start = next;
+      piece_line = line;
+    }
+    pos = next;
   }
-  return std::nullopt;
+  if (piece_start < text.size()) parse(text.substr(piece_start), piece_line);
+  return docs;
 }
 
 void DecodeDocument(const YAML::Node& doc, const DecodeContext& ctx, Cluster* out) {
@@ -342,8 +409,8 @@ void DecodeDocument(const YAML::Node& doc, const DecodeContext& ctx, Cluster* ou
     DecodeObject(doc, "", 0, ctx, out);
   } catch (const std::exception& e) {
     // yaml-cpp may throw on malformed node graphs; never let it escape config/.
-    ctx.errors->push_back(
-        Error{ctx.file, LineOf(doc), "", "", std::string("internal YAML error: ") + e.what()});
+    ctx.errors->push_back(Error{ctx.file, LineOf(doc) + ctx.line_offset, "", "",
+                                std::string("internal YAML error: ") + e.what()});
   }
 }
 

@@ -20,10 +20,14 @@ namespace fs = std::filesystem;
 void DecodeText(std::string_view text, const std::string& file, const LoadOptions& options,
                 NodeBudget* budget, Cluster* cluster, Errors* errors,
                 std::vector<std::string>* notices) {
-  std::optional<std::vector<YAML::Node>> docs = ParseYamlDocuments(text, file, errors);
-  if (!docs) return;
-  DecodeContext ctx{file, options, errors, notices, budget};
-  for (const YAML::Node& doc : *docs) DecodeDocument(doc, ctx, cluster);
+  for (const YamlDocument& doc : ParseYamlDocuments(text, file)) {
+    if (doc.parse_error) {
+      errors->push_back(*doc.parse_error);
+      continue;
+    }
+    DecodeContext ctx{file, options, errors, notices, budget, doc.line_offset};
+    DecodeDocument(doc.root, ctx, cluster);
+  }
 }
 
 bool IsManifestFile(const fs::path& p) {

@@ -114,6 +114,7 @@ std::string Index(const std::string& parent, size_t i) {
 }
 
 void FieldReader::Report(int line, const std::string& field, std::string reason) {
+  if (line > 0) line += line_offset_;
   errors_->push_back(Error{file_, line, object_, field, std::move(reason)});
 }
 

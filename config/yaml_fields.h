@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,8 +65,21 @@ class FieldReader {
  public:
   // `object` names the object in every error (e.g. "NetworkPolicy x/deny"); `errors` and
   // `budget` must outlive the reader.
-  FieldReader(std::string file, std::string object, Errors* errors, NodeBudget* budget)
-      : file_(std::move(file)), object_(std::move(object)), errors_(errors), budget_(budget) {}
+  // `line_offset` is added to every line: documents are parsed one at a time, and yaml-cpp's
+  // marks count from the start of the document.
+  FieldReader(std::string file, std::string object, Errors* errors, NodeBudget* budget,
+              int line_offset = 0)
+      : file_(std::move(file)),
+        object_(std::move(object)),
+        errors_(errors),
+        budget_(budget),
+        line_offset_(line_offset) {}
+
+  // The file line of `node` (0 when unknown).
+  [[nodiscard]] int Line(const YAML::Node& node) const {
+    int line = LineOf(node);
+    return line > 0 ? line + line_offset_ : 0;
+  }
 
   void Report(int line, const std::string& field, std::string reason);
   void Report(const YAML::Node& at, const std::string& field, std::string reason) {
@@ -109,23 +123,21 @@ class FieldReader {
   std::string object_;
   Errors* errors_;
   NodeBudget* budget_;
+  int line_offset_;
 };
 
 template <typename Fn>
 void FieldReader::Fields(const YAML::Node& node, const std::string& field, bool strict, Fn&& fn) {
-  std::vector<std::string> seen;
+  std::set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
     if (!Spend()) return;
     std::optional<std::string> key = KeyOf(it->first, field);
     if (!key) continue;
     std::string path = Child(field, *key);
-    bool duplicate = false;
-    for (const std::string& s : seen) duplicate = duplicate || s == *key;
-    if (duplicate) {
+    if (!seen.insert(*key).second) {
       Report(it->first, path, "duplicate field \"" + *key + "\"");
       continue;
     }
-    seen.push_back(*key);
     if (!fn(*key, it->second, LineOf(it->first)) && strict) {
       Report(it->first, path, "unknown field \"" + *key + "\"");
     }

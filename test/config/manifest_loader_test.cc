@@ -175,8 +175,33 @@ TEST(ManifestLoaderTest, MalformedYamlIsOneParseError) {
               ElementsAre(::testing::StartsWith("t.yaml:3: YAML parse error: ")));
   EXPECT_THAT(ErrorsOf("a: b\n c: d\n"),
               ElementsAre(::testing::StartsWith("t.yaml:2: YAML parse error: ")));
-  EXPECT_THAT(ErrorsOf("kind: Pod\n---\n\t- x: [\n"),
-              ElementsAre(::testing::StartsWith("t.yaml:3: YAML parse error: ")));
+  EXPECT_THAT(ErrorsOf("kind: Namespace\nmetadata: {name: x}\n---\n\t- x: [\n"),
+              ElementsAre(::testing::StartsWith("t.yaml:4: YAML parse error: ")));
+}
+
+TEST(ManifestLoaderTest, EachDocumentParsesOnItsOwn) {
+  // A broken document is reported at its file line; the documents around it still load and
+  // report their own errors.
+  EXPECT_THAT(ErrorsOf("kind: Pod\nmetadata: {name: A}\n---\nkind: [\n---\n# c\n\nkind: "
+                       "Pod\nmetadata: {name: B}\n"),
+              ElementsAre(::testing::StartsWith("t.yaml:2: Pod default/A: metadata.name: "),
+                          ::testing::StartsWith("t.yaml:5: YAML parse error: "),
+                          ::testing::StartsWith("t.yaml:9: Pod default/B: metadata.name: ")));
+  // `...` ends a document; markers may carry content and comments.
+  LoadResult r = MustLoad(
+      "kind: Pod\nmetadata: {name: a}\n...\n--- # second\nkind: Pod\nmetadata: {name: b}\n"
+      "--- {kind: Pod, metadata: {name: c}}\n--- null\n--- ~\n...\n");
+  ASSERT_EQ(r.cluster.pods.size(), 3u);
+  EXPECT_EQ(r.cluster.pods[1].source.line, 5);
+  EXPECT_EQ(r.cluster.pods[2].source.line, 7);
+}
+
+TEST(ManifestLoaderTest, StrayCommaIsAnErrorNotAHang) {
+  // yaml-cpp 0.7's LoadAll loops forever on this (jbeder/yaml-cpp#1040); Load returns null.
+  EXPECT_THAT(ErrorsOf(",\n"), ElementsAre("t.yaml:1: YAML parse error: unexpected content (not "
+                                           "a YAML document)"));
+  EXPECT_THAT(ErrorsOf("kind: Namespace\nmetadata: {name: a}\n---\n# x\n, 0755, 0x1f]\n"),
+              ElementsAre("t.yaml:5: YAML parse error: unexpected content (not a YAML document)"));
 }
 
 TEST(ManifestLoaderTest, DocumentsThatAreNotObjects) {

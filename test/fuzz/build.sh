@@ -5,14 +5,14 @@
 #   test/fuzz/build.sh                       # builds .out/fuzz/manifest_fuzz
 #   test/fuzz/build.sh run manifest 300      # builds, then fuzzes for 300 s
 #
-# Findings (crash-*, timeout-*, oom-*) land in .out/fuzz/artifacts/; the grown corpus in
+# Findings (crash-*, timeout-*, oom-*) land in .out/fuzz/artifacts/<name>/; the grown corpus in
 # .out/fuzz/corpus/<name>/ (the seeds in test/fuzz/corpus/<name>/ are never modified).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 CXX=${CXX:-clang++-16}
 OUT=${FUZZ_OUT:-.out/fuzz}
-mkdir -p "$OUT/artifacts"
+mkdir -p "$OUT"
 
 # -D__cpp_concepts: libstdc++ 12's <expected> checks it, and clang 16 reports an older value.
 FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
@@ -35,8 +35,8 @@ echo "built $OUT/manifest_fuzz"
 if [[ "${1:-}" == run ]]; then
   name=${2:-manifest}
   seconds=${3:-300}
-  mkdir -p "$OUT/corpus/$name"
+  mkdir -p "$OUT/corpus/$name" "$OUT/artifacts/$name"
   "$OUT/${name}_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$OUT/artifacts/" -print_final_stats=1 \
+    -artifact_prefix="$OUT/artifacts/$name/" -print_final_stats=1 \
     "$OUT/corpus/$name" "test/fuzz/corpus/$name"
 fi
