@@ -1,0 +1,36 @@
+// proxy/xds/xds_agent.cc — see xds_agent.h.
+#include "proxy/xds/xds_agent.h"
+
+#include "net/tls.h"
+
+namespace picket::proxy::xds {
+
+std::expected<std::unique_ptr<XdsAgent>, std::string> XdsAgent::Create(uv_loop_t* loop,
+                                                                       const XdsAgentConfig& config,
+                                                                       ApplyPolicyFn apply) {
+  if (config.ns.empty() || config.pod.empty()) {
+    return std::unexpected(std::string("xds: the pod's namespace and name are required"));
+  }
+  auto credentials = net::LoadTlsCredentials(config.cert, config.key, config.ca);
+  if (!credentials) return std::unexpected("xds.tls: " + credentials.error());
+  auto tls = net::TlsContext::Create(net::TlsRole::kClient, *credentials);
+  if (!tls) return std::unexpected("xds.tls: " + tls.error());
+
+  std::unique_ptr<XdsAgent> agent(new XdsAgent());
+  agent->source_ = std::make_unique<PolicySource>(config.ns, config.pod, std::move(apply));
+  XdsClientOptions options;
+  options.server = config.address;
+  options.server_name = config.server_name;
+  options.tls = std::move(*tls);
+  options.node = {"picket-proxy~" + config.ns + "/" + config.pod, config.ns, config.pod,
+                  "picket-proxy"};
+  options.subscriptions = agent->source_->Subscriptions();
+  options.initial_backoff_ms = config.initial_backoff_ms;
+  options.max_backoff_ms = config.max_backoff_ms;
+  auto client = XdsClient::Create(loop, std::move(options), agent->source_.get());
+  if (!client) return std::unexpected(client.error());
+  agent->client_ = std::move(*client);
+  return agent;
+}
+
+}  // namespace picket::proxy::xds

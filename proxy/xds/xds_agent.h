@@ -1,0 +1,60 @@
+// proxy/xds/xds_agent.h — everything a sidecar needs to take its policy from the control server.
+//
+// Owns: the TLS client context (loaded from the bootstrap's cert/key/CA files), the
+// PolicySource (resources → EndpointPolicy) and the XdsClient (connection, ACK/NACK, backoff).
+// The proxy wires it in with a few lines (see control/PROTOCOL.md §8):
+//
+//   auto agent = XdsAgent::Create(loop, {.address = b.xds->address, .cert = b.xds->tls.cert,
+//       .key = b.xds->tls.key, .ca = b.xds->tls.ca, .ns = b.node.ns, .pod = b.node.name},
+//       [proxy](policy::EndpointPolicyPtr p) { return proxy->ApplyPolicy(std::move(p)); });
+//   (*agent)->Start();   ...   (*agent)->Close(done);
+//
+// and adds StatusJson() to /config_dump and PrometheusText() to /stats/prometheus.
+// Loop-thread only; `apply` runs on the loop thread. Close() and run the loop until `done`.
+#pragma once
+
+#include <uv.h>
+
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "net/json.h"
+#include "proxy/xds/policy_source.h"
+#include "proxy/xds/xds_client.h"
+
+namespace picket::proxy::xds {
+
+struct XdsAgentConfig {
+  std::string address;  // "host:port" of the control server
+  std::string cert;     // PEM files: this pod's certificate (URI SAN spiffe://…/ns/NS/pod/NAME)
+  std::string key;
+  std::string ca;
+  std::string ns;  // this pod
+  std::string pod;
+  std::string server_name;  // name to verify in the server certificate; default: the host
+  uint64_t initial_backoff_ms = 250;
+  uint64_t max_backoff_ms = 30000;
+};
+
+class XdsAgent {
+ public:
+  [[nodiscard]] static std::expected<std::unique_ptr<XdsAgent>, std::string> Create(
+      uv_loop_t* loop, const XdsAgentConfig& config, ApplyPolicyFn apply);
+
+  void Start() { client_->Start(); }
+  void Close(std::function<void()> done) { client_->Close(std::move(done)); }
+
+  const XdsClientStatus& status() const { return client_->status(); }
+  net::Json StatusJson() const { return client_->StatusJson(); }
+  std::string PrometheusText() const { return client_->PrometheusText(); }
+  const policy::EndpointPolicyPtr& current() const { return source_->current(); }
+
+ private:
+  XdsAgent() = default;
+  std::unique_ptr<PolicySource> source_;
+  std::unique_ptr<XdsClient> client_;  // declared after source_: destroyed first
+};
+
+}  // namespace picket::proxy::xds
