@@ -140,12 +140,35 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
     item["name"] = u.name;
     item["version"] = u.version;
     item["resource"] = std::move(u.payload);
-    StoredResource stored{u.version, std::make_shared<const std::string>(item.Serialize())};
+    const uint64_t revision = ++type.revision;
+    if (it != type.resources.end()) type.by_revision.erase(it->second.revision);
+    if (auto removed = type.removed_at.find(u.name); removed != type.removed_at.end()) {
+      type.removed_log.erase(removed->second);
+      type.removed_at.erase(removed);
+    }
+    type.by_revision.emplace(revision, u.name);
+    StoredResource stored{u.version, std::make_shared<const std::string>(item.Serialize()),
+                          revision};
     type.resources.insert_or_assign(u.name, std::move(stored));
     changed.insert(std::move(u.name));
   }
   for (const std::string& name : removals) {
-    if (type.resources.erase(name) > 0) changed.insert(name);
+    auto it = type.resources.find(name);
+    if (it == type.resources.end()) continue;
+    type.by_revision.erase(it->second.revision);
+    type.resources.erase(it);
+    const uint64_t revision = ++type.revision;
+    type.removed_log.emplace(revision, name);
+    type.removed_at[name] = revision;
+    changed.insert(name);
+  }
+  // Bound the removal log; a stream that falls behind its start must resync (reconnect).
+  const size_t max_log = std::max<size_t>(4096, type.resources.size());
+  while (type.removed_log.size() > max_log) {
+    auto oldest = type.removed_log.begin();
+    type.removed_floor = oldest->first;
+    type.removed_at.erase(oldest->second);
+    type.removed_log.erase(oldest);
   }
   if (changed.empty()) return;
   type.version_stale = true;

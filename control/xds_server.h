@@ -50,6 +50,7 @@ struct XdsServerOptions {
 struct StoredResource {
   std::string version;
   std::shared_ptr<const std::string> encoded;
+  uint64_t revision = 0;  // the type's revision at which this version was stored
 };
 
 struct XdsServerStats {
@@ -95,10 +96,18 @@ class XdsServer {
 
  private:
   friend class XdsStream;
+  // Every change to a type bumps its revision. Wildcard delta streams remember only the revision
+  // they were last sent and get "what changed since": per-stream state is O(1), not O(names)
+  // (control/PROTOCOL.md §6).
   struct TypeState {
     std::map<std::string, StoredResource, std::less<>> resources;
     std::string version;  // recomputed lazily
     bool version_stale = true;
+    uint64_t revision = 0;
+    std::map<uint64_t, std::string> by_revision;              // present resources by their revision
+    std::map<uint64_t, std::string> removed_log;              // removals by revision (bounded)
+    std::map<std::string, uint64_t, std::less<>> removed_at;  // name → its removed_log key
+    uint64_t removed_floor = 0;  // removals at or below this revision were pruned
   };
 
   XdsServer(uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options);

@@ -299,6 +299,7 @@ void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
   for (const std::string& name : request.resource_names_unsubscribe) {
     if (name == kWildcard) {
       sub.wildcard = false;
+      sub.revision_mode = false;
     } else {
       sub.names.erase(name);
     }
@@ -332,7 +333,7 @@ void XdsStream::OnResourcesChanged(std::string_view type_url, const std::set<std
   bool affected = false;
   if (sub.wildcard) {
     affected = !names.empty();
-    if (sub.delta) sub.pending.insert(names.begin(), names.end());
+    if (sub.delta && !sub.revision_mode) sub.pending.insert(names.begin(), names.end());
   } else {
     for (const std::string& name : sub.names) {
       if (names.contains(name)) {
@@ -405,6 +406,10 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
 }
 
 void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
+  if (sub.revision_mode) {
+    SendDeltaSinceRevision(type_url, sub);
+    return;
+  }
   if (sub.pending.empty()) return;
   const auto* type = server_.FindType(type_url);
   std::vector<const std::string*> changed;
@@ -427,7 +432,42 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
     }
   }
   sub.pending.clear();
+  if (sub.wildcard) {
+    // The initial sync covered every name: from now on only the revision is tracked.
+    sub.revision_mode = true;
+    sub.sent_revision = type != nullptr ? type->revision : 0;
+    sub.sent.clear();
+  }
   if (changed.empty() && removed.empty()) return;
+  WriteDelta(type_url, sub, changed, removed);
+}
+
+void XdsStream::SendDeltaSinceRevision(const std::string& type_url, Subscription& sub) {
+  const auto* type = server_.FindType(type_url);
+  if (type == nullptr || type->revision <= sub.sent_revision) return;
+  if (sub.sent_revision < type->removed_floor) {
+    CloseWithStatus(net::StatusCode::kUnavailable,
+                    "stream fell behind the removal log; reconnect to resync");
+    return;
+  }
+  std::vector<const std::string*> changed;
+  std::vector<std::string> removed;
+  for (auto it = type->by_revision.upper_bound(sub.sent_revision); it != type->by_revision.end();
+       ++it) {
+    changed.push_back(type->resources.find(it->second)->second.encoded.get());
+  }
+  for (auto it = type->removed_log.upper_bound(sub.sent_revision); it != type->removed_log.end();
+       ++it) {
+    removed.push_back(it->second);
+  }
+  sub.sent_revision = type->revision;
+  if (changed.empty() && removed.empty()) return;
+  WriteDelta(type_url, sub, changed, removed);
+}
+
+void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
+                           const std::vector<const std::string*>& changed,
+                           const std::vector<std::string>& removed) {
   sub.pending_nonce = NextNonce();
   sub.pending_version = server_.TypeVersion(type_url);
 
@@ -494,7 +534,11 @@ net::Json XdsStream::StatusJson() const {
     s["acks"] = static_cast<int64_t>(sub.acks);
     s["nacks"] = static_cast<int64_t>(sub.nacks);
     s["last_nack"] = NackJson(sub.last_nack, sub.last_nack_version, sub.last_nack_ms);
-    if (sub.delta) s["resources_held"] = static_cast<int64_t>(sub.sent.size());
+    if (sub.revision_mode) {
+      s["sent_revision"] = static_cast<int64_t>(sub.sent_revision);
+    } else if (sub.delta) {
+      s["resources_held"] = static_cast<int64_t>(sub.sent.size());
+    }
     subs[type_url] = std::move(s);
   }
   j["subscriptions"] = std::move(subs);

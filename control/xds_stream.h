@@ -69,6 +69,10 @@ class XdsStream : public net::TlsStream::Handler {
     // Delta: what the sidecar holds (name → version) and names to reconsider.
     std::map<std::string, std::string, std::less<>> sent;
     std::set<std::string, std::less<>> pending;
+    // Delta wildcard, after the initial sync: only the type revision last sent is kept, and
+    // later pushes are "everything past it" (`sent` is then empty).
+    bool revision_mode = false;
+    uint64_t sent_revision = 0;
     std::string pending_nonce;  // outstanding response; next push waits for its ACK/NACK
     std::string pending_version;
     std::string acked_version;
@@ -92,6 +96,10 @@ class XdsStream : public net::TlsStream::Handler {
   void TrySend(const std::string& type_url, Subscription& sub);
   void SendSotw(const std::string& type_url, Subscription& sub);
   void SendDelta(const std::string& type_url, Subscription& sub);
+  void SendDeltaSinceRevision(const std::string& type_url, Subscription& sub);
+  void WriteDelta(const std::string& type_url, Subscription& sub,
+                  const std::vector<const std::string*>& changed,
+                  const std::vector<std::string>& removed);
   void WriteFrame(std::string_view body);
   std::string NextNonce() { return std::to_string(++nonce_counter_); }
   std::string own_name() const { return ns_ + "/" + pod_; }

@@ -177,6 +177,39 @@ TEST_F(XdsServerTest, DeltaAddressMapAddRemoveAndResume) {
   EXPECT_EQ(d3.removed_resources, std::vector<std::string>{"default/b"});
 }
 
+TEST_F(XdsServerTest, DeltaChangesCoalesceWhileUnackedAndLaggingStreamsResync) {
+  RawClient& c = Connect("default", "a");
+  c.Send(DeltaDiscoveryRequest{NodeFor("default", "a"), kAddress, {"*"}, {}, {}, "", {}});
+  ASSERT_TRUE(WaitFor<DeltaDiscoveryResponse>(c, 1));
+  // Three changes while the first response is un-ACKed: one response with their net effect.
+  server_->Update(kAddress, {{"default/c", "1", Payload("10.0.0.3")}}, {});
+  server_->Update(kAddress, {{"default/c", "2", Payload("10.0.0.4")}}, {"default/b"});
+  server_->Update(kAddress, {{"default/b", "2", Payload("10.0.0.2")}}, {});
+  c.Send(DeltaDiscoveryRequest{
+      {}, kAddress, {}, {}, {}, c.Received<DeltaDiscoveryResponse>()[0].nonce, {}});
+  ASSERT_TRUE(WaitFor<DeltaDiscoveryResponse>(c, 2));
+  auto d = c.Received<DeltaDiscoveryResponse>()[1];
+  ASSERT_EQ(d.resources.size(), 2u);
+  EXPECT_EQ(d.resources[0].name, "default/c");
+  EXPECT_EQ(d.resources[0].version, "2");
+  EXPECT_EQ(d.resources[1].name, "default/b");
+  EXPECT_TRUE(d.removed_resources.empty());
+
+  // More removals than the bounded log keeps while this stream is not ACKing: it must resync.
+  std::vector<XdsServer::Upsert> many;
+  std::vector<std::string> names;
+  for (int i = 0; i < 5000; ++i) {
+    names.push_back("bulk/p" + std::to_string(i));
+    many.push_back({names.back(), "1", Payload("x")});
+  }
+  server_->Update(kAddress, std::move(many), {});
+  server_->Update(kAddress, {}, names);
+  c.Send(DeltaDiscoveryRequest{{}, kAddress, {}, {}, {}, d.nonce, {}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return c.closed; }));
+  EXPECT_EQ(c.Received<StreamStatus>().at(0).status.code,
+            static_cast<int>(net::StatusCode::kUnavailable));
+}
+
 TEST_F(XdsServerTest, OtherPodsPolicyIsRefusedAndClosed) {
   RawClient& c = Connect("default", "a");
   c.Send(DiscoveryRequest{NodeFor("default", "a"), "", {"default/b"}, kPodPolicy, "", {}});
