@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace picket::config {
 namespace {
@@ -264,7 +265,20 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   }
 
   if (YAML::Node n = root["listeners"]; n.IsDefined() && !n.IsNull()) {
-    if (r.CheckMap(n, "listeners", {"outbound_port", "inbound_port", "ipv4", "ipv6"})) {
+    if (r.CheckMap(n, "listeners",
+                   {"outbound_port", "inbound_port", "ipv4", "ipv6", "inbound_passthrough_v4",
+                    "inbound_passthrough_v6"})) {
+      for (auto [key, out, want_v6] :
+           {std::tuple{"inbound_passthrough_v4", &b.listeners.inbound_passthrough_v4, false},
+            std::tuple{"inbound_passthrough_v6", &b.listeners.inbound_passthrough_v6, true}}) {
+        bool v6 = false;
+        if (r.String(n, "listeners", key, out) && !out->empty() &&
+            (!IsIp(*out, &v6) || v6 != want_v6)) {
+          r.Fail(n[key], std::string("listeners.") + key,
+                 want_v6 ? "must be an IPv6 address (or empty)"
+                         : "must be an IPv4 address (or empty)");
+        }
+      }
       r.Uint(n, "listeners", "outbound_port", &b.listeners.outbound_port, 1, 65535);
       r.Uint(n, "listeners", "inbound_port", &b.listeners.inbound_port, 1, 65535);
       r.Bool(n, "listeners", "ipv4", &b.listeners.ipv4);

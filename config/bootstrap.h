@@ -31,6 +31,11 @@ struct Bootstrap {
     uint16_t inbound_port = 15006;
     bool ipv4 = true;  // bind 0.0.0.0
     bool ipv6 = true;  // bind :: with IPV6_V6ONLY
+    // Source addresses of the proxy's connections to the local app (inbound), so that the
+    // capture rules do not redirect them again (picket-init's --inbound-passthrough-source).
+    // Empty: do not bind (only safe when the proxy's uid is exempt from all capture).
+    std::string inbound_passthrough_v4 = "127.0.0.7";
+    std::string inbound_passthrough_v6 = "::7";
   };
   struct Admin {
     std::string host = "127.0.0.1";  // loopback only

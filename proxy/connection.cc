@@ -53,11 +53,13 @@ bool Connection::InitPoll(SideIndex side) {
 }
 
 void Connection::Start() {
-  auto fd = ConnectNonBlocking(info_.original_destination);
+  auto fd = ConnectNonBlocking(info_.original_destination,
+                               worker_.UpstreamSource(info_.direction, info_.original_destination));
   if (!fd) {
     bool exhausted = fd.error().code == EMFILE || fd.error().code == ENFILE ||
                      fd.error().code == ENOBUFS || fd.error().code == ENOMEM;
-    worker_.conn_log().debug("[C{}] upstream {}", id_, fd.error().ToString());
+    // A missing passthrough source (::7 not on lo) is a setup error worth a warning.
+    worker_.conn_log().warn("[C{}] upstream {}", id_, fd.error().ToString());
     Close(exhausted ? filters::CloseReason::kResourceExhausted
                     : filters::CloseReason::kUpstreamConnectFailed,
           true);

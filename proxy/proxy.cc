@@ -75,6 +75,14 @@ std::expected<void, std::string> Proxy::Start() {
   for (const std::string& ip : bootstrap_.node.ips) {
     if (auto parsed = policy::IpAddress::Parse(ip)) context_.node_ips.push_back(*parsed);
   }
+  if (!bootstrap_.listeners.inbound_passthrough_v4.empty()) {
+    context_.inbound_passthrough_v4 =
+        policy::IpAddress::Parse(bootstrap_.listeners.inbound_passthrough_v4);
+  }
+  if (!bootstrap_.listeners.inbound_passthrough_v6.empty()) {
+    context_.inbound_passthrough_v6 =
+        policy::IpAddress::Parse(bootstrap_.listeners.inbound_passthrough_v6);
+  }
   const uint64_t fd_limit = RaiseFdLimit();
   context_.max_connections = bootstrap_.limits.max_connections != 0
                                  ? bootstrap_.limits.max_connections

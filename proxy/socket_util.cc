@@ -12,6 +12,10 @@
 #include <cerrno>
 #include <cstring>
 
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24  // <linux/in.h>; glibc's <netinet/in.h> lacks it
+#endif
+
 namespace picket::proxy {
 
 std::string SysError::ToString() const { return what + ": " + std::strerror(code); }
@@ -95,12 +99,24 @@ uint16_t LocalPort(int fd) {
   return EndpointFromSockaddr(ss).port;
 }
 
-std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to) {
+std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to,
+                                                const std::optional<policy::IpAddress>& source) {
   int fd =
       socket(to.address.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::unexpected(SysError{errno, "socket"});
   SetNoDelay(fd);
   sockaddr_storage ss;
+  if (source) {
+    // The port is chosen at connect() (by the 4-tuple), not at bind() (by the address alone).
+    int one = 1;
+    setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    socklen_t source_len = EndpointToSockaddr(filters::Endpoint{*source, 0}, &ss);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), source_len) != 0) {
+      SysError err{errno, "bind(" + source->ToString() + ")"};
+      close(fd);
+      return std::unexpected(err);
+    }
+  }
   socklen_t len = EndpointToSockaddr(to, &ss);
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
     SysError err{errno, "connect(" + EndpointToString(to) + ")"};

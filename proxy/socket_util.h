@@ -38,8 +38,10 @@ std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6);
 // The bound port of a socket.
 uint16_t LocalPort(int fd);
 
-// Starts a non-blocking connect; the fd is returned while the connect is in progress.
-[[nodiscard]] std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to);
+// Starts a non-blocking connect, from `source` (port 0) when given; the fd is returned while the
+// connect is in progress.
+[[nodiscard]] std::expected<int, SysError> ConnectNonBlocking(
+    const filters::Endpoint& to, const std::optional<policy::IpAddress>& source = std::nullopt);
 // The result of a finished non-blocking connect (SO_ERROR): 0 or an errno.
 int PendingError(int fd);
 

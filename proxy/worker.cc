@@ -186,6 +186,13 @@ void Worker::OnBackoffTimer(uv_timer_t* h) {
   if (!self->shutting_down_) self->ResumeListeners();
 }
 
+const std::optional<policy::IpAddress>& Worker::UpstreamSource(
+    filters::Direction direction, const filters::Endpoint& destination) const {
+  static const std::optional<policy::IpAddress> kNone;
+  if (direction == filters::Direction::kOutbound) return kNone;
+  return destination.address.v6 ? context_.inbound_passthrough_v6 : context_.inbound_passthrough_v4;
+}
+
 bool Worker::IsOwnListener(const filters::Endpoint& destination) const {
   if (destination.port != outbound_port_ && destination.port != inbound_port_) return false;
   if (IsLoopbackOrAny(destination.address)) return true;

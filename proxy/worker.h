@@ -46,6 +46,9 @@ using OriginalDestinationFn = std::function<std::optional<filters::Endpoint>(int
 struct WorkerContext {
   const config::Bootstrap* bootstrap = nullptr;
   std::vector<policy::IpAddress> node_ips;
+  // Inbound connections to the app bind these sources (see Bootstrap::Listeners).
+  std::optional<policy::IpAddress> inbound_passthrough_v4;
+  std::optional<policy::IpAddress> inbound_passthrough_v6;
   uint64_t max_connections = 0;
   OriginalDestinationFn original_destination;
   Stats* stats = nullptr;
@@ -84,6 +87,9 @@ class Worker final : public filters::PolicySource {
   std::chrono::milliseconds connect_timeout() const { return context_.bootstrap->timeouts.connect; }
   std::chrono::milliseconds idle_timeout() const { return context_.bootstrap->timeouts.idle; }
   spdlog::logger& conn_log() { return *context_.conn_log; }
+  // The source to bind for a connection to `destination` in `direction`, if any.
+  const std::optional<policy::IpAddress>& UpstreamSource(
+      filters::Direction direction, const filters::Endpoint& destination) const;
   void OnConnectionClosed(Connection& connection, filters::CloseReason reason);
   void Destroy(uint64_t id);
   size_t connection_count() const { return connections_.size(); }

@@ -154,6 +154,20 @@ xds: {address: "c:1", tls: {cert: c.pem}}
   EXPECT_NE(text.find("xds.tls: cert and key must be given together"), std::string::npos) << text;
 }
 
+TEST(BootstrapTest, PassthroughSourcesMustMatchTheirFamily) {
+  auto ok = ParseBootstrap(std::string(kMinimal) + "listeners: {inbound_passthrough_v6: \"\"}\n",
+                           "b.yaml");
+  ASSERT_TRUE(ok) << Render(ok.error());
+  EXPECT_EQ(ok->listeners.inbound_passthrough_v4, "127.0.0.7");
+  EXPECT_EQ(ok->listeners.inbound_passthrough_v6, "");
+  auto bad = ParseBootstrap(
+      std::string(kMinimal) + "listeners: {inbound_passthrough_v4: \"::7\"}\n", "b.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(Render(bad.error()).find("b.yaml:6: listeners.inbound_passthrough_v4: must be an IPv4"),
+            std::string::npos)
+      << Render(bad.error());
+}
+
 TEST(BootstrapTest, SyntaxErrorHasALine) {
   auto b = ParseBootstrap("node: [\n", "s.yaml");
   ASSERT_FALSE(b);

@@ -209,6 +209,20 @@ TEST_F(ProxyTest, InboundIsCheckedAgainstIngress) {
   EXPECT_NE(dropped[0].find("\"traffic_direction\":\"INGRESS\""), std::string::npos);
 }
 
+TEST_F(ProxyTest, InboundConnectsToTheAppFromThePassthroughSource) {
+  StartProxy(MakeBootstrap());
+  target_port_ = echo_.port();
+  AllowEcho();
+  int fd = ConnectTo(proxy_->inbound_port());
+  ASSERT_GE(fd, 0);
+  char buf[2];
+  ASSERT_TRUE(SendAll(fd, "in", 2));
+  ASSERT_TRUE(ReadExactly(fd, buf, 2));
+  close(fd);
+  // 127.0.0.7: the source the capture rules never redirect again (no loop through 15006).
+  EXPECT_EQ(echo_.last_peer(), "127.0.0.7");
+}
+
 TEST_F(ProxyTest, PolicyUpdateClosesWhatIsNoLongerAllowed) {
   StartProxy(MakeBootstrap());
   target_port_ = echo_.port();

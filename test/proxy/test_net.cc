@@ -100,10 +100,15 @@ void EchoServer::Serve() {
   while (!stop_) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, 50) <= 0) continue;
-    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_in peer{};
+    socklen_t peer_len = sizeof(peer);
+    int c = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
     if (c < 0) continue;
-    ++accepted_;
     std::lock_guard<std::mutex> lock(mu_);
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text));
+    last_peer_ = text;
+    ++accepted_;
     handlers_.emplace_back([c] {
       char buf[65536];
       for (;;) {

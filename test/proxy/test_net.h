@@ -49,6 +49,11 @@ class EchoServer {
   ~EchoServer();
   uint16_t port() const { return port_; }
   int accepted() const { return accepted_.load(); }
+  // The source address of the last accepted connection, e.g. "127.0.0.7".
+  std::string last_peer() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_peer_;
+  }
 
  private:
   void Serve();
@@ -59,6 +64,7 @@ class EchoServer {
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::thread> handlers_;
+  std::string last_peer_;
 };
 
 // A blocking TCP connection to 127.0.0.1:port (or ::1), -1 on failure.
