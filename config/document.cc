@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -391,16 +392,29 @@ bool FlowNestingWithin(std::string_view text, size_t max_depth) {
   return true;
 }
 
-// yaml-cpp 0.7.0 loops forever when a document's first token is ',' (e.g. the text ", a" or
-// "a\n--- ,"). A ',' cannot start a YAML document anyway, so such input is rejected here before
-// yaml-cpp sees it. Returns the 1-based line of the offending ',' or 0.
-int DocumentStartingWithComma(std::string_view text) {
-  bool at_document_start = true;
+// Input yaml-cpp 0.7.0 must never see. YAML allows no C0 control characters other than tab, LF
+// and CR, nor DEL (YAML 1.2 §5.1, c-printable); yaml-cpp mis-scans some of them (NUL ends its
+// stream early). And yaml-cpp loops forever when a document's first token is ',' (e.g. ", a" or
+// "a\n--- ,"), which cannot start a YAML document anyway (found by test/fuzz/document_fuzz).
+// Returns the reason and 1-based line, or an empty reason.
+std::pair<std::string, int> RejectBeforeYamlCpp(std::string_view text) {
   int line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') ++line;
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      char buf[64];
+      snprintf(buf, sizeof buf, "control character 0x%02x is not allowed in YAML", c);
+      return {buf, line};
+    }
+  }
+  bool at_document_start = true;
+  line = 1;
   size_t i = 0;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;  // BOM
   while (i < text.size()) {
-    const size_t eol = text.find('\n', i);
+    // yaml-cpp breaks lines at LF, CR and CRLF alike.
+    const size_t eol = text.find_first_of("\r\n", i);
     std::string_view l = text.substr(i, eol == std::string_view::npos ? eol : eol - i);
     std::string_view rest = l;
     if (l.substr(0, 3) == "---" || l.substr(0, 3) == "...") {
@@ -410,17 +424,17 @@ int DocumentStartingWithComma(std::string_view text) {
       rest = {};  // a directive
     }
     if (at_document_start) {
-      size_t k = rest.find_first_not_of(" \t\r");
+      size_t k = rest.find_first_not_of(" \t");
       if (k != std::string_view::npos && rest[k] != '#') {
-        if (rest[k] == ',') return line;
+        if (rest[k] == ',') return {"a document cannot start with ','", line};
         at_document_start = false;
       }
     }
     if (eol == std::string_view::npos) break;
+    if (text[eol] == '\n') ++line;
     i = eol + 1;
-    ++line;
   }
-  return 0;
+  return {"", 0};
 }
 
 }  // namespace
@@ -432,9 +446,8 @@ std::expected<std::vector<Node>, Error> ParseYamlDocuments(std::string_view text
     return std::unexpected(Error{std::string(file_name), 0, "", "",
                                  "flow nesting deeper than " + std::to_string(limits.max_depth)});
   }
-  if (int line = DocumentStartingWithComma(text); line > 0) {
-    return std::unexpected(Error{std::string(file_name), line, "", "",
-                                 "invalid YAML: a document cannot start with ','"});
+  if (auto [reason, line] = RejectBeforeYamlCpp(text); !reason.empty()) {
+    return std::unexpected(Error{std::string(file_name), line, "", "", "invalid YAML: " + reason});
   }
   std::vector<YAML::Node> raw;
   try {

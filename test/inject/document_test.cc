@@ -70,12 +70,16 @@ TEST(DocumentYaml, ErrorsAreValuesWithLines) {
 TEST(DocumentYaml, RejectsDocumentsThatHangYamlCpp) {
   // yaml-cpp 0.7.0 never returns on these (found by test/fuzz/document_fuzz).
   for (const char* text : {", a", "  ,", "# c\n,", "%YAML 1.2\n---\n,", "a\n--- ,\n",
-                           "\xef\xbb\xbf,", "a: 1\n...\n, b\n"}) {
+                           "\xef\xbb\xbf,", "a: 1\n...\n, b\n", "# c\r, a\n"}) {
     auto r = ParseYamlDocuments(text, "hang.yaml");
     ASSERT_FALSE(r.has_value()) << text;
     EXPECT_NE(r.error().reason.find("cannot start with ','"), std::string::npos) << text;
   }
-  EXPECT_TRUE(ParseYamlDocuments("a: [1, 2]\nb: x,y\n", "ok.yaml").has_value());
+  EXPECT_TRUE(ParseYamlDocuments("a: [1, 2]\nb: x,y\r\nc: d\n", "ok.yaml").has_value());
+  auto nul = ParseYamlDocuments(std::string("a: b\n\0c: d\n", 11), "nul.yaml");
+  ASSERT_FALSE(nul.has_value());
+  EXPECT_EQ(nul.error().line, 2);
+  EXPECT_NE(nul.error().reason.find("control character 0x00"), std::string::npos);
 }
 
 TEST(DocumentYaml, AliasBombIsCapped) {
