@@ -268,12 +268,11 @@ std::expected<PodEntry*, config::Error> ClusterPolicy::InsertPod(const config::P
     }
     if (std::find(entry->ips.begin(), entry->ips.end(), *ip) != entry->ips.end()) continue;
     if (!pod.host_network) {
-      auto owner = addresses_.find(*ip);
-      if (owner != addresses_.end()) {
+      if (const PodEntry* const* owner = addresses_.Find(*ip)) {
         return std::unexpected(PodError(pod, "status.podIPs[" + std::to_string(i) + "]",
                                         "Duplicate value: \"" + pod.ips[i] +
-                                            "\": already used by " + owner->second->ns + "/" +
-                                            owner->second->name));
+                                            "\": already used by " + (*owner)->ns + "/" +
+                                            (*owner)->name));
       }
     }
     entry->ips.push_back(*ip);
@@ -286,7 +285,7 @@ std::expected<PodEntry*, config::Error> ClusterPolicy::InsertPod(const config::P
   namespaces_.try_emplace(pod.ns, config::Labels{{kNamespaceNameLabel, pod.ns}});
   PodEntry* raw = entry.get();
   if (!raw->host_network) {
-    for (const IpAddress& ip : raw->ips) addresses_.emplace(ip, raw);
+    for (const IpAddress& ip : raw->ips) addresses_.Insert(ip, raw);
   }
   pods_.emplace(key, std::move(entry));
   return raw;
@@ -368,7 +367,7 @@ bool ClusterPolicy::RemovePod(std::string_view ns, std::string_view name) {
   if (it == pods_.end()) return false;
   const PodEntry& pod = *it->second;
   if (!pod.host_network) {
-    for (const IpAddress& ip : pod.ips) addresses_.erase(ip);
+    for (const IpAddress& ip : pod.ips) addresses_.Erase(ip);
   }
   if (pod.identity != kNoIdentity) {
     Identity& identity = identities_[pod.identity];
@@ -397,9 +396,8 @@ std::optional<ClusterPolicy::Endpoint> ClusterPolicy::FindPod(std::string_view n
 ClusterPolicy::Endpoint ClusterPolicy::FindAddress(const IpAddress& address) const {
   Endpoint e;
   e.address = address;
-  auto it = addresses_.find(address);
-  if (it != addresses_.end()) {
-    e.pod = it->second;
+  if (const PodEntry* const* pod = addresses_.Find(address)) {
+    e.pod = *pod;
     e.name = PodKey(e.pod->ns, e.pod->name);
   } else {
     e.name = address.ToString();
@@ -454,10 +452,10 @@ ClusterPolicy::Verdict ClusterPolicy::Check(const Endpoint& src, const Endpoint&
 
 bool ClusterPolicy::Allowed(const IpAddress& src, const IpAddress& dst, uint16_t port,
                             config::Protocol protocol) const {
-  auto s = addresses_.find(src);
-  auto d = addresses_.find(dst);
-  const PodEntry* src_pod = s != addresses_.end() ? s->second : nullptr;
-  const PodEntry* dst_pod = d != addresses_.end() ? d->second : nullptr;
+  const PodEntry* const* s = addresses_.Find(src);
+  const PodEntry* const* d = addresses_.Find(dst);
+  const PodEntry* src_pod = s != nullptr ? *s : nullptr;
+  const PodEntry* dst_pod = d != nullptr ? *d : nullptr;
   if (src_pod != nullptr ? src_pod == dst_pod : src == dst) return true;  // itself
   const std::span<const NamedPort> dst_ports =
       dst_pod != nullptr ? std::span<const NamedPort>(dst_pod->named_ports)

@@ -26,6 +26,7 @@
 
 #include "config/error.h"
 #include "config/model.h"
+#include "policy/address_table.h"
 #include "policy/endpoint_policy.h"
 #include "policy/ip_address.h"
 #include "policy/rule_set.h"
@@ -136,7 +137,7 @@ class ClusterPolicy {
   std::vector<IdentityId> free_identities_;
   std::unordered_map<std::string, IdentityId> identity_index_;
   std::unordered_map<std::string, std::unique_ptr<PodEntry>> pods_;  // by "ns/name"
-  std::unordered_map<IpAddress, const PodEntry*, IpAddressHash> addresses_;
+  AddressTable<const PodEntry*> addresses_;
 };
 
 }  // namespace picket::policy

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "policy/address_table.h"
 #include "policy/cluster_policy.h"
 #include "policy/json_writer.h"
 
@@ -38,9 +39,9 @@ class Snapshot final : public EndpointPolicy {
       s->peers_.push_back(PeerInfo{e.ns, e.pod, e.labels});
       if (e.ns == s->policy_.ns && e.pod == s->policy_.pod) s->self_ = static_cast<int>(i);
       for (size_t j = 0; j < e.ips.size(); ++j) {
-        auto [at, fresh] = s->by_address_.try_emplace(e.ips[j], static_cast<uint32_t>(i));
-        if (!fresh && at->second != i) {
-          const AddressEntry& owner = s->entries_[at->second];
+        const uint32_t* at = s->by_address_.Insert(e.ips[j], static_cast<uint32_t>(i));
+        if (*at != i) {
+          const AddressEntry& owner = s->entries_[*at];
           errors.push_back(config::Error{
               "", 0, "", "address_map[" + std::to_string(i) + "].ips[" + std::to_string(j) + "]",
               "Duplicate value: \"" + e.ips[j].ToString() + "\": already used by " + owner.ns +
@@ -73,6 +74,8 @@ class Snapshot final : public EndpointPolicy {
     check_indexes(s->policy_.egress, "egress");
     s->policy_.ingress.BuildIndex();
     s->policy_.egress.BuildIndex();
+    s->ingress_texts_ = RenderTexts(s->policy_.ingress, Direction::kIngress);
+    s->egress_texts_ = RenderTexts(s->policy_.egress, Direction::kEgress);
     if (!errors.empty()) return std::unexpected(std::move(errors));
     s->version_ = version.empty() ? HashVersion(s->EncodeBody()) : std::move(version);
     return s;
@@ -84,28 +87,28 @@ class Snapshot final : public EndpointPolicy {
 
   Decision CheckEgress(const IpAddress& dst, uint16_t port,
                        config::Protocol protocol) const override {
-    if (IsSelf(dst)) return SelfDecision();
     const int peer = Find(dst);
+    if (peer >= 0 && peer == self_) return SelfDecision();
     // Egress named ports resolve on the destination pod; a non-pod destination has none.
     const std::span<const NamedPort> ports =
         peer >= 0 ? std::span<const NamedPort>(entries_[peer].named_ports)
                   : std::span<const NamedPort>();
     const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &dst};
     return MakeDecision(Evaluate(policy_.egress, sets_, view, port, protocol, ports),
-                        policy_.egress, Direction::kEgress);
+                        policy_.egress, egress_texts_);
   }
 
   Decision CheckIngress(const IpAddress& src, uint16_t port,
                         config::Protocol protocol) const override {
-    if (IsSelf(src)) return SelfDecision();
     const int peer = Find(src);
+    if (peer >= 0 && peer == self_) return SelfDecision();
     // Ingress named ports resolve on this pod (the destination).
     const std::span<const NamedPort> ports =
         self_ >= 0 ? std::span<const NamedPort>(entries_[self_].named_ports)
                    : std::span<const NamedPort>();
     const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &src};
     return MakeDecision(Evaluate(policy_.ingress, sets_, view, port, protocol, ports),
-                        policy_.ingress, Direction::kIngress);
+                        policy_.ingress, ingress_texts_);
   }
 
   const PeerInfo* LookupPeer(const IpAddress& address) const override {
@@ -141,29 +144,62 @@ class Snapshot final : public EndpointPolicy {
   }
 
   int Find(const IpAddress& a) const {
-    auto it = by_address_.find(a);
-    return it == by_address_.end() ? -1 : static_cast<int>(it->second);
+    const uint32_t* i = by_address_.Find(a);
+    return i == nullptr ? -1 : static_cast<int>(*i);
   }
-
-  bool IsSelf(const IpAddress& a) const { return self_ >= 0 && Find(a) == self_; }
 
   static Decision SelfDecision() {
     // "A pod cannot block access to itself."
     return Decision{true, "", {}, "the pod itself (always allowed)"};
   }
 
+  // The human lines of every possible outcome, rendered once at build time so a decision costs
+  // a string copy, not a formatting pass (same text as DescribeVerdict).
+  struct DirectionTexts {
+    std::string not_isolated;
+    std::string no_match;
+    std::vector<std::string> allowed;    // per entry
+    std::vector<std::string> near_peer;  // per entry: closest, peer did not match
+    std::vector<std::string> near_port;  // per entry: closest, port/protocol did not match
+  };
+
+  static DirectionTexts RenderTexts(const DirectionRules& rules, Direction direction) {
+    DirectionTexts t;
+    DirectionVerdict v;
+    t.not_isolated = DescribeVerdict(rules, v, direction);
+    v.isolated = true;
+    t.no_match = DescribeVerdict(rules, v, direction);
+    for (const RuleEntry& e : rules.entries) {
+      DirectionVerdict allowed{true, true, &e, DirectionVerdict::Miss::kNone, nullptr};
+      t.allowed.push_back(DescribeVerdict(rules, allowed, direction));
+      DirectionVerdict peer{false, true, nullptr, DirectionVerdict::Miss::kPeer, &e};
+      t.near_peer.push_back(DescribeVerdict(rules, peer, direction));
+      DirectionVerdict port{false, true, nullptr, DirectionVerdict::Miss::kPort, &e};
+      t.near_port.push_back(DescribeVerdict(rules, port, direction));
+    }
+    return t;
+  }
+
   static Decision MakeDecision(const DirectionVerdict& v, const DirectionRules& rules,
-                               Direction direction) {
+                               const DirectionTexts& texts) {
     Decision d;
     d.allowed = v.allowed;
-    d.detail = DescribeVerdict(rules, v, direction);
-    if (v.allowed) {
-      if (v.matched != nullptr && v.matched->policy < rules.policies.size()) {
-        d.policies.push_back(rules.policies[v.matched->policy]);
-      }
+    if (!v.isolated) {
+      d.detail = texts.not_isolated;
+    } else if (v.allowed) {
+      const size_t i = static_cast<size_t>(v.matched - rules.entries.data());
+      d.detail = texts.allowed[i];
+      d.policies.push_back(rules.policies[v.matched->policy]);
     } else {
       d.reason = "policy_denied";
       d.policies = rules.policies;
+      if (v.near_miss == nullptr) {
+        d.detail = texts.no_match;
+      } else {
+        const size_t i = static_cast<size_t>(v.near_miss - rules.entries.data());
+        d.detail =
+            v.miss == DirectionVerdict::Miss::kPeer ? texts.near_peer[i] : texts.near_port[i];
+      }
     }
     return d;
   }
@@ -174,8 +210,10 @@ class Snapshot final : public EndpointPolicy {
   std::vector<IdentityId> local_identity_;  // parallel to entries_
   std::vector<PeerInfo> peers_;             // parallel to entries_
   std::vector<IdentitySet> sets_;           // parallel to policy_.identity_sets, local ids
-  std::unordered_map<IpAddress, uint32_t, IpAddressHash> by_address_;
+  AddressTable<uint32_t> by_address_;       // → index into entries_
   int self_ = -1;
+  DirectionTexts ingress_texts_;
+  DirectionTexts egress_texts_;
 };
 
 }  // namespace
