@@ -1,0 +1,110 @@
+// Tests the picket-inject and picket-init binaries' command lines (argument parsing, stdin/stdout,
+// exit codes, `bootstrap --exec`), on top of the library tests.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "inject/command.h"
+
+namespace picket::inject {
+namespace {
+
+std::string Root() {
+  char cwd[PATH_MAX];
+  return getcwd(cwd, sizeof cwd);
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+CommandResult RunBinary(std::vector<std::string> argv, const std::string& input = "") {
+  argv[0] = Root() + "/inject/" + argv[0];
+  ProcessRunner runner;
+  auto r = runner.Run(argv, input);
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error());
+  return r ? *r : CommandResult{-1, "", ""};
+}
+
+TEST(InjectCli, FileAndStdinGiveTheGolden) {
+  const std::string golden = Read("test/inject/testdata/deployment.out.yaml");
+  CommandResult r = RunBinary({"picket-inject", "-f", "test/inject/testdata/deployment.in.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, golden);
+  r = RunBinary({"picket-inject", "inject", "--filename=-"},
+                Read("test/inject/testdata/deployment.in.yaml"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, golden);
+
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string out = std::string(tmp != nullptr ? tmp : "/tmp") + "/cli-out.yaml";
+  r = RunBinary({"picket-inject", "-f", "test/inject/testdata/hostnetwork.in.yaml", "-o", out});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.err.find("===> Skipping injection because DaemonSet"), std::string::npos) << r.err;
+  EXPECT_EQ(Read(out), Read("test/inject/testdata/hostnetwork.out.yaml"));
+}
+
+TEST(InjectCli, ErrorsExitNonZero) {
+  EXPECT_EQ(RunBinary({"picket-inject", "-f", "/nonexistent.yaml"}).exit_code, 1);
+  EXPECT_EQ(RunBinary({"picket-inject", "-f", "-", "--bogus", "x"}, "a: 1\n").exit_code, 2);
+  EXPECT_EQ(RunBinary({"picket-inject", "frobnicate"}).exit_code, 2);
+  EXPECT_EQ(RunBinary({"picket-inject", "-f", "-", "--outbound-port", "0"}, "a: 1\n").exit_code, 2);
+  CommandResult r = RunBinary({"picket-inject", "-f", "-"}, "a: [\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("<stdin>:"), std::string::npos) << r.err;
+  EXPECT_EQ(RunBinary({"picket-inject", "--help"}).exit_code, 0);
+}
+
+TEST(InjectCli, BootstrapPrintsWritesAndExecs) {
+  CommandResult r =
+      RunBinary({"picket-inject", "bootstrap", "--namespace", "shop", "--pod", "web-0", "--ip",
+                 "10.0.0.7", "--ip=fd00::7", "--policy-file", "/p.json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  name: web-0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  - fd00::7\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("policy_file: /p.json\n"), std::string::npos) << r.out;
+
+  // As the injected sidecar runs it: downward-API values, a file, then exec of the proxy
+  // (here /bin/echo, which prints the arguments it was given).
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string file = std::string(tmp != nullptr ? tmp : "/tmp") + "/bootstrap.yaml";
+  r = RunBinary({"picket-inject", "bootstrap", "--namespace=shop", "--pod=web-0",
+                 "--ip=10.0.0.7,fd00::7", "--xds-address=picket-control:15012", "--output=" + file,
+                 "--exec=/bin/echo"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "--config=" + file + "\n");
+  EXPECT_NE(Read(file).find("xds:\n  address: picket-control:15012\n"), std::string::npos);
+
+  r = RunBinary({"picket-inject", "bootstrap", "--namespace=shop", "--pod=web-0", "--ip=$(POD_IPS)",
+                 "--policy-file=/p"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is not an IP address"), std::string::npos) << r.err;
+}
+
+TEST(InjectCli, ProbeFailsWhenNothingListens) {
+  // Port 1 on loopback: nothing listens there in a test sandbox.
+  EXPECT_EQ(RunBinary({"picket-inject", "probe", "--url=http://127.0.0.1:1/ready"}).exit_code, 1);
+  EXPECT_EQ(RunBinary({"picket-inject", "probe", "--url=http://example.com/ready"}).exit_code, 2);
+}
+
+TEST(InitCli, DryRunAndBadFlags) {
+  CommandResult r = RunBinary({"picket-init", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, Read("test/inject/testdata/init_default.golden"));
+  r = RunBinary({"picket-init", "--dry-run", "--exclude-outbound-cidrs=10.0.0.0/40"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--exclude-outbound-cidrs"), std::string::npos) << r.err;
+  EXPECT_EQ(RunBinary({"picket-init", "--help"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace picket::inject
