@@ -102,6 +102,7 @@ void CheckApiVersion(const YAML::Node& root, const char* want, FieldReader& r) {
 
 std::string ObjectName(std::string_view kind, const std::string& ns, const std::string& name) {
   std::string out(kind);
+  if (ns.empty() && name.empty()) return out;  // a cluster-scoped object without a name
   out += ' ';
   if (!ns.empty()) out += ns + "/";
   out += name;

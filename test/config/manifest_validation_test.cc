@@ -457,6 +457,9 @@ status:
 }
 
 TEST(ManifestValidationTest, NamespaceName) {
+  EXPECT_THAT(ErrorsOf("kind: Namespace\nmetadata: {}\n"),
+              ElementsAre("t.yaml:2: Namespace: metadata.name: Required value: name or "
+                          "generateName is required"));
   EXPECT_THAT(ErrorsOf("kind: Namespace\nmetadata: {name: a.b}\n"),
               ElementsAre(::testing::StartsWith(
                   "t.yaml:2: Namespace a.b: metadata.name: Invalid value: \"a.b\": a lowercase RFC "
