@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/label_validation.h"
 #include "config/manifest_decode.h"
 
 namespace picket::config {
@@ -27,25 +28,22 @@ void DecodeCase(const YamlDocument& doc, const std::string& path, const LoadOpti
     for (const YAML::Node& probe : probes) {
       std::string p = Index("probes", i++);
       if (!r.ExpectMap(probe, p)) continue;
-      ConformanceProbe parsed;
+      ConformanceProbe parsed_probe;
       std::optional<int64_t> port = r.Int(Get(probe, "port"), Child(p, "port"));
       if (port && (*port < 1 || *port > 65535)) {
         r.Report(Get(probe, "port"), Child(p, "port"), "must be between 1 and 65535, inclusive");
       } else if (port) {
-        parsed.port = static_cast<uint16_t>(*port);
+        parsed_probe.port = static_cast<uint16_t>(*port);
       }
       YAML::Node proto = Get(probe, "protocol");
       std::optional<std::string> name = IsNullish(proto) ? std::optional<std::string>("TCP")
                                                          : r.String(proto, Child(p, "protocol"));
-      if (name == "TCP")
-        parsed.protocol = Protocol::kTCP;
-      else if (name == "UDP")
-        parsed.protocol = Protocol::kUDP;
-      else if (name == "SCTP")
-        parsed.protocol = Protocol::kSCTP;
-      else if (name)
+      if (std::optional<Protocol> parsed = name ? ParseProtocol(*name) : std::nullopt) {
+        parsed_probe.protocol = *parsed;
+      } else if (name) {
         r.Report(proto, Child(p, "protocol"), "must be TCP, UDP or SCTP");
-      out->probes.push_back(parsed);
+      }
+      out->probes.push_back(parsed_probe);
     }
   }
   YAML::Node expected = Get(root, "expected");

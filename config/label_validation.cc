@@ -169,6 +169,13 @@ std::vector<std::string> IsValidPortNum(int64_t value) {
   return {"must be between 1 and 65535, inclusive"};
 }
 
+std::optional<Protocol> ParseProtocol(std::string_view name) {
+  if (name == "TCP") return Protocol::kTCP;
+  if (name == "UDP") return Protocol::kUDP;
+  if (name == "SCTP") return Protocol::kSCTP;
+  return std::nullopt;
+}
+
 std::string GoQuote(std::string_view value) {
   std::string out = "\"";
   for (unsigned char c : value) {

@@ -2,15 +2,18 @@
 //
 // Owns: the name, label and port-name predicates of apimachinery's util/validation
 // (IsDNS1123Subdomain, IsDNS1123Label, IsQualifiedName, IsValidLabelValue, IsValidPortName,
-// IsValidPortNum). Each returns the API server's messages (empty when valid), in its order, so
-// callers can render `field: Invalid value: "x": <message>` exactly as kube-apiserver does.
-// Pure functions; callable from any thread.
+// IsValidPortNum) and protocol names. Each check returns the API server's messages (empty when
+// valid), in its order, so callers can render `field: Invalid value: "x": <message>` exactly as
+// kube-apiserver does. Pure functions; callable from any thread.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "config/model.h"
 
 namespace picket::config {
 
@@ -31,6 +34,9 @@ namespace picket::config {
 
 // 1..65535.
 [[nodiscard]] std::vector<std::string> IsValidPortNum(int64_t value);
+
+// "TCP", "UDP" or "SCTP" — case-sensitive, as the API server requires — or nullopt.
+[[nodiscard]] std::optional<Protocol> ParseProtocol(std::string_view name);
 
 // Go's strconv.Quote (what `%q` prints): how field errors show string values.
 [[nodiscard]] std::string GoQuote(std::string_view value);

@@ -44,16 +44,8 @@ bool DecodeMetadata(const YAML::Node& root, bool namespaced,
   }
   if (!r.ExpectMap(meta, "metadata")) return false;
   YAML::Node name_node, ns_node, labels_node;
-  r.Fields(meta, "metadata", /*strict=*/false,
-           [&](const std::string& key, const YAML::Node& value, int) {
-             if (key == "name")
-               name_node.reset(value);
-             else if (key == "namespace")
-               ns_node.reset(value);
-             else if (key == "labels")
-               labels_node.reset(value);
-             return true;
-           });
+  r.Capture(meta, "metadata", /*strict=*/false,
+            {{"name", &name_node}, {"namespace", &ns_node}, {"labels", &labels_node}});
   bool ok = true;
   if (!IsNullish(name_node)) {
     std::optional<std::string> name = r.String(name_node, "metadata.name");
@@ -171,13 +163,10 @@ void DecodeContainerPorts(const YAML::Node& containers, const std::string& path,
       }
       if (!IsNullish(protocol)) {
         std::optional<std::string> p = r.String(protocol, Child(path_i, "protocol"));
-        if (p == "TCP")
-          cp.protocol = Protocol::kTCP;
-        else if (p == "UDP")
-          cp.protocol = Protocol::kUDP;
-        else if (p == "SCTP")
-          cp.protocol = Protocol::kSCTP;
-        else if (p) {
+        // Pod validation lists the supported values sorted (sets.List).
+        if (std::optional<Protocol> parsed = p ? ParseProtocol(*p) : std::nullopt) {
+          cp.protocol = *parsed;
+        } else if (p) {
           r.Report(protocol, Child(path_i, "protocol"),
                    "Unsupported value: " + GoQuote(*p) +
                        ": supported values: \"SCTP\", \"TCP\", \"UDP\"");

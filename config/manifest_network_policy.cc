@@ -36,18 +36,8 @@ void DecodeRequirement(const YAML::Node& node, const std::string& path, FieldRea
   if (!IsNullish(node) && !r.ExpectMap(node, path)) return;
   YAML::Node key_node, op_node, values_node;
   if (!IsNullish(node)) {
-    r.Fields(node, path, /*strict=*/true,
-             [&](const std::string& key, const YAML::Node& value, int) {
-               if (key == "key")
-                 key_node.reset(value);
-               else if (key == "operator")
-                 op_node.reset(value);
-               else if (key == "values")
-                 values_node.reset(value);
-               else
-                 return false;
-               return true;
-             });
+    r.Capture(node, path, /*strict=*/true,
+              {{"key", &key_node}, {"operator", &op_node}, {"values", &values_node}});
   }
   std::string key, op;
   if (!IsNullish(key_node)) key = r.String(key_node, Child(path, "key")).value_or("");
@@ -101,34 +91,18 @@ void DecodePort(const YAML::Node& node, const std::string& path, FieldReader& r,
   YAML::Node protocol_node, port_node, end_port_node;
   if (!IsNullish(node)) {
     if (!r.ExpectMap(node, path)) return;
-    r.Fields(node, path, /*strict=*/true,
-             [&](const std::string& key, const YAML::Node& value, int) {
-               if (key == "protocol")
-                 protocol_node.reset(value);
-               else if (key == "port")
-                 port_node.reset(value);
-               else if (key == "endPort")
-                 end_port_node.reset(value);
-               else
-                 return false;
-               return true;
-             });
+    r.Capture(node, path, /*strict=*/true,
+              {{"protocol", &protocol_node}, {"port", &port_node}, {"endPort", &end_port_node}});
   }
   // protocol: defaulted to TCP ("If not specified, this field defaults to TCP").
   if (!IsNullish(protocol_node)) {
     std::optional<std::string> p = r.String(protocol_node, Child(path, "protocol"));
-    if (p) {
-      if (*p == "TCP")
-        out->protocol = Protocol::kTCP;
-      else if (*p == "UDP")
-        out->protocol = Protocol::kUDP;
-      else if (*p == "SCTP")
-        out->protocol = Protocol::kSCTP;
-      else {
-        r.Report(
-            protocol_node, Child(path, "protocol"),
-            "Unsupported value: " + GoQuote(*p) + ": supported values: \"TCP\", \"UDP\", \"SCTP\"");
-      }
+    if (std::optional<Protocol> protocol = p ? ParseProtocol(*p) : std::nullopt) {
+      out->protocol = *protocol;
+    } else if (p) {
+      r.Report(
+          protocol_node, Child(path, "protocol"),
+          "Unsupported value: " + GoQuote(*p) + ": supported values: \"TCP\", \"UDP\", \"SCTP\"");
     }
   }
   std::optional<int64_t> end_port;
@@ -185,15 +159,7 @@ void DecodePort(const YAML::Node& node, const std::string& path, FieldReader& r,
 void DecodeIpBlock(const YAML::Node& node, const std::string& path, const LoadOptions& options,
                    FieldReader& r, IpBlock* out) {
   YAML::Node cidr_node, except_node;
-  r.Fields(node, path, /*strict=*/true, [&](const std::string& key, const YAML::Node& value, int) {
-    if (key == "cidr")
-      cidr_node.reset(value);
-    else if (key == "except")
-      except_node.reset(value);
-    else
-      return false;
-    return true;
-  });
+  r.Capture(node, path, /*strict=*/true, {{"cidr", &cidr_node}, {"except", &except_node}});
   std::string cidr_path = Child(path, "cidr");
   if (!IsNullish(cidr_node)) out->cidr = r.String(cidr_node, cidr_path).value_or("");
   std::vector<std::string> except;
@@ -235,18 +201,8 @@ void DecodePeer(const YAML::Node& node, const std::string& path, const LoadOptio
   YAML::Node pod_node, ns_node, ip_node;
   if (!IsNullish(node)) {
     if (!r.ExpectMap(node, path)) return;
-    r.Fields(node, path, /*strict=*/true,
-             [&](const std::string& key, const YAML::Node& value, int) {
-               if (key == "podSelector")
-                 pod_node.reset(value);
-               else if (key == "namespaceSelector")
-                 ns_node.reset(value);
-               else if (key == "ipBlock")
-                 ip_node.reset(value);
-               else
-                 return false;
-               return true;
-             });
+    r.Capture(node, path, /*strict=*/true,
+              {{"podSelector", &pod_node}, {"namespaceSelector", &ns_node}, {"ipBlock", &ip_node}});
   }
   // A null selector is an absent one ("this peer kind is not used"); `{}` matches everything.
   int peers = 0;
@@ -280,16 +236,7 @@ void DecodeRule(const YAML::Node& node, const std::string& path, std::string_vie
   YAML::Node ports_node, peers_node;
   if (!IsNullish(node)) {
     if (!r.ExpectMap(node, path)) return;
-    r.Fields(node, path, /*strict=*/true,
-             [&](const std::string& key, const YAML::Node& value, int) {
-               if (key == "ports")
-                 ports_node.reset(value);
-               else if (key == peers_key)
-                 peers_node.reset(value);
-               else
-                 return false;
-               return true;
-             });
+    r.Capture(node, path, /*strict=*/true, {{"ports", &ports_node}, {peers_key, &peers_node}});
   }
   std::string ports_path = Child(path, "ports");
   ForEachItem(ports_node, ports_path, r, [&](const YAML::Node& item, size_t i) {
@@ -320,15 +267,8 @@ void ValidateLabels(const Labels& labels, const std::map<std::string, int>& line
 LabelSelector DecodeLabelSelector(const YAML::Node& node, const std::string& path, FieldReader& r) {
   LabelSelector out;
   YAML::Node labels_node, exprs_node;
-  r.Fields(node, path, /*strict=*/true, [&](const std::string& key, const YAML::Node& value, int) {
-    if (key == "matchLabels")
-      labels_node.reset(value);
-    else if (key == "matchExpressions")
-      exprs_node.reset(value);
-    else
-      return false;
-    return true;
-  });
+  r.Capture(node, path, /*strict=*/true,
+            {{"matchLabels", &labels_node}, {"matchExpressions", &exprs_node}});
   std::string labels_path = Child(path, "matchLabels");
   std::map<std::string, int> lines;
   Labels labels = r.StringMap(labels_node, labels_path, &lines);
@@ -350,20 +290,11 @@ void DecodeNetworkPolicySpec(const YAML::Node& spec, const LoadOptions& options,
   YAML::Node selector_node, ingress_node, egress_node, types_node;
   if (!IsNullish(spec)) {
     if (!r.ExpectMap(spec, "spec")) return;
-    r.Fields(spec, "spec", /*strict=*/true,
-             [&](const std::string& key, const YAML::Node& value, int) {
-               if (key == "podSelector")
-                 selector_node.reset(value);
-               else if (key == "ingress")
-                 ingress_node.reset(value);
-               else if (key == "egress")
-                 egress_node.reset(value);
-               else if (key == "policyTypes")
-                 types_node.reset(value);
-               else
-                 return false;
-               return true;
-             });
+    r.Capture(spec, "spec", /*strict=*/true,
+              {{"podSelector", &selector_node},
+               {"ingress", &ingress_node},
+               {"egress", &egress_node},
+               {"policyTypes", &types_node}});
   }
   // spec.podSelector is not a pointer: absent and null are the empty selector (all pods).
   if (!IsNullish(selector_node) && r.ExpectMap(selector_node, "spec.podSelector")) {

@@ -195,6 +195,19 @@ std::vector<std::string> FieldReader::StringList(const YAML::Node& node, const s
   return out;
 }
 
+void FieldReader::Capture(const YAML::Node& node, const std::string& field, bool strict,
+                          std::initializer_list<Slot> slots) {
+  Fields(node, field, strict, [&](const std::string& key, const YAML::Node& value, int) {
+    for (const Slot& slot : slots) {
+      if (slot.key == key) {
+        slot.node->reset(value);  // rebinds the handle; never writes into the document
+        return true;
+      }
+    }
+    return false;
+  });
+}
+
 bool FieldReader::Spend() {
   if (budget_->remaining > 0) {
     --budget_->remaining;

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <set>
@@ -109,6 +110,15 @@ class FieldReader {
   // `unknown field "key"` error at `field.key`. Duplicate keys are always errors.
   template <typename Fn>
   void Fields(const YAML::Node& node, const std::string& field, bool strict, Fn&& fn);
+
+  struct Slot {
+    std::string_view key;
+    YAML::Node* node;  // receives the field's value node when present
+  };
+  // Stores each listed field of the map `node` into its slot. With `strict`, any other key is
+  // an `unknown field "key"` error at `field.key`; duplicate keys are always errors.
+  void Capture(const YAML::Node& node, const std::string& field, bool strict,
+               std::initializer_list<Slot> slots);
 
   // Charges one node against the budget; false (reported once) when exhausted.
   [[nodiscard]] bool Spend();

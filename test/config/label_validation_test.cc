@@ -113,6 +113,15 @@ TEST(LabelValidationTest, PortNum) {
   EXPECT_THAT(IsValidPortNum(-1), ElementsAre("must be between 1 and 65535, inclusive"));
 }
 
+TEST(LabelValidationTest, ProtocolsAreCaseSensitive) {
+  EXPECT_EQ(ParseProtocol("TCP"), Protocol::kTCP);
+  EXPECT_EQ(ParseProtocol("UDP"), Protocol::kUDP);
+  EXPECT_EQ(ParseProtocol("SCTP"), Protocol::kSCTP);
+  EXPECT_EQ(ParseProtocol("tcp"), std::nullopt);
+  EXPECT_EQ(ParseProtocol("ICMP"), std::nullopt);
+  EXPECT_EQ(ParseProtocol(""), std::nullopt);
+}
+
 TEST(LabelValidationTest, GoQuote) {
   EXPECT_EQ(GoQuote("x"), "\"x\"");
   EXPECT_EQ(GoQuote("a\"b\\c"), "\"a\\\"b\\\\c\"");
