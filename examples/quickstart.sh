@@ -28,14 +28,13 @@
 #   --quiet           print progress lines and the summary, not the grids
 # Environment: PICKET_BAZEL (default bazel), PICKET_BAZEL_STARTUP (startup options, e.g.
 # --output_base=...), PICKET_BAZEL_FLAGS (build flags, e.g. --config=asan), PICKET_INIT_FLAGS
-# (extra picket-init flags), PICKET_POLICY_SOURCE (xds or file; default: xds when this build's
-# picket-control has `serve`).
+# (extra picket-init flags), PICKET_POLICY_SOURCE (xds: `picket-control serve`; file: each
+# sidecar's policy_file from `picket-control compile`; default file).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEMO="$ROOT/examples/demo"
 LIB="$ROOT/examples/lib"
-PY=$(command -v /usr/bin/python3 || command -v python3)
 
 NODE_IP=10.77.0.1            # the bridge's address in the node namespace: the control server
 POD_PREFIX_LEN=16            # every pod address of examples/demo/cluster.yaml is in 10.77.0.0/16
@@ -155,6 +154,9 @@ if ((install)); then
   "$ROOT/tools/install-deps.sh"
 fi
 PY=$(command -v /usr/bin/python3 || command -v python3) || die "python3 is missing"
+for tool in ip iptables-restore setpriv; do
+  command -v "$tool" >/dev/null || die "$tool is missing (tools/install-deps.sh installs it)"
+done
 
 if ((sidecars)); then
   if ((build)); then
@@ -235,18 +237,13 @@ EOF2
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 4. Where the sidecars get their policy: `picket-control serve` (xDS over mutual TLS) when this
-# build has it, otherwise each sidecar's policy_file, written with `picket-control compile`.
+# 4. Where the sidecars get their policy: `picket-control serve` (xDS over mutual TLS), or each
+# sidecar's policy_file, written with `picket-control compile`.
 MANIFESTS="$WORK/manifests"
 mkdir -p "$MANIFESTS" "$WORK/tmp" "$WORK/certs"
 cp "$DEMO/cluster.yaml" "$MANIFESTS/"
-if [[ -n ${PICKET_POLICY_SOURCE:-} ]]; then
-  SOURCE=$PICKET_POLICY_SOURCE
-elif "$CONTROL" --help 2>&1 | grep -q '^  serve'; then
-  SOURCE=xds
-else
-  SOURCE=file
-fi
+SOURCE=${PICKET_POLICY_SOURCE:-file}
+[[ $SOURCE == xds || $SOURCE == file ]] || die "PICKET_POLICY_SOURCE must be xds or file"
 
 # What every sidecar must end up enforcing: `picket-control compile` of the current manifests
 # (expected/<ns>-<pod>.json). With the policy_file source it is also moved into the pod's

@@ -9,8 +9,8 @@ happens inside the pods' network namespaces once they exist:
   probe       connects from every pod to every other pod on every port, in parallel
   admin       GETs a path from every sidecar's admin endpoint (127.0.0.1 inside each pod)
   wait-ready  waits until every sidecar answers /ready with 200
-  wait-policy waits until every sidecar has acknowledged the policy version the control
-              server published after a change
+  wait-policy waits until every sidecar enforces the policy version `picket-control compile`
+              computes for its pod from the current manifests
   step        probes, compares with `picket-control matrix`, prints both grids and the new
               DROPPED flow records; exit 1 when observation and prediction differ
   summary     the table at the end
@@ -32,7 +32,6 @@ import signal
 import socket
 import sys
 import time
-import urllib.parse
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
