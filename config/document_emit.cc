@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "config/document.h"
 #include "config/document_scalar.h"
@@ -35,10 +36,38 @@ std::string YamlDouble(double d) {
   return FormatDouble(d);
 }
 
+// Code points a YAML reader may treat specially outside quotes or even inside them: the byte
+// order mark U+FEFF, and NEL U+0085, LS U+2028, PS U+2029 (line breaks in YAML 1.1). They are
+// written as escapes in double-quoted scalars and never left plain.
+constexpr std::pair<std::string_view, std::string_view> kSpecialCodePoints[] = {
+    {"\xEF\xBB\xBF", "\\uFEFF"},
+    {"\xC2\x85", "\\u0085"},
+    {"\xE2\x80\xA8", "\\u2028"},
+    {"\xE2\x80\xA9", "\\u2029"},
+};
+
+bool HasSpecialCodePoint(std::string_view s) {
+  for (const auto& [bytes, escape] : kSpecialCodePoints) {
+    if (s.find(bytes) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 std::string DoubleQuoted(std::string_view s) {
   std::string out = "\"";
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
     unsigned char u = static_cast<unsigned char>(c);
+    bool escaped = false;
+    for (const auto& [bytes, escape] : kSpecialCodePoints) {
+      if (s.substr(i, bytes.size()) == bytes) {
+        out += escape;
+        i += bytes.size() - 1;
+        escaped = true;
+        break;
+      }
+    }
+    if (escaped) continue;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -76,6 +105,7 @@ std::string DoubleQuoted(std::string_view s) {
 // Used only when it round-trips exactly.
 bool LiteralBlockFits(std::string_view s) {
   if (s.find('\n') == std::string_view::npos) return false;
+  if (HasSpecialCodePoint(s)) return false;
   if (s.empty() || s[0] == ' ' || s[0] == '\t' || s[0] == '\n') return false;
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -275,6 +305,7 @@ void EmitJsonTo(const Node& n, std::string& out) {
 
 bool IsPlainSafeYamlString(std::string_view s) {
   if (s.empty() || s.front() == ' ' || s.back() == ' ' || s.back() == ':') return false;
+  if (HasSpecialCodePoint(s)) return false;
   // Indicators that start a non-plain node, and characters that start a number, a date or a
   // special float (quoting every digit-led string also keeps YAML 1.1 timestamps and
   // sexagesimals like 1:20 from being read as something else).

@@ -135,6 +135,11 @@ TEST(DocumentEmit, QuotesStringsThatWouldChangeType) {
   n.Set("plain", Node::String("nginx:1.25"));
   n.Set("multi", Node::String("line1\nline2\n"));
   n.Set("ctrl", Node::String("a\tb\x01"));
+  n.Set("bom", Node::String("\xEF\xBB\xBFkey"));
+  n.Set("nel", Node::String("a\xC2\x85"
+                            "b\xE2\x80\xA8"
+                            "c"));
+  n.Set("\xEF\xBB\xBF" "bom-key", Node::String("x"));
   std::string yaml = EmitYaml(n);
   EXPECT_NE(yaml.find("plain: nginx:1.25\n"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("k80: \"80\"\n"), std::string::npos) << yaml;
