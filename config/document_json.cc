@@ -1,5 +1,6 @@
 // config/document_json.cc — the strict RFC 8259 reader of document.h (ParseJson).
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -190,6 +191,7 @@ class JsonReader {
     }
     auto d = ParseDouble(num);
     if (!d) return Fail("invalid number");
+    if (std::isinf(*d)) return Fail("number " + std::string(num) + " is out of range");
     return Node::Double(*d);
   }
 

@@ -116,8 +116,9 @@ TEST(DocumentJson, ParsesAndReportsLines) {
 }
 
 TEST(DocumentJson, RejectsMalformedInput) {
-  for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"\\x\"", "\"a\nb\"",
-                          "{\"a\":1,\"a\":2}", "tru", "[1] x", "\"\\ud800\"", "\"\xff\""}) {
+  for (const char* bad :
+       {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"\\x\"", "\"a\nb\"", "{\"a\":1,\"a\":2}", "tru",
+        "[1] x", "\"\\ud800\"", "\"\xff\"", "1e999"}) {
     auto r = ParseJson(bad, "bad.json");
     EXPECT_FALSE(r.has_value()) << bad;
   }
@@ -139,7 +140,10 @@ TEST(DocumentEmit, QuotesStringsThatWouldChangeType) {
   n.Set("nel", Node::String("a\xC2\x85"
                             "b\xE2\x80\xA8"
                             "c"));
-  n.Set("\xEF\xBB\xBF" "bom-key", Node::String("x"));
+  n.Set(
+      "\xEF\xBB\xBF"
+      "bom-key",
+      Node::String("x"));
   std::string yaml = EmitYaml(n);
   EXPECT_NE(yaml.find("plain: nginx:1.25\n"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("k80: \"80\"\n"), std::string::npos) << yaml;
