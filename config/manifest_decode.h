@@ -18,6 +18,7 @@
 #include "config/error.h"
 #include "config/manifest_loader.h"
 #include "config/model.h"
+#include "config/yaml_documents.h"
 #include "config/yaml_fields.h"
 
 namespace picket::config {
@@ -28,24 +29,8 @@ struct DecodeContext {
   Errors* errors = nullptr;                     // every problem found is appended here
   std::vector<std::string>* notices = nullptr;  // skipped kinds
   NodeBudget* budget = nullptr;
-  int line_offset = 0;  // lines before the document (see ParseYamlDocuments)
+  int line_offset = 0;  // lines before the document (YamlDocument::line_offset)
 };
-
-// One `---` document and where it starts in its file.
-struct YamlDocument {
-  YAML::Node root;
-  int line_offset = 0;               // file line = line in the document + line_offset
-  std::optional<Error> parse_error;  // set (and root null) when the document is malformed
-};
-
-// Parses every document of `text`, in order. A malformed document carries its
-// `file:line: YAML parse error: <msg>`; the others still parse.
-// Documents are split at `---` / `...` lines and parsed one by one: yaml-cpp 0.7's LoadAll loops
-// forever on some malformed streams (e.g. a stray `,`: jbeder/yaml-cpp#1040, fixed upstream by
-// #1319), which a fuzzer finds in seconds. A document marker at column 0 always ends a document
-// in YAML, even inside block or quoted scalars, so the split is exact. Never throws.
-[[nodiscard]] std::vector<YamlDocument> ParseYamlDocuments(std::string_view text,
-                                                           const std::string& file);
 
 // Appends the Namespaces, Pods and NetworkPolicies `doc` holds to `out` (objects with errors are
 // reported and left out). Never throws.

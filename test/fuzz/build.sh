@@ -25,6 +25,7 @@ MANIFEST_SRCS=(
   config/manifest_defaults.cc
   config/manifest_loader.cc
   config/manifest_network_policy.cc
+  config/yaml_documents.cc
   config/yaml_fields.cc
 )
 
