@@ -79,18 +79,18 @@ class Parser {
 
   bool ParseObject(Json& out, int depth) {
     if (depth > limits_.max_depth) return Fail("nesting too deep");
+    const size_t object_pos = pos_;
     ++pos_;  // '{'
-    Json::Object object;
+    JsonObject::Items items;
     SkipSpace();
     if (!AtEnd() && Peek() == '}') {
       ++pos_;
-      out = Json(std::move(object));
+      out = Json(JsonObject());
       return true;
     }
     while (true) {
       SkipSpace();
       if (AtEnd() || Peek() != '"') return Fail("expected a string key");
-      const size_t key_pos = pos_;
       std::string key;
       if (!ParseString(key)) return false;
       SkipSpace();
@@ -99,11 +99,7 @@ class Parser {
       SkipSpace();
       Json value;
       if (!ParseValue(value, depth)) return false;
-      if (object.contains(key)) {
-        pos_ = key_pos;
-        return Fail("duplicate object key \"" + key + "\"");
-      }
-      object.emplace(std::move(key), std::move(value));
+      items.emplace_back(std::move(key), std::move(value));
       SkipSpace();
       if (AtEnd()) return Fail("unexpected end of input inside an object");
       if (Peek() == ',') {
@@ -112,6 +108,12 @@ class Parser {
       }
       if (Peek() == '}') {
         ++pos_;
+        JsonObject object;
+        std::string duplicate;
+        if (!object.AssignUnsorted(std::move(items), &duplicate)) {
+          pos_ = object_pos;
+          return Fail("duplicate object key \"" + duplicate + "\"");
+        }
         out = Json(std::move(object));
         return true;
       }
@@ -346,6 +348,45 @@ void AppendNumber(std::string& out, double v) {
 
 }  // namespace
 
+JsonObject::JsonObject(std::initializer_list<value_type> items) {
+  for (const auto& item : items) emplace(item.first, item.second);
+}
+
+JsonObject::iterator JsonObject::LowerBound(std::string_view key) {
+  return std::lower_bound(
+      items_.begin(), items_.end(), key,
+      [](const value_type& item, std::string_view k) { return item.first < k; });
+}
+
+JsonObject::iterator JsonObject::find(std::string_view key) {
+  auto it = LowerBound(key);
+  return it != items_.end() && it->first == key ? it : items_.end();
+}
+
+JsonObject::const_iterator JsonObject::find(std::string_view key) const {
+  return const_cast<JsonObject*>(this)->find(key);
+}
+
+std::pair<JsonObject::iterator, bool> JsonObject::emplace(std::string key, Json value) {
+  auto it = LowerBound(key);
+  if (it != items_.end() && it->first == key) return {it, false};
+  it = items_.emplace(it, std::move(key), std::move(value));
+  return {it, true};
+}
+
+bool JsonObject::AssignUnsorted(Items items, std::string* duplicate) {
+  std::stable_sort(items.begin(), items.end(),
+                   [](const value_type& a, const value_type& b) { return a.first < b.first; });
+  for (size_t i = 1; i < items.size(); ++i) {
+    if (items[i].first == items[i - 1].first) {
+      *duplicate = items[i].first;
+      return false;
+    }
+  }
+  items_ = std::move(items);
+  return true;
+}
+
 std::optional<int64_t> Json::as_int(int64_t min, int64_t max) const {
   if (!is_number()) return std::nullopt;
   const double v = as_number();
@@ -363,10 +404,7 @@ const Json* Json::Find(std::string_view key) const {
 }
 
 Json& Json::operator[](std::string_view key) {
-  auto& object = as_object();
-  auto it = object.find(key);
-  if (it == object.end()) it = object.emplace(std::string(key), Json()).first;
-  return it->second;
+  return as_object().emplace(std::string(key), Json()).first->second;
 }
 
 void AppendJsonString(std::string& out, std::string_view s) {

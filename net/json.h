@@ -9,9 +9,10 @@
 // Plain values; thread-compatible. No libuv or BoringSSL here, so it is usable anywhere.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <expected>
-#include <map>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,10 +21,48 @@
 
 namespace picket::net {
 
+class Json;
+
+// A JSON object: members kept sorted by key in one vector (one allocation per object, binary
+// search lookups; frames carry tens of thousands of small objects, so node-based maps cost).
+class JsonObject {
+ public:
+  using value_type = std::pair<std::string, Json>;
+  using Items = std::vector<value_type>;
+  using iterator = Items::iterator;
+  using const_iterator = Items::const_iterator;
+
+  JsonObject() = default;
+  JsonObject(std::initializer_list<value_type> items);
+
+  // Defined after Json (they need it complete).
+  iterator begin();
+  iterator end();
+  const_iterator begin() const;
+  const_iterator end() const;
+  size_t size() const;
+  bool empty() const;
+
+  const_iterator find(std::string_view key) const;
+  iterator find(std::string_view key);
+  bool contains(std::string_view key) const;
+  // Inserts if absent; returns the member and whether it was inserted.
+  std::pair<iterator, bool> emplace(std::string key, Json value);
+
+  // For parsers: takes members in any order; false (and `duplicate` set) if a key repeats.
+  bool AssignUnsorted(Items items, std::string* duplicate);
+
+  friend bool operator==(const JsonObject& a, const JsonObject& b);
+
+ private:
+  iterator LowerBound(std::string_view key);
+  Items items_;
+};
+
 class Json {
  public:
   using Array = std::vector<Json>;
-  using Object = std::map<std::string, Json, std::less<>>;
+  using Object = JsonObject;
 
   enum class Type : uint8_t { kNull, kBool, kNumber, kString, kArray, kObject };
 
@@ -91,5 +130,14 @@ struct JsonLimits {
 
 // Appends `s` as a JSON string literal (quoted, escaped).
 void AppendJsonString(std::string& out, std::string_view s);
+
+inline bool operator==(const JsonObject& a, const JsonObject& b) { return a.items_ == b.items_; }
+inline JsonObject::iterator JsonObject::begin() { return items_.begin(); }
+inline JsonObject::iterator JsonObject::end() { return items_.end(); }
+inline JsonObject::const_iterator JsonObject::begin() const { return items_.begin(); }
+inline JsonObject::const_iterator JsonObject::end() const { return items_.end(); }
+inline size_t JsonObject::size() const { return items_.size(); }
+inline bool JsonObject::empty() const { return items_.empty(); }
+inline bool JsonObject::contains(std::string_view key) const { return find(key) != end(); }
 
 }  // namespace picket::net

@@ -13,7 +13,8 @@ constexpr size_t kMaxStringLength = 1 << 20;
 // members are reported. Every error carries the field path.
 class Reader {
  public:
-  Reader(const Json& object, std::string path) : object_(object), path_(std::move(path)) {}
+  // Members may be moved out of `object` (resource payloads), which the caller owns.
+  Reader(Json& object, std::string path) : object_(object), path_(std::move(path)) {}
 
   const std::string& error() const { return error_; }
   bool ok() const { return error_.empty(); }
@@ -27,10 +28,11 @@ class Reader {
     return false;
   }
 
-  const Json* Get(std::string_view key) {
+  Json* Get(std::string_view key) {
     seen_.insert(std::string(key));
-    const Json* v = object_.Find(key);
-    return v != nullptr && v->is_null() ? nullptr : v;
+    if (!object_.is_object()) return nullptr;
+    auto it = object_.as_object().find(key);
+    return it == object_.as_object().end() || it->second.is_null() ? nullptr : &it->second;
   }
 
   void String(std::string_view key, std::string& out, bool required = false,
@@ -79,7 +81,7 @@ class Reader {
   }
 
   void StatusField(std::string_view key, std::optional<Status>& out) {
-    const Json* v = Get(key);
+    Json* v = Get(key);
     if (v == nullptr) return;
     if (!v->is_object()) {
       Fail(key, "expected an object");
@@ -105,7 +107,7 @@ class Reader {
   }
 
   void NodeField(std::optional<Node>& out) {
-    const Json* v = Get("node");
+    Json* v = Get("node");
     if (v == nullptr) return;
     if (!v->is_object()) {
       Fail("node", "expected an object");
@@ -126,7 +128,7 @@ class Reader {
   }
 
   void Resources(std::vector<Resource>& out) {
-    const Json* v = Get("resources");
+    Json* v = Get("resources");
     if (v == nullptr) return;
     if (!v->is_array()) {
       Fail("resources", "expected an array");
@@ -134,7 +136,7 @@ class Reader {
     }
     std::set<std::string, std::less<>> unique;
     for (size_t i = 0; i < v->as_array().size(); ++i) {
-      const Json& item = v->as_array()[i];
+      Json& item = v->as_array()[i];
       const std::string field = "resources[" + std::to_string(i) + "]";
       if (!item.is_object()) {
         Fail(field, "expected an object");
@@ -144,8 +146,8 @@ class Reader {
       Resource res;
       r.String("name", res.name, true, kMaxNameLength);
       r.String("version", res.version, true, kMaxNameLength);
-      if (const Json* body = r.Get("resource")) {
-        res.resource = *body;
+      if (Json* body = r.Get("resource")) {
+        res.resource = std::move(*body);
       } else {
         r.Fail("resource", "required field is missing");
       }
@@ -178,7 +180,7 @@ class Reader {
   }
 
  private:
-  const Json& object_;
+  Json& object_;
   std::string path_;
   std::set<std::string, std::less<>> seen_;
   std::string error_;
@@ -288,7 +290,7 @@ std::expected<Message, std::string> Done(Reader& r, T message) {
   return Message(std::move(message));
 }
 
-std::expected<Message, std::string> DecodeBody(std::string_view kind, const Json& body) {
+std::expected<Message, std::string> DecodeBody(std::string_view kind, Json& body) {
   const std::string path(kind);
   if (!body.is_object()) return std::unexpected(path + ": expected an object");
   Reader r(body, path);
@@ -372,7 +374,7 @@ std::expected<Message, std::string> DecodeMessage(std::string_view body) {
     return std::unexpected(
         std::string("a message must be a JSON object with exactly one member naming its kind"));
   }
-  const auto& [kind, inner] = *json->as_object().begin();
+  auto& [kind, inner] = *json->as_object().begin();
   return DecodeBody(kind, inner);
 }
 

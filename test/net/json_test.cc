@@ -35,7 +35,7 @@ TEST(JsonTest, RejectsWithOffsetAndReason) {
       {"", "offset 0: unexpected end of input, expected a value"},
       {"{\"a\":1,}", "offset 7: expected a string key"},
       {"[1,]", "offset 3: unexpected character, expected a value"},
-      {"{\"a\":1,\"a\":2}", "offset 7: duplicate object key \"a\""},
+      {"{\"a\":1,\"a\":2}", "offset 0: duplicate object key \"a\""},
       {"01", "offset 1: unexpected trailing data after the JSON value"},
       {"\"abc", "offset 4: unterminated string"},
       {"\"\x01\"", "offset 1: control character in string"},
