@@ -2,6 +2,8 @@
 #include "policy/rule_set.h"
 
 #include <algorithm>
+#include <functional>
+#include <unordered_map>
 
 namespace picket::policy {
 
@@ -70,9 +72,42 @@ bool PortMatches(const PortMatch& m, uint16_t port, config::Protocol protocol,
 
 }  // namespace
 
+namespace {
+
+// Entries that match exactly the same (peer, port) — common when several policies repeat a
+// rule — are indexed once (the first, for provenance): lookups stay flat as policies grow.
+uint64_t MatchHash(const RuleEntry& e) {
+  uint64_t h = static_cast<uint64_t>(e.peer.kind) * 0x9e3779b97f4a7c15ull;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 0xbf58476d1ce4e5b9ull; };
+  mix(e.peer.identity_set);
+  if (e.peer.kind == PeerMatch::Kind::kCidr) {
+    mix(IpAddressHash()(e.peer.cidr.address) + e.peer.cidr.length);
+    for (const IpPrefix& x : e.peer.except) mix(IpAddressHash()(x.address) + x.length);
+  }
+  mix(static_cast<uint64_t>(e.port.kind) << 40 | static_cast<uint64_t>(e.port.protocol) << 32 |
+      static_cast<uint64_t>(e.port.first) << 16 | e.port.last);
+  mix(std::hash<std::string>()(e.port.name));
+  return h;
+}
+
+bool SameMatch(const RuleEntry& a, const RuleEntry& b) {
+  return a.peer.kind == b.peer.kind && a.peer.identity_set == b.peer.identity_set &&
+         (a.peer.kind != PeerMatch::Kind::kCidr ||
+          (a.peer.cidr == b.peer.cidr && a.peer.except == b.peer.except)) &&
+         a.port == b.port;
+}
+
+}  // namespace
+
 void DirectionRules::BuildIndex() {
   index = RuleIndex{};
+  std::unordered_map<uint64_t, std::vector<uint32_t>> seen;
   for (uint32_t i = 0; i < entries.size(); ++i) {
+    std::vector<uint32_t>& same_hash = seen[MatchHash(entries[i])];
+    if (std::any_of(same_hash.begin(), same_hash.end(),
+                    [&](uint32_t j) { return SameMatch(entries[j], entries[i]); }))
+      continue;
+    same_hash.push_back(i);
     const PortMatch& m = entries[i].port;
     switch (m.kind) {
       case PortMatch::Kind::kAll:
