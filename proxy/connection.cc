@@ -20,12 +20,12 @@ constexpr size_t kPumpBudget = 1 << 20;
 }  // namespace
 
 Connection::Connection(Worker& worker, uint64_t id, int downstream_fd,
-                       const filters::ConnectionInfo& info, filters::FilterResult why)
+                       const filters::ConnectionInfo& info, filters::FilterResult why,
+                       bool keep_why)
     : worker_(worker),
       id_(id),
       info_(info),
-      policies_(std::move(why.policies)),
-      detail_(std::move(why.detail)),
+      why_(keep_why ? std::make_unique<filters::FilterResult>(std::move(why)) : nullptr),
       movers_{ByteMover(worker.pipe_pool(), worker.buffer_size()),
               ByteMover(worker.pipe_pool(), worker.buffer_size())} {
   sides_[kDownstream].fd = downstream_fd;
@@ -135,7 +135,10 @@ void Connection::OnConnected() {
   last_activity_ms_ = uv_now(worker_.loop());
   uv_timer_start(&timer_, &Connection::OnTimer,
                  static_cast<uint64_t>(worker_.idle_timeout().count()), 0);
-  UpdateInterest();
+  // The client has usually sent its first bytes while we connected: move them now rather than
+  // after another trip through epoll.
+  RunPump(kToUpstream);
+  if (state_ == State::kRelaying) UpdateInterest();
 }
 
 void Connection::OnTimeout() {
@@ -203,8 +206,7 @@ void Connection::Recheck(const policy::EndpointPolicy* policy) {
   if (state_ == State::kClosing) return;
   filters::FilterResult result = filters::CheckPolicy(policy, info_);
   if (result.action == filters::FilterResult::Action::kDeny) {
-    policies_ = std::move(result.policies);
-    detail_ = std::move(result.detail);
+    why_ = std::make_unique<filters::FilterResult>(std::move(result));
     Close(filters::CloseReason::kPolicyChanged, true);
   }
 }
@@ -214,7 +216,12 @@ void Connection::Close(filters::CloseReason reason, bool reset) {
   SetState(State::kClosing);
   uv_timer_stop(&timer_);
   for (Side& side : sides_) {
-    if (side.poll_open) uv_poll_stop(&side.poll);  // removes the fd from epoll before close()
+    if (side.poll_open) {
+      // uv_close() takes the fd out of epoll at once (the handle's memory lives on until its
+      // close callback), so close() below is safe.
+      side.poll_open = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&side.poll), &Connection::OnHandleClosed);
+    }
     if (side.fd >= 0) {
       if (reset) {
         CloseWithReset(side.fd);
@@ -227,12 +234,6 @@ void Connection::Close(filters::CloseReason reason, bool reset) {
   worker_.OnConnectionClosed(*this, reason);
   // The worker may destroy us once the last handle is closed: nothing touches `this` after.
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::OnHandleClosed);
-  for (Side& side : sides_) {
-    if (side.poll_open) {
-      side.poll_open = false;
-      uv_close(reinterpret_cast<uv_handle_t*>(&side.poll), &Connection::OnHandleClosed);
-    }
-  }
 }
 
 }  // namespace picket::proxy

@@ -77,6 +77,7 @@ std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlo
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  SetNoDelay(fd);  // accepted sockets inherit it: one setsockopt less per connection
   sockaddr_storage ss;
   socklen_t len = EndpointToSockaddr(address, &ss);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {

@@ -229,9 +229,9 @@ void Worker::HandleAccepted(Listener& listener, int fd, const sockaddr_storage& 
   stats.allowed.fetch_add(1, std::memory_order_relaxed);
   stats.active.fetch_add(1, std::memory_order_relaxed);
   context_.stats->active_total.fetch_add(1, std::memory_order_relaxed);
-  SetNoDelay(fd);
   uint64_t id = next_id_++;
-  auto connection = std::make_unique<Connection>(*this, id, fd, info, std::move(result));
+  auto connection = std::make_unique<Connection>(*this, id, fd, info, std::move(result),
+                                                 context_.bootstrap->flow_log.log_allowed);
   Connection* raw = connection.get();
   connections_.emplace(id, std::move(connection));
   context_.conn_log->debug("[C{}] {} {} -> {} allowed", id, filters::DirectionName(info.direction),
@@ -294,8 +294,10 @@ void Worker::OnConnectionClosed(Connection& connection, filters::CloseReason rea
   record.bytes_to_source = connection.bytes_to_downstream();
   record.duration = duration;
   record.relayed = true;
-  record.policies = connection.policies();
-  record.detail = connection.detail();
+  if (const filters::FilterResult* why = connection.why()) {
+    record.policies = why->policies;
+    record.detail = why->detail;
+  }
   record.policy = policy_;
   context_.flow_log->Submit(std::move(record));
 }
