@@ -328,15 +328,17 @@ for ((k = 0; k < total; k++)); do
     cp "$f" "$WORK/tmp/$(basename "$f")"
     mv "$WORK/tmp/$(basename "$f")" "$MANIFESTS/$(basename "$f")"
   done
-  "$CONTROL" matrix -f "$MANIFESTS" --ports "$PORTS" --protocols TCP --output json \
-    >"$WORK/predicted-$n.json" 2>"$WORK/matrix-$n.log" ||
-    { cat "$WORK/matrix-$n.log" >&2; die "picket-control matrix failed"; }
+  # From the change to every sidecar enforcing it: the control server's push (xds), or
+  # compiling and writing each policy_file (file). compile_all also gives the versions to expect.
   t=$(date +%s.%N)
   compile_all
   "$PY" "$LIB/picket_demo.py" wait-policy --pods "$WORK/pods.json" --admin "$ADMIN" \
     --timeout 20 ||
     die "the sidecars did not all receive the new policy"
   waited=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  "$CONTROL" matrix -f "$MANIFESTS" --ports "$PORTS" --protocols TCP --output json \
+    >"$WORK/predicted-$n.json" 2>"$WORK/matrix-$n.log" ||
+    { cat "$WORK/matrix-$n.log" >&2; die "picket-control matrix failed"; }
   say "step $n/$total: all ${#POD_LINES[@]} sidecars enforce the new policy (${waited}s); probing"
   "$PY" "$LIB/picket_demo.py" step --pods "$WORK/pods.json" --ports "$PORTS" \
     --predicted "$WORK/predicted-$n.json" --index "$n" --title "$title" \
