@@ -39,6 +39,7 @@ LIB="$ROOT/examples/lib"
 NODE_IP=10.77.0.1            # the bridge's address in the node namespace: the control server
 POD_PREFIX_LEN=16            # every pod address of examples/demo/cluster.yaml is in 10.77.0.0/16
 XDS_PORT=15012
+CONTROL_ADMIN=127.0.0.1:15013   # picket-control serve's admin endpoint, in the node namespace
 ADMIN=127.0.0.1:15000
 SIDECAR_UID=1337
 PORTS=80,81
@@ -275,9 +276,11 @@ if [[ $SOURCE == xds ]]; then
     >"$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "picket-control certs failed"; }
   say "starting picket-control serve on $NODE_IP:$XDS_PORT (node namespace)"
   spawn "$NODE" "$WORK/control.log" "$CONTROL" serve --manifests "$MANIFESTS" \
-    --listen "$NODE_IP:$XDS_PORT" --tls-cert "$WORK/certs/server.pem" \
+    --listen "$NODE_IP:$XDS_PORT" --admin "$CONTROL_ADMIN" --tls-cert "$WORK/certs/server.pem" \
     --tls-key "$WORK/certs/server-key.pem" --tls-ca "$WORK/certs/ca.pem"
   CONTROL_PID=${PIDS[-1]}
+  "$PY" "$LIB/picket_demo.py" wait-control --netns "$NODE" --admin "$CONTROL_ADMIN" ||
+    { check_alive "$CONTROL_PID" "picket-control serve" "$WORK/control.log"; die "control server not ready"; }
 else
   say "policy source: each sidecar's policy_file, written by picket-control compile"
 fi
@@ -352,6 +355,9 @@ done
 echo
 say "summary"
 "$PY" "$LIB/picket_demo.py" summary "${results[@]}"
+if [[ $SOURCE == xds ]]; then
+  "$PY" "$LIB/picket_demo.py" control-status --netns "$NODE" --admin "$CONTROL_ADMIN"
+fi
 if ((status == 0)); then
   say "every observed matrix equals picket-control's prediction"
 else

@@ -13,6 +13,8 @@ happens inside the pods' network namespaces once they exist:
               computes for its pod from the current manifests
   step        probes, compares with `picket-control matrix`, prints both grids and the new
               DROPPED flow records; exit 1 when observation and prediction differ
+  wait-control  waits until the control server answers /ready
+  control-status  one paragraph from the control server's /status
   summary     the table at the end
 
 It enters a pod's network namespace with setns(2) on the calling thread: a socket belongs to the
@@ -530,6 +532,36 @@ def cmd_summary(args):
               f"{r['drops']:>7} {wait:>11} {r['probe_seconds']:>5.2f}s  {verdict}")
 
 
+def cmd_wait_control(args):
+    """Waits until the control server answers /ready with 200 (its first manifest load)."""
+    deadline = time.monotonic() + args.timeout
+    last = (0, "")
+    while time.monotonic() < deadline:
+        last = http_get(args.netns, args.admin, "/ready", timeout=0.5)
+        if last[0] == 200:
+            return
+        time.sleep(0.02)
+    sys.exit(f"control server not ready after {args.timeout}s: {last[0]} {last[1].strip()[:200]}")
+
+
+def cmd_control_status(args):
+    """One paragraph from the control server's /status (run in the node namespace)."""
+    status, body = http_get(args.netns, args.admin, "/status")
+    if status != 200:
+        print(f"  control server: /status answered {status or 'nothing'}")
+        return
+    st = json.loads(body)
+    stats = st.get("stats", {})
+    man = st.get("manifests", {})
+    res = st.get("resources", {})
+    counts = ", ".join(f"{v.get('count', 0)} {k.rsplit('.', 1)[-1]}" for k, v in sorted(res.items()))
+    errors = len(man.get("errors") or []) + len(man.get("cluster_errors") or [])
+    print(f"  control server: {len(st.get('sidecars') or [])} sidecars connected; "
+          f"{man.get('reloads', 0)} manifest loads, {errors} manifest errors; "
+          f"{stats.get('responses_sent', 0)} responses sent, {stats.get('acks', 0)} ACKs, "
+          f"{stats.get('nacks', 0)} NACKs; holds {counts}")
+
+
 # ---------------------------------------------------------------------------------------------
 # main
 
@@ -588,6 +620,17 @@ def main():
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--max-diffs", type=int, default=24)
     p.set_defaults(fn=cmd_step)
+
+    p = sub.add_parser("wait-control")
+    p.add_argument("--netns", required=True)
+    p.add_argument("--admin", default="127.0.0.1:15013")
+    p.add_argument("--timeout", type=float, default=20)
+    p.set_defaults(fn=cmd_wait_control)
+
+    p = sub.add_parser("control-status")
+    p.add_argument("--netns", required=True)
+    p.add_argument("--admin", default="127.0.0.1:15013")
+    p.set_defaults(fn=cmd_control_status)
 
     p = sub.add_parser("summary")
     p.add_argument("results", nargs="+")
