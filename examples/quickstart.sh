@@ -165,7 +165,7 @@ if ((sidecars)); then
     read -r -a startup <<<"${PICKET_BAZEL_STARTUP:-}"
     read -r -a flags <<<"${PICKET_BAZEL_FLAGS:-}"
     bazel=${PICKET_BAZEL:-bazel}
-    (cd "$ROOT" && "$bazel" "${startup[@]}" build "${flags[@]}" --noshow_progress \
+    (cd "$ROOT" && "$bazel" "${startup[@]}" build "${flags[@]}" \
       //control:picket-control //proxy:picket-proxy //inject:picket-init //inject:picket-inject) \
       || die "bazel build failed"
     bin_dir=$(cd "$ROOT" && "$bazel" "${startup[@]}" info "${flags[@]}" bazel-bin 2>/dev/null)
