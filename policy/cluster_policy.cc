@@ -97,8 +97,12 @@ ClusterPolicy::ClusterPolicy() = default;
 ClusterPolicy::~ClusterPolicy() = default;
 
 std::expected<std::unique_ptr<ClusterPolicy>, config::Errors> ClusterPolicy::Compile(
-    const config::Cluster& cluster) {
+    const config::Cluster& cluster, const ClusterPolicy* previous) {
   std::unique_ptr<ClusterPolicy> cp(new ClusterPolicy());
+  if (previous != nullptr) {
+    cp->previous_ids_ = previous->identity_index_;
+    cp->next_identity_ = previous->next_identity_;
+  }
   config::Errors errors;
   for (const config::Namespace& ns : cluster.namespaces) cp->namespaces_[ns.name] = ns.labels;
   for (const config::NetworkPolicy& policy : cluster.policies) {
@@ -300,13 +304,13 @@ IdentityId ClusterPolicy::AcquireIdentity(const PodEntry& pod, bool* created) {
     return it->second;
   }
   IdentityId id;
-  if (!free_identities_.empty()) {
-    id = free_identities_.back();
-    free_identities_.pop_back();
+  if (auto prev = previous_ids_.find(key); prev != previous_ids_.end()) {
+    id = prev->second;
   } else {
-    id = static_cast<IdentityId>(identities_.size());
-    identities_.emplace_back();
+    id = next_identity_++;
   }
+  if (id >= identities_.size()) identities_.resize(id + 1);
+  ++live_identities_;
   Identity& identity = identities_[id];
   identity = Identity{pod.ns, pod.labels, 1, {}, {}};
   identity_index_.emplace(key, id);
@@ -375,7 +379,7 @@ bool ClusterPolicy::RemovePod(std::string_view ns, std::string_view name) {
       for (IdentitySet& set : selector_sets_) set.Remove(pod.identity);
       identity_index_.erase(IdentityKey(identity.ns, identity.labels));
       identity = Identity{};
-      free_identities_.push_back(pod.identity);
+      --live_identities_;
     }
   }
   pods_.erase(it);
@@ -520,9 +524,7 @@ PodPolicy ClusterPolicy::PodPolicyOf(const PodEntry& pod) const {
   return out;
 }
 
-size_t ClusterPolicy::identity_count() const {
-  return identities_.size() - free_identities_.size();
-}
+size_t ClusterPolicy::identity_count() const { return live_identities_; }
 
 size_t ClusterPolicy::selector_count() const { return selectors_.size(); }
 

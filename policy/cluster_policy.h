@@ -70,8 +70,13 @@ class ClusterPolicy {
 
   // Compiles everything. Errors: unparsable pod IPs or CIDRs, duplicate pods, an IP owned by two
   // (non-hostNetwork) pods.
+  //
+  // Identity ids are never reused within one ClusterPolicy (a freed id could otherwise be read
+  // with another label set's meaning by a sidecar holding an older resource). With `previous`,
+  // a label set keeps the id it had there and new ones get ids above all of previous's, so a
+  // recompile (policy change) leaves unchanged address entries unchanged.
   [[nodiscard]] static std::expected<std::unique_ptr<ClusterPolicy>, config::Errors> Compile(
-      const config::Cluster& cluster);
+      const config::Cluster& cluster, const ClusterPolicy* previous = nullptr);
 
   ClusterPolicy(const ClusterPolicy&) = delete;
   ClusterPolicy& operator=(const ClusterPolicy&) = delete;
@@ -134,7 +139,9 @@ class ClusterPolicy {
   std::vector<IdentitySet> selector_sets_;  // parallel to selectors_
   std::unordered_map<std::string, uint32_t> selector_index_;
   std::vector<Identity> identities_;
-  std::vector<IdentityId> free_identities_;
+  std::unordered_map<std::string, IdentityId> previous_ids_;  // from Compile's `previous`
+  IdentityId next_identity_ = 0;
+  size_t live_identities_ = 0;
   std::unordered_map<std::string, IdentityId> identity_index_;
   std::unordered_map<std::string, std::unique_ptr<PodEntry>> pods_;  // by "ns/name"
   AddressTable<const PodEntry*> addresses_;

@@ -422,7 +422,7 @@ TEST(ClusterPolicyTest, AddAndRemovePodMatchFullCompile) {
   EXPECT_FALSE(e.cp().RemovePod("y", "client"));
   EXPECT_EQ(e.At("10.0.2.9").pod, nullptr);
   EXPECT_EQ(e.cp().identity_count(), 4u);
-  // The freed identity id is reused by the next new label set and must not inherit membership.
+  // A later label set must not inherit the removed identity's membership.
   config::Pod other = client;
   other.name = "other";
   other.labels = {{"role", "server"}};
@@ -437,6 +437,34 @@ TEST(ClusterPolicyTest, PodsSharingLabelsShareAnIdentity) {
   EXPECT_EQ(e.cp().identity_count(), 4u);
   EXPECT_EQ(e.At("x/a").pod->identity, e.At("x/a2").pod->identity);
   EXPECT_NE(e.At("x/a").pod->identity, e.At("y/a").pod->identity) << "namespace differs";
+}
+
+TEST(ClusterPolicyTest, IdentityIdsAreNotReusedAndSurviveARecompile) {
+  ClusterBuilder b = Base();
+  auto first = ClusterPolicy::Compile(b.Build());
+  ASSERT_TRUE(first.has_value());
+  const IdentityId x_a = (*first)->FindPodEntry("x", "a")->identity;
+  const IdentityId y_b = (*first)->FindPodEntry("y", "b")->identity;
+  ASSERT_TRUE((*first)->RemovePod("y", "b"));
+  config::Pod other;
+  other.ns = "y";
+  other.name = "c";
+  other.labels = {{"app", "cache"}};
+  other.ips = {"10.0.2.3"};
+  ASSERT_TRUE((*first)->AddPod(other).has_value());
+  const IdentityId y_c = (*first)->FindPodEntry("y", "c")->identity;
+  EXPECT_NE(y_c, y_b) << "a freed id is never given to another label set";
+
+  // A policy change recompiles: label sets keep their ids, new ones get fresh ids.
+  b.Ingress("x", "p", {}, {});
+  b.Pod("y", "d", {{"app", "new"}}, {"10.0.2.4"});
+  auto second = ClusterPolicy::Compile(b.Build(), first->get());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ((*second)->FindPodEntry("x", "a")->identity, x_a);
+  const IdentityId y_d = (*second)->FindPodEntry("y", "d")->identity;
+  EXPECT_GT(y_d, y_c);
+  EXPECT_EQ((*first)->AddressEntryOf(*(*first)->FindPodEntry("x", "b")),
+            (*second)->AddressEntryOf(*(*second)->FindPodEntry("x", "b")));
 }
 
 }  // namespace
