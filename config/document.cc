@@ -303,6 +303,27 @@ Node ResolvePlainScalar(const std::string& s) { return ResolvePlain(s); }
 
 std::optional<double> ParseDoubleText(std::string_view s) { return ParseDouble(s); }
 
+size_t Utf8SequenceLength(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
+    if (c == 0xED && b(1) >= 0xA0) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(1) < 0x90) return 0;
+    if (c == 0xF4 && b(1) >= 0x90) return 0;
+    return 4;
+  }
+  return 0;
+}
+
 }  // namespace document_internal
 
 namespace {
@@ -484,6 +505,20 @@ std::pair<int, unsigned char> ControlCharacter(std::string_view text) {
   return {0, 0};
 }
 
+// YAML streams are Unicode; we accept UTF-8 only (yaml-cpp would guess UTF-16/32 from a
+// byte-order mark, and re-emitting undecodable bytes could not round-trip). Returns the 1-based
+// line of the first invalid sequence, or 0.
+int InvalidUtf8Line(std::string_view text) {
+  int line = 1;
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = document_internal::Utf8SequenceLength(text.substr(i));
+    if (n == 0) return line;
+    if (text[i] == '\n') ++line;
+    i += n;
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::expected<std::vector<Node>, Error> ParseYamlDocuments(std::string_view text,
@@ -493,6 +528,9 @@ std::expected<std::vector<Node>, Error> ParseYamlDocuments(std::string_view text
   if (!FlowNestingWithin(text, limits.max_depth)) {
     return std::unexpected(
         Error{file, 0, "", "", "flow nesting deeper than " + std::to_string(limits.max_depth)});
+  }
+  if (int line = InvalidUtf8Line(text); line > 0) {
+    return std::unexpected(Error{file, line, "", "", "invalid YAML: not valid UTF-8"});
   }
   if (auto [line, c] = ControlCharacter(text); line > 0) {
     char reason[80];

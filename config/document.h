@@ -108,7 +108,8 @@ struct ParseLimits {
 };
 
 // Parses a YAML stream into its documents (an empty stream yields none; an explicitly empty
-// document between `---` markers yields a null node). Errors name `file_name` and the line.
+// document between `---` markers yields a null node). The text must be UTF-8 without control
+// characters other than tab, LF and CR. Errors name `file_name` and the line.
 [[nodiscard]] std::expected<std::vector<Node>, Error> ParseYamlDocuments(
     std::string_view text, std::string_view file_name, const ParseLimits& limits = {});
 

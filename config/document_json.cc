@@ -222,28 +222,6 @@ class JsonReader {
     return v;
   }
 
-  // Length of the valid UTF-8 sequence starting at `s`, or 0.
-  static size_t Utf8Length(std::string_view s) {
-    const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-    const auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-    unsigned char c = b(0);
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-      if (!cont(1) || !cont(2)) return 0;
-      if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
-      if (c == 0xED && b(1) >= 0xA0) return 0;  // surrogate
-      return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-      if (!cont(1) || !cont(2) || !cont(3)) return 0;
-      if (c == 0xF0 && b(1) < 0x90) return 0;
-      if (c == 0xF4 && b(1) >= 0x90) return 0;
-      return 4;
-    }
-    return 0;
-  }
-
   std::expected<std::string, Error> ParseString() {
     ++pos_;  // '"'
     std::string out;
@@ -258,7 +236,7 @@ class JsonReader {
         return Fail("control character " + Printable(c) + " in a string must be escaped");
       }
       if (c != '\\') {
-        size_t n = Utf8Length(text_.substr(pos_));
+        size_t n = document_internal::Utf8SequenceLength(text_.substr(pos_));
         if (n == 0) return Fail("invalid UTF-8 in a string");
         out.append(text_.substr(pos_, n));
         pos_ += n;

@@ -78,6 +78,11 @@ TEST(DocumentYaml, RejectsDocumentsThatHangYamlCpp) {
     EXPECT_FALSE(r.error().reason.empty());
   }
   EXPECT_TRUE(ParseYamlDocuments("a: [1, 2]\nb: x,y\r\nc: d\n", "ok.yaml").has_value());
+  auto bad_utf8 = ParseYamlDocuments("a: b\nc: \xfe\xff\n", "utf.yaml");
+  ASSERT_FALSE(bad_utf8.has_value());
+  EXPECT_EQ(bad_utf8.error().line, 2);
+  EXPECT_TRUE(
+      ParseYamlDocuments("a: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n", "ok.yaml").has_value());
   auto nul = ParseYamlDocuments(std::string("a: b\n\0c: d\n", 11), "nul.yaml");
   ASSERT_FALSE(nul.has_value());
   EXPECT_EQ(nul.error().line, 2);
