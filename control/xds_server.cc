@@ -29,7 +29,9 @@ XdsServer::XdsServer(uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls,
   listener_.data = this;
   uv_timer_init(loop_, &sweep_timer_);
   sweep_timer_.data = this;
-  open_handles_ = 2;
+  uv_timer_init(loop_, &drain_timer_);
+  drain_timer_.data = this;
+  open_handles_ = 3;
 }
 
 XdsServer::~XdsServer() {
@@ -83,6 +85,7 @@ void XdsServer::OnStreamClosed(XdsStream* stream) {
   auto it = std::find_if(streams_.begin(), streams_.end(),
                          [stream](const auto& s) { return s.get() == stream; });
   if (it == streams_.end()) return;
+  deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), stream), deferred_.end());
   // Deferred deletion: the stream may be deep in its own callback right now.
   dead_streams_.push_back(std::move(*it));
   *it = std::move(streams_.back());
@@ -98,6 +101,33 @@ void XdsServer::OnSweep() {
   current.reserve(streams_.size());
   for (auto& s : streams_) current.push_back(s.get());
   for (XdsStream* s : current) s->CheckTimeouts(now);
+}
+
+bool XdsServer::MaySend(XdsStream* stream) {
+  size_t queued = 0;
+  for (const auto& s : streams_) queued += s->queued_bytes();
+  if (queued <= options_.max_queued_bytes) return true;
+  if (std::find(deferred_.begin(), deferred_.end(), stream) == deferred_.end()) {
+    deferred_.push_back(stream);
+  }
+  if (!drain_timer_running_ && !closing_) {
+    drain_timer_running_ = true;
+    uv_timer_start(
+        &drain_timer_, [](uv_timer_t* t) { static_cast<XdsServer*>(t->data)->OnDrainTick(); }, 5,
+        5);
+  }
+  return false;
+}
+
+void XdsServer::OnDrainTick() {
+  std::vector<XdsStream*> waiting;
+  waiting.swap(deferred_);
+  // Each retry may defer again (re-adding itself) once the budget is used up.
+  for (XdsStream* s : waiting) s->RetrySends();
+  if (deferred_.empty()) {
+    uv_timer_stop(&drain_timer_);
+    drain_timer_running_ = false;
+  }
 }
 
 XdsServer::TypeState* XdsServer::FindType(std::string_view type_url) {
@@ -127,6 +157,15 @@ std::string XdsServer::TypeVersion(std::string_view type_url) const {
 size_t XdsServer::resource_count(std::string_view type_url) const {
   const TypeState* type = FindType(type_url);
   return type == nullptr ? 0 : type->resources.size();
+}
+
+size_t XdsServer::encoded_bytes(std::string_view type_url) const {
+  const TypeState* type = FindType(type_url);
+  size_t total = 0;
+  if (type != nullptr) {
+    for (const auto& [name, r] : type->resources) total += r.encoded->size();
+  }
+  return total;
 }
 
 void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
@@ -190,6 +229,7 @@ void XdsServer::Close(std::function<void()> done) {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_close);
   uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), on_close);
 }
 
 void XdsServer::MaybeFinishClose() {

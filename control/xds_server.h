@@ -41,6 +41,9 @@ struct XdsServerOptions {
   uint64_t handshake_timeout_ms = 10000;  // TLS + first request
   uint64_t idle_timeout_ms = 60000;       // no frame at all (the client keeps alive every 15 s)
   uint64_t sweep_interval_ms = 1000;
+  // Backpressure: when the bytes queued on all sockets exceed this, pushes wait until they
+  // drain (checked every 5 ms), so a burst (initial sync of many sidecars) cannot balloon memory.
+  size_t max_queued_bytes = 256u << 20;
   // Per type: resources a stream may subscribe to only under its own "ns/pod" name.
   std::set<std::string, std::less<>> own_pod_only_types;
 };
@@ -93,6 +96,8 @@ class XdsServer {
   // The per-type version of everything currently stored (hash over names and versions).
   std::string TypeVersion(std::string_view type_url) const;
   size_t resource_count(std::string_view type_url) const;
+  // Bytes of the stored wire form of every resource of `type_url`.
+  size_t encoded_bytes(std::string_view type_url) const;
 
  private:
   friend class XdsStream;
@@ -115,6 +120,9 @@ class XdsServer {
   void OnConnection(int status);
   void OnSweep();
   void OnStreamClosed(XdsStream* stream);
+  // Whether `stream` may build and send a response now; if not, it is retried later.
+  bool MaySend(XdsStream* stream);
+  void OnDrainTick();
   void MaybeFinishClose();
   TypeState* FindType(std::string_view type_url);
   const TypeState* FindType(std::string_view type_url) const;
@@ -125,6 +133,9 @@ class XdsServer {
   XdsServerOptions options_;
   uv_tcp_t listener_{};
   uv_timer_t sweep_timer_{};
+  uv_timer_t drain_timer_{};
+  std::vector<XdsStream*> deferred_;  // waiting for the queued bytes to drop under budget
+  bool drain_timer_running_ = false;
   uint16_t port_ = 0;
   int open_handles_ = 0;
   bool closing_ = false;

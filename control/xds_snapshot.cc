@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -111,7 +112,45 @@ bool XdsSnapshot::TryIncremental(const config::Cluster& cluster, config::Errors&
   std::set<std::string> changed(removed.begin(), removed.end());
   changed.insert(added.begin(), added.end());
   PublishAddressEntries({changed.begin(), changed.end()});
-  PublishPodPolicies(false);
+  if (!PublishChurnedPodPolicies(removed, added)) PublishPodPolicies(false);
+  return true;
+}
+
+bool XdsSnapshot::PublishChurnedPodPolicies(const std::vector<std::string>& removed,
+                                            const std::vector<std::string>& added) {
+  // The common case of churn — replicas coming and going — creates and frees no identity, so no
+  // selector's identity set and no pod's rules change: only the churned pods' own policies do.
+  std::map<policy::IdentityId, int> members;
+  for (const auto& [key, identity] : pod_identity_) ++members[identity];
+  for (const std::string& key : removed) {
+    auto it = pod_identity_.find(key);
+    if (it != pod_identity_.end() && --members[it->second] == 0) return false;
+  }
+  std::vector<XdsServer::Upsert> upserts;
+  std::vector<std::pair<std::string, policy::IdentityId>> published;
+  for (const std::string& key : added) {
+    const size_t slash = key.find('/');
+    const policy::PodEntry* pod = compiled_->FindPodEntry(std::string_view(key).substr(0, slash),
+                                                          std::string_view(key).substr(slash + 1));
+    if (pod == nullptr || pod->host_network) continue;
+    auto rules = identity_policies_.find(pod->identity);
+    if (rules == identity_policies_.end() || members[pod->identity] == 0) return false;
+    policy::PodPolicy own = rules->second;
+    own.ns = pod->ns;
+    own.pod = pod->name;
+    upserts.push_back(MakeUpsert(key, policy::EncodePodPolicy(own)));
+    published.emplace_back(key, pod->identity);
+  }
+  std::vector<std::string> removals;
+  for (const std::string& key : removed) {
+    if (pod_identity_.erase(key) > 0) removals.push_back(key);
+  }
+  for (auto& [key, identity] : published) {
+    pod_identity_[key] = identity;
+    removals.erase(std::remove(removals.begin(), removals.end(), key), removals.end());
+  }
+  stats_.pod_policies_published += upserts.size() + removals.size();
+  server_.Update(net::kPodPolicyType, std::move(upserts), removals);
   return true;
 }
 

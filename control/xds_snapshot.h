@@ -54,6 +54,10 @@ class XdsSnapshot {
   bool TryIncremental(const config::Cluster& cluster, config::Errors& errors);
   void PublishAddressEntries(const std::vector<std::string>& names);
   void PublishPodPolicies(bool all);
+  // Pod churn that neither creates nor frees an identity: publishes only the churned pods' own
+  // policies from the cached per-identity rules. False when that does not apply.
+  bool PublishChurnedPodPolicies(const std::vector<std::string>& removed,
+                                 const std::vector<std::string>& added);
 
   XdsServer& server_;
   std::unique_ptr<policy::ClusterPolicy> compiled_;

@@ -349,6 +349,9 @@ void XdsStream::OnResourcesChanged(std::string_view type_url, const std::set<std
 
 void XdsStream::TrySend(const std::string& type_url, Subscription& sub) {
   if (state_ != State::kActive || tls_ == nullptr || !sub.pending_nonce.empty()) return;
+  // Backpressure: while the server's unsent bytes are over budget, wait for the queues to
+  // drain (XdsServer calls RetrySends) instead of building more responses.
+  if (!server_.MaySend(this)) return;
   if (sub.delta) {
     SendDelta(type_url, sub);
   } else {
@@ -386,7 +389,9 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   sub.pending_nonce = NextNonce();
   sub.pending_version = version;
 
-  std::string body = "{\"discovery_response\":{\"control_plane\":";
+  // Built in place after a 4-byte frame header, so the (possibly large) body is never copied.
+  std::string body(net::kFrameHeaderSize, '\0');
+  body += "{\"discovery_response\":{\"control_plane\":";
   net::AppendJsonString(body, server_.options_.control_plane_id);
   body += ",\"nonce\":";
   net::AppendJsonString(body, sub.pending_nonce);
@@ -402,7 +407,7 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   body += "}}";
   ++server_.stats_.responses_sent;
   server_.stats_.resources_sent += selected.size();
-  WriteFrame(body);
+  WriteFramed(std::move(body));
 }
 
 void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
@@ -471,7 +476,8 @@ void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
   sub.pending_nonce = NextNonce();
   sub.pending_version = server_.TypeVersion(type_url);
 
-  std::string body = "{\"delta_discovery_response\":{\"control_plane\":";
+  std::string body(net::kFrameHeaderSize, '\0');
+  body += "{\"delta_discovery_response\":{\"control_plane\":";
   net::AppendJsonString(body, server_.options_.control_plane_id);
   body += ",\"nonce\":";
   net::AppendJsonString(body, sub.pending_nonce);
@@ -495,17 +501,33 @@ void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
   body += "}}";
   ++server_.stats_.responses_sent;
   server_.stats_.resources_sent += changed.size();
-  WriteFrame(body);
+  WriteFramed(std::move(body));
 }
 
 void XdsStream::WriteFrame(std::string_view body) {
+  std::string framed(net::kFrameHeaderSize, '\0');
+  framed.append(body);
+  WriteFramed(std::move(framed));
+}
+
+void XdsStream::WriteFramed(std::string framed) {
   if (tls_ == nullptr) return;
-  std::string frame = net::EncodeFrame(body);
-  server_.stats_.bytes_sent += frame.size();
-  if (auto ok = tls_->Write(frame); !ok) {
+  const auto n = static_cast<uint32_t>(framed.size() - net::kFrameHeaderSize);
+  framed[0] = static_cast<char>(n >> 24);
+  framed[1] = static_cast<char>(n >> 16);
+  framed[2] = static_cast<char>(n >> 8);
+  framed[3] = static_cast<char>(n);
+  server_.stats_.bytes_sent += framed.size();
+  if (auto ok = tls_->Write(framed); !ok) {
     spdlog::warn("xds: stream {} write failed: {}", id_, ok.error());
     Close();
   }
+}
+
+size_t XdsStream::queued_bytes() const { return tls_ == nullptr ? 0 : tls_->write_queue_bytes(); }
+
+void XdsStream::RetrySends() {
+  for (auto& [type_url, sub] : subscriptions_) TrySend(type_url, sub);
 }
 
 net::Json XdsStream::StatusJson() const {

@@ -49,6 +49,11 @@ class XdsStream : public net::TlsStream::Handler {
   // Sweep: close on handshake or idle timeout.
   void CheckTimeouts(uint64_t now_ms);
 
+  // Bytes handed to the socket but not yet written.
+  size_t queued_bytes() const;
+  // Re-attempts every subscription's push (after backpressure lifted).
+  void RetrySends();
+
   State state() const { return state_; }
   uint64_t id() const { return id_; }
   net::Json StatusJson() const;
@@ -101,6 +106,8 @@ class XdsStream : public net::TlsStream::Handler {
                   const std::vector<const std::string*>& changed,
                   const std::vector<std::string>& removed);
   void WriteFrame(std::string_view body);
+  // `framed` starts with kFrameHeaderSize placeholder bytes; the length is filled in here.
+  void WriteFramed(std::string framed);
   std::string NextNonce() { return std::to_string(++nonce_counter_); }
   std::string own_name() const { return ns_ + "/" + pod_; }
 

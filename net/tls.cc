@@ -197,9 +197,19 @@ std::expected<void, std::string> TlsEngine::Process(std::string& plaintext, bool
 }
 
 std::expected<void, std::string> TlsEngine::Write(std::string_view plaintext) {
-  pending_plaintext_.append(plaintext);
-  if (!handshake_done_) return {};
-  return FlushPending();
+  if (!handshake_done_ || !pending_plaintext_.empty()) {
+    pending_plaintext_.append(plaintext);
+    return handshake_done_ ? FlushPending() : std::expected<void, std::string>{};
+  }
+  // Common case: encrypt straight from the caller's buffer (no copy of large responses).
+  size_t offset = 0;
+  while (offset < plaintext.size()) {
+    const size_t chunk = std::min<size_t>(plaintext.size() - offset, 1 << 20);
+    const int n = SSL_write(ssl_, plaintext.data() + offset, static_cast<int>(chunk));
+    if (n <= 0) return std::unexpected(TlsErrorString("TLS write failed"));
+    offset += static_cast<size_t>(n);
+  }
+  return {};
 }
 
 std::expected<void, std::string> TlsEngine::FlushPending() {

@@ -160,6 +160,7 @@ void XdsClient::OnTlsReady(net::TlsStream&) {
   status_.state = XdsClientStatus::State::kConnected;
   ++status_.connects;
   last_receive_ms_ = uv_now(loop_);
+  last_keepalive_tick_ms_ = last_receive_ms_;
   spdlog::info("xds: connected to {} ({})", options_.server, status_.server_address);
   SendSubscriptions();
   uv_timer_start(
@@ -298,7 +299,14 @@ void XdsClient::Send(const net::Message& message) {
 
 void XdsClient::OnKeepalive() {
   if (stream_ == nullptr || status_.state != XdsClientStatus::State::kConnected) return;
-  if (uv_now(loop_) - last_receive_ms_ > 3 * options_.keepalive_interval_ms) {
+  const uint64_t now = uv_now(loop_);
+  // A tick far later than scheduled means this loop was stalled, not that the server was
+  // silent: bytes may be waiting in the socket. Restart the silence clock instead of dropping.
+  if (now - last_keepalive_tick_ms_ > 2 * options_.keepalive_interval_ms) {
+    last_receive_ms_ = now;
+  }
+  last_keepalive_tick_ms_ = now;
+  if (now - last_receive_ms_ > 3 * options_.keepalive_interval_ms) {
     Disconnect("no frame from the server for 3 keepalive intervals");
     return;
   }

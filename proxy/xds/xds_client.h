@@ -150,6 +150,7 @@ class XdsClient : public net::TlsStream::Handler {
   uv_timer_t timer_{};  // connect timeout and backoff
   uv_timer_t keepalive_timer_{};
   uint64_t last_receive_ms_ = 0;
+  uint64_t last_keepalive_tick_ms_ = 0;
   uint32_t attempt_ = 0;
   bool node_sent_ = false;
   std::map<std::string, TypeState> types_;

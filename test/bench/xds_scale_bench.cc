@@ -29,9 +29,10 @@
 #include "control/certs.h"
 #include "control/xds_server.h"
 #include "control/xds_snapshot.h"
+#include "net/frame.h"
 #include "net/tls.h"
+#include "net/tls_stream.h"
 #include "net/xds_message.h"
-#include "proxy/xds/xds_client.h"
 #include "test/bench/policy_cluster.h"
 
 namespace picket::bench {
@@ -71,58 +72,121 @@ const std::string kMarker = "bench-new";
 
 // ---------------------------------------------------------------- child: the sidecars
 
-struct Sidecars : proxy::xds::ResourceHandler {
-  int expected_entries = 0;
+// A lightweight sidecar speaking the real protocol over real TLS: it subscribes exactly as
+// proxy/xds does (delta wildcard AddressEntry + its own PodPolicy, node on the first request),
+// answers every response with an ACK carrying its nonce (and SotW version), and answers
+// keepalives — but it scans each frame instead of building a JSON tree, so one process can
+// host a thousand of them and the figures are the server's. (proxy/xds's full client is what
+// test/e2e and test/control exercise.)
+struct Recorder {
   int clients = 0;
   int synced = 0;
   int churn_seen = 0;
   int removal_seen = 0;
   int out_fd = -1;
-  std::vector<int> entries;  // per client, address entries held (counts only)
-  std::vector<bool> has_policy;
-  std::vector<bool> done;
-  int current = 0;  // which client the next callback is for (set by the wrapper below)
-
-  std::expected<void, std::string> OnResources(const std::string& type_url,
-                                               const std::vector<net::Resource>& resources,
-                                               const std::vector<std::string>& removed,
-                                               bool) override {
-    const int c = current;
-    if (type_url == net::kPodPolicyType) {
-      has_policy[c] = has_policy[c] || !resources.empty();
-    } else {
-      entries[c] += static_cast<int>(resources.size()) - static_cast<int>(removed.size());
-      for (const auto& r : resources) {
-        if (r.name.ends_with(kMarker) && ++churn_seen == clients) Report("churn");
-      }
-      for (const auto& n : removed) {
-        if (n.ends_with(kMarker) && ++removal_seen == clients) Report("removal");
-      }
-    }
-    if (!done[c] && has_policy[c] && entries[c] >= expected_entries) {
-      done[c] = true;
-      if (++synced == clients) Report("synced");
-    }
-    return {};
-  }
-
   void Report(const char* what) {
     const std::string line = std::string(what) + " " + std::to_string(NowNs()) + "\n";
     if (write(out_fd, line.data(), line.size()) < 0) std::perror("write");
   }
 };
 
-// Routes one client's callbacks to the shared recorder with its index.
-struct ClientHandler : proxy::xds::ResourceHandler {
-  Sidecars* shared;
-  int index;
-  std::expected<void, std::string> OnResources(const std::string& type_url,
-                                               const std::vector<net::Resource>& resources,
-                                               const std::vector<std::string>& removed,
-                                               bool sotw) override {
-    shared->current = index;
-    return shared->OnResources(type_url, resources, removed, sotw);
+std::string Field(std::string_view frame, std::string_view key) {
+  const std::string needle = "\"" + std::string(key) + "\":\"";
+  const size_t at = frame.rfind(needle);
+  if (at == std::string_view::npos) return {};
+  const size_t begin = at + needle.size();
+  return std::string(frame.substr(begin, frame.find('"', begin) - begin));
+}
+
+class LightSidecar : public net::TlsStream::Handler {
+ public:
+  LightSidecar(Recorder& recorder, net::Node node) : recorder_(recorder), node_(std::move(node)) {}
+
+  bool Connect(uv_loop_t* loop, const sockaddr* address, std::shared_ptr<net::TlsContext> tls) {
+    auto stream = net::TlsStream::Connect(loop, address, std::move(tls), "127.0.0.1", this);
+    if (!stream) {
+      std::cerr << stream.error() << "\n";
+      return false;
+    }
+    stream_ = *stream;
+    return true;
   }
+
+  void OnTlsReady(net::TlsStream&) override {
+    net::DeltaDiscoveryRequest addresses;
+    addresses.node = node_;
+    addresses.type_url = net::kAddressEntryType;
+    addresses.resource_names_subscribe = {"*"};
+    Send(addresses);
+    net::DiscoveryRequest policy;
+    policy.type_url = net::kPodPolicyType;
+    policy.resource_names = {node_.ns + "/" + node_.pod};
+    Send(policy);
+  }
+
+  void OnTlsData(net::TlsStream&, std::string_view data) override {
+    decoder_.Feed(data);
+    while (true) {
+      auto frame = decoder_.Next();
+      if (!frame || !frame->has_value()) return;
+      HandleFrame(**frame);
+    }
+  }
+
+  void Keepalive() { Send(net::Keepalive{}); }
+
+  void OnTlsClosed(net::TlsStream&, const std::string& reason) override {
+    stream_ = nullptr;
+    std::cerr << "sidecar " << node_.pod << " closed: " << reason << "\n";
+  }
+
+ private:
+  void HandleFrame(std::string_view frame) {
+    const std::string nonce = Field(frame, "nonce");
+    if (frame.starts_with("{\"delta_discovery_response\"")) {
+      net::DeltaDiscoveryRequest ack;
+      ack.type_url = net::kAddressEntryType;
+      ack.response_nonce = nonce;
+      Send(ack);
+      const bool marker = frame.find(kMarker) != std::string_view::npos;
+      if (!addresses_) {
+        addresses_ = true;
+        MaybeSynced();
+      } else if (marker && frame.find("\"removed_resources\"") != std::string_view::npos) {
+        if (++recorder_.removal_seen == recorder_.clients) recorder_.Report("removal");
+      } else if (marker) {
+        if (++recorder_.churn_seen == recorder_.clients) recorder_.Report("churn");
+      }
+    } else if (frame.starts_with("{\"discovery_response\"")) {
+      net::DiscoveryRequest ack;
+      ack.type_url = net::kPodPolicyType;
+      ack.resource_names = {node_.ns + "/" + node_.pod};
+      ack.version_info = Field(frame, "version_info");
+      ack.response_nonce = nonce;
+      Send(ack);
+      if (!policy_) {
+        policy_ = true;
+        MaybeSynced();
+      }
+    }
+  }
+
+  void MaybeSynced() {
+    if (addresses_ && policy_ && ++recorder_.synced == recorder_.clients) {
+      recorder_.Report("synced");
+    }
+  }
+
+  void Send(const net::Message& m) {
+    if (stream_ != nullptr) (void)stream_->Write(net::EncodeFrame(net::EncodeMessage(m)));
+  }
+
+  Recorder& recorder_;
+  net::Node node_;
+  net::TlsStream* stream_ = nullptr;
+  net::FrameDecoder decoder_;
+  bool addresses_ = false;
+  bool policy_ = false;
 };
 
 int RunSidecars(const Flags& flags, int in_fd, int out_fd, const control::PemPair& ca,
@@ -131,15 +195,12 @@ int RunSidecars(const Flags& flags, int in_fd, int out_fd, const control::PemPai
   if (read(in_fd, &port, sizeof port) != sizeof port) return 1;
   uv_loop_t loop;
   uv_loop_init(&loop);
-  Sidecars shared;
-  shared.expected_entries = static_cast<int>(pods.size());
-  shared.clients = flags.clients;
-  shared.out_fd = out_fd;
-  shared.entries.assign(flags.clients, 0);
-  shared.has_policy.assign(flags.clients, false);
-  shared.done.assign(flags.clients, false);
-  std::vector<ClientHandler> handlers(flags.clients);
-  std::vector<std::unique_ptr<proxy::xds::XdsClient>> clients;
+  Recorder recorder;
+  recorder.clients = flags.clients;
+  recorder.out_fd = out_fd;
+  sockaddr_in address{};
+  uv_ip4_addr("127.0.0.1", port, &address);
+  std::vector<std::unique_ptr<LightSidecar>> sidecars;
   const int64_t t0 = NowNs();
   for (int i = 0; i < flags.clients; ++i) {
     const auto& [ns, name] = pods[i * pods.size() / flags.clients];
@@ -151,26 +212,25 @@ int RunSidecars(const Flags& flags, int in_fd, int out_fd, const control::PemPai
       std::cerr << tls.error() << "\n";
       return 1;
     }
-    handlers[i].shared = &shared;
-    handlers[i].index = i;
-    proxy::xds::XdsClientOptions o;
-    o.server = "127.0.0.1:" + std::to_string(port);
-    o.tls = *tls;
-    o.node = {"bench-" + std::to_string(i), ns, name, "bench"};
-    o.subscriptions = {{std::string(net::kAddressEntryType), true, {}},
-                       {std::string(net::kPodPolicyType), false, {ns + "/" + name}}};
-    o.connect_timeout_ms = 60000;
-    auto client = proxy::xds::XdsClient::Create(&loop, std::move(o), &handlers[i]);
-    if (!client) {
-      std::cerr << client.error() << "\n";
-      return 1;
-    }
-    clients.push_back(std::move(*client));
-    clients.back()->Start();
+    sidecars.push_back(std::make_unique<LightSidecar>(
+        recorder, net::Node{"bench-" + std::to_string(i), ns, name, "bench"}));
+    if (!sidecars.back()->Connect(&loop, reinterpret_cast<sockaddr*>(&address), *tls)) return 1;
   }
-  std::fprintf(stderr, "child: %d clients created in %.0f ms (certificates included)\n",
+  std::fprintf(stderr, "child: %d sidecars connecting (%.0f ms, certificates included)\n",
                flags.clients, Ms(NowNs() - t0));
-  // Runs until the parent closes its end of the pipe (then this process is killed).
+  // Keepalives every 15 s, as proxy/xds sends them.
+  uv_timer_t keepalive;
+  uv_timer_init(&loop, &keepalive);
+  keepalive.data = &sidecars;
+  uv_timer_start(
+      &keepalive,
+      [](uv_timer_t* t) {
+        for (auto& s : *static_cast<std::vector<std::unique_ptr<LightSidecar>>*>(t->data)) {
+          s->Keepalive();
+        }
+      },
+      15000, 15000);
+  // Runs until the parent kills this process.
   uv_run(&loop, UV_RUN_DEFAULT);
   return 0;
 }
