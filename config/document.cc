@@ -132,6 +132,8 @@ bool operator==(const Node& a, const Node& b) {
   const bool b_num = b.IsInt() || b.IsDouble();
   if (a_num && b_num) {
     if (a.IsInt() && b.IsInt()) return a.int_ == b.int_;
+    // Structural equality: NaN equals NaN (the same value read twice).
+    if (std::isnan(a.AsDouble()) && std::isnan(b.AsDouble())) return true;
     return a.AsDouble() == b.AsDouble();
   }
   if (a.type_ != b.type_) return false;

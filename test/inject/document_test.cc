@@ -177,6 +177,7 @@ TEST(DocumentNode, EqualityIgnoresKeyOrderButNotValues) {
   EXPECT_EQ(*a, *b);
   EXPECT_NE(*a, *c);  // sequences are ordered
   EXPECT_NE(Yaml1("a: 1\n"), Yaml1("a: \"1\"\n"));
+  EXPECT_EQ(Yaml1("a: .NaN\n"), Yaml1("a: .nan\n"));
 }
 
 TEST(DocumentEmit, JsonEscapesAndRoundTrips) {
