@@ -305,43 +305,69 @@ def cmd_wait_ready(args):
             args.timeout, "; ".join(f"{n}: {last.get(n)}" for n in waiting)))
 
 
-def sidecar_version(p, admin):
-    """The policy version a sidecar enforces, from its /config_dump; None when unknown."""
+def canonical_policy(content):
+    """A policy snapshot's meaning, independent of how identity ids were numbered.
+
+    Identity ids are the compiler's own numbering (a long-running control server keeps the ids
+    of unchanged label sets; an offline compile numbers afresh), so identity sets are replaced
+    by the pods they stand for, and the snapshot's version (a hash over the ids) is dropped.
+    """
+    pods_of = {}
+    entries = []
+    for e in content.get("address_map", []):
+        pods_of.setdefault(e.get("identity"), []).append(f"{e.get('namespace')}/{e.get('pod')}")
+        entries.append({k: v for k, v in e.items() if k != "identity"})
+    pol = dict(content.get("pod_policy", {}))
+    pol["identity_sets"] = [sorted(p for i in ids for p in pods_of.get(i, []))
+                            for ids in pol.get("identity_sets", [])]
+    entries.sort(key=lambda e: (e.get("namespace"), e.get("pod")))
+    return json.dumps({"address_map": entries, "pod_policy": pol}, sort_keys=True)
+
+
+def sidecar_policy(p, admin):
+    """The policy a sidecar enforces, from its /config_dump: {version, content} or None."""
     status, body = http_get(p["netns"], admin, "/config_dump", timeout=0.5)
     if status != 200:
         return None
     try:
-        dump = json.loads(body)
+        return json.loads(body).get("policy")
     except ValueError:
         return None
-    pol = dump.get("policy") or {}
-    return pol.get("version")
 
 
 def cmd_wait_policy(args):
-    """Waits until every sidecar enforces the policy version it is expected to.
+    """Waits until every sidecar enforces the policy `picket-control compile` computes for it.
 
-    The expected version is that of what `picket-control compile` makes of the current manifests
-    for the pod (a hash of the snapshot's content): whether the policy came from a policy_file
-    or from the control server, the sidecar must end up enforcing exactly that.
+    Whether the policy came from a policy_file or from the control server, each sidecar must end
+    up enforcing what the offline compiler makes of the current manifests for its pod: the same
+    version (a content hash), or failing that the same content up to identity numbering.
     """
     pods = load_pods(args.pods)
     want = {}
     for p in pods:
         with open(p["expected"]) as f:
-            want[p["name"]] = json.load(f)["version"]
+            compiled = json.load(f)
+        want[p["name"]] = (compiled["version"], canonical_policy(compiled))
     deadline = time.monotonic() + args.timeout
     have = {}
+    done = set()
     while True:
         for p in pods:
-            if have.get(p["name"]) != want[p["name"]]:
-                have[p["name"]] = sidecar_version(p, args.admin)
-        late = [n for n in want if have.get(n) != want[n]]
+            name = p["name"]
+            if name in done:
+                continue
+            pol = sidecar_policy(p, args.admin) or {}
+            have[name] = pol.get("version")
+            if have[name] == want[name][0] or (
+                    pol.get("content") and canonical_policy(pol["content"]) == want[name][1]):
+                done.add(name)
+        late = [n for n in want if n not in done]
         if not late:
             return
         if time.monotonic() >= deadline:
-            sys.exit("sidecars still on an older policy after %ss: %s" % (
-                args.timeout, ", ".join(f"{n} has {have.get(n)}, wants {want[n]}" for n in late)))
+            sys.exit("sidecars still on another policy after %ss: %s" % (
+                args.timeout, ", ".join(f"{n} has {have.get(n)}, wants {want[n][0]}"
+                                        for n in late)))
         time.sleep(0.02)
 
 
