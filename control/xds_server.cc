@@ -96,6 +96,14 @@ void XdsServer::OnStreamClosed(XdsStream* stream) {
 void XdsServer::OnSweep() {
   dead_streams_.clear();
   const uint64_t now = NowMs();
+  // A sweep far later than scheduled means this loop was stalled (a burst of work), not that
+  // the peers went quiet: their frames may be waiting in the sockets. Skip timeouts this once.
+  const bool stalled = last_sweep_ms_ != 0 && now - last_sweep_ms_ > 3 * options_.sweep_interval_ms;
+  last_sweep_ms_ = now;
+  if (stalled) {
+    for (auto& s : streams_) s->NoteActivity(now);
+    return;
+  }
   // CheckTimeouts may remove the stream from streams_: iterate over a snapshot of ids.
   std::vector<XdsStream*> current;
   current.reserve(streams_.size());
@@ -104,9 +112,13 @@ void XdsServer::OnSweep() {
 }
 
 bool XdsServer::MaySend(XdsStream* stream) {
-  size_t queued = 0;
-  for (const auto& s : streams_) queued += s->queued_bytes();
-  if (queued <= options_.max_queued_bytes) return true;
+  // The sum is O(streams): compute it at most once per loop iteration (uv_now is per iteration).
+  if (queued_computed_at_ != uv_now(loop_)) {
+    queued_bytes_ = 0;
+    for (const auto& s : streams_) queued_bytes_ += s->queued_bytes();
+    queued_computed_at_ = uv_now(loop_);
+  }
+  if (queued_bytes_ <= options_.max_queued_bytes) return true;
   if (std::find(deferred_.begin(), deferred_.end(), stream) == deferred_.end()) {
     deferred_.push_back(stream);
   }

@@ -122,6 +122,7 @@ class XdsServer {
   void OnStreamClosed(XdsStream* stream);
   // Whether `stream` may build and send a response now; if not, it is retried later.
   bool MaySend(XdsStream* stream);
+  void NoteQueued(size_t bytes) { queued_bytes_ += bytes; }
   void OnDrainTick();
   void MaybeFinishClose();
   TypeState* FindType(std::string_view type_url);
@@ -136,6 +137,9 @@ class XdsServer {
   uv_timer_t drain_timer_{};
   std::vector<XdsStream*> deferred_;  // waiting for the queued bytes to drop under budget
   bool drain_timer_running_ = false;
+  size_t queued_bytes_ = 0;  // sum of the streams' socket queues, plus what was sent since
+  uint64_t last_sweep_ms_ = 0;
+  uint64_t queued_computed_at_ = UINT64_MAX;
   uint16_t port_ = 0;
   int open_handles_ = 0;
   bool closing_ = false;

@@ -112,9 +112,17 @@ void XdsStream::CheckTimeouts(uint64_t now_ms) {
   const auto& o = server_.options_;
   if (state_ != State::kActive && now_ms - connected_ms_ > o.handshake_timeout_ms) {
     CloseWithStatus(net::StatusCode::kUnavailable, "no request within the handshake timeout");
-  } else if (state_ == State::kActive && now_ms - last_activity_ms_ > o.idle_timeout_ms) {
+  } else if (state_ == State::kActive && now_ms - last_activity_ms_ > IdleLimit()) {
     CloseWithStatus(net::StatusCode::kUnavailable, "idle timeout (no keepalive)");
   }
+}
+
+uint64_t XdsStream::IdleLimit() const {
+  // A client still owing an ACK may be busy applying a large response: give it longer.
+  for (const auto& [type_url, sub] : subscriptions_) {
+    if (!sub.pending_nonce.empty()) return 5 * server_.options_.idle_timeout_ms;
+  }
+  return server_.options_.idle_timeout_ms;
 }
 
 void XdsStream::OnTlsReady(net::TlsStream& stream) {
@@ -518,6 +526,7 @@ void XdsStream::WriteFramed(std::string framed) {
   framed[2] = static_cast<char>(n >> 8);
   framed[3] = static_cast<char>(n);
   server_.stats_.bytes_sent += framed.size();
+  server_.NoteQueued(framed.size());
   if (auto ok = tls_->Write(framed); !ok) {
     spdlog::warn("xds: stream {} write failed: {}", id_, ok.error());
     Close();

@@ -48,6 +48,8 @@ class XdsStream : public net::TlsStream::Handler {
   void CloseWithStatus(net::StatusCode code, const std::string& message);
   // Sweep: close on handshake or idle timeout.
   void CheckTimeouts(uint64_t now_ms);
+  // Counts as activity (the server's loop was stalled; the peer may have been sending).
+  void NoteActivity(uint64_t now_ms) { last_activity_ms_ = now_ms; }
 
   // Bytes handed to the socket but not yet written.
   size_t queued_bytes() const;
@@ -110,6 +112,7 @@ class XdsStream : public net::TlsStream::Handler {
   void WriteFramed(std::string framed);
   std::string NextNonce() { return std::to_string(++nonce_counter_); }
   std::string own_name() const { return ns_ + "/" + pod_; }
+  uint64_t IdleLimit() const;
 
   XdsServer& server_;
   uint64_t id_;

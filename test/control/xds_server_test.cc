@@ -308,3 +308,52 @@ TEST_F(XdsServerTest, KeepaliveIsAnsweredAndSilentClientsTimeOut) {
 
 }  // namespace
 }  // namespace picket::control
+
+namespace picket::control {
+namespace {
+
+TEST(XdsServerBackpressureTest, PushesWaitForQueuesToDrainAndAllArrive) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto pki = testing::TestPki::Make();
+  XdsServerOptions options;
+  options.max_queued_bytes = 1;  // every push after the first waits for the queues to drain
+  auto server = XdsServer::Create(&loop, pki.Context(net::TlsRole::kServer, pki.server), options);
+  ASSERT_TRUE(server.has_value()) << server.error();
+  net::Json big = net::Json::MakeObject();
+  big["value"] = std::string(4 << 20, 'x');  // larger than socket buffers: it stays queued
+  (*server)->Update(std::string(net::kAddressEntryType), {{"default/a", "1", big}}, {});
+  std::vector<std::unique_ptr<testing::RawClient>> clients;
+  for (const char* pod : {"a", "b", "c"}) {
+    clients.push_back(std::make_unique<testing::RawClient>(
+        &loop, (*server)->port(), pki.Context(net::TlsRole::kClient, pki.Pod("default", pod))));
+    clients.back()->Send(net::DeltaDiscoveryRequest{net::Node{pod, "default", pod, ""},
+                                                    std::string(net::kAddressEntryType),
+                                                    {"*"},
+                                                    {},
+                                                    {},
+                                                    "",
+                                                    {}});
+  }
+  ASSERT_TRUE(testing::RunUntil(
+      &loop,
+      [&] {
+        for (auto& c : clients) {
+          if (c->Received<net::DeltaDiscoveryResponse>().empty()) return false;
+        }
+        return true;
+      },
+      20000));
+  for (auto& c : clients) {
+    EXPECT_EQ(c->Received<net::DeltaDiscoveryResponse>()[0].resources.at(0).resource, big);
+  }
+  clients.clear();
+  bool closed = false;
+  (*server)->Close([&] { closed = true; });
+  ASSERT_TRUE(testing::RunUntil(&loop, [&] { return closed; }));
+  server->reset();
+  testing::DrainAndCloseLoop(&loop);
+}
+
+}  // namespace
+}  // namespace picket::control
