@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace picket::proxy {
@@ -36,8 +37,11 @@ bool PipePool::Acquire(PipeFds* pipe, size_t* capacity) {
   }
   int fds[2];
   if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
-  // Best effort: beyond the per-user budget the kernel keeps the default size.
-  fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(pipe_size_));
+  // Best effort: beyond the per-user budget the kernel refuses to grow a pipe.
+  const size_t want = open_ < kLargePipes ? std::max(kLargePipeSize, pipe_size_) : pipe_size_;
+  if (fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(want)) < 0 && want != pipe_size_) {
+    fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(pipe_size_));
+  }
   int size = fcntl(fds[1], F_GETPIPE_SZ);
   *pipe = PipeFds{fds[0], fds[1]};
   *capacity = size > 0 ? static_cast<size_t>(size) : 65536;

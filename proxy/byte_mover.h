@@ -6,8 +6,10 @@
 // pipe and the buffer are taken only when data arrives and given back as soon as the direction
 // is drained, so an idle connection holds neither (no fds, no buffer memory).
 //
-// Pipe size: an unprivileged user gets 64 pipes of 1 MiB before the kernel hands out 8 KiB ones;
-// 256 KiB pipes give ~96% of the 1 MiB throughput and four times as many busy directions.
+// Pipe size: an unprivileged user's pipes share 64 MiB (fs.pipe-user-pages-soft) before the
+// kernel hands out 8 KiB ones. A worker's first kLargePipes pipes get 1 MiB (fewest splice calls
+// for the few busy streams of a typical pod); beyond that `pipe_size` (256 KiB: ~96% of the
+// throughput, four times as many busy directions from the same budget).
 //
 // Threads: one worker loop; a pool outlives every ByteMover that uses it.
 #pragma once
@@ -27,6 +29,8 @@ struct PipeFds {
 
 class PipePool {
  public:
+  static constexpr size_t kLargePipes = 8;
+  static constexpr size_t kLargePipeSize = 1 << 20;
   PipePool(size_t pipe_size, size_t max_spare) : pipe_size_(pipe_size), max_spare_(max_spare) {}
   ~PipePool();
   PipePool(const PipePool&) = delete;

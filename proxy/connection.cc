@@ -1,5 +1,6 @@
 #include "proxy/connection.h"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,8 +15,11 @@
 namespace picket::proxy {
 namespace {
 
-// Bytes one pump may move per callback before yielding to other connections on the loop.
+// Bytes one pump may move per event before yielding to other connections on the loop.
 constexpr size_t kPumpBudget = 1 << 20;
+
+constexpr uint32_t kReadable = EPOLLIN | EPOLLHUP | EPOLLRDHUP;
+constexpr uint32_t kWritable = EPOLLOUT | EPOLLHUP;
 
 }  // namespace
 
@@ -28,28 +32,19 @@ Connection::Connection(Worker& worker, uint64_t id, int downstream_fd,
       why_(keep_why ? std::make_unique<filters::FilterResult>(std::move(why)) : nullptr),
       movers_{ByteMover(worker.pipe_pool(), worker.buffer_size()),
               ByteMover(worker.pipe_pool(), worker.buffer_size())} {
-  sides_[kDownstream].fd = downstream_fd;
+  fds_[kDownstream] = downstream_fd;
   timer_.data = this;
   uv_timer_init(worker_.loop(), &timer_);
-  ++open_handles_;
   started_ns_ = uv_hrtime();
   last_activity_ms_ = uv_now(worker_.loop());
 }
 
 Connection::~Connection() {
-  // Close() ran and every handle is closed: only the sockets could remain if it did not.
-  for (Side& side : sides_) {
-    if (side.fd >= 0) close(side.fd);
+  // Close() ran (the worker destroys us from the timer's close callback): nothing to release
+  // but what a failed Start() may have left.
+  for (int fd : fds_) {
+    if (fd >= 0) close(fd);
   }
-}
-
-bool Connection::InitPoll(SideIndex side) {
-  Side& s = sides_[side];
-  if (uv_poll_init_socket(worker_.loop(), &s.poll, s.fd) != 0) return false;
-  s.poll.data = this;
-  s.poll_open = true;
-  ++open_handles_;
-  return true;
 }
 
 void Connection::Start() {
@@ -65,32 +60,23 @@ void Connection::Start() {
           true);
     return;
   }
-  sides_[kUpstream].fd = *fd;
-  movers_[kToUpstream].Attach(sides_[kDownstream].fd, sides_[kUpstream].fd);
-  movers_[kToDownstream].Attach(sides_[kUpstream].fd, sides_[kDownstream].fd);
-  if (!InitPoll(kDownstream) || !InitPoll(kUpstream)) {
+  fds_[kUpstream] = *fd;
+  movers_[kToUpstream].Attach(fds_[kDownstream], fds_[kUpstream]);
+  movers_[kToDownstream].Attach(fds_[kUpstream], fds_[kDownstream]);
+  if (!worker_.Watch(fds_[kDownstream], this, kDownstream) ||
+      !worker_.Watch(fds_[kUpstream], this, kUpstream)) {
     Close(filters::CloseReason::kResourceExhausted, true);
     return;
   }
-  sides_[kUpstream].events = UV_WRITABLE;
-  uv_poll_start(&sides_[kUpstream].poll, UV_WRITABLE, &Connection::OnUpstreamEvent);
   uv_timer_start(&timer_, &Connection::OnTimer,
                  static_cast<uint64_t>(worker_.connect_timeout().count()), 0);
 }
 
-void Connection::OnDownstreamEvent(uv_poll_t* h, int status, int events) {
-  static_cast<Connection*>(h->data)->OnEvent(kDownstream, status, events);
-}
-
-void Connection::OnUpstreamEvent(uv_poll_t* h, int status, int events) {
-  static_cast<Connection*>(h->data)->OnEvent(kUpstream, status, events);
-}
-
 void Connection::OnTimer(uv_timer_t* h) { static_cast<Connection*>(h->data)->OnTimeout(); }
 
-void Connection::OnHandleClosed(uv_handle_t* h) {
+void Connection::OnTimerClosed(uv_handle_t* h) {
   auto* self = static_cast<Connection*>(h->data);
-  if (--self->open_handles_ == 0) self->worker_.Destroy(self->id_);
+  self->worker_.Destroy(self->id_);
 }
 
 void Connection::SetState(State next) {
@@ -99,30 +85,37 @@ void Connection::SetState(State next) {
   state_ = next;
 }
 
-void Connection::OnEvent(SideIndex side, int status, int events) {
+void Connection::OnEvent(SideIndex side, uint32_t events) {
   if (state_ == State::kClosing) return;
-  if (status < 0) {
-    worker_.conn_log().debug("[C{}] poll error on {}: {}", id_,
-                             side == kDownstream ? "downstream" : "upstream", uv_strerror(status));
-    Close(state_ == State::kConnecting ? filters::CloseReason::kUpstreamConnectFailed
-                                       : filters::CloseReason::kPeerReset,
-          true);
-    return;
-  }
   if (state_ == State::kConnecting) {
-    if (side == kUpstream && (events & UV_WRITABLE)) OnConnected();
+    // The downstream's first bytes wait in its socket: OnConnected reads them.
+    if (side == kUpstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnected();
     return;
   }
-  // The pump whose source is `side` reads; the one whose destination is `side` writes.
+  if (events & EPOLLERR) {
+    int err = PendingError(fds_[side]);
+    worker_.conn_log().debug("[C{}] {} socket error: {}", id_,
+                             side == kDownstream ? "downstream" : "upstream", std::strerror(err));
+    Close(filters::CloseReason::kPeerReset, true);
+    return;
+  }
+  // Edge-triggered: a pump that does not want this edge now (its pipe is full, or it is at end of
+  // stream) reads or writes again on its own once the other side makes progress.
   const PumpIndex reads = side == kDownstream ? kToUpstream : kToDownstream;
   const PumpIndex writes = side == kDownstream ? kToDownstream : kToUpstream;
-  if (events & UV_READABLE) RunPump(reads);
-  if (state_ != State::kClosing && (events & UV_WRITABLE)) RunPump(writes);
-  if (state_ != State::kClosing) UpdateInterest();
+  if ((events & kReadable) && pumps_[reads].wants_read()) RunPump(reads);
+  if (state_ == State::kClosing) return;
+  if ((events & kWritable) && pumps_[writes].wants_write()) RunPump(writes);
+}
+
+void Connection::Resume() {
+  for (PumpIndex p : {kToUpstream, kToDownstream}) {
+    if (state_ == State::kRelaying && pumps_[p].yielded()) RunPump(p);
+  }
 }
 
 void Connection::OnConnected() {
-  int err = PendingError(sides_[kUpstream].fd);
+  int err = PendingError(fds_[kUpstream]);
   if (err != 0) {
     worker_.conn_log().debug("[C{}] connect to {} failed: {}", id_,
                              EndpointToString(info_.original_destination), std::strerror(err));
@@ -135,10 +128,10 @@ void Connection::OnConnected() {
   last_activity_ms_ = uv_now(worker_.loop());
   uv_timer_start(&timer_, &Connection::OnTimer,
                  static_cast<uint64_t>(worker_.idle_timeout().count()), 0);
-  // The client has usually sent its first bytes while we connected: move them now rather than
-  // after another trip through epoll.
+  // Edges that came while connecting were not acted on: read both sides now (the client has
+  // usually sent its first bytes already).
   RunPump(kToUpstream);
-  if (state_ == State::kRelaying) UpdateInterest();
+  if (state_ == State::kRelaying) RunPump(kToDownstream);
 }
 
 void Connection::OnTimeout() {
@@ -164,6 +157,7 @@ void Connection::RunPump(PumpIndex index) {
   last_activity_ms_ = uv_now(worker_.loop());
   switch (outcome) {
     case Pump::Outcome::kOpen:
+      if (pump.yielded()) worker_.ResumeLater(id_);
       return;
     case Pump::Outcome::kError:
       worker_.conn_log().debug("[C{}] {} {} failed: {}", id_,
@@ -175,29 +169,11 @@ void Connection::RunPump(PumpIndex index) {
     case Pump::Outcome::kFinished: {
       // Half-close: FIN the destination; the other direction keeps flowing.
       const SideIndex destination = index == kToUpstream ? kUpstream : kDownstream;
-      shutdown(sides_[destination].fd, SHUT_WR);
+      shutdown(fds_[destination], SHUT_WR);
       if (pumps_[kToUpstream].finished() && pumps_[kToDownstream].finished()) {
         Close(filters::CloseReason::kNormal, false);
       }
       return;
-    }
-  }
-}
-
-void Connection::UpdateInterest() {
-  for (SideIndex side : {kDownstream, kUpstream}) {
-    const Pump& reads = pumps_[side == kDownstream ? kToUpstream : kToDownstream];
-    const Pump& writes = pumps_[side == kDownstream ? kToDownstream : kToUpstream];
-    int events = (reads.wants_read() ? UV_READABLE : 0) | (writes.wants_write() ? UV_WRITABLE : 0);
-    Side& s = sides_[side];
-    if (events == s.events) continue;
-    s.events = events;
-    if (events == 0) {
-      uv_poll_stop(&s.poll);
-    } else {
-      uv_poll_start(
-          &s.poll, events,
-          side == kDownstream ? &Connection::OnDownstreamEvent : &Connection::OnUpstreamEvent);
     }
   }
 }
@@ -215,25 +191,19 @@ void Connection::Close(filters::CloseReason reason, bool reset) {
   if (state_ == State::kClosing) return;
   SetState(State::kClosing);
   uv_timer_stop(&timer_);
-  for (Side& side : sides_) {
-    if (side.poll_open) {
-      // uv_close() takes the fd out of epoll at once (the handle's memory lives on until its
-      // close callback), so close() below is safe.
-      side.poll_open = false;
-      uv_close(reinterpret_cast<uv_handle_t*>(&side.poll), &Connection::OnHandleClosed);
+  for (int& fd : fds_) {
+    if (fd < 0) continue;
+    // close() also removes the socket from the worker's epoll set (no other fd refers to it).
+    if (reset) {
+      CloseWithReset(fd);
+    } else {
+      close(fd);
     }
-    if (side.fd >= 0) {
-      if (reset) {
-        CloseWithReset(side.fd);
-      } else {
-        close(side.fd);
-      }
-      side.fd = -1;
-    }
+    fd = -1;
   }
   worker_.OnConnectionClosed(*this, reason);
-  // The worker may destroy us once the last handle is closed: nothing touches `this` after.
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::OnHandleClosed);
+  // The worker destroys us in the close callback: nothing touches `this` after.
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::OnTimerClosed);
 }
 
 }  // namespace picket::proxy

@@ -11,6 +11,7 @@ Pump::Outcome Pump::Run(PumpIo& io, size_t budget) {
   bool write_blocked = false;
   bool read_blocked = false;
   source_full_ = false;
+  yielded_ = false;
   while (moved < budget) {
     bool progressed = false;
     if (buffered_ > 0 && !write_blocked) {
@@ -49,6 +50,7 @@ Pump::Outcome Pump::Run(PumpIo& io, size_t budget) {
     }
     if (!progressed) break;
   }
+  yielded_ = moved >= budget;
   // Would-block on read with bytes still buffered: treat the buffer as full until a write makes
   // room (see source_full_).
   source_full_ = buffered_ > 0 && (read_blocked || buffered_ >= io.Capacity());

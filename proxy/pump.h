@@ -56,6 +56,9 @@ class Pump {
   bool wants_read() const { return !eof_ && !failed_ && !source_full_; }
   bool wants_write() const { return buffered_ > 0 && !failed_; }
   bool finished() const { return finished_; }
+  // The last Run stopped at its budget with more to do: run again without waiting for an event
+  // (with edge-triggered readiness none would come).
+  bool yielded() const { return yielded_; }
   size_t buffered() const { return buffered_; }
   uint64_t bytes() const { return bytes_; }
   int error() const { return error_; }
@@ -69,6 +72,7 @@ class Pump {
   bool finished_ = false;
   bool failed_ = false;
   bool failed_on_read_ = false;
+  bool yielded_ = false;
   // A read would block while bytes are buffered: the buffer (a pipe counts slots, not bytes)
   // may be what is full, so wait for the destination instead of polling the source in a loop.
   bool source_full_ = false;

@@ -1,6 +1,7 @@
 #include "proxy/worker.h"
 
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +39,12 @@ Worker::Worker(int index, const WorkerContext& context)
   backoff_timer_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  uv_idle_init(&loop_, &resume_idle_);
+  resume_idle_.data = this;
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  uv_poll_init(&loop_, &epoll_watch_, epoll_fd_);
+  epoll_watch_.data = this;
+  uv_poll_start(&epoll_watch_, UV_READABLE, &Worker::OnEpollReadable);
   if (context.bootstrap->limits.splice) {
     pipe_pool_ = std::make_unique<PipePool>(context.bootstrap->limits.pipe_size, 16);
   }
@@ -49,8 +56,7 @@ Worker::~Worker() {
   if (!finished_) {
     CloseListeners();
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&backoff_timer_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+    CloseLoopHandles();
     uv_run(&loop_, UV_RUN_DEFAULT);
   }
   uv_loop_close(&loop_);
@@ -354,9 +360,66 @@ void Worker::MaybeFinish() {
     async_closed_ = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   }
+  CloseLoopHandles();
+  // uv_run returns once these close callbacks have run: the thread then ends.
+}
+
+void Worker::CloseLoopHandles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&backoff_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  // uv_run returns once these close callbacks have run: the thread then ends.
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_idle_), nullptr);
+  // uv_close takes the fd out of the loop's epoll at once; then it can be closed.
+  uv_close(reinterpret_cast<uv_handle_t*>(&epoll_watch_), nullptr);
+  close(epoll_fd_);
+  epoll_fd_ = -1;
+}
+
+static_assert(alignof(Connection) >= 2, "the low bit of a Connection* carries the side");
+
+bool Worker::Watch(int fd, Connection* connection, int side) {
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  // Connections are at least 8-byte aligned: the low bit carries the side.
+  event.data.u64 = reinterpret_cast<uintptr_t>(connection) | static_cast<uintptr_t>(side);
+  return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) == 0;
+}
+
+void Worker::OnEpollReadable(uv_poll_t* h, int status, int) {
+  if (status < 0) return;
+  static_cast<Worker*>(h->data)->DispatchEvents();
+}
+
+void Worker::DispatchEvents() {
+  // A closed connection's memory lives until its timer's close callback, which runs after this
+  // callback returns: events later in the batch that name it are safe (it ignores them).
+  constexpr int kBatch = 256;
+  epoll_event events[kBatch];
+  for (int round = 0; round < 4; ++round) {
+    int n = epoll_wait(epoll_fd_, events, kBatch, 0);
+    for (int i = 0; i < n; ++i) {
+      auto* connection = reinterpret_cast<Connection*>(events[i].data.u64 & ~uintptr_t{1});
+      auto side = static_cast<Connection::SideIndex>(events[i].data.u64 & 1);
+      connection->OnEvent(side, events[i].events);
+    }
+    if (n < kBatch) break;
+  }
+}
+
+void Worker::ResumeLater(uint64_t id) {
+  if (resume_ids_.empty()) uv_idle_start(&resume_idle_, &Worker::OnResumeIdle);
+  resume_ids_.push_back(id);
+}
+
+void Worker::OnResumeIdle(uv_idle_t* h) {
+  auto* self = static_cast<Worker*>(h->data);
+  std::vector<uint64_t> ids;
+  ids.swap(self->resume_ids_);
+  // Ids, not pointers: a connection may have been closed and destroyed since.
+  for (uint64_t id : ids) {
+    auto it = self->connections_.find(id);
+    if (it != self->connections_.end()) it->second->Resume();
+  }
+  if (self->resume_ids_.empty()) uv_idle_stop(&self->resume_idle_);
 }
 
 }  // namespace picket::proxy

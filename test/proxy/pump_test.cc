@@ -151,6 +151,14 @@ TEST(PumpTest, BudgetYieldsToOtherConnections) {
   // More to do: a full buffer waits on the (writable) destination; the level-triggered poll calls
   // again on the next loop iteration.
   EXPECT_TRUE(pump.wants_write());
+  EXPECT_TRUE(pump.yielded());  // edge-triggered owners must run it again unprompted
+
+  // Once the source would block, the pump is waiting for an edge, not yielding.
+  FakeIo idle;
+  idle.source = {{10, 0}};
+  Pump waiting;
+  EXPECT_EQ(waiting.Run(idle, 1000), Pump::Outcome::kOpen);
+  EXPECT_FALSE(waiting.yielded());
 }
 
 }  // namespace
