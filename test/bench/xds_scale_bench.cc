@@ -345,10 +345,12 @@ int Main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "full compile + encode: %.0f ms (%zu address entries, %zu pod policies), server "
-      "RSS %ld MB\n",
+      "full compile + encode: %.0f ms (%zu address entries: %.1f MB, %zu pod policies: %.1f "
+      "MB), server RSS %ld MB\n",
       snapshot.stats().last_compute_ms, (*server)->resource_count(net::kAddressEntryType),
-      (*server)->resource_count(net::kPodPolicyType), RssKb("VmRSS:") / 1024);
+      (*server)->encoded_bytes(net::kAddressEntryType) / 1e6,
+      (*server)->resource_count(net::kPodPolicyType),
+      (*server)->encoded_bytes(net::kPodPolicyType) / 1e6, RssKb("VmRSS:") / 1024);
 
   Parent parent;
   parent.loop = &loop;
