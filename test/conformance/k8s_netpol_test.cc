@@ -1,7 +1,9 @@
 // Conformance: every case of ../shared/conformance/k8s-netpol/ (loaded unchanged) and of
 // test/conformance/cases/ must produce exactly the upstream truth table, for every probe
 // (TCP, UDP and SCTP: the engine decides them all even though the proxy relays only TCP).
-// The table is computed by control::ComputeMatrix, the code behind `picket-control matrix`.
+// The table is computed by control::ComputeMatrix, the code behind `picket-control matrix`, and
+// every cell is also decided by the two pods' sidecar snapshots (encoded, decoded) — which must
+// agree.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include "config/conformance_case.h"
 #include "control/matrix.h"
 #include "policy/cluster_policy.h"
+#include "policy/endpoint_policy.h"
 #include "test/util/shared_dir.h"
 
 namespace picket {
@@ -44,6 +47,26 @@ size_t CheckCase(const std::string& path) {
     for (const config::Error& e : compiled.error()) ADD_FAILURE() << e.ToString();
     return 0;
   }
+  // The sidecar's view of the same cluster: each pod's snapshot, through its text form.
+  std::map<std::string, policy::EndpointPolicyPtr> snapshots;
+  for (const policy::PodEntry* pod : (*compiled)->Pods()) {
+    auto built =
+        policy::BuildEndpointPolicy((*compiled)->AddressMap(), (*compiled)->PodPolicyOf(*pod));
+    if (!built) {
+      ADD_FAILURE() << "snapshot of " << pod->ns << "/" << pod->name;
+      return 0;
+    }
+    auto decoded = policy::DecodeEndpointPolicy((*built)->Encode(), "snapshot");
+    if (!decoded) {
+      ADD_FAILURE() << decoded.error()[0].ToString();
+      return 0;
+    }
+    snapshots[pod->ns + "/" + pod->name] = *decoded;
+  }
+  auto address_of = [&](const std::string& name) {
+    const size_t slash = name.find('/');
+    return (*compiled)->FindPodEntry(name.substr(0, slash), name.substr(slash + 1))->ips.at(0);
+  };
   size_t cells = 0;
   for (const config::ConformanceProbe& probe : loaded->probes) {
     const std::string key = std::to_string(probe.port) + "/" + config::ProtocolName(probe.protocol);
@@ -74,6 +97,11 @@ size_t CheckCase(const std::string& path) {
         }
         row += it->second ? '.' : 'X';
         ++cells;
+        // Enforcement agrees: source egress AND destination ingress, each on its own snapshot.
+        const bool sidecars =
+            snapshots.at(from)->CheckEgress(address_of(to), probe.port, probe.protocol).allowed &&
+            snapshots.at(to)->CheckIngress(address_of(from), probe.port, probe.protocol).allowed;
+        EXPECT_EQ(sidecars, it->second) << from << " -> " << to << " " << key;
       }
       auto want = expected->second.find(from);
       const std::string want_row = want == expected->second.end() ? "<missing>" : want->second;
