@@ -58,6 +58,15 @@ class Reader {
       Fail(node, field, "Invalid value: must be a string");
       return false;
     }
+    // Every string of these resources (Kubernetes names, label keys and values, addresses,
+    // policy names, our own descriptions) is printable ASCII; anything else is corrupt input,
+    // and rejecting it keeps decode(encode(x)) == x.
+    for (unsigned char c : node.Scalar()) {
+      if (c < 0x20 || c > 0x7e) {
+        Fail(node, field, "Invalid value: must be printable ASCII");
+        return false;
+      }
+    }
     *out = node.Scalar();
     return true;
   }

@@ -80,6 +80,16 @@ TEST(EndpointResourceTest, PeerAndPortShapes) {
             }));
 }
 
+TEST(EndpointResourceTest, StringsMustBePrintableAscii) {
+  auto r = DecodeAddressEntryResource(
+      "{\"identity\":1,\"namespace\":\"x\",\"pod\":\"a\",\"labels\":{\"a\\u000e\":\"v\"}}", "e");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error()[0].ToString(), "e:1: labels: Invalid value: must be printable ASCII");
+  r = DecodeAddressEntryResource("{identity: 1, namespace: x, pod: \"\xc3\xa9\"}", "e");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error()[0].ToString(), "e:1: pod: Invalid value: must be printable ASCII");
+}
+
 TEST(EndpointResourceTest, MalformedInputNeverThrows) {
   for (const char* text : {"{", "[", "a: [", "- - -", "\t", "!!binary x", "{a: *b}", "&a [*a]",
                            "'unterminated", "\"\\u12\"", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}) {
