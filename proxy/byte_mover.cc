@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace picket::proxy {
 namespace {
@@ -62,28 +63,40 @@ ByteMover::~ByteMover() {
   if (pipe_.read >= 0) pool_->Discard(pipe_);
 }
 
-bool ByteMover::Acquire() {
-  if (pipe_.read >= 0 || buffer_) return true;
+bool ByteMover::AcquirePipe() {
+  if (pipe_.read >= 0) return true;
   size_t capacity = 0;
-  if (pool_ != nullptr && pool_->Acquire(&pipe_, &capacity)) {
-    pipe_capacity_ = static_cast<uint32_t>(capacity);
-    return true;
-  }
-  buffer_.reset(new (std::nothrow) char[buffer_size_]);
-  begin_ = end_ = 0;
-  return buffer_ != nullptr;
+  if (!pool_->Acquire(&pipe_, &capacity)) return false;
+  pipe_capacity_ = static_cast<uint32_t>(capacity);
+  return true;
 }
 
 IoResult ByteMover::Read(size_t max) {
-  if (!Acquire()) return IoResult{-1, ENOBUFS};
+  // Bulk, and nothing left in copy mode: switch to splice (if a pipe can be had).
+  if (pipe_.read < 0 && bulk_ && pool_ != nullptr && begin_ == end_ && AcquirePipe()) {
+    buffer_.reset();
+    in_scratch_ = false;
+  }
   if (pipe_.read >= 0) {
     return FromSyscall(
         splice(source_, nullptr, pipe_.write, nullptr, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
   }
-  size_t room = buffer_size_ - end_;
-  if (room < max) max = room;
-  IoResult r = FromSyscall(recv(source_, buffer_.get() + end_, max, 0));
-  if (r.n > 0) end_ += static_cast<uint32_t>(r.n);
+  if (begin_ == end_ && !buffer_ && pool_ != nullptr) {
+    in_scratch_ = true;  // nothing pending: read into the worker's scratch buffer
+    begin_ = end_ = 0;
+  } else if (!in_scratch_ && !buffer_) {
+    buffer_.reset(new (std::nothrow) char[CopyLimit()]);
+    if (!buffer_) return IoResult{-1, ENOBUFS};
+    begin_ = end_ = 0;
+  }
+  // Never more than a private buffer holds, so Park() can always take what is left.
+  const size_t room = CopyLimit() - end_;
+  const size_t want = std::min(max, room);
+  IoResult r = FromSyscall(recv(source_, data() + end_, want, 0));
+  if (r.n > 0) {
+    end_ += static_cast<uint32_t>(r.n);
+    if (static_cast<size_t>(r.n) == room && room == CopyLimit()) bulk_ = true;
+  }
   return r;
 }
 
@@ -92,10 +105,10 @@ IoResult ByteMover::Write(size_t max) {
     return FromSyscall(
         splice(pipe_.read, nullptr, destination_, nullptr, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
   }
-  if (!buffer_) return IoResult{-1, EINVAL};
+  if (lost_) return IoResult{-1, ENOBUFS};
   size_t pending = end_ - begin_;
-  if (pending < max) max = pending;
-  IoResult r = FromSyscall(send(destination_, buffer_.get() + begin_, max, MSG_NOSIGNAL));
+  IoResult r =
+      FromSyscall(send(destination_, data() + begin_, std::min(max, pending), MSG_NOSIGNAL));
   if (r.n > 0) {
     begin_ += static_cast<uint32_t>(r.n);
     if (begin_ == end_) begin_ = end_ = 0;
@@ -105,8 +118,7 @@ IoResult ByteMover::Write(size_t max) {
 
 size_t ByteMover::Capacity() const {
   if (pipe_.read >= 0) return pipe_capacity_;
-  if (buffer_) return buffer_size_;
-  return pool_ != nullptr ? 65536 : buffer_size_;  // before the first read: a nominal size
+  return CopyLimit();
 }
 
 void ByteMover::Release() {
@@ -115,7 +127,20 @@ void ByteMover::Release() {
     pipe_ = PipeFds{};
   }
   buffer_.reset();
+  in_scratch_ = false;
   begin_ = end_ = 0;
+}
+
+void ByteMover::Park() {
+  if (!in_scratch_) return;
+  // The scratch buffer belongs to whichever connection runs next: keep the rest privately.
+  const uint32_t pending = end_ - begin_;
+  buffer_.reset(new (std::nothrow) char[CopyLimit()]);
+  if (buffer_) std::memcpy(buffer_.get(), pool_->scratch() + begin_, pending);
+  lost_ = !buffer_;  // out of memory: the bytes are lost and the next write fails (a reset)
+  in_scratch_ = false;
+  begin_ = 0;
+  end_ = buffer_ ? pending : 0;
 }
 
 }  // namespace picket::proxy

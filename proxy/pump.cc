@@ -54,7 +54,11 @@ Pump::Outcome Pump::Run(PumpIo& io, size_t budget) {
   // Would-block on read with bytes still buffered: treat the buffer as full until a write makes
   // room (see source_full_).
   source_full_ = buffered_ > 0 && (read_blocked || buffered_ >= io.Capacity());
-  if (buffered_ == 0) io.Release();
+  if (buffered_ == 0) {
+    io.Release();
+  } else {
+    io.Park();
+  }
   if (eof_ && buffered_ == 0) {
     finished_ = true;
     return Outcome::kFinished;

@@ -39,6 +39,8 @@ class PumpIo {
   virtual size_t Capacity() const = 0;
   // The buffer is empty: give its memory or pipe back until data arrives again.
   virtual void Release() {}
+  // Run is returning with bytes still buffered: they must survive until the next Run.
+  virtual void Park() {}
 };
 
 class Pump {

@@ -240,9 +240,11 @@ void Worker::HandleAccepted(Listener& listener, int fd, const sockaddr_storage& 
                                                  context_.bootstrap->flow_log.log_allowed);
   Connection* raw = connection.get();
   connections_.emplace(id, std::move(connection));
-  context_.conn_log->debug("[C{}] {} {} -> {} allowed", id, filters::DirectionName(info.direction),
-                           EndpointToString(info.source),
-                           EndpointToString(info.original_destination));
+  if (context_.conn_log->should_log(spdlog::level::debug)) {  // formatting costs per connection
+    context_.conn_log->debug("[C{}] {} {} -> {} allowed", id,
+                             filters::DirectionName(info.direction), EndpointToString(info.source),
+                             EndpointToString(info.original_destination));
+  }
   raw->Start();
 }
 
@@ -256,10 +258,12 @@ void Worker::Reject(int fd, const filters::ConnectionInfo& info, filters::Filter
   stats.denied.fetch_add(1, std::memory_order_relaxed);
   context_.stats->CountClose(info.direction, reason);
   uint64_t id = next_id_++;
-  context_.conn_log->debug("[C{}] {} {} -> {} reset: {}", id,
-                           filters::DirectionName(info.direction), EndpointToString(info.source),
-                           EndpointToString(info.original_destination),
-                           filters::CloseReasonName(reason));
+  if (context_.conn_log->should_log(spdlog::level::debug)) {
+    context_.conn_log->debug("[C{}] {} {} -> {} reset: {}", id,
+                             filters::DirectionName(info.direction), EndpointToString(info.source),
+                             EndpointToString(info.original_destination),
+                             filters::CloseReasonName(reason));
+  }
   FlowRecord record;
   record.time = std::chrono::system_clock::now();
   record.forwarded = false;

@@ -173,6 +173,53 @@ TEST_F(ProxyTest, WithoutSpliceTheBufferPathIsByteExactToo) {
   EXPECT_TRUE(echoed == payload);
 }
 
+TEST_F(ProxyTest, CopyModeParksWhatItCannotSendAndSwitchesToSplice) {
+  // A small buffer: reads fill it quickly (bulk → splice), and before the switch a blocked send
+  // leaves bytes in the worker's scratch buffer that must be parked, not overwritten.
+  config::Bootstrap b = MakeBootstrap();
+  b.limits.buffer_size = 4096;
+  b.workers = 1;
+  StartProxy(b);
+  target_port_ = echo_.port();
+  AllowEcho();
+  const std::string payload = picket::testing::RandomBytes(4 << 20, 9);
+  std::vector<int> fds;
+  std::vector<std::thread> writers;
+  for (int i = 0; i < 3; ++i) {  // several connections share the worker's scratch buffer
+    int fd = ConnectTo(proxy_->outbound_port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    writers.emplace_back([&, fd] {
+      EXPECT_TRUE(SendAll(fd, payload.data(), payload.size()));
+      shutdown(fd, SHUT_WR);
+    });
+  }
+  for (int fd : fds) {
+    int error = 0;
+    std::string echoed = ReadToEnd(fd, &error);
+    EXPECT_EQ(error, 0);
+    EXPECT_TRUE(echoed == payload);
+    close(fd);
+  }
+  for (auto& t : writers) t.join();
+}
+
+TEST_F(ProxyTest, SmallMessagesKeepTheirBoundariesThroughCopyMode) {
+  StartProxy(MakeBootstrap());
+  target_port_ = echo_.port();
+  AllowEcho();
+  int fd = ConnectTo(proxy_->outbound_port());
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 200; ++i) {
+    std::string message = "message " + std::to_string(i);
+    ASSERT_TRUE(SendAll(fd, message.data(), message.size()));
+    std::string back(message.size(), '\0');
+    ASSERT_TRUE(ReadExactly(fd, back.data(), back.size()));
+    ASSERT_EQ(back, message);
+  }
+  close(fd);
+}
+
 TEST_F(ProxyTest, DeniedIsResetWithExactlyOneDroppedRecord) {
   StartProxy(MakeBootstrap());
   target_port_ = echo_.port();
