@@ -39,7 +39,8 @@ void OnConnection(uv_stream_t* server, int status) {
   auto* client = new uv_tcp_t;
   uv_tcp_init(probe->loop, client);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(client), [](uv_handle_t* h) { delete h; });
+    uv_close(reinterpret_cast<uv_handle_t*>(client),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return;
   }
   sockaddr_storage peer{};
@@ -60,7 +61,8 @@ void OnConnection(uv_stream_t* server, int status) {
   uv_buf_t buf = uv_buf_init(ok, 3);
   req->data = client;
   uv_write(req, reinterpret_cast<uv_stream_t*>(client), &buf, 1, [](uv_write_t* r, int) {
-    uv_close(reinterpret_cast<uv_handle_t*>(r->data), [](uv_handle_t* h) { delete h; });
+    uv_close(reinterpret_cast<uv_handle_t*>(r->data),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     delete r;
   });
 }
