@@ -373,6 +373,18 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
     return out;
   }
 
+  // FlowsWith, polled until `count` records match: the writer thread renders records after the
+  // counters move, so a counter is no proof the record is there yet.
+  std::vector<std::string> WaitFlows(const std::string& verdict,
+                                     const std::vector<std::string>& needles, size_t count) {
+    std::vector<std::string> found;
+    WaitCounter([&] {
+      found = FlowsWith(verdict, needles);
+      return found.size() >= count;
+    });
+    return found;
+  }
+
   int ConnectOut(uint16_t port) { return ConnectFrom(*client_, GetParam().server_ip, port); }
   int ConnectIn(uint16_t port) { return ConnectFrom(*server_, GetParam().client_ip, port); }
 
@@ -428,14 +440,18 @@ TEST_P(ProxyE2eTest, AllowedConnectionsCarry64MiBEachWayByteExactOutboundAndInbo
   ASSERT_TRUE(WaitCounter(
       [&] { return Closed("outbound", "normal") == 1 && Closed("inbound", "normal") == 1; }));
   const std::string port_out = "\"destination_port\":" + std::to_string(kAllowedOut);
-  auto out_flows = FlowsWith("FORWARDED", {"\"traffic_direction\":\"EGRESS\"", port_out,
-                                           "\"bytes\":{\"to_destination\":67108865,"
-                                           "\"to_source\":67108864}"});
+  auto out_flows = WaitFlows("FORWARDED",
+                             {"\"traffic_direction\":\"EGRESS\"", port_out,
+                              "\"bytes\":{\"to_destination\":67108865,"
+                              "\"to_source\":67108864}"},
+                             1);
   EXPECT_EQ(out_flows.size(), 1u);
-  auto in_flows = FlowsWith("FORWARDED", {"\"traffic_direction\":\"INGRESS\"",
-                                          "\"destination_port\":" + std::to_string(kAllowedIn),
-                                          "\"source\":{\"namespace\":\"default\","
-                                          "\"pod_name\":\"server\""});
+  auto in_flows = WaitFlows(
+      "FORWARDED",
+      {"\"traffic_direction\":\"INGRESS\"", "\"destination_port\":" + std::to_string(kAllowedIn),
+       "\"source\":{\"namespace\":\"default\","
+       "\"pod_name\":\"server\""},
+      1);
   EXPECT_EQ(in_flows.size(), 1u);
 }
 
@@ -450,7 +466,7 @@ TEST_P(ProxyE2eTest, DeniedConnectionsAreResetAtOnceWithOneDroppedRecord) {
   ASSERT_TRUE(WaitCounter([&] {
     return Closed("outbound", "policy_denied") == 1 && Closed("inbound", "policy_denied") == 1;
   }));
-  auto egress = FlowsWith("DROPPED", {"\"destination_port\":" + std::to_string(kDeniedOut)});
+  auto egress = WaitFlows("DROPPED", {"\"destination_port\":" + std::to_string(kDeniedOut)}, 1);
   ASSERT_EQ(egress.size(), 1u);
   EXPECT_NE(egress[0].find("\"drop_reason_desc\":\"POLICY_DENIED\""), std::string::npos);
   EXPECT_NE(egress[0].find("\"close_reason\":\"policy_denied\""), std::string::npos);
@@ -460,7 +476,7 @@ TEST_P(ProxyE2eTest, DeniedConnectionsAreResetAtOnceWithOneDroppedRecord) {
       << egress[0];
   EXPECT_NE(egress[0].find("\"destination\":{\"namespace\":\"default\",\"pod_name\":\"server\""),
             std::string::npos);
-  auto ingress = FlowsWith("DROPPED", {"\"destination_port\":" + std::to_string(kDeniedIn)});
+  auto ingress = WaitFlows("DROPPED", {"\"destination_port\":" + std::to_string(kDeniedIn)}, 1);
   ASSERT_EQ(ingress.size(), 1u);
   EXPECT_NE(ingress[0].find("\"traffic_direction\":\"INGRESS\""), std::string::npos);
   EXPECT_NE(ingress[0].find("\"ingress_denied_by\""), std::string::npos);
@@ -478,7 +494,7 @@ TEST_P(ProxyE2eTest, FailsClosedUntilThePolicyFileAppears) {
   ASSERT_TRUE(WaitCounter([&] {
     return Closed("outbound", "no_policy_yet") == 1 && Closed("inbound", "no_policy_yet") == 1;
   }));
-  EXPECT_EQ(FlowsWith("DROPPED", {"\"close_reason\":\"no_policy_yet\""}).size(), 2u);
+  EXPECT_EQ(WaitFlows("DROPPED", {"\"close_reason\":\"no_policy_yet\""}, 2).size(), 2u);
   // The file appears (atomic rename): the watch loads it, no signal needed.
   WritePolicy(kAllowedOut, kAllowedIn);
   ASSERT_TRUE(WaitReady());
@@ -513,7 +529,7 @@ TEST_P(ProxyE2eTest, PolicyUpdateThatRevokesAccessClosesTheConnection) {
   close(fd);
   EXPECT_EQ(r.error, ECONNRESET);
   ASSERT_TRUE(WaitCounter([&] { return Closed("outbound", "policy_changed") == 1; }));
-  auto revoked = FlowsWith("DROPPED", {"\"close_reason\":\"policy_changed\""});
+  auto revoked = WaitFlows("DROPPED", {"\"close_reason\":\"policy_changed\""}, 1);
   ASSERT_EQ(revoked.size(), 1u);
   EXPECT_NE(revoked[0].find("\"destination_port\":" + std::to_string(kAllowedOut)),
             std::string::npos);

@@ -91,6 +91,16 @@ class ProxyTest : public ::testing::Test {
     return proxy_->flow_log().Recent(verdict);
   }
 
+  // Flows, polled until `count` are there: counters move before the record is submitted.
+  std::vector<std::string> WaitFlows(const std::string& verdict, size_t count) {
+    std::vector<std::string> found;
+    WaitFor([&] {
+      found = Flows(verdict);
+      return found.size() >= count;
+    });
+    return found;
+  }
+
   // Expects the connection to be reset by the proxy.
   static void ExpectReset(int fd) {
     int error = 0;
@@ -114,7 +124,7 @@ TEST_F(ProxyTest, FailsClosedBeforeThePolicy) {
   ExpectReset(fd);
   EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kNoPolicyYet) == 1; }));
   EXPECT_EQ(echo_.accepted(), 0);  // decided before any upstream connect
-  auto dropped = Flows("DROPPED");
+  auto dropped = WaitFlows("DROPPED", 1);
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_NE(dropped[0].find("\"close_reason\":\"no_policy_yet\""), std::string::npos);
   EXPECT_NE(dropped[0].find("\"drop_reason_desc\":\"NO_POLICY_YET\""), std::string::npos);
@@ -144,7 +154,7 @@ TEST_F(ProxyTest, AllowedRelayIsByteExactBothWaysWithHalfClose) {
   EXPECT_EQ(proxy_->stats().outbound.rx_bytes.load(), payload.size());
   EXPECT_EQ(proxy_->stats().outbound.tx_bytes.load(), payload.size());
   EXPECT_EQ(proxy_->stats().active_total.load(), 0);
-  auto forwarded = Flows("FORWARDED");
+  auto forwarded = WaitFlows("FORWARDED", 1);
   ASSERT_EQ(forwarded.size(), 1u);
   EXPECT_NE(forwarded[0].find("\"bytes\":{\"to_destination\":8388608,\"to_source\":8388608}"),
             std::string::npos)
@@ -229,7 +239,7 @@ TEST_F(ProxyTest, DeniedIsResetWithExactlyOneDroppedRecord) {
   ExpectReset(fd);
   EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kPolicyDenied) == 1; }));
   EXPECT_EQ(echo_.accepted(), 0);
-  auto dropped = Flows("DROPPED");
+  auto dropped = WaitFlows("DROPPED", 1);
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_NE(dropped[0].find("\"drop_reason_desc\":\"POLICY_DENIED\""), std::string::npos);
   EXPECT_NE(dropped[0].find("\"egress_denied_by\":[{\"namespace\":\"default\","
@@ -251,7 +261,7 @@ TEST_F(ProxyTest, InboundIsCheckedAgainstIngress) {
   EXPECT_TRUE(WaitFor([&] {
     return Closed(*proxy_, filters::CloseReason::kPolicyDenied, filters::Direction::kInbound) == 1;
   }));
-  auto dropped = Flows("DROPPED");
+  auto dropped = WaitFlows("DROPPED", 1);
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_NE(dropped[0].find("\"traffic_direction\":\"INGRESS\""), std::string::npos);
 }
@@ -282,7 +292,7 @@ TEST_F(ProxyTest, PolicyUpdateClosesWhatIsNoLongerAllowed) {
   Apply(std::make_shared<FakePolicy>("v2", std::set<uint16_t>{}, std::set<uint16_t>{}));
   ExpectReset(fd);
   EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kPolicyChanged) == 1; }));
-  auto dropped = Flows("DROPPED");
+  auto dropped = WaitFlows("DROPPED", 1);
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_NE(dropped[0].find("\"close_reason\":\"policy_changed\""), std::string::npos);
   EXPECT_NE(dropped[0].find("\"bytes\":{\"to_destination\":5,\"to_source\":5}"), std::string::npos)
