@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     if (cmd->action == Action::kCleanup) {
       std::fputs(
           "# cleanup: reads `iptables-save -t nat` and removes every PICKET_* chain and "
-          "every jump into one; nothing is printed without reading the tables\n",
+          "every jump into one; nothing is printed without reading the tables; then "
+          "`ip -6 addr del` of the IPv6 passthrough source on lo if present\n",
           stdout);
       return 0;
     }
@@ -42,8 +43,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   picket::inject::ProcessRunner runner;
-  auto result = cmd->action == Action::kCleanup ? picket::inject::CleanupRules(*cmd, runner)
-                                                : picket::inject::InstallRules(*cmd, runner);
+  // Install: the address first (its failure changes nothing), then the rules. Cleanup: the
+  // rules first, then the address.
+  std::expected<void, std::string> result;
+  if (cmd->action == Action::kCleanup) {
+    result = picket::inject::CleanupRules(*cmd, runner);
+    if (result) result = picket::inject::RemovePassthroughAddress(*cmd, runner);
+  } else {
+    result = picket::inject::AddPassthroughAddress(*cmd, runner);
+    if (result) result = picket::inject::InstallRules(*cmd, runner);
+  }
   if (!result) {
     std::fprintf(stderr, "picket-init: %s\n", result.error().c_str());
     return 1;

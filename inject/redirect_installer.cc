@@ -53,6 +53,13 @@ std::string Rollback(CommandRunner& runner, const std::vector<Snapshot>& changed
   return problems;
 }
 
+// `ip -6 addr replace ::7/128 dev lo` (empty when there is nothing to add).
+std::vector<std::string> PassthroughAddressArgv(const InitCommand& cmd, const char* verb) {
+  const std::string& addr = cmd.config.inbound_passthrough_v6;
+  if (!cmd.config.ipv6 || addr.empty()) return {};
+  return {cmd.ip, "-6", "addr", verb, addr + "/128", "dev", "lo"};
+}
+
 enum class Mode { kInstall, kCleanup };
 
 std::expected<void, std::string> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mode) {
@@ -111,7 +118,37 @@ std::expected<std::string, std::string> DryRunText(const InitCommand& cmd) {
     out += *t;
   }
   if (!cmd.config.ipv6) out += "# IPv6: disabled (--ipv6=false); ip6tables left unchanged\n";
+  if (auto argv = PassthroughAddressArgv(cmd, "replace"); !argv.empty()) {
+    out +=
+        "# IPv6 inbound passthrough source on lo (before the rules):\n" + CommandLine(argv) + "\n";
+  }
   return out;
+}
+
+std::expected<void, std::string> AddPassthroughAddress(const InitCommand& cmd,
+                                                       CommandRunner& runner) {
+  auto argv = PassthroughAddressArgv(cmd, "replace");
+  if (argv.empty()) return {};
+  if (auto r = Run(runner, argv, ""); !r) {
+    return std::unexpected("IPv6 passthrough source: " + r.error());
+  }
+  return {};
+}
+
+std::expected<void, std::string> RemovePassthroughAddress(const InitCommand& cmd,
+                                                          CommandRunner& runner) {
+  auto argv = PassthroughAddressArgv(cmd, "del");
+  if (argv.empty()) return {};
+  auto shown = Run(runner, {cmd.ip, "-6", "-o", "addr", "show", "dev", "lo"}, "");
+  if (!shown) return std::unexpected("IPv6 passthrough source: " + shown.error());
+  // `ip -o` prints one line per address: "1: lo    inet6 ::7/128 scope host ...".
+  if (shown->find(" " + cmd.config.inbound_passthrough_v6 + "/128 ") == std::string::npos) {
+    return {};
+  }
+  if (auto r = Run(runner, argv, ""); !r) {
+    return std::unexpected("IPv6 passthrough source: " + r.error());
+  }
+  return {};
 }
 
 std::expected<void, std::string> InstallRules(const InitCommand& cmd, CommandRunner& runner) {

@@ -8,6 +8,9 @@
 //      (`iptables-restore -T nat`), so the namespace is exactly as before the run, and report
 //      the failing command with its stderr.
 // Cleanup removes every PICKET_* chain and every jump into one, per family, the same way.
+// The IPv6 inbound passthrough source (default `::7`) must be an address of `lo` for the sidecar
+// to bind it (IPv4's 127.0.0.7 is already in 127.0.0.0/8): AddPassthroughAddress puts it there
+// (`ip -6 addr replace`, idempotent), RemovePassthroughAddress takes it away if present.
 // Re-running install converges to the same rules (see BuildInstallTransaction).
 //
 // Single-threaded; no globals.
@@ -33,5 +36,13 @@ namespace picket::inject {
 // Removes everything Picket added, in every enabled family. Nothing to remove is success.
 [[nodiscard]] std::expected<void, std::string> CleanupRules(const InitCommand& cmd,
                                                             CommandRunner& runner);
+
+// The IPv6 passthrough source on `lo`: added before the rules are installed (a failure changes
+// nothing), removed after cleanup. No-ops when IPv6 is disabled or the v6 source is empty.
+// Removing an address that is not there is success.
+[[nodiscard]] std::expected<void, std::string> AddPassthroughAddress(const InitCommand& cmd,
+                                                                     CommandRunner& runner);
+[[nodiscard]] std::expected<void, std::string> RemovePassthroughAddress(const InitCommand& cmd,
+                                                                        CommandRunner& runner);
 
 }  // namespace picket::inject

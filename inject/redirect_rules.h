@@ -62,6 +62,7 @@ struct InitCommand {
   std::string iptables_save = "iptables-save";
   std::string ip6tables_restore = "ip6tables-restore";
   std::string ip6tables_save = "ip6tables-save";
+  std::string ip = "ip";  // iproute2: the IPv6 passthrough source on `lo`
 };
 
 // Parses picket-init's arguments (without argv[0]). Errors name the flag and the fix.
