@@ -354,8 +354,14 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
           r.String(t, "xds.tls", "ca", &xds.tls.ca);
           if (xds.tls.cert.empty() != xds.tls.key.empty()) {
             r.Fail(t, "xds.tls", "cert and key must be given together");
+          } else if (xds.tls.cert.empty() || xds.tls.ca.empty()) {
+            r.Fail(t, "xds.tls",
+                   "Required value: cert, key and ca (the control server requires mutual TLS)");
           }
         }
+      } else {
+        r.Fail(n, "xds.tls",
+               "Required value: cert, key and ca (the control server requires mutual TLS)");
       }
     }
     b.xds = std::move(xds);
@@ -363,6 +369,10 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
 
   if (b.policy_file.empty() && !b.xds) {
     r.Fail(root, "policy_file", "Required value: give policy_file or an xds section");
+  } else if (!b.policy_file.empty() && b.xds) {
+    // Two sources would overwrite each other's snapshots; one policy source per sidecar.
+    r.Fail(root["policy_file"], "policy_file",
+           "Forbidden: policy_file and xds are mutually exclusive (give one policy source)");
   }
   return b;
 }

@@ -55,7 +55,6 @@ flow_log:
 limits: {max_connections: 100, buffer_size: 32Ki, pipe_size: 256Ki, splice: false}
 timeouts: {connect: 250ms, idle: 10m, drain: 2s}
 recheck_on_policy_change: false
-policy_file: p.json
 workers: 2
 xds:
   address: control.picket:15010
@@ -152,6 +151,27 @@ xds: {address: "c:1", tls: {cert: c.pem}}
   std::string text = Render(b.error());
   EXPECT_NE(text.find("listeners.inbound_port: must differ"), std::string::npos) << text;
   EXPECT_NE(text.find("xds.tls: cert and key must be given together"), std::string::npos) << text;
+}
+
+TEST(BootstrapTest, OnePolicySourceAndXdsNeedsMutualTls) {
+  auto b = ParseBootstrap(R"(node: {namespace: a, name: b, ips: [10.0.0.1]}
+policy_file: p.json
+xds: {address: "c:1", tls: {cert: c.pem, key: k.pem, ca: ca.pem}}
+)",
+                          "b.yaml");
+  ASSERT_FALSE(b);
+  std::string text = Render(b.error());
+  EXPECT_NE(text.find("b.yaml:2: policy_file: Forbidden: policy_file and xds are mutually "
+                      "exclusive"),
+            std::string::npos)
+      << text;
+  auto c = ParseBootstrap(R"(node: {namespace: a, name: b, ips: [10.0.0.1]}
+xds: {address: "c:1"}
+)",
+                          "c.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(Render(c.error()).find("xds.tls: Required value: cert, key and ca"), std::string::npos)
+      << Render(c.error());
 }
 
 TEST(BootstrapTest, PassthroughSourcesMustMatchTheirFamily) {
