@@ -9,6 +9,7 @@
 #include "config/manifest_cidr.h"
 #include "config/manifest_defaults.h"
 #include "config/manifest_network_policy.h"
+#include "config/service.h"
 
 namespace picket::config {
 namespace {
@@ -264,6 +265,26 @@ void DecodeNetworkPolicy(const YAML::Node& root, const DecodeContext& ctx, Clust
   out->policies.push_back(std::move(policy));
 }
 
+void DecodeService(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {
+  YAML::Node meta_peek = Get(root, "metadata");
+  std::string ns = PeekString(meta_peek, "namespace");
+  FieldReader r(ctx.file,
+                ObjectName("Service", ns.empty() ? "default" : ns, PeekString(meta_peek, "name")),
+                ctx.errors, ctx.budget, ctx.line_offset);
+  size_t before = ctx.errors->size();
+  CheckApiVersion(root, "v1", r);
+  Metadata meta;
+  // Service names are DNS-1035 labels; IsDns1123Label is the closest check we have.
+  bool ok = DecodeMetadata(root, /*namespaced=*/true, &IsDns1123Label, r, &meta);
+  Service service;
+  service.ns = meta.ns;
+  service.name = meta.name;
+  service.source = {ctx.file, r.Line(root)};
+  DecodeServiceSpec(Get(root, "spec"), ctx.options.strict_cidr, r, &service);
+  if (!ok || ctx.errors->size() != before) return;
+  out->services.push_back(std::move(service));
+}
+
 void DecodeObject(const YAML::Node& root, std::string_view default_kind, int depth,
                   const DecodeContext& ctx, Cluster* out) {
   FieldReader doc(ctx.file, "", ctx.errors, ctx.budget, ctx.line_offset);
@@ -288,6 +309,7 @@ void DecodeObject(const YAML::Node& root, std::string_view default_kind, int dep
   if (kind == "Namespace") return DecodeNamespace(root, ctx, out);
   if (kind == "Pod") return DecodePod(root, ctx, out);
   if (kind == "NetworkPolicy") return DecodeNetworkPolicy(root, ctx, out);
+  if (kind == "Service") return DecodeService(root, ctx, out);
   if (kind == "List" ||
       (kind.size() > 4 && kind.ends_with("List") && !IsNullish(Get(root, "items")))) {
     // `kind: List` (kubectl get -o yaml) or a typed list such as `PodList`, whose items may
@@ -341,6 +363,7 @@ void CheckDuplicates(const Cluster& cluster, Errors* errors) {
   for (const Namespace& ns : cluster.namespaces) check("Namespace", "", ns.name, ns.source);
   for (const Pod& pod : cluster.pods) check("Pod", pod.ns, pod.name, pod.source);
   for (const NetworkPolicy& p : cluster.policies) check("NetworkPolicy", p.ns, p.name, p.source);
+  for (const Service& s : cluster.services) check("Service", s.ns, s.name, s.source);
 }
 
 }  // namespace picket::config

@@ -1,10 +1,10 @@
 // config/manifest_loader.h — Kubernetes manifests (files, directories, text) → config::Cluster.
 //
-// Owns: reading multi-document YAML and `kind: List`, picking out Namespace, Pod and
-// NetworkPolicy (other kinds are skipped with a one-line notice), validating them as the API
-// server does (formats.md §1.9) and applying Kubernetes defaulting (§1.4, §1.5, §1.7).
-// Pure functions over text and files; no globals; callable from any thread. yaml-cpp stays
-// inside config/ and none of its exceptions escape.
+// Owns: reading multi-document YAML and `kind: List`, picking out Namespace, Pod,
+// NetworkPolicy and Service (other kinds are skipped with a one-line notice), validating them as
+// the API server does (formats.md §1.9) and applying Kubernetes defaulting (§1.4, §1.5, §1.7). Pure
+// functions over text and files; no globals; callable from any thread. yaml-cpp stays inside
+// config/ and none of its exceptions escape.
 #pragma once
 
 #include <expected>
@@ -25,7 +25,7 @@ struct LoadOptions {
 
 struct LoadResult {
   Cluster cluster;
-  std::vector<std::string> notices;  // e.g. "a.yaml:12: skipping Service x/web (kind not used)"
+  std::vector<std::string> notices;  // e.g. "a.yaml:12: skipping ConfigMap x/c (kind not used)"
 };
 
 // Parses `text` (named `file_name` in errors). Reports every error of the text in one go; on any

@@ -1,6 +1,6 @@
 // config/model.h — the plain, immutable C++ values that Kubernetes objects become.
 //
-// Owns: the data model of Namespace, Pod and NetworkPolicy after parsing, validation and
+// Owns: the data model of Namespace, Pod, NetworkPolicy and Service after parsing, validation and
 // defaulting. Nothing here parses or validates; `config/manifest_loader.h` produces these values
 // and `//policy` consumes them. Plain structs, no behaviour beyond trivial helpers, safe to copy
 // and to share read-only across threads.
@@ -101,11 +101,34 @@ struct NetworkPolicy {
   SourceLocation source;
 };
 
+// A Service's port (spec.ports[i]). `target_port` is defaulted to `port` when absent or 0;
+// a string is a named port, resolved per backend pod against its container ports.
+struct ServicePort {
+  std::string name;  // required when the Service has more than one port
+  uint16_t port = 0;
+  Protocol protocol = Protocol::kTCP;  // defaulted to TCP
+  std::variant<uint16_t, std::string> target_port = uint16_t{0};
+};
+
+struct Service {
+  std::string ns;
+  std::string name;
+  // spec.clusterIPs (or spec.clusterIP), textual; empty for headless ("None") and ExternalName
+  // Services and when not allocated yet.
+  std::vector<std::string> cluster_ips;
+  std::vector<ServicePort> ports;
+  // spec.selector; "If empty or not present, the service is assumed to have an external process
+  // managing its endpoints": such a Service has no backends in the service map.
+  Labels selector;
+  SourceLocation source;
+};
+
 // Everything one load produced: the cluster state a control server or an offline tool sees.
 struct Cluster {
   std::vector<Namespace> namespaces;
   std::vector<Pod> pods;
   std::vector<NetworkPolicy> policies;
+  std::vector<Service> services;
 };
 
 inline const char* ProtocolName(Protocol p) {

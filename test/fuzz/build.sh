@@ -26,6 +26,7 @@ MANIFEST_SRCS=(
   config/manifest_loader.cc
   config/manifest_network_policy.cc
   config/yaml_documents.cc
+  config/service.cc
   config/yaml_fields.cc
 )
 
