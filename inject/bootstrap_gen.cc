@@ -53,6 +53,10 @@ std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
   if (p.policy_file.empty() && p.xds_address.empty()) {
     return std::unexpected("give --policy-file or --xds-address (where the policy comes from)");
   }
+  // As config/bootstrap.cc: one policy source per sidecar.
+  if (!p.policy_file.empty() && !p.xds_address.empty()) {
+    return std::unexpected("--policy-file and --xds-address are mutually exclusive");
+  }
   if (p.outbound_port == p.inbound_port) {
     return std::unexpected("--outbound-port and --inbound-port must differ");
   }
