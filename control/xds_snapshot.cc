@@ -7,6 +7,7 @@
 #include <chrono>
 #include <set>
 
+#include "control/service_map.h"
 #include "control/xds_stream.h"
 #include "net/json.h"
 #include "net/xds_message.h"
@@ -67,6 +68,7 @@ std::expected<void, config::Errors> XdsSnapshot::SetCluster(const config::Cluste
     PublishAddressEntries(all);
     PublishPodPolicies(true);
   }
+  PublishServiceMap(cluster);
   stats_.last_compute_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return {};
@@ -169,6 +171,29 @@ void XdsSnapshot::PublishAddressEntries(const std::vector<std::string>& names) {
   }
   stats_.address_entries_published += upserts.size() + removals.size();
   server_.Update(net::kAddressEntryType, std::move(upserts), removals);
+}
+
+void XdsSnapshot::PublishServiceMap(const config::Cluster& cluster) {
+  std::vector<XdsServer::Upsert> upserts;
+  std::map<std::string, std::string> next;
+  for (const ServiceMapEntry& entry : ComputeServiceMap(cluster)) {
+    net::Json payload = EncodeServiceMapEntry(entry);
+    std::string version = HashVersion(payload.Serialize());
+    std::string key = entry.Key();
+    auto published = service_versions_.find(key);
+    if (published == service_versions_.end() || published->second != version) {
+      upserts.push_back({key, version, std::move(payload)});
+    }
+    next.emplace(std::move(key), std::move(version));
+  }
+  std::vector<std::string> removals;
+  for (const auto& [key, version] : service_versions_) {
+    if (!next.contains(key)) removals.push_back(key);
+  }
+  service_versions_ = std::move(next);
+  if (upserts.empty() && removals.empty()) return;
+  stats_.services_published += upserts.size() + removals.size();
+  server_.Update(net::kServiceType, std::move(upserts), removals);
 }
 
 void XdsSnapshot::PublishPodPolicies(bool all) {

@@ -11,6 +11,10 @@
 // join a selector's identity set). Anything else recompiles the cluster; the server still pushes
 // only resources whose version changed.
 //
+// The service map (control/service_map.h) is one resource per Service, pushed to every sidecar;
+// it is recomputed on every SetCluster (Services or pods may have changed) and only entries
+// whose encoded text changed are republished.
+//
 // Loop-thread only (it calls XdsServer::Update).
 #pragma once
 
@@ -32,6 +36,7 @@ struct SnapshotStats {
   uint64_t incremental_updates = 0;
   uint64_t address_entries_published = 0;  // upserts + removals
   uint64_t pod_policies_published = 0;
+  uint64_t services_published = 0;  // upserts + removals
   double last_compute_ms = 0;
 };
 
@@ -54,6 +59,7 @@ class XdsSnapshot {
   bool TryIncremental(const config::Cluster& cluster, config::Errors& errors);
   void PublishAddressEntries(const std::vector<std::string>& names);
   void PublishPodPolicies(bool all);
+  void PublishServiceMap(const config::Cluster& cluster);
   // Pod churn that neither creates nor frees an identity: publishes only the churned pods' own
   // policies from the cached per-identity rules. False when that does not apply.
   bool PublishChurnedPodPolicies(const std::vector<std::string>& removed,
@@ -67,6 +73,7 @@ class XdsSnapshot {
   std::map<policy::IdentityId, policy::PodPolicy> identity_policies_;
   std::map<std::string, policy::IdentityId> pod_identity_;  // "ns/name" → identity published
   std::vector<std::string> published_pods_;                 // names with a published PodPolicy
+  std::map<std::string, std::string> service_versions_;     // "ns/name" → published version
   SnapshotStats stats_;
 };
 

@@ -17,12 +17,39 @@ std::string JoinErrors(const config::Errors& errors) {
 
 }  // namespace
 
-PolicySource::PolicySource(std::string ns, std::string pod, ApplyPolicyFn apply)
-    : ns_(std::move(ns)), pod_(std::move(pod)), apply_(std::move(apply)) {}
+PolicySource::PolicySource(std::string ns, std::string pod, ApplyPolicyFn apply,
+                           ServiceMapFn on_service_map)
+    : ns_(std::move(ns)),
+      pod_(std::move(pod)),
+      apply_(std::move(apply)),
+      on_service_map_(std::move(on_service_map)) {}
 
 std::vector<XdsSubscription> PolicySource::Subscriptions() const {
-  return {{std::string(net::kAddressEntryType), true, {}},
-          {std::string(net::kPodPolicyType), false, {ns_ + "/" + pod_}}};
+  std::vector<XdsSubscription> out = {
+      {std::string(net::kAddressEntryType), true, {}},
+      {std::string(net::kPodPolicyType), false, {ns_ + "/" + pod_}}};
+  if (on_service_map_) out.push_back({std::string(net::kServiceType), true, {}});
+  return out;
+}
+
+std::expected<void, std::string> PolicySource::OnServices(
+    const std::vector<net::Resource>& resources, const std::vector<std::string>& removed,
+    bool state_of_the_world) {
+  if (!on_service_map_) return std::unexpected(std::string("service map not subscribed"));
+  auto staged = services_;
+  if (state_of_the_world) staged.clear();
+  for (const auto& name : removed) staged.erase(name);
+  for (const auto& r : resources) {
+    auto entry = DecodeServiceEntry(r.resource, r.name);
+    if (!entry) return std::unexpected(entry.error());
+    staged[r.name] = std::move(*entry);
+  }
+  auto map = ServiceMap::Build(staged);
+  if (!map) return std::unexpected(map.error());
+  services_ = std::move(staged);
+  service_map_ = std::move(*map);
+  on_service_map_(service_map_);
+  return {};
 }
 
 std::expected<void, std::string> PolicySource::OnResources(
@@ -65,6 +92,7 @@ std::expected<void, std::string> PolicySource::OnResources(
     pod_policy_ = std::move(staged);
     return {};
   }
+  if (type_url == net::kServiceType) return OnServices(resources, removed, state_of_the_world);
   return std::unexpected("unexpected type " + type_url);
 }
 

@@ -5,9 +5,9 @@
 
 namespace picket::proxy::xds {
 
-std::expected<std::unique_ptr<XdsAgent>, std::string> XdsAgent::Create(uv_loop_t* loop,
-                                                                       const XdsAgentConfig& config,
-                                                                       ApplyPolicyFn apply) {
+std::expected<std::unique_ptr<XdsAgent>, std::string> XdsAgent::Create(
+    uv_loop_t* loop, const XdsAgentConfig& config, ApplyPolicyFn apply,
+    ServiceMapFn on_service_map) {
   if (config.ns.empty() || config.pod.empty()) {
     return std::unexpected(std::string("xds: the pod's namespace and name are required"));
   }
@@ -17,7 +17,8 @@ std::expected<std::unique_ptr<XdsAgent>, std::string> XdsAgent::Create(uv_loop_t
   if (!tls) return std::unexpected("xds.tls: " + tls.error());
 
   std::unique_ptr<XdsAgent> agent(new XdsAgent());
-  agent->source_ = std::make_unique<PolicySource>(config.ns, config.pod, std::move(apply));
+  agent->source_ = std::make_unique<PolicySource>(config.ns, config.pod, std::move(apply),
+                                                  std::move(on_service_map));
   XdsClientOptions options;
   options.server = config.address;
   options.server_name = config.server_name;

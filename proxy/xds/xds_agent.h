@@ -9,7 +9,9 @@
 //       [proxy](policy::EndpointPolicyPtr p) { return proxy->ApplyPolicy(std::move(p)); });
 //   (*agent)->Start();   ...   (*agent)->Close(done);
 //
-// and adds StatusJson() to /config_dump and PrometheusText() to /stats/prometheus.
+// and adds StatusJson() to /config_dump and PrometheusText() to /stats/prometheus. To receive
+// the service map (proxy/xds/service_map.h) pass `on_service_map` to Create as well; the proxy
+// stores the ServiceMapPtr it gets and consults it for outbound connections.
 // Loop-thread only; `apply` runs on the loop thread. Close() and run the loop until `done`.
 #pragma once
 
@@ -41,7 +43,8 @@ struct XdsAgentConfig {
 class XdsAgent {
  public:
   [[nodiscard]] static std::expected<std::unique_ptr<XdsAgent>, std::string> Create(
-      uv_loop_t* loop, const XdsAgentConfig& config, ApplyPolicyFn apply);
+      uv_loop_t* loop, const XdsAgentConfig& config, ApplyPolicyFn apply,
+      ServiceMapFn on_service_map = nullptr);
 
   void Start() { client_->Start(); }
   void Close(std::function<void()> done) { client_->Close(std::move(done)); }
@@ -50,6 +53,7 @@ class XdsAgent {
   net::Json StatusJson() const { return client_->StatusJson(); }
   std::string PrometheusText() const { return client_->PrometheusText(); }
   const policy::EndpointPolicyPtr& current() const { return source_->current(); }
+  const ServiceMapPtr& service_map() const { return source_->service_map(); }
 
  private:
   XdsAgent() = default;

@@ -1,0 +1,92 @@
+// control/service_map.cc — see service_map.h.
+#include "control/service_map.h"
+
+#include <algorithm>
+#include <optional>
+#include <variant>
+
+namespace picket::control {
+namespace {
+
+// A Service's selector is a plain equality map (not a LabelSelector).
+bool Selects(const config::Labels& selector, const config::Labels& labels) {
+  for (const auto& [key, value] : selector) {
+    auto it = labels.find(key);
+    if (it == labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+// The port on `pod` that `sp` targets, or nullopt when the pod has no container port of that
+// name and protocol.
+std::optional<uint16_t> ResolveTargetPort(const config::ServicePort& sp, const config::Pod& pod) {
+  if (const auto* number = std::get_if<uint16_t>(&sp.target_port)) {
+    return *number != 0 ? *number : sp.port;
+  }
+  const std::string& name = std::get<std::string>(sp.target_port);
+  for (const config::ContainerPort& cp : pod.ports) {
+    if (cp.name == name && cp.protocol == sp.protocol) return cp.container_port;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<ServiceMapEntry> ComputeServiceMap(const config::Cluster& cluster) {
+  std::vector<const config::Pod*> pods;
+  for (const config::Pod& pod : cluster.pods) {
+    if (!pod.host_network && !pod.ips.empty()) pods.push_back(&pod);
+  }
+  std::sort(pods.begin(), pods.end(), [](const config::Pod* a, const config::Pod* b) {
+    return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
+  });
+  std::vector<ServiceMapEntry> out;
+  for (const config::Service& service : cluster.services) {
+    if (service.selector.empty() || service.cluster_ips.empty()) continue;
+    ServiceMapEntry entry{service.ns, service.name, service.cluster_ips, {}};
+    for (const config::ServicePort& sp : service.ports) {
+      ServiceMapPort port{sp.name, sp.port, sp.protocol, {}};
+      for (const config::Pod* pod : pods) {
+        if (pod->ns != service.ns || !Selects(service.selector, pod->labels)) continue;
+        if (std::optional<uint16_t> target = ResolveTargetPort(sp, *pod)) {
+          port.backends.push_back({pod->name, pod->ips, *target});
+        }
+      }
+      entry.ports.push_back(std::move(port));
+    }
+    out.push_back(std::move(entry));
+  }
+  std::sort(out.begin(), out.end(), [](const ServiceMapEntry& a, const ServiceMapEntry& b) {
+    return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
+  });
+  return out;
+}
+
+net::Json EncodeServiceMapEntry(const ServiceMapEntry& entry) {
+  net::Json::Array ips(entry.cluster_ips.begin(), entry.cluster_ips.end());
+  net::Json::Array ports;
+  for (const ServiceMapPort& port : entry.ports) {
+    net::Json::Array backends;
+    for (const ServiceBackendPod& b : port.backends) {
+      backends.push_back(net::Json::Object{
+          {"pod", b.pod},
+          {"ips", net::Json::Array(b.ips.begin(), b.ips.end())},
+          {"port", static_cast<int64_t>(b.port)},
+      });
+    }
+    ports.push_back(net::Json::Object{
+        {"name", port.name},
+        {"port", static_cast<int64_t>(port.port)},
+        {"protocol", config::ProtocolName(port.protocol)},
+        {"backends", std::move(backends)},
+    });
+  }
+  return net::Json::Object{
+      {"namespace", entry.ns},
+      {"name", entry.name},
+      {"cluster_ips", std::move(ips)},
+      {"ports", std::move(ports)},
+  };
+}
+
+}  // namespace picket::control

@@ -1,0 +1,216 @@
+// The service map over the real push path: manifests → XdsSnapshot → XdsServer → TLS on
+// loopback → XdsClient → PolicySource → on_service_map; republishing on pod churn; a bad
+// resource NACKed with the last good map kept; and the egress decision against the backends.
+#include <gtest/gtest.h>
+
+#include "config/manifest_loader.h"
+#include "control/service_map.h"
+#include "control/xds_snapshot.h"
+#include "proxy/xds/policy_source.h"
+#include "proxy/xds/service_map.h"
+#include "proxy/xds/xds_client.h"
+#include "test/control/xds_test_util.h"
+
+namespace picket::control {
+namespace {
+
+using proxy::xds::ServiceMap;
+using testing::RunUntil;
+
+constexpr const char* kCluster = R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: prod, labels: {app: client}}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: prod, labels: {app: web, allowed: "no"}}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-2, namespace: prod, labels: {app: web, allowed: "yes"}}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 9090}]}]}
+status: {podIP: 10.0.0.3}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: prod}
+spec:
+  clusterIP: 10.96.0.10
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-egress, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {allowed: "yes"}}}]
+)";
+
+config::Cluster Load(const std::string& text) {
+  auto r = config::LoadManifestText(text, "test.yaml");
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error()[0].ToString());
+  return r ? r->cluster : config::Cluster{};
+}
+
+policy::IpAddress Ip(const char* s) { return *policy::IpAddress::Parse(s); }
+
+class XdsServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uv_loop_init(&loop_);
+    pki_ = testing::TestPki::Make();
+    XdsServerOptions options;
+    options.own_pod_only_types.insert(std::string(net::kPodPolicyType));
+    auto server = XdsServer::Create(&loop_, pki_.Context(net::TlsRole::kServer, pki_.server),
+                                    std::move(options));
+    ASSERT_TRUE(server.has_value()) << server.error();
+    server_ = std::move(*server);
+    snapshot_ = std::make_unique<XdsSnapshot>(*server_);
+  }
+
+  void TearDown() override {
+    if (client_) {
+      bool closed = false;
+      client_->Close([&] { closed = true; });
+      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+      client_.reset();
+    }
+    bool closed = false;
+    server_->Close([&] { closed = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+    server_.reset();
+    testing::DrainAndCloseLoop(&loop_);
+  }
+
+  void StartSidecar(const std::string& ns, const std::string& pod) {
+    source_ = std::make_unique<proxy::xds::PolicySource>(
+        ns, pod,
+        [this](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
+          policy_ = std::move(p);
+          return {};
+        },
+        [this](proxy::xds::ServiceMapPtr map) {
+          services_ = std::move(map);
+          ++service_maps_;
+        });
+    proxy::xds::XdsClientOptions options;
+    options.server = "127.0.0.1:" + std::to_string(server_->port());
+    options.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod(ns, pod));
+    options.node = {"test", ns, pod, "test"};
+    options.subscriptions = source_->Subscriptions();
+    auto client = proxy::xds::XdsClient::Create(&loop_, std::move(options), source_.get());
+    ASSERT_TRUE(client.has_value()) << client.error();
+    client_ = std::move(*client);
+    client_->Start();
+  }
+
+  // What the proxy does for a connection to `vip`:`port`: the first backend its egress policy
+  // allows, or nullptr (deny).
+  const ServiceMap::Backend* Pick(const char* vip, uint16_t port) {
+    const auto* backends = services_->Find(Ip(vip), port, config::Protocol::kTCP);
+    if (backends == nullptr) return nullptr;
+    for (const ServiceMap::Backend& b : *backends) {
+      if (policy_->CheckEgress(b.address, b.port, config::Protocol::kTCP).allowed) return &b;
+    }
+    return nullptr;
+  }
+
+  uv_loop_t loop_;
+  testing::TestPki pki_;
+  std::unique_ptr<XdsServer> server_;
+  std::unique_ptr<XdsSnapshot> snapshot_;
+  std::unique_ptr<proxy::xds::PolicySource> source_;
+  std::unique_ptr<proxy::xds::XdsClient> client_;
+  policy::EndpointPolicyPtr policy_;
+  proxy::xds::ServiceMapPtr services_;
+  int service_maps_ = 0;
+};
+
+TEST_F(XdsServiceTest, ServiceMapReachesTheSidecarAndPicksAnAllowedBackend) {
+  config::Cluster cluster = Load(kCluster);
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  EXPECT_EQ(server_->resource_count(net::kServiceType), 1u);
+  EXPECT_EQ(snapshot_->stats().services_published, 1u);
+
+  StartSidecar("prod", "client");
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return policy_ != nullptr && services_ != nullptr; }));
+  const auto* backends = services_->Find(Ip("10.96.0.10"), 80, config::Protocol::kTCP);
+  ASSERT_NE(backends, nullptr);
+  ASSERT_EQ(backends->size(), 2u);
+  EXPECT_EQ((*backends)[0].pod, "prod/web-1");
+  EXPECT_EQ((*backends)[0].port, 8080);
+  EXPECT_EQ((*backends)[1].address, Ip("10.0.0.3"));
+  EXPECT_EQ((*backends)[1].port, 9090);
+  EXPECT_EQ(services_->Find(Ip("10.96.0.10"), 80, config::Protocol::kUDP), nullptr);
+
+  // The egress policy allows web-2 only: the sidecar picks it over web-1.
+  const ServiceMap::Backend* picked = Pick("10.96.0.10", 80);
+  ASSERT_NE(picked, nullptr);
+  EXPECT_EQ(picked->pod, "prod/web-2");
+
+  // web-2 goes away: the entry is republished (one resource), and no backend is allowed.
+  const auto before = snapshot_->stats();
+  const int maps_before = service_maps_;
+  cluster.pods.erase(cluster.pods.begin() + 2);
+  ASSERT_TRUE(snapshot_->SetCluster(cluster, /*pods_only=*/true).has_value());
+  EXPECT_EQ(snapshot_->stats().services_published, before.services_published + 1);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return service_maps_ > maps_before; }));
+  ASSERT_EQ(services_->Find(Ip("10.96.0.10"), 80, config::Protocol::kTCP)->size(), 1u);
+  EXPECT_EQ(Pick("10.96.0.10", 80), nullptr);
+
+  // An unrelated pod changes nothing in the service map.
+  const auto unchanged = snapshot_->stats().services_published;
+  config::Pod other;
+  other.ns = "prod";
+  other.name = "batch";
+  other.labels = {{"app", "batch"}};
+  other.ips = {"10.0.0.9"};
+  cluster.pods.push_back(other);
+  ASSERT_TRUE(snapshot_->SetCluster(cluster, true).has_value());
+  EXPECT_EQ(snapshot_->stats().services_published, unchanged);
+
+  // The Service is deleted: removed on the server and in the sidecar.
+  cluster.services.clear();
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  EXPECT_EQ(server_->resource_count(net::kServiceType), 0u);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return services_->services() == 0; }));
+  EXPECT_EQ(services_->Find(Ip("10.96.0.10"), 80, config::Protocol::kTCP), nullptr);
+  EXPECT_EQ(server_->stats().nacks, 0u);
+}
+
+TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
+  ASSERT_TRUE(snapshot_->SetCluster(Load(kCluster)).has_value());
+  StartSidecar("prod", "client");
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return services_ != nullptr; }));
+  const proxy::xds::ServiceMapPtr good = services_;
+
+  net::Json bad = net::Json::Object{
+      {"namespace", "prod"},
+      {"name", "evil"},
+      {"cluster_ips", net::Json::Array{"10.96.0.66"}},
+      {"ports",
+       net::Json::Array{net::Json::Object{
+           {"name", ""}, {"port", 70000}, {"protocol", "TCP"}, {"backends", net::Json::Array{}}}}}};
+  server_->Update(net::kServiceType, {{"prod/evil", "v-bad", std::move(bad)}}, {});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 1; }));
+  EXPECT_EQ(services_, good);
+  const auto& status = client_->status().types.at(std::string(net::kServiceType));
+  EXPECT_EQ(status.last_nack_error, "prod/evil: ports[0].port: must be an integer in 1..65535");
+
+  // A Service claiming another's ClusterIP:port is rejected as a whole, too.
+  net::Json clash = EncodeServiceMapEntry(
+      {"prod", "clash", {"10.96.0.10"}, {{"http", 80, config::Protocol::kTCP, {}}}});
+  server_->Update(net::kServiceType, {{"prod/clash", "v-clash", std::move(clash)}}, {});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 2; }));
+  EXPECT_EQ(services_, good);
+}
+
+}  // namespace
+}  // namespace picket::control
