@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include "proxy/xds/xds_agent.h"
+
 namespace picket::proxy {
 namespace {
 
@@ -147,12 +149,34 @@ std::expected<void, std::string> Proxy::Start() {
     }
   }
 
+  if (bootstrap_.xds) {
+    if (auto started = StartXds(); !started) return started;
+  }
+
   for (auto& worker : workers_) worker->Start();
   Logger("admin")->info(
       "picket-proxy {}/{}: outbound :{} inbound :{} admin {}:{} workers {} "
       "max_connections {}",
       bootstrap_.node.ns, bootstrap_.node.name, outbound_port_, inbound_port_,
       bootstrap_.admin.host, admin_->port(), workers_.size(), context_.max_connections);
+  return {};
+}
+
+std::expected<void, std::string> Proxy::StartXds() {
+  const config::Bootstrap::Xds& x = *bootstrap_.xds;
+  xds::XdsAgentConfig config;
+  config.address = x.address;
+  config.cert = x.tls.cert;
+  config.key = x.tls.key;
+  config.ca = x.tls.ca;
+  config.ns = bootstrap_.node.ns;
+  config.pod = bootstrap_.node.name;
+  auto agent = xds::XdsAgent::Create(
+      loop_, config, [this](policy::EndpointPolicyPtr p) { return ApplyPolicy(std::move(p)); });
+  if (!agent) return std::unexpected("xds: " + agent.error());
+  xds_agent_ = std::move(*agent);
+  xds_agent_->Start();
+  Logger("policy")->info("xds: policy from {} (fail closed until the first snapshot)", x.address);
   return {};
 }
 
@@ -225,6 +249,11 @@ void Proxy::OnPolicyFileEvent(uv_fs_event_t* h, const char* filename, int, int s
 void Proxy::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  // The last good policy stays in force while connections drain; no new snapshot is taken.
+  if (xds_agent_ && !xds_closing_) {
+    xds_closing_ = true;
+    xds_agent_->Close([] { Logger("policy")->info("xds: stream closed"); });
+  }
   for (auto& worker : workers_) worker->PostShutdown(bootstrap_.timeouts.drain);
   if (workers_.empty()) CloseHandles();
 }
@@ -273,7 +302,11 @@ std::string Proxy::ServerState() const {
   return policy_ ? "LIVE" : "PRE_INITIALIZING";
 }
 
-std::string Proxy::PrometheusStats() const { return RenderPrometheus(stats_, policy_ != nullptr); }
+std::string Proxy::PrometheusStats() const {
+  std::string out = RenderPrometheus(stats_, policy_ != nullptr);
+  if (xds_agent_) out += xds_agent_->PrometheusText();
+  return out;
+}
 
 std::string Proxy::ConfigDump() const {
   const auto& b = bootstrap_;
@@ -302,6 +335,8 @@ std::string Proxy::ConfigDump() const {
   } else {
     out += "null";
   }
+  // The xDS client's state (connected, last ACKed version, last NACK), as proxy/xds renders it.
+  out += ",\"xds\":" + (xds_agent_ ? xds_agent_->StatusJson().Serialize() : std::string("null"));
   out += "}\n";
   return out;
 }

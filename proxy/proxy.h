@@ -9,6 +9,11 @@
 // timeout, then closes the rest with `shutdown`; once every worker has exited the Proxy closes
 // its own handles so the main loop's uv_run() returns.
 //
+// With a bootstrap `xds` section the Proxy also owns the xDS agent (proxy/xds/): Start() creates
+// and starts it, every snapshot it receives goes through ApplyPolicy() (its error is the NACK),
+// its state is part of /config_dump ("xds") and /stats/prometheus, and Shutdown() closes it
+// (the main loop ends once the agent's handles are closed too).
+//
 // Threads: construct, Start(), ApplyPolicy(), Shutdown() and the admin routes on the main loop's
 // thread. The Proxy outlives its workers (it joins them).
 #pragma once
@@ -29,6 +34,10 @@
 #include "proxy/worker.h"
 
 namespace picket::proxy {
+
+namespace xds {
+class XdsAgent;
+}
 
 struct ProxyOptions {
   // Default: the kernel's SO_ORIGINAL_DST. Loopback tests pass a map.
@@ -72,6 +81,7 @@ class Proxy final : public AdminHandler {
   static void OnWorkerExited(uv_async_t* h);
   void WorkerExited();
   void CloseHandles();
+  [[nodiscard]] std::expected<void, std::string> StartXds();
 
   const config::Bootstrap bootstrap_;
   uv_loop_t* loop_;
@@ -93,6 +103,8 @@ class Proxy final : public AdminHandler {
   uv_fs_event_t policy_watch_;
   bool watching_ = false;
   uv_async_t worker_exited_;
+  std::unique_ptr<xds::XdsAgent> xds_agent_;  // set when bootstrap_.xds is
+  bool xds_closing_ = false;
 };
 
 // Max connections for a file-descriptor limit: each relayed connection holds two sockets and,

@@ -1,0 +1,376 @@
+// picket-proxy taking its policy from the control server, end to end, as root: `picket-control
+// serve` (certificates from `picket-control certs`) in a "node" network namespace routing three
+// pod namespaces; in each pod the capture rules of the real picket-init and the real
+// picket-proxy as uid 1337, its bootstrap written by `picket-inject bootstrap --xds-address …`
+// (nothing but the xds section as policy source). Real TCP connections between the pods show
+// enforcement: an edit of the NetworkPolicy file in the manifests directory changes what every
+// sidecar allows (waited for by polling each sidecar's /config_dump policy version); killing the
+// control server changes nothing for traffic; restarting it resyncs every sidecar; /config_dump
+// and /stats/prometheus show the xDS state (connected, last ACKed version). Fails loudly without
+// root.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "test/e2e/netns.h"
+
+namespace picket::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr uid_t kProxyUid = 1337;
+constexpr uint16_t kXdsPort = 15012;
+constexpr uint16_t kAppPort = 9000;
+constexpr int kPods = 3;  // a (client), b (server), c (other client)
+const char* kNames[kPods] = {"a", "b", "c"};
+
+std::string Runfile(const std::string& path) {
+  const char* dir = std::getenv("TEST_SRCDIR");
+  return std::string(dir ? dir : ".") + "/picket/" + path;
+}
+
+std::string NodeIp(int i) { return "10.93." + std::to_string(i + 1) + ".1"; }
+std::string PodIp(int i) { return "10.93." + std::to_string(i + 1) + ".2"; }
+
+std::string PodsYaml() {
+  std::string out = "apiVersion: v1\nkind: Namespace\nmetadata: {name: e2e}\n";
+  for (int i = 0; i < kPods; ++i) {
+    out += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + std::string(kNames[i]) +
+           ", namespace: e2e, labels: {app: " + kNames[i] +
+           "}}\nspec: {containers: [{name: c, image: x}]}\nstatus: {podIP: " + PodIp(i) + "}\n";
+  }
+  return out;
+}
+
+// Every pod's ingress: only from app=`from` on kAppPort (+ `extra_port`, so each edit is a new
+// version for every sidecar). Egress is not restricted.
+std::string PolicyYaml(const std::string& from, int extra_port) {
+  return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: in, "
+         "namespace: e2e}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n"
+         "  - from: [{podSelector: {matchLabels: {app: " +
+         from + "}}}]\n    ports: [{port: " + std::to_string(kAppPort) +
+         "}, {port: " + std::to_string(extra_port) + "}]\n";
+}
+
+void AtomicWrite(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  ASSERT_TRUE(WriteFile(tmp.string(), text));
+  fs::rename(tmp, path);
+}
+
+// The string value of the first `"key":"…"` after `after` in `json` ("" if absent).
+std::string JsonField(const std::string& json, const std::string& after, const std::string& key) {
+  size_t at = json.find(after);
+  if (at == std::string::npos) return "";
+  at = json.find("\"" + key + "\":\"", at);
+  if (at == std::string::npos) return "";
+  at += key.size() + 4;
+  const size_t end = json.find('"', at);
+  return end == std::string::npos ? "" : json.substr(at, end - at);
+}
+
+template <typename F>
+bool WaitFor(F done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling an endpoint
+  }
+  return true;
+}
+
+// The application in pod b: answers "ok\n" to every connection, then closes.
+class OkServer {
+ public:
+  OkServer(const Netns& ns, const std::string& addr, uint16_t port) {
+    fd_ = ListenIn(ns, addr, port);
+    if (fd_ >= 0) thread_ = std::thread([this] { Serve(); });
+  }
+  ~OkServer() {
+    stop_ = true;
+    if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      (void)!send(c, "ok\n", 3, MSG_NOSIGNAL);
+      shutdown(c, SHUT_WR);
+      char drain[256];
+      timeval tv{2, 0};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      while (recv(c, drain, sizeof(drain), 0) > 0) {
+      }
+      close(c);
+    }
+  }
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class ProxyXdsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "proxy_xds_e2e_test creates network namespaces and iptables "
+                                "rules: run it as root (it does not skip)";
+    signal(SIGPIPE, SIG_IGN);
+    // Under /tmp, not TEST_TMPDIR: uid 1337 must reach its binary, certificates and logs.
+    char dir_template[] = "/tmp/picket-proxy-xds-e2e-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+    chmod(dir_.c_str(), 0755);
+    fs::create_directories(dir_ / "manifests");
+
+    node_ = std::make_unique<Netns>(UniqueName("pxn"));
+    ASSERT_TRUE(node_->ok());
+    ASSERT_EQ(node_->Exec({"sysctl", "-qw", "net.ipv4.ip_forward=1"}).status, 0);
+    for (int i = 0; i < kPods; ++i) {
+      pods_.push_back(std::make_unique<Netns>(UniqueName("pxp")));
+      ASSERT_TRUE(pods_.back()->ok());
+      const std::string vn = UniqueName("pxv"), vp = UniqueName("pxw");
+      links_.push_back(vn);
+      for (const auto& step : std::vector<std::vector<std::string>>{
+               {"ip", "link", "add", vn, "type", "veth", "peer", "name", vp},
+               {"ip", "link", "set", vn, "netns", node_->name()},
+               {"ip", "link", "set", vp, "netns", pods_.back()->name()},
+               {"ip", "-n", node_->name(), "addr", "add", NodeIp(i) + "/24", "dev", vn},
+               {"ip", "-n", pods_.back()->name(), "addr", "add", PodIp(i) + "/24", "dev", vp},
+               {"ip", "-n", node_->name(), "link", "set", vn, "up"},
+               {"ip", "-n", pods_.back()->name(), "link", "set", vp, "up"},
+               {"ip", "-n", pods_.back()->name(), "route", "add", "default", "via", NodeIp(i)},
+           }) {
+        CommandResult r = RunCommand(step);
+        ASSERT_EQ(r.status, 0) << step[0] << " " << step[1] << " " << step[2] << ": " << r.output;
+      }
+      // The real capture rules (and ::7 on lo) of the injected init container.
+      CommandResult init = pods_.back()->Exec({Runfile("inject/picket-init")});
+      ASSERT_EQ(init.status, 0) << init.output;
+    }
+
+    std::vector<std::string> certs = {Runfile("control/picket-control"), "certs", "--out",
+                                      (dir_ / "certs").string()};
+    for (int i = 0; i < kPods; ++i) {
+      certs.insert(certs.end(),
+                   {"--server-ip", NodeIp(i), "--pod", std::string("e2e/") + kNames[i]});
+    }
+    CommandResult made = RunCommand(certs);
+    ASSERT_EQ(made.status, 0) << made.output;
+    AtomicWrite(dir_ / "manifests" / "pods.yaml", PodsYaml());
+    AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml("a", 9100));
+    StartServer();
+
+    app_ = std::make_unique<OkServer>(*pods_[1], PodIp(1), kAppPort);
+    ASSERT_TRUE(app_->ok());
+
+    // uid 1337 cannot read Bazel's runfiles under /root: run a copy.
+    proxy_bin_ = (dir_ / "picket-proxy").string();
+    fs::copy_file(Runfile("proxy/picket-proxy"), proxy_bin_);
+    chmod(proxy_bin_.c_str(), 0755);
+    for (int i = 0; i < kPods; ++i) {
+      proxies_.push_back(std::make_unique<Child>());
+      StartProxy(i);
+    }
+    for (int i = 0; i < kPods; ++i) {
+      ASSERT_TRUE(WaitFor([&] { return Admin(i, "/ready").rfind("200", 0) == 0; }))
+          << "sidecar " << kNames[i] << " never became ready:\n"
+          << ReadFile(PodDir(i) + "/proxy.log");
+    }
+  }
+
+  void TearDown() override {
+    for (int i = 0; i < static_cast<int>(proxies_.size()); ++i) {
+      if (HasFailure()) {
+        std::fprintf(stderr, "--- sidecar %s ---\n%s\n", kNames[i],
+                     ReadFile(PodDir(i) + "/proxy.log").c_str());
+      }
+    }
+    if (HasFailure()) {
+      std::fprintf(stderr, "--- control ---\n%s\n",
+                   ReadFile((dir_ / "control.log").string()).c_str());
+    }
+    proxies_.clear();  // Child destructors kill by PID
+    server_.reset();
+    app_.reset();
+    for (const auto& l : links_) {
+      RunCommand({"ip", "-n", node_ ? node_->name() : "", "link", "del", l});
+    }
+    pods_.clear();
+    node_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  void StartServer() {
+    server_ = std::make_unique<Child>();
+    const fs::path c = dir_ / "certs";
+    ASSERT_TRUE(server_->Start(
+        *node_,
+        {Runfile("control/picket-control"), "serve", "--manifests", (dir_ / "manifests").string(),
+         "--listen", "0.0.0.0:" + std::to_string(kXdsPort), "--tls-cert",
+         (c / "server.pem").string(), "--tls-key", (c / "server-key.pem").string(), "--tls-ca",
+         (c / "ca.pem").string()},
+        std::nullopt, (dir_ / "control.log").string()));
+  }
+
+  std::string PodDir(int i) const { return (dir_ / kNames[i]).string(); }
+
+  // The sidecar of pod i, with the bootstrap the injector writes for it.
+  void StartProxy(int i) {
+    const std::string pod_dir = PodDir(i);
+    fs::create_directories(pod_dir);
+    const fs::path pods = dir_ / "certs" / "pods";
+    const std::string base = std::string("e2e.") + kNames[i];
+    fs::copy_file(pods / (base + ".pem"), pod_dir + "/tls.crt");
+    fs::copy_file(pods / (base + "-key.pem"), pod_dir + "/tls.key");
+    fs::copy_file(dir_ / "certs" / "ca.pem", pod_dir + "/ca.crt");
+    CommandResult gen = RunCommand(
+        {Runfile("inject/picket-inject"), "bootstrap", "--namespace", "e2e", "--pod", kNames[i],
+         "--ip", PodIp(i), "--xds-address", NodeIp(i) + ":" + std::to_string(kXdsPort),
+         "--xds-cert", pod_dir + "/tls.crt", "--xds-key", pod_dir + "/tls.key", "--xds-ca",
+         pod_dir + "/ca.crt", "--output", pod_dir + "/bootstrap.yaml"});
+    ASSERT_EQ(gen.status, 0) << gen.output;
+    for (const auto& entry : fs::directory_iterator(pod_dir)) {
+      ASSERT_EQ(chown(entry.path().c_str(), kProxyUid, kProxyUid), 0);
+    }
+    ASSERT_EQ(chown(pod_dir.c_str(), kProxyUid, kProxyUid), 0);
+    ASSERT_TRUE(proxies_[i]->Start(*pods_[i], {proxy_bin_, "--config", pod_dir + "/bootstrap.yaml"},
+                                   kProxyUid, pod_dir + "/proxy.log"));
+  }
+
+  // "STATUS\nBODY" from pod i's admin endpoint (127.0.0.1:15000), "" if down.
+  std::string Admin(int i, const std::string& target) {
+    const int fd = ConnectFrom(*pods_[i], "127.0.0.1", 15000, std::chrono::seconds(5));
+    if (fd < 0) return "";
+    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string response;
+    char buf[65536];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+    close(fd);
+    const size_t body = response.find("\r\n\r\n");
+    if (response.size() < 12 || body == std::string::npos) return "";
+    return response.substr(9, 3) + "\n" + response.substr(body + 4);
+  }
+
+  std::string PolicyVersion(int i) {
+    return JsonField(Admin(i, "/config_dump"), "\"policy\":{", "version");
+  }
+  bool XdsConnected(int i) {
+    return Admin(i, "/config_dump").find("\"connected\":true") != std::string::npos;
+  }
+
+  // A connection from pod `from` to b's app; true when the app's "ok" came through.
+  bool Reaches(int from) {
+    const int fd = ConnectFrom(*pods_[from], PodIp(1), kAppPort, std::chrono::seconds(2));
+    if (fd < 0) return false;
+    char buf[8] = {};
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    close(fd);
+    return n == 3 && std::string(buf, 3) == "ok\n";
+  }
+
+  // Writes the policy and waits until every sidecar's /config_dump shows a new version; returns
+  // the time from the write to the last sidecar's new version (an upper bound: polled).
+  double EditAndWait(const std::string& from, int extra_port) {
+    std::vector<std::string> before;
+    for (int i = 0; i < kPods; ++i) before.push_back(PolicyVersion(i));
+    const auto t0 = std::chrono::steady_clock::now();
+    AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml(from, extra_port));
+    for (int i = 0; i < kPods; ++i) {
+      EXPECT_TRUE(WaitFor([&] {
+        const std::string v = PolicyVersion(i);
+        return !v.empty() && v != before[i];
+      })) << "edit (from "
+          << from << ") never reached sidecar " << kNames[i];
+    }
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  fs::path dir_;
+  std::string proxy_bin_;
+  std::unique_ptr<Netns> node_;
+  std::vector<std::unique_ptr<Netns>> pods_;
+  std::vector<std::string> links_;
+  std::unique_ptr<Child> server_;
+  std::unique_ptr<OkServer> app_;
+  std::vector<std::unique_ptr<Child>> proxies_;
+};
+
+TEST_F(ProxyXdsE2eTest, PolicyFromControlServerSurvivesItsDeathAndResyncs) {
+  // The first snapshot came over xDS: every sidecar is connected and shows what it ACKed.
+  for (int i = 0; i < kPods; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return XdsConnected(i); })) << Admin(i, "/config_dump");
+    const std::string dump = Admin(i, "/config_dump");
+    EXPECT_FALSE(PolicyVersion(i).empty()) << dump;
+    EXPECT_FALSE(JsonField(dump, "\"xds\":{", "last_acked_version").empty()) << dump;
+    const std::string stats = Admin(i, "/stats/prometheus");
+    EXPECT_NE(stats.find("\npicket_xds_connected 1\n"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("picket_xds_acks_total{"), std::string::npos) << stats;
+  }
+  EXPECT_TRUE(Reaches(0)) << "a → b should be allowed";
+  EXPECT_FALSE(Reaches(2)) << "c → b should be denied";
+
+  // Edits of the policy file change enforcement in every sidecar.
+  std::vector<double> ms;
+  for (int edit = 1; edit <= 4; ++edit) {
+    const std::string from = edit % 2 == 1 ? "c" : "a";
+    ms.push_back(EditAndWait(from, 9100 + edit));
+    EXPECT_EQ(Reaches(2), from == "c") << "edit " << edit;
+    EXPECT_EQ(Reaches(0), from == "a") << "edit " << edit;
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf(
+      "file write -> new version in all %d sidecars (polled): median %.1f ms, max %.1f ms\n", kPods,
+      ms[ms.size() / 2], ms.back());
+
+  // Killing the control server changes nothing for traffic; the sidecars show the disconnect.
+  const std::string last = PolicyVersion(0);
+  server_->Signal(SIGKILL);
+  ASSERT_TRUE(server_->Wait(std::chrono::seconds(5)).has_value());
+  for (int i = 0; i < kPods; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return !XdsConnected(i); })) << Admin(i, "/config_dump");
+    EXPECT_NE(Admin(i, "/stats/prometheus").find("\npicket_xds_connected 0\n"), std::string::npos);
+    EXPECT_EQ(Admin(i, "/ready").rfind("200", 0), 0u);
+  }
+  EXPECT_EQ(PolicyVersion(0), last);
+  EXPECT_TRUE(Reaches(0));
+  EXPECT_FALSE(Reaches(2));
+
+  // A change made while it is down reaches every sidecar once it is back.
+  std::vector<std::string> before;
+  for (int i = 0; i < kPods; ++i) before.push_back(PolicyVersion(i));
+  AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml("c", 9200));
+  StartServer();
+  for (int i = 0; i < kPods; ++i) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const std::string v = PolicyVersion(i);
+          return !v.empty() && v != before[i] && XdsConnected(i);
+        },
+        std::chrono::seconds(20)))
+        << "sidecar " << kNames[i] << " did not resync:\n"
+        << Admin(i, "/config_dump");
+    const std::string dump = Admin(i, "/config_dump");
+    EXPECT_FALSE(JsonField(dump, "\"xds\":{", "last_acked_version").empty()) << dump;
+  }
+  EXPECT_TRUE(Reaches(2));
+  EXPECT_FALSE(Reaches(0));
+}
+
+}  // namespace
+}  // namespace picket::e2e
