@@ -2,7 +2,10 @@
 #include "control/service_map.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
+#include <string_view>
+#include <tuple>
 #include <variant>
 
 namespace picket::control {
@@ -33,21 +36,28 @@ std::optional<uint16_t> ResolveTargetPort(const config::ServicePort& sp, const c
 }  // namespace
 
 std::vector<ServiceMapEntry> ComputeServiceMap(const config::Cluster& cluster) {
-  std::vector<const config::Pod*> pods;
-  for (const config::Pod& pod : cluster.pods) {
-    if (!pod.host_network && !pod.ips.empty()) pods.push_back(&pod);
-  }
-  std::sort(pods.begin(), pods.end(), [](const config::Pod* a, const config::Pod* b) {
-    return std::tie(a->ns, a->name) < std::tie(b->ns, b->name);
-  });
   std::vector<ServiceMapEntry> out;
+  if (cluster.services.empty()) return out;  // the common case on pod churn: no work
+  // Candidate backends by namespace, sorted by name (the entry's backend order).
+  std::map<std::string_view, std::vector<const config::Pod*>> pods_by_ns;
+  for (const config::Pod& pod : cluster.pods) {
+    if (!pod.host_network && !pod.ips.empty()) pods_by_ns[pod.ns].push_back(&pod);
+  }
+  for (auto& [ns, pods] : pods_by_ns) {
+    std::sort(pods.begin(), pods.end(),
+              [](const config::Pod* a, const config::Pod* b) { return a->name < b->name; });
+  }
+  const std::vector<const config::Pod*> no_pods;
   for (const config::Service& service : cluster.services) {
     if (service.selector.empty() || service.cluster_ips.empty()) continue;
+    auto in_ns = pods_by_ns.find(service.ns);
+    const std::vector<const config::Pod*>& pods =
+        in_ns != pods_by_ns.end() ? in_ns->second : no_pods;
     ServiceMapEntry entry{service.ns, service.name, service.cluster_ips, {}};
     for (const config::ServicePort& sp : service.ports) {
       ServiceMapPort port{sp.name, sp.port, sp.protocol, {}};
       for (const config::Pod* pod : pods) {
-        if (pod->ns != service.ns || !Selects(service.selector, pod->labels)) continue;
+        if (!Selects(service.selector, pod->labels)) continue;
         if (std::optional<uint16_t> target = ResolveTargetPort(sp, *pod)) {
           port.backends.push_back({pod->name, pod->ips, *target});
         }
