@@ -29,10 +29,7 @@
 # Environment: PICKET_BAZEL (default bazel), PICKET_BAZEL_STARTUP (startup options, e.g.
 # --output_base=...), PICKET_BAZEL_FLAGS (build flags, e.g. --config=asan), PICKET_INIT_FLAGS
 # (extra picket-init flags), PICKET_POLICY_SOURCE (xds, the default: `picket-control serve`;
-# file: each sidecar's policy_file from `picket-control compile`, no control server),
-# PICKET_XDS_CLIENT (who holds a pod's xDS stream: bridge, the default, is
-# //test/e2e:quickstart_xds_bridge, proxy/xds's XdsAgent writing the sidecar's policy_file, until
-# picket-proxy runs that agent itself; proxy: picket-proxy's own `xds` bootstrap section).
+# file: each sidecar's policy_file from `picket-control compile`, no control server).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -163,11 +160,7 @@ for tool in ip iptables-restore setpriv; do
 done
 
 SOURCE=${PICKET_POLICY_SOURCE:-xds}
-XDS_CLIENT=${PICKET_XDS_CLIENT:-bridge}
 [[ $SOURCE == xds || $SOURCE == file ]] || die "PICKET_POLICY_SOURCE must be xds or file"
-[[ $XDS_CLIENT == bridge || $XDS_CLIENT == proxy ]] || die "PICKET_XDS_CLIENT must be bridge or proxy"
-BRIDGED=0
-[[ $SOURCE == xds && $XDS_CLIENT == bridge ]] && BRIDGED=1
 
 if ((sidecars)); then
   if ((build)); then
@@ -176,8 +169,7 @@ if ((sidecars)); then
     read -r -a flags <<<"${PICKET_BAZEL_FLAGS:-}"
     bazel=${PICKET_BAZEL:-bazel}
     (cd "$ROOT" && "$bazel" "${startup[@]}" build "${flags[@]}" \
-      //control:picket-control //proxy:picket-proxy //inject:picket-init //inject:picket-inject \
-      //test/e2e:quickstart_xds_bridge) \
+      //control:picket-control //proxy:picket-proxy //inject:picket-init //inject:picket-inject) \
       || die "bazel build failed"
     bin_dir=$(cd "$ROOT" && "$bazel" "${startup[@]}" info "${flags[@]}" bazel-bin 2>/dev/null)
   fi
@@ -186,10 +178,7 @@ if ((sidecars)); then
   PROXY="$bin_dir/proxy/picket-proxy"
   INIT="$bin_dir/inject/picket-init"
   INJECT="$bin_dir/inject/picket-inject"
-  BRIDGE="$bin_dir/test/e2e/quickstart_xds_bridge"
-  needed=("$CONTROL" "$PROXY" "$INIT" "$INJECT")
-  ((BRIDGED)) && needed+=("$BRIDGE")
-  for b in "${needed[@]}"; do
+  for b in "$CONTROL" "$PROXY" "$INIT" "$INJECT"; do
     [[ -x $b ]] || die "missing binary $b (build it, or pass --bin-dir)"
   done
 fi
@@ -299,45 +288,25 @@ compile_all
 
 # ---------------------------------------------------------------------------------------------
 # 5. In every pod: the capture rules, then the sidecar as uid 1337 with the injector's bootstrap.
-inject_bootstrap() {
-  local out=$1
-  shift
-  "$INJECT" bootstrap --namespace "$ns" --pod "$pod" --ip "$ip" "$@" \
-    --flow-log "$dir/flows.jsonl" --output "$out" >"$dir/inject.log" 2>&1 ||
-    { cat "$dir/inject.log" >&2; die "picket-inject bootstrap failed for $name"; }
-}
-if ((BRIDGED)); then
-  say "installing capture rules (picket-init) and starting a picket-proxy sidecar in every pod" \
-    "(its xDS stream held by quickstart_xds_bridge)"
-else
-  say "installing capture rules (picket-init) and starting a picket-proxy sidecar in every pod"
-fi
+say "installing capture rules (picket-init) and starting a picket-proxy sidecar in every pod"
 for line in "${POD_LINES[@]}"; do
   read -r name ns pod ip netns dir <<<"$line"
   ip netns exec "$netns" "$INIT" ${PICKET_INIT_FLAGS:-} >"$dir/init.log" 2>&1 ||
     { cat "$dir/init.log" >&2; die "picket-init failed in $name"; }
-  # Bootstraps come from the injector, never by hand: bootstrap.yaml for picket-proxy, and with
-  # the bridge xds-bootstrap.yaml for the XdsAgent that stands in for picket-proxy's own client.
-  file_flags=(--policy-file "$dir/policy.json")
+  # The bootstrap comes from the injector, never by hand.
   if [[ $SOURCE == xds ]]; then
     # The sidecar (uid 1337) reads its own certificate and key; nothing else of the CA.
     install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod.pem" "$dir/sidecar.pem"
     install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod-key.pem" "$dir/sidecar-key.pem"
-    xds_flags=(--xds-address "$NODE_IP:$XDS_PORT" --xds-cert "$dir/sidecar.pem"
+    source_flags=(--xds-address "$NODE_IP:$XDS_PORT" --xds-cert "$dir/sidecar.pem"
       --xds-key "$dir/sidecar-key.pem" --xds-ca "$WORK/certs/ca.pem")
-    if ((BRIDGED)); then
-      inject_bootstrap "$dir/xds-bootstrap.yaml" "${xds_flags[@]}"
-    else
-      file_flags=("${xds_flags[@]}")
-    fi
+  else
+    source_flags=(--policy-file "$dir/policy.json")
   fi
-  inject_bootstrap "$dir/bootstrap.yaml" "${file_flags[@]}"
+  "$INJECT" bootstrap --namespace "$ns" --pod "$pod" --ip "$ip" "${source_flags[@]}" \
+    --flow-log "$dir/flows.jsonl" --output "$dir/bootstrap.yaml" >"$dir/inject.log" 2>&1 ||
+    { cat "$dir/inject.log" >&2; die "picket-inject bootstrap failed for $name"; }
   chown -R "$SIDECAR_UID:$SIDECAR_UID" "$dir"
-  if ((BRIDGED)); then
-    spawn "$netns" "$dir/bridge.log" setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" \
-      --clear-groups -- "$BRIDGE" --bootstrap "$dir/xds-bootstrap.yaml" \
-      --policy-file "$dir/policy.json"
-  fi
   spawn "$netns" "$dir/proxy.log" setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" \
     --clear-groups -- "$PROXY" --config "$dir/bootstrap.yaml"
 done

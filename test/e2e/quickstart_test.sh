@@ -20,8 +20,7 @@ OUT="${TEST_TMPDIR:-$(mktemp -d)}"
 ARGS=(--no-install --no-build --bin-dir "$R" --quiet)
 # The binaries this test owns: any live process running one of them after a run is a leftover.
 OURS=()
-for b in control/picket-control proxy/picket-proxy inject/picket-init inject/picket-inject \
-  test/e2e/quickstart_xds_bridge; do
+for b in control/picket-control proxy/picket-proxy inject/picket-init inject/picket-inject; do
   OURS+=("$(readlink -f "$R/$b")")
 done
 
