@@ -6,8 +6,8 @@
 // enforcement: an edit of the NetworkPolicy file in the manifests directory changes what every
 // sidecar allows (waited for by polling each sidecar's /config_dump policy version); killing the
 // control server changes nothing for traffic; restarting it resyncs every sidecar; /config_dump
-// and /stats/prometheus show the xDS state (connected, last ACKed version). Fails loudly without
-// root.
+// and /stats/prometheus show the xDS state (connected, last ACKed version); SIGTERM still ends
+// each sidecar with exit 0. Fails loudly without root.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -370,6 +370,13 @@ TEST_F(ProxyXdsE2eTest, PolicyFromControlServerSurvivesItsDeathAndResyncs) {
   }
   EXPECT_TRUE(Reaches(2));
   EXPECT_FALSE(Reaches(0));
+
+  // SIGTERM: the xDS stream is closed with the listeners and the main loop ends (exit 0).
+  for (int i = 0; i < kPods; ++i) {
+    proxies_[i]->Signal(SIGTERM);
+    EXPECT_EQ(proxies_[i]->Wait(std::chrono::seconds(10)), std::optional<int>(0))
+        << "sidecar " << kNames[i];
+  }
 }
 
 }  // namespace
