@@ -55,10 +55,15 @@ std::expected<CommandResult, std::string> ProcessRunner::Run(const std::vector<s
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
 
+  // A child that exits before reading all of its input must surface as EPIPE on our write, not
+  // kill this process with SIGPIPE: ignore SIGPIPE here (process-wide, idempotent) and give the
+  // child the default disposition back, since ignored signals survive exec.
+  signal(SIGPIPE, SIG_IGN);
   pid_t pid = fork();
   if (pid < 0) return std::unexpected(std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
+    signal(SIGPIPE, SIG_DFL);
     dup2(in.fd[0], 0);
     dup2(out.fd[1], 1);
     dup2(err.fd[1], 2);

@@ -1,9 +1,9 @@
 // inject/command.h — running an external program with input on stdin and its output captured.
 //
 // Owns: `CommandRunner`, the seam between picket-init's logic and the iptables binaries (tests
-// substitute a fake), and `ProcessRunner`, the real one (fork/exec, no shell). Blocking; call
-// from one thread at a time per runner. The process must ignore SIGPIPE (the mains do), since a
-// program may exit before reading all of its input.
+// substitute a fake), and `ProcessRunner`, the real one (fork/exec, no shell; it sets SIGPIPE to
+// ignored in the calling process, since a program may exit before reading all of its input and
+// that must show up as EPIPE, not kill the caller). Blocking; call from one thread at a time.
 #pragma once
 
 #include <expected>
