@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "policy/json_writer.h"
+
 namespace picket::net {
 namespace {
 
@@ -407,37 +409,7 @@ Json& Json::operator[](std::string_view key) {
   return as_object().emplace(std::string(key), Json()).first->second;
 }
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<uint8_t>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+void AppendJsonString(std::string& out, std::string_view s) { policy::AppendJsonString(out, s); }
 
 void Json::SerializeTo(std::string& out) const {
   switch (type()) {
