@@ -91,6 +91,7 @@ config::Cluster ManifestSet::Merged() const {
   for (const auto& [path, file] : files_) {
     Append(out.namespaces, file.good.namespaces);
     Append(out.pods, file.good.pods);
+    Append(out.services, file.good.services);
     Append(out.policies, file.good.policies);
   }
   return out;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,21 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
+// A Service address (ClusterIP:port) an outbound connection was sent to.
+struct ServiceAddress {
+  std::string name;  // "ns/name"
+  Endpoint address;  // the ClusterIP and the Service port
+};
+
 // Immutable facts about one accepted connection.
 struct ConnectionInfo {
   Direction direction = Direction::kOutbound;
-  Endpoint source;                // the downstream peer
-  Endpoint original_destination;  // from SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST
+  Endpoint source;  // the downstream peer
+  // From SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST — except for egress to a Service address, where
+  // the proxy has already replaced it with the backend it picked (`service` says which Service):
+  // policy is always decided against, and the upstream connect goes to, this endpoint.
+  Endpoint original_destination;
+  std::shared_ptr<const ServiceAddress> service;  // null unless sent to a Service address
   config::Protocol protocol = config::Protocol::kTCP;
 };
 

@@ -153,6 +153,15 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
   // This pod is the source of egress and the destination of ingress, known or not.
   AppendEndpoint(&out, "source", src_peer, ingress ? nullptr : &node);
   AppendEndpoint(&out, "destination", dst_peer, ingress ? &node : nullptr);
+  if (const filters::ServiceAddress* svc = r.destination_service.get()) {
+    const size_t slash = svc->name.find('/');
+    out += ",\"destination_service\":{\"namespace\":";
+    AppendJsonString(&out, slash == std::string::npos ? "" : svc->name.substr(0, slash));
+    out += ",\"name\":";
+    AppendJsonString(&out, slash == std::string::npos ? svc->name : svc->name.substr(slash + 1));
+    out += ",\"ip\":\"" + svc->address.address.ToString() +
+           "\",\"port\":" + std::to_string(svc->address.port) + "}";
+  }
   out += ",\"node_name\":";
   AppendJsonString(&out, node_name);
   out += ",\"is_reply\":false,\"Type\":\"L3_L4\"";

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,10 @@ struct FlowRecord {
   filters::CloseReason close_reason = filters::CloseReason::kNormal;
   filters::Direction direction = filters::Direction::kOutbound;
   filters::Endpoint source;
-  filters::Endpoint destination;  // the original destination
+  filters::Endpoint destination;  // the original destination (for a Service: the backend)
+  // Set when the connection was sent to a Service address (then `destination` is the backend
+  // picked, or the ClusterIP when none was allowed).
+  std::shared_ptr<const filters::ServiceAddress> destination_service;
   uint64_t connection_id = 0;
   uint64_t bytes_to_destination = 0;
   uint64_t bytes_to_source = 0;

@@ -172,7 +172,11 @@ std::expected<void, std::string> Proxy::StartXds() {
   config.ns = bootstrap_.node.ns;
   config.pod = bootstrap_.node.name;
   auto agent = xds::XdsAgent::Create(
-      loop_, config, [this](policy::EndpointPolicyPtr p) { return ApplyPolicy(std::move(p)); });
+      loop_, config, [this](policy::EndpointPolicyPtr p) { return ApplyPolicy(std::move(p)); },
+      [this](xds::ServiceMapPtr services) {
+        if (shutting_down_) return;
+        for (auto& worker : workers_) worker->PostServiceMap(services);
+      });
   if (!agent) return std::unexpected("xds: " + agent.error());
   xds_agent_ = std::move(*agent);
   xds_agent_->Start();

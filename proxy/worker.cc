@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "proxy/connection.h"
+#include "proxy/service_pick.h"
 
 namespace picket::proxy {
 namespace {
@@ -112,6 +113,15 @@ void Worker::PostPolicy(policy::EndpointPolicyPtr policy) {
   }
 }
 
+void Worker::PostServiceMap(xds::ServiceMapPtr services) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (async_closed_) return;
+    commands_.services = std::move(services);
+    uv_async_send(&async_);
+  }
+}
+
 void Worker::PostStopAccepting() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -139,6 +149,8 @@ void Worker::RunCommands() {
     commands = std::move(commands_);
     commands_ = Commands{};
   }
+  // The map first: a policy re-check never sees a map older than the policy it came with.
+  if (commands.services) services_ = std::move(*commands.services);
   if (commands.policy) ApplyPolicy(std::move(*commands.policy));
   if (commands.stop_accepting) CloseListeners();
   if (commands.shutdown) BeginShutdown(*commands.shutdown);
@@ -226,6 +238,20 @@ void Worker::HandleAccepted(Listener& listener, int fd, const sockaddr_storage& 
     return;
   }
   info.original_destination = *destination;
+  // Egress to a Service address goes straight to a backend the policy allows (never decided
+  // against the ClusterIP). Without a policy yet, the chain denies as for any destination.
+  if (info.direction == filters::Direction::kOutbound && services_ && policy_) {
+    std::optional<ServicePick> pick = PickServiceBackend(
+        *services_, *policy_, info.original_destination, info.protocol, service_rotation_);
+    if (pick) {
+      info.service = std::move(pick->service);
+      if (!pick->backend) {
+        Reject(fd, info, std::move(pick->denial));
+        return;
+      }
+      info.original_destination = *pick->backend;
+    }
+  }
 
   filters::FilterResult result = chain_.Run(info);
   if (result.action != filters::FilterResult::Action::kContinue) {
@@ -271,6 +297,7 @@ void Worker::Reject(int fd, const filters::ConnectionInfo& info, filters::Filter
   record.direction = info.direction;
   record.source = info.source;
   record.destination = info.original_destination;
+  record.destination_service = info.service;
   record.connection_id = id;
   record.policies = std::move(result.policies);
   record.detail = std::move(result.detail);
@@ -299,6 +326,7 @@ void Worker::OnConnectionClosed(Connection& connection, filters::CloseReason rea
   record.direction = info.direction;
   record.source = info.source;
   record.destination = info.original_destination;
+  record.destination_service = info.service;
   record.connection_id = connection.id();
   record.bytes_to_destination = connection.bytes_to_upstream();
   record.bytes_to_source = connection.bytes_to_downstream();

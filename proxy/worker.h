@@ -33,6 +33,7 @@
 #include "proxy/flow_log.h"
 #include "proxy/socket_util.h"
 #include "proxy/stats.h"
+#include "proxy/xds/service_map.h"
 
 namespace picket::proxy {
 
@@ -76,6 +77,8 @@ class Worker final : public filters::PolicySource {
 
   // Any thread.
   void PostPolicy(policy::EndpointPolicyPtr policy);
+  // The service map outbound connections to a Service address are resolved with (may be null).
+  void PostServiceMap(xds::ServiceMapPtr services);
   void PostStopAccepting();
   void PostShutdown(std::chrono::milliseconds drain_timeout);
 
@@ -110,6 +113,7 @@ class Worker final : public filters::PolicySource {
   };
   struct Commands {
     std::optional<policy::EndpointPolicyPtr> policy;
+    std::optional<xds::ServiceMapPtr> services;
     bool stop_accepting = false;
     std::optional<std::chrono::milliseconds> shutdown;
   };
@@ -154,6 +158,8 @@ class Worker final : public filters::PolicySource {
   std::unique_ptr<PipePool> pipe_pool_;
   filters::FilterChain chain_;
   policy::EndpointPolicyPtr policy_;
+  xds::ServiceMapPtr services_;    // swapped whole, like policy_; null: no Service addresses
+  uint64_t service_rotation_ = 0;  // spreads Service connections over allowed backends
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t next_id_;
   bool shutting_down_ = false;
