@@ -45,6 +45,7 @@ SIDECAR_UID=1337
 PORTS=80,81
 
 install=1 build=1 keep=0 sidecars=1 quiet=0 bin_dir=
+quiet_flag=()
 while (($#)); do
   case "$1" in
     --no-install) install=0 ;;
@@ -52,7 +53,7 @@ while (($#)); do
     --bin-dir) bin_dir=$2; shift ;;
     --keep-workdir) keep=1 ;;
     --no-sidecars) sidecars=0 ;;
-    --quiet) quiet=1 ;;
+    --quiet) quiet=1 quiet_flag=(--quiet) ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "quickstart: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -236,7 +237,7 @@ EOF2
   for p in $(awk '{print $6}' "$WORK/pods.txt"); do : >"$p/flows.jsonl"; done
   "$PY" "$LIB/picket_demo.py" step --pods "$WORK/pods.json" --ports "$PORTS" \
     --predicted "$WORK/all-allowed.json" --index 0 --title "direct" --out "$WORK/direct.json" \
-    --drops-timeout 0 $( ((quiet)) && echo --quiet)
+    --drops-timeout 0 "${quiet_flag[@]}"
   exit
 fi
 
@@ -346,7 +347,7 @@ for ((k = 0; k < total; k++)); do
   say "step $n/$total: all ${#POD_LINES[@]} sidecars enforce the new policy (${waited}s); probing"
   "$PY" "$LIB/picket_demo.py" step --pods "$WORK/pods.json" --ports "$PORTS" \
     --predicted "$WORK/predicted-$n.json" --index "$n" --title "$title" \
-    --wait-seconds "$waited" --out "$WORK/result-$n.json" $( ((quiet)) && echo --quiet) ||
+    --wait-seconds "$waited" --out "$WORK/result-$n.json" "${quiet_flag[@]}" ||
     status=1
   results+=("$WORK/result-$n.json")
 done
