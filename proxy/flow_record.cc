@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "policy/json_writer.h"
+
 namespace picket::proxy {
 namespace {
 
@@ -82,37 +84,7 @@ void AppendPolicies(std::string* out, const char* key, const std::vector<std::st
 
 }  // namespace
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  *out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", c);
-          *out += buf;
-        } else {
-          *out += c;
-        }
-    }
-  }
-  *out += '"';
-}
+void AppendJsonString(std::string* out, std::string_view s) { policy::AppendJsonString(*out, s); }
 
 std::string Rfc3339(std::chrono::system_clock::time_point time) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
