@@ -68,9 +68,9 @@ struct Pod {
 
 // port: absent, a number, or a name (IntOrString).
 struct NetworkPolicyPort {
-  Protocol protocol = Protocol::kTCP;                   // defaulted to TCP
+  Protocol protocol = Protocol::kTCP;  // defaulted to TCP
   std::variant<std::monostate, uint16_t, std::string> port;
-  std::optional<uint16_t> end_port;                     // inclusive; only with a numeric port
+  std::optional<uint16_t> end_port;  // inclusive; only with a numeric port
 };
 
 struct IpBlock {
@@ -93,7 +93,7 @@ struct NetworkPolicyRule {
 struct NetworkPolicy {
   std::string ns;
   std::string name;
-  LabelSelector pod_selector;          // absent is the empty selector
+  LabelSelector pod_selector;  // absent is the empty selector
   std::vector<NetworkPolicyRule> ingress;
   std::vector<NetworkPolicyRule> egress;
   bool policy_types_ingress = false;  // after defaulting (formats.md §1.4)
@@ -133,9 +133,12 @@ struct Cluster {
 
 inline const char* ProtocolName(Protocol p) {
   switch (p) {
-    case Protocol::kTCP: return "TCP";
-    case Protocol::kUDP: return "UDP";
-    case Protocol::kSCTP: return "SCTP";
+    case Protocol::kTCP:
+      return "TCP";
+    case Protocol::kUDP:
+      return "UDP";
+    case Protocol::kSCTP:
+      return "SCTP";
   }
   return "?";
 }
