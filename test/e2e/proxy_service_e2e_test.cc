@@ -19,7 +19,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "test/e2e/netns.h"
+#include "test/e2e/pod_network.h"
 
 namespace picket::e2e {
 namespace {
@@ -32,13 +32,11 @@ constexpr int kPods = 3;  // a (client), b1 and b2 (backends of e2e/web)
 const char* kNames[kPods] = {"a", "b1", "b2"};
 const char* kClusterIp = "10.96.77.10";
 
-std::string Runfile(const std::string& path) {
-  const char* dir = std::getenv("TEST_SRCDIR");
-  return std::string(dir ? dir : ".") + "/picket/" + path;
-}
+constexpr char kSubnet[] =
+    "10.94";  // pod i: 10.94.<i+1>.2, the node's end of its link 10.94.<i+1>.1
 
-std::string NodeIp(int i) { return "10.94." + std::to_string(i + 1) + ".1"; }
-std::string PodIp(int i) { return "10.94." + std::to_string(i + 1) + ".2"; }
+std::string NodeIp(int i) { return NodeIpOn(kSubnet, i); }
+std::string PodIp(int i) { return PodIpOn(kSubnet, i); }
 
 std::string ClusterYaml() {
   std::string out = "apiVersion: v1\nkind: Namespace\nmetadata: {name: e2e}\n";
@@ -66,33 +64,6 @@ std::string PolicyYaml(const std::string& backend) {
          "namespace: e2e}\nspec:\n  podSelector: {matchLabels: {app: client}}\n  policyTypes: "
          "[Egress]\n  egress:\n  - to: [{podSelector: {matchLabels: {backend: \"" +
          backend + "\"}}}]\n    ports: [{port: " + std::to_string(kAppPort) + "}]\n";
-}
-
-void AtomicWrite(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  ASSERT_TRUE(WriteFile(tmp.string(), text));
-  fs::rename(tmp, path);
-}
-
-// The string value of the first `"key":"…"` after `after` in `json` ("" if absent).
-std::string JsonField(const std::string& json, const std::string& after, const std::string& key) {
-  size_t at = json.find(after);
-  if (at == std::string::npos) return "";
-  at = json.find("\"" + key + "\":\"", at);
-  if (at == std::string::npos) return "";
-  at += key.size() + 4;
-  const size_t end = json.find('"', at);
-  return end == std::string::npos ? "" : json.substr(at, end - at);
-}
-
-template <typename F>
-bool WaitFor(F done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling an endpoint
-  }
-  return true;
 }
 
 size_t Count(const std::string& text, const std::string& what) {
@@ -144,30 +115,11 @@ class ProxyServiceE2eTest : public ::testing::Test {
     chmod(dir_.c_str(), 0755);
     fs::create_directories(dir_ / "manifests");
 
-    node_ = std::make_unique<Netns>(UniqueName("psn"));
-    ASSERT_TRUE(node_->ok());
-    ASSERT_EQ(node_->Exec({"sysctl", "-qw", "net.ipv4.ip_forward=1"}).status, 0);
-    for (int i = 0; i < kPods; ++i) {
-      pods_.push_back(std::make_unique<Netns>(UniqueName("psp")));
-      ASSERT_TRUE(pods_.back()->ok());
-      const std::string vn = UniqueName("psv"), vp = UniqueName("psw");
-      links_.push_back(vn);
-      for (const auto& step : std::vector<std::vector<std::string>>{
-               {"ip", "link", "add", vn, "type", "veth", "peer", "name", vp},
-               {"ip", "link", "set", vn, "netns", node_->name()},
-               {"ip", "link", "set", vp, "netns", pods_.back()->name()},
-               {"ip", "-n", node_->name(), "addr", "add", NodeIp(i) + "/24", "dev", vn},
-               {"ip", "-n", pods_.back()->name(), "addr", "add", PodIp(i) + "/24", "dev", vp},
-               {"ip", "-n", node_->name(), "link", "set", vn, "up"},
-               {"ip", "-n", pods_.back()->name(), "link", "set", vp, "up"},
-               {"ip", "-n", pods_.back()->name(), "route", "add", "default", "via", NodeIp(i)},
-           }) {
-        CommandResult r = RunCommand(step);
-        ASSERT_EQ(r.status, 0) << step[0] << " " << step[1] << " " << step[2] << ": " << r.output;
-      }
-    }
+    net_ = std::make_unique<PodNetwork>("ps", kSubnet);
+    const std::string net_error = net_->Create(kPods);
+    ASSERT_EQ(net_error, "");
     // Only the client has a sidecar: the real capture rules of the injected init container.
-    CommandResult init = pods_[0]->Exec({Runfile("inject/picket-init")});
+    CommandResult init = net_->pod(0).Exec({Runfile("inject/picket-init")});
     ASSERT_EQ(init.status, 0) << init.output;
 
     CommandResult made =
@@ -179,7 +131,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
     server_ = std::make_unique<Child>();
     const fs::path c = dir_ / "certs";
     ASSERT_TRUE(server_->Start(
-        *node_,
+        net_->node(),
         {Runfile("control/picket-control"), "serve", "--manifests", (dir_ / "manifests").string(),
          "--listen", "0.0.0.0:" + std::to_string(kXdsPort), "--tls-cert",
          (c / "server.pem").string(), "--tls-key", (c / "server-key.pem").string(), "--tls-ca",
@@ -187,8 +139,8 @@ class ProxyServiceE2eTest : public ::testing::Test {
         std::nullopt, (dir_ / "control.log").string()));
 
     for (int i = 1; i < kPods; ++i) {
-      backends_.push_back(
-          std::make_unique<ByteServer>(*pods_[i], PodIp(i), kAppPort, static_cast<char>('0' + i)));
+      backends_.push_back(std::make_unique<ByteServer>(net_->pod(i), PodIp(i), kAppPort,
+                                                       static_cast<char>('0' + i)));
       ASSERT_TRUE(backends_.back()->ok());
     }
 
@@ -213,7 +165,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
     ASSERT_EQ(chown(pod_dir.c_str(), kProxyUid, kProxyUid), 0);
     proxy_log_ = pod_dir + "/proxy.log";
     proxy_ = std::make_unique<Child>();
-    ASSERT_TRUE(proxy_->Start(*pods_[0], {proxy_bin, "--config", pod_dir + "/bootstrap.yaml"},
+    ASSERT_TRUE(proxy_->Start(net_->pod(0), {proxy_bin, "--config", pod_dir + "/bootstrap.yaml"},
                               kProxyUid, proxy_log_));
     ASSERT_TRUE(WaitFor([&] { return Admin("/ready").rfind("200", 0) == 0; }))
         << "the sidecar never became ready:\n"
@@ -228,29 +180,12 @@ class ProxyServiceE2eTest : public ::testing::Test {
     proxy_.reset();  // Child destructors kill by PID
     server_.reset();
     backends_.clear();
-    for (const auto& l : links_) {
-      RunCommand({"ip", "-n", node_ ? node_->name() : "", "link", "del", l});
-    }
-    pods_.clear();
-    node_.reset();
+    net_.reset();  // links, then namespaces
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
   // "STATUS\nBODY" from the client's admin endpoint (127.0.0.1:15000), "" if down.
-  std::string Admin(const std::string& target) {
-    const int fd = ConnectFrom(*pods_[0], "127.0.0.1", 15000, std::chrono::seconds(5));
-    if (fd < 0) return "";
-    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
-    (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    std::string response;
-    char buf[65536];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-    close(fd);
-    const size_t body = response.find("\r\n\r\n");
-    if (response.size() < 12 || body == std::string::npos) return "";
-    return response.substr(9, 3) + "\n" + response.substr(body + 4);
-  }
+  std::string Admin(const std::string& target) { return AdminGet(net_->pod(0), target); }
 
   std::string PolicyVersion() {
     return JsonField(Admin("/config_dump"), "\"policy\":{", "version");
@@ -259,7 +194,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
   // The byte the backend behind ClusterIP:80 answered a connection from the client with; '\0'
   // when the connection failed or was reset.
   char ViaService() {
-    const int fd = ConnectFrom(*pods_[0], kClusterIp, 80, std::chrono::seconds(2));
+    const int fd = ConnectFrom(net_->pod(0), kClusterIp, 80, std::chrono::seconds(2));
     if (fd < 0) return '\0';
     char byte = '\0';
     const ssize_t n = recv(fd, &byte, 1, 0);
@@ -269,9 +204,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
 
   fs::path dir_;
   std::string proxy_log_;
-  std::unique_ptr<Netns> node_;
-  std::vector<std::unique_ptr<Netns>> pods_;
-  std::vector<std::string> links_;
+  std::unique_ptr<PodNetwork> net_;
   std::unique_ptr<Child> server_;
   std::vector<std::unique_ptr<ByteServer>> backends_;
   std::unique_ptr<Child> proxy_;

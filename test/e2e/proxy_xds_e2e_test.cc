@@ -21,7 +21,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "test/e2e/netns.h"
+#include "test/e2e/pod_network.h"
 
 namespace picket::e2e {
 namespace {
@@ -33,13 +33,11 @@ constexpr uint16_t kAppPort = 9000;
 constexpr int kPods = 3;  // a (client), b (server), c (other client)
 const char* kNames[kPods] = {"a", "b", "c"};
 
-std::string Runfile(const std::string& path) {
-  const char* dir = std::getenv("TEST_SRCDIR");
-  return std::string(dir ? dir : ".") + "/picket/" + path;
-}
+constexpr char kSubnet[] =
+    "10.93";  // pod i: 10.93.<i+1>.2, the node's end of its link 10.93.<i+1>.1
 
-std::string NodeIp(int i) { return "10.93." + std::to_string(i + 1) + ".1"; }
-std::string PodIp(int i) { return "10.93." + std::to_string(i + 1) + ".2"; }
+std::string NodeIp(int i) { return NodeIpOn(kSubnet, i); }
+std::string PodIp(int i) { return PodIpOn(kSubnet, i); }
 
 std::string PodsYaml() {
   std::string out = "apiVersion: v1\nkind: Namespace\nmetadata: {name: e2e}\n";
@@ -59,33 +57,6 @@ std::string PolicyYaml(const std::string& from, int extra_port) {
          "  - from: [{podSelector: {matchLabels: {app: " +
          from + "}}}]\n    ports: [{port: " + std::to_string(kAppPort) +
          "}, {port: " + std::to_string(extra_port) + "}]\n";
-}
-
-void AtomicWrite(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  ASSERT_TRUE(WriteFile(tmp.string(), text));
-  fs::rename(tmp, path);
-}
-
-// The string value of the first `"key":"…"` after `after` in `json` ("" if absent).
-std::string JsonField(const std::string& json, const std::string& after, const std::string& key) {
-  size_t at = json.find(after);
-  if (at == std::string::npos) return "";
-  at = json.find("\"" + key + "\":\"", at);
-  if (at == std::string::npos) return "";
-  at += key.size() + 4;
-  const size_t end = json.find('"', at);
-  return end == std::string::npos ? "" : json.substr(at, end - at);
-}
-
-template <typename F>
-bool WaitFor(F done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling an endpoint
-  }
-  return true;
 }
 
 // The application in pod b: answers "ok\n" to every connection, then closes.
@@ -136,29 +107,12 @@ class ProxyXdsE2eTest : public ::testing::Test {
     chmod(dir_.c_str(), 0755);
     fs::create_directories(dir_ / "manifests");
 
-    node_ = std::make_unique<Netns>(UniqueName("pxn"));
-    ASSERT_TRUE(node_->ok());
-    ASSERT_EQ(node_->Exec({"sysctl", "-qw", "net.ipv4.ip_forward=1"}).status, 0);
+    net_ = std::make_unique<PodNetwork>("px", kSubnet);
+    const std::string net_error = net_->Create(kPods);
+    ASSERT_EQ(net_error, "");
     for (int i = 0; i < kPods; ++i) {
-      pods_.push_back(std::make_unique<Netns>(UniqueName("pxp")));
-      ASSERT_TRUE(pods_.back()->ok());
-      const std::string vn = UniqueName("pxv"), vp = UniqueName("pxw");
-      links_.push_back(vn);
-      for (const auto& step : std::vector<std::vector<std::string>>{
-               {"ip", "link", "add", vn, "type", "veth", "peer", "name", vp},
-               {"ip", "link", "set", vn, "netns", node_->name()},
-               {"ip", "link", "set", vp, "netns", pods_.back()->name()},
-               {"ip", "-n", node_->name(), "addr", "add", NodeIp(i) + "/24", "dev", vn},
-               {"ip", "-n", pods_.back()->name(), "addr", "add", PodIp(i) + "/24", "dev", vp},
-               {"ip", "-n", node_->name(), "link", "set", vn, "up"},
-               {"ip", "-n", pods_.back()->name(), "link", "set", vp, "up"},
-               {"ip", "-n", pods_.back()->name(), "route", "add", "default", "via", NodeIp(i)},
-           }) {
-        CommandResult r = RunCommand(step);
-        ASSERT_EQ(r.status, 0) << step[0] << " " << step[1] << " " << step[2] << ": " << r.output;
-      }
       // The real capture rules (and ::7 on lo) of the injected init container.
-      CommandResult init = pods_.back()->Exec({Runfile("inject/picket-init")});
+      CommandResult init = net_->pod(i).Exec({Runfile("inject/picket-init")});
       ASSERT_EQ(init.status, 0) << init.output;
     }
 
@@ -174,7 +128,7 @@ class ProxyXdsE2eTest : public ::testing::Test {
     AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml("a", 9100));
     StartServer();
 
-    app_ = std::make_unique<OkServer>(*pods_[1], PodIp(1), kAppPort);
+    app_ = std::make_unique<OkServer>(net_->pod(1), PodIp(1), kAppPort);
     ASSERT_TRUE(app_->ok());
 
     // uid 1337 cannot read Bazel's runfiles under /root: run a copy.
@@ -206,11 +160,7 @@ class ProxyXdsE2eTest : public ::testing::Test {
     proxies_.clear();  // Child destructors kill by PID
     server_.reset();
     app_.reset();
-    for (const auto& l : links_) {
-      RunCommand({"ip", "-n", node_ ? node_->name() : "", "link", "del", l});
-    }
-    pods_.clear();
-    node_.reset();
+    net_.reset();  // links, then namespaces
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
@@ -218,7 +168,7 @@ class ProxyXdsE2eTest : public ::testing::Test {
     server_ = std::make_unique<Child>();
     const fs::path c = dir_ / "certs";
     ASSERT_TRUE(server_->Start(
-        *node_,
+        net_->node(),
         {Runfile("control/picket-control"), "serve", "--manifests", (dir_ / "manifests").string(),
          "--listen", "0.0.0.0:" + std::to_string(kXdsPort), "--tls-cert",
          (c / "server.pem").string(), "--tls-key", (c / "server-key.pem").string(), "--tls-ca",
@@ -247,25 +197,13 @@ class ProxyXdsE2eTest : public ::testing::Test {
       ASSERT_EQ(chown(entry.path().c_str(), kProxyUid, kProxyUid), 0);
     }
     ASSERT_EQ(chown(pod_dir.c_str(), kProxyUid, kProxyUid), 0);
-    ASSERT_TRUE(proxies_[i]->Start(*pods_[i], {proxy_bin_, "--config", pod_dir + "/bootstrap.yaml"},
-                                   kProxyUid, pod_dir + "/proxy.log"));
+    ASSERT_TRUE(proxies_[i]->Start(net_->pod(i),
+                                   {proxy_bin_, "--config", pod_dir + "/bootstrap.yaml"}, kProxyUid,
+                                   pod_dir + "/proxy.log"));
   }
 
   // "STATUS\nBODY" from pod i's admin endpoint (127.0.0.1:15000), "" if down.
-  std::string Admin(int i, const std::string& target) {
-    const int fd = ConnectFrom(*pods_[i], "127.0.0.1", 15000, std::chrono::seconds(5));
-    if (fd < 0) return "";
-    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
-    (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    std::string response;
-    char buf[65536];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-    close(fd);
-    const size_t body = response.find("\r\n\r\n");
-    if (response.size() < 12 || body == std::string::npos) return "";
-    return response.substr(9, 3) + "\n" + response.substr(body + 4);
-  }
+  std::string Admin(int i, const std::string& target) { return AdminGet(net_->pod(i), target); }
 
   std::string PolicyVersion(int i) {
     return JsonField(Admin(i, "/config_dump"), "\"policy\":{", "version");
@@ -276,7 +214,7 @@ class ProxyXdsE2eTest : public ::testing::Test {
 
   // A connection from pod `from` to b's app; true when the app's "ok" came through.
   bool Reaches(int from) {
-    const int fd = ConnectFrom(*pods_[from], PodIp(1), kAppPort, std::chrono::seconds(2));
+    const int fd = ConnectFrom(net_->pod(from), PodIp(1), kAppPort, std::chrono::seconds(2));
     if (fd < 0) return false;
     char buf[8] = {};
     const ssize_t n = recv(fd, buf, sizeof buf, 0);
@@ -303,9 +241,7 @@ class ProxyXdsE2eTest : public ::testing::Test {
 
   fs::path dir_;
   std::string proxy_bin_;
-  std::unique_ptr<Netns> node_;
-  std::vector<std::unique_ptr<Netns>> pods_;
-  std::vector<std::string> links_;
+  std::unique_ptr<PodNetwork> net_;
   std::unique_ptr<Child> server_;
   std::unique_ptr<OkServer> app_;
   std::vector<std::unique_ptr<Child>> proxies_;

@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "test/e2e/netns.h"
+#include "test/e2e/pod_network.h"
 
 namespace picket::e2e {
 namespace {
@@ -32,13 +32,11 @@ constexpr uint16_t kAppPort = 9000;
 constexpr int kPods = 3;  // a (client), b (server), c (other client)
 const char* kNames[kPods] = {"a", "b", "c"};
 
-std::string Runfile(const std::string& path) {
-  const char* dir = std::getenv("TEST_SRCDIR");
-  return std::string(dir ? dir : ".") + "/picket/" + path;
-}
+constexpr char kSubnet[] =
+    "10.89";  // pod i: 10.89.<i+1>.2, the node's end of its link 10.89.<i+1>.1
 
-std::string NodeIp(int i) { return "10.89." + std::to_string(i + 1) + ".1"; }
-std::string PodIp(int i) { return "10.89." + std::to_string(i + 1) + ".2"; }
+std::string NodeIp(int i) { return NodeIpOn(kSubnet, i); }
+std::string PodIp(int i) { return PodIpOn(kSubnet, i); }
 
 int64_t RealtimeNs() {
   timespec ts;
@@ -70,12 +68,6 @@ std::string PolicyYaml(const std::string& from, int extra_port) {
          "}, {port: " + std::to_string(extra_port) + "}]\n";
 }
 
-void AtomicWrite(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  std::ofstream(tmp) << text;
-  fs::rename(tmp, path);
-}
-
 // "applied <ns> <version>" lines of a probe's log.
 std::vector<std::pair<int64_t, std::string>> Applied(const std::string& log) {
   std::vector<std::pair<int64_t, std::string>> out;
@@ -90,16 +82,6 @@ std::vector<std::pair<int64_t, std::string>> Applied(const std::string& log) {
   return out;
 }
 
-template <typename F>
-bool WaitFor(F done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling a file, not syncing
-  }
-  return true;
-}
-
 class XdsE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -108,28 +90,9 @@ class XdsE2eTest : public ::testing::Test {
            ("xds_e2e_" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "manifests");
-    node_ = std::make_unique<Netns>(UniqueName("xn"));
-    ASSERT_TRUE(node_->ok());
-    ASSERT_EQ(node_->Exec({"sysctl", "-qw", "net.ipv4.ip_forward=1"}).status, 0);
-    for (int i = 0; i < kPods; ++i) {
-      pods_.push_back(std::make_unique<Netns>(UniqueName("xp")));
-      ASSERT_TRUE(pods_.back()->ok());
-      const std::string vn = UniqueName("xv"), vp = UniqueName("xw");
-      links_.push_back(vn);
-      for (const auto& step : std::vector<std::vector<std::string>>{
-               {"ip", "link", "add", vn, "type", "veth", "peer", "name", vp},
-               {"ip", "link", "set", vn, "netns", node_->name()},
-               {"ip", "link", "set", vp, "netns", pods_.back()->name()},
-               {"ip", "-n", node_->name(), "addr", "add", NodeIp(i) + "/24", "dev", vn},
-               {"ip", "-n", pods_.back()->name(), "addr", "add", PodIp(i) + "/24", "dev", vp},
-               {"ip", "-n", node_->name(), "link", "set", vn, "up"},
-               {"ip", "-n", pods_.back()->name(), "link", "set", vp, "up"},
-               {"ip", "-n", pods_.back()->name(), "route", "add", "default", "via", NodeIp(i)},
-           }) {
-        CommandResult r = RunCommand(step);
-        ASSERT_EQ(r.status, 0) << step[0] << " " << step[1] << " " << step[2] << ": " << r.output;
-      }
-    }
+    net_ = std::make_unique<PodNetwork>("x", kSubnet);
+    const std::string net_error = net_->Create(kPods);
+    ASSERT_EQ(net_error, "");
     std::vector<std::string> certs = {Runfile("control/picket-control"), "certs", "--out",
                                       (dir_ / "certs").string()};
     for (int i = 0; i < kPods; ++i) {
@@ -155,10 +118,7 @@ class XdsE2eTest : public ::testing::Test {
   void TearDown() override {
     probes_.clear();  // Child destructors kill by PID
     server_.reset();
-    for (const auto& l : links_)
-      RunCommand({"ip", "-n", node_ ? node_->name() : "", "link", "del", l});
-    pods_.clear();
-    node_.reset();
+    net_.reset();  // links, then namespaces
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
@@ -166,7 +126,7 @@ class XdsE2eTest : public ::testing::Test {
     server_ = std::make_unique<Child>();
     const fs::path c = dir_ / "certs";
     ASSERT_TRUE(server_->Start(
-        *node_,
+        net_->node(),
         {Runfile("control/picket-control"), "serve", "--manifests", (dir_ / "manifests").string(),
          "--listen", "0.0.0.0:" + std::to_string(kXdsPort), "--admin",
          "127.0.0.1:" + std::to_string(kAdminPort), "--tls-cert", (c / "server.pem").string(),
@@ -198,12 +158,12 @@ class XdsE2eTest : public ::testing::Test {
                                      "--port",
                                      std::to_string(kAppPort)};
     if (!reject_peer.empty()) argv.insert(argv.end(), {"--reject-peer", reject_peer});
-    ASSERT_TRUE(probes_[i]->Start(*pods_[i], argv, std::nullopt, ProbeLog(i)));
+    ASSERT_TRUE(probes_[i]->Start(net_->pod(i), argv, std::nullopt, ProbeLog(i)));
   }
 
   // Connects from pod `from` to b:kAppPort; true when b's sidecar answered "ok".
   bool Reaches(int from) {
-    const int fd = ConnectFrom(*pods_[from], PodIp(1), kAppPort, std::chrono::seconds(2));
+    const int fd = ConnectFrom(net_->pod(from), PodIp(1), kAppPort, std::chrono::seconds(2));
     if (fd < 0) return false;
     char buf[8] = {};
     const ssize_t n = read(fd, buf, sizeof buf);
@@ -213,7 +173,7 @@ class XdsE2eTest : public ::testing::Test {
 
   // GET /status from the server's admin endpoint inside the node namespace.
   std::string AdminStatus() {
-    const int fd = ConnectFrom(*node_, "127.0.0.1", kAdminPort, std::chrono::seconds(2));
+    const int fd = ConnectFrom(net_->node(), "127.0.0.1", kAdminPort, std::chrono::seconds(2));
     if (fd < 0) return "";
     const std::string req = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
     if (write(fd, req.data(), req.size()) < 0) return "";
@@ -226,9 +186,7 @@ class XdsE2eTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<Netns> node_;
-  std::vector<std::unique_ptr<Netns>> pods_;
-  std::vector<std::string> links_;
+  std::unique_ptr<PodNetwork> net_;
   std::unique_ptr<Child> server_;
   std::vector<std::unique_ptr<Child>> probes_;
 };
@@ -300,7 +258,7 @@ TEST_F(XdsE2eTest, OtherPodsIdentityIsRefused) {
   const std::string log = (dir_ / "impostor.log").string();
   const fs::path c = dir_ / "certs";
   ASSERT_TRUE(impostor.Start(
-      *pods_[2],
+      net_->pod(2),
       {Runfile("test/e2e/xds_sidecar_probe"), "--xds", NodeIp(2) + ":" + std::to_string(kXdsPort),
        "--cert", (c / "pods" / "e2e.c.pem").string(), "--key",
        (c / "pods" / "e2e.c-key.pem").string(), "--ca", (c / "ca.pem").string(), "--ns", "e2e",
