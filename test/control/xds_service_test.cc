@@ -9,12 +9,14 @@
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/service_map.h"
 #include "proxy/xds/xds_client.h"
-#include "test/control/xds_test_util.h"
+#include "test/control/xds_push_fixture.h"
 
 namespace picket::control {
 namespace {
 
 using proxy::xds::ServiceMap;
+using testing::Ip;
+using testing::LoadCluster;
 using testing::RunUntil;
 
 constexpr const char* kCluster = R"(
@@ -53,42 +55,8 @@ spec:
   - to: [{podSelector: {matchLabels: {allowed: "yes"}}}]
 )";
 
-config::Cluster Load(const std::string& text) {
-  auto r = config::LoadManifestText(text, "test.yaml");
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error()[0].ToString());
-  return r ? r->cluster : config::Cluster{};
-}
-
-policy::IpAddress Ip(const char* s) { return *policy::IpAddress::Parse(s); }
-
-class XdsServiceTest : public ::testing::Test {
+class XdsServiceTest : public testing::XdsPushTest {
  protected:
-  void SetUp() override {
-    uv_loop_init(&loop_);
-    pki_ = testing::TestPki::Make();
-    XdsServerOptions options;
-    options.own_pod_only_types.insert(std::string(net::kPodPolicyType));
-    auto server = XdsServer::Create(&loop_, pki_.Context(net::TlsRole::kServer, pki_.server),
-                                    std::move(options));
-    ASSERT_TRUE(server.has_value()) << server.error();
-    server_ = std::move(*server);
-    snapshot_ = std::make_unique<XdsSnapshot>(*server_);
-  }
-
-  void TearDown() override {
-    if (client_) {
-      bool closed = false;
-      client_->Close([&] { closed = true; });
-      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
-      client_.reset();
-    }
-    bool closed = false;
-    server_->Close([&] { closed = true; });
-    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
-    server_.reset();
-    testing::DrainAndCloseLoop(&loop_);
-  }
-
   void StartSidecar(const std::string& ns, const std::string& pod) {
     source_ = std::make_unique<proxy::xds::PolicySource>(
         ns, pod,
@@ -100,15 +68,7 @@ class XdsServiceTest : public ::testing::Test {
           services_ = std::move(map);
           ++service_maps_;
         });
-    proxy::xds::XdsClientOptions options;
-    options.server = "127.0.0.1:" + std::to_string(server_->port());
-    options.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod(ns, pod));
-    options.node = {"test", ns, pod, "test"};
-    options.subscriptions = source_->Subscriptions();
-    auto client = proxy::xds::XdsClient::Create(&loop_, std::move(options), source_.get());
-    ASSERT_TRUE(client.has_value()) << client.error();
-    client_ = std::move(*client);
-    client_->Start();
+    StartClient(ns, pod);
   }
 
   // What the proxy does for a connection to `vip`:`port`: the first backend its egress policy
@@ -122,19 +82,13 @@ class XdsServiceTest : public ::testing::Test {
     return nullptr;
   }
 
-  uv_loop_t loop_;
-  testing::TestPki pki_;
-  std::unique_ptr<XdsServer> server_;
-  std::unique_ptr<XdsSnapshot> snapshot_;
-  std::unique_ptr<proxy::xds::PolicySource> source_;
-  std::unique_ptr<proxy::xds::XdsClient> client_;
   policy::EndpointPolicyPtr policy_;
   proxy::xds::ServiceMapPtr services_;
   int service_maps_ = 0;
 };
 
 TEST_F(XdsServiceTest, ServiceMapReachesTheSidecarAndPicksAnAllowedBackend) {
-  config::Cluster cluster = Load(kCluster);
+  config::Cluster cluster = LoadCluster(kCluster);
   ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
   EXPECT_EQ(server_->resource_count(net::kServiceType), 1u);
   EXPECT_EQ(snapshot_->stats().services_published, 1u);
@@ -186,7 +140,7 @@ TEST_F(XdsServiceTest, ServiceMapReachesTheSidecarAndPicksAnAllowedBackend) {
 }
 
 TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
-  ASSERT_TRUE(snapshot_->SetCluster(Load(kCluster)).has_value());
+  ASSERT_TRUE(snapshot_->SetCluster(LoadCluster(kCluster)).has_value());
   StartSidecar("prod", "client");
   ASSERT_TRUE(RunUntil(&loop_, [&] { return services_ != nullptr; }));
   const proxy::xds::ServiceMapPtr good = services_;

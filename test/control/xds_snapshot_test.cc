@@ -7,11 +7,13 @@
 #include "config/manifest_loader.h"
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/xds_client.h"
-#include "test/control/xds_test_util.h"
+#include "test/control/xds_push_fixture.h"
 
 namespace picket::control {
 namespace {
 
+using testing::Ip;
+using testing::LoadCluster;
 using testing::RunUntil;
 
 constexpr const char* kBase = R"(
@@ -45,12 +47,6 @@ spec:
     ports: [{port: 5432}]
 )";
 
-config::Cluster Load(const std::string& text) {
-  auto r = config::LoadManifestText(text, "test.yaml");
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error()[0].ToString());
-  return r ? r->cluster : config::Cluster{};
-}
-
 config::Pod ExtraPod(const std::string& name, const std::string& app, const std::string& ip) {
   config::Pod p;
   p.ns = "prod";
@@ -60,36 +56,8 @@ config::Pod ExtraPod(const std::string& name, const std::string& app, const std:
   return p;
 }
 
-policy::IpAddress Ip(const char* s) { return *policy::IpAddress::Parse(s); }
-
-class XdsSnapshotTest : public ::testing::Test {
+class XdsSnapshotTest : public testing::XdsPushTest {
  protected:
-  void SetUp() override {
-    uv_loop_init(&loop_);
-    pki_ = testing::TestPki::Make();
-    XdsServerOptions options;
-    options.own_pod_only_types.insert(std::string(net::kPodPolicyType));
-    auto server = XdsServer::Create(&loop_, pki_.Context(net::TlsRole::kServer, pki_.server),
-                                    std::move(options));
-    ASSERT_TRUE(server.has_value()) << server.error();
-    server_ = std::move(*server);
-    snapshot_ = std::make_unique<XdsSnapshot>(*server_);
-  }
-
-  void TearDown() override {
-    if (client_) {
-      bool closed = false;
-      client_->Close([&] { closed = true; });
-      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
-      client_.reset();
-    }
-    bool closed = false;
-    server_->Close([&] { closed = true; });
-    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
-    server_.reset();
-    testing::DrainAndCloseLoop(&loop_);
-  }
-
   void StartSidecar(const std::string& ns, const std::string& pod) {
     source_ = std::make_unique<proxy::xds::PolicySource>(
         ns, pod, [this](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
@@ -97,29 +65,15 @@ class XdsSnapshotTest : public ::testing::Test {
           ++applies_;
           return {};
         });
-    proxy::xds::XdsClientOptions options;
-    options.server = "127.0.0.1:" + std::to_string(server_->port());
-    options.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod(ns, pod));
-    options.node = {"test", ns, pod, "test"};
-    options.subscriptions = source_->Subscriptions();
-    auto client = proxy::xds::XdsClient::Create(&loop_, std::move(options), source_.get());
-    ASSERT_TRUE(client.has_value()) << client.error();
-    client_ = std::move(*client);
-    client_->Start();
+    StartClient(ns, pod);
   }
 
-  uv_loop_t loop_;
-  testing::TestPki pki_;
-  std::unique_ptr<XdsServer> server_;
-  std::unique_ptr<XdsSnapshot> snapshot_;
-  std::unique_ptr<proxy::xds::PolicySource> source_;
-  std::unique_ptr<proxy::xds::XdsClient> client_;
   policy::EndpointPolicyPtr applied_;
   int applies_ = 0;
 };
 
 TEST_F(XdsSnapshotTest, PolicyReachesTheSidecarAndChangesEnforcement) {
-  config::Cluster base = Load(kBase);
+  config::Cluster base = LoadCluster(kBase);
   ASSERT_TRUE(snapshot_->SetCluster(base).has_value());
   EXPECT_EQ(server_->resource_count(net::kAddressEntryType), 2u);
   EXPECT_EQ(server_->resource_count(net::kPodPolicyType), 2u);
@@ -130,7 +84,7 @@ TEST_F(XdsSnapshotTest, PolicyReachesTheSidecarAndChangesEnforcement) {
   // No policy selects web: everything is allowed.
   EXPECT_TRUE(applied_->CheckEgress(Ip("10.0.0.2"), 80, config::Protocol::kTCP).allowed);
 
-  ASSERT_TRUE(snapshot_->SetCluster(Load(std::string(kBase) + kPolicy)).has_value());
+  ASSERT_TRUE(snapshot_->SetCluster(LoadCluster(std::string(kBase) + kPolicy)).has_value());
   ASSERT_TRUE(RunUntil(&loop_, [&] {
     return !applied_->CheckEgress(Ip("10.0.0.2"), 80, config::Protocol::kTCP).allowed;
   }));
@@ -141,7 +95,7 @@ TEST_F(XdsSnapshotTest, PolicyReachesTheSidecarAndChangesEnforcement) {
 }
 
 TEST_F(XdsSnapshotTest, PodChurnIsIncrementalAndSmall) {
-  config::Cluster cluster = Load(std::string(kBase) + kPolicy);
+  config::Cluster cluster = LoadCluster(std::string(kBase) + kPolicy);
   ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
   StartSidecar("prod", "web");
   ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
@@ -169,7 +123,7 @@ TEST_F(XdsSnapshotTest, PodChurnIsIncrementalAndSmall) {
 }
 
 TEST_F(XdsSnapshotTest, InvalidClusterKeepsLastGood) {
-  config::Cluster cluster = Load(kBase);
+  config::Cluster cluster = LoadCluster(kBase);
   ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
   const std::string version = server_->TypeVersion(net::kAddressEntryType);
   cluster.pods.push_back(ExtraPod("dup", "x", "10.0.0.1"));  // IP already owned by web
