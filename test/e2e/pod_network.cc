@@ -55,6 +55,29 @@ std::string PodNetwork::Create(int pods) {
   return "";
 }
 
+AnswerServer::AnswerServer(const Netns& ns, const std::string& addr, uint16_t port,
+                           std::function<void(int fd)> answer)
+    : answer_(std::move(answer)) {
+  fd_ = ListenIn(ns, addr, port);
+  if (fd_ >= 0) thread_ = std::thread([this] { Serve(); });
+}
+
+AnswerServer::~AnswerServer() {
+  stop_ = true;
+  if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
+  if (thread_.joinable()) thread_.join();
+  if (fd_ >= 0) close(fd_);
+}
+
+void AnswerServer::Serve() {
+  while (!stop_) {
+    const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    answer_(c);
+    close(c);
+  }
+}
+
 std::string Runfile(const std::string& path) {
   const char* dir = std::getenv("TEST_SRCDIR");
   return std::string(dir ? dir : ".") + "/picket/" + path;

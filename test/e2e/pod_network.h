@@ -3,15 +3,18 @@
 //
 // Owns: PodNetwork (the node namespace with net.ipv4.ip_forward=1, N pod namespaces, one veth pair
 // per pod: node end <subnet>.<i+1>.1/24, pod end <subnet>.<i+1>.2/24, the pod's default route via
-// the node end; links and namespaces removed by the destructor, also when a test fails), the path
+// the node end; links and namespaces removed by the destructor, also when a test fails), a small
+// TCP server answering every connection inside a namespace (AnswerServer), the path
 // of a Bazel runfile, an atomic file write (what a manifest watcher must see), a poll loop for
 // endpoints, a JSON string field lookup and an HTTP GET to a sidecar's admin endpoint.
 //
 // Blocking helpers for a test's main thread, built on test/e2e/netns.h.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,6 +49,27 @@ class PodNetwork {
   std::unique_ptr<Netns> node_;
   std::vector<std::unique_ptr<Netns>> pods_;
   std::vector<std::string> links_;  // node ends, deleted from the node namespace
+};
+
+// A TCP server listening inside `ns` on addr:port, on a thread of its own: `answer` runs for each
+// accepted connection, which is then closed. The destructor stops and joins the thread.
+class AnswerServer {
+ public:
+  AnswerServer(const Netns& ns, const std::string& addr, uint16_t port,
+               std::function<void(int fd)> answer);
+  ~AnswerServer();
+  AnswerServer(const AnswerServer&) = delete;
+  AnswerServer& operator=(const AnswerServer&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  void Serve();
+
+  const std::function<void(int fd)> answer_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 // `path` under the test's runfiles (TEST_SRCDIR/picket/path).

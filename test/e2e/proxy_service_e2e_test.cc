@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -73,34 +72,11 @@ size_t Count(const std::string& text, const std::string& what) {
 }
 
 // A backend: answers `byte` to every connection, then closes.
-class ByteServer {
- public:
-  ByteServer(const Netns& ns, const std::string& addr, uint16_t port, char byte) : byte_(byte) {
-    fd_ = ListenIn(ns, addr, port);
-    if (fd_ >= 0) thread_ = std::thread([this] { Serve(); });
-  }
-  ~ByteServer() {
-    stop_ = true;
-    if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      (void)!send(c, &byte_, 1, MSG_NOSIGNAL);
-      close(c);
-    }
-  }
-  const char byte_;
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+std::unique_ptr<AnswerServer> ByteServer(const Netns& ns, const std::string& addr, uint16_t port,
+                                         char byte) {
+  return std::make_unique<AnswerServer>(ns, addr, port,
+                                        [byte](int c) { (void)!send(c, &byte, 1, MSG_NOSIGNAL); });
+}
 
 class ProxyServiceE2eTest : public ::testing::Test {
  protected:
@@ -139,8 +115,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
         std::nullopt, (dir_ / "control.log").string()));
 
     for (int i = 1; i < kPods; ++i) {
-      backends_.push_back(std::make_unique<ByteServer>(net_->pod(i), PodIp(i), kAppPort,
-                                                       static_cast<char>('0' + i)));
+      backends_.push_back(ByteServer(net_->pod(i), PodIp(i), kAppPort, static_cast<char>('0' + i)));
       ASSERT_TRUE(backends_.back()->ok());
     }
 
@@ -206,7 +181,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
   std::string proxy_log_;
   std::unique_ptr<PodNetwork> net_;
   std::unique_ptr<Child> server_;
-  std::vector<std::unique_ptr<ByteServer>> backends_;
+  std::vector<std::unique_ptr<AnswerServer>> backends_;
   std::unique_ptr<Child> proxy_;
 };
 

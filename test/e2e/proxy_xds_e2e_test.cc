@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -60,39 +59,17 @@ std::string PolicyYaml(const std::string& from, int extra_port) {
 }
 
 // The application in pod b: answers "ok\n" to every connection, then closes.
-class OkServer {
- public:
-  OkServer(const Netns& ns, const std::string& addr, uint16_t port) {
-    fd_ = ListenIn(ns, addr, port);
-    if (fd_ >= 0) thread_ = std::thread([this] { Serve(); });
-  }
-  ~OkServer() {
-    stop_ = true;
-    if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      (void)!send(c, "ok\n", 3, MSG_NOSIGNAL);
-      shutdown(c, SHUT_WR);
-      char drain[256];
-      timeval tv{2, 0};
-      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      while (recv(c, drain, sizeof(drain), 0) > 0) {
-      }
-      close(c);
+std::unique_ptr<AnswerServer> OkServer(const Netns& ns, const std::string& addr, uint16_t port) {
+  return std::make_unique<AnswerServer>(ns, addr, port, [](int c) {
+    (void)!send(c, "ok\n", 3, MSG_NOSIGNAL);
+    shutdown(c, SHUT_WR);
+    char drain[256];
+    timeval tv{2, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (recv(c, drain, sizeof(drain), 0) > 0) {
     }
-  }
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+  });
+}
 
 class ProxyXdsE2eTest : public ::testing::Test {
  protected:
@@ -128,7 +105,7 @@ class ProxyXdsE2eTest : public ::testing::Test {
     AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml("a", 9100));
     StartServer();
 
-    app_ = std::make_unique<OkServer>(net_->pod(1), PodIp(1), kAppPort);
+    app_ = OkServer(net_->pod(1), PodIp(1), kAppPort);
     ASSERT_TRUE(app_->ok());
 
     // uid 1337 cannot read Bazel's runfiles under /root: run a copy.
@@ -243,7 +220,7 @@ class ProxyXdsE2eTest : public ::testing::Test {
   std::string proxy_bin_;
   std::unique_ptr<PodNetwork> net_;
   std::unique_ptr<Child> server_;
-  std::unique_ptr<OkServer> app_;
+  std::unique_ptr<AnswerServer> app_;
   std::vector<std::unique_ptr<Child>> proxies_;
 };
 
