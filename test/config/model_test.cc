@@ -1,6 +1,6 @@
-#include "config/error.h"
-
 #include <gtest/gtest.h>
+
+#include "config/error.h"
 
 namespace picket::config {
 namespace {
