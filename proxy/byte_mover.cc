@@ -97,18 +97,21 @@ IoResult ByteMover::Read(size_t max) {
     end_ += static_cast<uint32_t>(r.n);
     if (static_cast<size_t>(r.n) == room && room == CopyLimit()) bulk_ = true;
   }
+  // recv() on a TCP socket returns short only when its receive queue ran empty.
+  r.drained = (r.n > 0 && static_cast<size_t>(r.n) < want) || r.error == EAGAIN;
   return r;
 }
 
-IoResult ByteMover::Write(size_t max) {
+IoResult ByteMover::Write(size_t max, bool last) {
+  // Before a shutdown, "more" holds the bytes back for the FIN to join them (shutdown pushes).
   if (pipe_.read >= 0) {
-    return FromSyscall(
-        splice(pipe_.read, nullptr, destination_, nullptr, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+    return FromSyscall(splice(pipe_.read, nullptr, destination_, nullptr, max,
+                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (last ? SPLICE_F_MORE : 0)));
   }
   if (lost_) return IoResult{-1, ENOBUFS};
   size_t pending = end_ - begin_;
-  IoResult r =
-      FromSyscall(send(destination_, data() + begin_, std::min(max, pending), MSG_NOSIGNAL));
+  IoResult r = FromSyscall(send(destination_, data() + begin_, std::min(max, pending),
+                                MSG_NOSIGNAL | (last ? MSG_MORE : 0)));
   if (r.n > 0) {
     begin_ += static_cast<uint32_t>(r.n);
     if (begin_ == end_) begin_ = end_ = 0;

@@ -80,7 +80,7 @@ class ByteMover final : public PumpIo {
   ByteMover& operator=(const ByteMover&) = delete;
 
   IoResult Read(size_t max) override;
-  IoResult Write(size_t max) override;
+  IoResult Write(size_t max, bool last) override;
   size_t Capacity() const override;
   void Release() override;
   void Park() override;

@@ -89,7 +89,7 @@ void Connection::OnEvent(SideIndex side, uint32_t events) {
   if (state_ == State::kClosing) return;
   if (state_ == State::kConnecting) {
     // The downstream's first bytes wait in its socket: OnConnected reads them.
-    if (side == kUpstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnected();
+    if (side == kUpstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnected(events);
     return;
   }
   if (events & EPOLLERR) {
@@ -103,7 +103,11 @@ void Connection::OnEvent(SideIndex side, uint32_t events) {
   // stream) reads or writes again on its own once the other side makes progress.
   const PumpIndex reads = side == kDownstream ? kToUpstream : kToDownstream;
   const PumpIndex writes = side == kDownstream ? kToDownstream : kToUpstream;
-  if ((events & kReadable) && pumps_[reads].wants_read()) RunPump(reads);
+  if ((events & kReadable) && pumps_[reads].wants_read()) {
+    // This is the source's own edge: unless it reports the peer's FIN, a short read drains it.
+    RunPump(reads, (events & (EPOLLRDHUP | EPOLLHUP)) ? Pump::Reading::kUntilBlocked
+                                                      : Pump::Reading::kShortReadDrains);
+  }
   if (state_ == State::kClosing) return;
   if ((events & kWritable) && pumps_[writes].wants_write()) RunPump(writes);
 }
@@ -114,8 +118,10 @@ void Connection::Resume() {
   }
 }
 
-void Connection::OnConnected() {
-  int err = PendingError(fds_[kUpstream]);
+void Connection::OnConnected(uint32_t events) {
+  // Writable without an error or hang-up: the connect succeeded (no SO_ERROR query needed).
+  int err = (events & (EPOLLERR | EPOLLHUP)) ? PendingError(fds_[kUpstream]) : 0;
+  if ((events & (EPOLLERR | EPOLLHUP)) && err == 0) err = ECONNREFUSED;
   if (err != 0) {
     worker_.conn_log().debug("[C{}] connect to {} failed: {}", id_,
                              EndpointToString(info_.original_destination), std::strerror(err));
@@ -129,9 +135,11 @@ void Connection::OnConnected() {
   uv_timer_start(&timer_, &Connection::OnTimer,
                  static_cast<uint64_t>(worker_.idle_timeout().count()), 0);
   // Edges that came while connecting were not acted on: read both sides now (the client has
-  // usually sent its first bytes already).
+  // usually sent its first bytes already, and the handshake's last ACK rides on them).
   RunPump(kToUpstream);
-  if (state_ == State::kRelaying) RunPump(kToDownstream);
+  if (state_ != State::kRelaying) return;
+  SetQuickAck(fds_[kUpstream]);
+  RunPump(kToDownstream);
 }
 
 void Connection::OnTimeout() {
@@ -151,9 +159,9 @@ void Connection::OnTimeout() {
   uv_timer_start(&timer_, &Connection::OnTimer, idle - (now - last_activity_ms_), 0);
 }
 
-void Connection::RunPump(PumpIndex index) {
+void Connection::RunPump(PumpIndex index, Pump::Reading reading) {
   Pump& pump = pumps_[index];
-  Pump::Outcome outcome = pump.Run(movers_[index], kPumpBudget);
+  Pump::Outcome outcome = pump.Run(movers_[index], kPumpBudget, reading);
   last_activity_ms_ = uv_now(worker_.loop());
   switch (outcome) {
     case Pump::Outcome::kOpen:
@@ -167,12 +175,13 @@ void Connection::RunPump(PumpIndex index) {
       Close(filters::CloseReason::kPeerReset, true);
       return;
     case Pump::Outcome::kFinished: {
-      // Half-close: FIN the destination; the other direction keeps flowing.
-      const SideIndex destination = index == kToUpstream ? kUpstream : kDownstream;
-      shutdown(fds_[destination], SHUT_WR);
       if (pumps_[kToUpstream].finished() && pumps_[kToDownstream].finished()) {
+        // Both ways done: close() sends this destination's FIN (no separate shutdown).
         Close(filters::CloseReason::kNormal, false);
+        return;
       }
+      // Half-close: FIN the destination; the other direction keeps flowing.
+      shutdown(fds_[index == kToUpstream ? kUpstream : kDownstream], SHUT_WR);
       return;
     }
   }

@@ -73,9 +73,9 @@ class Connection {
   static void OnTimer(uv_timer_t* h);
   static void OnTimerClosed(uv_handle_t* h);
 
-  void OnConnected();
+  void OnConnected(uint32_t events);
   void OnTimeout();
-  void RunPump(PumpIndex pump);
+  void RunPump(PumpIndex pump, Pump::Reading reading = Pump::Reading::kUntilBlocked);
   void SetState(State next);
 
   Worker& worker_;

@@ -26,6 +26,10 @@ namespace picket::proxy {
 struct IoResult {
   ssize_t n = 0;
   int error = 0;
+  // Reads only: the source's queue is known to be empty now (a socket read came back short or
+  // would block), as opposed to a would-block that may mean the buffer (a pipe counts slots, not
+  // bytes) is what is full. An empty socket signals again when data or FIN arrives.
+  bool drained = false;
 };
 
 class PumpIo {
@@ -34,7 +38,9 @@ class PumpIo {
   // Source socket → this direction's buffer, at most `max` bytes.
   virtual IoResult Read(size_t max) = 0;
   // Buffer → destination socket, at most `max` bytes (the caller passes what is buffered).
-  virtual IoResult Write(size_t max) = 0;
+  // `last`: the source is at end of stream, so once these bytes are written the owner shuts the
+  // destination down (TCP may then carry the FIN in the same segment as the data).
+  virtual IoResult Write(size_t max, bool last) = 0;
   // How many bytes the buffer holds at most (the high watermark).
   virtual size_t Capacity() const = 0;
   // The buffer is empty: give its memory or pipe back until data arrives again.
@@ -51,9 +57,21 @@ class Pump {
     kError,     // read or write failed (error() has the errno, failed_on_read() which side)
   };
 
+  // How far a read goes before the pump may stop reading.
+  enum class Reading : uint8_t {
+    // Until the source would block or ends: nothing is known about its readiness (the first run
+    // after connecting, a resumed run, a run prompted by the destination's event).
+    kUntilBlocked,
+    // A short read means the source is drained: the caller is handling the source's own readable
+    // edge and that edge did not report the peer's FIN (EPOLLRDHUP), so any byte or FIN that
+    // arrives later raises a new edge. Saves the would-block read per message.
+    kShortReadDrains,
+  };
+
   // Moves bytes until the source or destination would block, or `budget` bytes moved (fairness
-  // between connections on one loop: a level-triggered poll calls again).
-  Outcome Run(PumpIo& io, size_t budget);
+  // between connections on one loop: a level-triggered poll calls again). Reads before writing,
+  // so that an end of stream right behind the data is seen before the data is sent.
+  Outcome Run(PumpIo& io, size_t budget, Reading reading = Reading::kUntilBlocked);
 
   bool wants_read() const { return !eof_ && !failed_ && !source_full_; }
   bool wants_write() const { return buffered_ > 0 && !failed_; }

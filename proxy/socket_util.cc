@@ -106,6 +106,8 @@ std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to,
       socket(to.address.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::unexpected(SysError{errno, "socket"});
   SetNoDelay(fd);
+  int zero = 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
   sockaddr_storage ss;
   if (source) {
     // The port is chosen at connect() (by the 4-tuple), not at bind() (by the address alone).
@@ -137,6 +139,11 @@ int PendingError(int fd) {
 void SetNoDelay(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void SetQuickAck(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
 void CloseWithReset(int fd) {

@@ -39,13 +39,18 @@ std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6);
 uint16_t LocalPort(int fd);
 
 // Starts a non-blocking connect, from `source` (port 0) when given; the fd is returned while the
-// connect is in progress.
+// connect is in progress. The socket starts with delayed ACKs (TCP_QUICKACK off), so the last
+// ACK of the handshake waits for the first bytes sent and rides on them: the caller calls
+// SetQuickAck(fd) once it has sent what it had (which also sends that ACK at once if nothing was
+// sent: a server that speaks first is never kept waiting).
 [[nodiscard]] std::expected<int, SysError> ConnectNonBlocking(
     const filters::Endpoint& to, const std::optional<policy::IpAddress>& source = std::nullopt);
 // The result of a finished non-blocking connect (SO_ERROR): 0 or an errno.
 int PendingError(int fd);
 
 void SetNoDelay(int fd);
+// Back to the kernel's default acknowledgement behaviour (quick ACKs), sending a pending ACK now.
+void SetQuickAck(int fd);
 // close() that sends RST instead of FIN.
 void CloseWithReset(int fd);
 

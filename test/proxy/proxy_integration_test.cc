@@ -3,13 +3,17 @@
 // redirect happens on loopback, so the original destination comes from the test (the seam in
 // ProxyOptions), which points it at an echo server.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include "policy/endpoint_policy.h"
 #include "proxy/proxy.h"
@@ -228,6 +232,92 @@ TEST_F(ProxyTest, SmallMessagesKeepTheirBoundariesThroughCopyMode) {
     ASSERT_EQ(back, message);
   }
   close(fd);
+}
+
+// A one-connection-at-a-time TCP server on 127.0.0.1:0 whose behaviour per connection is a
+// callback (it owns the accepted fd and closes it).
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::function<void(int fd)> serve) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sin);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&sin), len), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+    thread_ = std::thread([this, serve] {
+      int conn = accept(fd_, nullptr, nullptr);
+      if (conn >= 0) serve(conn);
+    });
+  }
+  ~OneShotServer() {
+    shutdown(fd_, SHUT_RDWR);  // wakes a pending accept()
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(ProxyTest, AServerThatSpeaksFirstIsNotKeptWaitingForTheHandshakesLastAck) {
+  // The upstream socket delays the handshake's last ACK to send it with the client's first bytes.
+  // A client that sends nothing (SMTP, MySQL) must not leave the server unaccepted until the
+  // kernel's delayed-ACK timer (200 ms) fires: the greeting comes at once.
+  OneShotServer greeter([](int fd) {
+    const std::string hello = "220 ready\r\n";
+    SendAll(fd, hello.data(), hello.size());
+    int error = 0;
+    ReadToEnd(fd, &error);
+    close(fd);
+  });
+  StartProxy(MakeBootstrap());
+  target_port_ = greeter.port();
+  Apply(
+      std::make_shared<FakePolicy>("v1", std::set<uint16_t>{greeter.port()}, std::set<uint16_t>{}));
+  const auto start = std::chrono::steady_clock::now();
+  int fd = ConnectTo(proxy_->outbound_port());
+  ASSERT_GE(fd, 0);
+  char greeting[11];
+  ASSERT_TRUE(ReadExactly(fd, greeting, sizeof(greeting)));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(std::string(greeting, sizeof(greeting)), "220 ready\r\n");
+  EXPECT_LT(waited, std::chrono::milliseconds(150))
+      << "the greeting waited for a delayed ACK: "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
+  close(fd);
+}
+
+TEST_F(ProxyTest, AnAnswerFollowedAtOnceByCloseArrivesWholeThenEndOfStream) {
+  // The answer and the server's FIN reach the proxy together: it sends the answer marked "more"
+  // and then shuts down, so the FIN can share the segment; nothing may be held back or lost.
+  OneShotServer answerer([](int fd) {
+    char request[5];
+    if (ReadExactly(fd, request, sizeof(request))) {
+      const std::string answer = picket::testing::RandomBytes(3000, 9);
+      SendAll(fd, answer.data(), answer.size());
+    }
+    close(fd);  // the server closes first, like an HTTP/1.0 server
+  });
+  StartProxy(MakeBootstrap());
+  target_port_ = answerer.port();
+  Apply(std::make_shared<FakePolicy>("v1", std::set<uint16_t>{answerer.port()},
+                                     std::set<uint16_t>{}));
+  int fd = ConnectTo(proxy_->outbound_port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "hello", 5));
+  int error = 0;
+  std::string answer = ReadToEnd(fd, &error);
+  EXPECT_EQ(error, 0);
+  EXPECT_TRUE(answer == picket::testing::RandomBytes(3000, 9)) << answer.size() << " bytes";
+  close(fd);
+  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kNormal) == 1; }));
 }
 
 TEST_F(ProxyTest, DeniedIsResetWithExactlyOneDroppedRecord) {

@@ -24,8 +24,9 @@ class FakeIo final : public PumpIo {
     source.pop_front();
     return r;
   }
-  IoResult Write(size_t max) override {
+  IoResult Write(size_t max, bool last) override {
     ++writes;
+    last_write_was_last = last;
     if (write_error != 0) return {-1, write_error};
     if (writable == 0) return {-1, EAGAIN};
     size_t n = std::min(max, writable);
@@ -41,6 +42,7 @@ class FakeIo final : public PumpIo {
   size_t written = 0;
   size_t capacity = 1000;
   int write_error = 0;
+  bool last_write_was_last = false;
   int reads = 0, writes = 0, releases = 0;
 };
 
@@ -148,10 +150,9 @@ TEST(PumpTest, BudgetYieldsToOtherConnections) {
   EXPECT_EQ(pump.Run(io, 1000), Pump::Outcome::kOpen);
   EXPECT_GE(io.written, 1000u);
   EXPECT_LT(io.written, 1200u);
-  // More to do: a full buffer waits on the (writable) destination; the level-triggered poll calls
-  // again on the next loop iteration.
-  EXPECT_TRUE(pump.wants_write());
-  EXPECT_TRUE(pump.yielded());  // edge-triggered owners must run it again unprompted
+  // More to do, and no edge will say so: the owner must run it again unprompted.
+  EXPECT_TRUE(pump.wants_read());
+  EXPECT_TRUE(pump.yielded());
 
   // Once the source would block, the pump is waiting for an edge, not yielding.
   FakeIo idle;
@@ -159,6 +160,54 @@ TEST(PumpTest, BudgetYieldsToOtherConnections) {
   Pump waiting;
   EXPECT_EQ(waiting.Run(idle, 1000), Pump::Outcome::kOpen);
   EXPECT_FALSE(waiting.yielded());
+}
+
+TEST(PumpTest, ShortReadDrainsOnlyOnTheSourcesOwnEdge) {
+  // A 64-byte message: the read comes back short (the socket's queue ran empty).
+  FakeIo trusted;
+  trusted.source = {{64, 0, /*drained=*/true}};
+  Pump on_edge;
+  EXPECT_EQ(on_edge.Run(trusted, kBudget, Pump::Reading::kShortReadDrains), Pump::Outcome::kOpen);
+  EXPECT_EQ(trusted.written, 64u);
+  EXPECT_EQ(trusted.reads, 1);  // no would-block read after the message
+  EXPECT_EQ(trusted.writes, 1);
+  EXPECT_TRUE(on_edge.wants_read());
+
+  // Without the source's edge (after connect, a resume, the destination's event) a FIN may sit
+  // behind the bytes with no edge to come: read on until the source would block.
+  FakeIo untrusted;
+  untrusted.source = {{64, 0, /*drained=*/true}, {0, 0}};
+  Pump prompted;
+  EXPECT_EQ(prompted.Run(untrusted, kBudget), Pump::Outcome::kFinished);
+  EXPECT_EQ(untrusted.reads, 2);
+}
+
+TEST(PumpTest, DrainedWouldBlockIsNotRetriedAfterAWrite) {
+  FakeIo io;
+  io.source = {{10, 0}, {-1, EAGAIN, /*drained=*/true}, {20, 0}};
+  Pump pump;
+  EXPECT_EQ(pump.Run(io, kBudget), Pump::Outcome::kOpen);
+  EXPECT_EQ(io.written, 10u);
+  EXPECT_EQ(io.reads, 2);  // a socket would-block is final until its next edge
+  EXPECT_EQ(pump.Run(io, kBudget), Pump::Outcome::kOpen);
+  EXPECT_EQ(io.written, 30u);
+}
+
+TEST(PumpTest, EndOfStreamBehindTheDataMarksTheLastWrite) {
+  // Data then FIN already queued: the pump sees the end before it writes, so the write is marked
+  // last (TCP can put the FIN into the same segment).
+  FakeIo io;
+  io.source = {{64, 0}, {0, 0}};
+  Pump pump;
+  EXPECT_EQ(pump.Run(io, kBudget), Pump::Outcome::kFinished);
+  EXPECT_EQ(io.writes, 1);
+  EXPECT_TRUE(io.last_write_was_last);
+
+  FakeIo open;
+  open.source = {{64, 0}};
+  Pump still_open;
+  EXPECT_EQ(still_open.Run(open, kBudget), Pump::Outcome::kOpen);
+  EXPECT_FALSE(open.last_write_was_last);
 }
 
 }  // namespace
