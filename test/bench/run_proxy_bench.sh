@@ -83,7 +83,7 @@ mkdir -p "$repo/test/bench/proxy_results"
 out="$repo/test/bench/proxy_results/proxy-$(date +%Y-%m-%d-%H%M)$quick.md"
 
 "$harness/run.sh" --no-install \
-  --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w" \
+  --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w" \
   --proxy-name picket-1w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-1w.yaml --log-level warn" \
   --proxy-name picket-2w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-2w.yaml --log-level warn" \
   --out "$out" "$@"
