@@ -3,6 +3,10 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
+#include <string_view>
+#include <utility>
+
 namespace picket::inject {
 namespace {
 
@@ -22,6 +26,41 @@ bool IsDns1123Label(const std::string& s, size_t max) {
 bool IsIp(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+// "host:port" or "[v6]:port", as config/bootstrap.cc reads xds.address.
+bool IsHostPort(const std::string& s) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string_view host(s.data(), colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  uint32_t port = 0;
+  std::string_view digits(s.data() + colon + 1, s.size() - colon - 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  return !host.empty() && ec == std::errc() && end == digits.data() + digits.size() && port >= 1 &&
+         port <= 65535;
+}
+
+// The proxy refuses an xds section without all three TLS files (the control server requires
+// mutual TLS), so the flags are checked together and every missing one is named.
+std::expected<void, std::string> CheckXdsTls(const BootstrapParams& p) {
+  const std::pair<const char*, const std::string*> flags[] = {
+      {"--xds-cert", &p.xds_cert}, {"--xds-key", &p.xds_key}, {"--xds-ca", &p.xds_ca}};
+  std::string missing, given;
+  for (const auto& [flag, value] : flags) {
+    std::string& list = value->empty() ? missing : given;
+    list += (list.empty() ? "" : ", ") + std::string(flag);
+  }
+  if (p.xds_address.empty()) {
+    if (given.empty()) return {};
+    return std::unexpected(given + ": only meaningful with --xds-address (give it, or drop them)");
+  }
+  if (missing.empty()) return {};
+  return std::unexpected("--xds-address needs mutual TLS: missing " + missing +
+                         " (picket-proxy requires the pod's certificate, its key and the CA of "
+                         "the control server)");
 }
 
 }  // namespace
@@ -57,6 +96,16 @@ std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
   if (!p.policy_file.empty() && !p.xds_address.empty()) {
     return std::unexpected("--policy-file and --xds-address are mutually exclusive");
   }
+  if (!p.xds_address.empty() && !IsHostPort(p.xds_address)) {
+    return std::unexpected("--xds-address: \"" + p.xds_address +
+                           "\" is not host:port (e.g. picket-control.picket-system.svc:15012)");
+  }
+  if (auto tls = CheckXdsTls(p); !tls) return std::unexpected(tls.error());
+  for (const auto& [flag, port] : {std::pair{"--outbound-port", p.outbound_port},
+                                   {"--inbound-port", p.inbound_port},
+                                   {"--admin-port", p.admin_port}}) {
+    if (port == 0) return std::unexpected(std::string(flag) + ": must be 1..65535");
+  }
   if (p.outbound_port == p.inbound_port) {
     return std::unexpected("--outbound-port and --inbound-port must differ");
   }
@@ -76,12 +125,10 @@ std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
   if (!p.xds_address.empty()) {
     Node& xds = b.Set("xds", Node::Mapping());
     xds.Set("address", Node::String(p.xds_address));
-    if (!p.xds_cert.empty() || !p.xds_key.empty() || !p.xds_ca.empty()) {
-      Node& tls = xds.Set("tls", Node::Mapping());
-      if (!p.xds_cert.empty()) tls.Set("cert", Node::String(p.xds_cert));
-      if (!p.xds_key.empty()) tls.Set("key", Node::String(p.xds_key));
-      if (!p.xds_ca.empty()) tls.Set("ca", Node::String(p.xds_ca));
-    }
+    Node& tls = xds.Set("tls", Node::Mapping());
+    tls.Set("cert", Node::String(p.xds_cert));
+    tls.Set("key", Node::String(p.xds_key));
+    tls.Set("ca", Node::String(p.xds_ca));
   }
   return b;
 }

@@ -31,7 +31,12 @@ struct BootstrapParams {
   std::string flow_log;  // "" keeps the proxy's default (stdout)
 };
 
-// Validates (RFC 1123 names, IP literals, a policy source) and builds the document.
+// Validates and builds the document. Everything picket-proxy would refuse at start-up
+// (config/bootstrap.h) is refused here first, naming the flag to fix: RFC 1123 names, IP
+// literals, exactly one policy source, --xds-address as host:port together with all three of
+// --xds-cert, --xds-key and --xds-ca (the proxy requires mutual TLS to the control server), and
+// ports. test/inject/bootstrap_gen_test.cc checks that whatever this accepts the proxy's own
+// parser (config::ParseBootstrap) accepts too.
 [[nodiscard]] std::expected<config::Node, std::string> BuildBootstrap(const BootstrapParams& p);
 
 }  // namespace picket::inject

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "config/bootstrap.h"
 
 namespace picket::inject {
@@ -91,6 +95,151 @@ TEST(Bootstrap, RejectsBadInput) {
   EXPECT_FALSE(with([](BootstrapParams& p) { p.ips = {"$(POD_IPS)"}; }).has_value());
   EXPECT_FALSE(with([](BootstrapParams& p) { p.ips = {}; }).has_value());
   EXPECT_FALSE(with([](BootstrapParams& p) { p.policy_file = ""; }).has_value());
+}
+
+// picket-proxy refuses an xds section without cert, key and ca; the generator refuses first and
+// names exactly the flags that are missing.
+TEST(Bootstrap, XdsNeedsEveryTlsFlag) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7"};
+  p.xds_address = "picket-control.picket-system.svc:15012";
+  auto doc = BuildBootstrap(p);
+  ASSERT_FALSE(doc.has_value());
+  EXPECT_NE(doc.error().find("--xds-address needs mutual TLS: missing --xds-cert, --xds-key, "
+                             "--xds-ca"),
+            std::string::npos)
+      << doc.error();
+
+  p.xds_key = "/k";
+  doc = BuildBootstrap(p);
+  ASSERT_FALSE(doc.has_value());
+  EXPECT_NE(doc.error().find("missing --xds-cert, --xds-ca ("), std::string::npos) << doc.error();
+
+  p.xds_cert = "/c";
+  p.xds_ca = "/ca";
+  EXPECT_TRUE(BuildBootstrap(p).has_value());
+
+  // TLS files without an xDS address would be silently dropped: refused too.
+  p.xds_address.clear();
+  p.policy_file = "/p.json";
+  doc = BuildBootstrap(p);
+  ASSERT_FALSE(doc.has_value());
+  EXPECT_NE(doc.error().find("--xds-cert, --xds-key, --xds-ca: only meaningful with --xds-address"),
+            std::string::npos)
+      << doc.error();
+}
+
+TEST(Bootstrap, XdsAddressMustBeHostPort) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7"};
+  p.xds_cert = "/c";
+  p.xds_key = "/k";
+  p.xds_ca = "/ca";
+  for (const char* bad : {"picket-control", ":15012", "host:", "host:0", "host:65536", "host:1x"}) {
+    p.xds_address = bad;
+    auto doc = BuildBootstrap(p);
+    ASSERT_FALSE(doc.has_value()) << bad;
+    EXPECT_NE(doc.error().find("--xds-address: \""), std::string::npos) << doc.error();
+  }
+  for (const char* good : {"picket-control:15012", "10.0.0.1:1", "[fd00::1]:65535"}) {
+    p.xds_address = good;
+    EXPECT_TRUE(BuildBootstrap(p).has_value()) << good;
+  }
+}
+
+// The generator and the proxy must never disagree: over many variations of the parameters
+// (valid and not), everything BuildBootstrap accepts is accepted by the proxy's own validator
+// (config::ParseBootstrap, what picket-proxy runs at start-up) and reads back the same values,
+// and every xDS case the proxy would refuse for missing TLS the generator refuses itself.
+TEST(Bootstrap, EveryGeneratedBootstrapPassesTheProxyValidator) {
+  BootstrapParams base;
+  base.ns = "shop";
+  base.pod = "web-0";
+  base.ips = {"10.0.0.7"};
+  std::vector<std::function<void(BootstrapParams&)>> variations = {
+      [](BootstrapParams&) {},
+      [](BootstrapParams& p) { p.ips = {"fd00::7"}; },
+      [](BootstrapParams& p) {
+        p.ips = {"10.0.0.7,fd00::7", "10.0.0.8"};
+      },
+      [](BootstrapParams& p) { p.ns = "a.b"; },
+      [](BootstrapParams& p) { p.ns = std::string(64, 'a'); },
+      [](BootstrapParams& p) { p.pod = "web.0"; },
+      [](BootstrapParams& p) { p.pod = "-web"; },
+      [](BootstrapParams& p) { p.pod = std::string(253, 'p'); },
+      [](BootstrapParams& p) { p.outbound_port = 1; },
+      [](BootstrapParams& p) { p.inbound_port = 65535; },
+      [](BootstrapParams& p) { p.admin_port = 0; },
+      [](BootstrapParams& p) { p.outbound_port = 0; },
+      [](BootstrapParams& p) { p.inbound_port = p.outbound_port; },
+      [](BootstrapParams& p) { p.flow_log = "/var/log/picket/flows.jsonl"; },
+      [](BootstrapParams& p) { p.flow_log = "stdout"; },
+  };
+  // Scalars YAML could misread (null, booleans, numbers, flow and comment syntax) in every
+  // free-text field.
+  for (const char* text :
+       {"~",   "null", "yes", "false", "0123",  "1e3",  "a: b",          "#x", "- x", "[x]",
+        "{x}", " x",   "x ",  "'x'",   "\"x\"", "x\ny", "\u00e9t\u00e9", "*a", "&a",  "!x",
+        "%x",  "@x",   "`x",  "|",     ">"}) {
+    const std::string s = text;
+    variations.push_back([s](BootstrapParams& p) { p.flow_log = s; });
+    variations.push_back([s](BootstrapParams& p) { p.policy_file = s; });
+    variations.push_back([s](BootstrapParams& p) {
+      p.policy_file.clear();
+      p.xds_address = "picket-control:15012";
+      p.xds_cert = s;
+      p.xds_key = s;
+      p.xds_ca = s;
+    });
+  }
+  const char* addresses[] = {"", "picket-control:15012", "[fd00::1]:15012", "bad"};
+  int accepted = 0;
+  for (const auto& vary : variations) {
+    for (const char* policy_file : {"", "/etc/picket/policy.json"}) {
+      for (const char* address : addresses) {
+        for (int tls = 0; tls < 8; ++tls) {
+          BootstrapParams p = base;
+          p.policy_file = policy_file;
+          p.xds_address = address;
+          if (tls & 1) p.xds_cert = "/etc/picket/certs/tls.crt";
+          if (tls & 2) p.xds_key = "/etc/picket/certs/tls.key";
+          if (tls & 4) p.xds_ca = "/etc/picket/certs/ca.crt";
+          vary(p);
+          auto doc = BuildBootstrap(p);
+          if (!p.xds_address.empty() &&
+              (p.xds_cert.empty() || p.xds_key.empty() || p.xds_ca.empty())) {
+            EXPECT_FALSE(doc.has_value()) << "xds without full TLS was generated";
+          }
+          if (!doc) continue;
+          ++accepted;
+          const std::string yaml = config::EmitYaml(*doc);
+          auto parsed = config::ParseBootstrap(yaml, "generated.yaml");
+          ASSERT_TRUE(parsed.has_value())
+              << "generated but refused by the proxy: " << parsed.error()[0].ToString() << "\n"
+              << yaml;
+          EXPECT_EQ(parsed->node.ns, p.ns);
+          EXPECT_EQ(parsed->node.name, p.pod);
+          EXPECT_EQ(parsed->policy_file, p.policy_file) << yaml;
+          EXPECT_EQ(parsed->flow_log.path, p.flow_log.empty() ? "stdout" : p.flow_log) << yaml;
+          EXPECT_EQ(parsed->listeners.outbound_port, p.outbound_port);
+          EXPECT_EQ(parsed->listeners.inbound_port, p.inbound_port);
+          EXPECT_EQ(parsed->admin.port, p.admin_port);
+          ASSERT_EQ(parsed->xds.has_value(), !p.xds_address.empty());
+          if (parsed->xds) {
+            EXPECT_EQ(parsed->xds->address, p.xds_address);
+            EXPECT_EQ(parsed->xds->tls.cert, p.xds_cert) << yaml;
+            EXPECT_EQ(parsed->xds->tls.key, p.xds_key);
+            EXPECT_EQ(parsed->xds->tls.ca, p.xds_ca);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(accepted, 100);  // the grid exercises the accepting path, not only refusals
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -78,16 +79,64 @@ TEST(InjectCli, BootstrapPrintsWritesAndExecs) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::string file = std::string(tmp != nullptr ? tmp : "/tmp") + "/bootstrap.yaml";
   r = RunBinary({"picket-inject", "bootstrap", "--namespace=shop", "--pod=web-0",
-                 "--ip=10.0.0.7,fd00::7", "--xds-address=picket-control:15012", "--output=" + file,
-                 "--exec=/bin/echo"});
+                 "--ip=10.0.0.7,fd00::7", "--xds-address=picket-control:15012",
+                 "--xds-cert=/certs/tls.crt", "--xds-key=/certs/tls.key", "--xds-ca=/certs/ca.crt",
+                 "--output=" + file, "--exec=/bin/echo"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "--config=" + file + "\n");
-  EXPECT_NE(Read(file).find("xds:\n  address: picket-control:15012\n"), std::string::npos);
+  EXPECT_NE(Read(file).find("xds:\n  address: picket-control:15012\n  tls:\n"
+                            "    cert: /certs/tls.crt\n    key: /certs/tls.key\n"
+                            "    ca: /certs/ca.crt\n"),
+            std::string::npos)
+      << Read(file);
 
   r = RunBinary({"picket-inject", "bootstrap", "--namespace=shop", "--pod=web-0", "--ip=$(POD_IPS)",
                  "--policy-file=/p"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("is not an IP address"), std::string::npos) << r.err;
+}
+
+// picket-proxy refuses an xds section without mutual-TLS files at start-up; the generator must
+// refuse it first: exit 2, the missing flags named, nothing written and nothing executed.
+TEST(InjectCli, BootstrapWithXdsButNoTlsIsRefused) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string file = std::string(tmp != nullptr ? tmp : "/tmp") + "/no-tls-bootstrap.yaml";
+  std::remove(file.c_str());
+  const std::vector<std::string> base = {"picket-inject",    "bootstrap",
+                                         "--namespace=shop", "--pod=web-0",
+                                         "--ip=10.0.0.7",    "--xds-address=picket-control:15012",
+                                         "--output=" + file, "--exec=/bin/echo"};
+  CommandResult r = RunBinary(base);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");  // /bin/echo did not run
+  EXPECT_NE(r.err.find("picket-inject bootstrap: --xds-address needs mutual TLS: missing "
+                       "--xds-cert, --xds-key, --xds-ca"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::ifstream(file).good()) << "a refused bootstrap was written";
+
+  std::vector<std::string> partial = base;
+  partial.push_back("--xds-cert=/certs/tls.crt");
+  r = RunBinary(partial);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("missing --xds-key, --xds-ca ("), std::string::npos) << r.err;
+  EXPECT_FALSE(std::ifstream(file).good()) << "a refused bootstrap was written";
+
+  // To stdout: nothing printed either.
+  r = RunBinary({"picket-inject", "bootstrap", "--namespace=shop", "--pod=web-0", "--ip=10.0.0.7",
+                 "--xds-address=picket-control:15012", "--xds-ca=/certs/ca.crt"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("missing --xds-cert, --xds-key ("), std::string::npos) << r.err;
+
+  // With all three it is written (and the proxy's validator accepts it: bootstrap_gen_test).
+  std::vector<std::string> full = partial;
+  full.push_back("--xds-key=/certs/tls.key");
+  full.push_back("--xds-ca=/certs/ca.crt");
+  r = RunBinary(full);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "--config=" + file + "\n");
+  EXPECT_NE(Read(file).find("    ca: /certs/ca.crt\n"), std::string::npos) << Read(file);
 }
 
 TEST(InjectCli, ProbeFailsWhenNothingListens) {
