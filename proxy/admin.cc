@@ -47,7 +47,97 @@ AdminResponse Text(int status, std::string body) {
   return r;
 }
 
+// RFC 8259 string: quotes, backslash and control characters escaped; other bytes pass through
+// (the values are UTF-8 from the control server or ASCII).
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void AppendStringArray(std::string& out, const std::vector<std::string>& items) {
+  out += '[';
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(out, items[i]);
+  }
+  out += ']';
+}
+
+void AppendPort(std::string& out, const ServiceMapDump::Port& port) {
+  out += "{\"name\":";
+  AppendJsonString(out, port.name);
+  out += ",\"port\":" + std::to_string(port.port) + ",\"protocol\":";
+  AppendJsonString(out, port.protocol);
+  out += ",\"backends\":[";
+  for (size_t i = 0; i < port.backends.size(); ++i) {
+    const ServiceMapDump::Backend& b = port.backends[i];
+    out += i > 0 ? ",{\"pod\":" : "{\"pod\":";
+    AppendJsonString(out, b.pod);
+    out += ",\"ips\":";
+    AppendStringArray(out, b.ips);
+    out += ",\"target_port\":" + std::to_string(b.target_port) + "}";
+  }
+  out += "]}";
+}
+
 }  // namespace
+
+std::string ServiceMapJson(const ServiceMapDump& dump) {
+  std::string out = "{\"version\":";
+  AppendJsonString(out, dump.version);
+  out += ",\"service_count\":" + std::to_string(dump.service_count) +
+         ",\"address_count\":" + std::to_string(dump.address_count) + ",\"services\":";
+  if (!dump.services) {
+    out += "null}";
+    return out;
+  }
+  out += '[';
+  for (size_t i = 0; i < dump.services->size(); ++i) {
+    const ServiceMapDump::Service& s = (*dump.services)[i];
+    out += i > 0 ? ",{\"namespace\":" : "{\"namespace\":";
+    AppendJsonString(out, s.ns);
+    out += ",\"name\":";
+    AppendJsonString(out, s.name);
+    out += ",\"cluster_ips\":";
+    AppendStringArray(out, s.cluster_ips);
+    out += ",\"ports\":[";
+    for (size_t j = 0; j < s.ports.size(); ++j) {
+      if (j > 0) out += ',';
+      AppendPort(out, s.ports[j]);
+    }
+    out += "]}";
+  }
+  out += "]}";
+  return out;
+}
 
 std::optional<AdminRequest> ParseAdminRequest(std::string_view head) {
   size_t eol = head.find("\r\n");

@@ -7,6 +7,7 @@
 // Routes (Envoy's names, formats.md §4.5): GET /ready (200 "LIVE" once a policy is loaded,
 // else 503 with the state), GET /stats/prometheus, GET /config_dump, GET /flows
 // (`?verdict=DROPPED|FORWARDED`), POST /drain (stop accepting; GET on it → 400, as Envoy).
+// `ServiceMapJson` renders the "service_map" part of /config_dump (the Proxy assembles the rest).
 //
 // Threads: the main loop's thread only.
 #pragma once
@@ -34,6 +35,40 @@ class AdminHandler {
   virtual std::vector<std::string> Flows(const std::string& verdict) const = 0;
   virtual void Drain() = 0;
 };
+
+// The Service map the sidecar applied (proxy/xds/service_map.h), as /config_dump shows it under
+// "service_map". Plain values, so that this target stays free of the xDS types and the JSON shape
+// is tested on its own; the Proxy fills it from the map in force.
+struct ServiceMapDump {
+  struct Backend {
+    std::string pod;               // name; the namespace is the Service's
+    std::vector<std::string> ips;  // textual, both families
+    uint16_t target_port = 0;      // the resolved port on that pod
+  };
+  struct Port {
+    std::string name;
+    uint16_t port = 0;
+    std::string protocol;  // "TCP", "UDP" or "SCTP"
+    std::vector<Backend> backends;
+  };
+  struct Service {
+    std::string ns;
+    std::string name;
+    std::vector<std::string> cluster_ips;
+    std::vector<Port> ports;
+  };
+  std::string version;       // version_info of the last accepted Service response
+  size_t service_count = 0;  // Services indexed by the map
+  size_t address_count = 0;  // (ClusterIP, port, protocol) keys indexed by the map
+  // Each Service in resource-name order; nullopt when the map in force cannot list its entries
+  // (rendered as null, so a reader never mistakes "not listed" for "no Services").
+  std::optional<std::vector<Service>> services;
+};
+
+// {"version":…,"service_count":N,"address_count":N,"services":[{"namespace","name",
+// "cluster_ips":[…],"ports":[{"name","port","protocol","backends":[{"pod","ips":[…],
+// "target_port"}]}]}]} — one JSON object, no trailing newline.
+std::string ServiceMapJson(const ServiceMapDump& dump);
 
 struct AdminRequest {
   std::string method;

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "net/xds_message.h"
 #include "proxy/xds/xds_agent.h"
 
 namespace picket::proxy {
@@ -41,6 +42,23 @@ std::string JsonString(std::string_view s) {
   std::string out;
   AppendJsonString(&out, s);
   return out;
+}
+
+// The "service_map" part of /config_dump: the map the xDS agent delivered last (the one every
+// worker was given) and the Service version it was ACKed at; null without xds or before the
+// first map. ServiceMap (proxy/xds/service_map.h) is a lookup index without a way to list what
+// it holds, so only its counts are shown and `services` stays null until it can list them.
+std::string ServiceMapSection(const xds::XdsAgent* agent) {
+  if (agent == nullptr || agent->service_map() == nullptr) return "null";
+  const xds::ServiceMap& map = *agent->service_map();
+  ServiceMapDump dump;
+  const auto& types = agent->status().types;
+  if (auto it = types.find(std::string(net::kServiceType)); it != types.end()) {
+    dump.version = it->second.last_acked_version;
+  }
+  dump.service_count = map.services();
+  dump.address_count = map.addresses();
+  return ServiceMapJson(dump);
 }
 
 // The policy-file watcher debounces with a timer that lives beside the fs_event handle.
@@ -341,6 +359,7 @@ std::string Proxy::ConfigDump() const {
   }
   // The xDS client's state (connected, last ACKed version, last NACK), as proxy/xds renders it.
   out += ",\"xds\":" + (xds_agent_ ? xds_agent_->StatusJson().Serialize() : std::string("null"));
+  out += ",\"service_map\":" + ServiceMapSection(xds_agent_.get());
   out += "}\n";
   return out;
 }

@@ -93,6 +93,53 @@ TEST(AdminTest, SerializesWithLengthAndClose) {
             "Content-Length: 3\r\nConnection: close\r\n\r\nabc");
 }
 
+// /config_dump's "service_map": every Service the sidecar applied, with its ClusterIPs, ports and
+// backends, and the version it came with.
+TEST(AdminTest, ServiceMapJsonListsEveryServiceAndTheVersion) {
+  ServiceMapDump dump;
+  dump.version = "svc-42";
+  dump.service_count = 2;
+  dump.address_count = 3;
+  dump.services = std::vector<ServiceMapDump::Service>{
+      {.ns = "shop",
+       .name = "db",
+       .cluster_ips = {"10.96.0.20"},
+       .ports = {{.name = "", .port = 5432, .protocol = "TCP", .backends = {}}}},
+      {.ns = "shop",
+       .name = "web",
+       .cluster_ips = {"10.96.0.10", "fd00:96::10"},
+       .ports =
+           {{.name = "http",
+             .port = 80,
+             .protocol = "TCP",
+             .backends = {{.pod = "web-0", .ips = {"10.0.0.7", "fd00::7"}, .target_port = 8080},
+                          {.pod = "web-1", .ips = {"10.0.0.8"}, .target_port = 8080}}},
+            {.name = "dns", .port = 53, .protocol = "UDP", .backends = {}}}},
+  };
+  EXPECT_EQ(ServiceMapJson(dump),
+            R"({"version":"svc-42","service_count":2,"address_count":3,"services":[)"
+            R"({"namespace":"shop","name":"db","cluster_ips":["10.96.0.20"],)"
+            R"("ports":[{"name":"","port":5432,"protocol":"TCP","backends":[]}]},)"
+            R"({"namespace":"shop","name":"web","cluster_ips":["10.96.0.10","fd00:96::10"],)"
+            R"("ports":[{"name":"http","port":80,"protocol":"TCP","backends":[)"
+            R"({"pod":"web-0","ips":["10.0.0.7","fd00::7"],"target_port":8080},)"
+            R"({"pod":"web-1","ips":["10.0.0.8"],"target_port":8080}]},)"
+            R"({"name":"dns","port":53,"protocol":"UDP","backends":[]}]}]})");
+}
+
+TEST(AdminTest, ServiceMapJsonEscapesAndSaysWhenNotListed) {
+  ServiceMapDump dump;
+  dump.version = "v\"1\\\n\x01";  // the version comes from the network
+  dump.services = std::vector<ServiceMapDump::Service>{};
+  EXPECT_EQ(ServiceMapJson(dump),
+            R"({"version":"v\"1\\\n\u0001","service_count":0,"address_count":0,"services":[]})");
+  // Not listed is null, never an empty list that would read as "no Services".
+  dump.services.reset();
+  dump.service_count = 4;
+  EXPECT_EQ(ServiceMapJson(dump),
+            R"({"version":"v\"1\\\n\u0001","service_count":4,"address_count":0,"services":null})");
+}
+
 TEST(StatsTest, PrometheusFamiliesAreWellFormed) {
   Stats stats;
   stats.outbound.accepted = 5;
