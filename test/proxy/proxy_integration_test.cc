@@ -3,7 +3,6 @@
 // redirect happens on loopback, so the original destination comes from the test (the seam in
 // ProxyOptions), which points it at an echo server.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,7 +11,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <thread>
 
 #include "policy/endpoint_policy.h"
@@ -26,6 +24,7 @@ namespace {
 using picket::testing::ConnectTo;
 using picket::testing::FakePolicy;
 using picket::testing::Http;
+using picket::testing::OneShotServer;
 using picket::testing::ReadExactly;
 using picket::testing::ReadToEnd;
 using picket::testing::SendAll;
@@ -42,7 +41,7 @@ class ProxyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { signal(SIGPIPE, SIG_IGN); }
 
-  config::Bootstrap MakeBootstrap() {
+  static config::Bootstrap MakeBootstrap() {
     config::Bootstrap b;
     b.node.ns = "default";
     b.node.name = "client";
@@ -59,7 +58,10 @@ class ProxyTest : public ::testing::Test {
     return b;
   }
 
-  void StartProxy(config::Bootstrap b) {
+  // Starts the proxy with every original destination at 127.0.0.1:`target` (the seam for the
+  // redirect that does not happen on loopback).
+  void StartProxy(uint16_t target, config::Bootstrap b = MakeBootstrap()) {
+    target_port_ = target;
     ProxyOptions options;
     options.handle_signals = false;
     options.original_destination = [this](int, bool) -> std::optional<filters::Endpoint> {
@@ -71,6 +73,12 @@ class ProxyTest : public ::testing::Test {
     loop_.Start();
   }
 
+  // StartProxy towards the echo server, with a policy (`version`) allowing it both ways.
+  void StartEchoProxy(config::Bootstrap b = MakeBootstrap(), const std::string& version = "v1") {
+    ASSERT_NO_FATAL_FAILURE(StartProxy(echo_.port(), std::move(b)));
+    AllowEcho(version);
+  }
+
   void Apply(policy::EndpointPolicyPtr policy) {
     std::expected<void, std::string> result;
     loop_.Call([&] { result = proxy_->ApplyPolicy(policy); });
@@ -80,6 +88,11 @@ class ProxyTest : public ::testing::Test {
   void AllowEcho(const std::string& version = "v1") {
     Apply(std::make_shared<FakePolicy>(version, std::set<uint16_t>{echo_.port()},
                                        std::set<uint16_t>{echo_.port()}));
+  }
+
+  // Policy "v1": egress to `port` only, no ingress.
+  void AllowEgressOnly(uint16_t port) {
+    Apply(std::make_shared<FakePolicy>("v1", std::set<uint16_t>{port}, std::set<uint16_t>{}));
   }
 
   void TearDown() override {
@@ -105,12 +118,86 @@ class ProxyTest : public ::testing::Test {
     return found;
   }
 
+  // Expects exactly one `verdict` flow record, containing each of `parts`.
+  void ExpectOneFlow(const std::string& verdict, const std::vector<std::string>& parts) {
+    auto flows = WaitFlows(verdict, 1);
+    ASSERT_EQ(flows.size(), 1u);
+    for (const std::string& part : parts) {
+      EXPECT_NE(flows[0].find(part), std::string::npos) << part << " not in " << flows[0];
+    }
+  }
+
+  // Expects one connection of `direction` to end (polled) with `reason`.
+  void ExpectClosed(filters::CloseReason reason,
+                    filters::Direction direction = filters::Direction::kOutbound) {
+    EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, reason, direction) == 1; }))
+        << "no connection closed with reason " << filters::CloseReasonIndex(reason);
+  }
+
   // Expects the connection to be reset by the proxy.
   static void ExpectReset(int fd) {
     int error = 0;
     std::string data = ReadToEnd(fd, &error);
     EXPECT_EQ(error, ECONNRESET) << "read " << data.size() << " bytes, errno " << error;
     close(fd);
+  }
+
+  // ExpectReset, then ExpectClosed.
+  void ExpectResetWith(int fd, filters::CloseReason reason,
+                       filters::Direction direction = filters::Direction::kOutbound) {
+    ExpectReset(fd);
+    ExpectClosed(reason, direction);
+  }
+
+  // Sends `message` and expects it echoed back whole.
+  static void RoundTrip(int fd, const std::string& message) {
+    ASSERT_TRUE(SendAll(fd, message.data(), message.size()));
+    std::string back(message.size(), '\0');
+    ASSERT_TRUE(ReadExactly(fd, back.data(), back.size()));
+    ASSERT_EQ(back, message);
+  }
+
+  // A connection to the outbound listener in *fd, `message` echoed through it.
+  void ConnectAndEcho(int* fd, const std::string& message) {
+    *fd = ConnectTo(proxy_->outbound_port());
+    ASSERT_GE(*fd, 0);
+    RoundTrip(*fd, message);
+  }
+
+  struct Echoed {
+    std::string data;
+    int error = 0;  // errno of a failed read, 0 at EOF
+  };
+
+  // Opens `connections` outbound connections; on each a thread of its own writes `payload` and
+  // then half-closes while the test reads everything back to EOF (the echo keeps flowing back
+  // after our FIN). One result per connection, in order.
+  std::vector<Echoed> EchoThrough(const std::string& payload, int connections = 1) {
+    std::vector<int> fds;
+    std::vector<std::thread> writers;
+    for (int i = 0; i < connections; ++i) {  // connections share the worker's scratch buffer
+      int fd = ConnectTo(proxy_->outbound_port());
+      EXPECT_GE(fd, 0) << "connection " << i;
+      fds.push_back(fd);
+      if (fd < 0) continue;
+      writers.emplace_back([&payload, fd] {
+        EXPECT_TRUE(SendAll(fd, payload.data(), payload.size()));
+        shutdown(fd, SHUT_WR);
+      });
+    }
+    std::vector<Echoed> echoed(fds.size());
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i] < 0) {
+        echoed[i].error = -1;
+        continue;
+      }
+      echoed[i].data = ReadToEnd(fds[i], &echoed[i].error);
+    }
+    for (auto& t : writers) t.join();
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);
+    }
+    return echoed;
   }
 
   picket::testing::LoopThread loop_;
@@ -120,71 +207,39 @@ class ProxyTest : public ::testing::Test {
 };
 
 TEST_F(ProxyTest, FailsClosedBeforeThePolicy) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
+  StartProxy(echo_.port());
   EXPECT_EQ(Http(proxy_->admin_port(), "GET", "/ready"), "503\nPRE_INITIALIZING\n");
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
-  ExpectReset(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kNoPolicyYet) == 1; }));
+  ExpectResetWith(fd, filters::CloseReason::kNoPolicyYet);
   EXPECT_EQ(echo_.accepted(), 0);  // decided before any upstream connect
-  auto dropped = WaitFlows("DROPPED", 1);
-  ASSERT_EQ(dropped.size(), 1u);
-  EXPECT_NE(dropped[0].find("\"close_reason\":\"no_policy_yet\""), std::string::npos);
-  EXPECT_NE(dropped[0].find("\"drop_reason_desc\":\"NO_POLICY_YET\""), std::string::npos);
+  ExpectOneFlow("DROPPED",
+                {"\"close_reason\":\"no_policy_yet\"", "\"drop_reason_desc\":\"NO_POLICY_YET\""});
 }
 
 TEST_F(ProxyTest, AllowedRelayIsByteExactBothWaysWithHalfClose) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  AllowEcho();
+  StartEchoProxy();
   EXPECT_EQ(Http(proxy_->admin_port(), "GET", "/ready"), "200\nLIVE\n");
   const std::string payload = picket::testing::RandomBytes(8 << 20, 42);
-  int fd = ConnectTo(proxy_->outbound_port());
-  ASSERT_GE(fd, 0);
-  // Write everything, then FIN our direction; the echo keeps flowing back after our FIN.
-  std::thread writer([&] {
-    EXPECT_TRUE(SendAll(fd, payload.data(), payload.size()));
-    shutdown(fd, SHUT_WR);
-  });
-  int error = 0;
-  std::string echoed = ReadToEnd(fd, &error);
-  writer.join();
-  close(fd);
-  EXPECT_EQ(error, 0);
-  ASSERT_EQ(echoed.size(), payload.size());
-  EXPECT_TRUE(echoed == payload);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kNormal) == 1; }));
+  const Echoed echoed = EchoThrough(payload)[0];
+  EXPECT_EQ(echoed.error, 0);
+  ASSERT_EQ(echoed.data.size(), payload.size());
+  EXPECT_TRUE(echoed.data == payload);
+  ExpectClosed(filters::CloseReason::kNormal);
   EXPECT_EQ(proxy_->stats().outbound.rx_bytes.load(), payload.size());
   EXPECT_EQ(proxy_->stats().outbound.tx_bytes.load(), payload.size());
   EXPECT_EQ(proxy_->stats().active_total.load(), 0);
-  auto forwarded = WaitFlows("FORWARDED", 1);
-  ASSERT_EQ(forwarded.size(), 1u);
-  EXPECT_NE(forwarded[0].find("\"bytes\":{\"to_destination\":8388608,\"to_source\":8388608}"),
-            std::string::npos)
-      << forwarded[0];
-  EXPECT_NE(forwarded[0].find("\"egress_allowed_by\""), std::string::npos);
+  ExpectOneFlow("FORWARDED", {"\"bytes\":{\"to_destination\":8388608,\"to_source\":8388608}",
+                              "\"egress_allowed_by\""});
 }
 
 TEST_F(ProxyTest, WithoutSpliceTheBufferPathIsByteExactToo) {
   config::Bootstrap b = MakeBootstrap();
   b.limits.splice = false;
   b.limits.buffer_size = 4096;  // many partial writes
-  StartProxy(b);
-  target_port_ = echo_.port();
-  AllowEcho();
+  StartEchoProxy(b);
   const std::string payload = picket::testing::RandomBytes(2 << 20, 7);
-  int fd = ConnectTo(proxy_->outbound_port());
-  ASSERT_GE(fd, 0);
-  std::thread writer([&] {
-    EXPECT_TRUE(SendAll(fd, payload.data(), payload.size()));
-    shutdown(fd, SHUT_WR);
-  });
-  int error = 0;
-  std::string echoed = ReadToEnd(fd, &error);
-  writer.join();
-  close(fd);
-  EXPECT_TRUE(echoed == payload);
+  EXPECT_TRUE(EchoThrough(payload)[0].data == payload);
 }
 
 TEST_F(ProxyTest, CopyModeParksWhatItCannotSendAndSwitchesToSplice) {
@@ -193,78 +248,23 @@ TEST_F(ProxyTest, CopyModeParksWhatItCannotSendAndSwitchesToSplice) {
   config::Bootstrap b = MakeBootstrap();
   b.limits.buffer_size = 4096;
   b.workers = 1;
-  StartProxy(b);
-  target_port_ = echo_.port();
-  AllowEcho();
+  StartEchoProxy(b);
   const std::string payload = picket::testing::RandomBytes(4 << 20, 9);
-  std::vector<int> fds;
-  std::vector<std::thread> writers;
-  for (int i = 0; i < 3; ++i) {  // several connections share the worker's scratch buffer
-    int fd = ConnectTo(proxy_->outbound_port());
-    ASSERT_GE(fd, 0);
-    fds.push_back(fd);
-    writers.emplace_back([&, fd] {
-      EXPECT_TRUE(SendAll(fd, payload.data(), payload.size()));
-      shutdown(fd, SHUT_WR);
-    });
+  for (const Echoed& echoed : EchoThrough(payload, 3)) {
+    EXPECT_EQ(echoed.error, 0);
+    EXPECT_TRUE(echoed.data == payload);
   }
-  for (int fd : fds) {
-    int error = 0;
-    std::string echoed = ReadToEnd(fd, &error);
-    EXPECT_EQ(error, 0);
-    EXPECT_TRUE(echoed == payload);
-    close(fd);
-  }
-  for (auto& t : writers) t.join();
 }
 
 TEST_F(ProxyTest, SmallMessagesKeepTheirBoundariesThroughCopyMode) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  AllowEcho();
+  StartEchoProxy();
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
   for (int i = 0; i < 200; ++i) {
-    std::string message = "message " + std::to_string(i);
-    ASSERT_TRUE(SendAll(fd, message.data(), message.size()));
-    std::string back(message.size(), '\0');
-    ASSERT_TRUE(ReadExactly(fd, back.data(), back.size()));
-    ASSERT_EQ(back, message);
+    ASSERT_NO_FATAL_FAILURE(RoundTrip(fd, "message " + std::to_string(i)));
   }
   close(fd);
 }
-
-// A one-connection-at-a-time TCP server on 127.0.0.1:0 whose behaviour per connection is a
-// callback (it owns the accepted fd and closes it).
-class OneShotServer {
- public:
-  explicit OneShotServer(std::function<void(int fd)> serve) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sin);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&sin), len), 0);
-    EXPECT_EQ(listen(fd_, 16), 0);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
-    thread_ = std::thread([this, serve] {
-      int conn = accept(fd_, nullptr, nullptr);
-      if (conn >= 0) serve(conn);
-    });
-  }
-  ~OneShotServer() {
-    shutdown(fd_, SHUT_RDWR);  // wakes a pending accept()
-    thread_.join();
-    close(fd_);
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::thread thread_;
-};
 
 TEST_F(ProxyTest, AServerThatSpeaksFirstIsNotKeptWaitingForTheHandshakesLastAck) {
   // The upstream socket delays the handshake's last ACK to send it with the client's first bytes.
@@ -277,10 +277,9 @@ TEST_F(ProxyTest, AServerThatSpeaksFirstIsNotKeptWaitingForTheHandshakesLastAck)
     ReadToEnd(fd, &error);
     close(fd);
   });
-  StartProxy(MakeBootstrap());
-  target_port_ = greeter.port();
-  Apply(
-      std::make_shared<FakePolicy>("v1", std::set<uint16_t>{greeter.port()}, std::set<uint16_t>{}));
+  ASSERT_TRUE(greeter.ok());
+  StartProxy(greeter.port());
+  AllowEgressOnly(greeter.port());
   const auto start = std::chrono::steady_clock::now();
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
@@ -305,10 +304,9 @@ TEST_F(ProxyTest, AnAnswerFollowedAtOnceByCloseArrivesWholeThenEndOfStream) {
     }
     close(fd);  // the server closes first, like an HTTP/1.0 server
   });
-  StartProxy(MakeBootstrap());
-  target_port_ = answerer.port();
-  Apply(std::make_shared<FakePolicy>("v1", std::set<uint16_t>{answerer.port()},
-                                     std::set<uint16_t>{}));
+  ASSERT_TRUE(answerer.ok());
+  StartProxy(answerer.port());
+  AllowEgressOnly(answerer.port());
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(SendAll(fd, "hello", 5));
@@ -317,104 +315,70 @@ TEST_F(ProxyTest, AnAnswerFollowedAtOnceByCloseArrivesWholeThenEndOfStream) {
   EXPECT_EQ(error, 0);
   EXPECT_TRUE(answer == picket::testing::RandomBytes(3000, 9)) << answer.size() << " bytes";
   close(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kNormal) == 1; }));
+  ExpectClosed(filters::CloseReason::kNormal);
 }
 
 TEST_F(ProxyTest, DeniedIsResetWithExactlyOneDroppedRecord) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  Apply(std::make_shared<FakePolicy>("v1", std::set<uint16_t>{1}, std::set<uint16_t>{}));
+  StartProxy(echo_.port());
+  AllowEgressOnly(1);
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
-  ExpectReset(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kPolicyDenied) == 1; }));
+  ExpectResetWith(fd, filters::CloseReason::kPolicyDenied);
   EXPECT_EQ(echo_.accepted(), 0);
-  auto dropped = WaitFlows("DROPPED", 1);
-  ASSERT_EQ(dropped.size(), 1u);
-  EXPECT_NE(dropped[0].find("\"drop_reason_desc\":\"POLICY_DENIED\""), std::string::npos);
-  EXPECT_NE(dropped[0].find("\"egress_denied_by\":[{\"namespace\":\"default\","
-                            "\"name\":\"egress-policy\"}]"),
-            std::string::npos)
-      << dropped[0];
+  ExpectOneFlow("DROPPED", {"\"drop_reason_desc\":\"POLICY_DENIED\"",
+                            "\"egress_denied_by\":[{\"namespace\":\"default\","
+                            "\"name\":\"egress-policy\"}]"});
   EXPECT_TRUE(Flows("FORWARDED").empty());
   EXPECT_EQ(proxy_->stats().outbound.denied.load(), 1u);
 }
 
 TEST_F(ProxyTest, InboundIsCheckedAgainstIngress) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
+  StartProxy(echo_.port());
   // Egress allows the port, ingress does not: the inbound listener must deny.
-  Apply(std::make_shared<FakePolicy>("v1", std::set<uint16_t>{echo_.port()}, std::set<uint16_t>{}));
+  AllowEgressOnly(echo_.port());
   int fd = ConnectTo(proxy_->inbound_port());
   ASSERT_GE(fd, 0);
-  ExpectReset(fd);
-  EXPECT_TRUE(WaitFor([&] {
-    return Closed(*proxy_, filters::CloseReason::kPolicyDenied, filters::Direction::kInbound) == 1;
-  }));
-  auto dropped = WaitFlows("DROPPED", 1);
-  ASSERT_EQ(dropped.size(), 1u);
-  EXPECT_NE(dropped[0].find("\"traffic_direction\":\"INGRESS\""), std::string::npos);
+  ExpectResetWith(fd, filters::CloseReason::kPolicyDenied, filters::Direction::kInbound);
+  ExpectOneFlow("DROPPED", {"\"traffic_direction\":\"INGRESS\""});
 }
 
 TEST_F(ProxyTest, InboundConnectsToTheAppFromThePassthroughSource) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  AllowEcho();
+  StartEchoProxy();
   int fd = ConnectTo(proxy_->inbound_port());
   ASSERT_GE(fd, 0);
-  char buf[2];
-  ASSERT_TRUE(SendAll(fd, "in", 2));
-  ASSERT_TRUE(ReadExactly(fd, buf, 2));
+  ASSERT_NO_FATAL_FAILURE(RoundTrip(fd, "in"));
   close(fd);
   // 127.0.0.7: the source the capture rules never redirect again (no loop through 15006).
   EXPECT_EQ(echo_.last_peer(), "127.0.0.7");
 }
 
 TEST_F(ProxyTest, PolicyUpdateClosesWhatIsNoLongerAllowed) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  AllowEcho("v1");
-  int fd = ConnectTo(proxy_->outbound_port());
-  ASSERT_GE(fd, 0);
-  char buf[5];
-  ASSERT_TRUE(SendAll(fd, "hello", 5));
-  ASSERT_TRUE(ReadExactly(fd, buf, 5));
+  StartEchoProxy();
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "hello"));
   Apply(std::make_shared<FakePolicy>("v2", std::set<uint16_t>{}, std::set<uint16_t>{}));
-  ExpectReset(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kPolicyChanged) == 1; }));
-  auto dropped = WaitFlows("DROPPED", 1);
-  ASSERT_EQ(dropped.size(), 1u);
-  EXPECT_NE(dropped[0].find("\"close_reason\":\"policy_changed\""), std::string::npos);
-  EXPECT_NE(dropped[0].find("\"bytes\":{\"to_destination\":5,\"to_source\":5}"), std::string::npos)
-      << dropped[0];
+  ExpectResetWith(fd, filters::CloseReason::kPolicyChanged);
+  ExpectOneFlow("DROPPED", {"\"close_reason\":\"policy_changed\"",
+                            "\"bytes\":{\"to_destination\":5,\"to_source\":5}"});
 }
 
 TEST_F(ProxyTest, RecheckCanBeTurnedOff) {
   config::Bootstrap b = MakeBootstrap();
   b.recheck_on_policy_change = false;
-  StartProxy(b);
-  target_port_ = echo_.port();
-  AllowEcho("v1");
-  int fd = ConnectTo(proxy_->outbound_port());
-  ASSERT_GE(fd, 0);
-  char buf[5];
-  ASSERT_TRUE(SendAll(fd, "hello", 5));
-  ASSERT_TRUE(ReadExactly(fd, buf, 5));
+  StartEchoProxy(b);
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "hello"));
   Apply(std::make_shared<FakePolicy>("v2", std::set<uint16_t>{}, std::set<uint16_t>{}));
   // New connections see the new policy ...
   int denied = ConnectTo(proxy_->outbound_port());
   ExpectReset(denied);
   // ... the established one keeps working.
-  ASSERT_TRUE(SendAll(fd, "again", 5));
-  ASSERT_TRUE(ReadExactly(fd, buf, 5));
-  EXPECT_EQ(std::string(buf, 5), "again");
+  ASSERT_NO_FATAL_FAILURE(RoundTrip(fd, "again"));
   close(fd);
 }
 
 TEST_F(ProxyTest, PolicyForAnotherPodIsRejectedAndTheOldOneStays) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  AllowEcho("v1");
+  StartEchoProxy();
   std::expected<void, std::string> result;
   auto other = std::make_shared<FakePolicy>("v2", std::set<uint16_t>{}, std::set<uint16_t>{},
                                             "default", "someone-else");
@@ -427,49 +391,35 @@ TEST_F(ProxyTest, PolicyForAnotherPodIsRejectedAndTheOldOneStays) {
 }
 
 TEST_F(ProxyTest, UpstreamRefusedResetsTheDownstream) {
-  StartProxy(MakeBootstrap());
-  // A port nobody listens on: bind and close to find one.
-  int probe = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(probe, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-  socklen_t len = sizeof(sin);
-  getsockname(probe, reinterpret_cast<sockaddr*>(&sin), &len);
-  close(probe);
-  target_port_ = ntohs(sin.sin_port);
-  Apply(std::make_shared<FakePolicy>("v1", std::set<uint16_t>{target_port_.load()},
-                                     std::set<uint16_t>{}));
+  const uint16_t nobody = picket::testing::UnusedLoopbackPort();
+  ASSERT_NE(nobody, 0);
+  StartProxy(nobody);
+  AllowEgressOnly(nobody);
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
-  ExpectReset(fd);
-  EXPECT_TRUE(
-      WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kUpstreamConnectFailed) == 1; }));
+  ExpectResetWith(fd, filters::CloseReason::kUpstreamConnectFailed);
 }
 
 TEST_F(ProxyTest, ConnectionToItsOwnListenerIsRefusedNotLooped) {
-  StartProxy(MakeBootstrap());
+  StartProxy(0);
   AllowEcho();
   target_port_ = proxy_->outbound_port();
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
-  ExpectReset(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kLoopDetected) == 1; }));
+  ExpectResetWith(fd, filters::CloseReason::kLoopDetected);
   EXPECT_EQ(proxy_->stats().outbound.accepted.load(), 1u);  // one accept, no loop
 }
 
 TEST_F(ProxyTest, IdleConnectionsAreClosed) {
   config::Bootstrap b = MakeBootstrap();
   b.timeouts.idle = std::chrono::milliseconds(150);
-  StartProxy(b);
-  target_port_ = echo_.port();
-  AllowEcho();
+  StartEchoProxy(b);
   int fd = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(fd, 0);
   int error = 0;
   ReadToEnd(fd, &error);  // returns when the proxy closes
   close(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kIdleTimeout) == 1; }));
+  ExpectClosed(filters::CloseReason::kIdleTimeout);
   EXPECT_NE(Http(proxy_->admin_port(), "GET", "/stats/prometheus")
                 .find("envoy_tcp_idle_timeout{envoy_tcp_prefix=\"outbound\"} 1\n"),
             std::string::npos);
@@ -478,61 +428,43 @@ TEST_F(ProxyTest, IdleConnectionsAreClosed) {
 TEST_F(ProxyTest, ConnectionLimit) {
   config::Bootstrap b = MakeBootstrap();
   b.limits.max_connections = 1;
-  StartProxy(b);
-  target_port_ = echo_.port();
-  AllowEcho();
-  int first = ConnectTo(proxy_->outbound_port());
-  ASSERT_GE(first, 0);
-  char buf[2];
-  ASSERT_TRUE(SendAll(first, "hi", 2));
-  ASSERT_TRUE(ReadExactly(first, buf, 2));
+  StartEchoProxy(b);
+  int first = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&first, "hi"));
   int second = ConnectTo(proxy_->outbound_port());
   ASSERT_GE(second, 0);
-  ExpectReset(second);
-  EXPECT_TRUE(
-      WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kConnectionLimit) == 1; }));
+  ExpectResetWith(second, filters::CloseReason::kConnectionLimit);
   close(first);
 }
 
 TEST_F(ProxyTest, TwoWorkersShareThePortsWithReusePort) {
   config::Bootstrap b = MakeBootstrap();
   b.workers = 2;
-  StartProxy(b);
-  target_port_ = echo_.port();
-  AllowEcho();
+  StartEchoProxy(b);
   for (int i = 0; i < 20; ++i) {
-    int fd = ConnectTo(proxy_->outbound_port());
-    ASSERT_GE(fd, 0);
-    char buf[3];
-    ASSERT_TRUE(SendAll(fd, "abc", 3));
-    ASSERT_TRUE(ReadExactly(fd, buf, 3));
+    int fd = -1;
+    ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "abc"));
     close(fd);
   }
   EXPECT_EQ(proxy_->stats().outbound.accepted.load(), 20u);
 }
 
 TEST_F(ProxyTest, ShutdownStopsAcceptingAndDrains) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  AllowEcho();
-  int fd = ConnectTo(proxy_->outbound_port());
-  ASSERT_GE(fd, 0);
-  char buf[4];
-  ASSERT_TRUE(SendAll(fd, "ping", 4));
-  ASSERT_TRUE(ReadExactly(fd, buf, 4));
+  StartEchoProxy();
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "ping"));
   uint16_t port = proxy_->outbound_port();
   loop_.Call([&] { proxy_->Shutdown(); });
   EXPECT_TRUE(WaitFor([&] { return ConnectTo(port) < 0; }));  // listeners closed
   EXPECT_EQ(Http(proxy_->admin_port(), "GET", "/ready"), "503\nDRAINING\n");
   // The established connection still works until it ends on its own.
-  ASSERT_TRUE(SendAll(fd, "pong", 4));
-  ASSERT_TRUE(ReadExactly(fd, buf, 4));
+  ASSERT_NO_FATAL_FAILURE(RoundTrip(fd, "pong"));
   shutdown(fd, SHUT_WR);
   int error = 0;
   ReadToEnd(fd, &error);
   close(fd);
   EXPECT_EQ(error, 0);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kNormal) == 1; }));
+  ExpectClosed(filters::CloseReason::kNormal);
   EXPECT_EQ(loop_.StopAndClose(), 0);  // the proxy closed everything by itself
   proxy_.reset();
 }
@@ -540,25 +472,17 @@ TEST_F(ProxyTest, ShutdownStopsAcceptingAndDrains) {
 TEST_F(ProxyTest, DrainTimeoutClosesWhatRemains) {
   config::Bootstrap b = MakeBootstrap();
   b.timeouts.drain = std::chrono::milliseconds(100);
-  StartProxy(b);
-  target_port_ = echo_.port();
-  AllowEcho();
-  int fd = ConnectTo(proxy_->outbound_port());
-  ASSERT_GE(fd, 0);
-  char buf[4];
-  ASSERT_TRUE(SendAll(fd, "ping", 4));
-  ASSERT_TRUE(ReadExactly(fd, buf, 4));
+  StartEchoProxy(b);
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "ping"));
   loop_.Call([&] { proxy_->Shutdown(); });
-  ExpectReset(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kShutdown) == 1; }));
+  ExpectResetWith(fd, filters::CloseReason::kShutdown);
   EXPECT_EQ(loop_.StopAndClose(), 0);
   proxy_.reset();
 }
 
 TEST_F(ProxyTest, AdminEndpoints) {
-  StartProxy(MakeBootstrap());
-  target_port_ = echo_.port();
-  AllowEcho("v7");
+  StartEchoProxy(MakeBootstrap(), "v7");
   uint16_t admin = proxy_->admin_port();
   std::string stats = Http(admin, "GET", "/stats/prometheus");
   EXPECT_EQ(stats.substr(0, 4), "200\n");
@@ -598,13 +522,10 @@ TEST_F(ProxyTest, PolicyFileLoadsAndBadUpdatesAreRejected) {
   config::Bootstrap b = MakeBootstrap();
   b.policy_file = std::string(std::getenv("TEST_TMPDIR")) + "/policy.json";
   { std::ofstream(b.policy_file) << make(echo_.port(), "file-v1"); }
-  StartProxy(b);
-  target_port_ = echo_.port();
+  StartProxy(echo_.port(), b);
   EXPECT_EQ(Http(proxy_->admin_port(), "GET", "/ready"), "200\nLIVE\n");
-  int fd = ConnectTo(proxy_->outbound_port());
-  ASSERT_TRUE(SendAll(fd, "x", 1));
-  char c;
-  ASSERT_TRUE(ReadExactly(fd, &c, 1));
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "x"));
 
   { std::ofstream(b.policy_file) << "{\"version\": 3"; }
   std::expected<void, std::string> result;
@@ -613,14 +534,12 @@ TEST_F(ProxyTest, PolicyFileLoadsAndBadUpdatesAreRejected) {
   EXPECT_NE(result.error().find(b.policy_file), std::string::npos) << result.error();
   EXPECT_NE(Http(proxy_->admin_port(), "GET", "/config_dump").find("\"version\":\"file-v1\""),
             std::string::npos);
-  ASSERT_TRUE(SendAll(fd, "y", 1));  // the old policy still allows the connection
-  ASSERT_TRUE(ReadExactly(fd, &c, 1));
+  ASSERT_NO_FATAL_FAILURE(RoundTrip(fd, "y"));  // the old policy still allows the connection
 
   { std::ofstream(b.policy_file) << make(1, "file-v2"); }
   loop_.Call([&] { result = proxy_->ReloadPolicyFile(); });
   ASSERT_TRUE(result) << result.error();
-  ExpectReset(fd);
-  EXPECT_TRUE(WaitFor([&] { return Closed(*proxy_, filters::CloseReason::kPolicyChanged) == 1; }));
+  ExpectResetWith(fd, filters::CloseReason::kPolicyChanged);
 }
 
 }  // namespace

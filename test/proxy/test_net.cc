@@ -74,16 +74,46 @@ int LoopThread::StopAndClose() {
   return uv_loop_close(&loop_);
 }
 
-EchoServer::EchoServer() {
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+namespace {
+
+// A TCP socket bound to 127.0.0.1:0 (its port in *port), -1 on failure.
+int BindLoopback(uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-  listen(fd_, 128);
   socklen_t len = sizeof(sin);
-  getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-  port_ = ntohs(sin.sin_port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sin), len) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(sin.sin_port);
+  return fd;
+}
+
+}  // namespace
+
+int ListenLoopback(uint16_t* port, int backlog) {
+  int fd = BindLoopback(port);
+  if (fd >= 0 && listen(fd, backlog) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+uint16_t UnusedLoopbackPort() {
+  uint16_t port = 0;
+  int fd = BindLoopback(&port);
+  if (fd < 0) return 0;
+  close(fd);
+  return port;
+}
+
+EchoServer::EchoServer() {
+  fd_ = ListenLoopback(&port_, 128);
   thread_ = std::thread([this] { Serve(); });
 }
 
@@ -123,6 +153,22 @@ void EchoServer::Serve() {
       close(c);
     });
   }
+}
+
+OneShotServer::OneShotServer(std::function<void(int fd)> serve) {
+  fd_ = ListenLoopback(&port_, 16);
+  if (fd_ < 0) return;
+  thread_ = std::thread([this, serve = std::move(serve)] {
+    int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn >= 0) serve(conn);
+  });
+}
+
+OneShotServer::~OneShotServer() {
+  if (fd_ < 0) return;
+  shutdown(fd_, SHUT_RDWR);  // wakes a pending accept()
+  thread_.join();
+  close(fd_);
 }
 
 int ConnectTo(uint16_t port, bool v6) {

@@ -2,7 +2,8 @@
 //
 // LoopThread runs a libuv loop on its own thread and runs closures there (the Proxy's methods
 // belong to its loop thread). EchoServer is a blocking echo server on 127.0.0.1:0 that echoes
-// until EOF, then half-closes. All waiting is bounded (WaitFor with a deadline).
+// until EOF, then half-closes; OneShotServer accepts one connection on 127.0.0.1:0 and hands it
+// to a callback. All waiting is bounded (WaitFor with a deadline).
 #pragma once
 
 #include <uv.h>
@@ -66,6 +67,28 @@ class EchoServer {
   std::vector<std::thread> handlers_;
   std::string last_peer_;
 };
+
+// A one-connection TCP server on 127.0.0.1:0 on a thread of its own: `serve` runs for the first
+// accepted connection and owns (closes) its fd. The destructor wakes a pending accept and joins.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::function<void(int fd)> serve);
+  ~OneShotServer();
+  OneShotServer(const OneShotServer&) = delete;
+  OneShotServer& operator=(const OneShotServer&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// A listening TCP socket on 127.0.0.1:0 (its port in *port), -1 on failure.
+int ListenLoopback(uint16_t* port, int backlog);
+// A port on 127.0.0.1 nobody listens on (bound, then closed again); 0 on failure.
+uint16_t UnusedLoopbackPort();
 
 // A blocking TCP connection to 127.0.0.1:port (or ::1), -1 on failure.
 int ConnectTo(uint16_t port, bool v6 = false);
