@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,20 +18,17 @@
 #include <thread>
 
 #include "test/e2e/pod_network.h"
+#include "test/e2e/sidecar.h"
 
 namespace picket::e2e {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr uid_t kProxyUid = 1337;
-constexpr uint16_t kXdsPort = 15012;
-constexpr uint16_t kAppPort = 9000;
 constexpr int kPods = 3;  // a (client), b1 and b2 (backends of e2e/web)
 const char* kNames[kPods] = {"a", "b1", "b2"};
 const char* kClusterIp = "10.96.77.10";
-
-constexpr char kSubnet[] =
-    "10.94";  // pod i: 10.94.<i+1>.2, the node's end of its link 10.94.<i+1>.1
+// Pod i is 10.94.<i+1>.2, the node's end of its link 10.94.<i+1>.1.
+constexpr char kSubnet[] = "10.94";
 
 std::string NodeIp(int i) { return NodeIpOn(kSubnet, i); }
 std::string PodIp(int i) { return PodIpOn(kSubnet, i); }
@@ -81,15 +77,9 @@ std::unique_ptr<AnswerServer> ByteServer(const Netns& ns, const std::string& add
 class ProxyServiceE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(geteuid(), 0u) << "proxy_service_e2e_test creates network namespaces and iptables "
-                                "rules: run it as root (it does not skip)";
+    ASSERT_NO_FATAL_FAILURE(RequireRoot("proxy_service_e2e_test"));
     signal(SIGPIPE, SIG_IGN);
-    // Under /tmp, not TEST_TMPDIR: uid 1337 must reach its binary, certificates and logs.
-    char dir_template[] = "/tmp/picket-proxy-svc-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-    chmod(dir_.c_str(), 0755);
-    fs::create_directories(dir_ / "manifests");
+    ASSERT_NO_FATAL_FAILURE(MakeSharedDir("picket-proxy-svc-e2e", &dir_));
 
     net_ = std::make_unique<PodNetwork>("ps", kSubnet);
     const std::string net_error = net_->Create(kPods);
@@ -98,59 +88,30 @@ class ProxyServiceE2eTest : public ::testing::Test {
     CommandResult init = net_->pod(0).Exec({Runfile("inject/picket-init")});
     ASSERT_EQ(init.status, 0) << init.output;
 
-    CommandResult made =
-        RunCommand({Runfile("control/picket-control"), "certs", "--out", (dir_ / "certs").string(),
-                    "--server-ip", NodeIp(0), "--pod", "e2e/a"});
-    ASSERT_EQ(made.status, 0) << made.output;
+    ASSERT_NO_FATAL_FAILURE(MakeCerts(dir_ / "certs", {{NodeIp(0), "e2e/a"}}));
     AtomicWrite(dir_ / "manifests" / "cluster.yaml", ClusterYaml());
     AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml("1"));
     server_ = std::make_unique<Child>();
-    const fs::path c = dir_ / "certs";
-    ASSERT_TRUE(server_->Start(
-        net_->node(),
-        {Runfile("control/picket-control"), "serve", "--manifests", (dir_ / "manifests").string(),
-         "--listen", "0.0.0.0:" + std::to_string(kXdsPort), "--tls-cert",
-         (c / "server.pem").string(), "--tls-key", (c / "server-key.pem").string(), "--tls-ca",
-         (c / "ca.pem").string()},
-        std::nullopt, (dir_ / "control.log").string()));
+    ASSERT_NO_FATAL_FAILURE(StartControl(*server_, net_->node(), dir_));
 
     for (int i = 1; i < kPods; ++i) {
       backends_.push_back(ByteServer(net_->pod(i), PodIp(i), kAppPort, static_cast<char>('0' + i)));
       ASSERT_TRUE(backends_.back()->ok());
     }
 
-    // uid 1337 cannot read Bazel's runfiles under /root: run a copy.
-    const std::string proxy_bin = (dir_ / "picket-proxy").string();
-    fs::copy_file(Runfile("proxy/picket-proxy"), proxy_bin);
-    chmod(proxy_bin.c_str(), 0755);
-    const std::string pod_dir = (dir_ / "a").string();
-    fs::create_directories(pod_dir);
-    fs::copy_file(c / "pods" / "e2e.a.pem", pod_dir + "/tls.crt");
-    fs::copy_file(c / "pods" / "e2e.a-key.pem", pod_dir + "/tls.key");
-    fs::copy_file(c / "ca.pem", pod_dir + "/ca.crt");
-    CommandResult gen = RunCommand(
-        {Runfile("inject/picket-inject"), "bootstrap", "--namespace", "e2e", "--pod", "a", "--ip",
-         PodIp(0), "--xds-address", NodeIp(0) + ":" + std::to_string(kXdsPort), "--xds-cert",
-         pod_dir + "/tls.crt", "--xds-key", pod_dir + "/tls.key", "--xds-ca", pod_dir + "/ca.crt",
-         "--output", pod_dir + "/bootstrap.yaml"});
-    ASSERT_EQ(gen.status, 0) << gen.output;
-    for (const auto& entry : fs::directory_iterator(pod_dir)) {
-      ASSERT_EQ(chown(entry.path().c_str(), kProxyUid, kProxyUid), 0);
-    }
-    ASSERT_EQ(chown(pod_dir.c_str(), kProxyUid, kProxyUid), 0);
-    proxy_log_ = pod_dir + "/proxy.log";
+    sidecar_ = {"e2e", "a", PodIp(0), NodeIp(0) + ":" + std::to_string(kXdsPort),
+                (dir_ / "a").string()};
     proxy_ = std::make_unique<Child>();
-    ASSERT_TRUE(proxy_->Start(net_->pod(0), {proxy_bin, "--config", pod_dir + "/bootstrap.yaml"},
-                              kProxyUid, proxy_log_));
-    ASSERT_TRUE(WaitFor([&] { return Admin("/ready").rfind("200", 0) == 0; }))
-        << "the sidecar never became ready:\n"
-        << ReadFile(proxy_log_);
+    ASSERT_NO_FATAL_FAILURE(
+        StartSidecar(*proxy_, net_->pod(0), dir_ / "certs", CopyProxy(dir_), sidecar_));
+    ASSERT_NO_FATAL_FAILURE(WaitReady(net_->pod(0), sidecar_));
   }
 
   void TearDown() override {
     if (HasFailure()) {
       std::fprintf(stderr, "--- sidecar ---\n%s\n--- control ---\n%s\n",
-                   ReadFile(proxy_log_).c_str(), ReadFile((dir_ / "control.log").string()).c_str());
+                   ReadFile(sidecar_.log()).c_str(),
+                   ReadFile((dir_ / "control.log").string()).c_str());
     }
     proxy_.reset();  // Child destructors kill by PID
     server_.reset();
@@ -178,7 +139,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::string proxy_log_;
+  Sidecar sidecar_;
   std::unique_ptr<PodNetwork> net_;
   std::unique_ptr<Child> server_;
   std::vector<std::unique_ptr<AnswerServer>> backends_;

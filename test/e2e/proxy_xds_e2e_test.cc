@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,19 +20,16 @@
 #include <thread>
 
 #include "test/e2e/pod_network.h"
+#include "test/e2e/sidecar.h"
 
 namespace picket::e2e {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr uid_t kProxyUid = 1337;
-constexpr uint16_t kXdsPort = 15012;
-constexpr uint16_t kAppPort = 9000;
 constexpr int kPods = 3;  // a (client), b (server), c (other client)
 const char* kNames[kPods] = {"a", "b", "c"};
-
-constexpr char kSubnet[] =
-    "10.93";  // pod i: 10.93.<i+1>.2, the node's end of its link 10.93.<i+1>.1
+// Pod i is 10.93.<i+1>.2, the node's end of its link 10.93.<i+1>.1.
+constexpr char kSubnet[] = "10.93";
 
 std::string NodeIp(int i) { return NodeIpOn(kSubnet, i); }
 std::string PodIp(int i) { return PodIpOn(kSubnet, i); }
@@ -74,60 +70,42 @@ std::unique_ptr<AnswerServer> OkServer(const Netns& ns, const std::string& addr,
 class ProxyXdsE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(geteuid(), 0u) << "proxy_xds_e2e_test creates network namespaces and iptables "
-                                "rules: run it as root (it does not skip)";
+    ASSERT_NO_FATAL_FAILURE(RequireRoot("proxy_xds_e2e_test"));
     signal(SIGPIPE, SIG_IGN);
-    // Under /tmp, not TEST_TMPDIR: uid 1337 must reach its binary, certificates and logs.
-    char dir_template[] = "/tmp/picket-proxy-xds-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-    chmod(dir_.c_str(), 0755);
-    fs::create_directories(dir_ / "manifests");
+    ASSERT_NO_FATAL_FAILURE(MakeSharedDir("picket-proxy-xds-e2e", &dir_));
 
     net_ = std::make_unique<PodNetwork>("px", kSubnet);
     const std::string net_error = net_->Create(kPods);
     ASSERT_EQ(net_error, "");
+    std::vector<CertFor> certs;
     for (int i = 0; i < kPods; ++i) {
       // The real capture rules (and ::7 on lo) of the injected init container.
       CommandResult init = net_->pod(i).Exec({Runfile("inject/picket-init")});
       ASSERT_EQ(init.status, 0) << init.output;
+      certs.push_back({NodeIp(i), std::string("e2e/") + kNames[i]});
     }
-
-    std::vector<std::string> certs = {Runfile("control/picket-control"), "certs", "--out",
-                                      (dir_ / "certs").string()};
-    for (int i = 0; i < kPods; ++i) {
-      certs.insert(certs.end(),
-                   {"--server-ip", NodeIp(i), "--pod", std::string("e2e/") + kNames[i]});
-    }
-    CommandResult made = RunCommand(certs);
-    ASSERT_EQ(made.status, 0) << made.output;
+    ASSERT_NO_FATAL_FAILURE(MakeCerts(dir_ / "certs", certs));
     AtomicWrite(dir_ / "manifests" / "pods.yaml", PodsYaml());
     AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml("a", 9100));
-    StartServer();
+    ASSERT_NO_FATAL_FAILURE(StartServer());
 
     app_ = OkServer(net_->pod(1), PodIp(1), kAppPort);
     ASSERT_TRUE(app_->ok());
 
-    // uid 1337 cannot read Bazel's runfiles under /root: run a copy.
-    proxy_bin_ = (dir_ / "picket-proxy").string();
-    fs::copy_file(Runfile("proxy/picket-proxy"), proxy_bin_);
-    chmod(proxy_bin_.c_str(), 0755);
+    const std::string proxy_bin = CopyProxy(dir_);
     for (int i = 0; i < kPods; ++i) {
       proxies_.push_back(std::make_unique<Child>());
-      StartProxy(i);
+      ASSERT_NO_FATAL_FAILURE(
+          StartSidecar(*proxies_[i], net_->pod(i), dir_ / "certs", proxy_bin, SidecarOf(i)));
     }
-    for (int i = 0; i < kPods; ++i) {
-      ASSERT_TRUE(WaitFor([&] { return Admin(i, "/ready").rfind("200", 0) == 0; }))
-          << "sidecar " << kNames[i] << " never became ready:\n"
-          << ReadFile(PodDir(i) + "/proxy.log");
-    }
+    for (int i = 0; i < kPods; ++i) ASSERT_NO_FATAL_FAILURE(WaitReady(net_->pod(i), SidecarOf(i)));
   }
 
   void TearDown() override {
     for (int i = 0; i < static_cast<int>(proxies_.size()); ++i) {
       if (HasFailure()) {
         std::fprintf(stderr, "--- sidecar %s ---\n%s\n", kNames[i],
-                     ReadFile(PodDir(i) + "/proxy.log").c_str());
+                     ReadFile(SidecarOf(i).log()).c_str());
       }
     }
     if (HasFailure()) {
@@ -143,40 +121,13 @@ class ProxyXdsE2eTest : public ::testing::Test {
 
   void StartServer() {
     server_ = std::make_unique<Child>();
-    const fs::path c = dir_ / "certs";
-    ASSERT_TRUE(server_->Start(
-        net_->node(),
-        {Runfile("control/picket-control"), "serve", "--manifests", (dir_ / "manifests").string(),
-         "--listen", "0.0.0.0:" + std::to_string(kXdsPort), "--tls-cert",
-         (c / "server.pem").string(), "--tls-key", (c / "server-key.pem").string(), "--tls-ca",
-         (c / "ca.pem").string()},
-        std::nullopt, (dir_ / "control.log").string()));
+    StartControl(*server_, net_->node(), dir_);
   }
 
-  std::string PodDir(int i) const { return (dir_ / kNames[i]).string(); }
-
   // The sidecar of pod i, with the bootstrap the injector writes for it.
-  void StartProxy(int i) {
-    const std::string pod_dir = PodDir(i);
-    fs::create_directories(pod_dir);
-    const fs::path pods = dir_ / "certs" / "pods";
-    const std::string base = std::string("e2e.") + kNames[i];
-    fs::copy_file(pods / (base + ".pem"), pod_dir + "/tls.crt");
-    fs::copy_file(pods / (base + "-key.pem"), pod_dir + "/tls.key");
-    fs::copy_file(dir_ / "certs" / "ca.pem", pod_dir + "/ca.crt");
-    CommandResult gen = RunCommand(
-        {Runfile("inject/picket-inject"), "bootstrap", "--namespace", "e2e", "--pod", kNames[i],
-         "--ip", PodIp(i), "--xds-address", NodeIp(i) + ":" + std::to_string(kXdsPort),
-         "--xds-cert", pod_dir + "/tls.crt", "--xds-key", pod_dir + "/tls.key", "--xds-ca",
-         pod_dir + "/ca.crt", "--output", pod_dir + "/bootstrap.yaml"});
-    ASSERT_EQ(gen.status, 0) << gen.output;
-    for (const auto& entry : fs::directory_iterator(pod_dir)) {
-      ASSERT_EQ(chown(entry.path().c_str(), kProxyUid, kProxyUid), 0);
-    }
-    ASSERT_EQ(chown(pod_dir.c_str(), kProxyUid, kProxyUid), 0);
-    ASSERT_TRUE(proxies_[i]->Start(net_->pod(i),
-                                   {proxy_bin_, "--config", pod_dir + "/bootstrap.yaml"}, kProxyUid,
-                                   pod_dir + "/proxy.log"));
+  Sidecar SidecarOf(int i) const {
+    return {"e2e", kNames[i], PodIp(i), NodeIp(i) + ":" + std::to_string(kXdsPort),
+            (dir_ / kNames[i]).string()};
   }
 
   // "STATUS\nBODY" from pod i's admin endpoint (127.0.0.1:15000), "" if down.
@@ -217,7 +168,6 @@ class ProxyXdsE2eTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::string proxy_bin_;
   std::unique_ptr<PodNetwork> net_;
   std::unique_ptr<Child> server_;
   std::unique_ptr<AnswerServer> app_;

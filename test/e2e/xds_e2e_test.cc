@@ -21,19 +21,17 @@
 #include <thread>
 
 #include "test/e2e/pod_network.h"
+#include "test/e2e/sidecar.h"
 
 namespace picket::e2e {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr uint16_t kXdsPort = 15012;
 constexpr uint16_t kAdminPort = 15013;
-constexpr uint16_t kAppPort = 9000;
 constexpr int kPods = 3;  // a (client), b (server), c (other client)
 const char* kNames[kPods] = {"a", "b", "c"};
-
-constexpr char kSubnet[] =
-    "10.89";  // pod i: 10.89.<i+1>.2, the node's end of its link 10.89.<i+1>.1
+// Pod i is 10.89.<i+1>.2, the node's end of its link 10.89.<i+1>.1.
+constexpr char kSubnet[] = "10.89";
 
 std::string NodeIp(int i) { return NodeIpOn(kSubnet, i); }
 std::string PodIp(int i) { return PodIpOn(kSubnet, i); }
@@ -93,14 +91,9 @@ class XdsE2eTest : public ::testing::Test {
     net_ = std::make_unique<PodNetwork>("x", kSubnet);
     const std::string net_error = net_->Create(kPods);
     ASSERT_EQ(net_error, "");
-    std::vector<std::string> certs = {Runfile("control/picket-control"), "certs", "--out",
-                                      (dir_ / "certs").string()};
-    for (int i = 0; i < kPods; ++i) {
-      certs.insert(certs.end(),
-                   {"--server-ip", NodeIp(i), "--pod", std::string("e2e/") + kNames[i]});
-    }
-    CommandResult made = RunCommand(certs);
-    ASSERT_EQ(made.status, 0) << made.output;
+    std::vector<CertFor> certs;
+    for (int i = 0; i < kPods; ++i) certs.push_back({NodeIp(i), std::string("e2e/") + kNames[i]});
+    ASSERT_NO_FATAL_FAILURE(MakeCerts(dir_ / "certs", certs));
     AtomicWrite(dir_ / "manifests" / "pods.yaml", PodsYaml(false));
     AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml("a", 9100));
     StartServer();
@@ -124,14 +117,8 @@ class XdsE2eTest : public ::testing::Test {
 
   void StartServer() {
     server_ = std::make_unique<Child>();
-    const fs::path c = dir_ / "certs";
-    ASSERT_TRUE(server_->Start(
-        net_->node(),
-        {Runfile("control/picket-control"), "serve", "--manifests", (dir_ / "manifests").string(),
-         "--listen", "0.0.0.0:" + std::to_string(kXdsPort), "--admin",
-         "127.0.0.1:" + std::to_string(kAdminPort), "--tls-cert", (c / "server.pem").string(),
-         "--tls-key", (c / "server-key.pem").string(), "--tls-ca", (c / "ca.pem").string()},
-        std::nullopt, (dir_ / "control.log").string()));
+    StartControl(*server_, net_->node(), dir_,
+                 {"--admin", "127.0.0.1:" + std::to_string(kAdminPort)});
   }
 
   std::string ProbeLog(int i) const {
