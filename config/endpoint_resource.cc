@@ -259,10 +259,12 @@ class Reader {
 
   PodPolicyResource PodPolicy(const YAML::Node& node, const std::string& field) {
     PodPolicyResource out;
-    if (!Map(node, field, {"namespace", "pod", "identity_sets", "ingress", "egress"})) return out;
+    if (!Map(node, field, {"namespace", "pod", "host_ips", "identity_sets", "ingress", "egress"}))
+      return out;
     for (std::string_view k : {"namespace", "pod"}) Required(node, field, k);
     if (auto n = node["namespace"]) String(n, Join(field, "namespace"), &out.ns);
     if (auto n = node["pod"]) String(n, Join(field, "pod"), &out.pod);
+    if (auto n = node["host_ips"]) StringList(n, Join(field, "host_ips"), &out.host_ips);
     if (auto n = node["identity_sets"]) {
       List(n, Join(field, "identity_sets"), [&](const YAML::Node& s, const std::string& f) {
         std::vector<uint32_t> ids;

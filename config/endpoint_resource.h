@@ -67,6 +67,7 @@ struct DirectionResource {
 struct PodPolicyResource {
   std::string ns;
   std::string pod;
+  std::vector<std::string> host_ips;  // optional: absent (older resources) == none
   std::vector<std::vector<uint32_t>> identity_sets;
   DirectionResource ingress;
   DirectionResource egress;

@@ -181,22 +181,25 @@ void DecodeContainerPorts(const YAML::Node& containers, const std::string& path,
   }
 }
 
-void DecodePodStatus(const YAML::Node& status, const LoadOptions& options, FieldReader& r,
-                     Pod* pod) {
-  if (IsNullish(status) || !r.ExpectMap(status, "status")) return;
-  YAML::Node pod_ip = Get(status, "podIP");
-  YAML::Node pod_ips = Get(status, "podIPs");
+// One address list of a PodStatus: `list` ([{ip: ...}], e.g. podIPs) and its older singular
+// form `single` (e.g. podIP), which is list[0] when both are present and alone is the only
+// address. Each address is validated as the API server validates IP fields.
+void DecodeStatusIps(const YAML::Node& status, const char* single, const char* list,
+                     const LoadOptions& options, FieldReader& r, std::vector<std::string>* out) {
+  const std::string list_path = Child("status", list);
+  YAML::Node single_node = Get(status, single);
+  YAML::Node list_node = Get(status, list);
   auto add_ip = [&](const YAML::Node& node, const std::string& path) {
     std::optional<std::string> ip = r.String(node, path);
     if (!ip) return;
     std::vector<std::string> errs = IpErrors(*ip, options.strict_cidr);
     for (const std::string& msg : errs) r.Report(node, path, Invalid(GoQuote(*ip), msg));
-    if (errs.empty()) pod->ips.push_back(*ip);
+    if (errs.empty()) out->push_back(*ip);
   };
-  if (!IsNullish(pod_ips) && r.ExpectList(pod_ips, "status.podIPs")) {
+  if (!IsNullish(list_node) && r.ExpectList(list_node, list_path)) {
     size_t i = 0;
-    for (const YAML::Node& entry : pod_ips) {
-      std::string path = Index("status.podIPs", i++);
+    for (const YAML::Node& entry : list_node) {
+      std::string path = Index(list_path, i++);
       if (!r.Spend() || IsNullish(entry) || !r.ExpectMap(entry, path)) continue;
       YAML::Node ip = Get(entry, "ip");
       if (IsNullish(ip)) {
@@ -206,10 +209,16 @@ void DecodePodStatus(const YAML::Node& status, const LoadOptions& options, Field
       }
     }
   }
-  // status.podIP is podIPs[0] when both are present; alone it is the only address.
-  if (pod->ips.empty() && !IsNullish(pod_ip) && (IsNullish(pod_ips) || pod_ips.size() == 0)) {
-    add_ip(pod_ip, "status.podIP");
+  if (out->empty() && !IsNullish(single_node) && (IsNullish(list_node) || list_node.size() == 0)) {
+    add_ip(single_node, Child("status", single));
   }
+}
+
+void DecodePodStatus(const YAML::Node& status, const LoadOptions& options, FieldReader& r,
+                     Pod* pod) {
+  if (IsNullish(status) || !r.ExpectMap(status, "status")) return;
+  DecodeStatusIps(status, "podIP", "podIPs", options, r, &pod->ips);
+  DecodeStatusIps(status, "hostIP", "hostIPs", options, r, &pod->host_ips);
 }
 
 void DecodePod(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {

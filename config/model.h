@@ -62,6 +62,9 @@ struct Pod {
   Labels labels;
   std::vector<ContainerPort> ports;  // from spec.containers[*].ports and initContainers
   std::vector<std::string> ips;      // status.podIPs (or status.podIP), textual, v4 and/or v6
+  // status.hostIPs (or status.hostIP): the addresses of the node the pod runs on, textual; empty
+  // until scheduled. Traffic from them is always allowed into the pod (formats.md §1.8).
+  std::vector<std::string> host_ips;
   bool host_network = false;
   SourceLocation source;
 };

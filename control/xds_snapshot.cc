@@ -42,6 +42,8 @@ std::string PodFingerprint(const config::Pod& pod) {
   std::string out = Key(pod.ns, pod.name) + "|" + LabelsText(pod.labels) + "|";
   for (const auto& ip : pod.ips) out += ip + ",";
   out += "|";
+  for (const auto& ip : pod.host_ips) out += ip + ",";
+  out += "|";
   for (const auto& p : pod.ports) {
     out += p.name + ":" + std::to_string(p.container_port) + "/" + ProtocolName(p.protocol) + ",";
   }
@@ -66,7 +68,7 @@ std::expected<void, config::Errors> XdsSnapshot::SetCluster(const config::Cluste
     std::vector<std::string> all;
     for (const policy::PodEntry* pod : compiled_->Pods()) all.push_back(Key(pod->ns, pod->name));
     PublishAddressEntries(all);
-    PublishPodPolicies(true);
+    PublishPodPolicies(true, {});
   }
   PublishServiceMap(cluster);
   stats_.last_compute_ms =
@@ -114,7 +116,7 @@ bool XdsSnapshot::TryIncremental(const config::Cluster& cluster, config::Errors&
   std::set<std::string> changed(removed.begin(), removed.end());
   changed.insert(added.begin(), added.end());
   PublishAddressEntries({changed.begin(), changed.end()});
-  if (!PublishChurnedPodPolicies(removed, added)) PublishPodPolicies(false);
+  if (!PublishChurnedPodPolicies(removed, added)) PublishPodPolicies(false, added);
   return true;
 }
 
@@ -140,6 +142,7 @@ bool XdsSnapshot::PublishChurnedPodPolicies(const std::vector<std::string>& remo
     policy::PodPolicy own = rules->second;
     own.ns = pod->ns;
     own.pod = pod->name;
+    own.host_ips = pod->host_ips;
     upserts.push_back(MakeUpsert(key, policy::EncodePodPolicy(own)));
     published.emplace_back(key, pod->identity);
   }
@@ -196,7 +199,7 @@ void XdsSnapshot::PublishServiceMap(const config::Cluster& cluster) {
   server_.Update(net::kServiceType, std::move(upserts), removals);
 }
 
-void XdsSnapshot::PublishPodPolicies(bool all) {
+void XdsSnapshot::PublishPodPolicies(bool all, const std::vector<std::string>& changed) {
   // Group enforced pods by identity; pods of one identity share rules (named ports aside,
   // which resolve on the destination at check time).
   std::map<policy::IdentityId, std::vector<const policy::PodEntry*>> by_identity;
@@ -212,18 +215,21 @@ void XdsSnapshot::PublishPodPolicies(bool all) {
     policy::PodPolicy rules = compiled_->PodPolicyOf(*pods.front());
     rules.ns.clear();
     rules.pod.clear();
+    rules.host_ips.clear();
     auto previous = identity_policies_.find(identity);
     const bool identity_changed =
         all || previous == identity_policies_.end() || !(previous->second == rules);
     for (const policy::PodEntry* pod : pods) {
       const std::string key = Key(pod->ns, pod->name);
       auto published = pod_identity_.find(key);
-      if (!identity_changed && published != pod_identity_.end() && published->second == identity) {
+      if (!identity_changed && published != pod_identity_.end() && published->second == identity &&
+          !std::binary_search(changed.begin(), changed.end(), key)) {
         continue;
       }
       policy::PodPolicy own = rules;
       own.ns = pod->ns;
       own.pod = pod->name;
+      own.host_ips = pod->host_ips;
       upserts.push_back(MakeUpsert(key, policy::EncodePodPolicy(own)));
       pod_identity_[key] = identity;
     }

@@ -58,7 +58,10 @@ class XdsSnapshot {
   // full path must run instead.
   bool TryIncremental(const config::Cluster& cluster, config::Errors& errors);
   void PublishAddressEntries(const std::vector<std::string>& names);
-  void PublishPodPolicies(bool all);
+  // `all`: every pod's policy is encoded again (the server still drops unchanged versions);
+  // otherwise only pods whose identity's rules changed, that are new to their identity, or are
+  // in `changed` (sorted "ns/name": the pod's own fields changed, e.g. its node's addresses).
+  void PublishPodPolicies(bool all, const std::vector<std::string>& changed);
   void PublishServiceMap(const config::Cluster& cluster);
   // Pod churn that neither creates nor frees an identity: publishes only the churned pods' own
   // policies from the cached per-identity rules. False when that does not apply.
@@ -77,7 +80,8 @@ class XdsSnapshot {
   SnapshotStats stats_;
 };
 
-// A stable fingerprint of a pod's fields that matter for policy (labels, IPs, ports, ...).
+// A stable fingerprint of a pod's fields that matter for policy (labels, IPs, host IPs,
+// ports, ...).
 std::string PodFingerprint(const config::Pod& pod);
 
 }  // namespace picket::control

@@ -281,6 +281,17 @@ std::expected<PodEntry*, config::Error> ClusterPolicy::InsertPod(const config::P
     }
     entry->ips.push_back(*ip);
   }
+  for (size_t i = 0; i < pod.host_ips.size(); ++i) {
+    auto ip = IpAddress::Parse(pod.host_ips[i]);
+    if (!ip) {
+      return std::unexpected(
+          PodError(pod, "status.hostIPs[" + std::to_string(i) + "]",
+                   "Invalid value: \"" + pod.host_ips[i] + "\": not an IP address"));
+    }
+    if (std::find(entry->host_ips.begin(), entry->host_ips.end(), *ip) == entry->host_ips.end()) {
+      entry->host_ips.push_back(*ip);
+    }
+  }
   for (const config::ContainerPort& p : pod.ports) {
     if (!p.name.empty()) entry->named_ports.push_back({p.name, p.container_port, p.protocol});
   }
@@ -445,7 +456,10 @@ ClusterPolicy::Verdict ClusterPolicy::Check(const Endpoint& src, const Endpoint&
     s.enforced = true;
     const PeerView view{peer.pod != nullptr ? peer.pod->identity : kNoIdentity,
                         peer.address ? &*peer.address : nullptr};
-    s.verdict = Evaluate(*s.rules, selector_sets_, view, port, protocol, dst_ports);
+    const std::span<const IpAddress> own_node =
+        direction == Direction::kIngress ? std::span<const IpAddress>(subject.pod->host_ips)
+                                         : std::span<const IpAddress>();
+    s.verdict = Evaluate(*s.rules, selector_sets_, view, port, protocol, dst_ports, own_node);
     return s;
   };
   v.egress = side(src, dst, Direction::kEgress);
@@ -467,13 +481,14 @@ bool ClusterPolicy::Allowed(const IpAddress& src, const IpAddress& dst, uint16_t
   if (src_pod != nullptr) {
     const PeerView peer{dst_pod != nullptr ? dst_pod->identity : kNoIdentity, &dst};
     const DirectionRules& rules = identities_[src_pod->identity].egress;
-    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, false).allowed)
+    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, {}, false).allowed)
       return false;
   }
   if (dst_pod != nullptr) {
     const PeerView peer{src_pod != nullptr ? src_pod->identity : kNoIdentity, &src};
     const DirectionRules& rules = identities_[dst_pod->identity].ingress;
-    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, false).allowed)
+    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, dst_pod->host_ips, false)
+             .allowed)
       return false;
   }
   return true;
@@ -506,6 +521,7 @@ PodPolicy ClusterPolicy::PodPolicyOf(const PodEntry& pod) const {
   out.ns = pod.ns;
   out.pod = pod.name;
   if (pod.identity == kNoIdentity) return out;  // hostNetwork: never isolated
+  out.host_ips = pod.host_ips;
   const Identity& identity = identities_[pod.identity];
   // Only the identity sets this pod references travel, renumbered densely.
   std::unordered_map<uint32_t, uint32_t> remap;

@@ -39,6 +39,8 @@ struct PodEntry {
   std::string name;
   config::Labels labels;
   std::vector<IpAddress> ips;
+  // The addresses of the pod's node (status.hostIPs): always allowed in (formats.md §1.8).
+  std::vector<IpAddress> host_ips;
   std::vector<NamedPort> named_ports;
   // hostNetwork pods are node IPs: never selected as subject or peer (formats.md §1.8 option 2).
   bool host_network = false;
@@ -68,8 +70,8 @@ class ClusterPolicy {
     SideVerdict ingress;  // the destination pod's ingress
   };
 
-  // Compiles everything. Errors: unparsable pod IPs or CIDRs, duplicate pods, an IP owned by two
-  // (non-hostNetwork) pods.
+  // Compiles everything. Errors: unparsable pod or host IPs or CIDRs, duplicate pods, an IP owned
+  // by two (non-hostNetwork) pods.
   //
   // Identity ids are never reused within one ClusterPolicy (a freed id could otherwise be read
   // with another label set's meaning by a sidecar holding an older resource). With `previous`,
@@ -82,7 +84,8 @@ class ClusterPolicy {
   ClusterPolicy& operator=(const ClusterPolicy&) = delete;
   ~ClusterPolicy();
 
-  // Adds a pod (error if it exists, or an IP is unparsable or taken) / removes one.
+  // Adds a pod (error if it exists, an IP or host IP is unparsable, or an IP is taken) / removes
+  // one.
   [[nodiscard]] std::expected<void, config::Error> AddPod(const config::Pod& pod);
   bool RemovePod(std::string_view ns, std::string_view name);
 
@@ -93,7 +96,8 @@ class ClusterPolicy {
 
   // May `src` open `protocol` to `dst`:`port`? Allowed iff the source's egress and the
   // destination's ingress both allow ("A connection pod A -> pod B needs A's egress and B's
-  // ingress to allow it"); a side that is not a pod is not checked.
+  // ingress to allow it"); a side that is not a pod is not checked. The destination's ingress
+  // always allows its own node's addresses (ingress.verdict.own_node says so).
   [[nodiscard]] Verdict Check(const Endpoint& src, const Endpoint& dst, uint16_t port,
                               config::Protocol protocol) const;
 
@@ -109,7 +113,7 @@ class ClusterPolicy {
   [[nodiscard]] const DirectionRules* Rules(const PodEntry& pod, Direction direction) const;
 
   // Snapshot pieces (policy/endpoint_policy.h): every non-hostNetwork pod's address entry,
-  // sorted; one pod's address entry; one pod's policy.
+  // sorted; one pod's address entry; one pod's policy (its rules and its node's addresses).
   [[nodiscard]] std::vector<AddressEntry> AddressMap() const;
   [[nodiscard]] AddressEntry AddressEntryOf(const PodEntry& pod) const;
   [[nodiscard]] PodPolicy PodPolicyOf(const PodEntry& pod) const;

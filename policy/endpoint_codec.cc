@@ -188,6 +188,13 @@ std::string EncodePodPolicy(const PodPolicy& policy) {
   AppendJsonString(out, policy.ns);
   out += ",\"pod\":";
   AppendJsonString(out, policy.pod);
+  if (!policy.host_ips.empty()) {
+    // Only when known, so resources of pods without them keep their old bytes (and versions).
+    std::vector<std::string> host_ips;
+    for (const IpAddress& ip : policy.host_ips) host_ips.push_back(ip.ToString());
+    out += ",\"host_ips\":";
+    AppendStringList(out, host_ips);
+  }
   out += ",\"identity_sets\":[";
   for (size_t i = 0; i < policy.identity_sets.size(); ++i) {
     if (i) out += ',';
@@ -236,6 +243,18 @@ std::expected<PodPolicy, config::Errors> ConvertPodPolicy(const config::PodPolic
   PodPolicy out;
   out.ns = in.ns;
   out.pod = in.pod;
+  for (size_t i = 0; i < in.host_ips.size(); ++i) {
+    const std::string f = Join(field, "host_ips[" + std::to_string(i) + "]");
+    auto ip = IpAddress::Parse(in.host_ips[i]);
+    if (!ip) {
+      errors.push_back(
+          FieldError(file, f, "Invalid value: \"" + in.host_ips[i] + "\": must be an IP address"));
+    } else if (std::find(out.host_ips.begin(), out.host_ips.end(), *ip) != out.host_ips.end()) {
+      errors.push_back(FieldError(file, f, "Duplicate value: \"" + in.host_ips[i] + "\""));
+    } else {
+      out.host_ips.push_back(*ip);
+    }
+  }
   out.identity_sets = in.identity_sets;
   for (auto& set : out.identity_sets) std::sort(set.begin(), set.end());
   out.ingress =

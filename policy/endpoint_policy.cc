@@ -76,6 +76,9 @@ class Snapshot final : public EndpointPolicy {
     s->policy_.egress.BuildIndex();
     s->ingress_texts_ = RenderTexts(s->policy_.ingress, Direction::kIngress);
     s->egress_texts_ = RenderTexts(s->policy_.egress, Direction::kEgress);
+    for (const IpAddress& node : s->policy_.host_ips) {
+      s->ingress_texts_.own_node.push_back(DescribeOwnNode(node));
+    }
     if (!errors.empty()) return std::unexpected(std::move(errors));
     s->version_ = version.empty() ? HashVersion(s->EncodeBody()) : std::move(version);
     return s;
@@ -94,8 +97,9 @@ class Snapshot final : public EndpointPolicy {
         peer >= 0 ? std::span<const NamedPort>(entries_[peer].named_ports)
                   : std::span<const NamedPort>();
     const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &dst};
-    return MakeDecision(Evaluate(policy_.egress, sets_, view, port, protocol, ports),
-                        policy_.egress, egress_texts_);
+    // Egress to the own node is policed like any other destination: no `own_node` here.
+    return MakeDecision(Evaluate(policy_.egress, sets_, view, port, protocol, ports, {}),
+                        policy_.egress, egress_texts_, {});
   }
 
   Decision CheckIngress(const IpAddress& src, uint16_t port,
@@ -107,8 +111,9 @@ class Snapshot final : public EndpointPolicy {
         self_ >= 0 ? std::span<const NamedPort>(entries_[self_].named_ports)
                    : std::span<const NamedPort>();
     const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &src};
-    return MakeDecision(Evaluate(policy_.ingress, sets_, view, port, protocol, ports),
-                        policy_.ingress, ingress_texts_);
+    return MakeDecision(
+        Evaluate(policy_.ingress, sets_, view, port, protocol, ports, policy_.host_ips),
+        policy_.ingress, ingress_texts_, policy_.host_ips);
   }
 
   const PeerInfo* LookupPeer(const IpAddress& address) const override {
@@ -161,6 +166,7 @@ class Snapshot final : public EndpointPolicy {
     std::vector<std::string> allowed;    // per entry
     std::vector<std::string> near_peer;  // per entry: closest, peer did not match
     std::vector<std::string> near_port;  // per entry: closest, port/protocol did not match
+    std::vector<std::string> own_node;   // ingress, per PodPolicy::host_ips entry
   };
 
   static DirectionTexts RenderTexts(const DirectionRules& rules, Direction direction) {
@@ -170,22 +176,26 @@ class Snapshot final : public EndpointPolicy {
     v.isolated = true;
     t.no_match = DescribeVerdict(rules, v, direction);
     for (const RuleEntry& e : rules.entries) {
-      DirectionVerdict allowed{true, true, &e, DirectionVerdict::Miss::kNone, nullptr};
+      DirectionVerdict allowed{true, true, &e, DirectionVerdict::Miss::kNone, nullptr, nullptr};
       t.allowed.push_back(DescribeVerdict(rules, allowed, direction));
-      DirectionVerdict peer{false, true, nullptr, DirectionVerdict::Miss::kPeer, &e};
+      DirectionVerdict peer{false, true, nullptr, DirectionVerdict::Miss::kPeer, &e, nullptr};
       t.near_peer.push_back(DescribeVerdict(rules, peer, direction));
-      DirectionVerdict port{false, true, nullptr, DirectionVerdict::Miss::kPort, &e};
+      DirectionVerdict port{false, true, nullptr, DirectionVerdict::Miss::kPort, &e, nullptr};
       t.near_port.push_back(DescribeVerdict(rules, port, direction));
     }
     return t;
   }
 
+  // `host_ips`: the span Evaluate got as `own_node` (v.own_node points into it).
   static Decision MakeDecision(const DirectionVerdict& v, const DirectionRules& rules,
-                               const DirectionTexts& texts) {
+                               const DirectionTexts& texts, std::span<const IpAddress> host_ips) {
     Decision d;
     d.allowed = v.allowed;
     if (!v.isolated) {
       d.detail = texts.not_isolated;
+    } else if (v.own_node != nullptr) {
+      // Like the pod itself: allowed without a rule, so no policy is credited.
+      d.detail = texts.own_node[static_cast<size_t>(v.own_node - host_ips.data())];
     } else if (v.allowed) {
       const size_t i = static_cast<size_t>(v.matched - rules.entries.data());
       d.detail = texts.allowed[i];

@@ -12,7 +12,8 @@
 //   - AddressEntry: one pod → its IPs, identity id, namespace, name, labels, named ports.
 //     EncodeAddressEntry / DecodeAddressEntry; one JSON object per pod.
 //   - PodPolicy: one pod's isolation per direction and its allowed (peer identity set or CIDR,
-//     port, protocol) entries, which reference identity ids, never IPs.
+//     port, protocol) entries, which reference identity ids, never IPs; plus the addresses of
+//     the pod's own node, always allowed in (formats.md §1.8: kubelet probes come from there).
 //     EncodePodPolicy / DecodePodPolicy.
 // A client assembles a snapshot from decoded parts with BuildEndpointPolicy(entries, policy).
 // The whole snapshot's text form (Encode / DecodeEndpointPolicy, the `policy_file`) is
@@ -68,7 +69,8 @@ class EndpointPolicy {
   // Outbound: may this pod open `protocol` to dst:port?
   virtual Decision CheckEgress(const IpAddress& dst, uint16_t port,
                                config::Protocol protocol) const = 0;
-  // Inbound: may src open `protocol` to this pod's `port`?
+  // Inbound: may src open `protocol` to this pod's `port`? Always allowed from the pod itself
+  // and from its own node (PodPolicy::host_ips), whatever the rules.
   virtual Decision CheckIngress(const IpAddress& src, uint16_t port,
                                 config::Protocol protocol) const = 0;
 
@@ -94,9 +96,13 @@ struct AddressEntry {
 
 // Pod-policy resource: the pod's rules; PeerMatch::identity_set indexes `identity_sets`, each a
 // sorted list of identity ids (ids that no address entry carries simply never match).
+// `host_ips`: the addresses of the node the pod runs on (status.hostIPs); ingress from them is
+// always allowed. Empty when unknown (not scheduled yet, or a resource from before the field),
+// and then no source gets that exemption. Encoded only when non-empty.
 struct PodPolicy {
   std::string ns;
   std::string pod;
+  std::vector<IpAddress> host_ips;
   std::vector<std::vector<IdentityId>> identity_sets;
   DirectionRules ingress;
   DirectionRules egress;

@@ -139,12 +139,23 @@ void DirectionRules::BuildIndex() {
 
 DirectionVerdict Evaluate(const DirectionRules& rules, std::span<const IdentitySet> identity_sets,
                           const PeerView& peer, uint16_t port, config::Protocol protocol,
-                          std::span<const NamedPort> destination_ports, bool explain) {
+                          std::span<const NamedPort> destination_ports,
+                          std::span<const IpAddress> own_node, bool explain) {
   DirectionVerdict v;
   v.isolated = rules.isolated;
   if (!rules.isolated) {
     v.allowed = true;
     return v;
+  }
+  if (peer.address != nullptr) {
+    // The pod's own node (kubelet probes): always allowed in, before any rule is looked at.
+    for (const IpAddress& node : own_node) {
+      if (node == *peer.address) {
+        v.allowed = true;
+        v.own_node = &node;
+        return v;
+      }
+    }
   }
   if (rules.index.built) {
     // Only entries whose port/protocol can match are candidates; their peers decide.
@@ -250,10 +261,17 @@ std::string DescribeEntry(const DirectionRules& rules, const RuleEntry& entry,
          ", port " + DescribePort(entry.port);
 }
 
+std::string DescribeOwnNode(const IpAddress& node) {
+  return "allowed: from the pod's own node " + node.ToString() + " (always allowed into the pod)";
+}
+
 std::string DescribeVerdict(const DirectionRules& rules, const DirectionVerdict& verdict,
                             Direction direction) {
   if (!verdict.isolated) {
     return std::string("not isolated for ") + DirectionName(direction) + " (no policy selects it)";
+  }
+  if (verdict.allowed && verdict.own_node != nullptr) {
+    return DescribeOwnNode(*verdict.own_node);
   }
   if (verdict.allowed && verdict.matched != nullptr) {
     return "allowed by " + DescribeEntry(rules, *verdict.matched, direction);

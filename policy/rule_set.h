@@ -134,11 +134,18 @@ struct DirectionVerdict {
   enum class Miss : uint8_t { kNone, kPeer, kPort };
   Miss miss = Miss::kNone;
   const RuleEntry* near_miss = nullptr;
+  // Allowed without a rule because the peer is the subject pod's own node (an element of
+  // Evaluate's `own_node`); null otherwise.
+  const IpAddress* own_node = nullptr;
 };
 
 // Decides one direction. `identity_sets` is the table PeerMatch::identity_set indexes into;
 // `destination_ports` are the named container ports of the connection's destination pod (the
 // subject itself for ingress, the peer for egress; empty when the destination is not a pod).
+// `own_node`, for ingress only: the addresses of the node the subject pod runs on. "Traffic from
+// the pod's own node is always allowed into an ingress-isolated pod" (formats.md §1.8; kubelet
+// probes come from there), so a peer address among them is allowed whatever the rules say.
+// Egress callers pass {}: traffic to the node is policed like any other.
 // Uses rules.index when built. `explain`: on a deny, also find the near miss (a scan of every
 // entry); the data-plane fast path passes false.
 [[nodiscard]] DirectionVerdict Evaluate(const DirectionRules& rules,
@@ -146,15 +153,18 @@ struct DirectionVerdict {
                                         const PeerView& peer, uint16_t port,
                                         config::Protocol protocol,
                                         std::span<const NamedPort> destination_ports,
-                                        bool explain = true);
+                                        std::span<const IpAddress> own_node, bool explain = true);
 
 // One line for `explain` and flow logs: `x/allow-80 ingress rule 0: from <peer>, port TCP/80`.
 [[nodiscard]] std::string DescribeEntry(const DirectionRules& rules, const RuleEntry& entry,
                                         Direction direction);
 // Why `verdict` came out as it did, in one line: "not isolated for ingress", "allowed by <entry>",
-// or "no rule of x/p, x/q matched; closest: <entry> (port/protocol did not match)".
+// "allowed: from the pod's own node 10.0.0.5 (always allowed into the pod)", or
+// "no rule of x/p, x/q matched; closest: <entry> (port/protocol did not match)".
 [[nodiscard]] std::string DescribeVerdict(const DirectionRules& rules,
                                           const DirectionVerdict& verdict, Direction direction);
+// The allow line of a connection from the subject pod's own node `node`.
+[[nodiscard]] std::string DescribeOwnNode(const IpAddress& node);
 [[nodiscard]] std::string DescribePort(const PortMatch& port);
 [[nodiscard]] std::string DescribePeer(const PeerMatch& peer);
 

@@ -234,6 +234,32 @@ status:
   EXPECT_EQ(pod.ports[1].container_port, 80);
   EXPECT_EQ(pod.ports[1].protocol, Protocol::kTCP);
   EXPECT_EQ(pod.ips, std::vector<std::string>{"10.0.0.9"});
+  EXPECT_TRUE(pod.host_ips.empty()) << "not scheduled: no node address";
+}
+
+// status.hostIP is hostIPs[0] when both are present; alone it is the only node address.
+TEST(ManifestDefaultsTest, PodHostIps) {
+  LoadResult r = MustLoad(R"(kind: Pod
+metadata: {name: a, namespace: x}
+status:
+  hostIP: 192.168.0.1
+  hostIPs: [{ip: 192.168.0.1}, {ip: "fd00:1::1"}]
+  podIP: 10.0.0.9
+---
+kind: Pod
+metadata: {name: b, namespace: x}
+status: {hostIP: 192.168.0.2, hostIPs: []}
+---
+kind: Pod
+metadata: {name: c, namespace: x}
+status: {hostIPs: [{ip: "fd00:1::3"}]}
+)");
+  ASSERT_EQ(r.cluster.pods.size(), 3u);
+  EXPECT_EQ(r.cluster.pods[0].host_ips, (std::vector<std::string>{"192.168.0.1", "fd00:1::1"}));
+  EXPECT_EQ(r.cluster.pods[0].ips, std::vector<std::string>{"10.0.0.9"});
+  EXPECT_EQ(r.cluster.pods[1].host_ips, std::vector<std::string>{"192.168.0.2"});
+  EXPECT_EQ(r.cluster.pods[2].host_ips, std::vector<std::string>{"fd00:1::3"});
+  EXPECT_TRUE(r.cluster.pods[2].ips.empty());
 }
 
 }  // namespace

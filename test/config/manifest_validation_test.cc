@@ -456,6 +456,37 @@ status:
                   "t.yaml:15: Pod x/a: status.podIPs[1].ip: Required value"));
 }
 
+// status.hostIPs / status.hostIP (the pod's node) are validated as podIPs / podIP are.
+TEST(ManifestValidationTest, PodHostIps) {
+  EXPECT_THAT(ErrorsOf(R"(kind: Pod
+metadata: {name: a, namespace: x}
+status:
+  hostIP: 10.0.0.1
+  hostIPs:
+  - {ip: 10.0.0.1}
+  - {ip: 192.168.0.256}
+  - {}
+  - ip: [fd00::1]
+  - 5
+)"),
+              ElementsAre("t.yaml:7: Pod x/a: status.hostIPs[1].ip: Invalid value: "
+                          "\"192.168.0.256\": must be a valid IP address, (e.g. 10.9.8.7 or "
+                          "2001:db8::ffff)",
+                          "t.yaml:8: Pod x/a: status.hostIPs[2].ip: Required value",
+                          "t.yaml:9: Pod x/a: status.hostIPs[3].ip: Invalid type: expected a "
+                          "string, got a list",
+                          "t.yaml:10: Pod x/a: status.hostIPs[4]: Invalid type: expected a map, "
+                          "got an integer"));
+  EXPECT_THAT(ErrorsOf("kind: Pod\nmetadata: {name: a, namespace: x}\nstatus:\n"
+                       "  hostIP: node-1\n"),
+              ElementsAre("t.yaml:4: Pod x/a: status.hostIP: Invalid value: \"node-1\": must be "
+                          "a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+  EXPECT_THAT(ErrorsOf("kind: Pod\nmetadata: {name: a, namespace: x}\nstatus:\n"
+                       "  hostIPs: {ip: 10.0.0.1}\n"),
+              ElementsAre("t.yaml:4: Pod x/a: status.hostIPs: Invalid type: expected a list, got "
+                          "a map"));
+}
+
 TEST(ManifestValidationTest, NamespaceName) {
   EXPECT_THAT(ErrorsOf("kind: Namespace\nmetadata: {}\n"),
               ElementsAre("t.yaml:2: Namespace: metadata.name: Required value: name or "

@@ -236,6 +236,59 @@ TEST_F(PicketControlTest, CompileWritesADecodableSnapshot) {
   fs::remove(out);
 }
 
+// A default-deny pod still accepts its own node (kubelet probes); explain says why, and the
+// compiled snapshot (what the sidecar enforces) carries the node's addresses.
+constexpr char kNodeCluster[] = R"(apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x}
+spec:
+  containers: [{name: c, image: i}]
+status:
+  podIP: 10.0.0.1
+  hostIP: 192.168.0.1
+  hostIPs: [{ip: 192.168.0.1}, {ip: "fd00:1::1"}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: x}
+spec:
+  podSelector: {}
+)";
+
+TEST_F(PicketControlTest, ExplainAndCompileAllowTheOwnNode) {
+  Write("cluster.yaml", kNodeCluster);
+  RunResult r = Exec(
+      {"explain", "-f", dir_.string(), "--from", "192.168.0.1", "--to", "x/a", "--port", "8080"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Ingress of x/a: selected by x/deny\n  ALLOWED: allowed: from the pod's "
+                       "own node 192.168.0.1 (always allowed into the pod)\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(r.out.ends_with("\nFinal verdict: ALLOWED\n")) << r.out;
+  r = Exec(
+      {"explain", "-f", dir_.string(), "--from", "192.168.0.2", "--to", "x/a", "--port", "8080"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("DENIED: no rule of x/deny matched"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.out.ends_with("\nFinal verdict: DENIED\n")) << r.out;
+
+  r = Exec({"compile", "-f", dir_.string(), "--pod", "x/a"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("host_ips":["192.168.0.1","fd00:1::1"])"), std::string::npos) << r.out;
+  auto snapshot = policy::DecodeEndpointPolicy(r.out, "compiled");
+  ASSERT_TRUE(snapshot.has_value()) << snapshot.error()[0].ToString();
+  for (const char* node : {"192.168.0.1", "fd00:1::1"}) {
+    const policy::Decision d =
+        (*snapshot)->CheckIngress(*policy::IpAddress::Parse(node), 8080, config::Protocol::kTCP);
+    EXPECT_TRUE(d.allowed) << node;
+    EXPECT_EQ(d.detail, std::string("allowed: from the pod's own node ") + node +
+                            " (always allowed into the pod)");
+  }
+  EXPECT_FALSE(
+      (*snapshot)
+          ->CheckIngress(*policy::IpAddress::Parse("192.168.0.2"), 8080, config::Protocol::kTCP)
+          .allowed);
+}
+
 TEST_F(PicketControlTest, UsageErrors) {
   Write("cluster.yaml", kCluster);
   EXPECT_EQ(Exec({}).code, 2);

@@ -122,6 +122,58 @@ TEST_F(XdsSnapshotTest, PodChurnIsIncrementalAndSmall) {
   EXPECT_EQ(server_->resource_count(net::kPodPolicyType), 2u);
 }
 
+constexpr const char* kWebIngressDeny = R"(
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-ingress, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+)";
+
+// The pod's node addresses reach its sidecar in its PodPolicy, so a default-deny pod accepts
+// kubelet probes once scheduled; a changed node address is republished (its content version
+// changes) even when no rule and no identity changed.
+TEST_F(XdsSnapshotTest, OwnNodeReachesTheSidecar) {
+  config::Cluster cluster = LoadCluster(std::string(kBase) + kWebIngressDeny);
+  cluster.pods.push_back(ExtraPod("web-2", "web", "10.0.0.4"));
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  StartSidecar("prod", "web");
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
+  EXPECT_FALSE(applied_->CheckIngress(Ip("192.168.0.1"), 8080, config::Protocol::kTCP).allowed)
+      << "not scheduled yet: no node known";
+
+  // Scheduled on 192.168.0.1 while db (the only pod of its identity) goes away: the pod-churn
+  // shortcut does not apply, and web's identity and rules are unchanged.
+  const auto before = snapshot_->stats();
+  const std::string version = server_->TypeVersion(net::kPodPolicyType);
+  for (config::Pod& pod : cluster.pods) {
+    if (pod.name == "web") pod.host_ips = {"192.168.0.1"};
+  }
+  std::erase_if(cluster.pods, [](const config::Pod& pod) { return pod.name == "db"; });
+  ASSERT_TRUE(snapshot_->SetCluster(cluster, /*pods_only=*/true).has_value());
+  EXPECT_EQ(snapshot_->stats().incremental_updates, before.incremental_updates + 1);
+  EXPECT_NE(server_->TypeVersion(net::kPodPolicyType), version);
+  ASSERT_TRUE(RunUntil(&loop_, [&] {
+    return applied_->CheckIngress(Ip("192.168.0.1"), 8080, config::Protocol::kTCP).allowed;
+  }));
+  EXPECT_EQ(applied_->CheckIngress(Ip("192.168.0.1"), 8080, config::Protocol::kTCP).detail,
+            "allowed: from the pod's own node 192.168.0.1 (always allowed into the pod)");
+  EXPECT_FALSE(applied_->CheckIngress(Ip("10.0.0.4"), 8080, config::Protocol::kTCP).allowed);
+
+  // Moved to another node alone (the pod-churn shortcut): the old node is denied again.
+  for (config::Pod& pod : cluster.pods) {
+    if (pod.name == "web") pod.host_ips = {"192.168.0.2"};
+  }
+  ASSERT_TRUE(snapshot_->SetCluster(cluster, /*pods_only=*/true).has_value());
+  ASSERT_TRUE(RunUntil(&loop_, [&] {
+    return applied_->CheckIngress(Ip("192.168.0.2"), 8080, config::Protocol::kTCP).allowed;
+  }));
+  EXPECT_FALSE(applied_->CheckIngress(Ip("192.168.0.1"), 8080, config::Protocol::kTCP).allowed);
+  EXPECT_EQ(server_->stats().nacks, 0u);
+}
+
 TEST_F(XdsSnapshotTest, InvalidClusterKeepsLastGood) {
   config::Cluster cluster = LoadCluster(kBase);
   ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());

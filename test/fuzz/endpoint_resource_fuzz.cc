@@ -3,11 +3,16 @@
 //
 // The first byte picks the entry point (whole snapshot, one address entry, one pod policy).
 // Invariants: no crash, no exception, no sanitizer report; a snapshot that decodes re-encodes
-// to text that decodes to the same text (Encode is a fixed point), and lookups on it work.
+// to text that decodes to the same text (Encode is a fixed point), and lookups on it work; a
+// pod policy round-trips, and ingress from each of its host IPs (the pod's own node) is allowed
+// in the snapshot built from it, with that node named in the decision.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "policy/endpoint_policy.h"
 
@@ -22,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const std::string encoded = (*snapshot)->Encode();
       auto again = picket::policy::DecodeEndpointPolicy(encoded, "fuzz");
       if (!again || (*again)->Encode() != encoded) std::abort();
-      for (const char* ip : {"10.0.0.1", "10.1.1.1", "fd00::1", "0.0.0.0"}) {
+      for (const char* ip : {"10.0.0.1", "10.1.1.1", "fd00::1", "0.0.0.0", "192.168.0.1"}) {
         const IpAddress a = *IpAddress::Parse(ip);
         (void)(*again)->CheckEgress(a, 80, picket::config::Protocol::kTCP);
         (void)(*again)->CheckIngress(a, 53, picket::config::Protocol::kUDP);
@@ -42,6 +47,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!policy) return 0;
       auto again = picket::policy::DecodePodPolicy(EncodePodPolicy(*policy), "fuzz");
       if (!again || EncodePodPolicy(*again) != EncodePodPolicy(*policy)) std::abort();
+      if (!(*again == *policy)) std::abort();
+      const std::vector<IpAddress> host_ips = policy->host_ips;
+      const bool isolated = policy->ingress.isolated;
+      auto snapshot = picket::policy::BuildEndpointPolicy({}, std::move(*policy));
+      if (!snapshot) return 0;
+      for (const IpAddress& node : host_ips) {
+        const picket::policy::Decision d =
+            (*snapshot)->CheckIngress(node, 8080, picket::config::Protocol::kTCP);
+        if (!d.allowed) std::abort();
+        // Not isolated: allowed for that reason; isolated: because it is the pod's node.
+        if (isolated && d.detail.find("own node " + node.ToString()) == std::string::npos)
+          std::abort();
+      }
       break;
     }
   }

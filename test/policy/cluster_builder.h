@@ -108,6 +108,12 @@ class ClusterBuilder {
     return *this;
   }
 
+  // Sets the node addresses (status.hostIPs) of the pod added last.
+  ClusterBuilder& OnNode(std::vector<std::string> host_ips) {
+    cluster_.pods.back().host_ips = std::move(host_ips);
+    return *this;
+  }
+
   // Ingress-only policy (policyTypes [Ingress]).
   ClusterBuilder& Ingress(std::string ns, std::string name, config::LabelSelector selector,
                           std::vector<config::NetworkPolicyRule> rules) {

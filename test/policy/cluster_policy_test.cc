@@ -341,6 +341,64 @@ TEST(ClusterPolicyTest, PodToItselfIsAlwaysAllowed) {
   EXPECT_TRUE(e.Allowed("10.0.1.1", "x/a", 80));
 }
 
+// "Traffic from the pod's own node is always allowed into an ingress-isolated pod" (§1.8):
+// kubelet probes come from the node's address.
+TEST(ClusterPolicyTest, OwnNodeIsAlwaysAllowedIn) {
+  ClusterBuilder b = Base();
+  b.OnNode({"192.168.0.2"});  // y/b
+  b.Pod("x", "c", {{"app", "web"}}, {"10.0.1.3"}).OnNode({"192.168.0.1", "fd00:1::1"});
+  b.Pod("x", "d", {{"app", "web"}}, {"10.0.1.4"}).OnNode({"192.168.0.2"});
+  b.Pod("x", "kubelet-probe", {}, {"192.168.0.1"}, {}, /*host_network=*/true);
+  b.Policy("x", "deny", {}, {}, {}, true, true);
+  Engine e(b.Build());
+  auto v = e.Check("192.168.0.1", "x/c", 8080);
+  EXPECT_TRUE(v.allowed);
+  EXPECT_TRUE(v.ingress.enforced);
+  EXPECT_TRUE(v.ingress.verdict.isolated);
+  ASSERT_NE(v.ingress.verdict.own_node, nullptr);
+  EXPECT_EQ(v.ingress.verdict.matched, nullptr);
+  EXPECT_EQ(DescribeVerdict(*v.ingress.rules, v.ingress.verdict, Direction::kIngress),
+            "allowed: from the pod's own node 192.168.0.1 (always allowed into the pod)");
+  EXPECT_TRUE(e.Allowed("192.168.0.1", "x/c", 1, Protocol::kUDP)) << "any port and protocol";
+  EXPECT_TRUE(e.Allowed("fd00:1::1", "x/c", 8080)) << "the node's IPv6 address too";
+  EXPECT_TRUE(e.Allowed("x/kubelet-probe", "x/c", 8080)) << "a hostNetwork pod is the node";
+  EXPECT_FALSE(e.Allowed("192.168.0.2", "x/c", 8080)) << "another node's address";
+  EXPECT_FALSE(e.Allowed("fd00:1::2", "x/c", 8080));
+  EXPECT_TRUE(e.Allowed("192.168.0.2", "x/d", 8080)) << "x/d's own node";
+  EXPECT_FALSE(e.Allowed("192.168.0.1", "x/d", 8080));
+  v = e.Check("192.168.0.2", "x/c", 8080);
+  EXPECT_EQ(v.ingress.verdict.own_node, nullptr);
+  EXPECT_EQ(DescribeVerdict(*v.ingress.rules, v.ingress.verdict, Direction::kIngress),
+            "no rule of x/deny matched (they have no ingress rules: deny all)");
+  EXPECT_FALSE(e.Allowed("x/a", "x/c", 8080)) << "other pods are still denied";
+  EXPECT_FALSE(e.Allowed("x/c", "192.168.0.1", 10250)) << "egress to the node is policed";
+  EXPECT_EQ(e.Check("x/c", "192.168.0.1", 10250).egress.verdict.own_node, nullptr);
+  EXPECT_TRUE(e.Allowed("192.168.0.2", "y/b", 80)) << "not isolated: allowed anyway";
+  EXPECT_EQ(e.Check("192.168.0.2", "y/b", 80).ingress.verdict.own_node, nullptr);
+  EXPECT_EQ(e.cp().FindPodEntry("x", "c")->host_ips.size(), 2u);
+}
+
+TEST(ClusterPolicyTest, AddedPodKeepsItsNode) {
+  Engine e(Base().Policy("x", "deny", {}, {}, {}, true, false).Build());
+  config::Pod pod;
+  pod.ns = "x";
+  pod.name = "new";
+  pod.ips = {"10.0.1.9"};
+  pod.host_ips = {"192.168.0.3", "192.168.0.3"};
+  ASSERT_TRUE(e.cp().AddPod(pod).has_value());
+  EXPECT_EQ(e.cp().FindPodEntry("x", "new")->host_ips.size(), 1u) << "duplicates folded";
+  EXPECT_TRUE(e.Allowed("192.168.0.3", "x/new", 80));
+  EXPECT_FALSE(e.Allowed("192.168.0.4", "x/new", 80));
+  pod.name = "bad";
+  pod.ips = {"10.0.1.10"};
+  pod.host_ips = {"192.168.0.300"};
+  auto r = e.cp().AddPod(pod);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().ToString(),
+            "Pod x/bad: status.hostIPs[0]: Invalid value: \"192.168.0.300\": not an IP address");
+  EXPECT_EQ(e.cp().FindPodEntry("x", "bad"), nullptr);
+}
+
 TEST(ClusterPolicyTest, NonPodTrafficChecksOnlyTheKnownSide) {
   Engine e(Base()
                .Egress("x", "p", {}, {Rule({IpPeer("8.8.8.0/24")}, {Port(53, Protocol::kUDP)})})

@@ -23,8 +23,9 @@ using testing::Sel;
 config::Cluster Sample() {
   ClusterBuilder b;
   b.Namespace("x").Namespace("y", {{"team", "red"}});
-  b.Pod("x", "a", {{"app", "web"}}, {"10.0.1.1", "fd00::11"}, {{"http", 8080, Protocol::kTCP}});
-  b.Pod("x", "b", {{"app", "db"}}, {"10.0.1.2"});
+  b.Pod("x", "a", {{"app", "web"}}, {"10.0.1.1", "fd00::11"}, {{"http", 8080, Protocol::kTCP}})
+      .OnNode({"192.168.0.1", "fd00:1::1"});
+  b.Pod("x", "b", {{"app", "db"}}, {"10.0.1.2"}).OnNode({"192.168.0.2"});
   b.Pod("y", "a", {{"app", "web"}}, {"10.0.2.1"}, {{"http", 9090, Protocol::kTCP}});
   b.Pod("y", "b", {{"app", "db"}}, {"10.0.2.2"});
   b.Ingress(
@@ -92,31 +93,112 @@ TEST(EndpointPolicyTest, EncodeDecodeRoundTrips) {
   }
 }
 
-// The snapshot and the cluster-wide lookup agree on every pod pair, port and protocol.
+// The snapshot and the cluster-wide lookup agree on every pod pair, port and protocol, and on
+// the nodes' and an outside address.
 TEST(EndpointPolicyTest, AgreesWithClusterPolicy) {
   const config::Cluster cluster = Sample();
   auto cp = ClusterPolicy::Compile(cluster);
   ASSERT_TRUE(cp.has_value());
+  std::vector<ClusterPolicy::Endpoint> others;
+  for (const PodEntry* other : (*cp)->Pods()) {
+    others.push_back(*(*cp)->FindPod(other->ns, other->name));
+  }
+  for (const char* address : {"192.168.0.1", "fd00:1::1", "192.168.0.2", "192.0.2.1"}) {
+    others.push_back((*cp)->FindAddress(Ip(address)));
+  }
   for (const PodEntry* subject : (*cp)->Pods()) {
     auto ep = CompileEndpointPolicy(cluster, subject->ns, subject->name);
     ASSERT_TRUE(ep.has_value());
     auto decoded = DecodeEndpointPolicy((*ep)->Encode(), "x");
     ASSERT_TRUE(decoded.has_value());
-    for (const PodEntry* other : (*cp)->Pods()) {
+    const auto self_ep = *(*cp)->FindPod(subject->ns, subject->name);
+    for (const ClusterPolicy::Endpoint& other : others) {
       for (uint16_t port : {80, 5005, 8080, 9090}) {
         for (Protocol proto : {Protocol::kTCP, Protocol::kUDP}) {
-          const auto self_ep = *(*cp)->FindPod(subject->ns, subject->name);
-          const auto other_ep = *(*cp)->FindPod(other->ns, other->name);
-          const auto out = (*cp)->Check(self_ep, other_ep, port, proto);
-          const auto in = (*cp)->Check(other_ep, self_ep, port, proto);
-          EXPECT_EQ((*decoded)->CheckEgress(other->ips[0], port, proto).allowed,
-                    out.egress.verdict.allowed);
-          EXPECT_EQ((*decoded)->CheckIngress(other->ips[0], port, proto).allowed,
-                    in.ingress.verdict.allowed);
+          const auto out = (*cp)->Check(self_ep, other, port, proto);
+          const auto in = (*cp)->Check(other, self_ep, port, proto);
+          const Decision egress = (*decoded)->CheckEgress(*other.address, port, proto);
+          const Decision ingress = (*decoded)->CheckIngress(*other.address, port, proto);
+          EXPECT_EQ(egress.allowed, out.egress.verdict.allowed)
+              << self_ep.name << " -> " << other.name;
+          EXPECT_EQ(ingress.allowed, in.ingress.verdict.allowed)
+              << other.name << " -> " << self_ep.name;
+          if (in.ingress.rules != nullptr && !in.self) {
+            EXPECT_EQ(ingress.detail,
+                      DescribeVerdict(*in.ingress.rules, in.ingress.verdict, Direction::kIngress));
+          }
         }
       }
     }
   }
+}
+
+// Ingress from the pod's own node is allowed even when isolated (formats.md §1.8); the
+// sidecar knows its node only from the PodPolicy.
+TEST(EndpointPolicyTest, OwnNodeIsAlwaysAllowedIn) {
+  auto p = CompileEndpointPolicy(Sample(), "x", "a");
+  ASSERT_TRUE(p.has_value());
+  const EndpointPolicy& ep = **p;
+  for (const char* node : {"192.168.0.1", "fd00:1::1"}) {
+    const Decision d = ep.CheckIngress(Ip(node), 8080, Protocol::kTCP);
+    EXPECT_TRUE(d.allowed) << node;
+    EXPECT_EQ(d.reason, "");
+    EXPECT_TRUE(d.policies.empty()) << "no policy allowed it";
+    EXPECT_EQ(d.detail, std::string("allowed: from the pod's own node ") + node +
+                            " (always allowed into the pod)");
+    EXPECT_TRUE(ep.CheckIngress(Ip(node), 1, Protocol::kSCTP).allowed);
+  }
+  Decision d = ep.CheckIngress(Ip("192.168.0.2"), 8080, Protocol::kTCP);
+  EXPECT_FALSE(d.allowed) << "x/b's node, not x/a's";
+  EXPECT_EQ(d.reason, "policy_denied");
+  d = ep.CheckEgress(Ip("192.168.0.1"), 10250, Protocol::kTCP);
+  EXPECT_FALSE(d.allowed) << "egress to the node is policed like any destination";
+  EXPECT_EQ(d.reason, "policy_denied");
+
+  // x/b is not isolated: its node is allowed because nothing isolates the pod.
+  auto b = CompileEndpointPolicy(Sample(), "x", "b");
+  ASSERT_TRUE(b.has_value());
+  d = (*b)->CheckIngress(Ip("192.168.0.2"), 80, Protocol::kTCP);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.detail, "not isolated for ingress (no policy selects it)");
+}
+
+TEST(EndpointPolicyTest, HostIpsTravelInThePodPolicy) {
+  auto cp = ClusterPolicy::Compile(Sample());
+  ASSERT_TRUE(cp.has_value());
+  const PodPolicy with = (*cp)->PodPolicyOf(*(*cp)->FindPodEntry("x", "a"));
+  EXPECT_EQ(with.host_ips, (std::vector<IpAddress>{Ip("192.168.0.1"), Ip("fd00:1::1")}));
+  const std::string text = EncodePodPolicy(with);
+  EXPECT_NE(text.find(R"("pod":"a","host_ips":["192.168.0.1","fd00:1::1"],"identity_sets")"),
+            std::string::npos)
+      << text;
+  auto decoded = DecodePodPolicy(text, "policy");
+  ASSERT_TRUE(decoded.has_value()) << decoded.error()[0].ToString();
+  EXPECT_EQ(*decoded, with);
+
+  // A pod with no known node (and a resource from before the field): no `host_ips` at all.
+  const PodPolicy without = (*cp)->PodPolicyOf(*(*cp)->FindPodEntry("y", "a"));
+  EXPECT_TRUE(without.host_ips.empty());
+  const std::string old_text = EncodePodPolicy(without);
+  EXPECT_EQ(old_text.find("host_ips"), std::string::npos) << old_text;
+  decoded = DecodePodPolicy(old_text, "policy");
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(*decoded, without);
+
+  // The snapshot's text form carries them and its content version depends on them.
+  auto ep = CompileEndpointPolicy(Sample(), "x", "a");
+  ASSERT_TRUE(ep.has_value());
+  auto round = DecodeEndpointPolicy((*ep)->Encode(), "policy.json");
+  ASSERT_TRUE(round.has_value());
+  EXPECT_EQ((*round)->Encode(), (*ep)->Encode());
+  EXPECT_TRUE((*round)->CheckIngress(Ip("fd00:1::1"), 9, Protocol::kTCP).allowed);
+  PodPolicy moved = with;
+  moved.host_ips = {Ip("192.168.0.9")};
+  auto elsewhere = BuildEndpointPolicy((*cp)->AddressMap(), moved);
+  ASSERT_TRUE(elsewhere.has_value());
+  EXPECT_NE((*elsewhere)->version(), (*ep)->version());
+  EXPECT_FALSE((*elsewhere)->CheckIngress(Ip("192.168.0.1"), 8080, Protocol::kTCP).allowed);
+  EXPECT_TRUE((*elsewhere)->CheckIngress(Ip("192.168.0.9"), 8080, Protocol::kTCP).allowed);
 }
 
 TEST(EndpointPolicyTest, ResourcesEncodeAndDecodeSeparately) {
@@ -198,6 +280,21 @@ TEST(EndpointPolicyTest, DecodeReportsPreciseErrors) {
        R"({"identity":2,"namespace":"x","pod":"b","ips":["10.0.0.1"]}],)"
        R"("pod_policy":{"namespace":"x","pod":"a"}})",
        "f.json: address_map[1].ips[0]: Duplicate value: \"10.0.0.1\": already used by x/a"},
+      {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
+       R"("host_ips":["10.0.0.1","10.0.0.300"]}})",
+       "f.json: pod_policy.host_ips[1]: Invalid value: \"10.0.0.300\": must be an IP address"},
+      {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
+       R"("host_ips":["10.0.0.1","fd00::1","10.0.0.1"]}})",
+       "f.json: pod_policy.host_ips[2]: Duplicate value: \"10.0.0.1\""},
+      {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
+       R"("host_ips":"10.0.0.1"}})",
+       "f.json:1: pod_policy.host_ips: Invalid value: must be a list"},
+      {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
+       R"("host_ips":[{"ip":"10.0.0.1"}]}})",
+       "f.json:1: pod_policy.host_ips[0]: Invalid value: must be a string"},
+      {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
+       R"("host_ips":["10.0.0.0/8"]}})",
+       "f.json: pod_policy.host_ips[0]: Invalid value: \"10.0.0.0/8\": must be an IP address"},
   };
   for (const Case& c : cases) {
     auto r = DecodeEndpointPolicy(c.text, "f.json");
