@@ -46,8 +46,7 @@ std::string JsonString(std::string_view s) {
 
 // The "service_map" part of /config_dump: the map the xDS agent delivered last (the one every
 // worker was given) and the Service version it was ACKed at; null without xds or before the
-// first map. ServiceMap (proxy/xds/service_map.h) is a lookup index without a way to list what
-// it holds, so only its counts are shown and `services` stays null until it can list them.
+// first map.
 std::string ServiceMapSection(const xds::XdsAgent* agent) {
   if (agent == nullptr || agent->service_map() == nullptr) return "null";
   const xds::ServiceMap& map = *agent->service_map();
@@ -58,6 +57,27 @@ std::string ServiceMapSection(const xds::XdsAgent* agent) {
   }
   dump.service_count = map.services();
   dump.address_count = map.addresses();
+  auto ips = [](const std::vector<policy::IpAddress>& in) {
+    std::vector<std::string> out;
+    for (const policy::IpAddress& ip : in) out.push_back(ip.ToString());
+    return out;
+  };
+  dump.services.emplace();
+  for (const auto& [name, entry] : map.entries()) {
+    ServiceMapDump::Service& s = dump.services->emplace_back();
+    s.ns = entry.ns;
+    s.name = entry.name;
+    s.cluster_ips = ips(entry.cluster_ips);
+    for (const xds::ServiceEntry::Port& port : entry.ports) {
+      ServiceMapDump::Port& p = s.ports.emplace_back();
+      p.name = port.name;
+      p.port = port.port;
+      p.protocol = config::ProtocolName(port.protocol);
+      for (const xds::ServiceEntry::BackendPod& pod : port.backends) {
+        p.backends.push_back({pod.pod, ips(pod.ips), pod.port});
+      }
+    }
+  }
   return ServiceMapJson(dump);
 }
 

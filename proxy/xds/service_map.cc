@@ -204,6 +204,7 @@ std::expected<std::shared_ptr<const ServiceMap>, std::string> ServiceMap::Build(
     }
   }
   map->services_ = entries.size();
+  map->entries_ = entries;
   return map;
 }
 

@@ -76,6 +76,9 @@ class ServiceMap {
   [[nodiscard]] const std::string* ServiceName(const policy::IpAddress& vip, uint16_t port,
                                                config::Protocol protocol) const;
 
+  // The decoded resources the map was built from, by resource name ("ns/name").
+  const std::map<std::string, ServiceEntry>& entries() const { return entries_; }
+
   size_t services() const { return services_; }
   size_t addresses() const { return by_address_.size(); }
 
@@ -99,6 +102,7 @@ class ServiceMap {
   };
 
   std::unordered_map<Key, Target, KeyHash> by_address_;
+  std::map<std::string, ServiceEntry> entries_;
   size_t services_ = 0;
 };
 

@@ -153,6 +153,14 @@ TEST_F(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
       << "no connection to " << kClusterIp << ":80 got through";
   // Every connection goes to backend 1 (the rotation skips backend 2, which policy denies).
   for (int i = 0; i < 6; ++i) EXPECT_EQ(ViaService(), '1') << "connection " << i;
+  // The Service map in force is visible in /config_dump, like every applied resource.
+  const std::string dump = Admin("/config_dump");
+  EXPECT_NE(dump.find("\"service_map\":{\"version\":\""), std::string::npos) << dump;
+  EXPECT_NE(dump.find("\"service_count\":1,"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("{\"namespace\":\"e2e\",\"name\":\"web\",\"cluster_ips\":[\"10.96.77.10\"]"),
+            std::string::npos)
+      << dump;
+  EXPECT_NE(dump.find("\"target_port\":"), std::string::npos) << dump;
 
   // Neither backend allowed: connections to the Service are reset, never sent to the ClusterIP.
   const std::string before = PolicyVersion();
