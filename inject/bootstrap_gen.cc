@@ -7,6 +7,8 @@
 #include <string_view>
 #include <utility>
 
+#include "config/bootstrap.h"
+
 namespace picket::inject {
 namespace {
 
@@ -129,6 +131,13 @@ std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
     tls.Set("cert", Node::String(p.xds_cert));
     tls.Set("key", Node::String(p.xds_key));
     tls.Set("ca", Node::String(p.xds_ca));
+  }
+  // The proxy's own validator on exactly the text that will be written: whatever picket-proxy
+  // would refuse at start-up is refused here, so the two cannot disagree.
+  if (auto parsed = config::ParseBootstrap(config::EmitYaml(b), "<generated bootstrap>"); !parsed) {
+    std::string message = "the generated bootstrap would be refused by picket-proxy:";
+    for (const config::Error& e : parsed.error()) message += "\n  " + e.ToString();
+    return std::unexpected(message);
   }
   return b;
 }
