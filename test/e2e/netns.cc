@@ -137,11 +137,15 @@ int Netns::InNetns(const std::function<int()>& fn) const {
   return result;
 }
 
+std::string LinkEnd(char side) {
+  return std::string(side == 'a' ? "va" : "vb") + std::to_string(getpid() % 1000000);
+}
+
 bool LinkNamespaces(const Netns& a, const std::string& a_v4, const std::string& a_v6,
                     const Netns& b, const std::string& b_v4, const std::string& b_v6,
                     std::string* error) {
-  const std::string ia = "va" + std::to_string(getpid() % 1000000);
-  const std::string ib = "vb" + std::to_string(getpid() % 1000000);
+  const std::string ia = LinkEnd('a');
+  const std::string ib = LinkEnd('b');
   std::vector<std::vector<std::string>> steps = {
       {"ip", "link", "add", ia, "type", "veth", "peer", "name", ib},
       {"ip", "link", "set", ia, "netns", a.name()},
@@ -184,7 +188,7 @@ int ListenIn(const Netns& ns, const std::string& addr, uint16_t port) {
 }
 
 int ConnectFrom(const Netns& ns, const std::string& addr, uint16_t port,
-                std::chrono::milliseconds io_timeout) {
+                std::chrono::milliseconds io_timeout, const std::string& source) {
   sockaddr_storage ss;
   socklen_t len;
   if (!ToSockaddr(addr, port, &ss, &len)) return -1;
@@ -194,6 +198,17 @@ int ConnectFrom(const Netns& ns, const std::string& addr, uint16_t port,
              static_cast<suseconds_t>((io_timeout.count() % 1000) * 1000)};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (!source.empty()) {
+    sockaddr_storage from;
+    socklen_t from_len;
+    if (!ToSockaddr(source, 0, &from, &from_len) ||
+        bind(fd, reinterpret_cast<sockaddr*>(&from), from_len) != 0) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+  }
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int saved = errno;
     close(fd);

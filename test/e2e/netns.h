@@ -57,13 +57,16 @@ class Netns {
 bool LinkNamespaces(const Netns& a, const std::string& a_v4, const std::string& a_v6,
                     const Netns& b, const std::string& b_v4, const std::string& b_v6,
                     std::string* error);
+// The name of LinkNamespaces' veth end in namespace `a` (side 'a') or `b` (side 'b').
+std::string LinkEnd(char side);
 
 // A TCP listening socket bound inside `ns` to addr:port (port 0: any); -1 on failure.
 int ListenIn(const Netns& ns, const std::string& addr, uint16_t port);
-// A blocking TCP connection from inside `ns`; -1 and errno on failure. SO_RCVTIMEO/SNDTIMEO
-// bound every later read and write by `io_timeout`.
+// A blocking TCP connection from inside `ns` (from `source` when given); -1 and errno on failure.
+// SO_RCVTIMEO/SNDTIMEO bound every later read and write by `io_timeout`.
 int ConnectFrom(const Netns& ns, const std::string& addr, uint16_t port,
-                std::chrono::milliseconds io_timeout = std::chrono::seconds(20));
+                std::chrono::milliseconds io_timeout = std::chrono::seconds(20),
+                const std::string& source = "");
 
 // A process started inside a namespace (optionally as another uid/gid, with no supplementary
 // groups), its output appended to `log_file`. The destructor kills it (SIGKILL, by PID) if it is

@@ -36,9 +36,10 @@ struct Family {
   const char* client_ip;
   const char* server_ip;
   const char* loopback;
+  const char* node_ip;  // the client pod's node (status.hostIPs), added in the server namespace
 };
-const Family kV4{false, "10.77.0.1", "10.77.0.2", "127.0.0.1"};
-const Family kV6{true, "fd00:77::1", "fd00:77::2", "::1"};
+const Family kV4{false, "10.77.0.1", "10.77.0.2", "127.0.0.1", "10.77.0.254"};
+const Family kV6{true, "fd00:77::1", "fd00:77::2", "::1", "fd00:77::fe"};
 
 std::string Runfile(const std::string& path) {
   const char* dir = std::getenv("TEST_SRCDIR");
@@ -195,7 +196,9 @@ kind: Pod
 metadata: {namespace: default, name: client, labels: {app: client}}
 spec:
   containers: [{name: c, image: x}]
-status: {podIPs: [{ip: 10.77.0.1}, {ip: "fd00:77::1"}]}
+status:
+  podIPs: [{ip: 10.77.0.1}, {ip: "fd00:77::1"}]
+  hostIPs: [{ip: 10.77.0.254}, {ip: "fd00:77::fe"}]
 ---
 apiVersion: v1
 kind: Pod
@@ -483,6 +486,38 @@ TEST_P(ProxyE2eTest, DeniedConnectionsAreResetAtOnceWithOneDroppedRecord) {
   // The flow-log file holds the same records.
   std::string file = ReadFile(flow_log_);
   EXPECT_NE(file.find("\"destination_port\":" + std::to_string(kDeniedOut)), std::string::npos);
+}
+
+TEST_P(ProxyE2eTest, TrafficFromThePodsOwnNodeIsAlwaysAllowedIn) {
+  // Kubelet probes come from the pod's node. No rule allows kDeniedIn, yet the node (its
+  // status.hostIPs address, here on the server side of the link) gets in, while the server pod
+  // on the same port is still reset.
+  const Family& f = GetParam();
+  std::vector<std::string> add = {
+      "ip",  f.v6 ? "-6" : "-4", "addr", "add", std::string(f.node_ip) + (f.v6 ? "/64" : "/24"),
+      "dev", LinkEnd('b')};
+  if (f.v6) add.push_back("nodad");
+  ASSERT_EQ(server_->Exec(add).status, 0);
+  WritePolicy(kAllowedOut, kAllowedIn);
+  StartProxy();
+  ASSERT_TRUE(WaitReady());
+  int fd = ConnectFrom(*server_, f.client_ip, kDeniedIn, std::chrono::seconds(20), f.node_ip);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(send(fd, "Eprobe", 6, MSG_NOSIGNAL), 6);
+  char back[5] = {};
+  ASSERT_EQ(recv(fd, back, sizeof(back), MSG_WAITALL), 5) << std::strerror(errno);
+  EXPECT_EQ(std::string(back, 5), "probe");
+  close(fd);
+  // From the server pod's own address (IPv6 may otherwise pick the node address as source).
+  ExpectResetAtOnce(
+      ConnectFrom(*server_, f.client_ip, kDeniedIn, std::chrono::seconds(20), f.server_ip));
+  ASSERT_TRUE(WaitCounter(
+      [&] { return Closed("inbound", "normal") == 1 && Closed("inbound", "policy_denied") == 1; }));
+  auto from_node = WaitFlows("FORWARDED",
+                             {"\"traffic_direction\":\"INGRESS\"",
+                              "\"destination_port\":" + std::to_string(kDeniedIn), "own node"},
+                             1);
+  EXPECT_EQ(from_node.size(), 1u) << ReadFile(flow_log_);
 }
 
 TEST_P(ProxyE2eTest, FailsClosedUntilThePolicyFileAppears) {
