@@ -85,11 +85,23 @@ void Connection::SetState(State next) {
   state_ = next;
 }
 
+namespace {
+
+// How far a readable edge of the source lets a pump trust a short read (see Pump::Reading).
+Pump::Reading ReadingFor(uint32_t events) {
+  if (events & EPOLLHUP) return Pump::Reading::kUntilBlocked;
+  if (events & EPOLLRDHUP) return Pump::Reading::kShortReadEnds;
+  return Pump::Reading::kShortReadDrains;
+}
+
+}  // namespace
+
 void Connection::OnEvent(SideIndex side, uint32_t events) {
   if (state_ == State::kClosing) return;
   if (state_ == State::kConnecting) {
-    // The downstream's first bytes wait in its socket: OnConnected reads them.
-    if (side == kUpstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnected(events);
+    // Kept for OnConnected: which side has bytes waiting (an edge is reported only once).
+    early_events_[side] |= events;
+    if (side == kUpstream && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnected();
     return;
   }
   if (events & EPOLLERR) {
@@ -103,11 +115,7 @@ void Connection::OnEvent(SideIndex side, uint32_t events) {
   // stream) reads or writes again on its own once the other side makes progress.
   const PumpIndex reads = side == kDownstream ? kToUpstream : kToDownstream;
   const PumpIndex writes = side == kDownstream ? kToDownstream : kToUpstream;
-  if ((events & kReadable) && pumps_[reads].wants_read()) {
-    // This is the source's own edge: unless it reports the peer's FIN, a short read drains it.
-    RunPump(reads, (events & (EPOLLRDHUP | EPOLLHUP)) ? Pump::Reading::kUntilBlocked
-                                                      : Pump::Reading::kShortReadDrains);
-  }
+  if ((events & kReadable) && pumps_[reads].wants_read()) RunPump(reads, ReadingFor(events));
   if (state_ == State::kClosing) return;
   if ((events & kWritable) && pumps_[writes].wants_write()) RunPump(writes);
 }
@@ -118,10 +126,12 @@ void Connection::Resume() {
   }
 }
 
-void Connection::OnConnected(uint32_t events) {
+void Connection::OnConnected() {
+  const uint32_t down = early_events_[kDownstream];
+  const uint32_t up = early_events_[kUpstream];
   // Writable without an error or hang-up: the connect succeeded (no SO_ERROR query needed).
-  int err = (events & (EPOLLERR | EPOLLHUP)) ? PendingError(fds_[kUpstream]) : 0;
-  if ((events & (EPOLLERR | EPOLLHUP)) && err == 0) err = ECONNREFUSED;
+  int err = (up & (EPOLLERR | EPOLLHUP)) ? PendingError(fds_[kUpstream]) : 0;
+  if ((up & (EPOLLERR | EPOLLHUP)) && err == 0) err = ECONNREFUSED;
   if (err != 0) {
     worker_.conn_log().debug("[C{}] connect to {} failed: {}", id_,
                              EndpointToString(info_.original_destination), std::strerror(err));
@@ -134,12 +144,13 @@ void Connection::OnConnected(uint32_t events) {
   last_activity_ms_ = uv_now(worker_.loop());
   uv_timer_start(&timer_, &Connection::OnTimer,
                  static_cast<uint64_t>(worker_.idle_timeout().count()), 0);
-  // Edges that came while connecting were not acted on: read both sides now (the client has
-  // usually sent its first bytes already, and the handshake's last ACK rides on them).
-  RunPump(kToUpstream);
+  // Act on the readable edges that came while connecting (each is reported once). The client has
+  // usually sent its first bytes already: the handshake's last ACK rides on them. An edge still
+  // queued in this epoll batch is handled as usual once this returns.
+  if (down & kReadable) RunPump(kToUpstream, ReadingFor(down));
   if (state_ != State::kRelaying) return;
   SetQuickAck(fds_[kUpstream]);
-  RunPump(kToDownstream);
+  if (up & kReadable) RunPump(kToDownstream, ReadingFor(up));
 }
 
 void Connection::OnTimeout() {

@@ -73,7 +73,7 @@ class Connection {
   static void OnTimer(uv_timer_t* h);
   static void OnTimerClosed(uv_handle_t* h);
 
-  void OnConnected(uint32_t events);
+  void OnConnected();
   void OnTimeout();
   void RunPump(PumpIndex pump, Pump::Reading reading = Pump::Reading::kUntilBlocked);
   void SetState(State next);
@@ -89,6 +89,7 @@ class Connection {
   uint64_t started_ns_ = 0;  // uv_hrtime() at accept
   uint64_t last_activity_ms_ = 0;
   State state_ = State::kConnecting;
+  uint32_t early_events_[2] = {0, 0};  // epoll events seen per side while connecting
 };
 
 }  // namespace picket::proxy

@@ -21,6 +21,7 @@ Pump::Outcome Pump::Run(PumpIo& io, size_t budget, Reading reading) {
       if (r.n > 0) {
         buffered_ += static_cast<size_t>(r.n);
         if (r.drained && reading == Reading::kShortReadDrains) drained = true;
+        if (r.drained && reading == Reading::kShortReadEnds) eof_ = true;
         continue;  // fill first: an end of stream behind the data is then seen before writing
       }
       if (r.n == 0 && r.error == 0) {

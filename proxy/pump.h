@@ -66,6 +66,9 @@ class Pump {
     // edge and that edge did not report the peer's FIN (EPOLLRDHUP), so any byte or FIN that
     // arrives later raises a new edge. Saves the would-block read per message.
     kShortReadDrains,
+    // A short read means the end of stream: the source's own edge reported the peer's FIN, and a
+    // FIN is taken in only after every byte before it is queued. Saves the read that returns 0.
+    kShortReadEnds,
   };
 
   // Moves bytes until the source or destination would block, or `budget` bytes moved (fairness

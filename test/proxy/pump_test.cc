@@ -182,6 +182,26 @@ TEST(PumpTest, ShortReadDrainsOnlyOnTheSourcesOwnEdge) {
   EXPECT_EQ(untrusted.reads, 2);
 }
 
+TEST(PumpTest, ShortReadEndsTheStreamWhenTheEdgeReportedThePeersFin) {
+  // The source's edge carried EPOLLRDHUP: every byte before the FIN is queued, so the short read
+  // that empties the queue is the end (no read that returns 0), and the write is the last.
+  FakeIo io;
+  io.source = {{64, 0, /*drained=*/true}, {0, 0}};
+  Pump pump;
+  EXPECT_EQ(pump.Run(io, kBudget, Pump::Reading::kShortReadEnds), Pump::Outcome::kFinished);
+  EXPECT_EQ(io.reads, 1);
+  EXPECT_EQ(io.written, 64u);
+  EXPECT_TRUE(io.last_write_was_last);
+
+  // A read that fills what was asked for is not short: the pump reads on to the end.
+  FakeIo full;
+  full.capacity = 64;
+  full.source = {{64, 0}, {0, 0}};
+  Pump reads_on;
+  EXPECT_EQ(reads_on.Run(full, kBudget, Pump::Reading::kShortReadEnds), Pump::Outcome::kFinished);
+  EXPECT_EQ(full.reads, 2);
+}
+
 TEST(PumpTest, DrainedWouldBlockIsNotRetriedAfterAWrite) {
   FakeIo io;
   io.source = {{10, 0}, {-1, EAGAIN, /*drained=*/true}, {20, 0}};
