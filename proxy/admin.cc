@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "policy/json_writer.h"
+
 namespace picket::proxy {
 namespace {
 
@@ -47,40 +49,7 @@ AdminResponse Text(int status, std::string body) {
   return r;
 }
 
-// RFC 8259 string: quotes, backslash and control characters escaped; other bytes pass through
-// (the values are UTF-8 from the control server or ASCII).
-void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+using policy::AppendJsonString;  // RFC 8259 strings: the one escaper (policy/json_writer.h)
 
 void AppendStringArray(std::string& out, const std::vector<std::string>& items) {
   out += '[';
