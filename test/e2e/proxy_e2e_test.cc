@@ -407,6 +407,17 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
     EXPECT_EQ(up.hash, StreamHash(1, kBulk));
   }
 
+  // One round trip through AppServer's echo mode: the mode byte 'E' first (`open`), then
+  // `message`, which must come back whole.
+  static void Echo(int fd, const std::string& message, bool open = true) {
+    const std::string out = (open ? "E" : "") + message;
+    ASSERT_EQ(send(fd, out.data(), out.size(), MSG_NOSIGNAL), static_cast<ssize_t>(out.size()));
+    std::string back(message.size(), '\0');
+    ASSERT_EQ(recv(fd, back.data(), back.size(), MSG_WAITALL), static_cast<ssize_t>(back.size()))
+        << std::strerror(errno);
+    EXPECT_EQ(back, message);
+  }
+
   static void ExpectResetAtOnce(int fd) {
     ASSERT_GE(fd, 0) << std::strerror(errno);
     auto start = std::chrono::steady_clock::now();
@@ -503,10 +514,7 @@ TEST_P(ProxyE2eTest, TrafficFromThePodsOwnNodeIsAlwaysAllowedIn) {
   ASSERT_TRUE(WaitReady());
   int fd = ConnectFrom(*server_, f.client_ip, kDeniedIn, std::chrono::seconds(20), f.node_ip);
   ASSERT_GE(fd, 0) << std::strerror(errno);
-  ASSERT_EQ(send(fd, "Eprobe", 6, MSG_NOSIGNAL), 6);
-  char back[5] = {};
-  ASSERT_EQ(recv(fd, back, sizeof(back), MSG_WAITALL), 5) << std::strerror(errno);
-  EXPECT_EQ(std::string(back, 5), "probe");
+  ASSERT_NO_FATAL_FAILURE(Echo(fd, "probe"));
   close(fd);
   // From the server pod's own address (IPv6 may otherwise pick the node address as source).
   ExpectResetAtOnce(
@@ -535,10 +543,7 @@ TEST_P(ProxyE2eTest, FailsClosedUntilThePolicyFileAppears) {
   ASSERT_TRUE(WaitReady());
   int fd = ConnectOut(kAllowedOut);
   ASSERT_GE(fd, 0);
-  ASSERT_EQ(send(fd, "Eping", 5, MSG_NOSIGNAL), 5);
-  char buf[4];
-  ASSERT_EQ(recv(fd, buf, 4, MSG_WAITALL), 4);
-  EXPECT_EQ(std::string(buf, 4), "ping");
+  ASSERT_NO_FATAL_FAILURE(Echo(fd, "ping"));
   close(fd);
 }
 
@@ -548,16 +553,13 @@ TEST_P(ProxyE2eTest, PolicyUpdateThatRevokesAccessClosesTheConnection) {
   ASSERT_TRUE(WaitReady());
   int fd = ConnectOut(kAllowedOut);
   ASSERT_GE(fd, 0);
-  ASSERT_EQ(send(fd, "Eping", 5, MSG_NOSIGNAL), 5);
-  char buf[4];
-  ASSERT_EQ(recv(fd, buf, 4, MSG_WAITALL), 4);
+  ASSERT_NO_FATAL_FAILURE(Echo(fd, "ping"));
   // A bad file first: rejected with a precise error, the old policy (and the connection) stay.
   ASSERT_TRUE(WriteFile(policy_file_ + ".tmp", "{\"version\": 1,"));
   ASSERT_EQ(std::rename((policy_file_ + ".tmp").c_str(), policy_file_.c_str()), 0);
   proxy_.Signal(SIGHUP);
   ASSERT_TRUE(WaitCounter([&] { return Counter("picket_policy_update_rejected_total") >= 1; }));
-  ASSERT_EQ(send(fd, "pong", 4, MSG_NOSIGNAL), 4);
-  ASSERT_EQ(recv(fd, buf, 4, MSG_WAITALL), 4);
+  ASSERT_NO_FATAL_FAILURE(Echo(fd, "pong", /*open=*/false));
   // Now a valid policy that no longer allows port 7000.
   WritePolicy(kDeniedOut, kAllowedIn);
   Received r = ReceiveAll(fd);
@@ -576,9 +578,7 @@ TEST_P(ProxyE2eTest, SigtermStopsAcceptingDrainsAndExitsZero) {
   ASSERT_TRUE(WaitReady());
   int fd = ConnectOut(kAllowedOut);
   ASSERT_GE(fd, 0);
-  ASSERT_EQ(send(fd, "Eping", 5, MSG_NOSIGNAL), 5);
-  char buf[4];
-  ASSERT_EQ(recv(fd, buf, 4, MSG_WAITALL), 4);
+  ASSERT_NO_FATAL_FAILURE(Echo(fd, "ping"));
   proxy_.Signal(SIGTERM);
   // Not accepting any more: a new connection is refused (the capture rules stay: fail closed).
   ASSERT_TRUE(WaitCounter([&] {
@@ -588,9 +588,7 @@ TEST_P(ProxyE2eTest, SigtermStopsAcceptingDrainsAndExitsZero) {
   }));
   EXPECT_FALSE(proxy_.Wait(std::chrono::milliseconds(200)).has_value());  // still draining
   // The established connection still works, and ends on its own.
-  ASSERT_EQ(send(fd, "pong", 4, MSG_NOSIGNAL), 4);
-  ASSERT_EQ(recv(fd, buf, 4, MSG_WAITALL), 4);
-  EXPECT_EQ(std::string(buf, 4), "pong");
+  ASSERT_NO_FATAL_FAILURE(Echo(fd, "pong", /*open=*/false));
   shutdown(fd, SHUT_WR);
   Received r = ReceiveAll(fd);
   close(fd);
