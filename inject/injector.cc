@@ -32,7 +32,8 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// Istio's truthy set (formats.md §2.4): y|yes|true|on, case-insensitive.
+// Istio's truthy set (istio pkg/kube/inject/inject.go, injectRequired): y|yes|true|on,
+// case-insensitive.
 bool Truthy(const std::string& v) {
   const std::string l = Lower(v);
   return l == "y" || l == "yes" || l == "true" || l == "on";

@@ -1,8 +1,8 @@
 // inject/json_patch.h — RFC 6902 JSON Patch: computing one from two documents, and applying one.
 //
-// Owns: `CreatePatch` (the diff the admission webhook returns: `add` for new members and
-// inserted array elements, `remove`, `replace`; whole arrays and maps are added when their
-// parent lacks them, as formats.md §2.3 requires), `ApplyPatch` (all six operations with RFC 6901
+// Owns: `CreatePatch` (the diff the admission webhook returns: `add` for new members and inserted
+// array elements, `remove`, `replace`; whole arrays and maps are added when their parent lacks
+// them: RFC 6902 `add` needs an existing parent), `ApplyPatch` (all six operations with RFC 6901
 // pointers, for tests, fuzzing and tools) and pointer escaping (`~` → `~0`, `/` → `~1`).
 //
 // Pure functions; any thread.

@@ -6,9 +6,9 @@
 // iptables-restore transactions for one address family. Nothing here runs a command; see
 // inject/redirect_installer.h for that.
 //
-// Model: istio-iptables in REDIRECT mode (formats.md §3.2, §3.3) with chains of our own
-// (PICKET_INBOUND, PICKET_IN_REDIRECT, PICKET_OUTPUT, PICKET_REDIRECT), our own ports
-// (outbound 15001, inbound 15006, admin 15000, readiness 15021) and uid/gid 1337. Only TCP is
+// Model: istio-iptables in REDIRECT mode (istio tools/istio-iptables/pkg/capture/run.go) with
+// chains of our own (PICKET_INBOUND, PICKET_IN_REDIRECT, PICKET_OUTPUT, PICKET_REDIRECT), our own
+// ports (outbound 15001, inbound 15006, admin 15000, readiness 15021) and uid/gid 1337. Only TCP is
 // captured; DNS and other UDP are left alone.
 //
 // Pure functions; any thread.

@@ -36,7 +36,7 @@ filters::Endpoint EndpointFromSockaddr(const sockaddr_storage& ss) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     const uint8_t* b = sin6->sin6_addr.s6_addr;
     static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    // An IPv4-mapped address is an IPv4 peer (formats.md §4.1: normalise like Envoy).
+    // An IPv4-mapped address is an IPv4 peer (normalised as Envoy's getOriginalDst does).
     e.address =
         std::memcmp(b, kMapped, 12) == 0 ? policy::IpAddress::V4(b + 12) : policy::IpAddress::V6(b);
     e.port = ntohs(sin6->sin6_port);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds everything, checks the layering of
-# DESIGN.md, and runs every test (unit, integration, conformance, e2e) — then the same tests
+# docs/architecture.md, and runs every test (unit, integration, conformance, e2e) — then the same tests
 # again under ASan+UBSan unless PICKET_SKIP_ASAN=1.
 #
 # e2e tests create network namespaces and iptables rules: they need root and fail loudly
