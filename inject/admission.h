@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "inject/injector.h"
 
 namespace picket::inject {
@@ -30,6 +31,6 @@ AdmissionReply HandleAdmissionReview(std::string_view body, const InjectOptions&
 
 std::string Base64Encode(std::string_view data);
 // Strict RFC 4648 decoding with padding; error on anything else.
-[[nodiscard]] std::expected<std::string, std::string> Base64Decode(std::string_view text);
+[[nodiscard]] base::Result<std::string> Base64Decode(std::string_view text);
 
 }  // namespace picket::inject

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   }
   auto cmd = picket::inject::ParseInitArgs(args);
   if (!cmd) {
-    std::fprintf(stderr, "picket-init: %s\n", cmd.error().c_str());
+    std::fprintf(stderr, "picket-init: %s\n", cmd.error().ToString().c_str());
     return 2;
   }
   using Action = picket::inject::InitCommand::Action;
@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     }
     auto text = picket::inject::DryRunText(*cmd);
     if (!text) {
-      std::fprintf(stderr, "picket-init: %s\n", text.error().c_str());
+      std::fprintf(stderr, "picket-init: %s\n", text.error().ToString().c_str());
       return 2;
     }
     std::fputs(text->c_str(), stdout);
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   picket::inject::ProcessRunner runner;
   // Install: the address first (its failure changes nothing), then the rules. Cleanup: the
   // rules first, then the address.
-  std::expected<void, std::string> result;
+  picket::base::Result<void> result;
   if (cmd->action == Action::kCleanup) {
     result = picket::inject::CleanupRules(*cmd, runner);
     if (result) result = picket::inject::RemovePassthroughAddress(*cmd, runner);
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     if (result) result = picket::inject::InstallRules(*cmd, runner);
   }
   if (!result) {
-    std::fprintf(stderr, "picket-init: %s\n", result.error().c_str());
+    std::fprintf(stderr, "picket-init: %s\n", result.error().ToString().c_str());
     return 1;
   }
   std::fprintf(

@@ -188,7 +188,7 @@ int RunInject(Args a) {
   }
   auto result = picket::inject::InjectYamlText(text, in == "-" ? "<stdin>" : in, o);
   if (!result) {
-    std::fprintf(stderr, "picket-inject: %s\n", result.error().c_str());
+    std::fprintf(stderr, "picket-inject: %s\n", result.error().ToString().c_str());
     return 1;
   }
   for (const std::string& note : result->notes) std::fprintf(stderr, "===> %s\n", note.c_str());
@@ -222,7 +222,7 @@ int RunBootstrap(Args a) {
   if (!RejectUnknown(a)) return 2;
   auto doc = picket::inject::BuildBootstrap(p);
   if (!doc) {
-    std::fprintf(stderr, "picket-inject bootstrap: %s\n", doc.error().c_str());
+    std::fprintf(stderr, "picket-inject bootstrap: %s\n", doc.error().ToString().c_str());
     return 2;
   }
   if (!WriteOutput(output, picket::config::EmitYaml(*doc))) return 1;

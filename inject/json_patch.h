@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "config/document.h"
 
 namespace picket::inject {
@@ -24,7 +25,7 @@ config::Node CreatePatch(const config::Node& original, const config::Node& mutat
 
 // Applies `patch` to `document`. Any failing operation fails the whole patch (the input is not
 // modified: it is taken by value).
-[[nodiscard]] std::expected<config::Node, std::string> ApplyPatch(config::Node document,
-                                                                  const config::Node& patch);
+[[nodiscard]] base::Result<config::Node> ApplyPatch(config::Node document,
+                                                    const config::Node& patch);
 
 }  // namespace picket::inject

@@ -30,7 +30,7 @@ COMMIT
 
 TEST(InitArgs, ParsesAndRejects) {
   auto c = ParseInitArgs({"--proxy-uid=1500", "--ipv6=false", "--cleanup"});
-  ASSERT_TRUE(c.has_value()) << c.error();
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
   EXPECT_EQ(c->config.proxy_uids, std::vector<uint32_t>{1500});
   EXPECT_EQ(c->config.proxy_gids, std::vector<uint32_t>{1500});  // defaults to the uid
   EXPECT_FALSE(c->config.ipv6);
@@ -102,10 +102,11 @@ TEST(Installer, Ipv6FailureRollsBackIpv4) {
   ASSERT_TRUE(cmd.has_value());
   auto result = InstallRules(*cmd, r);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("IPv6: `ip6tables-restore --noflush` exited with status 2: "
-                                "ip6tables-restore: line 7 failed"),
-            std::string::npos)
-      << result.error();
+  EXPECT_NE(
+      result.error().ToString().find("IPv6: `ip6tables-restore --noflush` exited with status 2: "
+                                     "ip6tables-restore: line 7 failed"),
+      std::string::npos)
+      << result.error().ToString();
   // save v4, save v6, restore v4, restore v6 (fails), rollback v6, rollback v4.
   ASSERT_EQ(r.calls.size(), 6u);
   EXPECT_EQ(r.calls[2].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
@@ -120,7 +121,7 @@ TEST(Installer, Ipv6UnavailableIsAnErrorUnlessDisabled) {
   auto cmd = ParseInitArgs({});
   auto result = InstallRules(*cmd, r);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("--ipv6=false"), std::string::npos);
+  EXPECT_NE(result.error().ToString().find("--ipv6=false"), std::string::npos);
   for (const auto& c : r.calls) EXPECT_NE(c.argv[0], "iptables-restore");  // nothing applied
 
   FakeRunner r2;
@@ -135,7 +136,7 @@ TEST(Installer, RefusesAnotherMesh) {
   r.answers["iptables-save -t"] = CommandResult{0, "*nat\n:ISTIO_OUTPUT - [0:0]\nCOMMIT\n", ""};
   auto result = InstallRules(*ParseInitArgs({}), r);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("ISTIO_OUTPUT"), std::string::npos);
+  EXPECT_NE(result.error().ToString().find("ISTIO_OUTPUT"), std::string::npos);
 }
 
 TEST(Installer, CleanupWithNothingInstalledRunsNoRestore) {
@@ -154,7 +155,8 @@ TEST(Installer, MissingBinaryIsReported) {
   InitCommand cmd = *ParseInitArgs({"--iptables-save=/nonexistent/iptables-save"});
   auto result = InstallRules(cmd, real);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("/nonexistent/iptables-save"), std::string::npos) << result.error();
+  EXPECT_NE(result.error().ToString().find("/nonexistent/iptables-save"), std::string::npos)
+      << result.error().ToString();
 }
 
 TEST(ProcessRunner, FeedsStdinAndCapturesBothStreams) {
