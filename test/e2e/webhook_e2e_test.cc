@@ -210,9 +210,9 @@ TEST_F(WebhookE2E, PatchAppliedToThePodEqualsTheCliInjection) {
   auto pod = config::ParseJson(kPod, "pod");
   ASSERT_TRUE(pod.has_value());
   auto patched = ApplyPatch(*pod, *patch);
-  ASSERT_TRUE(patched.has_value()) << patched.error();
+  ASSERT_TRUE(patched.has_value()) << patched.error().ToString();
   auto cli = InjectYamlText(kPod, "pod.json", InjectOptions{});
-  ASSERT_TRUE(cli.has_value()) << cli.error();
+  ASSERT_TRUE(cli.has_value()) << cli.error().ToString();
   auto cli_docs = config::ParseYamlDocuments(cli->yaml, "cli.yaml");
   ASSERT_TRUE(cli_docs.has_value());
   ASSERT_EQ(cli_docs->size(), 1u);
