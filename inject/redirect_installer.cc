@@ -31,7 +31,7 @@ std::expected<std::string, std::string> Run(CommandRunner& runner,
                                             const std::vector<std::string>& argv,
                                             const std::string& input) {
   auto r = runner.Run(argv, input);
-  if (!r) return std::unexpected("`" + CommandLine(argv) + "`: " + r.error());
+  if (!r) return std::unexpected("`" + CommandLine(argv) + "`: " + r.error().ToString());
   if (r->exit_code != 0) return std::unexpected(Describe(argv, *r));
   return r->out;
 }
