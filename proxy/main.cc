@@ -58,7 +58,12 @@ int main(int argc, char** argv) {
   {
     picket::proxy::Proxy proxy(std::move(*bootstrap), loop);
     if (auto started = proxy.Start(); !started) {
-      spdlog::get("admin")->error("{}", started.error());
+      auto admin = spdlog::get("admin");
+      admin->error("{}", started.error());
+      // Not starting is never silent, whatever --log-level says.
+      if (!admin->should_log(spdlog::level::err)) {
+        std::fprintf(stderr, "picket-proxy: %s\n", fmt::format("{}", started.error()).c_str());
+      }
       return 1;
     }
     uv_run(loop, UV_RUN_DEFAULT);
