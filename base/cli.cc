@@ -15,14 +15,18 @@ std::vector<std::string> Names(const std::array<std::string_view, N>& names) {
 }
 
 void Relax(CLI::App& app) {
-  for (CLI::Option* option : app.get_options()) option->required(false);
+  for (CLI::Option* option : app.get_options()) {
+    option->required(false);
+    for (CLI::Option* other : option->get_needs()) option->remove_needs(other);
+    for (CLI::Option* other : option->get_excludes()) option->remove_excludes(other);
+  }
   for (CLI::App* sub : app.get_subcommands({})) Relax(*sub);
   app.require_subcommand(0, 0);
 }
 
-// CLI11 checks required flags before it looks for unexpected ones, so `CMD --bogus` would say
-// "--file is required". The unknown flag is the better message: parse again with nothing
-// required and report what is left over, if anything.
+// CLI11 checks required flags (and needs/excludes) before it looks for unexpected ones, so
+// `CMD --bogus` would say "--file is required". The unknown flag is the better message: parse again
+// with nothing required and report what is left over, if anything.
 std::vector<std::string> Unexpected(CLI::App& app, const std::vector<std::string>& reversed) {
   Relax(app);
   app.allow_extras();
@@ -62,7 +66,8 @@ std::optional<int> ParseCommandLine(CLI::App& app, std::vector<std::string> args
     }
     std::string message = e.what();
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr ||
-        dynamic_cast<const CLI::RequiresError*>(&e) != nullptr) {
+        dynamic_cast<const CLI::RequiresError*>(&e) != nullptr ||
+        dynamic_cast<const CLI::ExcludesError*>(&e) != nullptr) {
       if (auto extras = Unexpected(app, reversed); !extras.empty()) {
         message = "unknown argument: " + extras.front();
       }

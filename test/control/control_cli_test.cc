@@ -26,6 +26,12 @@ TEST(ControlCliTest, UnknownFlagIsNamedBeforeMissingOnes) {
   auto r = picket::testing::RunBinary({Binary(), "serve", "--bogus", "x"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
+  r = picket::testing::RunBinary({Binary(), "certs", "--ca-cert", "c.pem", "--bogus"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
+  r = picket::testing::RunBinary({Binary(), "validate", "-f", "x", "--bogus"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
   r = picket::testing::RunBinary({Binary(), "frobnicate"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("frobnicate"), std::string::npos) << r.err;
