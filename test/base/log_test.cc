@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace picket::base {
@@ -54,13 +53,9 @@ TEST(LogTest, JsonEscapesWhatJsonMust) {
   EXPECT_NE(line.find(R"(quote \" backslash \\ newline \n tab \t cr \r bell \u0007 del \u007f é)"),
             std::string::npos)
       << line;
-  // A JSON parser gets every field back as it was logged.
-  const nlohmann::json j = nlohmann::json::parse(line);
-  EXPECT_EQ(j.size(), 4u);
-  EXPECT_EQ(j.at("time"), "2026-12-07T02:51:23.123Z");
-  EXPECT_EQ(j.at("level"), "debug");
-  EXPECT_EQ(j.at("logger"), "po\"licy");
-  EXPECT_EQ(j.at("msg"), msg);
+  EXPECT_EQ(line, R"({"time":"2026-12-07T02:51:23.123Z","level":"debug","logger":"po\"licy","msg":)"
+                  R"("quote \" backslash \\ newline \n tab \t cr \r bell \u0007 del \u007f é"})"
+                  "\n");
 }
 
 TEST(LogTest, LevelsAreAFixedSet) {
