@@ -1,6 +1,8 @@
 // control/flags.cc — see flags.h.
 #include "control/flags.h"
 
+#include <CLI/CLI.hpp>
+
 namespace picket::control {
 
 CLI::Option* AddFilesFlag(CLI::App& sub, std::vector<std::string>* files) {

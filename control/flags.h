@@ -5,11 +5,15 @@
 // and the `-f PATH...` flag the offline commands share. Call from main() only.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 namespace picket::control {
 

@@ -1,6 +1,7 @@
 // control/offline_commands.cc — see offline_commands.h.
 #include "control/offline_commands.h"
 
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <memory>
 #include <optional>

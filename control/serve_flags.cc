@@ -1,5 +1,6 @@
 // control/serve_flags.cc — the command line of `picket-control serve` (see serve.h): its flags,
 // ParseServeFlags and the command-table row.
+#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "control/serve.h"
