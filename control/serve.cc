@@ -15,11 +15,6 @@
 namespace picket::control {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: picket-control serve --manifests DIR --listen HOST:PORT --tls-cert FILE\n"
-    "         --tls-key FILE --tls-ca FILE [--admin 127.0.0.1:PORT] [--trust-domain TD]\n"
-    "         [--debounce-ms N]\n";
-
 net::Json ErrorsJson(const config::Errors& errors) {
   net::Json j = net::Json::MakeArray();
   for (const auto& e : errors) j.Push(e.ToString());
@@ -27,46 +22,6 @@ net::Json ErrorsJson(const config::Errors& errors) {
 }
 
 }  // namespace
-
-std::expected<ServeOptions, std::string> ParseServeFlags(const std::vector<std::string>& args) {
-  ServeOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (i + 1 >= args.size()) return std::unexpected(flag + ": missing value\n" + kUsage);
-    const std::string& v = args[++i];
-    if (flag == "--manifests") {
-      o.manifests_dir = v;
-    } else if (flag == "--listen") {
-      o.listen = v;
-    } else if (flag == "--admin") {
-      o.admin = v;
-    } else if (flag == "--tls-cert") {
-      o.tls_cert = v;
-    } else if (flag == "--tls-key") {
-      o.tls_key = v;
-    } else if (flag == "--tls-ca") {
-      o.tls_ca = v;
-    } else if (flag == "--trust-domain") {
-      o.trust_domain = v;
-    } else if (flag == "--debounce-ms") {
-      char* end = nullptr;
-      const unsigned long ms = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || ms > 10000) {
-        return std::unexpected("--debounce-ms: expected 0..10000, got \"" + v + "\"");
-      }
-      o.debounce_ms = ms;
-    } else {
-      return std::unexpected("unknown flag \"" + flag + "\"\n" + kUsage);
-    }
-  }
-  if (o.manifests_dir.empty())
-    return std::unexpected(std::string("--manifests is required\n") + kUsage);
-  if (o.tls_cert.empty() || o.tls_key.empty() || o.tls_ca.empty()) {
-    return std::unexpected(std::string("--tls-cert, --tls-key and --tls-ca are required\n") +
-                           kUsage);
-  }
-  return o;
-}
 
 std::expected<std::unique_ptr<ControlServer>, std::string> ControlServer::Create(
     uv_loop_t* loop, const ServeOptions& options) {
@@ -194,16 +149,11 @@ void ControlServer::OneClosed() {
   }
 }
 
-int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto options = ParseServeFlags(args);
-  if (!options) {
-    err << "picket-control serve: " << options.error() << "\n";
-    return 2;
-  }
+int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) {
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  auto server = ControlServer::Create(&loop, *options);
+  auto server = ControlServer::Create(&loop, options);
   if (!server) {
     err << "picket-control serve: " << server.error() << "\n";
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -18,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "config/error.h"
+#include "control/flags.h"
 #include "control/serve_admin.h"
 #include "control/watch.h"
 #include "control/xds_server.h"
@@ -37,9 +39,10 @@ struct ServeOptions {
   uint64_t debounce_ms = 20;
 };
 
-// Parses `serve` flags. Errors name the flag.
-[[nodiscard]] std::expected<ServeOptions, std::string> ParseServeFlags(
-    const std::vector<std::string>& args);
+// Declares the `serve` flags on `sub`, bound to `options` (control/serve_flags.cc).
+void AddServeFlags(CLI::App& sub, ServeOptions* options);
+// Parses `serve` flags (without the command name). Errors name the flag.
+[[nodiscard]] base::Result<ServeOptions> ParseServeFlags(const std::vector<std::string>& args);
 
 class ControlServer {
  public:
@@ -76,6 +79,9 @@ class ControlServer {
 
 // picket-control serve --manifests DIR --listen ADDR --tls-cert F --tls-key F --tls-ca F
 //                      [--admin ADDR] [--trust-domain TD] [--debounce-ms N]
-int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// Runs until SIGINT/SIGTERM.
+int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err);
+// The `serve` row of picket-control's command table (control/flags.h).
+CommandRun AddServe(CLI::App& sub);
 
 }  // namespace picket::control

@@ -10,8 +10,6 @@ namespace {
 using base::Error;
 
 // The runner's failure as an Error, whichever type the CommandRunner seam reports it in.
-[[maybe_unused]] Error AsError(std::string reason) { return Error::Of(std::move(reason)); }
-[[maybe_unused]] Error AsError(Error e) { return e; }
 
 struct FamilyTools {
   Family family;
@@ -37,7 +35,7 @@ std::string Describe(const std::vector<std::string>& argv, const CommandResult& 
 base::Result<std::string> Run(CommandRunner& runner, const std::vector<std::string>& argv,
                               const std::string& input) {
   auto r = runner.Run(argv, input);
-  if (!r) return std::unexpected(AsError(r.error()).Context("`" + CommandLine(argv) + "`"));
+  if (!r) return std::unexpected(Error(r.error()).Context("`" + CommandLine(argv) + "`"));
   if (r->exit_code != 0) return std::unexpected(Error::Of(Describe(argv, *r)));
   return r->out;
 }

@@ -225,7 +225,7 @@ TEST(ServeFlagsTest, RequiresManifestsAndTls) {
   EXPECT_FALSE(ParseServeFlags({"--bogus", "x"}).has_value());
   auto ok = ParseServeFlags({"--manifests", "d", "--tls-cert", "c", "--tls-key", "k", "--tls-ca",
                              "a", "--debounce-ms", "5"});
-  ASSERT_TRUE(ok.has_value()) << ok.error();
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
   EXPECT_EQ(ok->debounce_ms, 5u);
 }
 

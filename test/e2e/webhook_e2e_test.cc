@@ -51,7 +51,7 @@ class WebhookE2E : public testing::Test {
          "-nodes", "-keyout", dir_ + "/key.pem", "-out", dir_ + "/cert.pem", "-days", "1", "-subj",
          "/CN=picket-webhook", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"},
         "");
-    ASSERT_TRUE(r.has_value()) << r.error();
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
     ASSERT_EQ(r->exit_code, 0) << r->err;
   }
 

@@ -84,8 +84,8 @@ class FakeRunner : public CommandRunner {
   std::map<std::string, CommandResult> answers;  // keyed by "bin arg1"
   std::vector<Call> calls;
 
-  std::expected<CommandResult, std::string> Run(const std::vector<std::string>& argv,
-                                                const std::string& input) override {
+  base::Result<CommandResult> Run(const std::vector<std::string>& argv,
+                                  const std::string& input) override {
     calls.push_back({argv, input});
     std::string key = argv[0] + (argv.size() > 1 ? " " + argv[1] : "");
     auto it = answers.find(key);
@@ -162,7 +162,7 @@ TEST(Installer, MissingBinaryIsReported) {
 TEST(ProcessRunner, FeedsStdinAndCapturesBothStreams) {
   ProcessRunner real;
   auto r = real.Run({"/bin/sh", "-c", "cat; echo err >&2; exit 3"}, std::string(200000, 'x'));
-  ASSERT_TRUE(r.has_value()) << r.error();
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_EQ(r->out.size(), 200000u);
   EXPECT_EQ(r->err, "err\n");
