@@ -9,7 +9,6 @@ namespace {
 
 using base::Error;
 
-// The runner's failure as an Error, whichever type the CommandRunner seam reports it in.
 
 struct FamilyTools {
   Family family;

@@ -69,15 +69,16 @@ std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6) {
   return EndpointFromSockaddr(ss);
 }
 
-std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog) {
-  int family = address.address.v6 ? AF_INET6 : AF_INET;
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+std::expected<int, SysError> BindSocket(const filters::Endpoint& address, Transport transport) {
+  const int family = address.address.v6 ? AF_INET6 : AF_INET;
+  const int type = transport == Transport::kStream ? SOCK_STREAM : SOCK_DGRAM;
+  int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::unexpected(SysError{errno, "socket"});
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  SetNoDelay(fd);  // accepted sockets inherit it: one setsockopt less per connection
+  if (transport == Transport::kStream) SetNoDelay(fd);  // before bind: as the listener had it
   sockaddr_storage ss;
   socklen_t len = EndpointToSockaddr(address, &ss);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -85,20 +86,30 @@ std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlo
     close(fd);
     return std::unexpected(err);
   }
-  if (listen(fd, backlog) != 0) {
+  return fd;
+}
+
+std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog) {
+  // TCP_NODELAY is set by BindSocket: accepted sockets inherit it, one setsockopt less per
+  // connection.
+  auto fd = BindSocket(address, Transport::kStream);
+  if (!fd) return fd;
+  if (listen(*fd, backlog) != 0) {
     SysError err{errno, "listen(" + EndpointToString(address) + ")"};
-    close(fd);
+    close(*fd);
     return std::unexpected(err);
   }
   return fd;
 }
 
-uint16_t LocalPort(int fd) {
+filters::Endpoint LocalEndpoint(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  return EndpointFromSockaddr(ss).port;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return EndpointFromSockaddr(ss);
 }
+
+uint16_t LocalPort(int fd) { return LocalEndpoint(fd).port; }
 
 std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to,
                                                 const std::optional<policy::IpAddress>& source) {
