@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "config/manifest_loader.h"
-#include "control/xds_stream.h"
+#include "base/hash.h"
 
 namespace picket::control {
 namespace {
@@ -53,7 +53,7 @@ ManifestSet::Result ManifestSet::Reload() {
     std::ostringstream ss;
     ss << in.rdbuf();
     const std::string content = ss.str();
-    const std::string hash = HashVersion(content) + ":" + std::to_string(content.size());
+    const std::string hash = base::HashVersion(content) + ":" + std::to_string(content.size());
     File& file = files_[path];
     if (file.content_hash == hash) continue;
     file.content_hash = hash;

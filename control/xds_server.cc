@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/hash.h"
 #include "control/xds_stream.h"
 #include "net/tls_stream.h"
 
@@ -154,13 +155,13 @@ const XdsServer::TypeState* XdsServer::FindType(std::string_view type_url) const
 
 std::string XdsServer::TypeVersion(std::string_view type_url) const {
   auto* type = const_cast<XdsServer*>(this)->FindType(type_url);
-  if (type == nullptr) return HashVersion("");
+  if (type == nullptr) return base::HashVersion("");
   if (type->version_stale) {
     std::string all;
     for (const auto& [name, r] : type->resources) {
       all.append(name).append("=").append(r.version) += ';';
     }
-    type->version = HashVersion(all);
+    type->version = base::HashVersion(all);
     type->version_stale = false;
   }
   return type->version;

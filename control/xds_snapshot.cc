@@ -7,6 +7,7 @@
 #include <chrono>
 #include <set>
 
+#include "base/hash.h"
 #include "control/service_map.h"
 #include "control/xds_stream.h"
 #include "net/json.h"
@@ -25,9 +26,9 @@ XdsServer::Upsert MakeUpsert(std::string name, const std::string& text) {
   // The policy encoders always emit valid JSON; a failure here is a bug in them.
   if (!json) {
     spdlog::error("xds: encoder produced invalid JSON for {}: {}", name, json.error());
-    return {std::move(name), HashVersion(text), net::Json(text)};
+    return {std::move(name), base::HashVersion(text), net::Json(text)};
   }
-  return {std::move(name), HashVersion(text), std::move(*json)};
+  return {std::move(name), base::HashVersion(text), std::move(*json)};
 }
 
 std::string LabelsText(const config::Labels& labels) {
@@ -181,7 +182,7 @@ void XdsSnapshot::PublishServiceMap(const config::Cluster& cluster) {
   std::map<std::string, std::string> next;
   for (const ServiceMapEntry& entry : ComputeServiceMap(cluster)) {
     net::Json payload = EncodeServiceMapEntry(entry);
-    std::string version = HashVersion(payload.Serialize());
+    std::string version = base::HashVersion(payload.Serialize());
     std::string key = entry.Key();
     auto published = service_versions_.find(key);
     if (published == service_versions_.end() || published->second != version) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "base/hash.h"
 #include "control/xds_server.h"
 
 namespace picket::control {
@@ -31,18 +32,6 @@ net::Json NackJson(const std::optional<net::Status>& status, const std::string& 
 }
 
 }  // namespace
-
-std::string HashVersion(std::string_view data) {
-  uint64_t h = 1469598103934665603ull;
-  for (const char c : data) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 1099511628211ull;
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[i] = kHex[h & 0xF];
-  return out;
-}
 
 std::optional<std::pair<std::string, std::string>> ParseSpiffePodId(std::string_view uri,
                                                                     std::string_view trust_domain) {
@@ -390,7 +379,7 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   } else {
     std::string all;
     for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
-    version = HashVersion(all);
+    version = base::HashVersion(all);
   }
   if (version == sub.sent_version) return;  // nothing this stream sees has changed
   sub.sent_version = version;

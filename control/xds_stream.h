@@ -135,7 +135,4 @@ class XdsStream : public net::TlsStream::Handler {
 std::optional<std::pair<std::string, std::string>> ParseSpiffePodId(std::string_view uri,
                                                                     std::string_view trust_domain);
 
-// Stable 64-bit FNV-1a as 16 hex digits (resource and type versions).
-std::string HashVersion(std::string_view data);
-
 }  // namespace picket::control

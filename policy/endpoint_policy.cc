@@ -5,20 +5,13 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/hash.h"
 #include "policy/address_table.h"
 #include "policy/cluster_policy.h"
 #include "policy/json_writer.h"
 
 namespace picket::policy {
 namespace {
-
-std::string HashVersion(std::string_view text) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 // Immutable after construction. Identity ids of the resources are global (the control
 // server's); lookups use dense local ids so identity sets stay small whatever ids arrive.
@@ -80,7 +73,7 @@ class Snapshot final : public EndpointPolicy {
       s->ingress_texts_.own_node.push_back(DescribeOwnNode(node));
     }
     if (!errors.empty()) return std::unexpected(std::move(errors));
-    s->version_ = version.empty() ? HashVersion(s->EncodeBody()) : std::move(version);
+    s->version_ = version.empty() ? base::HashVersion(s->EncodeBody()) : std::move(version);
     return s;
   }
 
