@@ -276,7 +276,7 @@ Result<JsonDocument> ParseJson(std::string_view text, const JsonLimits& limits) 
         Error::Of("invalid JSON: larger than " + std::to_string(limits.max_bytes) + " bytes"));
   }
   JsonDocument doc;
-  simdjson::dom::parser parser(std::max<size_t>(limits.max_bytes, text.size()));
+  simdjson::dom::parser parser;  // its own size limit (4 GiB) is above ours
   Element root;
   simdjson::error_code code = parser.allocate(text.size(), limits.max_depth);
   if (!code) {
