@@ -188,10 +188,6 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
   for (Upsert& u : upserts) {
     auto it = type.resources.find(u.name);
     if (it != type.resources.end() && it->second.version == u.version) continue;
-    net::Json item = net::Json::MakeObject();
-    item["name"] = u.name;
-    item["version"] = u.version;
-    item["resource"] = std::move(u.payload);
     const uint64_t revision = ++type.revision;
     if (it != type.resources.end()) type.by_revision.erase(it->second.revision);
     if (auto removed = type.removed_at.find(u.name); removed != type.removed_at.end()) {
@@ -199,7 +195,7 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
       type.removed_at.erase(removed);
     }
     type.by_revision.emplace(revision, u.name);
-    StoredResource stored{u.version, std::make_shared<const std::string>(item.Serialize()),
+    StoredResource stored{u.version, std::make_shared<const std::string>(std::move(u.encoded)),
                           revision};
     type.resources.insert_or_assign(u.name, std::move(stored));
     changed.insert(std::move(u.name));
