@@ -3,7 +3,6 @@
 // policy/endpoint_policy.h.
 #include "proxy/xds/policy_source.h"
 
-#include "net/json.h"
 #include "net/xds_message.h"
 
 namespace picket::proxy::xds {
@@ -43,15 +42,12 @@ std::expected<void, std::string> PolicySource::OnServices(
   if (state_of_the_world) staged.clear();
   for (const auto& name : removed) staged.erase(name);
   for (const auto& r : resources) {
-    // The service map's decoder still reads a net::Json (proxy/xds/service_map.h).
-    auto payload = net::ParseJson(r.PayloadJson());
-    if (!payload) return std::unexpected(r.name + ": " + payload.error());
-    auto entry = DecodeServiceEntry(*payload, r.name);
-    if (!entry) return std::unexpected(entry.error());
+    auto entry = DecodeServiceEntry(r.value, r.name);
+    if (!entry) return std::unexpected(entry.error().ToString());
     staged[r.name] = std::move(*entry);
   }
   auto map = ServiceMap::Build(staged);
-  if (!map) return std::unexpected(map.error());
+  if (!map) return std::unexpected(map.error().ToString());
   services_ = std::move(staged);
   service_map_ = std::move(*map);
   on_service_map_(service_map_);

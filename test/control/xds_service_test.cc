@@ -156,7 +156,9 @@ TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 1; }));
   EXPECT_EQ(services_, good);
   const auto& status = client_->status().types.at(std::string(net::kServiceType));
-  EXPECT_EQ(status.last_nack_error, "prod/evil: ports[0].port: must be an integer in 1..65535");
+  EXPECT_EQ(status.last_nack_error,
+            "prod/evil: ports[0].port: Invalid value: 70000: must be between 1 and 65535, "
+            "inclusive");
 
   // A Service claiming another's ClusterIP:port is rejected as a whole, too.
   net::Json clash = EncodeServiceMapEntry(
