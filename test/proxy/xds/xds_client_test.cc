@@ -31,11 +31,13 @@ class FakeHandler : public ResourceHandler {
                                                const std::vector<std::string>& removed,
                                                bool sotw) override {
     for (const auto& r : resources) {
-      if (r.PayloadJson() == Payload("bad")) return std::unexpected("resource " + r.name + " is bad");
+      if (r.PayloadJson() == Payload("bad"))
+        return std::unexpected("resource " + r.name + " is bad");
     }
     auto& held = state[type_url];
     if (sotw) held.clear();
-    for (const auto& r : resources) held[r.name] = std::string(r.value.Find("value")->AsString().value_or(""));
+    for (const auto& r : resources)
+      held[r.name] = std::string(r.value.Find("value")->AsString().value_or(""));
     for (const auto& n : removed) held.erase(n);
     ++applied;
     return {};
