@@ -1,123 +1,67 @@
-// config/endpoint_resource.cc — yaml-cpp → plain resource structs, every error collected.
+// config/endpoint_resource.cc — base::JsonValue → plain resource structs, every error collected.
 #include "config/endpoint_resource.h"
 
-#include <yaml-cpp/yaml.h>
-
-#include <charconv>
-#include <exception>
-#include <initializer_list>
-#include <limits>
 #include <utility>
+
+#include "base/field_path.h"
+#include "base/json_fields.h"
 
 namespace picket::config {
 namespace {
 
-// Walks one document, collecting errors with their field paths. Never throws: every yaml-cpp
-// call that could throw is confined to Decode*'s try block, and node access here only uses
-// non-throwing queries on nodes already known to be of the right type.
+using base::JsonFields;
+using base::JsonValue;
+using base::Need;
+
+// Every string of these resources (Kubernetes names, label keys and values, addresses, policy
+// names, our own descriptions) is printable ASCII; anything else is corrupt input, and rejecting
+// it keeps decode(encode(x)) == x.
+bool PrintableAscii(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+constexpr std::string_view kNotAscii = "Invalid value: must be printable ASCII";
+
+// One reader over the whole value: every method reads one shape and reports into `errors_`.
 class Reader {
  public:
-  explicit Reader(std::string_view file) : file_(file) {}
+  explicit Reader(Errors* errors) : errors_(errors) {}
 
-  Errors& errors() { return errors_; }
-
-  void Fail(const YAML::Node& node, const std::string& field, std::string reason) {
-    int line = node.IsDefined() ? node.Mark().line + 1 : 0;
-    errors_.push_back(Error{file_, line > 0 ? line : 0, "", field, std::move(reason)});
-  }
-
-  // Checks `node` is a map whose keys are all in `known`.
-  bool Map(const YAML::Node& node, const std::string& field,
-           std::initializer_list<std::string_view> known) {
-    if (!node.IsMap()) {
-      Fail(node, field, "Invalid value: must be an object");
+  bool String(JsonFields& f, std::string_view key, Need need, std::string* out) {
+    std::optional<std::string_view> s = f.String(key, need);
+    if (!s) return false;
+    if (!PrintableAscii(*s)) {
+      f.Report(key, std::string(kNotAscii));
       return false;
     }
-    for (const auto& kv : node) {
-      if (!kv.first.IsScalar()) {
-        Fail(kv.first, field, "Invalid value: keys must be strings");
-        continue;
-      }
-      const std::string& key = kv.first.Scalar();
-      bool found = false;
-      for (std::string_view k : known) found = found || k == key;
-      if (!found) Fail(kv.first, Join(field, key), "Unknown field: \"" + key + "\"");
-    }
+    *out = std::string(*s);
     return true;
   }
 
-  static std::string Join(const std::string& field, std::string_view key) {
-    return field.empty() ? std::string(key) : field + "." + std::string(key);
-  }
-  static std::string Index(const std::string& field, size_t i) {
-    return field + "[" + std::to_string(i) + "]";
-  }
-
-  bool String(const YAML::Node& node, const std::string& field, std::string* out) {
-    if (!node.IsScalar()) {
-      Fail(node, field, "Invalid value: must be a string");
+  bool Item(const JsonValue& v, const std::string& path, std::string* out) {
+    std::optional<std::string_view> s = base::JsonString(v, path, errors_);
+    if (!s) return false;
+    if (!PrintableAscii(*s)) {
+      errors_->push_back(Error::At(path, std::string(kNotAscii)));
       return false;
     }
-    // Every string of these resources (Kubernetes names, label keys and values, addresses,
-    // policy names, our own descriptions) is printable ASCII; anything else is corrupt input,
-    // and rejecting it keeps decode(encode(x)) == x.
-    for (unsigned char c : node.Scalar()) {
-      if (c < 0x20 || c > 0x7e) {
-        Fail(node, field, "Invalid value: must be printable ASCII");
-        return false;
-      }
-    }
-    *out = node.Scalar();
+    *out = std::string(*s);
     return true;
   }
 
-  bool Unsigned(const YAML::Node& node, const std::string& field, uint64_t max, uint64_t* out) {
-    if (!node.IsScalar()) {
-      Fail(node, field, "Invalid value: must be a number");
-      return false;
-    }
-    const std::string& s = node.Scalar();
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v > max) {
-      Fail(node, field,
-           "Invalid value: \"" + s + "\": must be an integer between 0 and " + std::to_string(max));
-      return false;
-    }
-    *out = v;
-    return true;
+  void StringList(JsonFields& f, std::string_view key, std::vector<std::string>* out) {
+    f.Array(key, Need::kOptional, [&](const JsonValue& v, const std::string& path) {
+      std::string s;
+      if (Item(v, path, &s)) out->push_back(std::move(s));
+    });
   }
 
-  bool U32(const YAML::Node& node, const std::string& field, uint32_t* out) {
-    uint64_t v = 0;
-    if (!Unsigned(node, field, std::numeric_limits<uint32_t>::max(), &v)) return false;
-    *out = static_cast<uint32_t>(v);
-    return true;
-  }
-
-  bool Port(const YAML::Node& node, const std::string& field, uint16_t* out) {
-    uint64_t v = 0;
-    if (!Unsigned(node, field, 65535, &v)) return false;
-    if (v == 0) {
-      Fail(node, field, "Invalid value: 0: must be between 1 and 65535, inclusive");
-      return false;
-    }
-    *out = static_cast<uint16_t>(v);
-    return true;
-  }
-
-  bool Bool(const YAML::Node& node, const std::string& field, bool* out) {
-    if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false")) {
-      *out = node.Scalar() == "true";
-      return true;
-    }
-    Fail(node, field, "Invalid value: must be true or false");
-    return false;
-  }
-
-  bool Proto(const YAML::Node& node, const std::string& field, Protocol* out) {
+  bool Proto(JsonFields& f, std::string_view key, Need need, Protocol* out) {
     std::string s;
-    if (!String(node, field, &s)) return false;
+    if (!String(f, key, need, &s)) return false;
     if (s == "TCP") {
       *out = Protocol::kTCP;
     } else if (s == "UDP") {
@@ -125,221 +69,208 @@ class Reader {
     } else if (s == "SCTP") {
       *out = Protocol::kSCTP;
     } else {
-      Fail(node, field,
-           "Unsupported value: \"" + s + "\": supported values: \"TCP\", \"UDP\", \"SCTP\"");
+      f.Report(key,
+               "Unsupported value: \"" + s + "\": supported values: \"TCP\", \"UDP\", \"SCTP\"");
       return false;
     }
     return true;
   }
 
-  // Calls fn(element, field_of_element, index) for each element of a sequence.
-  template <typename Fn>
-  void List(const YAML::Node& node, const std::string& field, Fn fn) {
-    if (!node.IsSequence()) {
-      Fail(node, field, "Invalid value: must be a list");
-      return;
-    }
-    for (size_t i = 0; i < node.size(); ++i) fn(node[i], Index(field, i));
-  }
-
-  void Required(const YAML::Node& parent, const std::string& field, std::string_view key) {
-    if (!parent[std::string(key)]) Fail(parent, Join(field, key), "Required value");
-  }
-
-  void StringList(const YAML::Node& node, const std::string& field, std::vector<std::string>* out) {
-    List(node, field, [&](const YAML::Node& n, const std::string& f) {
-      std::string s;
-      if (String(n, f, &s)) out->push_back(std::move(s));
-    });
-  }
-
-  AddressEntryResource AddressEntry(const YAML::Node& node, const std::string& field) {
+  AddressEntryResource AddressEntry(const JsonValue& v, const std::string& path) {
     AddressEntryResource out;
-    if (!Map(node, field, {"identity", "namespace", "pod", "ips", "labels", "named_ports"}))
-      return out;
-    for (std::string_view k : {"identity", "namespace", "pod"}) Required(node, field, k);
-    if (auto n = node["identity"]) U32(n, Join(field, "identity"), &out.identity);
-    if (auto n = node["namespace"]) String(n, Join(field, "namespace"), &out.ns);
-    if (auto n = node["pod"]) String(n, Join(field, "pod"), &out.pod);
-    if (auto n = node["ips"]) StringList(n, Join(field, "ips"), &out.ips);
-    if (auto n = node["labels"]) {
-      const std::string f = Join(field, "labels");
-      if (!n.IsMap()) {
-        Fail(n, f, "Invalid value: must be an object");
-      } else {
-        for (const auto& kv : n) {
-          std::string k, v;
-          if (String(kv.first, f, &k) && String(kv.second, Join(f, k), &v)) out.labels[k] = v;
+    JsonFields f(v, path, errors_);
+    if (auto id = f.Uint32("identity", Need::kRequired)) out.identity = *id;
+    String(f, "namespace", Need::kRequired, &out.ns);
+    String(f, "pod", Need::kRequired, &out.pod);
+    StringList(f, "ips", &out.ips);
+    if (auto labels = f.Object("labels")) {
+      // Members are read here, not through getters: no Finish() (duplicates are reported).
+      for (const base::JsonMember& m : labels->object().Members()) {
+        const std::string field = labels->Path(m.key);
+        std::string value;
+        if (!PrintableAscii(m.key)) {
+          errors_->push_back(Error::At(labels->path(), std::string(kNotAscii)));
+        } else if (Item(m.value, field, &value)) {
+          out.labels[std::string(m.key)] = std::move(value);
         }
       }
     }
-    if (auto n = node["named_ports"]) {
-      List(n, Join(field, "named_ports"), [&](const YAML::Node& p, const std::string& f) {
-        NamedPortResource np;
-        if (!Map(p, f, {"name", "port", "protocol"})) return;
-        for (std::string_view k : {"name", "port", "protocol"}) Required(p, f, k);
-        bool ok = true;
-        if (auto x = p["name"]) ok = String(x, Join(f, "name"), &np.name) && ok;
-        if (auto x = p["port"]) ok = Port(x, Join(f, "port"), &np.port) && ok;
-        if (auto x = p["protocol"]) ok = Proto(x, Join(f, "protocol"), &np.protocol) && ok;
-        if (ok) out.named_ports.push_back(std::move(np));
-      });
-    }
+    f.Array("named_ports", Need::kOptional, [&](const JsonValue& item, const std::string& p) {
+      JsonFields port(item, p, errors_);
+      NamedPortResource np;
+      bool ok = String(port, "name", Need::kRequired, &np.name);
+      if (auto n = port.Int<uint16_t>("port", Need::kRequired, 1, 65535)) {
+        np.port = *n;
+      } else {
+        ok = false;
+      }
+      ok = Proto(port, "protocol", Need::kRequired, &np.protocol) && ok;
+      port.Finish();
+      if (ok) out.named_ports.push_back(std::move(np));
+    });
+    f.Finish();
     return out;
   }
 
-  DirectionResource Direction(const YAML::Node& node, const std::string& field) {
-    DirectionResource out;
-    if (!Map(node, field, {"isolated", "policies", "rules"})) return out;
-    if (auto n = node["isolated"]) Bool(n, Join(field, "isolated"), &out.isolated);
-    if (auto n = node["policies"]) StringList(n, Join(field, "policies"), &out.policies);
-    if (auto n = node["rules"]) {
-      List(n, Join(field, "rules"), [&](const YAML::Node& r, const std::string& f) {
-        RuleEntryResource rule;
-        if (!Map(r, f, {"policy", "rule", "peer", "port"})) return;
-        Required(r, f, "policy");
-        if (auto x = r["policy"]) U32(x, Join(f, "policy"), &rule.policy);
-        if (auto x = r["rule"]) U32(x, Join(f, "rule"), &rule.rule);
-        if (auto x = r["peer"]) rule.peer = Peer(x, Join(f, "peer"));
-        if (auto x = r["port"]) rule.port = PortSpec(x, Join(f, "port"));
-        out.rules.push_back(std::move(rule));
-      });
-    }
-    return out;
-  }
-
-  PeerResource Peer(const YAML::Node& node, const std::string& field) {
+  PeerResource Peer(JsonFields& f) {
     PeerResource out;
-    if (!Map(node, field, {"identity_set", "cidr", "except", "description"})) return out;
-    if (auto n = node["description"]) String(n, Join(field, "description"), &out.description);
-    if (auto n = node["identity_set"]) {
-      uint32_t v = 0;
-      if (U32(n, Join(field, "identity_set"), &v)) out.identity_set = v;
-    }
-    if (auto n = node["cidr"]) {
-      std::string s;
-      if (String(n, Join(field, "cidr"), &s)) out.cidr = std::move(s);
-    }
-    if (auto n = node["except"]) StringList(n, Join(field, "except"), &out.except);
-    const bool has_set = static_cast<bool>(node["identity_set"]);
-    const bool has_cidr = static_cast<bool>(node["cidr"]);
+    String(f, "description", Need::kOptional, &out.description);
+    out.identity_set = f.Uint32("identity_set");
+    const bool has_set = f.object().Find("identity_set").has_value();
+    const bool has_cidr = f.object().Find("cidr").has_value();
+    std::string cidr;
+    if (String(f, "cidr", Need::kOptional, &cidr)) out.cidr = std::move(cidr);
+    StringList(f, "except", &out.except);
     if (has_set == has_cidr) {
-      Fail(node, field, "Invalid value: must specify exactly one of identity_set, cidr");
-    } else if (has_set && node["except"]) {
-      Fail(node, Join(field, "except"), "Forbidden: may only be specified with cidr");
+      f.Report("", "Invalid value: must specify exactly one of identity_set, cidr");
+    } else if (has_set && f.object().Find("except")) {
+      f.Report("except", "Forbidden: may only be specified with cidr");
     }
+    f.Finish();
     return out;
   }
 
-  PortResource PortSpec(const YAML::Node& node, const std::string& field) {
+  PortResource PortSpec(JsonFields& f) {
     PortResource out;
-    if (!Map(node, field, {"protocol", "port", "end_port", "name"})) return out;
-    Required(node, field, "protocol");
-    if (auto n = node["protocol"]) Proto(n, Join(field, "protocol"), &out.protocol);
-    uint16_t v = 0;
-    if (auto n = node["port"]; n && Port(n, Join(field, "port"), &v)) out.port = v;
-    if (auto n = node["end_port"]; n && Port(n, Join(field, "end_port"), &v)) out.end_port = v;
-    if (auto n = node["name"]) {
-      std::string s;
-      if (String(n, Join(field, "name"), &s)) out.name = std::move(s);
+    Proto(f, "protocol", Need::kRequired, &out.protocol);
+    out.port = f.Int<uint16_t>("port", Need::kOptional, 1, 65535);
+    out.end_port = f.Int<uint16_t>("end_port", Need::kOptional, 1, 65535);
+    std::string name;
+    if (String(f, "name", Need::kOptional, &name)) out.name = std::move(name);
+    const JsonValue o = f.object();
+    if (o.Find("name") && (o.Find("port") || o.Find("end_port"))) {
+      f.Report("name", "Forbidden: may not be specified with port or end_port");
     }
-    if (node["name"] && (node["port"] || node["end_port"])) {
-      Fail(node, Join(field, "name"), "Forbidden: may not be specified with port or end_port");
-    }
-    if (node["end_port"] && !node["port"]) {
-      Fail(node, Join(field, "end_port"), "Forbidden: may not be specified without port");
+    if (o.Find("end_port") && !o.Find("port")) {
+      f.Report("end_port", "Forbidden: may not be specified without port");
     }
     if (out.port && out.end_port && *out.end_port < *out.port) {
-      Fail(node, Join(field, "end_port"),
-           "Invalid value: " + std::to_string(*out.end_port) +
-               ": must be greater than or equal to `port`");
+      f.Report("end_port", "Invalid value: " + std::to_string(*out.end_port) +
+                               ": must be greater than or equal to `port`");
     }
+    f.Finish();
     return out;
   }
 
-  PodPolicyResource PodPolicy(const YAML::Node& node, const std::string& field) {
+  DirectionResource Direction(JsonFields& f) {
+    DirectionResource out;
+    if (auto b = f.Bool("isolated")) out.isolated = *b;
+    StringList(f, "policies", &out.policies);
+    f.Array("rules", Need::kOptional, [&](const JsonValue& item, const std::string& p) {
+      JsonFields r(item, p, errors_);
+      RuleEntryResource rule;
+      if (auto n = r.Uint32("policy", Need::kRequired)) rule.policy = *n;
+      if (auto n = r.Uint32("rule")) rule.rule = *n;
+      if (auto peer = r.Object("peer")) rule.peer = Peer(*peer);
+      if (auto port = r.Object("port")) rule.port = PortSpec(*port);
+      r.Finish();
+      out.rules.push_back(std::move(rule));
+    });
+    f.Finish();
+    return out;
+  }
+
+  PodPolicyResource PodPolicy(const JsonValue& v, const std::string& path) {
     PodPolicyResource out;
-    if (!Map(node, field, {"namespace", "pod", "host_ips", "identity_sets", "ingress", "egress"}))
-      return out;
-    for (std::string_view k : {"namespace", "pod"}) Required(node, field, k);
-    if (auto n = node["namespace"]) String(n, Join(field, "namespace"), &out.ns);
-    if (auto n = node["pod"]) String(n, Join(field, "pod"), &out.pod);
-    if (auto n = node["host_ips"]) StringList(n, Join(field, "host_ips"), &out.host_ips);
-    if (auto n = node["identity_sets"]) {
-      List(n, Join(field, "identity_sets"), [&](const YAML::Node& s, const std::string& f) {
-        std::vector<uint32_t> ids;
-        List(s, f, [&](const YAML::Node& id, const std::string& fi) {
-          uint32_t v = 0;
-          if (U32(id, fi, &v)) ids.push_back(v);
-        });
-        out.identity_sets.push_back(std::move(ids));
-      });
-    }
-    if (auto n = node["ingress"]) out.ingress = Direction(n, Join(field, "ingress"));
-    if (auto n = node["egress"]) out.egress = Direction(n, Join(field, "egress"));
+    JsonFields f(v, path, errors_);
+    String(f, "namespace", Need::kRequired, &out.ns);
+    String(f, "pod", Need::kRequired, &out.pod);
+    StringList(f, "host_ips", &out.host_ips);
+    f.Array("identity_sets", Need::kOptional, [&](const JsonValue& set, const std::string& p) {
+      std::vector<uint32_t> ids;
+      if (!set.IsArray()) {
+        errors_->push_back(
+            Error::At(p, base::InvalidValue(base::ShowJson(set), "expected an array")));
+      } else {
+        size_t i = 0;
+        for (const JsonValue& id : set.Elements()) {
+          if (auto n = base::JsonInt(id, 0, UINT32_MAX, base::Index(p, i++), errors_)) {
+            ids.push_back(static_cast<uint32_t>(*n));
+          }
+        }
+      }
+      out.identity_sets.push_back(std::move(ids));
+    });
+    if (auto d = f.Object("ingress")) out.ingress = Direction(*d);
+    if (auto d = f.Object("egress")) out.egress = Direction(*d);
+    f.Finish();
     return out;
   }
 
-  EndpointPolicyResource Snapshot(const YAML::Node& node) {
+  EndpointPolicyResource Snapshot(const JsonValue& v) {
     EndpointPolicyResource out;
-    if (!Map(node, "", {"version", "namespace", "pod", "address_map", "pod_policy"})) return out;
-    for (std::string_view k : {"namespace", "pod", "pod_policy"}) Required(node, "", k);
-    if (auto n = node["version"]) String(n, "version", &out.version);
-    if (auto n = node["namespace"]) String(n, "namespace", &out.ns);
-    if (auto n = node["pod"]) String(n, "pod", &out.pod);
-    if (auto n = node["address_map"]) {
-      List(n, "address_map", [&](const YAML::Node& e, const std::string& f) {
-        out.address_map.push_back(AddressEntry(e, f));
-      });
-    }
-    if (auto n = node["pod_policy"]) out.pod_policy = PodPolicy(n, "pod_policy");
+    JsonFields f(v, "", errors_);
+    String(f, "version", Need::kOptional, &out.version);
+    String(f, "namespace", Need::kRequired, &out.ns);
+    String(f, "pod", Need::kRequired, &out.pod);
+    f.Array("address_map", Need::kOptional, [&](const JsonValue& item, const std::string& p) {
+      out.address_map.push_back(AddressEntry(item, p));
+    });
+    if (auto p = f.Value("pod_policy", Need::kRequired))
+      out.pod_policy = PodPolicy(*p, "pod_policy");
+    f.Finish();
     return out;
   }
 
  private:
-  std::string file_;
-  Errors errors_;
+  Errors* errors_;
 };
 
 template <typename T, typename Fn>
-std::expected<T, Errors> Decode(std::string_view text, std::string_view file_name, Fn fn) {
-  Reader reader(file_name);
-  try {
-    YAML::Node root = YAML::Load(std::string(text));
-    if (!root.IsDefined() || root.IsNull()) {
-      reader.errors().push_back(Error{std::string(file_name), 0, "", "", "empty document"});
-      return std::unexpected(std::move(reader.errors()));
-    }
-    T out = fn(reader, root);
-    if (!reader.errors().empty()) return std::unexpected(std::move(reader.errors()));
-    return out;
-  } catch (const YAML::Exception& e) {
-    reader.errors().push_back(
-        Error{std::string(file_name), e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "", e.msg});
-  } catch (const std::exception& e) {
-    reader.errors().push_back(Error{std::string(file_name), 0, "", "", e.what()});
-  }
-  return std::unexpected(std::move(reader.errors()));
+std::expected<T, Errors> Decode(const JsonValue& value, std::string_view file_name, Fn fn) {
+  Errors errors;
+  Reader reader(&errors);
+  T out = fn(reader, value);
+  if (errors.empty()) return out;
+  for (Error& e : errors) e.file = std::string(file_name);
+  return std::unexpected(std::move(errors));
 }
+
+template <typename T, typename Fn>
+std::expected<T, Errors> DecodeText(std::string_view text, std::string_view file_name, Fn fn) {
+  auto doc = base::ParseJson(text);
+  if (!doc) {
+    Error e = std::move(doc.error());
+    e.file = std::string(file_name);
+    return std::unexpected(Errors{std::move(e)});
+  }
+  return Decode<T>(doc->root(), file_name, fn);
+}
+
+auto ReadAddressEntry = [](Reader& r, const JsonValue& v) { return r.AddressEntry(v, ""); };
+auto ReadPodPolicy = [](Reader& r, const JsonValue& v) { return r.PodPolicy(v, ""); };
+auto ReadSnapshot = [](Reader& r, const JsonValue& v) { return r.Snapshot(v); };
 
 }  // namespace
 
+std::expected<AddressEntryResource, Errors> DecodeAddressEntryResource(const base::JsonValue& value,
+                                                                       std::string_view file_name) {
+  return Decode<AddressEntryResource>(value, file_name, ReadAddressEntry);
+}
+
+std::expected<PodPolicyResource, Errors> DecodePodPolicyResource(const base::JsonValue& value,
+                                                                 std::string_view file_name) {
+  return Decode<PodPolicyResource>(value, file_name, ReadPodPolicy);
+}
+
+std::expected<EndpointPolicyResource, Errors> DecodeEndpointPolicyResource(
+    const base::JsonValue& value, std::string_view file_name) {
+  return Decode<EndpointPolicyResource>(value, file_name, ReadSnapshot);
+}
+
 std::expected<AddressEntryResource, Errors> DecodeAddressEntryResource(std::string_view text,
                                                                        std::string_view file_name) {
-  return Decode<AddressEntryResource>(
-      text, file_name, [](Reader& r, const YAML::Node& n) { return r.AddressEntry(n, ""); });
+  return DecodeText<AddressEntryResource>(text, file_name, ReadAddressEntry);
 }
 
 std::expected<PodPolicyResource, Errors> DecodePodPolicyResource(std::string_view text,
                                                                  std::string_view file_name) {
-  return Decode<PodPolicyResource>(
-      text, file_name, [](Reader& r, const YAML::Node& n) { return r.PodPolicy(n, ""); });
+  return DecodeText<PodPolicyResource>(text, file_name, ReadPodPolicy);
 }
 
 std::expected<EndpointPolicyResource, Errors> DecodeEndpointPolicyResource(
     std::string_view text, std::string_view file_name) {
-  return Decode<EndpointPolicyResource>(
-      text, file_name, [](Reader& r, const YAML::Node& n) { return r.Snapshot(n); });
+  return DecodeText<EndpointPolicyResource>(text, file_name, ReadSnapshot);
 }
 
 }  // namespace picket::config

@@ -1,11 +1,16 @@
 // config/endpoint_resource.h — decoding the compiled per-pod resources a sidecar receives.
 //
-// Owns: the text (JSON, or YAML) → plain struct step for the two resources of
-// policy/endpoint_policy.h (an address-map entry, a pod policy) and for the whole snapshot
-// (the proxy's `policy_file`). Only shape and scalar types are checked here, with precise
-// `field.path: reason` errors; turning addresses, prefixes and indexes into the lookup structure
-// (and checking them) is policy/'s job. yaml-cpp stays in this file's .cc; none of its exceptions
-// escape. Pure functions, any thread. Input is untrusted (fuzzed: test/fuzz/).
+// Owns: the JSON → plain struct step for the two resources of policy/endpoint_policy.h (an
+// address-map entry, a pod policy) and for the whole snapshot (the proxy's `policy_file`): one
+// pass over a parsed base::JsonValue with base::JsonFields, so a pushed resource is read
+// straight from the frame's parsed document and a local file takes the same path after one
+// ParseJson. Only shape and scalar types are checked here, with precise `field.path: reason`
+// errors (unknown and duplicate fields included); turning addresses, prefixes and indexes into
+// the lookup structure (and checking them) is policy/'s job (policy/endpoint_codec.h).
+// The text form is JSON only (what `picket-control compile` writes and the control server
+// pushes); YAML is not accepted.
+//
+// Pure functions, any thread. Input is untrusted (fuzzed: test/fuzz/endpoint_resource_fuzz.cc).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/json.h"
 #include "config/error.h"
 #include "config/model.h"
 
@@ -81,7 +87,16 @@ struct EndpointPolicyResource {
   PodPolicyResource pod_policy;
 };
 
-// Each reports every error it finds (file = `file_name`, field = the path inside the text).
+// Each reads one value and reports every error it finds (file = `file_name`, field = the path
+// inside the value).
+[[nodiscard]] std::expected<AddressEntryResource, Errors> DecodeAddressEntryResource(
+    const base::JsonValue& value, std::string_view file_name);
+[[nodiscard]] std::expected<PodPolicyResource, Errors> DecodePodPolicyResource(
+    const base::JsonValue& value, std::string_view file_name);
+[[nodiscard]] std::expected<EndpointPolicyResource, Errors> DecodeEndpointPolicyResource(
+    const base::JsonValue& value, std::string_view file_name);
+
+// The same from JSON text (parsed once here; a syntax error is the one error).
 [[nodiscard]] std::expected<AddressEntryResource, Errors> DecodeAddressEntryResource(
     std::string_view text, std::string_view file_name);
 [[nodiscard]] std::expected<PodPolicyResource, Errors> DecodePodPolicyResource(

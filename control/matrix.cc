@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "policy/json_writer.h"
+#include "base/json.h"
 
 namespace picket::control {
 namespace {
@@ -45,9 +45,9 @@ std::string MatrixJson(const std::vector<Probe>& probes) {
     const Probe& p = probes[i];
     if (i) out += ',';
     out += "{\"from\":";
-    policy::AppendJsonString(out, p.from);
+    base::AppendJsonString(out, p.from);
     out += ",\"to\":";
-    policy::AppendJsonString(out, p.to);
+    base::AppendJsonString(out, p.to);
     out += ",\"port\":" + std::to_string(p.port) + ",\"protocol\":\"";
     out += config::ProtocolName(p.protocol);
     out += "\",\"allowed\":";

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/hash.h"
 #include "control/xds_stream.h"
 #include "net/tls_stream.h"
 
@@ -154,13 +155,13 @@ const XdsServer::TypeState* XdsServer::FindType(std::string_view type_url) const
 
 std::string XdsServer::TypeVersion(std::string_view type_url) const {
   auto* type = const_cast<XdsServer*>(this)->FindType(type_url);
-  if (type == nullptr) return HashVersion("");
+  if (type == nullptr) return base::HashVersion("");
   if (type->version_stale) {
     std::string all;
     for (const auto& [name, r] : type->resources) {
       all.append(name).append("=").append(r.version) += ';';
     }
-    type->version = HashVersion(all);
+    type->version = base::HashVersion(all);
     type->version_stale = false;
   }
   return type->version;
@@ -187,10 +188,6 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
   for (Upsert& u : upserts) {
     auto it = type.resources.find(u.name);
     if (it != type.resources.end() && it->second.version == u.version) continue;
-    net::Json item = net::Json::MakeObject();
-    item["name"] = u.name;
-    item["version"] = u.version;
-    item["resource"] = std::move(u.payload);
     const uint64_t revision = ++type.revision;
     if (it != type.resources.end()) type.by_revision.erase(it->second.revision);
     if (auto removed = type.removed_at.find(u.name); removed != type.removed_at.end()) {
@@ -198,7 +195,7 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
       type.removed_at.erase(removed);
     }
     type.by_revision.emplace(revision, u.name);
-    StoredResource stored{u.version, std::make_shared<const std::string>(item.Serialize()),
+    StoredResource stored{u.version, std::make_shared<const std::string>(std::move(u.encoded)),
                           revision};
     type.resources.insert_or_assign(u.name, std::move(stored));
     changed.insert(std::move(u.name));

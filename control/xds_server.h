@@ -48,8 +48,9 @@ struct XdsServerOptions {
   std::set<std::string, std::less<>> own_pod_only_types;
 };
 
-// One resource as the server holds it. `encoded` is the serialized wire object
-// {"name","resource","version"}, built once and shared by every response that carries it.
+// One resource as the server holds it. `encoded` is the payload's JSON text, encoded once by
+// its producer (control/xds_snapshot.cc) and spliced verbatim by net::EncodeMessage into every
+// response that carries it.
 struct StoredResource {
   std::string version;
   std::shared_ptr<const std::string> encoded;
@@ -81,8 +82,8 @@ class XdsServer {
   // pushes to every affected stream. A resource whose version is unchanged is not resent.
   struct Upsert {
     std::string name;
-    std::string version;
-    net::Json payload;
+    std::string version;  // base::HashVersion(encoded)
+    std::string encoded;  // the payload's JSON text
   };
   void Update(std::string_view type_url, std::vector<Upsert> upserts,
               const std::vector<std::string>& removals);

@@ -1,15 +1,12 @@
 // control/xds_snapshot.cc — see xds_snapshot.h.
 #include "control/xds_snapshot.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 #include <set>
 
+#include "base/hash.h"
 #include "control/service_map.h"
-#include "control/xds_stream.h"
-#include "net/json.h"
 #include "net/xds_message.h"
 
 namespace picket::control {
@@ -19,15 +16,11 @@ std::string Key(std::string_view ns, std::string_view name) {
   return std::string(ns) + "/" + std::string(name);
 }
 
-// The encoders produce JSON; the wire carries it as an object (PROTOCOL.md §5).
-XdsServer::Upsert MakeUpsert(std::string name, const std::string& text) {
-  auto json = net::ParseJson(text);
-  // The policy encoders always emit valid JSON; a failure here is a bug in them.
-  if (!json) {
-    spdlog::error("xds: encoder produced invalid JSON for {}: {}", name, json.error());
-    return {std::move(name), HashVersion(text), net::Json(text)};
-  }
-  return {std::move(name), HashVersion(text), std::move(*json)};
+// A resource as the server stores it: the text encoded once here, versioned by its hash, and
+// spliced verbatim into every response that carries it (PROTOCOL.md §5).
+XdsServer::Upsert MakeUpsert(std::string name, std::string text) {
+  std::string version = base::HashVersion(text);
+  return {std::move(name), std::move(version), std::move(text)};
 }
 
 std::string LabelsText(const config::Labels& labels) {
@@ -180,12 +173,12 @@ void XdsSnapshot::PublishServiceMap(const config::Cluster& cluster) {
   std::vector<XdsServer::Upsert> upserts;
   std::map<std::string, std::string> next;
   for (const ServiceMapEntry& entry : ComputeServiceMap(cluster)) {
-    net::Json payload = EncodeServiceMapEntry(entry);
-    std::string version = HashVersion(payload.Serialize());
-    std::string key = entry.Key();
+    XdsServer::Upsert upsert = MakeUpsert(entry.Key(), EncodeServiceMapEntry(entry).Serialize());
+    std::string key = upsert.name;
+    std::string version = upsert.version;
     auto published = service_versions_.find(key);
     if (published == service_versions_.end() || published->second != version) {
-      upserts.push_back({key, version, std::move(payload)});
+      upserts.push_back(std::move(upsert));
     }
     next.emplace(std::move(key), std::move(version));
   }

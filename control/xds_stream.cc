@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "base/hash.h"
 #include "control/xds_server.h"
 
 namespace picket::control {
@@ -30,19 +31,17 @@ net::Json NackJson(const std::optional<net::Status>& status, const std::string& 
   return j;
 }
 
-}  // namespace
-
-std::string HashVersion(std::string_view data) {
-  uint64_t h = 1469598103934665603ull;
-  for (const char c : data) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 1099511628211ull;
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[i] = kHex[h & 0xF];
+// A stored resource as a response carries it: its pre-encoded payload text, spliced verbatim by
+// net::EncodeMessage (never parsed or re-serialised here).
+net::Resource WireResource(std::string_view name, const StoredResource& r) {
+  net::Resource out;
+  out.name = std::string(name);
+  out.version = r.version;
+  out.encoded = *r.encoded;
   return out;
 }
+
+}  // namespace
 
 std::optional<std::pair<std::string, std::string>> ParseSpiffePodId(std::string_view uri,
                                                                     std::string_view trust_domain) {
@@ -149,7 +148,7 @@ void XdsStream::OnTlsData(net::TlsStream&, std::string_view plaintext) {
   while (state_ != State::kClosed) {
     auto frame = decoder_.Next();
     if (!frame) {
-      CloseWithStatus(net::StatusCode::kInvalidArgument, frame.error());
+      CloseWithStatus(net::StatusCode::kInvalidArgument, frame.error().ToString());
       return;
     }
     if (!frame->has_value()) return;
@@ -169,7 +168,7 @@ void XdsStream::OnTlsClosed(net::TlsStream&, const std::string& reason) {
 void XdsStream::HandleFrame(std::string_view body) {
   auto message = net::DecodeMessage(body);
   if (!message) {
-    CloseWithStatus(net::StatusCode::kInvalidArgument, "bad frame: " + message.error());
+    CloseWithStatus(net::StatusCode::kInvalidArgument, "bad frame: " + message.error().ToString());
     return;
   }
   if (state_ == State::kHandshake) {
@@ -390,32 +389,23 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   } else {
     std::string all;
     for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
-    version = HashVersion(all);
+    version = base::HashVersion(all);
   }
   if (version == sub.sent_version) return;  // nothing this stream sees has changed
   sub.sent_version = version;
   sub.pending_nonce = NextNonce();
   sub.pending_version = version;
 
-  // Built in place after a 4-byte frame header, so the (possibly large) body is never copied.
-  std::string body(net::kFrameHeaderSize, '\0');
-  body += "{\"discovery_response\":{\"control_plane\":";
-  net::AppendJsonString(body, server_.options_.control_plane_id);
-  body += ",\"nonce\":";
-  net::AppendJsonString(body, sub.pending_nonce);
-  body += ",\"resources\":[";
-  for (size_t i = 0; i < selected.size(); ++i) {
-    if (i > 0) body += ',';
-    body += *selected[i].second->encoded;
-  }
-  body += "],\"type_url\":";
-  net::AppendJsonString(body, type_url);
-  body += ",\"version_info\":";
-  net::AppendJsonString(body, version);
-  body += "}}";
+  net::DiscoveryResponse response;
+  response.version_info = version;
+  response.type_url = type_url;
+  response.nonce = sub.pending_nonce;
+  response.control_plane = server_.options_.control_plane_id;
+  response.resources.reserve(selected.size());
+  for (const auto& [name, r] : selected) response.resources.push_back(WireResource(name, *r));
   ++server_.stats_.responses_sent;
   server_.stats_.resources_sent += selected.size();
-  WriteFramed(std::move(body));
+  WriteFrame(net::EncodeMessage(response));
 }
 
 void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
@@ -425,7 +415,7 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
   }
   if (sub.pending.empty()) return;
   const auto* type = server_.FindType(type_url);
-  std::vector<const std::string*> changed;
+  std::vector<Changed> changed;
   std::vector<std::string> removed;
   for (const std::string& name : sub.pending) {
     const bool subscribed = sub.wildcard || sub.names.contains(name);
@@ -438,7 +428,7 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
     if (subscribed && r != nullptr) {
       if (held != sub.sent.end() && held->second == r->version) continue;
       sub.sent[name] = r->version;
-      changed.push_back(r->encoded.get());
+      changed.emplace_back(name, r);
     } else if (held != sub.sent.end() || (subscribed && r == nullptr && sub.names.contains(name))) {
       if (held != sub.sent.end()) sub.sent.erase(held);
       removed.push_back(name);
@@ -463,11 +453,11 @@ void XdsStream::SendDeltaSinceRevision(const std::string& type_url, Subscription
                     "stream fell behind the removal log; reconnect to resync");
     return;
   }
-  std::vector<const std::string*> changed;
+  std::vector<Changed> changed;
   std::vector<std::string> removed;
   for (auto it = type->by_revision.upper_bound(sub.sent_revision); it != type->by_revision.end();
        ++it) {
-    changed.push_back(type->resources.find(it->second)->second.encoded.get());
+    changed.emplace_back(it->second, &type->resources.find(it->second)->second);
   }
   for (auto it = type->removed_log.upper_bound(sub.sent_revision); it != type->removed_log.end();
        ++it) {
@@ -479,52 +469,26 @@ void XdsStream::SendDeltaSinceRevision(const std::string& type_url, Subscription
 }
 
 void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
-                           const std::vector<const std::string*>& changed,
+                           const std::vector<Changed>& changed,
                            const std::vector<std::string>& removed) {
   sub.pending_nonce = NextNonce();
   sub.pending_version = server_.TypeVersion(type_url);
-
-  std::string body(net::kFrameHeaderSize, '\0');
-  body += "{\"delta_discovery_response\":{\"control_plane\":";
-  net::AppendJsonString(body, server_.options_.control_plane_id);
-  body += ",\"nonce\":";
-  net::AppendJsonString(body, sub.pending_nonce);
-  if (!removed.empty()) {
-    body += ",\"removed_resources\":[";
-    for (size_t i = 0; i < removed.size(); ++i) {
-      if (i > 0) body += ',';
-      net::AppendJsonString(body, removed[i]);
-    }
-    body += ']';
-  }
-  body += ",\"resources\":[";
-  for (size_t i = 0; i < changed.size(); ++i) {
-    if (i > 0) body += ',';
-    body += *changed[i];
-  }
-  body += "],\"system_version_info\":";
-  net::AppendJsonString(body, sub.pending_version);
-  body += ",\"type_url\":";
-  net::AppendJsonString(body, type_url);
-  body += "}}";
+  net::DeltaDiscoveryResponse response;
+  response.system_version_info = sub.pending_version;
+  response.type_url = type_url;
+  response.removed_resources = removed;
+  response.nonce = sub.pending_nonce;
+  response.control_plane = server_.options_.control_plane_id;
+  response.resources.reserve(changed.size());
+  for (const auto& [name, r] : changed) response.resources.push_back(WireResource(name, *r));
   ++server_.stats_.responses_sent;
   server_.stats_.resources_sent += changed.size();
-  WriteFramed(std::move(body));
+  WriteFrame(net::EncodeMessage(response));
 }
 
 void XdsStream::WriteFrame(std::string_view body) {
-  std::string framed(net::kFrameHeaderSize, '\0');
-  framed.append(body);
-  WriteFramed(std::move(framed));
-}
-
-void XdsStream::WriteFramed(std::string framed) {
   if (tls_ == nullptr) return;
-  const auto n = static_cast<uint32_t>(framed.size() - net::kFrameHeaderSize);
-  framed[0] = static_cast<char>(n >> 24);
-  framed[1] = static_cast<char>(n >> 16);
-  framed[2] = static_cast<char>(n >> 8);
-  framed[3] = static_cast<char>(n);
+  const std::string framed = net::EncodeFrame(body);
   server_.stats_.bytes_sent += framed.size();
   server_.NoteQueued(framed.size());
   if (auto ok = tls_->Write(framed); !ok) {

@@ -28,6 +28,7 @@
 namespace picket::control {
 
 class XdsServer;
+struct StoredResource;
 
 class XdsStream : public net::TlsStream::Handler {
  public:
@@ -104,12 +105,12 @@ class XdsStream : public net::TlsStream::Handler {
   void SendSotw(const std::string& type_url, Subscription& sub);
   void SendDelta(const std::string& type_url, Subscription& sub);
   void SendDeltaSinceRevision(const std::string& type_url, Subscription& sub);
+  // A resource to send: its name and what the server stores for it.
+  using Changed = std::pair<std::string, const StoredResource*>;
   void WriteDelta(const std::string& type_url, Subscription& sub,
-                  const std::vector<const std::string*>& changed,
-                  const std::vector<std::string>& removed);
+                  const std::vector<Changed>& changed, const std::vector<std::string>& removed);
+  // Frames `body` (one net::EncodeMessage) and queues it on the connection.
   void WriteFrame(std::string_view body);
-  // `framed` starts with kFrameHeaderSize placeholder bytes; the length is filled in here.
-  void WriteFramed(std::string framed);
   std::string NextNonce() { return std::to_string(++nonce_counter_); }
   std::string own_name() const { return ns_ + "/" + pod_; }
   uint64_t IdleLimit() const;
@@ -134,8 +135,5 @@ class XdsStream : public net::TlsStream::Handler {
 // "spiffe://<trust_domain>/ns/<ns>/pod/<name>" → {ns, name}, or nullopt.
 std::optional<std::pair<std::string, std::string>> ParseSpiffePodId(std::string_view uri,
                                                                     std::string_view trust_domain);
-
-// Stable 64-bit FNV-1a as 16 hex digits (resource and type versions).
-std::string HashVersion(std::string_view data);
 
 }  // namespace picket::control

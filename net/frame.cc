@@ -20,7 +20,7 @@ std::string EncodeFrame(std::string_view body) {
 }
 
 void FrameDecoder::Feed(std::string_view bytes) {
-  if (!error_.empty()) return;
+  if (error_) return;
   // Compact once the consumed prefix dominates, so a long-lived stream's buffer stays small.
   if (consumed_ > 0 && consumed_ >= buffer_.size() / 2) {
     buffer_.erase(0, consumed_);
@@ -29,21 +29,21 @@ void FrameDecoder::Feed(std::string_view bytes) {
   buffer_.append(bytes);
 }
 
-std::expected<std::optional<std::string>, std::string> FrameDecoder::Next() {
-  if (!error_.empty()) return std::unexpected(error_);
+base::Result<std::optional<std::string>> FrameDecoder::Next() {
+  if (error_) return std::unexpected(*error_);
   const size_t available = buffer_.size() - consumed_;
   if (available < kFrameHeaderSize) return std::nullopt;
   const auto* p = reinterpret_cast<const uint8_t*>(buffer_.data() + consumed_);
   const uint32_t length =
       (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
   if (length == 0) {
-    error_ = "frame: empty frame body";
-    return std::unexpected(error_);
+    error_ = base::Error::Of("frame: empty frame body");
+    return std::unexpected(*error_);
   }
   if (length > max_frame_size_) {
-    error_ = "frame: body of " + std::to_string(length) + " bytes exceeds the limit of " +
-             std::to_string(max_frame_size_);
-    return std::unexpected(error_);
+    error_ = base::Error::Of("frame: body of " + std::to_string(length) +
+                             " bytes exceeds the limit of " + std::to_string(max_frame_size_));
+    return std::unexpected(*error_);
   }
   if (available - kFrameHeaderSize < length) return std::nullopt;
   std::string body = buffer_.substr(consumed_ + kFrameHeaderSize, length);

@@ -9,10 +9,11 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "base/error.h"
 
 namespace picket::net {
 
@@ -34,7 +35,7 @@ class FrameDecoder {
 
   // The next whole frame body; std::nullopt when more bytes are needed; an error when the
   // stream is malformed (then every later call returns the same error).
-  [[nodiscard]] std::expected<std::optional<std::string>, std::string> Next();
+  [[nodiscard]] base::Result<std::optional<std::string>> Next();
 
   // True when a frame has begun but not finished: a peer closing now truncated it.
   bool mid_frame() const { return buffer_.size() > consumed_; }
@@ -44,7 +45,7 @@ class FrameDecoder {
   uint32_t max_frame_size_;
   std::string buffer_;
   size_t consumed_ = 0;
-  std::string error_;
+  std::optional<base::Error> error_;
 };
 
 }  // namespace picket::net

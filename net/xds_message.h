@@ -6,19 +6,27 @@
 // error naming the field) and `EncodeMessage` (Message → JSON text). Resource payloads stay
 // opaque JSON here; each type's consumer validates its own payload.
 //
+// Payloads are never re-serialised on the way through. To send, a resource carries its payload
+// as JSON text (`Resource::encoded`, encoded once by the control server and spliced verbatim
+// into every frame that carries it). A decoded response keeps the frame's parsed document
+// (`Payloads`) and each resource's `value` is a view into it: the sidecar parses a payload
+// exactly once, when it parses the frame. A `value` is valid while some copy of its message
+// (which shares the document) lives.
+//
 // Pure values and functions; thread-compatible. Shared by control/ and proxy/xds/.
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
-#include "net/json.h"
+#include "base/error.h"
+#include "base/json.h"
 
 namespace picket::net {
 
@@ -60,8 +68,23 @@ struct Node {
 struct Resource {
   std::string name;
   std::string version;
-  Json resource;  // type-specific payload
-  friend bool operator==(const Resource&, const Resource&) = default;
+  // The type-specific payload: `encoded` JSON text when sending; when received, `value`, a view
+  // into the message's document (and `encoded` empty).
+  std::string encoded;
+  base::JsonValue value;
+
+  // The payload's JSON text, whichever way it is held.
+  std::string PayloadJson() const { return encoded.empty() ? value.ToJson() : encoded; }
+  friend bool operator==(const Resource& a, const Resource& b) {
+    return a.name == b.name && a.version == b.version && a.PayloadJson() == b.PayloadJson();
+  }
+};
+
+// The parsed frame a decoded response's resource values point into; copies share it. Not part
+// of what a message says, so it compares equal to any other.
+struct Payloads {
+  std::shared_ptr<const base::JsonDocument> document;
+  friend bool operator==(const Payloads&, const Payloads&) { return true; }
 };
 
 struct DiscoveryRequest {
@@ -80,6 +103,7 @@ struct DiscoveryResponse {
   std::string type_url;
   std::string nonce;
   std::string control_plane;  // server identifier, informational
+  Payloads payloads;          // set by DecodeMessage
   friend bool operator==(const DiscoveryResponse&, const DiscoveryResponse&) = default;
 };
 
@@ -101,6 +125,7 @@ struct DeltaDiscoveryResponse {
   std::vector<std::string> removed_resources;
   std::string nonce;
   std::string control_plane;
+  Payloads payloads;  // set by DecodeMessage
   friend bool operator==(const DeltaDiscoveryResponse&, const DeltaDiscoveryResponse&) = default;
 };
 
@@ -118,9 +143,9 @@ struct Keepalive {
 using Message = std::variant<DiscoveryRequest, DiscoveryResponse, DeltaDiscoveryRequest,
                              DeltaDiscoveryResponse, StreamStatus, Keepalive>;
 
-// Parses and validates one frame body. Errors name the field: "discovery_request.type_url:
-// expected a string".
-[[nodiscard]] std::expected<Message, std::string> DecodeMessage(std::string_view body);
+// Parses and validates one frame body. The error names the field (the first problem found):
+// "discovery_request.type_url: Invalid value: 1: expected a string".
+[[nodiscard]] base::Result<Message> DecodeMessage(std::string_view body);
 std::string EncodeMessage(const Message& message);
 
 // The name of a message's envelope key ("discovery_request", ...), for logs.

@@ -1,79 +1,59 @@
-// policy/endpoint_codec.cc — text form of the snapshot resources (policy/endpoint_policy.h).
+// policy/endpoint_codec.cc — THE codec of the per-pod resources (policy/endpoint_policy.h).
 //
-// Encoding is hand-written deterministic JSON; decoding goes text → config/endpoint_resource
-// (shape and scalars) → here (addresses, prefixes, indexes) so that local files and pushed
-// resources take one path.
+// Encoding writes straight from the policy values with base::JsonWriter (members in a fixed
+// order, so equal values give equal bytes and equal versions). Decoding is one pass over a
+// parsed base::JsonValue: config/endpoint_resource (shape and scalars) → here (addresses,
+// prefixes, indexes), so local files and pushed resources take one path.
 #include "policy/endpoint_codec.h"
 
 #include <algorithm>
 #include <string>
 #include <utility>
 
+#include "base/json.h"
 #include "config/endpoint_resource.h"
 #include "policy/endpoint_policy.h"
-#include "policy/json_writer.h"
 
 namespace picket::policy {
 namespace {
 
-void AppendStringList(std::string& out, const std::vector<std::string>& list) {
-  out += '[';
-  for (size_t i = 0; i < list.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(out, list[i]);
-  }
-  out += ']';
-}
-
-void AppendDirection(std::string& out, const DirectionRules& rules) {
-  out += "{\"isolated\":";
-  out += rules.isolated ? "true" : "false";
-  out += ",\"policies\":";
-  AppendStringList(out, rules.policies);
-  out += ",\"rules\":[";
-  for (size_t i = 0; i < rules.entries.size(); ++i) {
-    const RuleEntry& e = rules.entries[i];
-    if (i) out += ',';
-    out += "{\"policy\":" + std::to_string(e.policy) + ",\"rule\":" + std::to_string(e.rule);
+void WriteDirection(base::JsonWriter& w, const DirectionRules& rules) {
+  w.BeginObject().Member("isolated", rules.isolated).Key("policies").BeginArray();
+  for (const std::string& p : rules.policies) w.String(p);
+  w.EndArray().Key("rules").BeginArray();
+  for (const RuleEntry& e : rules.entries) {
+    w.BeginObject().Member("policy", e.policy).Member("rule", e.rule);
     switch (e.peer.kind) {
       case PeerMatch::Kind::kAny:
         break;
       case PeerMatch::Kind::kIdentities:
-        out += ",\"peer\":{\"identity_set\":" + std::to_string(e.peer.identity_set);
-        if (!e.peer.description.empty()) {
-          out += ",\"description\":";
-          AppendJsonString(out, e.peer.description);
-        }
-        out += '}';
+        w.Key("peer").BeginObject().Member("identity_set", e.peer.identity_set);
+        if (!e.peer.description.empty()) w.Member("description", e.peer.description);
+        w.EndObject();
         break;
-      case PeerMatch::Kind::kCidr: {
-        out += ",\"peer\":{\"cidr\":";
-        AppendJsonString(out, e.peer.cidr.ToString());
+      case PeerMatch::Kind::kCidr:
+        w.Key("peer").BeginObject().Member("cidr", e.peer.cidr.ToString());
         if (!e.peer.except.empty()) {
-          std::vector<std::string> except;
-          for (const IpPrefix& p : e.peer.except) except.push_back(p.ToString());
-          out += ",\"except\":";
-          AppendStringList(out, except);
+          w.Key("except").BeginArray();
+          for (const IpPrefix& p : e.peer.except) w.String(p.ToString());
+          w.EndArray();
         }
-        out += '}';
+        w.EndObject();
         break;
-      }
     }
     if (e.port.kind != PortMatch::Kind::kAll) {
-      out += ",\"port\":{\"protocol\":";
-      AppendJsonString(out, config::ProtocolName(e.port.protocol));
+      w.Key("port").BeginObject().Member("protocol", config::ProtocolName(e.port.protocol));
       if (e.port.kind == PortMatch::Kind::kNamed) {
-        out += ",\"name\":";
-        AppendJsonString(out, e.port.name);
+        w.Member("name", e.port.name);
       } else if (!(e.port.first == 0 && e.port.last == 65535)) {
-        out += ",\"port\":" + std::to_string(e.port.first);
-        if (e.port.last != e.port.first) out += ",\"end_port\":" + std::to_string(e.port.last);
+        w.Member("port", e.port.first);
+        if (e.port.last != e.port.first) w.Member("end_port", e.port.last);
       }
-      out += '}';
+      w.EndObject();
     }
-    out += '}';
+    w.EndObject();
   }
-  out += "]}";
+  w.EndArray().EndObject();
 }
 
 config::Error FieldError(std::string_view file, const std::string& field, std::string reason) {
@@ -151,66 +131,58 @@ DirectionRules ConvertDirection(const config::DirectionResource& in, size_t iden
 
 }  // namespace
 
+void EncodeAddressEntry(const AddressEntry& entry, base::JsonWriter& w) {
+  w.BeginObject()
+      .Member("identity", entry.identity)
+      .Member("namespace", entry.ns)
+      .Member("pod", entry.pod)
+      .Key("ips")
+      .BeginArray();
+  for (const IpAddress& ip : entry.ips) w.String(ip.ToString());
+  w.EndArray().Key("labels").BeginObject();
+  for (const auto& [k, v] : entry.labels) w.Member(k, v);
+  w.EndObject().Key("named_ports").BeginArray();
+  for (const NamedPort& p : entry.named_ports) {
+    w.BeginObject()
+        .Member("name", p.name)
+        .Member("port", p.port)
+        .Member("protocol", config::ProtocolName(p.protocol))
+        .EndObject();
+  }
+  w.EndArray().EndObject();
+}
+
+void EncodePodPolicy(const PodPolicy& policy, base::JsonWriter& w) {
+  w.BeginObject().Member("namespace", policy.ns).Member("pod", policy.pod);
+  if (!policy.host_ips.empty()) {
+    // Only when known, so resources of pods without them keep their old bytes (and versions).
+    w.Key("host_ips").BeginArray();
+    for (const IpAddress& ip : policy.host_ips) w.String(ip.ToString());
+    w.EndArray();
+  }
+  w.Key("identity_sets").BeginArray();
+  for (const std::vector<IdentityId>& set : policy.identity_sets) {
+    w.BeginArray();
+    for (IdentityId id : set) w.Uint(id);
+    w.EndArray();
+  }
+  w.EndArray().Key("ingress");
+  WriteDirection(w, policy.ingress);
+  w.Key("egress");
+  WriteDirection(w, policy.egress);
+  w.EndObject();
+}
+
 std::string EncodeAddressEntry(const AddressEntry& entry) {
-  std::string out = "{\"identity\":" + std::to_string(entry.identity) + ",\"namespace\":";
-  AppendJsonString(out, entry.ns);
-  out += ",\"pod\":";
-  AppendJsonString(out, entry.pod);
-  std::vector<std::string> ips;
-  for (const IpAddress& ip : entry.ips) ips.push_back(ip.ToString());
-  out += ",\"ips\":";
-  AppendStringList(out, ips);
-  out += ",\"labels\":{";
-  bool first = true;
-  for (const auto& [k, v] : entry.labels) {
-    if (!first) out += ',';
-    first = false;
-    AppendJsonString(out, k);
-    out += ':';
-    AppendJsonString(out, v);
-  }
-  out += "},\"named_ports\":[";
-  for (size_t i = 0; i < entry.named_ports.size(); ++i) {
-    const NamedPort& p = entry.named_ports[i];
-    if (i) out += ',';
-    out += "{\"name\":";
-    AppendJsonString(out, p.name);
-    out += ",\"port\":" + std::to_string(p.port) + ",\"protocol\":";
-    AppendJsonString(out, config::ProtocolName(p.protocol));
-    out += '}';
-  }
-  out += "]}";
-  return out;
+  base::JsonWriter w;
+  EncodeAddressEntry(entry, w);
+  return w.Take();
 }
 
 std::string EncodePodPolicy(const PodPolicy& policy) {
-  std::string out = "{\"namespace\":";
-  AppendJsonString(out, policy.ns);
-  out += ",\"pod\":";
-  AppendJsonString(out, policy.pod);
-  if (!policy.host_ips.empty()) {
-    // Only when known, so resources of pods without them keep their old bytes (and versions).
-    std::vector<std::string> host_ips;
-    for (const IpAddress& ip : policy.host_ips) host_ips.push_back(ip.ToString());
-    out += ",\"host_ips\":";
-    AppendStringList(out, host_ips);
-  }
-  out += ",\"identity_sets\":[";
-  for (size_t i = 0; i < policy.identity_sets.size(); ++i) {
-    if (i) out += ',';
-    out += '[';
-    for (size_t j = 0; j < policy.identity_sets[i].size(); ++j) {
-      if (j) out += ',';
-      out += std::to_string(policy.identity_sets[i][j]);
-    }
-    out += ']';
-  }
-  out += "],\"ingress\":";
-  AppendDirection(out, policy.ingress);
-  out += ",\"egress\":";
-  AppendDirection(out, policy.egress);
-  out += '}';
-  return out;
+  base::JsonWriter w;
+  EncodePodPolicy(policy, w);
+  return w.Take();
 }
 
 std::expected<AddressEntry, config::Errors> ConvertAddressEntry(
@@ -263,6 +235,20 @@ std::expected<PodPolicy, config::Errors> ConvertPodPolicy(const config::PodPolic
       ConvertDirection(in.egress, in.identity_sets.size(), file, Join(field, "egress"), errors);
   if (!errors.empty()) return std::unexpected(std::move(errors));
   return out;
+}
+
+std::expected<AddressEntry, config::Errors> DecodeAddressEntry(const base::JsonValue& value,
+                                                               std::string_view file_name) {
+  auto resource = config::DecodeAddressEntryResource(value, file_name);
+  if (!resource) return std::unexpected(std::move(resource.error()));
+  return ConvertAddressEntry(*resource, file_name, "");
+}
+
+std::expected<PodPolicy, config::Errors> DecodePodPolicy(const base::JsonValue& value,
+                                                         std::string_view file_name) {
+  auto resource = config::DecodePodPolicyResource(value, file_name);
+  if (!resource) return std::unexpected(std::move(resource.error()));
+  return ConvertPodPolicy(*resource, file_name, "");
 }
 
 std::expected<AddressEntry, config::Errors> DecodeAddressEntry(std::string_view text,

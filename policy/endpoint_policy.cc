@@ -5,20 +5,13 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/hash.h"
+#include "base/json.h"
 #include "policy/address_table.h"
 #include "policy/cluster_policy.h"
-#include "policy/json_writer.h"
 
 namespace picket::policy {
 namespace {
-
-std::string HashVersion(std::string_view text) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 // Immutable after construction. Identity ids of the resources are global (the control
 // server's); lookups use dense local ids so identity sets stay small whatever ids arrive.
@@ -80,7 +73,7 @@ class Snapshot final : public EndpointPolicy {
       s->ingress_texts_.own_node.push_back(DescribeOwnNode(node));
     }
     if (!errors.empty()) return std::unexpected(std::move(errors));
-    s->version_ = version.empty() ? HashVersion(s->EncodeBody()) : std::move(version);
+    s->version_ = version.empty() ? base::HashVersion(s->EncodeBody()) : std::move(version);
     return s;
   }
 
@@ -122,30 +115,30 @@ class Snapshot final : public EndpointPolicy {
   }
 
   std::string Encode() const override {
-    std::string out = "{\"version\":";
-    AppendJsonString(out, version_);
-    out += ',';
-    out += EncodeBody().substr(1);
-    return out;
+    base::JsonWriter w;
+    w.BeginObject().Member("version", version_);
+    WriteBody(w);
+    w.EndObject();
+    return w.Take();
   }
 
  private:
   Snapshot() = default;
 
+  // The snapshot's members after "version"; its content version hashes them alone.
+  void WriteBody(base::JsonWriter& w) const {
+    w.Member("namespace", policy_.ns).Member("pod", policy_.pod).Key("address_map").BeginArray();
+    for (const AddressEntry& e : entries_) EncodeAddressEntry(e, w);
+    w.EndArray().Key("pod_policy");
+    EncodePodPolicy(policy_, w);
+  }
+
   std::string EncodeBody() const {
-    std::string out = "{\"namespace\":";
-    AppendJsonString(out, policy_.ns);
-    out += ",\"pod\":";
-    AppendJsonString(out, policy_.pod);
-    out += ",\"address_map\":[";
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      if (i) out += ",\n";
-      out += EncodeAddressEntry(entries_[i]);
-    }
-    out += "],\n\"pod_policy\":";
-    out += EncodePodPolicy(policy_);
-    out += "}\n";
-    return out;
+    base::JsonWriter w;
+    w.BeginObject();
+    WriteBody(w);
+    w.EndObject();
+    return w.Take();
   }
 
   int Find(const IpAddress& a) const {

@@ -19,7 +19,10 @@
 // The whole snapshot's text form (Encode / DecodeEndpointPolicy, the `policy_file`) is
 //   {"version":"…","namespace":"x","pod":"a","address_map":[<AddressEntry>…],
 //    "pod_policy":<PodPolicy>}
-// All decoding goes through config/endpoint_resource.h (precise errors, fuzzed).
+// One codec (policy/endpoint_codec.cc): encoding writes straight from these values with
+// base::JsonWriter, deterministic bytes whose base::HashVersion is the resource's version;
+// decoding is one pass over a parsed base::JsonValue (a pushed resource is read in place from
+// its frame's document) through config/endpoint_resource.h (precise errors, fuzzed).
 //
 // Any thread may call the const methods and the free functions concurrently.
 #pragma once
@@ -31,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/json.h"
 #include "config/error.h"
 #include "config/model.h"
 #include "policy/ip_address.h"
@@ -109,8 +113,18 @@ struct PodPolicy {
   friend bool operator==(const PodPolicy&, const PodPolicy&) = default;
 };
 
+// Each writes one JSON value into `out` (e.g. into a larger document), or returns its text.
+void EncodeAddressEntry(const AddressEntry& entry, base::JsonWriter& out);
+void EncodePodPolicy(const PodPolicy& policy, base::JsonWriter& out);
 [[nodiscard]] std::string EncodeAddressEntry(const AddressEntry& entry);
 [[nodiscard]] std::string EncodePodPolicy(const PodPolicy& policy);
+
+// Decode a resource from its parsed value (errors carry `file_name`, which for a pushed
+// resource is its name) or from JSON text.
+[[nodiscard]] std::expected<AddressEntry, config::Errors> DecodeAddressEntry(
+    const base::JsonValue& value, std::string_view file_name);
+[[nodiscard]] std::expected<PodPolicy, config::Errors> DecodePodPolicy(const base::JsonValue& value,
+                                                                       std::string_view file_name);
 [[nodiscard]] std::expected<AddressEntry, config::Errors> DecodeAddressEntry(
     std::string_view text, std::string_view file_name);
 [[nodiscard]] std::expected<PodPolicy, config::Errors> DecodePodPolicy(std::string_view text,
@@ -125,7 +139,8 @@ struct PodPolicy {
 [[nodiscard]] std::expected<EndpointPolicyPtr, config::Errors> CompileEndpointPolicy(
     const config::Cluster& cluster, std::string_view ns, std::string_view name);
 
-// Decodes the text form produced by Encode() (untrusted: precise errors, never a crash).
+// Decodes the text form produced by Encode(), JSON only (untrusted: precise errors, never a
+// crash).
 [[nodiscard]] std::expected<EndpointPolicyPtr, config::Errors> DecodeEndpointPolicy(
     std::string_view text, std::string_view file_name);
 

@@ -1,50 +1,20 @@
-// policy/json_writer.h — the few JSON-writing helpers policy/ and its tools need.
+// policy/json_writer.h — forwards to the one JSON string escaper, base/json.h.
 //
-// Owns: string escaping (RFC 8259) for hand-written, deterministic JSON. Decoding lives in
-// config/ (yaml-cpp); policy/ only ever writes. Pure functions, any thread.
+// Kept only until its users call base::AppendJsonString directly (then this file goes).
 #pragma once
 
-#include <cstdio>
 #include <string>
 #include <string_view>
 
+#include "base/json.h"
+
 namespace picket::policy {
 
-inline void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+using base::AppendJsonString;
 
 inline std::string JsonString(std::string_view s) {
   std::string out;
-  AppendJsonString(out, s);
+  base::AppendJsonString(out, s);
   return out;
 }
 

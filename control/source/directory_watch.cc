@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "config/manifest_loader.h"
-#include "control/xds_stream.h"
+#include "base/hash.h"
 
 namespace picket::control::source {
 namespace {
@@ -81,7 +81,7 @@ ManifestSet::Result ManifestSet::Reload() {
     std::ostringstream ss;
     ss << in.rdbuf();
     const std::string content = ss.str();
-    const std::string hash = HashVersion(content) + ":" + std::to_string(content.size());
+    const std::string hash = base::HashVersion(content) + ":" + std::to_string(content.size());
     File& file = files_[path];
     if (file.content_hash == hash) continue;
     file.content_hash = hash;

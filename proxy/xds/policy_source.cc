@@ -1,4 +1,6 @@
-// proxy/xds/policy_source.cc — see policy_source.h.
+// proxy/xds/policy_source.cc — see policy_source.h. Each pushed policy resource is decoded once,
+// in place, from the frame's parsed document (net::Resource::value) by the one codec of
+// policy/endpoint_policy.h.
 #include "proxy/xds/policy_source.h"
 
 #include "net/xds_message.h"
@@ -40,12 +42,12 @@ std::expected<void, std::string> PolicySource::OnServices(
   if (state_of_the_world) staged.clear();
   for (const auto& name : removed) staged.erase(name);
   for (const auto& r : resources) {
-    auto entry = DecodeServiceEntry(r.resource, r.name);
-    if (!entry) return std::unexpected(entry.error());
+    auto entry = DecodeServiceEntry(r.value, r.name);
+    if (!entry) return std::unexpected(entry.error().ToString());
     staged[r.name] = std::move(*entry);
   }
   auto map = ServiceMap::Build(staged);
-  if (!map) return std::unexpected(map.error());
+  if (!map) return std::unexpected(map.error().ToString());
   services_ = std::move(staged);
   service_map_ = std::move(*map);
   on_service_map_(service_map_);
@@ -60,7 +62,7 @@ std::expected<void, std::string> PolicySource::OnResources(
     if (state_of_the_world) staged.clear();
     for (const auto& name : removed) staged.erase(name);
     for (const auto& r : resources) {
-      auto entry = policy::DecodeAddressEntry(r.resource.Serialize(), r.name);
+      auto entry = policy::DecodeAddressEntry(r.value, r.name);
       if (!entry) return std::unexpected(JoinErrors(entry.error()));
       if (entry->ns + "/" + entry->pod != r.name) {
         return std::unexpected(r.name + ": the entry names pod " + entry->ns + "/" + entry->pod);
@@ -76,7 +78,7 @@ std::expected<void, std::string> PolicySource::OnResources(
     std::optional<policy::PodPolicy> staged;
     for (const auto& r : resources) {
       if (r.name != own) return std::unexpected("pod policy for " + r.name + ", not " + own);
-      auto decoded = policy::DecodePodPolicy(r.resource.Serialize(), r.name);
+      auto decoded = policy::DecodePodPolicy(r.value, r.name);
       if (!decoded) return std::unexpected(JoinErrors(decoded.error()));
       if (decoded->ns != ns_ || decoded->pod != pod_) {
         return std::unexpected(r.name + ": the policy names pod " + decoded->ns + "/" +

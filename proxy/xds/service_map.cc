@@ -2,184 +2,129 @@
 // is type-checked, unknown fields are errors, and nothing is trusted to be consistent.
 #include "proxy/xds/service_map.h"
 
-#include <initializer_list>
 #include <set>
 #include <utility>
+
+#include "base/json_fields.h"
 
 namespace picket::proxy::xds {
 namespace {
 
-// Errors carry the path of the offending field inside the resource.
-class Decoder {
- public:
-  explicit Decoder(std::string_view resource) : resource_(resource) {}
+using base::JsonFields;
+using base::JsonValue;
+using base::Need;
 
-  std::unexpected<std::string> Fail(const std::string& path, const std::string& reason) const {
-    return std::unexpected(resource_ + ": " + path + ": " + reason);
-  }
-
-  // The object at `path`, with exactly the members `keys`.
-  std::expected<const net::Json::Object*, std::string> Object(
-      const net::Json& json, const std::string& path,
-      std::initializer_list<std::string_view> keys) const {
-    if (!json.is_object()) return Fail(path, "must be an object");
-    for (const auto& [key, value] : json.as_object()) {
-      bool known = false;
-      for (std::string_view k : keys) known = known || k == key;
-      if (!known) return Fail(Join(path, key), "unknown field");
-    }
-    for (std::string_view k : keys) {
-      if (!json.as_object().contains(k)) return Fail(Join(path, k), "required");
-    }
-    return &json.as_object();
-  }
-
-  std::expected<std::string, std::string> String(const net::Json& json,
-                                                 const std::string& path) const {
-    if (!json.is_string()) return Fail(path, "must be a string");
-    return json.as_string();
-  }
-
-  std::expected<uint16_t, std::string> Port(const net::Json& json, const std::string& path) const {
-    std::optional<int64_t> v = json.is_number() ? json.as_int(1, 65535) : std::nullopt;
-    if (!v) return Fail(path, "must be an integer in 1..65535");
-    return static_cast<uint16_t>(*v);
-  }
-
-  std::expected<policy::IpAddress, std::string> Ip(const net::Json& json,
-                                                   const std::string& path) const {
-    if (!json.is_string()) return Fail(path, "must be a string");
-    std::optional<policy::IpAddress> ip = policy::IpAddress::Parse(json.as_string());
-    if (!ip) return Fail(path, "not an IP address: \"" + json.as_string() + "\"");
-    return *ip;
-  }
-
-  std::expected<const net::Json::Array*, std::string> Array(const net::Json& json,
-                                                            const std::string& path) const {
-    if (!json.is_array()) return Fail(path, "must be an array");
-    return &json.as_array();
-  }
-
-  static std::string Join(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-  static std::string Index(const std::string& path, size_t i) {
-    return path + "[" + std::to_string(i) + "]";
-  }
-
- private:
-  std::string resource_;
-};
-
-// Unwraps an expected into `var` or returns its error from the enclosing function.
-#define PICKET_ASSIGN_OR_RETURN(var, expr)                         \
-  auto var##_result = (expr);                                      \
-  if (!var##_result) return std::unexpected(var##_result.error()); \
-  auto var = std::move(*var##_result)
-
-std::expected<std::vector<policy::IpAddress>, std::string> DecodeIps(const Decoder& d,
-                                                                     const net::Json& json,
-                                                                     const std::string& path,
-                                                                     size_t max) {
-  PICKET_ASSIGN_OR_RETURN(array, d.Array(json, path));
-  if (array->empty()) return d.Fail(path, "must hold at least one address");
-  if (array->size() > max) {
-    return d.Fail(path, "may hold at most " + std::to_string(max) + " addresses");
-  }
+// A list of 1..max IP addresses at `key`.
+std::vector<policy::IpAddress> DecodeIps(JsonFields& r, std::string_view key, size_t max) {
   std::vector<policy::IpAddress> out;
-  for (size_t i = 0; i < array->size(); ++i) {
-    PICKET_ASSIGN_OR_RETURN(ip, d.Ip((*array)[i], Decoder::Index(path, i)));
-    out.push_back(ip);
+  const size_t errors = r.errors()->size();
+  const bool present = r.Array(key, Need::kRequired, [&](JsonValue v, const std::string& path) {
+    std::optional<std::string_view> s = base::JsonString(v, path, r.errors());
+    if (!s) return;
+    std::optional<policy::IpAddress> ip = policy::IpAddress::Parse(*s);
+    if (!ip) {
+      r.errors()->push_back(
+          base::Error::At(path, base::InvalidValue(base::ShowJson(v), "not an IP address")));
+      return;
+    }
+    out.push_back(*ip);
+  });
+  if (!present || r.errors()->size() != errors) return out;
+  if (out.empty()) r.Report(key, "Required value: at least one address");
+  if (out.size() > max) {
+    r.Report(key, "Too many: " + std::to_string(out.size()) + ": must have at most " +
+                      std::to_string(max) + " addresses");
   }
   return out;
 }
 
-std::expected<ServiceEntry::BackendPod, std::string> DecodeBackend(const Decoder& d,
-                                                                   const net::Json& json,
-                                                                   const std::string& path) {
-  PICKET_ASSIGN_OR_RETURN(obj, d.Object(json, path, {"pod", "ips", "port"}));
+std::optional<uint16_t> DecodePortNumber(JsonFields& r) {
+  return r.Int<uint16_t>("port", Need::kRequired, 1, 65535);
+}
+
+ServiceEntry::BackendPod DecodeBackend(JsonValue v, const std::string& path, base::Errors* errors) {
+  JsonFields r(v, path, errors);
   ServiceEntry::BackendPod backend;
-  PICKET_ASSIGN_OR_RETURN(pod, d.String(obj->find("pod")->second, Decoder::Join(path, "pod")));
-  if (pod.empty()) return d.Fail(Decoder::Join(path, "pod"), "must not be empty");
-  backend.pod = std::move(pod);
+  if (auto pod = r.String("pod", Need::kRequired)) {
+    if (pod->empty()) r.Report("pod", "Required value: must not be empty");
+    backend.pod = *pod;
+  }
   // A pod has at most one address per family; a few spare slots cost nothing.
-  PICKET_ASSIGN_OR_RETURN(ips,
-                          DecodeIps(d, obj->find("ips")->second, Decoder::Join(path, "ips"), 8));
-  backend.ips = std::move(ips);
-  PICKET_ASSIGN_OR_RETURN(port, d.Port(obj->find("port")->second, Decoder::Join(path, "port")));
-  backend.port = port;
+  backend.ips = DecodeIps(r, "ips", 8);
+  backend.port = DecodePortNumber(r).value_or(0);
+  r.Finish();
   return backend;
 }
 
-std::expected<ServiceEntry::Port, std::string> DecodePort(const Decoder& d, const net::Json& json,
-                                                          const std::string& path) {
-  PICKET_ASSIGN_OR_RETURN(obj, d.Object(json, path, {"name", "port", "protocol", "backends"}));
+ServiceEntry::Port DecodePort(JsonValue v, const std::string& path, base::Errors* errors) {
+  JsonFields r(v, path, errors);
   ServiceEntry::Port port;
-  PICKET_ASSIGN_OR_RETURN(name, d.String(obj->find("name")->second, Decoder::Join(path, "name")));
-  port.name = std::move(name);
-  PICKET_ASSIGN_OR_RETURN(number, d.Port(obj->find("port")->second, Decoder::Join(path, "port")));
-  port.port = number;
-  const std::string protocol_path = Decoder::Join(path, "protocol");
-  PICKET_ASSIGN_OR_RETURN(protocol, d.String(obj->find("protocol")->second, protocol_path));
-  if (protocol == "TCP") {
-    port.protocol = config::Protocol::kTCP;
-  } else if (protocol == "UDP") {
-    port.protocol = config::Protocol::kUDP;
-  } else if (protocol == "SCTP") {
-    port.protocol = config::Protocol::kSCTP;
-  } else {
-    return d.Fail(protocol_path, "must be TCP, UDP or SCTP, not \"" + protocol + "\"");
+  port.name = r.String("name", Need::kRequired).value_or("");
+  port.port = DecodePortNumber(r).value_or(0);
+  if (auto protocol = r.String("protocol", Need::kRequired)) {
+    if (*protocol == "TCP") {
+      port.protocol = config::Protocol::kTCP;
+    } else if (*protocol == "UDP") {
+      port.protocol = config::Protocol::kUDP;
+    } else if (*protocol == "SCTP") {
+      port.protocol = config::Protocol::kSCTP;
+    } else {
+      r.Report("protocol", "Unsupported value: " + base::ShowJson(*r.Value("protocol")) +
+                               ": supported values: \"SCTP\", \"TCP\", \"UDP\"");
+    }
   }
-  const std::string backends_path = Decoder::Join(path, "backends");
-  PICKET_ASSIGN_OR_RETURN(backends, d.Array(obj->find("backends")->second, backends_path));
-  port.backends.reserve(backends->size());
-  for (size_t i = 0; i < backends->size(); ++i) {
-    PICKET_ASSIGN_OR_RETURN(backend,
-                            DecodeBackend(d, (*backends)[i], Decoder::Index(backends_path, i)));
-    port.backends.push_back(std::move(backend));
-  }
+  r.Array("backends", Need::kRequired, [&](JsonValue b, const std::string& b_path) {
+    port.backends.push_back(DecodeBackend(b, b_path, errors));
+  });
+  r.Finish();
   return port;
 }
 
 }  // namespace
 
-std::expected<ServiceEntry, std::string> DecodeServiceEntry(const net::Json& payload,
-                                                            std::string_view resource_name) {
-  Decoder d(resource_name);
-  PICKET_ASSIGN_OR_RETURN(obj,
-                          d.Object(payload, "", {"namespace", "name", "cluster_ips", "ports"}));
+base::Result<ServiceEntry> DecodeServiceEntry(const base::JsonValue& payload,
+                                              std::string_view resource_name) {
+  base::Errors errors;
+  JsonFields r(payload, "", &errors);
   ServiceEntry entry;
-  PICKET_ASSIGN_OR_RETURN(ns, d.String(obj->find("namespace")->second, "namespace"));
-  PICKET_ASSIGN_OR_RETURN(name, d.String(obj->find("name")->second, "name"));
-  if (ns.empty() || name.empty() || ns + "/" + name != resource_name) {
-    return d.Fail("name", "the entry names Service \"" + ns + "/" + name + "\"");
+  entry.ns = r.String("namespace", Need::kRequired).value_or("");
+  entry.name = r.String("name", Need::kRequired).value_or("");
+  if (errors.empty() &&
+      (entry.ns.empty() || entry.name.empty() || entry.ns + "/" + entry.name != resource_name)) {
+    r.Report("name",
+             "Invalid value: the entry names Service \"" + entry.ns + "/" + entry.name + "\"");
   }
-  entry.ns = std::move(ns);
-  entry.name = std::move(name);
-  PICKET_ASSIGN_OR_RETURN(ips, DecodeIps(d, obj->find("cluster_ips")->second, "cluster_ips", 2));
-  if (ips.size() == 2 && ips[0].v6 == ips[1].v6) {
-    return d.Fail("cluster_ips", "holds two addresses of one family");
+  const size_t before_ips = errors.size();
+  entry.cluster_ips = DecodeIps(r, "cluster_ips", 2);
+  if (errors.size() == before_ips && entry.cluster_ips.size() == 2 &&
+      entry.cluster_ips[0].v6 == entry.cluster_ips[1].v6) {
+    r.Report("cluster_ips", "Invalid value: holds two addresses of one family");
   }
-  entry.cluster_ips = std::move(ips);
-  PICKET_ASSIGN_OR_RETURN(ports, d.Array(obj->find("ports")->second, "ports"));
   std::set<std::pair<uint16_t, config::Protocol>> seen;
   std::set<std::string> names;
-  for (size_t i = 0; i < ports->size(); ++i) {
-    const std::string path = Decoder::Index("ports", i);
-    PICKET_ASSIGN_OR_RETURN(port, DecodePort(d, (*ports)[i], path));
+  r.Array("ports", Need::kRequired, [&](JsonValue v, const std::string& path) {
+    const size_t before = errors.size();
+    ServiceEntry::Port port = DecodePort(v, path, &errors);
+    if (errors.size() != before) return;
     if (!seen.emplace(port.port, port.protocol).second) {
-      return d.Fail(path, "duplicate port " + std::to_string(port.port) + "/" +
-                              config::ProtocolName(port.protocol));
-    }
-    if (!port.name.empty() && !names.insert(port.name).second) {
-      return d.Fail(Decoder::Join(path, "name"), "duplicate name \"" + port.name + "\"");
+      errors.push_back(base::Error::At(path, "Duplicate value: " + std::to_string(port.port) + "/" +
+                                                 config::ProtocolName(port.protocol)));
+    } else if (!port.name.empty() && !names.insert(port.name).second) {
+      errors.push_back(
+          base::Error::At(base::Child(path, "name"), "Duplicate value: \"" + port.name + "\""));
     }
     entry.ports.push_back(std::move(port));
+  });
+  r.Finish();
+  if (!errors.empty()) {
+    base::Error first = std::move(errors.front());
+    first.object = std::string(resource_name);
+    return std::unexpected(std::move(first));
   }
   return entry;
 }
 
-std::expected<std::shared_ptr<const ServiceMap>, std::string> ServiceMap::Build(
+base::Result<std::shared_ptr<const ServiceMap>> ServiceMap::Build(
     const std::map<std::string, ServiceEntry>& entries) {
   auto map = std::make_shared<ServiceMap>();
   for (const auto& [key, entry] : entries) {
@@ -196,9 +141,12 @@ std::expected<std::shared_ptr<const ServiceMap>, std::string> ServiceMap::Build(
         auto [it, inserted] =
             map->by_address_.emplace(Key{vip, port.port, port.protocol}, std::move(target));
         if (!inserted) {
-          return std::unexpected(key + ": " + vip.ToString() + ":" + std::to_string(port.port) +
-                                 "/" + config::ProtocolName(port.protocol) +
-                                 " is already the address of Service " + it->second.service);
+          base::Error e =
+              base::Error::Of(vip.ToString() + ":" + std::to_string(port.port) + "/" +
+                              config::ProtocolName(port.protocol) +
+                              " is already the address of Service " + it->second.service);
+          e.object = key;
+          return std::unexpected(std::move(e));
         }
       }
     }
@@ -220,7 +168,5 @@ const std::string* ServiceMap::ServiceName(const policy::IpAddress& vip, uint16_
   auto it = by_address_.find(Key{vip, port, protocol});
   return it == by_address_.end() ? nullptr : &it->second.service;
 }
-
-#undef PICKET_ASSIGN_OR_RETURN
 
 }  // namespace picket::proxy::xds

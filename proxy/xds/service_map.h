@@ -15,7 +15,6 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,8 +22,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/error.h"
+#include "base/json.h"
 #include "config/model.h"
-#include "net/json.h"
 #include "policy/ip_address.h"
 
 namespace picket::proxy::xds {
@@ -48,10 +48,10 @@ struct ServiceEntry {
   std::vector<Port> ports;
 };
 
-// Decodes the payload of resource `resource_name` ("ns/name"). Errors read
-// `<resource_name>: <field.path>: <reason>`.
-[[nodiscard]] std::expected<ServiceEntry, std::string> DecodeServiceEntry(
-    const net::Json& payload, std::string_view resource_name);
+// Decodes the payload of resource `resource_name` ("ns/name"). The error is the first problem
+// found, `<resource_name>: <field.path>: <reason>` (object = the resource name).
+[[nodiscard]] base::Result<ServiceEntry> DecodeServiceEntry(const base::JsonValue& payload,
+                                                            std::string_view resource_name);
 
 class ServiceMap {
  public:
@@ -63,7 +63,7 @@ class ServiceMap {
 
   // Indexes every (ClusterIP, port, protocol) of `entries` (keyed by resource name). Two
   // Services claiming the same ClusterIP, port and protocol are an error.
-  [[nodiscard]] static std::expected<std::shared_ptr<const ServiceMap>, std::string> Build(
+  [[nodiscard]] static base::Result<std::shared_ptr<const ServiceMap>> Build(
       const std::map<std::string, ServiceEntry>& entries);
 
   // The backends of the Service at `vip`:`port`/`protocol`, in the server's order (by pod

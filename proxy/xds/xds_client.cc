@@ -200,7 +200,7 @@ void XdsClient::OnTlsData(net::TlsStream&, std::string_view plaintext) {
   while (stream_ != nullptr) {
     auto frame = decoder_.Next();
     if (!frame) {
-      Disconnect("bad frame from the server: " + frame.error());
+      Disconnect("bad frame from the server: " + frame.error().ToString());
       return;
     }
     if (!frame->has_value()) return;
@@ -211,7 +211,7 @@ void XdsClient::OnTlsData(net::TlsStream&, std::string_view plaintext) {
 void XdsClient::HandleFrame(std::string_view body) {
   auto message = net::DecodeMessage(body);
   if (!message) {
-    Disconnect("bad message from the server: " + message.error());
+    Disconnect("bad message from the server: " + message.error().ToString());
     return;
   }
   if (auto* r = std::get_if<net::DiscoveryResponse>(&*message)) {

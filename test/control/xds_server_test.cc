@@ -20,10 +20,11 @@ using testing::RunUntil;
 const std::string kPodPolicy(net::kPodPolicyType);
 const std::string kAddress(net::kAddressEntryType);
 
-net::Json Payload(const std::string& text) {
+// A payload's JSON text, as the server stores and sends it.
+std::string Payload(const std::string& text) {
   net::Json j = net::Json::MakeObject();
   j["value"] = text;
-  return j;
+  return j.Serialize();
 }
 
 class XdsServerTest : public ::testing::Test {
@@ -90,7 +91,7 @@ TEST_F(XdsServerTest, SotwSubscribeAckUpdateNack) {
   EXPECT_EQ(r1.version_info, "v1");
   ASSERT_EQ(r1.resources.size(), 1u);
   EXPECT_EQ(r1.resources[0].name, "default/a");
-  EXPECT_EQ(r1.resources[0].resource, Payload("a1"));
+  EXPECT_EQ(r1.resources[0].PayloadJson(), Payload("a1"));
 
   c.Send(DiscoveryRequest{{}, "v1", {"default/a"}, kPodPolicy, r1.nonce, {}});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().acks == 1; }));
@@ -101,7 +102,7 @@ TEST_F(XdsServerTest, SotwSubscribeAckUpdateNack) {
   ASSERT_TRUE(WaitFor<DiscoveryResponse>(c, 2));
   auto r2 = c.Received<DiscoveryResponse>()[1];
   EXPECT_EQ(r2.version_info, "v2");
-  EXPECT_EQ(r2.resources[0].resource, Payload("a2"));
+  EXPECT_EQ(r2.resources[0].PayloadJson(), Payload("a2"));
   EXPECT_NE(r2.nonce, r1.nonce);
 
   c.Send(
@@ -322,7 +323,7 @@ TEST(XdsServerBackpressureTest, PushesWaitForQueuesToDrainAndAllArrive) {
   ASSERT_TRUE(server.has_value()) << server.error();
   net::Json big = net::Json::MakeObject();
   big["value"] = std::string(4 << 20, 'x');  // larger than socket buffers: it stays queued
-  (*server)->Update(std::string(net::kAddressEntryType), {{"default/a", "1", big}}, {});
+  (*server)->Update(std::string(net::kAddressEntryType), {{"default/a", "1", big.Serialize()}}, {});
   std::vector<std::unique_ptr<testing::RawClient>> clients;
   for (const char* pod : {"a", "b", "c"}) {
     clients.push_back(std::make_unique<testing::RawClient>(
@@ -345,7 +346,8 @@ TEST(XdsServerBackpressureTest, PushesWaitForQueuesToDrainAndAllArrive) {
       },
       20000));
   for (auto& c : clients) {
-    EXPECT_EQ(c->Received<net::DeltaDiscoveryResponse>()[0].resources.at(0).resource, big);
+    EXPECT_EQ(c->Received<net::DeltaDiscoveryResponse>()[0].resources.at(0).PayloadJson(),
+              big.Serialize());
   }
   clients.clear();
   bool closed = false;

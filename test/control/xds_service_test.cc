@@ -152,16 +152,18 @@ TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
       {"ports",
        net::Json::Array{net::Json::Object{
            {"name", ""}, {"port", 70000}, {"protocol", "TCP"}, {"backends", net::Json::Array{}}}}}};
-  server_->Update(net::kServiceType, {{"prod/evil", "v-bad", std::move(bad)}}, {});
+  server_->Update(net::kServiceType, {{"prod/evil", "v-bad", bad.Serialize()}}, {});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 1; }));
   EXPECT_EQ(services_, good);
   const auto& status = client_->status().types.at(std::string(net::kServiceType));
-  EXPECT_EQ(status.last_nack_error, "prod/evil: ports[0].port: must be an integer in 1..65535");
+  EXPECT_EQ(status.last_nack_error,
+            "prod/evil: ports[0].port: Invalid value: 70000: must be between 1 and 65535, "
+            "inclusive");
 
   // A Service claiming another's ClusterIP:port is rejected as a whole, too.
   net::Json clash = EncodeServiceMapEntry(
       {"prod", "clash", {"10.96.0.10"}, {{"http", 80, config::Protocol::kTCP, {}}}});
-  server_->Update(net::kServiceType, {{"prod/clash", "v-clash", std::move(clash)}}, {});
+  server_->Update(net::kServiceType, {{"prod/clash", "v-clash", clash.Serialize()}}, {});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 2; }));
   EXPECT_EQ(services_, good);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (and with `run`, runs) the libFuzzer target for the sidecar's policy text:
-# test/fuzz/endpoint_resource_fuzz.cc over config/endpoint_resource.cc and policy/*.cc.
+# test/fuzz/endpoint_resource_fuzz.cc over config/endpoint_resource.cc, policy/*.cc and the
+# JSON reader (base/json*.cc over the system simdjson).
 #
 #   test/fuzz/build_endpoint.sh              # builds .out/fuzz/endpoint_resource_fuzz
 #   test/fuzz/build_endpoint.sh run 300      # builds, then fuzzes for 300 s
@@ -15,8 +16,9 @@ FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 "$CXX" "${FLAGS[@]}" test/fuzz/endpoint_resource_fuzz.cc config/endpoint_resource.cc \
+  base/json.cc base/json_fields.cc \
   policy/cluster_policy.cc policy/endpoint_codec.cc policy/endpoint_policy.cc \
-  policy/ip_address.cc policy/rule_set.cc policy/selector.cc -lyaml-cpp \
+  policy/ip_address.cc policy/rule_set.cc policy/selector.cc -lsimdjson \
   -o "$OUT/endpoint_resource_fuzz"
 echo "built $OUT/endpoint_resource_fuzz"
 

@@ -1,7 +1,9 @@
 // libFuzzer target: the sidecar's policy text (config/endpoint_resource + policy decoding).
 // Built by test/fuzz/build_endpoint.sh (clang++-16), not by Bazel.
 //
-// The first byte picks the entry point (whole snapshot, one address entry, one pod policy).
+// The first byte picks the entry point (whole snapshot from text, as a policy_file is read; one
+// address entry or one pod policy from a parsed value, as a pushed resource is read from its
+// frame's document).
 // Invariants: no crash, no exception, no sanitizer report; a snapshot that decodes re-encodes
 // to text that decodes to the same text (Encode is a fixed point), and lookups on it work; a
 // pod policy round-trips, and ingress from each of its host IPs (the pod's own node) is allowed
@@ -14,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/json.h"
 #include "policy/endpoint_policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -36,14 +39,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 1: {
-      auto entry = picket::policy::DecodeAddressEntry(text, "fuzz");
+      auto doc = picket::base::ParseJson(text);
+      if (!doc) return 0;
+      auto entry = picket::policy::DecodeAddressEntry(doc->root(), "fuzz");
       if (!entry) return 0;
       auto again = picket::policy::DecodeAddressEntry(EncodeAddressEntry(*entry), "fuzz");
       if (!again || !(*again == *entry)) std::abort();
       break;
     }
     default: {
-      auto policy = picket::policy::DecodePodPolicy(text, "fuzz");
+      auto doc = picket::base::ParseJson(text);
+      if (!doc) return 0;
+      auto policy = picket::policy::DecodePodPolicy(doc->root(), "fuzz");
       if (!policy) return 0;
       auto again = picket::policy::DecodePodPolicy(EncodePodPolicy(*policy), "fuzz");
       if (!again || EncodePodPolicy(*again) != EncodePodPolicy(*policy)) std::abort();

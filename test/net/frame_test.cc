@@ -13,7 +13,7 @@ TEST(FrameTest, DecodesFramesSplitAtEveryByte) {
     decoder.Feed(std::string_view(&c, 1));
     while (true) {
       auto f = decoder.Next();
-      ASSERT_TRUE(f.has_value()) << f.error();
+      ASSERT_TRUE(f.has_value()) << f.error().ToString();
       if (!f->has_value()) break;
       got.push_back(**f);
     }
@@ -36,7 +36,7 @@ TEST(FrameTest, OversizedAndEmptyFramesAreStickyErrors) {
   decoder.Feed(std::string("\x00\x00\x00\x11", 4));
   auto f = decoder.Next();
   ASSERT_FALSE(f.has_value());
-  EXPECT_EQ(f.error(), "frame: body of 17 bytes exceeds the limit of 16");
+  EXPECT_EQ(f.error().ToString(), "frame: body of 17 bytes exceeds the limit of 16");
   decoder.Feed(EncodeFrame("ok"));
   EXPECT_FALSE(decoder.Next().has_value());
 
@@ -44,7 +44,7 @@ TEST(FrameTest, OversizedAndEmptyFramesAreStickyErrors) {
   empty.Feed(std::string(4, '\0'));
   auto e = empty.Next();
   ASSERT_FALSE(e.has_value());
-  EXPECT_EQ(e.error(), "frame: empty frame body");
+  EXPECT_EQ(e.error().ToString(), "frame: empty frame body");
 }
 
 TEST(FrameTest, LengthIsBigEndian) {

@@ -252,11 +252,13 @@ TEST(EndpointPolicyTest, DecodeReportsPreciseErrors) {
     const char* error;
   };
   const Case cases[] = {
-      {"", "f.json: empty document"},
-      {"[1", "f.json:1: end of sequence flow not found"},
-      {R"({"namespace":"x","pod":"a"})", "f.json:1: pod_policy: Required value"},
+      {"", "f.json: invalid JSON: no value (empty input)"},
+      {"[1",
+       "f.json: invalid JSON: malformed structure (a missing or superfluous comma, colon, brace "
+       "or bracket)"},
+      {R"({"namespace":"x","pod":"a"})", "f.json: pod_policy: Required value"},
       {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a"},"bogus":1})",
-       "f.json:1: bogus: Unknown field: \"bogus\""},
+       "f.json: bogus: unknown field \"bogus\""},
       {R"({"namespace":"x","pod":"a","address_map":[{"identity":1,"namespace":"x","pod":"a",)"
        R"("ips":["10.0.0.300"]}],"pod_policy":{"namespace":"x","pod":"a"}})",
        "f.json: address_map[0].ips[0]: Invalid value: \"10.0.0.300\": must be an IP address"},
@@ -266,12 +268,12 @@ TEST(EndpointPolicyTest, DecodeReportsPreciseErrors) {
        "`identity_sets` (size 0)"},
       {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a","egress":)"
        R"({"isolated":true,"policies":[],"rules":[{"policy":0,"port":{"protocol":"tcp"}}]}}})",
-       "f.json:1: pod_policy.egress.rules[0].port.protocol: Unsupported value: \"tcp\": "
+       "f.json: pod_policy.egress.rules[0].port.protocol: Unsupported value: \"tcp\": "
        "supported values: \"TCP\", \"UDP\", \"SCTP\""},
       {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a","egress":)"
        R"({"isolated":true,"policies":["p"],"rules":[{"policy":0,"port":{"protocol":"TCP",)"
        R"("port":90,"end_port":80}}]}}})",
-       "f.json:1: pod_policy.egress.rules[0].port.end_port: Invalid value: 80: must be greater "
+       "f.json: pod_policy.egress.rules[0].port.end_port: Invalid value: 80: must be greater "
        "than or equal to `port`"},
       {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"y","pod":"a"}})",
        "f.json: pod_policy: Invalid value: policy of y/a in the snapshot of x/a"},
@@ -288,10 +290,10 @@ TEST(EndpointPolicyTest, DecodeReportsPreciseErrors) {
        "f.json: pod_policy.host_ips[2]: Duplicate value: \"10.0.0.1\""},
       {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
        R"("host_ips":"10.0.0.1"}})",
-       "f.json:1: pod_policy.host_ips: Invalid value: must be a list"},
+       "f.json: pod_policy.host_ips: Invalid value: \"10.0.0.1\": expected an array"},
       {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
        R"("host_ips":[{"ip":"10.0.0.1"}]}})",
-       "f.json:1: pod_policy.host_ips[0]: Invalid value: must be a string"},
+       "f.json: pod_policy.host_ips[0]: Invalid value: {...}: expected a string"},
       {R"({"namespace":"x","pod":"a","pod_policy":{"namespace":"x","pod":"a",)"
        R"("host_ips":["10.0.0.0/8"]}})",
        "f.json: pod_policy.host_ips[0]: Invalid value: \"10.0.0.0/8\": must be an IP address"},

@@ -1,6 +1,6 @@
-// config/endpoint_resource.h: shape and scalar checks of the pushed resources (the policy-side
-// conversion is covered by endpoint_policy_test). Lives here, beside the policy tests, because
-// the format is policy/'s: config/ only decodes it.
+// config/endpoint_resource.h: shape and scalar checks of the pushed resources, JSON only (the
+// policy-side conversion is covered by endpoint_policy_test). Lives here, beside the policy
+// tests, because the format is policy/'s: config/ only decodes it.
 #include "config/endpoint_resource.h"
 
 #include <gtest/gtest.h>
@@ -22,11 +22,14 @@ TEST(EndpointResourceTest, DecodesAddressEntry) {
   EXPECT_EQ(r->named_ports[0].port, 8080);
 }
 
-TEST(EndpointResourceTest, YamlIsAcceptedToo) {
-  auto r = DecodePodPolicyResource(
-      "namespace: x\npod: a\nidentity_sets: [[1, 2]]\ningress:\n  isolated: true\n"
-      "  policies: [x/p]\n  rules:\n  - {policy: 0, rule: 1, port: {protocol: UDP, port: 53}}\n",
-      "p.yaml");
+TEST(EndpointResourceTest, DecodesInPlaceFromAParsedValue) {
+  // A pushed resource is read from its frame's parsed document: no second parse.
+  auto doc = base::ParseJson(
+      R"({"resource":{"namespace":"x","pod":"a","identity_sets":[[1,2]],"ingress":{)"
+      R"("isolated":true,"policies":["x/p"],"rules":[{"policy":0,"rule":1,)"
+      R"("port":{"protocol":"UDP","port":53}}]}}})");
+  ASSERT_TRUE(doc.has_value());
+  auto r = DecodePodPolicyResource(*doc->root().Find("resource"), "x/a");
   ASSERT_TRUE(r.has_value()) << r.error()[0].ToString();
   EXPECT_TRUE(r->ingress.isolated);
   ASSERT_EQ(r->ingress.rules.size(), 1u);
@@ -35,24 +38,33 @@ TEST(EndpointResourceTest, YamlIsAcceptedToo) {
   EXPECT_EQ(r->identity_sets, (std::vector<std::vector<uint32_t>>{{1, 2}}));
 }
 
+TEST(EndpointResourceTest, YamlIsNotAccepted) {
+  // The text form is JSON only (what `picket-control compile` writes and the server pushes).
+  auto r = DecodePodPolicyResource("namespace: x\npod: a\n", "p.yaml");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error()[0].file, "p.yaml");
+  EXPECT_TRUE(r.error()[0].reason.starts_with("invalid JSON: ")) << r.error()[0].reason;
+}
+
 TEST(EndpointResourceTest, ReportsEveryErrorWithItsPath) {
-  auto r = DecodeAddressEntryResource(
-      "identity: -1\nnamespace: [x]\nextra: 1\nnamed_ports:\n- {name: h, port: 70000, "
-      "protocol: ICMP}\n",
-      "e.yaml");
+  auto r =
+      DecodeAddressEntryResource(R"({"identity":-1,"namespace":["x"],"extra":1,"named_ports":[)"
+                                 R"({"name":"h","port":70000,"protocol":"ICMP"}],"identity":2})",
+                                 "e.json");
   ASSERT_FALSE(r.has_value());
   std::vector<std::string> got;
   for (const Error& e : r.error()) got.push_back(e.ToString());
   EXPECT_EQ(got, (std::vector<std::string>{
-                     "e.yaml:3: extra: Unknown field: \"extra\"",
-                     "e.yaml:1: pod: Required value",
-                     "e.yaml:1: identity: Invalid value: \"-1\": must be an integer between 0 and "
-                     "4294967295",
-                     "e.yaml:2: namespace: Invalid value: must be a string",
-                     "e.yaml:5: named_ports[0].port: Invalid value: \"70000\": must be an integer "
-                     "between 0 and 65535",
-                     "e.yaml:5: named_ports[0].protocol: Unsupported value: \"ICMP\": supported "
+                     "e.json: identity: duplicate field \"identity\"",
+                     "e.json: identity: Invalid value: -1: must be between 0 and 4294967295, "
+                     "inclusive",
+                     "e.json: namespace: Invalid value: [...]: expected a string",
+                     "e.json: pod: Required value",
+                     "e.json: named_ports[0].port: Invalid value: 70000: must be between 1 and "
+                     "65535, inclusive",
+                     "e.json: named_ports[0].protocol: Unsupported value: \"ICMP\": supported "
                      "values: \"TCP\", \"UDP\", \"SCTP\"",
+                     "e.json: extra: unknown field \"extra\"",
                  }));
 }
 
@@ -84,10 +96,10 @@ TEST(EndpointResourceTest, StringsMustBePrintableAscii) {
   auto r = DecodeAddressEntryResource(
       "{\"identity\":1,\"namespace\":\"x\",\"pod\":\"a\",\"labels\":{\"a\\u000e\":\"v\"}}", "e");
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error()[0].ToString(), "e:1: labels: Invalid value: must be printable ASCII");
-  r = DecodeAddressEntryResource("{identity: 1, namespace: x, pod: \"\xc3\xa9\"}", "e");
+  EXPECT_EQ(r.error()[0].ToString(), "e: labels: Invalid value: must be printable ASCII");
+  r = DecodeAddressEntryResource("{\"identity\":1,\"namespace\":\"x\",\"pod\":\"\xc3\xa9\"}", "e");
   ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error()[0].ToString(), "e:1: pod: Invalid value: must be printable ASCII");
+  EXPECT_EQ(r.error()[0].ToString(), "e: pod: Invalid value: must be printable ASCII");
 }
 
 TEST(EndpointResourceTest, MalformedInputNeverThrows) {

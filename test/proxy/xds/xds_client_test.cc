@@ -16,10 +16,11 @@ using testing::RunUntil;
 const std::string kPodPolicy(net::kPodPolicyType);
 const std::string kAddress(net::kAddressEntryType);
 
-net::Json Payload(const std::string& text) {
+// A payload's JSON text, as the server stores and sends it.
+std::string Payload(const std::string& text) {
   net::Json j = net::Json::MakeObject();
   j["value"] = text;
-  return j;
+  return j.Serialize();
 }
 
 // Applies everything except payloads whose value is "bad".
@@ -30,11 +31,13 @@ class FakeHandler : public ResourceHandler {
                                                const std::vector<std::string>& removed,
                                                bool sotw) override {
     for (const auto& r : resources) {
-      if (r.resource == Payload("bad")) return std::unexpected("resource " + r.name + " is bad");
+      if (r.PayloadJson() == Payload("bad"))
+        return std::unexpected("resource " + r.name + " is bad");
     }
     auto& held = state[type_url];
     if (sotw) held.clear();
-    for (const auto& r : resources) held[r.name] = r.resource.Find("value")->as_string();
+    for (const auto& r : resources)
+      held[r.name] = std::string(r.value.Find("value")->AsString().value_or(""));
     for (const auto& n : removed) held.erase(n);
     ++applied;
     return {};
