@@ -216,6 +216,15 @@ std::optional<JsonValue> JsonValue::Find(std::string_view key) const {
   return v;
 }
 
+std::optional<JsonValue> JsonValue::At(size_t index) const {
+  if (!IsArray()) return std::nullopt;
+  Element found;
+  if (Load<Element>(bytes_).get_array().value_unsafe().at(index).get(found)) return std::nullopt;
+  JsonValue v;
+  Store(v.bytes_, found);
+  return v;
+}
+
 std::string JsonValue::ToJson() const {
   if (IsBlank(bytes_)) return "null";
   return simdjson::to_string(Load<Element>(bytes_));

@@ -7,8 +7,8 @@
 #include <csignal>
 #include <iostream>
 
+#include "base/json.h"
 #include "net/host_port.h"
-#include "net/json.h"
 #include "net/tls.h"
 #include "net/xds_message.h"
 
@@ -20,10 +20,10 @@ constexpr const char* kUsage =
     "         --tls-key FILE --tls-ca FILE [--admin 127.0.0.1:PORT] [--trust-domain TD]\n"
     "         [--debounce-ms N]\n";
 
-net::Json ErrorsJson(const config::Errors& errors) {
-  net::Json j = net::Json::MakeArray();
-  for (const auto& e : errors) j.Push(e.ToString());
-  return j;
+void WriteErrors(base::JsonWriter& w, std::string_view key, const config::Errors& errors) {
+  w.Key(key).BeginArray();
+  for (const auto& e : errors) w.String(e.ToString());
+  w.EndArray();
 }
 
 }  // namespace
@@ -84,7 +84,7 @@ std::expected<std::unique_ptr<ControlServer>, std::string> ControlServer::Create
   xds.trust_domain = options.trust_domain;
   xds.own_pod_only_types.insert(std::string(net::kPodPolicyType));
   auto server = XdsServer::Create(loop, std::move(*tls), std::move(xds));
-  if (!server) return std::unexpected(server.error());
+  if (!server) return std::unexpected(server.error().ToString());
   s->xds_ = std::move(*server);
   s->snapshot_ = std::make_unique<XdsSnapshot>(*s->xds_);
   s->Reload();
@@ -149,22 +149,26 @@ void ControlServer::Reload() {
 }
 
 std::string ControlServer::StatusJson() const {
-  net::Json j = xds_->StatusJson();
-  net::Json manifests = net::Json::MakeObject();
-  manifests["dir"] = options_.manifests_dir;
-  manifests["files"] = static_cast<int64_t>(manifests_.file_count());
-  manifests["errors"] = ErrorsJson(manifests_.errors());
-  manifests["cluster_errors"] = ErrorsJson(compile_errors_);
-  manifests["reloads"] = static_cast<int64_t>(reloads_);
-  manifests["loaded"] = loaded_once_;
-  j["manifests"] = std::move(manifests);
+  base::JsonWriter w;
+  w.BeginObject();
+  xds_->WriteStatusMembers(w);
+  w.Key("manifests")
+      .BeginObject()
+      .Member("dir", options_.manifests_dir)
+      .Member("files", manifests_.file_count());
+  WriteErrors(w, "errors", manifests_.errors());
+  WriteErrors(w, "cluster_errors", compile_errors_);
+  w.Member("reloads", reloads_).Member("loaded", loaded_once_).EndObject();
   const SnapshotStats& st = snapshot_->stats();
-  net::Json snap = net::Json::MakeObject();
-  snap["full_compiles"] = static_cast<int64_t>(st.full_compiles);
-  snap["incremental_updates"] = static_cast<int64_t>(st.incremental_updates);
-  snap["last_compute_ms"] = st.last_compute_ms;
-  j["snapshot"] = std::move(snap);
-  return j.Serialize();
+  w.Key("snapshot")
+      .BeginObject()
+      .Member("full_compiles", st.full_compiles)
+      .Member("incremental_updates", st.incremental_updates)
+      .Key("last_compute_ms")
+      .Double(st.last_compute_ms)
+      .EndObject();
+  w.EndObject();
+  return w.Take();
 }
 
 void ControlServer::Close(std::function<void()> done) {

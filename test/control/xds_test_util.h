@@ -103,10 +103,10 @@ class RawClient : public net::TlsStream::Handler {
     decoder_.Feed(data);
     while (true) {
       auto frame = decoder_.Next();
-      ASSERT_TRUE(frame.has_value()) << frame.error();
+      ASSERT_TRUE(frame.has_value()) << frame.error().ToString();
       if (!frame->has_value()) return;
       auto m = net::DecodeMessage(**frame);
-      ASSERT_TRUE(m.has_value()) << m.error();
+      ASSERT_TRUE(m.has_value()) << m.error().ToString();
       messages.push_back(std::move(*m));
     }
   }

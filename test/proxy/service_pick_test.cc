@@ -38,7 +38,7 @@ xds::ServiceMapPtr MakeMap(bool with_backends = true) {
   }
   e.ports = {port};
   auto map = ServiceMap::Build({{"shop/web", e}});
-  EXPECT_TRUE(map.has_value()) << map.error();
+  EXPECT_TRUE(map.has_value()) << map.error().ToString();
   return *map;
 }
 
