@@ -56,7 +56,7 @@ std::string Describe(simdjson::error_code code, const JsonLimits& limits) {
     case simdjson::N_ATOM_ERROR:
       return "an invalid literal (expected true, false or null)";
     case simdjson::NUMBER_ERROR:
-      return "an invalid number";
+      return "an invalid number (or an integer beyond 64 bits)";
     case simdjson::NUMBER_OUT_OF_RANGE:
       return "a number out of the 64-bit range";
     case simdjson::EMPTY:

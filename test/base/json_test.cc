@@ -151,6 +151,7 @@ TEST(JsonTest, RejectsWithAReason) {
       {"nul", "invalid JSON: an invalid literal"},
       {"01", "invalid JSON: an invalid number"},
       {"1.", "invalid JSON: an invalid number"},
+      {"123456789012345678901234567890", "invalid JSON: an invalid number (or an integer beyond 64 bits)"},
       {"18446744073709551616", "invalid JSON: "},
       {"NaN", "invalid JSON: "},
       {"// comment\n1", "invalid JSON: "},
