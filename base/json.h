@@ -104,6 +104,8 @@ class JsonValue {
   JsonRange<JsonMember> Members() const;
   // The first member named `key`, or nullopt (also when this is not an object).
   std::optional<JsonValue> Find(std::string_view key) const;
+  // The element at `index` of an array (a linear walk), or nullopt.
+  std::optional<JsonValue> At(size_t index) const;
 
   // Compact JSON text of this value (members in document order), e.g. for logs and tests.
   std::string ToJson() const;

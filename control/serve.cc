@@ -7,9 +7,9 @@
 #include <csignal>
 #include <iostream>
 
+#include "base/json.h"
 #include "control/source/from_flags.h"
 #include "net/host_port.h"
-#include "net/json.h"
 #include "net/tls.h"
 #include "net/xds_message.h"
 
@@ -22,10 +22,10 @@ namespace {
 }
 [[maybe_unused]] base::Error AsError(base::Error error) { return error; }
 
-net::Json ErrorsJson(const config::Errors& errors) {
-  net::Json j = net::Json::MakeArray();
-  for (const auto& e : errors) j.Push(e.ToString());
-  return j;
+void WriteErrors(base::JsonWriter& w, std::string_view key, const config::Errors& errors) {
+  w.Key(key).BeginArray();
+  for (const auto& e : errors) w.String(e.ToString());
+  w.EndArray();
 }
 
 }  // namespace
@@ -112,22 +112,26 @@ void ControlServer::Apply(source::SourceUpdate update) {
 }
 
 std::string ControlServer::StatusJson() const {
-  net::Json j = xds_->StatusJson();
-  net::Json manifests = net::Json::MakeObject();
-  manifests["source"] = source_->Describe();
-  manifests["files"] = static_cast<int64_t>(source_->unit_count());
-  manifests["errors"] = ErrorsJson(source_errors_);
-  manifests["cluster_errors"] = ErrorsJson(compile_errors_);
-  manifests["reloads"] = static_cast<int64_t>(reloads_);
-  manifests["loaded"] = loaded_once_;
-  j["manifests"] = std::move(manifests);
+  base::JsonWriter w;
+  w.BeginObject();
+  xds_->WriteStatusMembers(w);
+  w.Key("manifests")
+      .BeginObject()
+      .Member("source", source_->Describe())
+      .Member("files", source_->unit_count());
+  WriteErrors(w, "errors", source_errors_);
+  WriteErrors(w, "cluster_errors", compile_errors_);
+  w.Member("reloads", reloads_).Member("loaded", loaded_once_).EndObject();
   const SnapshotStats& st = snapshot_->stats();
-  net::Json snap = net::Json::MakeObject();
-  snap["full_compiles"] = static_cast<int64_t>(st.full_compiles);
-  snap["incremental_updates"] = static_cast<int64_t>(st.incremental_updates);
-  snap["last_compute_ms"] = st.last_compute_ms;
-  j["snapshot"] = std::move(snap);
-  return j.Serialize();
+  w.Key("snapshot")
+      .BeginObject()
+      .Member("full_compiles", st.full_compiles)
+      .Member("incremental_updates", st.incremental_updates)
+      .Key("last_compute_ms")
+      .Double(st.last_compute_ms)
+      .EndObject();
+  w.EndObject();
+  return w.Take();
 }
 
 void ControlServer::Close(std::function<void()> done) {

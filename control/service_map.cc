@@ -8,6 +8,8 @@
 #include <tuple>
 #include <variant>
 
+#include "base/json.h"
+
 namespace picket::control {
 namespace {
 
@@ -72,31 +74,31 @@ std::vector<ServiceMapEntry> ComputeServiceMap(const config::Cluster& cluster) {
   return out;
 }
 
-net::Json EncodeServiceMapEntry(const ServiceMapEntry& entry) {
-  net::Json::Array ips(entry.cluster_ips.begin(), entry.cluster_ips.end());
-  net::Json::Array ports;
-  for (const ServiceMapPort& port : entry.ports) {
-    net::Json::Array backends;
-    for (const ServiceBackendPod& b : port.backends) {
-      backends.push_back(net::Json::Object{
-          {"pod", b.pod},
-          {"ips", net::Json::Array(b.ips.begin(), b.ips.end())},
-          {"port", static_cast<int64_t>(b.port)},
-      });
-    }
-    ports.push_back(net::Json::Object{
-        {"name", port.name},
-        {"port", static_cast<int64_t>(port.port)},
-        {"protocol", config::ProtocolName(port.protocol)},
-        {"backends", std::move(backends)},
-    });
-  }
-  return net::Json::Object{
-      {"namespace", entry.ns},
-      {"name", entry.name},
-      {"cluster_ips", std::move(ips)},
-      {"ports", std::move(ports)},
+std::string EncodeServiceMapEntry(const ServiceMapEntry& entry) {
+  base::JsonWriter w;
+  auto strings = [&w](const std::vector<std::string>& list) {
+    w.BeginArray();
+    for (const std::string& s : list) w.String(s);
+    w.EndArray();
   };
+  w.BeginObject().Key("cluster_ips");
+  strings(entry.cluster_ips);
+  w.Member("name", entry.name).Member("namespace", entry.ns).Key("ports").BeginArray();
+  for (const ServiceMapPort& port : entry.ports) {
+    w.BeginObject().Key("backends").BeginArray();
+    for (const ServiceBackendPod& b : port.backends) {
+      w.BeginObject().Key("ips");
+      strings(b.ips);
+      w.Member("pod", b.pod).Member("port", b.port).EndObject();
+    }
+    w.EndArray()
+        .Member("name", port.name)
+        .Member("port", port.port)
+        .Member("protocol", config::ProtocolName(port.protocol))
+        .EndObject();
+  }
+  w.EndArray().EndObject();
+  return w.Take();
 }
 
 }  // namespace picket::control

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "config/model.h"
-#include "net/json.h"
 
 namespace picket::control {
 
@@ -46,10 +45,10 @@ struct ServiceMapEntry {
 // One entry per Service that has a selector and at least one ClusterIP, sorted by ns/name.
 [[nodiscard]] std::vector<ServiceMapEntry> ComputeServiceMap(const config::Cluster& cluster);
 
-// The resource payload (PROTOCOL.md §5):
-//   {"namespace": ns, "name": name, "cluster_ips": [ip…],
-//    "ports": [{"name": n, "port": p, "protocol": "TCP", "backends":
-//               [{"pod": pod, "ips": [ip…], "port": target}]}]}
-[[nodiscard]] net::Json EncodeServiceMapEntry(const ServiceMapEntry& entry);
+// The resource payload's JSON text (PROTOCOL.md §5), keys in sorted order:
+//   {"cluster_ips": [ip…], "name": name, "namespace": ns,
+//    "ports": [{"backends": [{"ips": [ip…], "pod": pod, "port": target}],
+//               "name": n, "port": p, "protocol": "TCP"}]}
+[[nodiscard]] std::string EncodeServiceMapEntry(const ServiceMapEntry& entry);
 
 }  // namespace picket::control

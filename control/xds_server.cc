@@ -11,8 +11,9 @@
 
 namespace picket::control {
 
-std::expected<std::unique_ptr<XdsServer>, std::string> XdsServer::Create(
-    uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options) {
+base::Result<std::unique_ptr<XdsServer>> XdsServer::Create(uv_loop_t* loop,
+                                                           std::shared_ptr<net::TlsContext> tls,
+                                                           XdsServerOptions options) {
   std::unique_ptr<XdsServer> server(new XdsServer(loop, std::move(tls), std::move(options)));
   if (auto ok = server->Listen(); !ok) {
     // The handles are initialised: close them before the server goes away.
@@ -41,23 +42,24 @@ XdsServer::~XdsServer() {
   dead_streams_.clear();
 }
 
-std::expected<void, std::string> XdsServer::Listen() {
+base::Result<void> XdsServer::Listen() {
   sockaddr_storage addr{};
   if (uv_ip4_addr(options_.listen_host.c_str(), options_.listen_port,
                   reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
       uv_ip6_addr(options_.listen_host.c_str(), options_.listen_port,
                   reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
-    return std::unexpected("listen address \"" + options_.listen_host + "\" is not an IP");
+    return std::unexpected(
+        base::Error::Of("listen address \"" + options_.listen_host + "\" is not an IP"));
   }
   if (int rc = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&addr), 0); rc < 0) {
-    return std::unexpected(net::UvError("bind " + options_.listen_host, rc));
+    return std::unexpected(base::Error::Of(net::UvError("bind " + options_.listen_host, rc)));
   }
   if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024,
                          [](uv_stream_t* s, int status) {
                            static_cast<XdsServer*>(s->data)->OnConnection(status);
                          });
       rc < 0) {
-    return std::unexpected(net::UvError("listen", rc));
+    return std::unexpected(base::Error::Of(net::UvError("listen", rc)));
   }
   sockaddr_storage bound{};
   int len = sizeof bound;
@@ -250,33 +252,42 @@ void XdsServer::MaybeFinishClose() {
   }
 }
 
-net::Json XdsServer::StatusJson() const {
-  net::Json j = net::Json::MakeObject();
-  net::Json streams = net::Json::MakeArray();
-  for (const auto& s : streams_) streams.Push(s->StatusJson());
-  j["sidecars"] = std::move(streams);
-  net::Json types = net::Json::MakeObject();
+std::string XdsServer::StatusJson() const {
+  base::JsonWriter w;
+  w.BeginObject();
+  WriteStatusMembers(w);
+  w.EndObject();
+  return w.Take();
+}
+
+void XdsServer::WriteStatusMembers(base::JsonWriter& w) const {
+  w.Key("sidecars").BeginArray();
+  // TODO(codec): XdsStream::StatusJson still builds a net::Json; splice its text.
+  for (const auto& s : streams_) w.Raw(s->StatusJson().Serialize());
+  w.EndArray();
+  w.Key("resources").BeginObject();
   for (const auto& [type_url, type] : types_) {
-    net::Json t = net::Json::MakeObject();
-    t["version"] = TypeVersion(type_url);
-    t["count"] = static_cast<int64_t>(type.resources.size());
-    net::Json versions = net::Json::MakeObject();
-    for (const auto& [name, r] : type.resources) versions[name] = r.version;
-    t["resources"] = std::move(versions);
-    types[type_url] = std::move(t);
+    w.Key(type_url)
+        .BeginObject()
+        .Member("version", TypeVersion(type_url))
+        .Member("count", type.resources.size())
+        .Key("resources")
+        .BeginObject();
+    for (const auto& [name, r] : type.resources) w.Member(name, r.version);
+    w.EndObject().EndObject();
   }
-  j["resources"] = std::move(types);
-  net::Json stats = net::Json::MakeObject();
-  stats["streams_accepted"] = static_cast<int64_t>(stats_.streams_accepted);
-  stats["streams_active"] = static_cast<int64_t>(stats_.streams_active);
-  stats["streams_refused"] = static_cast<int64_t>(stats_.streams_refused);
-  stats["responses_sent"] = static_cast<int64_t>(stats_.responses_sent);
-  stats["resources_sent"] = static_cast<int64_t>(stats_.resources_sent);
-  stats["bytes_sent"] = static_cast<int64_t>(stats_.bytes_sent);
-  stats["acks"] = static_cast<int64_t>(stats_.acks);
-  stats["nacks"] = static_cast<int64_t>(stats_.nacks);
-  j["stats"] = std::move(stats);
-  return j;
+  w.EndObject();
+  w.Key("stats")
+      .BeginObject()
+      .Member("streams_accepted", stats_.streams_accepted)
+      .Member("streams_active", stats_.streams_active)
+      .Member("streams_refused", stats_.streams_refused)
+      .Member("responses_sent", stats_.responses_sent)
+      .Member("resources_sent", stats_.resources_sent)
+      .Member("bytes_sent", stats_.bytes_sent)
+      .Member("acks", stats_.acks)
+      .Member("nacks", stats_.nacks)
+      .EndObject();
 }
 
 }  // namespace picket::control

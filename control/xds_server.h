@@ -15,7 +15,6 @@
 #include <uv.h>
 
 #include <cstdint>
-#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,7 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "net/json.h"
+#include "base/error.h"
+#include "base/json.h"
 #include "net/tls.h"
 
 namespace picket::control {
@@ -70,7 +70,7 @@ struct XdsServerStats {
 
 class XdsServer {
  public:
-  [[nodiscard]] static std::expected<std::unique_ptr<XdsServer>, std::string> Create(
+  [[nodiscard]] static base::Result<std::unique_ptr<XdsServer>> Create(
       uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options);
   ~XdsServer();
   XdsServer(const XdsServer&) = delete;
@@ -91,8 +91,10 @@ class XdsServer {
   // Stops listening and closes every stream; `done` runs once all handles are closed.
   void Close(std::function<void()> done = nullptr);
 
-  // Status for the admin endpoint: streams, per-type resource versions.
-  net::Json StatusJson() const;
+  // Status for the admin endpoint: streams, per-type resource versions, as a JSON object, or
+  // its members ("sidecars", "resources", "stats") written into an object the caller opened.
+  std::string StatusJson() const;
+  void WriteStatusMembers(base::JsonWriter& w) const;
   const XdsServerStats& stats() const { return stats_; }
   // The per-type version of everything currently stored (hash over names and versions).
   std::string TypeVersion(std::string_view type_url) const;
@@ -117,7 +119,7 @@ class XdsServer {
   };
 
   XdsServer(uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options);
-  [[nodiscard]] std::expected<void, std::string> Listen();
+  [[nodiscard]] base::Result<void> Listen();
   void OnConnection(int status);
   void OnSweep();
   void OnStreamClosed(XdsStream* stream);

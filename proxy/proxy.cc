@@ -215,7 +215,7 @@ std::expected<void, std::string> Proxy::StartXds() {
         if (shutting_down_) return;
         for (auto& worker : workers_) worker->PostServiceMap(services);
       });
-  if (!agent) return std::unexpected("xds: " + agent.error());
+  if (!agent) return std::unexpected("xds: " + agent.error().ToString());
   xds_agent_ = std::move(*agent);
   xds_agent_->Start();
   Logger("policy")->info("xds: policy from {} (fail closed until the first snapshot)", x.address);
@@ -378,7 +378,7 @@ std::string Proxy::ConfigDump() const {
     out += "null";
   }
   // The xDS client's state (connected, last ACKed version, last NACK), as proxy/xds renders it.
-  out += ",\"xds\":" + (xds_agent_ ? xds_agent_->StatusJson().Serialize() : std::string("null"));
+  out += ",\"xds\":" + (xds_agent_ ? xds_agent_->StatusJson() : std::string("null"));
   out += ",\"service_map\":" + ServiceMapSection(xds_agent_.get());
   out += "}\n";
   return out;

@@ -24,7 +24,7 @@ struct LookupContext {
 
 }  // namespace
 
-std::expected<std::unique_ptr<Resolver>, std::string> Resolver::Create(uv_loop_t* loop) {
+base::Result<std::unique_ptr<Resolver>> Resolver::Create(uv_loop_t* loop) {
   std::unique_ptr<Resolver> r(new Resolver(loop));
   ares_options options{};
   options.sock_state_cb = &Resolver::OnSocketState;
@@ -34,7 +34,7 @@ std::expected<std::unique_ptr<Resolver>, std::string> Resolver::Create(uv_loop_t
   const int rc = ares_init_options(&r->channel_, &options,
                                    ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
   if (rc != ARES_SUCCESS) {
-    return std::unexpected(std::string("c-ares init: ") + ares_strerror(rc));
+    return std::unexpected(base::Error::Of(std::string("c-ares init: ") + ares_strerror(rc)));
   }
   uv_timer_init(loop, &r->timer_);
   r->timer_.data = r.get();
@@ -55,7 +55,7 @@ Resolver::~Resolver() {
   if (channel_ != nullptr) ares_destroy(channel_);
 }
 
-void Resolver::Deliver(std::expected<Addresses, std::string> result) {
+void Resolver::Deliver(base::Result<Addresses> result) {
   pending_result_ = std::move(result);
   has_pending_result_ = true;
   uv_async_send(&deliver_);
@@ -98,7 +98,8 @@ void Resolver::OnAddrInfo(void* arg, int status, int, ares_addrinfo* result) {
     return;
   }
   if (status != ARES_SUCCESS) {
-    self->Deliver(std::unexpected(std::string("resolve: ") + ares_strerror(status)));
+    self->Deliver(
+        std::unexpected(base::Error::Of(std::string("resolve: ") + ares_strerror(status))));
     return;
   }
   Addresses addresses;
@@ -116,7 +117,7 @@ void Resolver::OnAddrInfo(void* arg, int status, int, ares_addrinfo* result) {
   }
   ares_freeaddrinfo(result);
   if (addresses.empty()) {
-    self->Deliver(std::unexpected(std::string("resolve: no addresses")));
+    self->Deliver(std::unexpected(base::Error::Of("resolve: no addresses")));
   } else {
     self->Deliver(std::move(addresses));
   }

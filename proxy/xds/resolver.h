@@ -11,22 +11,22 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace picket::proxy::xds {
 
 class Resolver {
  public:
   using Addresses = std::vector<sockaddr_storage>;
-  using Callback = std::function<void(std::expected<Addresses, std::string>)>;
+  using Callback = std::function<void(base::Result<Addresses>)>;
 
-  [[nodiscard]] static std::expected<std::unique_ptr<Resolver>, std::string> Create(
-      uv_loop_t* loop);
+  [[nodiscard]] static base::Result<std::unique_ptr<Resolver>> Create(uv_loop_t* loop);
   ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
@@ -44,7 +44,7 @@ class Resolver {
   static void OnSocketState(void* data, ares_socket_t fd, int readable, int writable);
   static void OnAddrInfo(void* arg, int status, int timeouts, ares_addrinfo* result);
   void UpdateTimer();
-  void Deliver(std::expected<Addresses, std::string> result);
+  void Deliver(base::Result<Addresses> result);
   void MaybeFinishClose();
 
   uv_loop_t* loop_;
@@ -54,7 +54,7 @@ class Resolver {
   std::map<ares_socket_t, Poll*> polls_;
   uint64_t generation_ = 0;  // lookups started; stale answers are dropped
   Callback callback_;
-  std::expected<Addresses, std::string> pending_result_;
+  base::Result<Addresses> pending_result_;
   bool has_pending_result_ = false;
   int open_handles_ = 0;
   bool closing_ = false;

@@ -5,16 +5,17 @@
 
 namespace picket::proxy::xds {
 
-std::expected<std::unique_ptr<XdsAgent>, std::string> XdsAgent::Create(
-    uv_loop_t* loop, const XdsAgentConfig& config, ApplyPolicyFn apply,
-    ServiceMapFn on_service_map) {
+base::Result<std::unique_ptr<XdsAgent>> XdsAgent::Create(uv_loop_t* loop,
+                                                         const XdsAgentConfig& config,
+                                                         ApplyPolicyFn apply,
+                                                         ServiceMapFn on_service_map) {
   if (config.ns.empty() || config.pod.empty()) {
-    return std::unexpected(std::string("xds: the pod's namespace and name are required"));
+    return std::unexpected(base::Error::Of("xds: the pod's namespace and name are required"));
   }
   auto credentials = net::LoadTlsCredentials(config.cert, config.key, config.ca);
-  if (!credentials) return std::unexpected("xds.tls: " + credentials.error());
+  if (!credentials) return std::unexpected(base::Error::Of("xds.tls: " + credentials.error()));
   auto tls = net::TlsContext::Create(net::TlsRole::kClient, *credentials);
-  if (!tls) return std::unexpected("xds.tls: " + tls.error());
+  if (!tls) return std::unexpected(base::Error::Of("xds.tls: " + tls.error()));
 
   std::unique_ptr<XdsAgent> agent(new XdsAgent());
   agent->source_ = std::make_unique<PolicySource>(config.ns, config.pod, std::move(apply),

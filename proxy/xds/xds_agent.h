@@ -17,12 +17,11 @@
 
 #include <uv.h>
 
-#include <expected>
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "net/json.h"
+#include "base/error.h"
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/xds_client.h"
 
@@ -42,7 +41,7 @@ struct XdsAgentConfig {
 
 class XdsAgent {
  public:
-  [[nodiscard]] static std::expected<std::unique_ptr<XdsAgent>, std::string> Create(
+  [[nodiscard]] static base::Result<std::unique_ptr<XdsAgent>> Create(
       uv_loop_t* loop, const XdsAgentConfig& config, ApplyPolicyFn apply,
       ServiceMapFn on_service_map = nullptr);
 
@@ -50,7 +49,7 @@ class XdsAgent {
   void Close(std::function<void()> done) { client_->Close(std::move(done)); }
 
   const XdsClientStatus& status() const { return client_->status(); }
-  net::Json StatusJson() const { return client_->StatusJson(); }
+  std::string StatusJson() const { return client_->StatusJson(); }
   std::string PrometheusText() const { return client_->PrometheusText(); }
   const policy::EndpointPolicyPtr& current() const { return source_->current(); }
   const ServiceMapPtr& service_map() const { return source_->service_map(); }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "base/json.h"
 #include "net/host_port.h"
 
 namespace picket::proxy::xds {
@@ -58,13 +59,14 @@ uint64_t BackoffDelayMs(uint32_t attempt, uint64_t initial_ms, uint64_t max_ms, 
   return static_cast<uint64_t>(base * jitter);
 }
 
-std::expected<std::unique_ptr<XdsClient>, std::string> XdsClient::Create(uv_loop_t* loop,
-                                                                         XdsClientOptions options,
-                                                                         ResourceHandler* handler) {
+base::Result<std::unique_ptr<XdsClient>> XdsClient::Create(uv_loop_t* loop,
+                                                           XdsClientOptions options,
+                                                           ResourceHandler* handler) {
   auto hp = net::SplitHostPort(options.server);
-  if (!hp) return std::unexpected("xds server " + hp.error());
-  if (!options.tls) return std::unexpected(std::string("xds: a TLS context is required"));
-  if (options.subscriptions.empty()) return std::unexpected(std::string("xds: no subscriptions"));
+  if (!hp) return std::unexpected(base::Error::Of("xds server " + hp.error()));
+  if (!options.tls) return std::unexpected(base::Error::Of("xds: a TLS context is required"));
+  if (options.subscriptions.empty())
+    return std::unexpected(base::Error::Of("xds: no subscriptions"));
   auto resolver = Resolver::Create(loop);
   if (!resolver) return std::unexpected(resolver.error());
   std::unique_ptr<XdsClient> client(new XdsClient(loop, std::move(options), handler));
@@ -107,10 +109,10 @@ void XdsClient::Resolve() {
   resolver_->Resolve(host_, port_, [this](auto result) { OnResolved(std::move(result)); });
 }
 
-void XdsClient::OnResolved(std::expected<Resolver::Addresses, std::string> result) {
+void XdsClient::OnResolved(base::Result<Resolver::Addresses> result) {
   if (closing_) return;
   if (!result) {
-    status_.last_error = host_ + ": " + result.error();
+    status_.last_error = host_ + ": " + result.error().ToString();
     ++status_.connect_failures;
     spdlog::warn("xds: {}", status_.last_error);
     ScheduleReconnect();
@@ -229,7 +231,7 @@ void XdsClient::HandleFrame(std::string_view body) {
 }
 
 void XdsClient::RecordResult(XdsTypeStatus& s, const std::string& version,
-                             const std::expected<void, std::string>& result) {
+                             const base::Result<void>& result) {
   if (result) {
     ++s.acks;
     s.last_acked_version = version;
@@ -238,9 +240,9 @@ void XdsClient::RecordResult(XdsTypeStatus& s, const std::string& version,
   } else {
     ++s.nacks;
     s.last_nack_version = version;
-    s.last_nack_error = result.error();
+    s.last_nack_error = result.error().ToString();
     s.last_nack_unix_ms = WallMs();
-    spdlog::warn("xds: rejected {} version {}: {}", version, version, result.error());
+    spdlog::warn("xds: rejected version {}: {}", version, s.last_nack_error);
   }
 }
 
@@ -261,7 +263,7 @@ void XdsClient::HandleResponse(net::DiscoveryResponse response) {
     type.applied_version = response.version_info;
   } else {
     ack.error_detail =
-        net::Status{static_cast<int>(net::StatusCode::kInvalidArgument), result.error()};
+        net::Status{static_cast<int>(net::StatusCode::kInvalidArgument), result.error().ToString()};
   }
   ack.version_info = type.applied_version;  // NACK: the previous good version
   Send(ack);
@@ -285,7 +287,7 @@ void XdsClient::HandleDelta(net::DeltaDiscoveryResponse response) {
     for (const auto& name : response.removed_resources) type.held.erase(name);
   } else {
     ack.error_detail =
-        net::Status{static_cast<int>(net::StatusCode::kInvalidArgument), result.error()};
+        net::Status{static_cast<int>(net::StatusCode::kInvalidArgument), result.error().ToString()};
   }
   Send(ack);
 }
@@ -381,34 +383,38 @@ void XdsClient::MaybeFinishClose() {
   done();
 }
 
-net::Json XdsClient::StatusJson() const {
-  net::Json j = net::Json::MakeObject();
-  j["server"] = options_.server;
-  j["state"] = XdsStateName(status_.state);
-  j["connected"] = status_.connected();
-  j["server_address"] = status_.server_address;
-  j["connects"] = static_cast<int64_t>(status_.connects);
-  j["disconnects"] = static_cast<int64_t>(status_.disconnects);
-  j["connect_failures"] = static_cast<int64_t>(status_.connect_failures);
-  j["last_error"] = status_.last_error;
-  net::Json types = net::Json::MakeObject();
+std::string XdsClient::StatusJson() const {
+  base::JsonWriter w;
+  w.BeginObject()
+      .Member("server", options_.server)
+      .Member("state", XdsStateName(status_.state))
+      .Member("connected", status_.connected())
+      .Member("server_address", status_.server_address)
+      .Member("connects", status_.connects)
+      .Member("disconnects", status_.disconnects)
+      .Member("connect_failures", status_.connect_failures)
+      .Member("last_error", status_.last_error)
+      .Key("types")
+      .BeginObject();
   for (const auto& [type_url, s] : status_.types) {
-    net::Json t = net::Json::MakeObject();
-    t["last_acked_version"] = s.last_acked_version;
-    t["last_acked_unix_ms"] = static_cast<int64_t>(s.last_acked_unix_ms);
-    t["acks"] = static_cast<int64_t>(s.acks);
-    t["nacks"] = static_cast<int64_t>(s.nacks);
+    w.Key(type_url)
+        .BeginObject()
+        .Member("last_acked_version", s.last_acked_version)
+        .Member("last_acked_unix_ms", s.last_acked_unix_ms)
+        .Member("acks", s.acks)
+        .Member("nacks", s.nacks);
     if (s.nacks > 0) {
-      net::Json nack = net::Json::MakeObject();
-      nack["version_info"] = s.last_nack_version;
-      nack["error"] = s.last_nack_error;
-      nack["unix_ms"] = static_cast<int64_t>(s.last_nack_unix_ms);
-      t["last_nack"] = std::move(nack);
+      w.Key("last_nack")
+          .BeginObject()
+          .Member("version_info", s.last_nack_version)
+          .Member("error", s.last_nack_error)
+          .Member("unix_ms", s.last_nack_unix_ms)
+          .EndObject();
     }
-    types[type_url] = std::move(t);
+    w.EndObject();
   }
-  j["types"] = std::move(types);
-  return j;
+  w.EndObject().EndObject();
+  return w.Take();
 }
 
 std::string XdsClient::PrometheusText() const {

@@ -14,7 +14,6 @@
 #include <uv.h>
 
 #include <cstdint>
-#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,8 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "net/frame.h"
-#include "net/json.h"
 #include "net/tls.h"
 #include "net/tls_stream.h"
 #include "net/xds_message.h"
@@ -39,9 +38,10 @@ class ResourceHandler {
   // One response for `type_url`. State of the world: `resources` is the full set and `removed`
   // is empty. Delta: changed resources and removed names. Apply all or nothing; an error is
   // sent back as the NACK's error_detail.
-  [[nodiscard]] virtual std::expected<void, std::string> OnResources(
-      const std::string& type_url, const std::vector<net::Resource>& resources,
-      const std::vector<std::string>& removed, bool state_of_the_world) = 0;
+  [[nodiscard]] virtual base::Result<void> OnResources(const std::string& type_url,
+                                                       const std::vector<net::Resource>& resources,
+                                                       const std::vector<std::string>& removed,
+                                                       bool state_of_the_world) = 0;
 };
 
 struct XdsSubscription {
@@ -93,8 +93,9 @@ const char* XdsStateName(XdsClientStatus::State state);
 
 class XdsClient : public net::TlsStream::Handler {
  public:
-  [[nodiscard]] static std::expected<std::unique_ptr<XdsClient>, std::string> Create(
-      uv_loop_t* loop, XdsClientOptions options, ResourceHandler* handler);
+  [[nodiscard]] static base::Result<std::unique_ptr<XdsClient>> Create(uv_loop_t* loop,
+                                                                       XdsClientOptions options,
+                                                                       ResourceHandler* handler);
   ~XdsClient() override;
   XdsClient(const XdsClient&) = delete;
   XdsClient& operator=(const XdsClient&) = delete;
@@ -103,8 +104,8 @@ class XdsClient : public net::TlsStream::Handler {
   void Close(std::function<void()> done);
 
   const XdsClientStatus& status() const { return status_; }
-  // For /config_dump: the status as JSON.
-  net::Json StatusJson() const;
+  // For /config_dump: the status as a JSON object.
+  std::string StatusJson() const;
   // For /stats/prometheus: picket_xds_* gauges and counters (text format 0.0.4).
   std::string PrometheusText() const;
 
@@ -122,7 +123,7 @@ class XdsClient : public net::TlsStream::Handler {
 
   XdsClient(uv_loop_t* loop, XdsClientOptions options, ResourceHandler* handler);
   void Resolve();
-  void OnResolved(std::expected<Resolver::Addresses, std::string> result);
+  void OnResolved(base::Result<Resolver::Addresses> result);
   void TryNextAddress();
   void OnConnectTimeout();
   void Disconnect(const std::string& reason);
@@ -131,8 +132,7 @@ class XdsClient : public net::TlsStream::Handler {
   void HandleFrame(std::string_view body);
   void HandleResponse(net::DiscoveryResponse response);
   void HandleDelta(net::DeltaDiscoveryResponse response);
-  void RecordResult(XdsTypeStatus& s, const std::string& version,
-                    const std::expected<void, std::string>& result);
+  void RecordResult(XdsTypeStatus& s, const std::string& version, const base::Result<void>& result);
   void Send(const net::Message& message);
   void OnKeepalive();
   void MaybeFinishClose();

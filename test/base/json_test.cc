@@ -35,6 +35,9 @@ TEST(JsonTest, ReadsEveryKind) {
   for (const JsonMember& m : root.Members()) keys.push_back(m.key);
   EXPECT_EQ(keys, (std::vector<std::string_view>{"b", "a"}));  // document order
   EXPECT_FALSE(root.Find("c").has_value());
+  EXPECT_EQ(root.Find("b")->At(1)->AsDouble(), 2.5);
+  EXPECT_FALSE(root.Find("b")->At(6).has_value());
+  EXPECT_FALSE(root.At(0).has_value());
   EXPECT_FALSE(root.Find("b")->Find("x").has_value());
   EXPECT_EQ(root.ToJson(), R"({"b":[1,2.5,-300.0,true,false,null],"a":"x\"\\\n)"
                            "\xc3\xa9\"}");
@@ -148,6 +151,7 @@ TEST(JsonTest, RejectsWithAReason) {
       {"nul", "invalid JSON: an invalid literal"},
       {"01", "invalid JSON: an invalid number"},
       {"1.", "invalid JSON: an invalid number"},
+      {"123456789012345678901234567890", "invalid JSON: an invalid number (or an integer beyond 64 bits)"},
       {"18446744073709551616", "invalid JSON: "},
       {"NaN", "invalid JSON: "},
       {"// comment\n1", "invalid JSON: "},

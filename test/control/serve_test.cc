@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/json.h"
 #include "control/source/from_flags.h"
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/xds_client.h"
@@ -128,7 +129,7 @@ class ServeTest : public ::testing::Test {
     o.node = {"test", "prod", "web", "test"};
     o.subscriptions = source_->Subscriptions();
     auto client = proxy::xds::XdsClient::Create(&loop_, std::move(o), source_.get());
-    ASSERT_TRUE(client.has_value()) << client.error();
+    ASSERT_TRUE(client.has_value()) << client.error().ToString();
     client_ = std::move(*client);
     client_->Start();
     ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
@@ -191,19 +192,20 @@ TEST_F(ServeTest, InvalidManifestIsReportedAndLastGoodKept) {
             "namespace: prod}\nspec: {podSelector: {}, egress: [{ports: [{port: 70000}]}]}\n");
   ASSERT_TRUE(
       RunUntil(&loop_, [&] { return server_->StatusJson().find("70000") != std::string::npos; }));
-  auto status = net::ParseJson(server_->StatusJson());
+  auto status = base::ParseJson(server_->StatusJson());
   ASSERT_TRUE(status.has_value());
-  const auto& errors = status->Find("manifests")->Find("errors")->as_array();
-  ASSERT_FALSE(errors.empty());
-  EXPECT_NE(errors[0].as_string().find("web.yaml"), std::string::npos);
+  const base::JsonValue errors = *status->root().Find("manifests")->Find("errors");
+  ASSERT_GT(errors.size(), 0u);
+  EXPECT_NE(errors.At(0)->AsString()->find("web.yaml"), std::string::npos);
   // Still enforcing the last good policy, and the file's good objects are still in force.
   EXPECT_TRUE(Allowed(5432));
   EXPECT_FALSE(Allowed(6379));
   // Fixing the file clears the error.
   WriteFile(dir_ / "manifests" / "policies" / "web.yaml", EgressPolicy(6379));
   ASSERT_TRUE(RunUntil(&loop_, [&] { return Allowed(6379); }));
-  status = net::ParseJson(server_->StatusJson());
-  EXPECT_TRUE(status->Find("manifests")->Find("errors")->as_array().empty());
+  status = base::ParseJson(server_->StatusJson());
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->root().Find("manifests")->Find("errors")->size(), 0u);
 }
 
 TEST_F(ServeTest, AdminEndpointServesStatusAndReady) {
@@ -211,17 +213,17 @@ TEST_F(ServeTest, AdminEndpointServesStatusAndReady) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->xds().stats().acks >= 2; }));
   const std::string status = AdminGet("/status");
   ASSERT_TRUE(status.starts_with("HTTP/1.1 200 OK\r\n")) << status;
-  auto body = net::ParseJson(status.substr(status.find("\r\n\r\n") + 4));
-  ASSERT_TRUE(body.has_value()) << body.error();
-  const auto& sidecars = body->Find("sidecars")->as_array();
+  auto body = base::ParseJson(status.substr(status.find("\r\n\r\n") + 4));
+  ASSERT_TRUE(body.has_value()) << body.error().ToString();
+  const base::JsonValue sidecars = *body->root().Find("sidecars");
   ASSERT_EQ(sidecars.size(), 1u);
-  EXPECT_EQ(sidecars[0].Find("node")->Find("pod")->as_string(), "web");
-  EXPECT_FALSE(sidecars[0]
-                   .Find("subscriptions")
+  EXPECT_EQ(sidecars.At(0)->Find("node")->Find("pod")->AsString(), "web");
+  EXPECT_FALSE(sidecars.At(0)
+                   ->Find("subscriptions")
                    ->Find(net::kPodPolicyType)
                    ->Find("last_acked_version")
-                   ->as_string()
-                   .empty());
+                   ->AsString()
+                   ->empty());
   EXPECT_TRUE(AdminGet("/ready").starts_with("HTTP/1.1 200"));
   EXPECT_TRUE(AdminGet("/nope").starts_with("HTTP/1.1 404"));
 }

@@ -124,7 +124,7 @@ TEST(ServiceMapTest, NamedPortWithWrongProtocolIsNoBackend) {
 TEST(ServiceMapTest, EncodesTheDocumentedPayload) {
   ServiceMapEntry entry{"shop", "web", {"10.96.0.10"}, {}};
   entry.ports.push_back({"http", 80, config::Protocol::kTCP, {{"web-1", {"10.0.0.1"}, 8080}}});
-  EXPECT_EQ(EncodeServiceMapEntry(entry).Serialize(),
+  EXPECT_EQ(EncodeServiceMapEntry(entry),
             R"({"cluster_ips":["10.96.0.10"],"name":"web","namespace":"shop","ports":[)"
             R"({"backends":[{"ips":["10.0.0.1"],"pod":"web-1","port":8080}],"name":"http",)"
             R"("port":80,"protocol":"TCP"}]})");

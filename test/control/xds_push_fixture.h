@@ -40,7 +40,7 @@ class XdsPushTest : public ::testing::Test {
     options.own_pod_only_types.insert(std::string(net::kPodPolicyType));
     auto server = control::XdsServer::Create(
         &loop_, pki_.Context(net::TlsRole::kServer, pki_.server), std::move(options));
-    ASSERT_TRUE(server.has_value()) << server.error();
+    ASSERT_TRUE(server.has_value()) << server.error().ToString();
     server_ = std::move(*server);
     snapshot_ = std::make_unique<control::XdsSnapshot>(*server_);
   }
@@ -67,7 +67,7 @@ class XdsPushTest : public ::testing::Test {
     options.node = {"test", ns, pod, "test"};
     options.subscriptions = source_->Subscriptions();
     auto client = proxy::xds::XdsClient::Create(&loop_, std::move(options), source_.get());
-    ASSERT_TRUE(client.has_value()) << client.error();
+    ASSERT_TRUE(client.has_value()) << client.error().ToString();
     client_ = std::move(*client);
     client_->Start();
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/json.h"
 #include "test/control/xds_test_util.h"
 
 namespace picket::control {
@@ -20,11 +21,14 @@ using testing::RunUntil;
 const std::string kPodPolicy(net::kPodPolicyType);
 const std::string kAddress(net::kAddressEntryType);
 
-// A payload's JSON text, as the server stores and sends it.
 std::string Payload(const std::string& text) {
-  net::Json j = net::Json::MakeObject();
-  j["value"] = text;
-  return j.Serialize();
+  return base::JsonWriter().BeginObject().Member("value", text).EndObject().Take();
+}
+
+base::JsonDocument ParseStatus(const std::string& text) {
+  auto doc = base::ParseJson(text);
+  EXPECT_TRUE(doc.has_value()) << text;
+  return doc ? std::move(*doc) : *base::ParseJson("{}");
 }
 
 class XdsServerTest : public ::testing::Test {
@@ -39,7 +43,7 @@ class XdsServerTest : public ::testing::Test {
     options.handshake_timeout_ms = 300;
     auto server = XdsServer::Create(&loop_, pki_.Context(net::TlsRole::kServer, pki_.server),
                                     std::move(options));
-    ASSERT_TRUE(server.has_value()) << server.error();
+    ASSERT_TRUE(server.has_value()) << server.error().ToString();
     server_ = std::move(*server);
     server_->Update(kPodPolicy,
                     {{"default/a", "v1", Payload("a1")}, {"default/b", "v1", Payload("b1")}}, {});
@@ -108,15 +112,16 @@ TEST_F(XdsServerTest, SotwSubscribeAckUpdateNack) {
   c.Send(
       DiscoveryRequest{{}, "v1", {"default/a"}, kPodPolicy, r2.nonce, net::Status{3, "bad rule"}});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks == 1; }));
-  const net::Json status = server_->StatusJson();
-  const auto& sidecar = status.Find("sidecars")->as_array().at(0);
-  const net::Json* sub = sidecar.Find("subscriptions")->Find(kPodPolicy);
-  ASSERT_NE(sub, nullptr);
-  EXPECT_EQ(sub->Find("last_acked_version")->as_string(), "v1");
-  EXPECT_EQ(sub->Find("last_nack")->Find("message")->as_string(), "bad rule");
-  EXPECT_EQ(sub->Find("last_nack")->Find("version_info")->as_string(), "v2");
-  EXPECT_EQ(sidecar.Find("node")->Find("pod")->as_string(), "a");
-  EXPECT_EQ(status.Find("resources")->Find(kPodPolicy)->Find("count")->as_number(), 2);
+  const base::JsonDocument doc = ParseStatus(server_->StatusJson());
+  const base::JsonValue status = doc.root();
+  const base::JsonValue sidecar = *status.Find("sidecars")->At(0);
+  const auto sub = sidecar.Find("subscriptions")->Find(kPodPolicy);
+  ASSERT_TRUE(sub.has_value());
+  EXPECT_EQ(sub->Find("last_acked_version")->AsString(), "v1");
+  EXPECT_EQ(sub->Find("last_nack")->Find("message")->AsString(), "bad rule");
+  EXPECT_EQ(sub->Find("last_nack")->Find("version_info")->AsString(), "v2");
+  EXPECT_EQ(sidecar.Find("node")->Find("pod")->AsString(), "a");
+  EXPECT_EQ(status.Find("resources")->Find(kPodPolicy)->Find("count")->AsInt64(), 2);
 }
 
 TEST_F(XdsServerTest, NextPushWaitsForAckAndCarriesLatest) {
@@ -320,10 +325,9 @@ TEST(XdsServerBackpressureTest, PushesWaitForQueuesToDrainAndAllArrive) {
   XdsServerOptions options;
   options.max_queued_bytes = 1;  // every push after the first waits for the queues to drain
   auto server = XdsServer::Create(&loop, pki.Context(net::TlsRole::kServer, pki.server), options);
-  ASSERT_TRUE(server.has_value()) << server.error();
-  net::Json big = net::Json::MakeObject();
-  big["value"] = std::string(4 << 20, 'x');  // larger than socket buffers: it stays queued
-  (*server)->Update(std::string(net::kAddressEntryType), {{"default/a", "1", big.Serialize()}}, {});
+  ASSERT_TRUE(server.has_value()) << server.error().ToString();
+  const std::string big = Payload(std::string(4 << 20, 'x'));  // larger than socket buffers
+  (*server)->Update(std::string(net::kAddressEntryType), {{"default/a", "1", big}}, {});
   std::vector<std::unique_ptr<testing::RawClient>> clients;
   for (const char* pod : {"a", "b", "c"}) {
     clients.push_back(std::make_unique<testing::RawClient>(
@@ -346,8 +350,7 @@ TEST(XdsServerBackpressureTest, PushesWaitForQueuesToDrainAndAllArrive) {
       },
       20000));
   for (auto& c : clients) {
-    EXPECT_EQ(c->Received<net::DeltaDiscoveryResponse>()[0].resources.at(0).PayloadJson(),
-              big.Serialize());
+    EXPECT_EQ(c->Received<net::DeltaDiscoveryResponse>()[0].resources.at(0).PayloadJson(), big);
   }
   clients.clear();
   bool closed = false;

@@ -145,14 +145,9 @@ TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return services_ != nullptr; }));
   const proxy::xds::ServiceMapPtr good = services_;
 
-  net::Json bad = net::Json::Object{
-      {"namespace", "prod"},
-      {"name", "evil"},
-      {"cluster_ips", net::Json::Array{"10.96.0.66"}},
-      {"ports",
-       net::Json::Array{net::Json::Object{
-           {"name", ""}, {"port", 70000}, {"protocol", "TCP"}, {"backends", net::Json::Array{}}}}}};
-  server_->Update(net::kServiceType, {{"prod/evil", "v-bad", bad.Serialize()}}, {});
+  std::string bad = R"({"namespace":"prod","name":"evil","cluster_ips":["10.96.0.66"],)"
+                    R"("ports":[{"name":"","port":70000,"protocol":"TCP","backends":[]}]})";
+  server_->Update(net::kServiceType, {{"prod/evil", "v-bad", std::move(bad)}}, {});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 1; }));
   EXPECT_EQ(services_, good);
   const auto& status = client_->status().types.at(std::string(net::kServiceType));
@@ -161,7 +156,7 @@ TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
             "inclusive");
 
   // A Service claiming another's ClusterIP:port is rejected as a whole, too.
-  net::Json clash = EncodeServiceMapEntry(
+  std::string clash = EncodeServiceMapEntry(
       {"prod", "clash", {"10.96.0.10"}, {{"http", 80, config::Protocol::kTCP, {}}}});
   server_->Update(net::kServiceType, {{"prod/clash", "v-clash", clash.Serialize()}}, {});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 2; }));

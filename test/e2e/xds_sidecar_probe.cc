@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
         return {};
       });
   if (!agent) {
-    std::fprintf(stderr, "probe: %s\n", agent.error().c_str());
+    std::fprintf(stderr, "probe: %s\n", agent.error().ToString().c_str());
     return 1;
   }
   uv_tcp_init(&loop, &probe.listener);

@@ -18,7 +18,8 @@ mkdir -p "$OUT/artifacts"
 FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
-DOCUMENT=(config/document.cc config/document_emit.cc config/document_json.cc)
+DOCUMENT=(config/document.cc config/document_emit.cc config/document_json.cc base/json.cc base/json_writer.cc
+          -lsimdjson)
 INJECT=(inject/admission.cc inject/bootstrap_gen.cc inject/injector.cc inject/json_patch.cc)
 
 "$CXX" "${FLAGS[@]}" test/fuzz/admission_fuzz.cc "${INJECT[@]}" "${DOCUMENT[@]}" -lyaml-cpp \

@@ -15,7 +15,8 @@ mkdir -p "$OUT"
 FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
-"$CXX" "${FLAGS[@]}" test/fuzz/frame_fuzz.cc net/frame.cc net/json.cc net/xds_message.cc \
+"$CXX" "${FLAGS[@]}" test/fuzz/frame_fuzz.cc net/frame.cc net/xds_message.cc base/json.cc base/json_writer.cc base/json_fields.cc \
+  -lsimdjson \
   -o "$OUT/frame_fuzz"
 echo "built $OUT/frame_fuzz"
 

@@ -5,15 +5,15 @@
 #include <cstdint>
 #include <string_view>
 
-#include "net/json.h"
+#include "base/json.h"
 #include "proxy/xds/service_map.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  auto json = picket::net::ParseJson(input);
+  auto json = picket::base::ParseJson(input);
   if (!json) return 0;
   // The name the entry must carry; the seed corpus uses it.
-  auto entry = picket::proxy::xds::DecodeServiceEntry(*json, "shop/web");
+  auto entry = picket::proxy::xds::DecodeServiceEntry(json->root(), "shop/web");
   if (!entry) return 0;
   auto map = picket::proxy::xds::ServiceMap::Build({{"shop/web", *entry}});
   if (!map) return 0;

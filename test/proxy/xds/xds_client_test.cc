@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/json.h"
 #include "control/xds_server.h"
 #include "net/host_port.h"
 #include "test/control/xds_test_util.h"
@@ -16,28 +17,28 @@ using testing::RunUntil;
 const std::string kPodPolicy(net::kPodPolicyType);
 const std::string kAddress(net::kAddressEntryType);
 
-// A payload's JSON text, as the server stores and sends it.
 std::string Payload(const std::string& text) {
-  net::Json j = net::Json::MakeObject();
-  j["value"] = text;
-  return j.Serialize();
+  return base::JsonWriter().BeginObject().Member("value", text).EndObject().Take();
 }
 
 // Applies everything except payloads whose value is "bad".
 class FakeHandler : public ResourceHandler {
  public:
-  std::expected<void, std::string> OnResources(const std::string& type_url,
-                                               const std::vector<net::Resource>& resources,
-                                               const std::vector<std::string>& removed,
-                                               bool sotw) override {
+  base::Result<void> OnResources(const std::string& type_url,
+                                 const std::vector<net::Resource>& resources,
+                                 const std::vector<std::string>& removed, bool sotw) override {
     for (const auto& r : resources) {
-      if (r.PayloadJson() == Payload("bad"))
-        return std::unexpected("resource " + r.name + " is bad");
+      if (r.value.Find("value")->AsString() == "bad") {
+        return std::unexpected(base::Error::Of("resource " + r.name + " is bad"));
+      }
     }
     auto& held = state[type_url];
     if (sotw) held.clear();
-    for (const auto& r : resources)
-      held[r.name] = std::string(r.value.Find("value")->AsString().value_or(""));
+    // Payloads arrive as views into the frame's document: parsed once, never re-serialised.
+    for (const auto& r : resources) {
+      EXPECT_TRUE(r.encoded.empty());
+      held[r.name] = std::string(*r.value.Find("value")->AsString());
+    }
     for (const auto& n : removed) held.erase(n);
     ++applied;
     return {};
@@ -73,7 +74,7 @@ class XdsClientTest : public ::testing::Test {
     options.listen_port = port;
     auto server = control::XdsServer::Create(
         &loop_, pki_.Context(net::TlsRole::kServer, pki_.server), std::move(options));
-    ASSERT_TRUE(server.has_value()) << server.error();
+    ASSERT_TRUE(server.has_value()) << server.error().ToString();
     server_ = std::move(*server);
   }
 
@@ -95,7 +96,7 @@ class XdsClientTest : public ::testing::Test {
     options.initial_backoff_ms = 20;
     options.max_backoff_ms = 100;
     auto client = XdsClient::Create(&loop_, std::move(options), &handler_);
-    ASSERT_TRUE(client.has_value()) << client.error();
+    ASSERT_TRUE(client.has_value()) << client.error().ToString();
     client_ = std::move(*client);
     client_->Start();
   }
@@ -136,11 +137,16 @@ TEST_F(XdsClientTest, RejectedUpdateIsNackedAndLastGoodKept) {
   EXPECT_EQ(TypeStatus(kPodPolicy).last_nack_version, "v2");
   EXPECT_EQ(TypeStatus(kPodPolicy).last_nack_error, "resource default/a is bad");
   // The server's admin view shows the NACK.
-  const net::Json status = server_->StatusJson();
-  const net::Json* sub =
-      status.Find("sidecars")->as_array().at(0).Find("subscriptions")->Find(kPodPolicy);
-  EXPECT_EQ(sub->Find("last_nack")->Find("message")->as_string(), "resource default/a is bad");
-  EXPECT_EQ(sub->Find("last_acked_version")->as_string(), "v1");
+  const auto status = base::ParseJson(server_->StatusJson());
+  ASSERT_TRUE(status.has_value());
+  const auto sub = status->root().Find("sidecars")->At(0)->Find("subscriptions")->Find(kPodPolicy);
+  ASSERT_TRUE(sub.has_value());
+  EXPECT_EQ(sub->Find("last_nack")->Find("message")->AsString(), "resource default/a is bad");
+  EXPECT_EQ(sub->Find("last_acked_version")->AsString(), "v1");
+  // The client's own status is JSON too.
+  const auto own = base::ParseJson(client_->StatusJson());
+  ASSERT_TRUE(own.has_value()) << client_->StatusJson();
+  EXPECT_EQ(own->root().Find("types")->Find(kPodPolicy)->Find("nacks")->AsInt64(), 1);
 
   server_->Update(kPodPolicy, {{"default/a", "v3", Payload("a3")}}, {});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return handler_.state[kPodPolicy]["default/a"] == "a3"; }));
@@ -168,7 +174,6 @@ TEST_F(XdsClientTest, ServerRestartKeepsStateThenResyncs) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return client_->status().connects == 2; }));
   ASSERT_TRUE(RunUntil(&loop_, [&] { return handler_.state[kAddress].contains("default/c"); }));
   // Delta resume: the entry the client already held was not resent.
-  const net::Json status = server_->StatusJson();
   EXPECT_EQ(server_->stats().resources_sent, 2u);  // v1 policy (SotW always answers) + default/c
   EXPECT_GT(handler_.applied, applied);
 }
@@ -206,12 +211,12 @@ TEST(ResolverTest, ResolvesLocalhostAndLiterals) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   auto resolver = Resolver::Create(&loop);
-  ASSERT_TRUE(resolver.has_value()) << resolver.error();
-  std::optional<std::expected<Resolver::Addresses, std::string>> result;
+  ASSERT_TRUE(resolver.has_value()) << resolver.error().ToString();
+  std::optional<base::Result<Resolver::Addresses>> result;
   (*resolver)->Resolve("localhost", 80, [&](auto r) { result = std::move(r); });
   EXPECT_FALSE(result.has_value());  // never called back from inside Resolve
   ASSERT_TRUE(RunUntil(&loop, [&] { return result.has_value(); }));
-  ASSERT_TRUE(result->has_value()) << result->error();
+  ASSERT_TRUE(result->has_value()) << result->error().ToString();
   EXPECT_FALSE((*result)->empty());
 
   result.reset();
