@@ -87,6 +87,18 @@ inline std::string ToString(const Errors& errors) {
   return out;
 }
 
+// Several errors as one, for a channel that carries one message (an xDS NACK's error_detail):
+// the first error as it is when it is alone, else every error rendered, joined by "; ".
+inline Error Summarize(const Errors& errors) {
+  if (errors.size() == 1) return errors.front();
+  std::string reason;
+  for (const Error& e : errors) {
+    if (!reason.empty()) reason += "; ";
+    reason += e.ToString();
+  }
+  return Error::Of(std::move(reason));
+}
+
 // The shorthand of a fallible boundary's return type.
 template <typename T>
 using Result = std::expected<T, Error>;

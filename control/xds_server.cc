@@ -262,8 +262,7 @@ std::string XdsServer::StatusJson() const {
 
 void XdsServer::WriteStatusMembers(base::JsonWriter& w) const {
   w.Key("sidecars").BeginArray();
-  // TODO(codec): XdsStream::StatusJson still builds a net::Json; splice its text.
-  for (const auto& s : streams_) w.Raw(s->StatusJson().Serialize());
+  for (const auto& s : streams_) s->WriteStatus(w);
   w.EndArray();
   w.Key("resources").BeginObject();
   for (const auto& [type_url, type] : types_) {

@@ -20,15 +20,18 @@ uint64_t WallMs() {
                                    .count());
 }
 
-net::Json NackJson(const std::optional<net::Status>& status, const std::string& version,
-                   uint64_t at_ms) {
-  if (!status) return net::Json();
-  net::Json j = net::Json::MakeObject();
-  j["code"] = status->code;
-  j["message"] = status->message;
-  j["version_info"] = version;
-  j["at_unix_ms"] = static_cast<int64_t>(at_ms);
-  return j;
+void WriteNack(base::JsonWriter& w, const std::optional<net::Status>& status,
+               const std::string& version, uint64_t at_ms) {
+  if (!status) {
+    w.Null();
+    return;
+  }
+  w.BeginObject()
+      .Member("at_unix_ms", at_ms)
+      .Member("code", status->code)
+      .Member("message", status->message)
+      .Member("version_info", version)
+      .EndObject();
 }
 
 // A stored resource as a response carries it: its pre-encoded payload text, spliced verbatim by
@@ -503,41 +506,41 @@ void XdsStream::RetrySends() {
   for (auto& [type_url, sub] : subscriptions_) TrySend(type_url, sub);
 }
 
-net::Json XdsStream::StatusJson() const {
-  net::Json j = net::Json::MakeObject();
-  j["id"] = static_cast<int64_t>(id_);
-  j["peer"] = peer_address_;
-  j["identity"] = spiffe_id_;
+void XdsStream::WriteStatus(base::JsonWriter& w) const {
   static constexpr std::string_view kStates[] = {"handshake", "await_node", "active", "closed"};
-  j["state"] = kStates[static_cast<int>(state_)];
-  j["connected_ms"] = static_cast<int64_t>(connected_ms_);
+  w.BeginObject()
+      .Member("connected_ms", connected_ms_)
+      .Member("id", id_)
+      .Member("identity", spiffe_id_);
   if (node_) {
-    net::Json node = net::Json::MakeObject();
-    node["id"] = node_->id;
-    node["namespace"] = node_->ns;
-    node["pod"] = node_->pod;
-    node["user_agent"] = node_->user_agent;
-    j["node"] = std::move(node);
+    w.Key("node")
+        .BeginObject()
+        .Member("id", node_->id)
+        .Member("namespace", node_->ns)
+        .Member("pod", node_->pod)
+        .Member("user_agent", node_->user_agent)
+        .EndObject();
   }
-  net::Json subs = net::Json::MakeObject();
+  w.Member("peer", peer_address_).Member("state", kStates[static_cast<int>(state_)]);
+  w.Key("subscriptions").BeginObject();
   for (const auto& [type_url, sub] : subscriptions_) {
-    net::Json s = net::Json::MakeObject();
-    s["mode"] = sub.delta ? "delta" : "sotw";
-    s["last_acked_version"] = sub.acked_version;
-    s["last_acked_unix_ms"] = static_cast<int64_t>(sub.acked_at_ms);
-    s["pending_nonce"] = sub.pending_nonce;
-    s["acks"] = static_cast<int64_t>(sub.acks);
-    s["nacks"] = static_cast<int64_t>(sub.nacks);
-    s["last_nack"] = NackJson(sub.last_nack, sub.last_nack_version, sub.last_nack_ms);
+    w.Key(type_url)
+        .BeginObject()
+        .Member("acks", sub.acks)
+        .Member("last_acked_unix_ms", sub.acked_at_ms)
+        .Member("last_acked_version", sub.acked_version);
+    w.Key("last_nack");
+    WriteNack(w, sub.last_nack, sub.last_nack_version, sub.last_nack_ms);
+    w.Member("mode", sub.delta ? "delta" : "sotw").Member("nacks", sub.nacks);
+    w.Member("pending_nonce", sub.pending_nonce);
     if (sub.revision_mode) {
-      s["sent_revision"] = static_cast<int64_t>(sub.sent_revision);
+      w.Member("sent_revision", sub.sent_revision);
     } else if (sub.delta) {
-      s["resources_held"] = static_cast<int64_t>(sub.sent.size());
+      w.Member("resources_held", sub.sent.size());
     }
-    subs[type_url] = std::move(s);
+    w.EndObject();
   }
-  j["subscriptions"] = std::move(subs);
-  return j;
+  w.EndObject().EndObject();
 }
 
 }  // namespace picket::control

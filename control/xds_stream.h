@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include "net/frame.h"
-#include "net/json.h"
+#include "base/json.h"
 #include "net/tls_stream.h"
 #include "net/xds_message.h"
 
@@ -59,7 +59,8 @@ class XdsStream : public net::TlsStream::Handler {
 
   State state() const { return state_; }
   uint64_t id() const { return id_; }
-  net::Json StatusJson() const;
+  // This stream as one JSON object of the admin endpoint's /status "sidecars".
+  void WriteStatus(base::JsonWriter& w) const;
 
   // TlsStream::Handler
   void OnTlsReady(net::TlsStream& stream) override;

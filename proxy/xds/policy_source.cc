@@ -8,14 +8,7 @@
 namespace picket::proxy::xds {
 namespace {
 
-std::string JoinErrors(const config::Errors& errors) {
-  std::string out;
-  for (const auto& e : errors) {
-    if (!out.empty()) out += "; ";
-    out += e.ToString();
-  }
-  return out;
-}
+using base::Error;
 
 }  // namespace
 
@@ -34,27 +27,27 @@ std::vector<XdsSubscription> PolicySource::Subscriptions() const {
   return out;
 }
 
-std::expected<void, std::string> PolicySource::OnServices(
+base::Result<void> PolicySource::OnServices(
     const std::vector<net::Resource>& resources, const std::vector<std::string>& removed,
     bool state_of_the_world) {
-  if (!on_service_map_) return std::unexpected(std::string("service map not subscribed"));
+  if (!on_service_map_) return std::unexpected(Error::Of("service map not subscribed"));
   auto staged = services_;
   if (state_of_the_world) staged.clear();
   for (const auto& name : removed) staged.erase(name);
   for (const auto& r : resources) {
     auto entry = DecodeServiceEntry(r.value, r.name);
-    if (!entry) return std::unexpected(entry.error().ToString());
+    if (!entry) return std::unexpected(entry.error());
     staged[r.name] = std::move(*entry);
   }
   auto map = ServiceMap::Build(staged);
-  if (!map) return std::unexpected(map.error().ToString());
+  if (!map) return std::unexpected(map.error());
   services_ = std::move(staged);
   service_map_ = std::move(*map);
   on_service_map_(service_map_);
   return {};
 }
 
-std::expected<void, std::string> PolicySource::OnResources(
+base::Result<void> PolicySource::OnResources(
     const std::string& type_url, const std::vector<net::Resource>& resources,
     const std::vector<std::string>& removed, bool state_of_the_world) {
   if (type_url == net::kAddressEntryType) {
@@ -63,9 +56,9 @@ std::expected<void, std::string> PolicySource::OnResources(
     for (const auto& name : removed) staged.erase(name);
     for (const auto& r : resources) {
       auto entry = policy::DecodeAddressEntry(r.value, r.name);
-      if (!entry) return std::unexpected(JoinErrors(entry.error()));
+      if (!entry) return std::unexpected(base::Summarize(entry.error()));
       if (entry->ns + "/" + entry->pod != r.name) {
-        return std::unexpected(r.name + ": the entry names pod " + entry->ns + "/" + entry->pod);
+        return std::unexpected(Error::Of(r.name + ": the entry names pod " + entry->ns + "/" + entry->pod));
       }
       staged[r.name] = std::move(*entry);
     }
@@ -77,9 +70,9 @@ std::expected<void, std::string> PolicySource::OnResources(
     const std::string own = ns_ + "/" + pod_;
     std::optional<policy::PodPolicy> staged;
     for (const auto& r : resources) {
-      if (r.name != own) return std::unexpected("pod policy for " + r.name + ", not " + own);
+      if (r.name != own) return std::unexpected(Error::Of("pod policy for " + r.name + ", not " + own));
       auto decoded = policy::DecodePodPolicy(r.value, r.name);
-      if (!decoded) return std::unexpected(JoinErrors(decoded.error()));
+      if (!decoded) return std::unexpected(base::Summarize(decoded.error()));
       if (decoded->ns != ns_ || decoded->pod != pod_) {
         return std::unexpected(r.name + ": the policy names pod " + decoded->ns + "/" +
                                decoded->pod);
@@ -88,17 +81,17 @@ std::expected<void, std::string> PolicySource::OnResources(
     }
     if (!staged) {
       // The server has no policy for this pod (yet): keep enforcing what we have.
-      return std::unexpected("no pod policy for " + own + " in the response");
+      return std::unexpected(Error::Of("no pod policy for " + own + " in the response"));
     }
     if (auto ok = Assemble(address_map_, staged); !ok) return ok;
     pod_policy_ = std::move(staged);
     return {};
   }
   if (type_url == net::kServiceType) return OnServices(resources, removed, state_of_the_world);
-  return std::unexpected("unexpected type " + type_url);
+  return std::unexpected(Error::Of("unexpected type " + type_url));
 }
 
-std::expected<void, std::string> PolicySource::Assemble(
+base::Result<void> PolicySource::Assemble(
     const std::map<std::string, policy::AddressEntry>& address_map,
     const std::optional<policy::PodPolicy>& pod_policy) {
   if (!pod_policy) return {};  // nothing to enforce yet; the address map is staged
@@ -106,8 +99,8 @@ std::expected<void, std::string> PolicySource::Assemble(
   entries.reserve(address_map.size());
   for (const auto& [name, entry] : address_map) entries.push_back(entry);
   auto snapshot = policy::BuildEndpointPolicy(std::move(entries), *pod_policy);
-  if (!snapshot) return std::unexpected(JoinErrors(snapshot.error()));
-  if (auto ok = apply_(*snapshot); !ok) return ok;
+  if (!snapshot) return std::unexpected(base::Summarize(snapshot.error()));
+  if (auto ok = apply_(*snapshot); !ok) return std::unexpected(Error::Of(ok.error()));
   current_ = std::move(*snapshot);
   return {};
 }

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "policy/endpoint_policy.h"
 #include "proxy/xds/service_map.h"
 #include "proxy/xds/xds_client.h"
@@ -40,7 +41,7 @@ class PolicySource : public ResourceHandler {
   PolicySource(std::string ns, std::string pod, ApplyPolicyFn apply,
                ServiceMapFn on_service_map = nullptr);
 
-  [[nodiscard]] std::expected<void, std::string> OnResources(
+  [[nodiscard]] base::Result<void> OnResources(
       const std::string& type_url, const std::vector<net::Resource>& resources,
       const std::vector<std::string>& removed, bool state_of_the_world) override;
 
@@ -55,10 +56,10 @@ class PolicySource : public ResourceHandler {
   const ServiceMapPtr& service_map() const { return service_map_; }
 
  private:
-  [[nodiscard]] std::expected<void, std::string> Assemble(
+  [[nodiscard]] base::Result<void> Assemble(
       const std::map<std::string, policy::AddressEntry>& address_map,
       const std::optional<policy::PodPolicy>& pod_policy);
-  [[nodiscard]] std::expected<void, std::string> OnServices(
+  [[nodiscard]] base::Result<void> OnServices(
       const std::vector<net::Resource>& resources, const std::vector<std::string>& removed,
       bool state_of_the_world);
 

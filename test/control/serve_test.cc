@@ -245,12 +245,13 @@ class ServeConfigMapTest : public ServeTest {
 
 TEST_F(ServeConfigMapTest, LoadsEachObjectOnceAndIsReady) {
   EXPECT_TRUE(server_->ready());
-  auto status = net::ParseJson(server_->StatusJson());
+  auto status = base::ParseJson(server_->StatusJson());
   ASSERT_TRUE(status.has_value());
-  const net::Json* manifests = status->Find("manifests");
-  EXPECT_TRUE(manifests->Find("errors")->as_array().empty());
-  EXPECT_TRUE(manifests->Find("cluster_errors")->as_array().empty()) << server_->StatusJson();
-  EXPECT_EQ(manifests->Find("files")->as_number(), 2);
+  std::optional<base::JsonValue> manifests = status->root().Find("manifests");
+  ASSERT_TRUE(manifests.has_value());
+  EXPECT_EQ(manifests->Find("errors")->size(), 0u);
+  EXPECT_EQ(manifests->Find("cluster_errors")->size(), 0u) << server_->StatusJson();
+  EXPECT_EQ(manifests->Find("files")->AsInt64(), 2);
   EXPECT_EQ(server_->xds().resource_count(net::kPodPolicyType), 2u);  // web and db
   EXPECT_TRUE(AdminGet("/ready").starts_with("HTTP/1.1 200"));
   StartSidecar();

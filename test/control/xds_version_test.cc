@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/hash.h"
+#include "base/json.h"
 #include "control/xds_snapshot.h"
 #include "policy/endpoint_policy.h"
 #include "proxy/xds/policy_source.h"
@@ -48,13 +49,20 @@ spec:
 )";
 
 // The string at `path` (object keys) in `json`, or "<missing>".
-std::string At(const net::Json& json, std::initializer_list<std::string_view> path) {
-  const net::Json* at = &json;
+std::string At(base::JsonValue at, std::initializer_list<std::string_view> path) {
   for (std::string_view key : path) {
-    at = at->is_object() ? at->Find(key) : nullptr;
-    if (at == nullptr) return "<missing>";
+    std::optional<base::JsonValue> next = at.Find(key);
+    if (!next) return "<missing>";
+    at = *next;
   }
-  return at->is_string() ? at->as_string() : "<not a string>";
+  return std::string(at.AsString().value_or("<not a string>"));
+}
+
+// The same, in a JSON text (an admin endpoint's body).
+std::string At(const std::string& json, std::initializer_list<std::string_view> path) {
+  auto doc = base::ParseJson(json);
+  if (!doc) return "<not JSON: " + doc.error().ToString() + ">";
+  return At(doc->root(), path);
 }
 
 class XdsVersionTest : public testing::XdsPushTest {
@@ -70,10 +78,12 @@ class XdsVersionTest : public testing::XdsPushTest {
 
   // The control server's view of stream 0's subscription to `type`.
   std::string ServerAcked(std::string_view type) const {
-    const net::Json status = server_->StatusJson();
-    const net::Json* sidecars = status.Find("sidecars");
-    if (sidecars == nullptr || !sidecars->is_array() || sidecars->as_array().empty()) return "";
-    return At(sidecars->as_array()[0], {"subscriptions", type, "last_acked_version"});
+    auto status = base::ParseJson(server_->StatusJson());
+    if (!status) return "";
+    std::optional<base::JsonValue> first;
+    if (auto sidecars = status->root().Find("sidecars")) first = sidecars->At(0);
+    if (!first) return "";
+    return At(*first, {"subscriptions", type, "last_acked_version"});
   }
 
   const policy::PodEntry& Pod(std::string_view ns, std::string_view name) const {
@@ -87,7 +97,7 @@ class XdsVersionTest : public testing::XdsPushTest {
 
 TEST_F(XdsVersionTest, AResourceVersionIsTheHashOfItsEncodedText) {
   ASSERT_TRUE(snapshot_->SetCluster(LoadCluster(kCluster)).has_value());
-  const net::Json status = server_->StatusJson();
+  const std::string status = server_->StatusJson();
   for (const char* name : {"web", "db"}) {
     const policy::PodEntry& pod = Pod("prod", name);
     const std::string key = std::string("prod/") + name;
@@ -116,8 +126,8 @@ TEST_F(XdsVersionTest, StatusAndConfigDumpShowTheSameVersionOfAPodPolicy) {
                                     published &&
                                 ServerAcked(type) == published;
                        }))
-      << client_->StatusJson().Serialize() << "\n"
-      << server_->StatusJson().Serialize();
+      << client_->StatusJson() << "\n"
+      << server_->StatusJson();
 
   // The sidecar can tell the version of what it enforces by itself: re-encoding the decoded
   // policy gives the same bytes, hence the same hash.
