@@ -173,7 +173,7 @@ void XdsSnapshot::PublishServiceMap(const config::Cluster& cluster) {
   std::vector<XdsServer::Upsert> upserts;
   std::map<std::string, std::string> next;
   for (const ServiceMapEntry& entry : ComputeServiceMap(cluster)) {
-    XdsServer::Upsert upsert = MakeUpsert(entry.Key(), EncodeServiceMapEntry(entry).Serialize());
+    XdsServer::Upsert upsert = MakeUpsert(entry.Key(), EncodeServiceMapEntry(entry));
     std::string key = upsert.name;
     std::string version = upsert.version;
     auto published = service_versions_.find(key);

@@ -27,9 +27,9 @@ std::vector<XdsSubscription> PolicySource::Subscriptions() const {
   return out;
 }
 
-base::Result<void> PolicySource::OnServices(
-    const std::vector<net::Resource>& resources, const std::vector<std::string>& removed,
-    bool state_of_the_world) {
+base::Result<void> PolicySource::OnServices(const std::vector<net::Resource>& resources,
+                                            const std::vector<std::string>& removed,
+                                            bool state_of_the_world) {
   if (!on_service_map_) return std::unexpected(Error::Of("service map not subscribed"));
   auto staged = services_;
   if (state_of_the_world) staged.clear();
@@ -47,9 +47,10 @@ base::Result<void> PolicySource::OnServices(
   return {};
 }
 
-base::Result<void> PolicySource::OnResources(
-    const std::string& type_url, const std::vector<net::Resource>& resources,
-    const std::vector<std::string>& removed, bool state_of_the_world) {
+base::Result<void> PolicySource::OnResources(const std::string& type_url,
+                                             const std::vector<net::Resource>& resources,
+                                             const std::vector<std::string>& removed,
+                                             bool state_of_the_world) {
   if (type_url == net::kAddressEntryType) {
     auto staged = address_map_;
     if (state_of_the_world) staged.clear();
@@ -58,7 +59,8 @@ base::Result<void> PolicySource::OnResources(
       auto entry = policy::DecodeAddressEntry(r.value, r.name);
       if (!entry) return std::unexpected(base::Summarize(entry.error()));
       if (entry->ns + "/" + entry->pod != r.name) {
-        return std::unexpected(Error::Of(r.name + ": the entry names pod " + entry->ns + "/" + entry->pod));
+        return std::unexpected(
+            Error::Of(r.name + ": the entry names pod " + entry->ns + "/" + entry->pod));
       }
       staged[r.name] = std::move(*entry);
     }
@@ -70,12 +72,13 @@ base::Result<void> PolicySource::OnResources(
     const std::string own = ns_ + "/" + pod_;
     std::optional<policy::PodPolicy> staged;
     for (const auto& r : resources) {
-      if (r.name != own) return std::unexpected(Error::Of("pod policy for " + r.name + ", not " + own));
+      if (r.name != own)
+        return std::unexpected(Error::Of("pod policy for " + r.name + ", not " + own));
       auto decoded = policy::DecodePodPolicy(r.value, r.name);
       if (!decoded) return std::unexpected(base::Summarize(decoded.error()));
       if (decoded->ns != ns_ || decoded->pod != pod_) {
-        return std::unexpected(r.name + ": the policy names pod " + decoded->ns + "/" +
-                               decoded->pod);
+        return std::unexpected(
+            Error::Of(r.name + ": the policy names pod " + decoded->ns + "/" + decoded->pod));
       }
       staged = std::move(*decoded);
     }

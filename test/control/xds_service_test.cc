@@ -158,7 +158,7 @@ TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
   // A Service claiming another's ClusterIP:port is rejected as a whole, too.
   std::string clash = EncodeServiceMapEntry(
       {"prod", "clash", {"10.96.0.10"}, {{"http", 80, config::Protocol::kTCP, {}}}});
-  server_->Update(net::kServiceType, {{"prod/clash", "v-clash", clash.Serialize()}}, {});
+  server_->Update(net::kServiceType, {{"prod/clash", "v-clash", std::move(clash)}}, {});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().nacks >= 2; }));
   EXPECT_EQ(services_, good);
 }
