@@ -274,11 +274,16 @@ int main(int argc, char** argv) {
   CLI::App* probe_cmd = app.add_subcommand("probe", "Exit 0 when the URL answers 200");
   probe_cmd->add_option("--url", probe.url, "Loopback URL to GET")->capture_default_str();
 
-  // `inject` is the default command: `picket-inject -f FILE` is `picket-inject inject -f FILE`.
+  // `inject` is the default command: `picket-inject -f FILE` is `picket-inject inject -f FILE`
+  // (and so is `picket-inject --log-level debug -f FILE`, but not `... --log-level debug probe`).
   std::vector<std::string> args(argv + 1, argv + argc);
   const bool top_level_only =
       !args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "--version");
-  if (args.empty() || (args[0].starts_with("-") && !top_level_only)) {
+  bool names_a_command = false;
+  for (const std::string& a : args) {
+    for (const CLI::App* sub : app.get_subcommands({})) names_a_command |= a == sub->get_name();
+  }
+  if (args.empty() || (args[0].starts_with("-") && !top_level_only && !names_a_command)) {
     args.insert(args.begin(), "inject");
   }
   if (auto exit = picket::base::ParseCommandLine(app, args)) return *exit;
