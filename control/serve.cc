@@ -73,9 +73,9 @@ std::expected<std::unique_ptr<ControlServer>, std::string> ControlServer::Create
   auto listen = net::SplitHostPort(options.listen, /*allow_zero_port=*/true);
   if (!listen) return std::unexpected("--listen " + listen.error());
   auto credentials = net::LoadTlsCredentials(options.tls_cert, options.tls_key, options.tls_ca);
-  if (!credentials) return std::unexpected(credentials.error());
+  if (!credentials) return std::unexpected(credentials.error().ToString());
   auto tls = net::TlsContext::Create(net::TlsRole::kServer, *credentials);
-  if (!tls) return std::unexpected(tls.error());
+  if (!tls) return std::unexpected(tls.error().ToString());
 
   std::unique_ptr<ControlServer> s(new ControlServer(loop, options));
   XdsServerOptions xds;

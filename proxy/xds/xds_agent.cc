@@ -12,9 +12,9 @@ std::expected<std::unique_ptr<XdsAgent>, std::string> XdsAgent::Create(
     return std::unexpected(std::string("xds: the pod's namespace and name are required"));
   }
   auto credentials = net::LoadTlsCredentials(config.cert, config.key, config.ca);
-  if (!credentials) return std::unexpected("xds.tls: " + credentials.error());
+  if (!credentials) return std::unexpected("xds.tls: " + credentials.error().ToString());
   auto tls = net::TlsContext::Create(net::TlsRole::kClient, *credentials);
-  if (!tls) return std::unexpected("xds.tls: " + tls.error());
+  if (!tls) return std::unexpected("xds.tls: " + tls.error().ToString());
 
   std::unique_ptr<XdsAgent> agent(new XdsAgent());
   agent->source_ = std::make_unique<PolicySource>(config.ns, config.pod, std::move(apply),
