@@ -265,7 +265,7 @@ int RunWebhook(Args a) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   auto server = picket::inject::WebhookServer::Start(cfg);
   if (!server) {
-    std::fprintf(stderr, "picket-inject webhook: %s\n", server.error().c_str());
+    std::fprintf(stderr, "picket-inject webhook: %s\n", server.error().ToString().c_str());
     return 1;
   }
   std::fprintf(stderr, "picket-inject webhook: serving https on %s (port %u)\n", cfg.listen.c_str(),

@@ -58,8 +58,9 @@ TEST(HttpParserTest, ByteAtATimeEqualsAllAtOnceForPipelinedRequests) {
   std::string input = "\r\n";  // an empty line before a request is ignored (RFC 9112 §2.2)
   for (int i = 0; i < 5; ++i) {
     const std::string body(static_cast<size_t>(i * 3), 'x');
-    input += "PUT /r" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\nContent-Length: " +
-             std::to_string(body.size()) + "\r\n\r\n" + body;
+    input += "PUT /r" + std::to_string(i) +
+             " HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+             body;
   }
   for (size_t step : {1u, 2u, 7u, 1000u}) {
     Parsed p = ParseAll(input, step);
@@ -101,7 +102,7 @@ TEST(HttpParserTest, Refusals) {
   EXPECT_EQ(ErrorStatus("GET / HTTP/1.1 \r\nHost: h\r\n\r\n"), 400);
   EXPECT_EQ(ErrorStatus("G(T / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
   EXPECT_EQ(ErrorStatus("GET x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
-  EXPECT_EQ(ErrorStatus("GET / HTTP/1.1\r\n\r\n"), 400);                     // no Host
+  EXPECT_EQ(ErrorStatus("GET / HTTP/1.1\r\n\r\n"), 400);                        // no Host
   EXPECT_EQ(ErrorStatus("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);  // two Hosts
   EXPECT_EQ(ErrorStatus("GET / HTTP/1.1\r\nHost: h\r\nX\r\n\r\n"), 400);
   EXPECT_EQ(ErrorStatus("GET / HTTP/1.1\r\nHost: h\r\nX: a\nY: b\r\n\r\n"), 400);  // bare LF

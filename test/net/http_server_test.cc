@@ -37,17 +37,15 @@ class HttpServerTest : public ::testing::Test {
     loop_.Call([&] {
       server_ = HttpServer::Create(loop_.loop(), std::move(options));
       server_->Handle("/echo", [](const HttpRequest& r) {
-        HttpResponse out = HttpResponse::Text(200, r.method + " " + r.path + "?" + r.query + " " +
-                                                       r.body);
+        HttpResponse out =
+            HttpResponse::Text(200, r.method + " " + r.path + "?" + r.query + " " + r.body);
         out.headers.emplace_back("X-Seen", std::string(r.Header("x-test").value_or("-")));
         return out;
       });
-      server_->Handle("/get", {"GET"}, [](const HttpRequest&) {
-        return HttpResponse::Text(200, "got\n");
-      });
-      server_->Handle("/throw", [](const HttpRequest&) -> HttpResponse {
-        throw std::runtime_error("boom");
-      });
+      server_->Handle("/get", {"GET"},
+                      [](const HttpRequest&) { return HttpResponse::Text(200, "got\n"); });
+      server_->Handle("/throw",
+                      [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
       auto listening = server_->Listen("127.0.0.1", 0);
       ASSERT_TRUE(listening.has_value()) << listening.error().ToString();
     });
@@ -212,7 +210,8 @@ TEST_F(HttpServerTest, MalformedRequestsGetTheirStatusAndAClose) {
       400);
   EXPECT_EQ(Refused("GET /get HTTP/2.0\r\nHost: a\r\n\r\n").status, 505);
   const testing::HttpReply chunked = Refused(
-      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
   EXPECT_EQ(chunked.status, 501);
   EXPECT_NE(chunked.body.find("Content-Length"), std::string::npos);
   EXPECT_EQ(Counters().bad_requests, 9u);
@@ -225,13 +224,12 @@ TEST_F(HttpServerTest, HeaderAndBodyBounds) {
   Start(options);
   // Headers that never end: refused once past the bound, without waiting for the blank line.
   EXPECT_EQ(Refused("GET /get HTTP/1.1\r\nX: " + std::string(2000, 'a')).status, 431);
-  EXPECT_EQ(Refused("GET /get HTTP/1.1\r\nHost: x\r\nX: " + std::string(1100, 'a') + "\r\n\r\n")
-                .status,
-            431);
+  EXPECT_EQ(
+      Refused("GET /get HTTP/1.1\r\nHost: x\r\nX: " + std::string(1100, 'a') + "\r\n\r\n").status,
+      431);
   // A body over the bound is refused from its Content-Length; the client may still be sending.
-  const testing::HttpReply big =
-      Refused("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
-              std::string(5000, 'b'));
+  const testing::HttpReply big = Refused(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'b'));
   EXPECT_EQ(big.status, 413);
   EXPECT_NE(big.body.find("exceeds the limit of 100 bytes"), std::string::npos) << big.body;
   auto c = Connect();

@@ -102,8 +102,8 @@ bool HttpTestClient::WaitClosed() {
   }
 }
 
-std::string HttpRequestText(std::string_view method, std::string_view target,
-                            std::string_view body, std::string_view extra_fields) {
+std::string HttpRequestText(std::string_view method, std::string_view target, std::string_view body,
+                            std::string_view extra_fields) {
   std::string out = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: x\r\n";
   out += extra_fields;
   if (!body.empty() || method == "POST") {
