@@ -108,7 +108,7 @@ std::expected<std::unique_ptr<ControlServer>, std::string> ControlServer::Create
         [self] { return self->loaded_once_; });
     if (!admin) {
       s->Close(nullptr);
-      return std::unexpected(admin.error());
+      return std::unexpected(admin.error().ToString());
     }
     s->admin_ = std::move(*admin);
   }
