@@ -139,7 +139,16 @@ void HttpConnection::UpdateReading() {
 
 void HttpConnection::OnRead(ssize_t nread, const uv_buf_t* buf) {
   if (state_ == State::kClosing || nread == 0) return;
-  if (nread < 0) {  // EOF or error: whatever was half-read is abandoned
+  if (nread < 0) {
+    // The peer half-closed after its request: finish sending the responses, then close (from
+    // OnShutdown). Otherwise (an error, or nothing left to send) whatever was half-read is
+    // abandoned.
+    reading_ = false;  // libuv stopped reading at EOF
+    if (nread == UV_EOF && pending_output() > 0) {
+      peer_eof_ = true;
+      if (state_ != State::kLingering) StartLingering();
+      return;
+    }
     Close();
     return;
   }
@@ -254,13 +263,23 @@ void HttpConnection::StartLingering() {
   }
   // The shutdown waits for queued writes; then the peer sees EOF and closes its side.
   auto* req = new uv_shutdown_t{};
-  if (uv_shutdown(req, Stream(&tcp_), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
+  req->data = this;
+  if (uv_shutdown(req, Stream(&tcp_), [](uv_shutdown_t* r, int status) {
+        auto* connection = static_cast<HttpConnection*>(r->data);
+        delete r;
+        // Cancelled shutdowns complete before the close callback: the connection is alive.
+        if (status != UV_ECANCELED) connection->OnShutdown(status);
+      }) != 0) {
     delete req;
     Close();
     return;
   }
-  shut_down_ = true;
   UpdateReading();
+}
+
+void HttpConnection::OnShutdown(int status) {
+  // Our responses are out. A peer that already sent EOF has nothing more to say.
+  if (peer_eof_ || status < 0) Close();
 }
 
 void HttpConnection::Close() {

@@ -56,6 +56,7 @@ class HttpConnection {
   void OnTimer();
   void OnRead(ssize_t nread, const uv_buf_t* buf);
   void OnWritten(int status);
+  void OnShutdown(int status);
   void OnHandleClosed();
   void Pump();
   void Respond(const HttpRequest* request, const HttpResponse& response, bool close);
@@ -74,7 +75,7 @@ class HttpConnection {
   State state_ = State::kHead;
   bool counted_open_ = false;
   bool reading_ = false;
-  bool shut_down_ = false;  // uv_shutdown issued
+  bool peer_eof_ = false;  // the peer half-closed while responses were still queued
   HttpRequestParser parser_;
   std::unique_ptr<TlsEngine> tls_;
   size_t lingered_bytes_ = 0;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <csignal>
@@ -44,6 +45,9 @@ class HttpServerTest : public ::testing::Test {
       });
       server_->Handle("/get", {"GET"},
                       [](const HttpRequest&) { return HttpResponse::Text(200, "got\n"); });
+      server_->Handle("/big", [](const HttpRequest&) {
+        return HttpResponse::Text(200, std::string(8 << 20, 'z'));
+      });
       server_->Handle("/throw",
                       [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
       auto listening = server_->Listen("127.0.0.1", 0);
@@ -153,6 +157,17 @@ TEST_F(HttpServerTest, ConnectionCloseAndHttp10) {
   EXPECT_TRUE(r->Has("Connection: keep-alive"));
   ASSERT_TRUE(kept->Send("GET /get HTTP/1.0\r\n\r\n"));
   EXPECT_TRUE(kept->Read().has_value());
+}
+
+TEST_F(HttpServerTest, APeerThatHalfClosesStillGetsTheWholeResponse) {
+  Start();
+  auto c = Connect();
+  ASSERT_TRUE(c->Send(HttpRequestText("GET", "/big")));
+  ASSERT_EQ(shutdown(c->fd(), SHUT_WR), 0);  // EOF reaches the server while it is still writing
+  auto r = c->Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body.size(), 8u << 20);
+  EXPECT_TRUE(c->WaitClosed());
 }
 
 TEST_F(HttpServerTest, KeepAliveCanBeTurnedOff) {
