@@ -36,10 +36,14 @@ constexpr int kSlowClients = 1000;
 constexpr int kReviews = 200;
 // Long enough for 1,000 handshakes and the reviews to happen inside it (sanitizer builds run
 // several times slower, so they get more).
+// The latency bound is the optimised build's; a sanitizer build checks memory safety at several
+// times the cost per request and gets a looser one.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr auto kHeaderTimeout = std::chrono::milliseconds(15000);
+constexpr double kP99BoundMs = 250.0;
 #else
 constexpr auto kHeaderTimeout = std::chrono::milliseconds(5000);
+constexpr double kP99BoundMs = 100.0;
 #endif
 constexpr uint64_t kTrickleMs = 200;
 
@@ -236,7 +240,7 @@ TEST(WebhookSlowClientsTest, RealReviewsStayFastWhileSlowClientsAreDropped) {
       std::chrono::duration<double, std::milli>(all_ready - attack_start).count());
   ::testing::Test::RecordProperty("p50_ms", std::to_string(p50));
   ::testing::Test::RecordProperty("p99_ms", std::to_string(p99));
-  EXPECT_LT(p99, 100.0);
+  EXPECT_LT(p99, kP99BoundMs);
 
   // Every slow client is dropped by the header timeout, with a 408, not before it.
   ASSERT_TRUE(closed.WaitFor(kHeaderTimeout + std::chrono::seconds(20)))
