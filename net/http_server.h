@@ -15,7 +15,8 @@
 // for `idle_timeout_ms` → closed. A response that closes the connection is followed by a
 // lingering close (our side shut down, the peer's remaining bytes read and dropped for at most
 // `linger_ms`) so the peer reads the response instead of a reset. Pipelined requests are answered
-// in order; reading pauses while more than `max_pending_output` bytes wait to be sent.
+// in order; reading pauses while more than `max_pending_output` bytes wait to be sent. A request
+// with "Expect: 100-continue" gets the interim 100 before its body is read.
 //
 // Routing: exact paths. A route may name its methods (GET implies HEAD); another method gets 405
 // with `Allow`. An unknown path gets the not-found handler (default: 404). A HEAD response carries

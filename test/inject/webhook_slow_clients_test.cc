@@ -39,10 +39,10 @@ constexpr int kReviews = 200;
 // The latency bound is the optimised build's; a sanitizer build checks memory safety at several
 // times the cost per request and gets a looser one.
 #if defined(__SANITIZE_ADDRESS__)
-constexpr auto kHeaderTimeout = std::chrono::milliseconds(15000);
+constexpr auto kHeaderTimeout = std::chrono::milliseconds(20000);
 constexpr double kP99BoundMs = 250.0;
 #else
-constexpr auto kHeaderTimeout = std::chrono::milliseconds(5000);
+constexpr auto kHeaderTimeout = std::chrono::milliseconds(10000);
 constexpr double kP99BoundMs = 100.0;
 #endif
 constexpr uint64_t kTrickleMs = 200;
