@@ -3,9 +3,11 @@
 //
 // Owns: the walk over a parsed document: picking objects (a single object, `kind: List` /
 // `*List` items, empty documents), type checks, unknown fields (strict inside NetworkPolicy),
-// API-server validation with exact field paths and messages (formats.md §1.9) and defaulting
-// (§1.4, §1.5, §1.7). Used by manifest_loader.cc and conformance_case.cc so both decode objects
-// identically. Not thread-safe per context; independent contexts may run on any threads.
+// API-server validation with exact field paths and messages (kubernetes
+// pkg/apis/networking/validation/validation.go) and defaulting (pkg/apis/networking/v1/defaults.go:
+// policyTypes, protocol TCP; the `kubernetes.io/metadata.name` Namespace label). Used by
+// manifest_loader.cc for files, text and `kind: List` alike, so every object decodes identically.
+// Not thread-safe per context; independent contexts may run on any threads.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

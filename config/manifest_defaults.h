@@ -1,8 +1,9 @@
 // config/manifest_defaults.h — Kubernetes defaulting of the objects the loader produces.
 //
-// Owns: SetDefaults_NetworkPolicy's policyTypes rule (formats.md §1.4) and the
-// `kubernetes.io/metadata.name` label the control plane puts on every Namespace (§1.7). The
-// protocol default (TCP, §1.5) is the model's own default value. Pure functions; any thread.
+// Owns: SetDefaults_NetworkPolicy's policyTypes rule (kubernetes pkg/apis/networking/v1/
+// defaults.go) and the `kubernetes.io/metadata.name` label the control plane puts on every
+// Namespace. The protocol default (TCP, SetDefaults_NetworkPolicyPort) is the model's own default
+// value. Pure functions; any thread.
 #pragma once
 
 #include <string>

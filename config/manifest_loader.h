@@ -2,7 +2,8 @@
 //
 // Owns: reading multi-document YAML and `kind: List`, picking out Namespace, Pod,
 // NetworkPolicy and Service (other kinds are skipped with a one-line notice), validating them as
-// the API server does (formats.md §1.9) and applying Kubernetes defaulting (§1.4, §1.5, §1.7). Pure
+// the API server does (kubernetes pkg/apis/networking/validation/validation.go) and applying
+// Kubernetes defaulting (pkg/apis/networking/v1/defaults.go; the Namespace name label). Pure
 // functions over text and files; no globals; callable from any thread. yaml-cpp stays inside
 // config/ and none of its exceptions escape.
 #pragma once

@@ -3,8 +3,9 @@
 //
 // Owns: ValidateNetworkPolicySpec, ValidateNetworkPolicyPort, ValidateNetworkPolicyPeer,
 // ValidateIPBlock and ValidateLabelSelector of kube-apiserver, reproduced with identical field
-// paths, messages and order (formats.md §1.9), over yaml-cpp nodes. Every field of the spec is
-// known: anything else is `unknown field "x"`. Not thread-safe per reader.
+// paths, messages and order (kubernetes pkg/apis/networking/validation/validation.go), over
+// yaml-cpp nodes. Every field of the spec is known: anything else is `unknown field "x"`. Not
+// thread-safe per reader.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -5,8 +5,9 @@
 // and `//policy` consumes them. Plain structs, no behaviour beyond trivial helpers, safe to copy
 // and to share read-only across threads.
 //
-// Empty vs absent (formats.md §1.3, §1.10): a peer's `pod_selector` / `namespace_selector` are
-// std::optional because nil ("this peer kind is not used") and `{}` ("match everything") differ.
+// Empty vs absent (Kubernetes API reference, NetworkPolicyPeer): a peer's `pod_selector` /
+// `namespace_selector` are std::optional because nil ("this peer kind is not used") and `{}`
+// ("match everything") differ.
 // Lists whose absent and empty forms mean the same to Kubernetes (`from`, `to`, `ports`,
 // `ingress`, `egress`) are plain vectors. `policy_types` is always defaulted by the loader.
 #pragma once
@@ -63,7 +64,8 @@ struct Pod {
   std::vector<ContainerPort> ports;  // from spec.containers[*].ports and initContainers
   std::vector<std::string> ips;      // status.podIPs (or status.podIP), textual, v4 and/or v6
   // status.hostIPs (or status.hostIP): the addresses of the node the pod runs on, textual; empty
-  // until scheduled. Traffic from them is always allowed into the pod (formats.md §1.8).
+  // until scheduled. Traffic from them is always allowed into the pod ("traffic to and from the
+  // node where a Pod is running is always allowed", Kubernetes docs, Network Policies).
   std::vector<std::string> host_ips;
   bool host_network = false;
   SourceLocation source;
@@ -99,7 +101,7 @@ struct NetworkPolicy {
   LabelSelector pod_selector;  // absent is the empty selector
   std::vector<NetworkPolicyRule> ingress;
   std::vector<NetworkPolicyRule> egress;
-  bool policy_types_ingress = false;  // after defaulting (formats.md §1.4)
+  bool policy_types_ingress = false;  // after defaulting (SetDefaults_NetworkPolicy)
   bool policy_types_egress = false;
   SourceLocation source;
 };

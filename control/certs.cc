@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -33,8 +34,8 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, [](BIO* b) { BIO_free(b); }>>;
 
-std::unexpected<std::string> SslError(std::string_view what) {
-  return std::unexpected(net::TlsErrorString(what));
+std::unexpected<base::Error> SslError(std::string_view what) {
+  return std::unexpected(base::Error::Of(net::TlsErrorString(what)));
 }
 
 PkeyPtr NewKey() {
@@ -106,7 +107,7 @@ X509Ptr NewCert(std::string_view common_name, int valid_days, EVP_PKEY* key) {
   return cert;
 }
 
-std::expected<std::pair<X509Ptr, PkeyPtr>, std::string> ParsePair(const PemPair& pair) {
+base::Result<std::pair<X509Ptr, PkeyPtr>> ParsePair(const PemPair& pair) {
   BioPtr cert_bio(BIO_new_mem_buf(pair.cert_pem.data(), static_cast<int>(pair.cert_pem.size())));
   X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
   if (!cert) return SslError("CA certificate");
@@ -123,7 +124,7 @@ std::string SpiffePodUri(std::string_view trust_domain, std::string_view ns, std
          std::string(pod);
 }
 
-std::expected<PemPair, std::string> MakeCa(std::string_view common_name, int valid_days) {
+base::Result<PemPair> MakeCa(std::string_view common_name, int valid_days) {
   PkeyPtr key = NewKey();
   if (!key) return SslError("CA key generation");
   X509Ptr cert = NewCert(common_name, valid_days, key.get());
@@ -138,7 +139,7 @@ std::expected<PemPair, std::string> MakeCa(std::string_view common_name, int val
   return PemPair{ToPem(cert.get()), ToPem(key.get())};
 }
 
-std::expected<PemPair, std::string> MakeLeaf(const PemPair& ca, const LeafSpec& spec) {
+base::Result<PemPair> MakeLeaf(const PemPair& ca, const LeafSpec& spec) {
   auto issuer = ParsePair(ca);
   if (!issuer) return std::unexpected(issuer.error());
   auto& [ca_cert, ca_key] = *issuer;
@@ -155,7 +156,7 @@ std::expected<PemPair, std::string> MakeLeaf(const PemPair& ca, const LeafSpec& 
   for (const auto& d : spec.dns_names) add("DNS", d);
   for (const auto& ip : spec.ip_addresses) add("IP", ip);
   for (const auto& u : spec.uris) add("URI", u);
-  if (san.empty()) return std::unexpected(std::string("a leaf certificate needs a SAN"));
+  if (san.empty()) return std::unexpected(base::Error::Of("a leaf certificate needs a SAN"));
   if (!AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
       !AddExtension(cert.get(), ca_cert.get(), NID_key_usage,
                     "critical,digitalSignature,keyEncipherment") ||
@@ -193,47 +194,17 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-constexpr const char* kUsage =
-    "usage: picket-control certs --out DIR [--trust-domain TD] [--server-name DNS]...\n"
-    "                            [--server-ip IP]... [--pod NS/NAME]...\n"
-    "                            [--ca-cert FILE --ca-key FILE]\n"
+constexpr const char* kFooter =
     "Writes DIR/ca.pem, ca-key.pem (unless given), server.pem, server-key.pem and\n"
-    "DIR/pods/NS.NAME.pem, NS.NAME-key.pem with URI SAN spiffe://TD/ns/NS/pod/NAME.\n";
+    "DIR/pods/NS.NAME.pem, NS.NAME-key.pem with URI SAN spiffe://TD/ns/NS/pod/NAME.";
 
-}  // namespace
-
-int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+struct CertsOptions {
   std::string out_dir, trust_domain = "cluster.local", ca_cert_file, ca_key_file;
   std::vector<std::string> server_names, server_ips, pods;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    auto value = [&]() -> const char* { return i + 1 < args.size() ? args[++i].c_str() : nullptr; };
-    const char* v = nullptr;
-    if (arg == "--help" || arg == "-h") {
-      out << kUsage;
-      return 0;
-    }
-    if (arg != "--out" && arg != "--trust-domain" && arg != "--server-name" &&
-        arg != "--server-ip" && arg != "--pod" && arg != "--ca-cert" && arg != "--ca-key") {
-      err << "picket-control certs: unknown argument \"" << arg << "\"\n" << kUsage;
-      return 2;
-    }
-    if ((v = value()) == nullptr) {
-      err << "picket-control certs: " << arg << " needs a value\n";
-      return 2;
-    }
-    if (arg == "--out") out_dir = v;
-    if (arg == "--trust-domain") trust_domain = v;
-    if (arg == "--server-name") server_names.push_back(v);
-    if (arg == "--server-ip") server_ips.push_back(v);
-    if (arg == "--pod") pods.push_back(v);
-    if (arg == "--ca-cert") ca_cert_file = v;
-    if (arg == "--ca-key") ca_key_file = v;
-  }
-  if (out_dir.empty() || ca_cert_file.empty() != ca_key_file.empty()) {
-    err << kUsage;
-    return 2;
-  }
+};
+
+int RunCerts(CertsOptions o, std::ostream& out, std::ostream& err) {
+  auto& [out_dir, trust_domain, ca_cert_file, ca_key_file, server_names, server_ips, pods] = o;
   if (server_names.empty() && server_ips.empty()) {
     server_names = {"localhost", "picket-control.picket-system.svc"};
     server_ips = {"127.0.0.1", "::1"};
@@ -251,7 +222,7 @@ int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostre
   } else {
     auto made = MakeCa("picket CA " + trust_domain);
     if (!made) {
-      err << "picket-control certs: " << made.error() << "\n";
+      err << "picket-control certs: " << made.error().ToString() << "\n";
       return 1;
     }
     ca = *made;
@@ -262,7 +233,7 @@ int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   auto server = MakeLeaf(ca, {"picket-control", server_names, server_ips, {}, 365});
   if (!server) {
-    err << "picket-control certs: " << server.error() << "\n";
+    err << "picket-control certs: " << server.error().ToString() << "\n";
     return 1;
   }
   if (!WriteFile(dir / "server.pem", server->cert_pem, false, err) ||
@@ -278,7 +249,7 @@ int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostre
     const std::string ns = p.substr(0, slash), name = p.substr(slash + 1);
     auto leaf = MakeLeaf(ca, {name + "." + ns, {}, {}, {SpiffePodUri(trust_domain, ns, name)}});
     if (!leaf) {
-      err << "picket-control certs: " << leaf.error() << "\n";
+      err << "picket-control certs: " << leaf.error().ToString() << "\n";
       return 1;
     }
     const std::string base = ns + "." + name;
@@ -289,6 +260,31 @@ int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   out << "wrote certificates to " << dir.string() << "\n";
   return 0;
+}
+
+}  // namespace
+
+CommandRun AddCerts(CLI::App& sub) {
+  auto o = std::make_shared<CertsOptions>();
+  sub.footer(kFooter);
+  sub.add_option("--out", o->out_dir, "Directory to write to")->type_name("DIR")->required();
+  sub.add_option("--trust-domain", o->trust_domain, "SPIFFE trust domain")->capture_default_str();
+  sub.add_option("--server-name", o->server_names, "DNS name of the control server (repeatable)")
+      ->type_name("DNS")
+      ->allow_extra_args(false);
+  sub.add_option("--server-ip", o->server_ips, "IP address of the control server (repeatable)")
+      ->type_name("IP")
+      ->allow_extra_args(false);
+  sub.add_option("--pod", o->pods, "A sidecar certificate for this pod (repeatable)")
+      ->type_name("NS/NAME")
+      ->allow_extra_args(false);
+  auto* ca_cert = sub.add_option("--ca-cert", o->ca_cert_file, "Sign with this CA certificate")
+                      ->type_name("FILE");
+  auto* ca_key =
+      sub.add_option("--ca-key", o->ca_key_file, "The CA's private key")->type_name("FILE");
+  ca_cert->needs(ca_key);
+  ca_key->needs(ca_cert);
+  return [o](std::ostream& out, std::ostream& err) { return RunCerts(*o, out, err); };
 }
 
 }  // namespace picket::control

@@ -2,17 +2,18 @@
 //
 // Owns: making an EC P-256 CA, and leaf certificates signed by it for the control server (DNS
 // and IP subjectAltNames) and for sidecars (a URI SAN naming the pod:
-// spiffe://<trust-domain>/ns/<ns>/pod/<name>), as PEM text; and `RunCerts`, the
+// spiffe://<trust-domain>/ns/<ns>/pod/<name>), as PEM text; and `AddCerts`, the
 // `picket-control certs` command that writes them to a directory.
 //
-// Pure functions (apart from RunCerts' file writes); any thread.
+// Pure functions (apart from the certs command's file writes); any thread.
 #pragma once
 
-#include <expected>
-#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/error.h"
+#include "control/flags.h"
 
 namespace picket::control {
 
@@ -29,15 +30,15 @@ struct LeafSpec {
   int valid_days = 365;
 };
 
-[[nodiscard]] std::expected<PemPair, std::string> MakeCa(std::string_view common_name,
-                                                         int valid_days = 3650);
-[[nodiscard]] std::expected<PemPair, std::string> MakeLeaf(const PemPair& ca, const LeafSpec& spec);
+[[nodiscard]] base::Result<PemPair> MakeCa(std::string_view common_name, int valid_days = 3650);
+[[nodiscard]] base::Result<PemPair> MakeLeaf(const PemPair& ca, const LeafSpec& spec);
 
 // "spiffe://<trust_domain>/ns/<ns>/pod/<pod>"
 std::string SpiffePodUri(std::string_view trust_domain, std::string_view ns, std::string_view pod);
 
 // picket-control certs --out DIR [--trust-domain TD] [--server-name NAME]... [--server-ip IP]...
 //                      [--pod NS/NAME]... [--ca-cert FILE --ca-key FILE]
-int RunCerts(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// Declares its flags on `sub` (control/flags.h).
+CommandRun AddCerts(CLI::App& sub);
 
 }  // namespace picket::control

@@ -1,32 +1,31 @@
-// control/flags.h — the small command-line parser of picket-control's subcommands.
+// control/flags.h — the shape of a picket-control subcommand on the command line (CLI11).
 //
-// Owns: splitting `args` into repeated `-f PATH...` values and single-valued `--name value` /
-// `--name=value` options, with usage errors as values. Pure; any thread.
+// Owns: how a subcommand plugs into main.cc's table: it declares its flags on its own CLI::App
+// (bound to options it keeps) and returns the function that runs it once the parse succeeded;
+// and the `-f PATH...` flag the offline commands share. Call from main() only.
 #pragma once
 
-#include <expected>
-#include <map>
-#include <optional>
-#include <set>
+#include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
 namespace picket::control {
 
-struct Flags {
-  std::vector<std::string> files;              // every -f / --file value
-  std::map<std::string, std::string> options;  // "--ports" → "80,81"
+// Runs a parsed subcommand: the process exit code (0 ok, 1 invalid input or a failure,
+// 2 a usage error found after the parse, e.g. a pod that does not exist).
+using CommandRun = std::function<int(std::ostream& out, std::ostream& err)>;
 
-  std::optional<std::string> Get(const std::string& name) const {
-    auto it = options.find(name);
-    if (it == options.end()) return std::nullopt;
-    return it->second;
-  }
-};
+// Declares the flags of one subcommand on `sub`; the returned function reads them.
+using AddCommand = CommandRun (*)(CLI::App& sub);
 
-// `known` lists the accepted option names (with dashes, e.g. "--ports", "-o").
-// `-f` takes one or more values: everything up to the next argument that starts with '-'.
-[[nodiscard]] std::expected<Flags, std::string> ParseFlags(const std::vector<std::string>& args,
-                                                           const std::set<std::string>& known);
+// `-f, --file, --filename PATH...`: required, repeatable; each use takes every value up to the
+// next flag (`-f a.yaml dir -f c.yaml` → a.yaml, dir, c.yaml).
+CLI::Option* AddFilesFlag(CLI::App& sub, std::vector<std::string>* files);
 
 }  // namespace picket::control

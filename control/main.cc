@@ -1,66 +1,61 @@
 // control/main.cc — picket-control: the control server and its offline tools.
 //
 // Owns: subcommand dispatch only. Each subcommand is one row of kCommands: a name, a one-line
-// help and a function taking the remaining arguments. To add one (e.g. `serve`, `certs`), add
-// its row below; nothing else registers itself.
-#include <cstring>
+// help and the function that declares its flags (control/flags.h) and returns what runs it. To
+// add one, add its row below; nothing else registers itself. --help, --version, --log-level and
+// --log-format work in every subcommand (base/cli.h).
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "base/cli.h"
+#include "base/log.h"
 #include "control/certs.h"
 #include "control/offline_commands.h"
 #include "control/serve.h"
 
 namespace {
 
-using Command = int (*)(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+using picket::control::AddCommand;
+using picket::control::CommandRun;
 
 struct CommandRow {
   const char* name;
   const char* help;
-  Command run;
+  AddCommand add;
 };
 
 constexpr CommandRow kCommands[] = {
-    {"validate", "validate -f PATH...: check manifests, print every error",
-     picket::control::RunValidate},
-    {"matrix",
-     "matrix -f PATH... --ports 80,81 --protocols TCP,UDP,SCTP --output json|table: "
-     "reachability of every ordered pod pair",
-     picket::control::RunMatrix},
-    {"explain",
-     "explain -f PATH... --from NS/POD|IP --to NS/POD|IP --port N [--protocol P]: why a "
-     "connection is allowed or denied",
-     picket::control::RunExplain},
-    {"compile", "compile -f PATH... --pod NS/NAME [-o FILE]: a pod's sidecar policy_file",
-     picket::control::RunCompile},
-    {"serve",
-     "serve --manifests DIR --listen HOST:PORT --tls-cert F --tls-key F --tls-ca F "
-     "[--admin 127.0.0.1:PORT]: push policy to sidecars (xDS over mutual TLS)",
-     picket::control::RunServe},
-    {"certs",
-     "certs --out DIR [--server-ip IP]... [--server-name DNS]... [--pod NS/NAME]...: a CA and "
-     "certificates for the control server and sidecars",
-     picket::control::RunCerts},
+    {"validate", "Check manifests, print every error", picket::control::AddValidate},
+    {"matrix", "Reachability of every ordered pod pair", picket::control::AddMatrix},
+    {"explain", "Why a connection is allowed or denied", picket::control::AddExplain},
+    {"compile", "A pod's sidecar policy_file", picket::control::AddCompile},
+    {"serve", "Push policy to sidecars (xDS over mutual TLS)", picket::control::AddServe},
+    {"certs", "A CA and certificates for the control server and sidecars",
+     picket::control::AddCerts},
 };
-
-int Usage(std::ostream& out, int code) {
-  out << "usage: picket-control COMMAND [ARGS...]\n\ncommands:\n";
-  for (const CommandRow& c : kCommands) out << "  " << c.help << '\n';
-  return code;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return Usage(std::cerr, 2);
-  const std::string name = argv[1];
-  if (name == "help" || name == "--help" || name == "-h") return Usage(std::cout, 0);
-  std::vector<std::string> args(argv + 2, argv + argc);
+  CLI::App app("Picket's control server and offline policy tools.", "picket-control");
+  picket::base::LogOptions log;
+  picket::base::AddCommonFlags(app, &log);
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, CommandRun>> commands;
   for (const CommandRow& c : kCommands) {
-    if (name == c.name) return c.run(args, std::cout, std::cerr);
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    commands.emplace_back(sub, c.add(*sub));
   }
-  std::cerr << "unknown command: " << name << '\n';
-  return Usage(std::cerr, 2);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "help") args[0] = "--help";
+  if (auto exit = picket::base::ParseCommandLine(app, args)) return *exit;
+  if (auto logging = picket::base::SetUpLogging(log, "control"); !logging) {
+    std::cerr << "picket-control: " << logging.error().ToString() << '\n';
+    return picket::base::kUsageExit;
+  }
+  for (auto& [sub, run] : commands) {
+    if (sub->parsed()) return run(std::cout, std::cerr);
+  }
+  return picket::base::kUsageExit;  // unreachable: require_subcommand(1)
 }

@@ -1,13 +1,12 @@
 // control/offline_commands.cc — see offline_commands.h.
 #include "control/offline_commands.h"
 
-#include <charconv>
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 
 #include "config/manifest_loader.h"
-#include "control/flags.h"
 #include "control/matrix.h"
 #include "policy/cluster_policy.h"
 #include "policy/endpoint_policy.h"
@@ -19,38 +18,27 @@ constexpr int kOk = 0;
 constexpr int kInvalid = 1;
 constexpr int kUsage = 2;
 
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
+const std::map<std::string, config::Protocol> kProtocols = {
+    {"TCP", config::Protocol::kTCP},
+    {"UDP", config::Protocol::kUDP},
+    {"SCTP", config::Protocol::kSCTP},
+};
 
-std::optional<uint16_t> ParsePort(const std::string& s) {
-  unsigned v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v == 0 || v > 65535)
-    return std::nullopt;
-  return static_cast<uint16_t>(v);
-}
-
-std::optional<config::Protocol> ParseProtocol(const std::string& s) {
-  if (s == "TCP") return config::Protocol::kTCP;
-  if (s == "UDP") return config::Protocol::kUDP;
-  if (s == "SCTP") return config::Protocol::kSCTP;
-  return std::nullopt;
+CLI::Option* AddProtocolOption(CLI::App& sub, const std::string& name, std::string* value) {
+  return sub.add_option(name, *value, "TCP, UDP or SCTP")
+      ->check(CLI::IsMember({"TCP", "UDP", "SCTP"}))
+      ->capture_default_str();
 }
 
 void PrintErrors(const config::Errors& errors, std::ostream& err) {
   for (const config::Error& e : errors) err << e.ToString() << '\n';
 }
 
-// Loads and compiles the manifests of `flags.files`; prints errors and returns null on failure.
-std::unique_ptr<policy::ClusterPolicy> Load(const Flags& flags, std::ostream& err,
+// Loads and compiles the manifests of `files`; prints errors and returns null on failure.
+std::unique_ptr<policy::ClusterPolicy> Load(const std::vector<std::string>& files,
+                                            std::ostream& err,
                                             config::LoadResult* loaded = nullptr) {
-  auto result = config::LoadManifestPaths(flags.files);
+  auto result = config::LoadManifestPaths(files);
   if (!result) {
     PrintErrors(result.error(), err);
     return nullptr;
@@ -63,21 +51,6 @@ std::unique_ptr<policy::ClusterPolicy> Load(const Flags& flags, std::ostream& er
   }
   if (loaded != nullptr) *loaded = std::move(*result);
   return std::move(*compiled);
-}
-
-std::expected<Flags, int> Parse(const std::vector<std::string>& args,
-                                const std::set<std::string>& known, const char* usage,
-                                std::ostream& err) {
-  auto flags = ParseFlags(args, known);
-  if (!flags) {
-    err << flags.error() << "\nusage: " << usage << '\n';
-    return std::unexpected(kUsage);
-  }
-  if (flags->files.empty()) {
-    err << "missing -f PATH\nusage: " << usage << '\n';
-    return std::unexpected(kUsage);
-  }
-  return std::move(*flags);
 }
 
 // NS/POD or an IP address.
@@ -97,127 +70,130 @@ std::optional<policy::ClusterPolicy::Endpoint> ResolveEndpoint(const policy::Clu
 
 }  // namespace
 
-int RunValidate(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto flags = Parse(args, {}, "picket-control validate -f PATH...", err);
-  if (!flags) return flags.error();
-  config::LoadResult loaded;
-  std::unique_ptr<policy::ClusterPolicy> cluster = Load(*flags, err, &loaded);
-  if (cluster == nullptr) return kInvalid;
-  out << "valid: " << loaded.cluster.namespaces.size() << " namespaces, "
-      << loaded.cluster.pods.size() << " pods, " << loaded.cluster.policies.size()
-      << " network policies\n";
-  return kOk;
-}
-
-int RunMatrix(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  static constexpr char kUsageText[] =
-      "picket-control matrix -f PATH... [--ports 80,81] [--protocols TCP,UDP,SCTP] "
-      "[--output json|table]";
-  auto flags = Parse(args, {"--ports", "--protocols", "--output"}, kUsageText, err);
-  if (!flags) return flags.error();
-  std::vector<uint16_t> ports;
-  for (const std::string& p : Split(flags->Get("--ports").value_or("80"))) {
-    auto port = ParsePort(p);
-    if (!port) {
-      err << "--ports: not a port: " << p << '\n';
-      return kUsage;
-    }
-    ports.push_back(*port);
-  }
-  std::vector<config::Protocol> protocols;
-  for (const std::string& p : Split(flags->Get("--protocols").value_or("TCP"))) {
-    auto protocol = ParseProtocol(p);
-    if (!protocol) {
-      err << "--protocols: not TCP, UDP or SCTP: " << p << '\n';
-      return kUsage;
-    }
-    protocols.push_back(*protocol);
-  }
-  const std::string output = flags->Get("--output").value_or("table");
-  if (output != "json" && output != "table") {
-    err << "--output: must be json or table\n";
-    return kUsage;
-  }
-  if (ports.empty() || protocols.empty()) {
-    err << "--ports and --protocols need at least one value\n";
-    return kUsage;
-  }
-  std::unique_ptr<policy::ClusterPolicy> cluster = Load(*flags, err);
-  if (cluster == nullptr) return kInvalid;
-  if (output == "json") {
-    out << MatrixJson(ComputeMatrix(*cluster, ports, protocols));
-  } else {
-    out << MatrixTable(*cluster, ports, protocols);
-  }
-  return kOk;
-}
-
-int RunExplain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  static constexpr char kUsageText[] =
-      "picket-control explain -f PATH... --from NS/POD|IP --to NS/POD|IP --port N "
-      "[--protocol TCP|UDP|SCTP]";
-  auto flags = Parse(args, {"--from", "--to", "--port", "--protocol"}, kUsageText, err);
-  if (!flags) return flags.error();
-  auto from = flags->Get("--from");
-  auto to = flags->Get("--to");
-  auto port_text = flags->Get("--port");
-  if (!from || !to || !port_text) {
-    err << "--from, --to and --port are required\nusage: " << kUsageText << '\n';
-    return kUsage;
-  }
-  auto port = ParsePort(*port_text);
-  auto protocol = ParseProtocol(flags->Get("--protocol").value_or("TCP"));
-  if (!port || !protocol) {
-    err << "bad --port or --protocol\nusage: " << kUsageText << '\n';
-    return kUsage;
-  }
-  std::unique_ptr<policy::ClusterPolicy> cluster = Load(*flags, err);
-  if (cluster == nullptr) return kInvalid;
-  auto src = ResolveEndpoint(*cluster, *from, err);
-  auto dst = ResolveEndpoint(*cluster, *to, err);
-  if (!src || !dst) return kUsage;
-  out << Explain(*cluster, *src, *dst, *port, *protocol);
-  return kOk;
-}
-
-int RunCompile(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  static constexpr char kUsageText[] = "picket-control compile -f PATH... --pod NS/NAME [-o FILE]";
-  auto flags = Parse(args, {"--pod", "-o", "--output"}, kUsageText, err);
-  if (!flags) return flags.error();
-  auto pod = flags->Get("--pod");
-  const size_t slash = pod ? pod->find('/') : std::string::npos;
-  if (slash == std::string::npos) {
-    err << "--pod NS/NAME is required\nusage: " << kUsageText << '\n';
-    return kUsage;
-  }
-  std::unique_ptr<policy::ClusterPolicy> cluster = Load(*flags, err);
-  if (cluster == nullptr) return kInvalid;
-  const policy::PodEntry* entry =
-      cluster->FindPodEntry(pod->substr(0, slash), pod->substr(slash + 1));
-  if (entry == nullptr) {
-    err << "no such pod: " << *pod << '\n';
-    return kInvalid;
-  }
-  auto snapshot = policy::BuildEndpointPolicy(cluster->AddressMap(), cluster->PodPolicyOf(*entry));
-  if (!snapshot) {
-    PrintErrors(snapshot.error(), err);
-    return kInvalid;
-  }
-  const std::string text = (*snapshot)->Encode();
-  auto path = flags->Get("-o");
-  if (!path) path = flags->Get("--output");
-  if (!path || *path == "-") {
-    out << text;
+CommandRun AddValidate(CLI::App& sub) {
+  auto files = std::make_shared<std::vector<std::string>>();
+  AddFilesFlag(sub, files.get());
+  return [files](std::ostream& out, std::ostream& err) {
+    config::LoadResult loaded;
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(*files, err, &loaded);
+    if (cluster == nullptr) return kInvalid;
+    out << "valid: " << loaded.cluster.namespaces.size() << " namespaces, "
+        << loaded.cluster.pods.size() << " pods, " << loaded.cluster.policies.size()
+        << " network policies\n";
     return kOk;
-  }
-  std::ofstream file(*path, std::ios::binary | std::ios::trunc);
-  file << text;
-  file.close();
-  if (!file) {
-    err << "cannot write " << *path << '\n';
-    return kInvalid;
-  }
-  return kOk;
+  };
+}
+
+CommandRun AddMatrix(CLI::App& sub) {
+  struct Options {
+    std::vector<std::string> files;
+    std::vector<uint16_t> ports = {80};
+    std::vector<std::string> protocols = {"TCP"};
+    std::string output = "table";
+  };
+  auto o = std::make_shared<Options>();
+  AddFilesFlag(sub, &o->files);
+  sub.add_option("--ports", o->ports, "Destination ports, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  sub.add_option("--protocols", o->protocols, "TCP, UDP and/or SCTP, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"TCP", "UDP", "SCTP"}))
+      ->capture_default_str();
+  sub.add_option("--output", o->output, "json or table")
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+  return [o](std::ostream& out, std::ostream& err) {
+    std::vector<config::Protocol> protocols;
+    for (const std::string& p : o->protocols) protocols.push_back(kProtocols.at(p));
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->files, err);
+    if (cluster == nullptr) return kInvalid;
+    if (o->output == "json") {
+      out << MatrixJson(ComputeMatrix(*cluster, o->ports, protocols));
+    } else {
+      out << MatrixTable(*cluster, o->ports, protocols);
+    }
+    return kOk;
+  };
+}
+
+CommandRun AddExplain(CLI::App& sub) {
+  struct Options {
+    std::vector<std::string> files;
+    std::string from, to;
+    uint16_t port = 0;
+    std::string protocol = "TCP";
+  };
+  auto o = std::make_shared<Options>();
+  AddFilesFlag(sub, &o->files);
+  sub.add_option("--from", o->from, "Source")->type_name("NS/POD|IP")->required();
+  sub.add_option("--to", o->to, "Destination")->type_name("NS/POD|IP")->required();
+  sub.add_option("--port", o->port, "Destination port")->check(CLI::Range(1, 65535))->required();
+  AddProtocolOption(sub, "--protocol", &o->protocol);
+  return [o](std::ostream& out, std::ostream& err) {
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->files, err);
+    if (cluster == nullptr) return kInvalid;
+    auto src = ResolveEndpoint(*cluster, o->from, err);
+    auto dst = ResolveEndpoint(*cluster, o->to, err);
+    if (!src || !dst) return kUsage;
+    out << Explain(*cluster, *src, *dst, o->port, kProtocols.at(o->protocol));
+    return kOk;
+  };
+}
+
+CommandRun AddCompile(CLI::App& sub) {
+  struct Options {
+    std::vector<std::string> files;
+    std::string pod;
+    std::string output = "-";
+  };
+  auto o = std::make_shared<Options>();
+  AddFilesFlag(sub, &o->files);
+  sub.add_option("--pod", o->pod, "The pod whose sidecar policy to print")
+      ->type_name("NS/NAME")
+      ->required()
+      ->check(
+          [](const std::string& pod) -> std::string {
+            const size_t slash = pod.find('/');
+            if (slash == std::string::npos || slash == 0 || slash + 1 == pod.size())
+              return "expected NS/NAME, got \"" + pod + "\"";
+            return "";
+          },
+          "NS/NAME");
+  sub.add_option("-o,--output", o->output, "Output file, - for stdout")
+      ->type_name("FILE")
+      ->capture_default_str();
+  return [o](std::ostream& out, std::ostream& err) {
+    const size_t slash = o->pod.find('/');
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->files, err);
+    if (cluster == nullptr) return kInvalid;
+    const policy::PodEntry* entry =
+        cluster->FindPodEntry(o->pod.substr(0, slash), o->pod.substr(slash + 1));
+    if (entry == nullptr) {
+      err << "no such pod: " << o->pod << '\n';
+      return kInvalid;
+    }
+    auto snapshot =
+        policy::BuildEndpointPolicy(cluster->AddressMap(), cluster->PodPolicyOf(*entry));
+    if (!snapshot) {
+      PrintErrors(snapshot.error(), err);
+      return kInvalid;
+    }
+    const std::string text = (*snapshot)->Encode();
+    if (o->output == "-") {
+      out << text;
+      return kOk;
+    }
+    std::ofstream file(o->output, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) {
+      err << "cannot write " << o->output << '\n';
+      return kInvalid;
+    }
+    return kOk;
+  };
 }
 
 }  // namespace picket::control

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "control/source/from_flags.h"
 #include "net/host_port.h"
 #include "net/json.h"
 #include "net/tls.h"
@@ -15,10 +16,11 @@
 namespace picket::control {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: picket-control serve --manifests DIR --listen HOST:PORT --tls-cert FILE\n"
-    "         --tls-key FILE --tls-ca FILE [--admin 127.0.0.1:PORT] [--trust-domain TD]\n"
-    "         [--debounce-ms N]\n";
+// The callees' errors, whichever type they return (strings until they move to base::Error).
+[[maybe_unused]] base::Error AsError(std::string reason) {
+  return base::Error::Of(std::move(reason));
+}
+[[maybe_unused]] base::Error AsError(base::Error error) { return error; }
 
 net::Json ErrorsJson(const config::Errors& errors) {
   net::Json j = net::Json::MakeArray();
@@ -28,88 +30,47 @@ net::Json ErrorsJson(const config::Errors& errors) {
 
 }  // namespace
 
-std::expected<ServeOptions, std::string> ParseServeFlags(const std::vector<std::string>& args) {
-  ServeOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (i + 1 >= args.size()) return std::unexpected(flag + ": missing value\n" + kUsage);
-    const std::string& v = args[++i];
-    if (flag == "--manifests") {
-      o.manifests_dir = v;
-    } else if (flag == "--listen") {
-      o.listen = v;
-    } else if (flag == "--admin") {
-      o.admin = v;
-    } else if (flag == "--tls-cert") {
-      o.tls_cert = v;
-    } else if (flag == "--tls-key") {
-      o.tls_key = v;
-    } else if (flag == "--tls-ca") {
-      o.tls_ca = v;
-    } else if (flag == "--trust-domain") {
-      o.trust_domain = v;
-    } else if (flag == "--debounce-ms") {
-      char* end = nullptr;
-      const unsigned long ms = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || ms > 10000) {
-        return std::unexpected("--debounce-ms: expected 0..10000, got \"" + v + "\"");
-      }
-      o.debounce_ms = ms;
-    } else {
-      return std::unexpected("unknown flag \"" + flag + "\"\n" + kUsage);
-    }
-  }
-  if (o.manifests_dir.empty())
-    return std::unexpected(std::string("--manifests is required\n") + kUsage);
-  if (o.tls_cert.empty() || o.tls_key.empty() || o.tls_ca.empty()) {
-    return std::unexpected(std::string("--tls-cert, --tls-key and --tls-ca are required\n") +
-                           kUsage);
-  }
-  return o;
-}
-
-std::expected<std::unique_ptr<ControlServer>, std::string> ControlServer::Create(
-    uv_loop_t* loop, const ServeOptions& options) {
+base::Result<std::unique_ptr<ControlServer>> ControlServer::Create(
+    uv_loop_t* loop, const ServeOptions& options, std::unique_ptr<source::ManifestSource> source) {
   auto listen = net::SplitHostPort(options.listen, /*allow_zero_port=*/true);
-  if (!listen) return std::unexpected("--listen " + listen.error());
+  if (!listen) return std::unexpected(AsError(listen.error()).Context("--listen"));
   auto credentials = net::LoadTlsCredentials(options.tls_cert, options.tls_key, options.tls_ca);
-  if (!credentials) return std::unexpected(credentials.error().ToString());
+  if (!credentials) return std::unexpected(AsError(credentials.error()));
   auto tls = net::TlsContext::Create(net::TlsRole::kServer, *credentials);
-  if (!tls) return std::unexpected(tls.error().ToString());
+  if (!tls) return std::unexpected(AsError(tls.error()));
 
-  std::unique_ptr<ControlServer> s(new ControlServer(loop, options));
+  std::unique_ptr<ControlServer> s(new ControlServer(loop, options, std::move(source)));
   XdsServerOptions xds;
   xds.listen_host = listen->first;
   xds.listen_port = listen->second;
   xds.trust_domain = options.trust_domain;
   xds.own_pod_only_types.insert(std::string(net::kPodPolicyType));
   auto server = XdsServer::Create(loop, std::move(*tls), std::move(xds));
-  if (!server) return std::unexpected(server.error());
+  if (!server) return std::unexpected(AsError(server.error()));
   s->xds_ = std::move(*server);
   s->snapshot_ = std::make_unique<XdsSnapshot>(*s->xds_);
-  s->Reload();
 
+  // Parts already started hold loop handles: close them (and let their close callbacks run)
+  // before `s` is destroyed.
+  auto fail = [&s, loop](base::Error error) -> base::Result<std::unique_ptr<ControlServer>> {
+    bool closed = false;
+    s->Close([&closed] { closed = true; });
+    while (!closed) uv_run(loop, UV_RUN_ONCE);
+    return std::unexpected(std::move(error));
+  };
   ControlServer* self = s.get();
-  auto watcher = DirectoryWatcher::Create(loop, options.manifests_dir, options.debounce_ms,
-                                          [self] { self->Reload(); });
-  if (!watcher) {
-    s->Close(nullptr);
-    return std::unexpected(watcher.error());
+  if (auto started =
+          s->source_->Start(loop, [self](source::SourceUpdate u) { self->Apply(std::move(u)); });
+      !started) {
+    return fail(std::move(started.error()));
   }
-  s->watcher_ = std::move(*watcher);
   if (!options.admin.empty()) {
     auto admin_hp = net::SplitHostPort(options.admin, /*allow_zero_port=*/true);
-    if (!admin_hp) {
-      s->Close(nullptr);
-      return std::unexpected("--admin " + admin_hp.error());
-    }
+    if (!admin_hp) return fail(AsError(admin_hp.error()).Context("--admin"));
     auto admin = AdminServer::Create(
         loop, admin_hp->first, admin_hp->second, [self] { return self->StatusJson(); },
         [self] { return self->loaded_once_; });
-    if (!admin) {
-      s->Close(nullptr);
-      return std::unexpected(admin.error().ToString());
-    }
+    if (!admin) return fail(AsError(admin.error()));
     s->admin_ = std::move(*admin);
   }
   return s;
@@ -117,21 +78,23 @@ std::expected<std::unique_ptr<ControlServer>, std::string> ControlServer::Create
 
 ControlServer::~ControlServer() = default;
 
-void ControlServer::Reload() {
+void ControlServer::Apply(source::SourceUpdate update) {
   const auto start = std::chrono::steady_clock::now();
   ++reloads_;
-  const ManifestSet::Result result = manifests_.Reload();
-  if (!result.changed && loaded_once_) {
-    if (result.files_loaded > 0) {
+  source_errors_ = std::move(update.errors);
+  if (!update.cluster) {
+    if (update.parsed > 0) {
       spdlog::warn(
-          "manifests: {} file(s) changed but did not validate; serving the last good "
+          "manifests: {} unit(s) changed but did not validate; serving the last good "
           "state",
-          result.files_loaded);
+          update.parsed);
     }
     return;
   }
-  const bool incremental = result.pods_only && loaded_once_;
-  auto applied = snapshot_->SetCluster(manifests_.Merged(), incremental);
+  // Incremental only on top of a state that was applied: after a failed compile, the last
+  // applied state is older than the source's previous one.
+  const bool incremental = update.pods_only && loaded_once_ && compile_errors_.empty();
+  auto applied = snapshot_->SetCluster(*update.cluster, incremental);
   if (!applied) {
     compile_errors_ = std::move(applied.error());
     for (const auto& e : compile_errors_) spdlog::error("manifests: {}", e.ToString());
@@ -142,18 +105,18 @@ void ControlServer::Reload() {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   spdlog::info(
-      "manifests: reloaded ({} file(s) parsed, {}) in {:.1f} ms; address map {}, "
+      "manifests: reloaded ({} unit(s) parsed, {}) in {:.1f} ms; address map {}, "
       "pod policies {}",
-      result.files_loaded, incremental ? "pods only" : "full compile", ms,
+      update.parsed, incremental ? "pods only" : "full compile", ms,
       xds_->TypeVersion(net::kAddressEntryType), xds_->TypeVersion(net::kPodPolicyType));
 }
 
 std::string ControlServer::StatusJson() const {
   net::Json j = xds_->StatusJson();
   net::Json manifests = net::Json::MakeObject();
-  manifests["dir"] = options_.manifests_dir;
-  manifests["files"] = static_cast<int64_t>(manifests_.file_count());
-  manifests["errors"] = ErrorsJson(manifests_.errors());
+  manifests["source"] = source_->Describe();
+  manifests["files"] = static_cast<int64_t>(source_->unit_count());
+  manifests["errors"] = ErrorsJson(source_errors_);
   manifests["cluster_errors"] = ErrorsJson(compile_errors_);
   manifests["reloads"] = static_cast<int64_t>(reloads_);
   manifests["loaded"] = loaded_once_;
@@ -170,9 +133,9 @@ std::string ControlServer::StatusJson() const {
 void ControlServer::Close(std::function<void()> done) {
   on_closed_ = std::move(done);
   closing_parts_ = 1;  // released at the end of this function
-  if (watcher_) {
+  if (source_) {
     ++closing_parts_;
-    watcher_->Close([this] { OneClosed(); });
+    source_->Close([this] { OneClosed(); });
   }
   if (admin_) {
     ++closing_parts_;
@@ -194,18 +157,18 @@ void ControlServer::OneClosed() {
   }
 }
 
-int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto options = ParseServeFlags(args);
-  if (!options) {
-    err << "picket-control serve: " << options.error() << "\n";
+int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) {
+  auto source = source::MakeManifestSource({options.manifests_dir, options.debounce_ms});
+  if (!source) {
+    err << "picket-control serve: " << source.error().ToString() << "\n";
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  auto server = ControlServer::Create(&loop, *options);
+  auto server = ControlServer::Create(&loop, options, std::move(*source));
   if (!server) {
-    err << "picket-control serve: " << server.error() << "\n";
+    err << "picket-control serve: " << server.error().ToString() << "\n";
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return 1;

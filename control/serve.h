@@ -1,10 +1,10 @@
 // control/serve.h — `picket-control serve`: manifests in, policy pushed to every sidecar.
 //
-// Owns: the composition of the control server: ManifestSet + DirectoryWatcher (control/watch.h)
-// → XdsSnapshot (control/xds_snapshot.h) → XdsServer (control/xds_server.h), plus the admin
-// endpoint (control/serve_admin.h). A reload that fails (a file that does not validate, or a
-// cluster that does not compile) is logged and shown on /status; the last good state keeps
-// being served.
+// Owns: the composition of the control server: a ManifestSource (control/source/: a directory
+// today) → XdsSnapshot (control/xds_snapshot.h) → XdsServer (control/xds_server.h), plus the
+// admin endpoint (control/serve_admin.h). An update that fails (an object that does not
+// validate, or a cluster that does not compile) is logged and shown on /status; the last good
+// state keeps being served. Ready (/ready) once the first state from the source is applied.
 //
 // Loop-thread only. Close() and run the loop until `done` before destroying.
 #pragma once
@@ -18,9 +18,11 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "config/error.h"
+#include "control/flags.h"
 #include "control/serve_admin.h"
-#include "control/watch.h"
+#include "control/source/manifest_source.h"
 #include "control/xds_server.h"
 #include "control/xds_snapshot.h"
 
@@ -37,36 +39,41 @@ struct ServeOptions {
   uint64_t debounce_ms = 20;
 };
 
-// Parses `serve` flags. Errors name the flag.
-[[nodiscard]] std::expected<ServeOptions, std::string> ParseServeFlags(
-    const std::vector<std::string>& args);
+// Declares the `serve` flags on `sub`, bound to `options` (control/serve_flags.cc).
+void AddServeFlags(CLI::App& sub, ServeOptions* options);
+// Parses `serve` flags (without the command name). Errors name the flag.
+[[nodiscard]] base::Result<ServeOptions> ParseServeFlags(const std::vector<std::string>& args);
 
 class ControlServer {
  public:
-  [[nodiscard]] static std::expected<std::unique_ptr<ControlServer>, std::string> Create(
-      uv_loop_t* loop, const ServeOptions& options);
+  // Serves what `source` delivers (options.manifests_dir is not read here: the source is built
+  // by source::MakeManifestSource). The server owns and starts the source.
+  [[nodiscard]] static base::Result<std::unique_ptr<ControlServer>> Create(
+      uv_loop_t* loop, const ServeOptions& options, std::unique_ptr<source::ManifestSource> source);
   ~ControlServer();
 
   uint16_t xds_port() const { return xds_->port(); }
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
-  // Re-reads the directory now (the watcher calls this after its debounce).
-  void Reload();
+  // The first state from the source has been applied.
+  bool ready() const { return loaded_once_; }
   std::string StatusJson() const;
   XdsServer& xds() { return *xds_; }
   void Close(std::function<void()> done);
 
  private:
-  ControlServer(uv_loop_t* loop, ServeOptions options)
-      : loop_(loop), options_(std::move(options)), manifests_(options_.manifests_dir) {}
+  ControlServer(uv_loop_t* loop, ServeOptions options,
+                std::unique_ptr<source::ManifestSource> source)
+      : loop_(loop), options_(std::move(options)), source_(std::move(source)) {}
+  void Apply(source::SourceUpdate update);
   void OneClosed();
 
   uv_loop_t* loop_;
   ServeOptions options_;
-  ManifestSet manifests_;
+  std::unique_ptr<source::ManifestSource> source_;
   std::unique_ptr<XdsServer> xds_;
   std::unique_ptr<XdsSnapshot> snapshot_;
-  std::unique_ptr<DirectoryWatcher> watcher_;
   std::unique_ptr<AdminServer> admin_;
+  config::Errors source_errors_;   // the source's current problems (last good objects in use)
   config::Errors compile_errors_;  // the last reload's cluster-level errors
   bool loaded_once_ = false;
   uint64_t reloads_ = 0;
@@ -76,6 +83,9 @@ class ControlServer {
 
 // picket-control serve --manifests DIR --listen ADDR --tls-cert F --tls-key F --tls-ca F
 //                      [--admin ADDR] [--trust-domain TD] [--debounce-ms N]
-int RunServe(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// Runs until SIGINT/SIGTERM.
+int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err);
+// The `serve` row of picket-control's command table (control/flags.h).
+CommandRun AddServe(CLI::App& sub);
 
 }  // namespace picket::control

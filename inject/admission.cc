@@ -4,6 +4,8 @@
 #include "inject/json_patch.h"
 
 namespace picket::inject {
+
+using base::Error;
 namespace {
 
 using config::Node;
@@ -64,8 +66,9 @@ std::string Base64Encode(std::string_view data) {
   return out;
 }
 
-std::expected<std::string, std::string> Base64Decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::unexpected("base64 length is not a multiple of 4");
+base::Result<std::string> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0)
+    return std::unexpected(Error::Of("base64 length is not a multiple of 4"));
   auto value = [](char c) -> int {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -86,9 +89,9 @@ std::expected<std::string, std::string> Base64Decode(std::string_view text) {
         ++pad;
         continue;
       }
-      if (pad > 0) return std::unexpected("invalid base64 padding");
+      if (pad > 0) return std::unexpected(Error::Of("invalid base64 padding"));
       v[j] = value(c);
-      if (v[j] < 0) return std::unexpected("invalid base64 character");
+      if (v[j] < 0) return std::unexpected(Error::Of("invalid base64 character"));
     }
     uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
     out += static_cast<char>((n >> 16) & 0xFF);
@@ -147,7 +150,8 @@ AdmissionReply HandleAdmissionReview(std::string_view body, const InjectOptions&
     response.Set("allowed", Node::Bool(false));
     Node& status = response.Set("status", Node::Mapping());
     status.Set("code", Node::Int(400));
-    status.Set("message", Node::String("picket: cannot inject the sidecar: " + result.error()));
+    status.Set("message",
+               Node::String("picket: cannot inject the sidecar: " + result.error().ToString()));
     return AdmissionReply{200, config::EmitJson(reply)};
   }
   if (result->outcome != PodOutcome::kInjected) return Allow(uid->AsString(), result->note);

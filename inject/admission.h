@@ -1,7 +1,7 @@
 // inject/admission.h — the admission webhook's request handler, without any I/O.
 //
-// Owns: turning the body of `POST /inject` (an AdmissionReview v1, formats.md §2.2) into the
-// HTTP status and body to answer with. A Pod is mutated with inject/injector.h and the
+// Owns: turning the body of `POST /inject` (an AdmissionReview v1, k8s.io/api admission/v1) into
+// the HTTP status and body to answer with. A Pod is mutated with inject/injector.h and the
 // difference is returned as a base64 RFC 6902 patch (`patchType: JSONPatch`); a pod that is
 // already injected, opted out, on the host network, or not a Pod at all is allowed unchanged
 // (with a warning saying why, when there is a reason). A pod that cannot be injected (e.g. a
@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "inject/injector.h"
 
 namespace picket::inject {
@@ -30,6 +31,6 @@ AdmissionReply HandleAdmissionReview(std::string_view body, const InjectOptions&
 
 std::string Base64Encode(std::string_view data);
 // Strict RFC 4648 decoding with padding; error on anything else.
-[[nodiscard]] std::expected<std::string, std::string> Base64Decode(std::string_view text);
+[[nodiscard]] base::Result<std::string> Base64Decode(std::string_view text);
 
 }  // namespace picket::inject

@@ -10,6 +10,8 @@
 #include "config/bootstrap.h"
 
 namespace picket::inject {
+
+using base::Error;
 namespace {
 
 using config::Node;
@@ -47,7 +49,7 @@ bool IsHostPort(const std::string& s) {
 
 // The proxy refuses an xds section without all three TLS files (the control server requires
 // mutual TLS), so the flags are checked together and every missing one is named.
-std::expected<void, std::string> CheckXdsTls(const BootstrapParams& p) {
+base::Result<void> CheckXdsTls(const BootstrapParams& p) {
   const std::pair<const char*, const std::string*> flags[] = {
       {"--xds-cert", &p.xds_cert}, {"--xds-key", &p.xds_key}, {"--xds-ca", &p.xds_ca}};
   std::string missing, given;
@@ -57,22 +59,25 @@ std::expected<void, std::string> CheckXdsTls(const BootstrapParams& p) {
   }
   if (p.xds_address.empty()) {
     if (given.empty()) return {};
-    return std::unexpected(given + ": only meaningful with --xds-address (give it, or drop them)");
+    return std::unexpected(
+        Error::Of(given + ": only meaningful with --xds-address (give it, or drop them)"));
   }
   if (missing.empty()) return {};
-  return std::unexpected("--xds-address needs mutual TLS: missing " + missing +
-                         " (picket-proxy requires the pod's certificate, its key and the CA of "
-                         "the control server)");
+  return std::unexpected(
+      Error::Of("--xds-address needs mutual TLS: missing " + missing +
+                " (picket-proxy requires the pod's certificate, its key and the CA of "
+                "the control server)"));
 }
 
 }  // namespace
 
-std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
+base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   if (!IsDns1123Label(p.ns, 63)) {
-    return std::unexpected("--namespace: \"" + p.ns + "\" is not a valid namespace name");
+    return std::unexpected(
+        Error::At("--namespace", "\"" + p.ns + "\" is not a valid namespace name"));
   }
   if (!IsDns1123Label(p.pod, 253)) {
-    return std::unexpected("--pod: \"" + p.pod + "\" is not a valid pod name");
+    return std::unexpected(Error::At("--pod", "\"" + p.pod + "\" is not a valid pod name"));
   }
   Node ips = Node::Sequence();
   for (const std::string& entry : p.ips) {
@@ -81,7 +86,8 @@ std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
       size_t comma = entry.find(',', start);
       std::string ip = entry.substr(start, comma == std::string::npos ? comma : comma - start);
       if (!ip.empty()) {
-        if (!IsIp(ip)) return std::unexpected("--ip: \"" + ip + "\" is not an IP address");
+        if (!IsIp(ip))
+          return std::unexpected(Error::At("--ip", "\"" + ip + "\" is not an IP address"));
         bool dup = false;
         for (const Node& n : ips.items()) dup = dup || n.AsString() == ip;
         if (!dup) ips.Append(Node::String(ip));
@@ -90,26 +96,29 @@ std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
       start = comma + 1;
     }
   }
-  if (ips.items().empty()) return std::unexpected("--ip: at least one pod IP is required");
+  if (ips.items().empty())
+    return std::unexpected(Error::At("--ip", "at least one pod IP is required"));
   if (p.policy_file.empty() && p.xds_address.empty()) {
-    return std::unexpected("give --policy-file or --xds-address (where the policy comes from)");
+    return std::unexpected(
+        Error::Of("give --policy-file or --xds-address (where the policy comes from)"));
   }
   // As config/bootstrap.cc: one policy source per sidecar.
   if (!p.policy_file.empty() && !p.xds_address.empty()) {
-    return std::unexpected("--policy-file and --xds-address are mutually exclusive");
+    return std::unexpected(Error::Of("--policy-file and --xds-address are mutually exclusive"));
   }
   if (!p.xds_address.empty() && !IsHostPort(p.xds_address)) {
-    return std::unexpected("--xds-address: \"" + p.xds_address +
-                           "\" is not host:port (e.g. picket-control.picket-system.svc:15012)");
+    return std::unexpected(Error::At(
+        "--xds-address", "\"" + p.xds_address +
+                             "\" is not host:port (e.g. picket-control.picket-system.svc:15012)"));
   }
   if (auto tls = CheckXdsTls(p); !tls) return std::unexpected(tls.error());
   for (const auto& [flag, port] : {std::pair{"--outbound-port", p.outbound_port},
                                    {"--inbound-port", p.inbound_port},
                                    {"--admin-port", p.admin_port}}) {
-    if (port == 0) return std::unexpected(std::string(flag) + ": must be 1..65535");
+    if (port == 0) return std::unexpected(Error::At(flag, "must be 1..65535"));
   }
   if (p.outbound_port == p.inbound_port) {
-    return std::unexpected("--outbound-port and --inbound-port must differ");
+    return std::unexpected(Error::Of("--outbound-port and --inbound-port must differ"));
   }
 
   Node b = Node::Mapping();
@@ -137,7 +146,7 @@ std::expected<Node, std::string> BuildBootstrap(const BootstrapParams& p) {
   if (auto parsed = config::ParseBootstrap(config::EmitYaml(b), "<generated bootstrap>"); !parsed) {
     std::string message = "the generated bootstrap would be refused by picket-proxy:";
     for (const config::Error& e : parsed.error()) message += "\n  " + e.ToString();
-    return std::unexpected(message);
+    return std::unexpected(Error::Of(message));
   }
   return b;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "config/document.h"
 
 namespace picket::inject {
@@ -37,6 +38,6 @@ struct BootstrapParams {
 // --xds-cert, --xds-key and --xds-ca (the proxy requires mutual TLS to the control server), and
 // ports. test/inject/bootstrap_gen_test.cc checks that whatever this accepts the proxy's own
 // parser (config::ParseBootstrap) accepts too.
-[[nodiscard]] std::expected<config::Node, std::string> BuildBootstrap(const BootstrapParams& p);
+[[nodiscard]] base::Result<config::Node> BuildBootstrap(const BootstrapParams& p);
 
 }  // namespace picket::inject

@@ -43,13 +43,13 @@ std::string CommandLine(const std::vector<std::string>& argv) {
   return out;
 }
 
-std::expected<CommandResult, std::string> ProcessRunner::Run(const std::vector<std::string>& argv,
-                                                             const std::string& input) {
-  if (argv.empty()) return std::unexpected("empty command");
+base::Result<CommandResult> ProcessRunner::Run(const std::vector<std::string>& argv,
+                                               const std::string& input) {
+  if (argv.empty()) return std::unexpected(base::Error::Of("empty command"));
   Pipe in, out, err, exec_status;
   if (pipe2(in.fd, O_CLOEXEC) != 0 || pipe2(out.fd, O_CLOEXEC) != 0 ||
       pipe2(err.fd, O_CLOEXEC) != 0 || pipe2(exec_status.fd, O_CLOEXEC) != 0) {
-    return std::unexpected(std::string("pipe: ") + strerror(errno));
+    return std::unexpected(base::Error::Of(std::string("pipe: ") + strerror(errno)));
   }
   std::vector<char*> cargv;
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
@@ -60,7 +60,7 @@ std::expected<CommandResult, std::string> ProcessRunner::Run(const std::vector<s
   // child the default disposition back, since ignored signals survive exec.
   signal(SIGPIPE, SIG_IGN);
   pid_t pid = fork();
-  if (pid < 0) return std::unexpected(std::string("fork: ") + strerror(errno));
+  if (pid < 0) return std::unexpected(base::Error::Of(std::string("fork: ") + strerror(errno)));
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
     signal(SIGPIPE, SIG_DFL);
@@ -82,7 +82,7 @@ std::expected<CommandResult, std::string> ProcessRunner::Run(const std::vector<s
   if (n == static_cast<ssize_t>(sizeof exec_errno)) {
     int status = 0;
     waitpid(pid, &status, 0);
-    return std::unexpected("cannot run " + argv[0] + ": " + strerror(exec_errno));
+    return std::unexpected(base::Error::Of("cannot run " + argv[0] + ": " + strerror(exec_errno)));
   }
 
   // Feed stdin and drain stdout/stderr together so neither side can block the other.

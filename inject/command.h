@@ -6,9 +6,10 @@
 // that must show up as EPIPE, not kill the caller). Blocking; call from one thread at a time.
 #pragma once
 
-#include <expected>
 #include <string>
 #include <vector>
+
+#include "base/error.h"
 
 namespace picket::inject {
 
@@ -23,14 +24,14 @@ class CommandRunner {
   virtual ~CommandRunner() = default;
   // Runs argv[0] (searched in PATH unless it contains '/') with `input` on stdin. An error means
   // the program could not be started at all.
-  [[nodiscard]] virtual std::expected<CommandResult, std::string> Run(
-      const std::vector<std::string>& argv, const std::string& input) = 0;
+  [[nodiscard]] virtual base::Result<CommandResult> Run(const std::vector<std::string>& argv,
+                                                        const std::string& input) = 0;
 };
 
 class ProcessRunner final : public CommandRunner {
  public:
-  [[nodiscard]] std::expected<CommandResult, std::string> Run(const std::vector<std::string>& argv,
-                                                              const std::string& input) override;
+  [[nodiscard]] base::Result<CommandResult> Run(const std::vector<std::string>& argv,
+                                                const std::string& input) override;
 };
 
 // "a b 'c d'" — for messages only.

@@ -3,6 +3,7 @@
 // See inject/README.md.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,11 +12,11 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "base/cli.h"
+#include "base/log.h"
 #include "config/document.h"
 #include "inject/bootstrap_gen.h"
 #include "inject/injector.h"
@@ -25,127 +26,51 @@ namespace {
 
 using picket::inject::InjectOptions;
 
-constexpr char kUsage[] = R"(usage:
-  picket-inject [inject] -f FILE|- [-o OUT] [options]    add the sidecar to workload manifests
-  picket-inject bootstrap --namespace NS --pod NAME --ip IP[,IP]... [--policy-file F]
-                [--xds-address HOST:PORT] [--xds-cert F --xds-key F --xds-ca F]
-                [--outbound-port N] [--inbound-port N] [--admin-port N] [--flow-log PATH]
-                [--output F] [--exec PROGRAM]          print/write a pod's sidecar bootstrap
-  picket-inject webhook --listen ADDR --tls-cert F --tls-key F [options]
-                                                       serve AdmissionReview v1 on /inject
-  picket-inject probe [--url http://127.0.0.1:15000/ready]
-                                                       exit 0 when the URL answers 200
-
-injection options:
-  --image IMAGE                 image holding picket-init, picket-proxy and picket-inject
-  --image-pull-policy POLICY    default IfNotPresent
-  --xds-address HOST:PORT       control server (default picket-control.picket-system.svc:15012)
-  --certs-secret NAME           Secret with tls.crt, tls.key, ca.crt (default picket-sidecar-tls)
-  --outbound-port N, --inbound-port N, --admin-port N, --readiness-port N, --proxy-uid N
-  --native-sidecar              sidecar as an init container with restartPolicy: Always
-)";
-
-// --name value | --name=value | bare switches. Repeated flags accumulate.
-struct Args {
-  std::multimap<std::string, std::string> values;
-  std::vector<std::string> switches;
-  std::string error;
-
-  static Args Parse(const std::vector<std::string>& argv,
-                    const std::vector<std::string>& bool_flags) {
-    Args a;
-    for (size_t i = 0; i < argv.size(); ++i) {
-      std::string arg = argv[i];
-      if (arg == "-f") arg = "--filename";
-      if (arg == "-o") arg = "--output";
-      if (arg.rfind("--", 0) != 0) {
-        a.error = "unexpected argument \"" + arg + "\"";
-        return a;
-      }
-      std::string name = arg.substr(2);
-      size_t eq = name.find('=');
-      if (eq != std::string::npos) {
-        a.values.emplace(name.substr(0, eq), name.substr(eq + 1));
-        continue;
-      }
-      bool is_bool = false;
-      for (const std::string& b : bool_flags) is_bool = is_bool || b == name;
-      if (is_bool) {
-        a.switches.push_back(name);
-        continue;
-      }
-      if (i + 1 >= argv.size()) {
-        a.error = "--" + name + " needs a value";
-        return a;
-      }
-      a.values.emplace(name, argv[++i]);
-    }
-    return a;
-  }
-  bool Has(const std::string& s) const {
-    for (const std::string& x : switches) {
-      if (x == s) return true;
-    }
-    return false;
-  }
-  std::string Get(const std::string& name, std::string fallback = "") const {
-    auto it = values.find(name);
-    return it == values.end() ? fallback : it->second;
-  }
-  std::vector<std::string> All(const std::string& name) const {
-    std::vector<std::string> out;
-    auto [b, e] = values.equal_range(name);
-    for (auto it = b; it != e; ++it) out.push_back(it->second);
-    return out;
-  }
+// Reads `-f FILE` / `--filename=FILE` style flags into these; what runs a subcommand reads them.
+struct InjectArgs {
+  InjectOptions options;
+  std::string filename;
+  std::string output;
 };
 
-bool ParsePort(const std::string& flag, const std::string& text, uint16_t* out) {
-  char* end = nullptr;
-  long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < 1 || v > 65535) {
-    std::fprintf(stderr, "picket-inject: --%s: \"%s\" is not a port\n", flag.c_str(), text.c_str());
-    return false;
-  }
-  *out = static_cast<uint16_t>(v);
-  return true;
+struct BootstrapArgs {
+  picket::inject::BootstrapParams params;
+  std::string output;
+  std::string exec;
+};
+
+struct WebhookArgs {
+  picket::inject::WebhookConfig config;
+};
+
+struct ProbeArgs {
+  std::string url = "http://127.0.0.1:15000/ready";
+};
+
+void AddPort(CLI::App& sub, const std::string& name, uint16_t* port, const std::string& help) {
+  sub.add_option(name, *port, help)->check(CLI::Range(1, 65535))->capture_default_str();
 }
 
-// Reads the injection options shared by `inject` and `webhook`; consumes what it knows.
-bool ReadInjectOptions(Args& a, InjectOptions* o) {
-  static const std::vector<std::string> kKnown{"image",        "image-pull-policy", "xds-address",
-                                               "certs-secret", "outbound-port",     "inbound-port",
-                                               "admin-port",   "readiness-port",    "proxy-uid"};
-  o->image = a.Get("image", o->image);
-  o->image_pull_policy = a.Get("image-pull-policy", o->image_pull_policy);
-  o->xds_address = a.Get("xds-address", o->xds_address);
-  o->certs_secret = a.Get("certs-secret", o->certs_secret);
-  for (auto [flag, field] : {std::pair{"outbound-port", &o->outbound_port},
-                             {"inbound-port", &o->inbound_port},
-                             {"admin-port", &o->admin_port},
-                             {"readiness-port", &o->readiness_port}}) {
-    std::string v = a.Get(flag);
-    if (!v.empty() && !ParsePort(flag, v, field)) return false;
-  }
-  if (std::string uid = a.Get("proxy-uid"); !uid.empty()) {
-    char* end = nullptr;
-    long v = std::strtol(uid.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 2147483647) {
-      std::fprintf(stderr, "picket-inject: --proxy-uid: \"%s\" is not a uid\n", uid.c_str());
-      return false;
-    }
-    o->proxy_uid = static_cast<uint32_t>(v);
-  }
-  o->native_sidecar = a.Has("native-sidecar");
-  for (const std::string& k : kKnown) a.values.erase(k);
-  return true;
-}
-
-bool RejectUnknown(const Args& a) {
-  if (a.values.empty()) return true;
-  std::fprintf(stderr, "picket-inject: unknown flag --%s\n%s", a.values.begin()->first.c_str(),
-               kUsage);
-  return false;
+// The injection options shared by `inject` and `webhook`.
+void AddInjectOptions(CLI::App& sub, InjectOptions* o) {
+  sub.add_option("--image", o->image, "Image holding picket-init, picket-proxy and picket-inject")
+      ->capture_default_str();
+  sub.add_option("--image-pull-policy", o->image_pull_policy, "imagePullPolicy of the containers")
+      ->capture_default_str();
+  sub.add_option("--xds-address", o->xds_address, "Control server")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  sub.add_option("--certs-secret", o->certs_secret, "Secret with tls.crt, tls.key, ca.crt")
+      ->capture_default_str();
+  AddPort(sub, "--outbound-port", &o->outbound_port, "Sidecar's outbound listener");
+  AddPort(sub, "--inbound-port", &o->inbound_port, "Sidecar's inbound listener");
+  AddPort(sub, "--admin-port", &o->admin_port, "Sidecar's admin endpoint");
+  AddPort(sub, "--readiness-port", &o->readiness_port, "Sidecar's readiness probe port");
+  sub.add_option("--proxy-uid", o->proxy_uid, "Uid the sidecar runs as")
+      ->check(CLI::Range(1u, 2147483647u))
+      ->capture_default_str();
+  sub.add_flag("--native-sidecar", o->native_sidecar,
+               "Sidecar as an init container with restartPolicy: Always");
 }
 
 bool WriteOutput(const std::string& path, const std::string& text) {
@@ -163,18 +88,10 @@ bool WriteOutput(const std::string& path, const std::string& text) {
   return true;
 }
 
-int RunInject(Args a) {
-  InjectOptions o;
-  if (!ReadInjectOptions(a, &o)) return 2;
-  const std::string in = a.Get("filename");
-  const std::string out = a.Get("output");
-  a.values.erase("filename");
-  a.values.erase("output");
-  if (!RejectUnknown(a)) return 2;
-  if (in.empty()) {
-    std::fprintf(stderr, "picket-inject: -f FILE|- is required\n%s", kUsage);
-    return 2;
-  }
+int RunInject(const InjectArgs& a) {
+  const InjectOptions& o = a.options;
+  const std::string& in = a.filename;
+  const std::string& out = a.output;
   std::string text;
   if (in == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -188,41 +105,20 @@ int RunInject(Args a) {
   }
   auto result = picket::inject::InjectYamlText(text, in == "-" ? "<stdin>" : in, o);
   if (!result) {
-    std::fprintf(stderr, "picket-inject: %s\n", result.error().c_str());
+    std::fprintf(stderr, "picket-inject: %s\n", result.error().ToString().c_str());
     return 1;
   }
   for (const std::string& note : result->notes) std::fprintf(stderr, "===> %s\n", note.c_str());
   return WriteOutput(out, result->yaml) ? 0 : 1;
 }
 
-int RunBootstrap(Args a) {
-  picket::inject::BootstrapParams p;
-  p.ns = a.Get("namespace");
-  p.pod = a.Get("pod");
-  p.ips = a.All("ip");
-  p.policy_file = a.Get("policy-file");
-  p.xds_address = a.Get("xds-address");
-  p.xds_cert = a.Get("xds-cert");
-  p.xds_key = a.Get("xds-key");
-  p.xds_ca = a.Get("xds-ca");
-  p.flow_log = a.Get("flow-log");
-  for (auto [flag, field] : {std::pair{"outbound-port", &p.outbound_port},
-                             {"inbound-port", &p.inbound_port},
-                             {"admin-port", &p.admin_port}}) {
-    std::string v = a.Get(flag);
-    if (!v.empty() && !ParsePort(flag, v, field)) return 2;
-  }
-  const std::string output = a.Get("output");
-  const std::string exec = a.Get("exec");
-  for (const char* k :
-       {"namespace", "pod", "ip", "policy-file", "xds-address", "xds-cert", "xds-key", "xds-ca",
-        "flow-log", "outbound-port", "inbound-port", "admin-port", "output", "exec"}) {
-    a.values.erase(k);
-  }
-  if (!RejectUnknown(a)) return 2;
+int RunBootstrap(const BootstrapArgs& a) {
+  const picket::inject::BootstrapParams& p = a.params;
+  const std::string& output = a.output;
+  const std::string& exec = a.exec;
   auto doc = picket::inject::BuildBootstrap(p);
   if (!doc) {
-    std::fprintf(stderr, "picket-inject bootstrap: %s\n", doc.error().c_str());
+    std::fprintf(stderr, "picket-inject bootstrap: %s\n", doc.error().ToString().c_str());
     return 2;
   }
   if (!WriteOutput(output, picket::config::EmitYaml(*doc))) return 1;
@@ -241,21 +137,10 @@ int RunBootstrap(Args a) {
   return 0;
 }
 
-int RunWebhook(Args a) {
-  picket::inject::WebhookConfig cfg;
-  if (!ReadInjectOptions(a, &cfg.inject)) return 2;
-  cfg.listen = a.Get("listen", cfg.listen);
-  cfg.tls_cert_file = a.Get("tls-cert");
-  cfg.tls_key_file = a.Get("tls-key");
-  for (const char* k : {"listen", "tls-cert", "tls-key"}) a.values.erase(k);
-  if (!RejectUnknown(a)) return 2;
-  if (cfg.tls_cert_file.empty() || cfg.tls_key_file.empty()) {
-    std::fprintf(stderr, "picket-inject webhook: --tls-cert and --tls-key are required\n");
-    return 2;
-  }
-  cfg.log = [](std::string_view line) {
-    std::fprintf(stderr, "picket-inject webhook: %.*s\n", static_cast<int>(line.size()),
-                 line.data());
+int RunWebhook(const WebhookArgs& a) {
+  picket::inject::WebhookConfig cfg = a.config;
+  cfg.log = [logger = spdlog::get("inject")](std::string_view line) {
+    logger->info("webhook: {}", line);
   };
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop;
@@ -268,20 +153,18 @@ int RunWebhook(Args a) {
     std::fprintf(stderr, "picket-inject webhook: %s\n", server.error().ToString().c_str());
     return 1;
   }
-  std::fprintf(stderr, "picket-inject webhook: serving https on %s (port %u)\n", cfg.listen.c_str(),
-               (*server)->port());
+  spdlog::get("inject")->info("webhook: serving https on {} (port {})", cfg.listen,
+                              (*server)->port());
   int sig = 0;
   sigwait(&stop, &sig);
-  std::fprintf(stderr, "picket-inject webhook: signal %d, stopping\n", sig);
+  spdlog::get("inject")->info("webhook: signal {}, stopping", sig);
   (*server)->Stop();
   return 0;
 }
 
 // GET http://127.0.0.1:PORT/PATH (loopback only; the admin endpoint is not exposed).
-int RunProbe(Args a) {
-  std::string url = a.Get("url", "http://127.0.0.1:15000/ready");
-  a.values.erase("url");
-  if (!RejectUnknown(a)) return 2;
+int RunProbe(const ProbeArgs& a) {
+  const std::string& url = a.url;
   const std::string prefix = "http://127.0.0.1:";
   if (url.rfind(prefix, 0) != 0) {
     std::fprintf(stderr, "picket-inject probe: only http://127.0.0.1:PORT/... URLs\n");
@@ -290,15 +173,20 @@ int RunProbe(Args a) {
   std::string rest = url.substr(prefix.size());
   size_t slash = rest.find('/');
   std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
-  uint16_t port = 0;
-  if (!ParsePort("url", rest.substr(0, slash), &port)) return 2;
+  const std::string port_text = rest.substr(0, slash);
+  char* end = nullptr;
+  const long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port < 1 || port > 65535) {
+    std::fprintf(stderr, "picket-inject probe: --url: \"%s\" is not a port\n", port_text.c_str());
+    return 2;
+  }
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     std::perror("picket-inject probe: connect");
@@ -324,27 +212,82 @@ int RunProbe(Args a) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app(
+      "picket-inject: adds the Picket sidecar to workload manifests (the default command), "
+      "generates a pod's sidecar bootstrap, serves the admission webhook, probes readiness.",
+      "picket-inject");
+  picket::base::LogOptions log;
+  picket::base::AddCommonFlags(app, &log);
+  app.require_subcommand(1);
+
+  InjectArgs inject;
+  CLI::App* inject_cmd = app.add_subcommand("inject", "Add the sidecar to workload manifests");
+  inject_cmd->add_option("-f,--filename", inject.filename, "Manifests to read, - for stdin")
+      ->type_name("FILE|-")
+      ->required();
+  inject_cmd->add_option("-o,--output", inject.output, "Where to write, - or empty for stdout")
+      ->type_name("OUT");
+  AddInjectOptions(*inject_cmd, &inject.options);
+
+  BootstrapArgs bootstrap;
+  picket::inject::BootstrapParams& p = bootstrap.params;
+  CLI::App* bootstrap_cmd =
+      app.add_subcommand("bootstrap", "Print or write a pod's sidecar bootstrap");
+  bootstrap_cmd->add_option("--namespace", p.ns, "The pod's namespace");
+  bootstrap_cmd->add_option("--pod", p.pod, "The pod's name");
+  bootstrap_cmd->add_option("--ip", p.ips, "The pod's IPs (repeatable, or comma-separated)")
+      ->type_name("IP[,IP]...")
+      ->allow_extra_args(false);
+  bootstrap_cmd->add_option("--policy-file", p.policy_file, "A local policy (no control server)")
+      ->type_name("F");
+  bootstrap_cmd->add_option("--xds-address", p.xds_address, "The control server")
+      ->type_name("HOST:PORT");
+  bootstrap_cmd->add_option("--xds-cert", p.xds_cert, "Sidecar certificate")->type_name("F");
+  bootstrap_cmd->add_option("--xds-key", p.xds_key, "Sidecar private key")->type_name("F");
+  bootstrap_cmd->add_option("--xds-ca", p.xds_ca, "CA of the control server")->type_name("F");
+  AddPort(*bootstrap_cmd, "--outbound-port", &p.outbound_port, "Outbound listener");
+  AddPort(*bootstrap_cmd, "--inbound-port", &p.inbound_port, "Inbound listener");
+  AddPort(*bootstrap_cmd, "--admin-port", &p.admin_port, "Admin endpoint");
+  bootstrap_cmd->add_option("--flow-log", p.flow_log, "Flow log path (default: stdout)")
+      ->type_name("PATH");
+  bootstrap_cmd->add_option("-o,--output", bootstrap.output, "Write here instead of stdout")
+      ->type_name("F");
+  bootstrap_cmd
+      ->add_option("--exec", bootstrap.exec, "Then exec PROGRAM --config=F (needs --output)")
+      ->type_name("PROGRAM");
+
+  WebhookArgs webhook;
+  CLI::App* webhook_cmd =
+      app.add_subcommand("webhook", "Serve AdmissionReview v1 on /inject (HTTPS)");
+  webhook_cmd->add_option("--listen", webhook.config.listen, "Address to serve on")
+      ->type_name("ADDR")
+      ->capture_default_str();
+  webhook_cmd->add_option("--tls-cert", webhook.config.tls_cert_file, "Certificate chain (PEM)")
+      ->type_name("F")
+      ->required();
+  webhook_cmd->add_option("--tls-key", webhook.config.tls_key_file, "Private key (PEM)")
+      ->type_name("F")
+      ->required();
+  AddInjectOptions(*webhook_cmd, &webhook.config.inject);
+
+  ProbeArgs probe;
+  CLI::App* probe_cmd = app.add_subcommand("probe", "Exit 0 when the URL answers 200");
+  probe_cmd->add_option("--url", probe.url, "Loopback URL to GET")->capture_default_str();
+
+  // `inject` is the default command: `picket-inject -f FILE` is `picket-inject inject -f FILE`.
   std::vector<std::string> args(argv + 1, argv + argc);
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
+  const bool top_level_only =
+      !args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "--version");
+  if (args.empty() || (args[0].starts_with("-") && !top_level_only)) {
+    args.insert(args.begin(), "inject");
   }
-  std::string sub = "inject";
-  if (!args.empty() && args[0].rfind("-", 0) != 0) {
-    sub = args[0];
-    args.erase(args.begin());
+  if (auto exit = picket::base::ParseCommandLine(app, args)) return *exit;
+  if (auto logging = picket::base::SetUpLogging(log, "inject"); !logging) {
+    std::fprintf(stderr, "picket-inject: %s\n", logging.error().ToString().c_str());
+    return picket::base::kUsageExit;
   }
-  Args parsed = Args::Parse(args, {"native-sidecar"});
-  if (!parsed.error.empty()) {
-    std::fprintf(stderr, "picket-inject: %s\n%s", parsed.error.c_str(), kUsage);
-    return 2;
-  }
-  if (sub == "inject") return RunInject(parsed);
-  if (sub == "bootstrap") return RunBootstrap(parsed);
-  if (sub == "webhook") return RunWebhook(parsed);
-  if (sub == "probe") return RunProbe(parsed);
-  std::fprintf(stderr, "picket-inject: unknown command \"%s\"\n%s", sub.c_str(), kUsage);
-  return 2;
+  if (inject_cmd->parsed()) return RunInject(inject);
+  if (bootstrap_cmd->parsed()) return RunBootstrap(bootstrap);
+  if (webhook_cmd->parsed()) return RunWebhook(webhook);
+  return RunProbe(probe);
 }

@@ -6,6 +6,19 @@
 #include <utility>
 
 namespace picket::inject {
+
+using base::Error;
+
+namespace {
+
+// An error about one object (`what`, e.g. "Deployment shop/web"), at `field` when given.
+Error ObjectError(std::string_view what, std::string field, std::string reason) {
+  Error e = Error::At(std::move(field), std::move(reason));
+  e.object = std::string(what);
+  return e;
+}
+
+}  // namespace
 namespace {
 
 using config::Node;
@@ -32,7 +45,8 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// Istio's truthy set (formats.md §2.4): y|yes|true|on, case-insensitive.
+// Istio's truthy set (istio pkg/kube/inject/inject.go, injectRequired): y|yes|true|on,
+// case-insensitive.
 bool Truthy(const std::string& v) {
   const std::string l = Lower(v);
   return l == "y" || l == "yes" || l == "true" || l == "on";
@@ -205,12 +219,12 @@ std::vector<std::string> ProxyArgs(const InjectOptions& o) {
   };
 }
 
-std::expected<PodResult, std::string> InjectPod(Node& metadata, Node& spec, std::string_view what,
-                                                const InjectOptions& o) {
-  if (!spec.IsMapping()) return std::unexpected(std::string(what) + ": spec must be a mapping");
+base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view what,
+                                  const InjectOptions& o) {
+  if (!spec.IsMapping()) return std::unexpected(ObjectError(what, "", "spec must be a mapping"));
   if (metadata.IsNull()) metadata = Node::Mapping();
   if (!metadata.IsMapping()) {
-    return std::unexpected(std::string(what) + ": metadata must be a mapping");
+    return std::unexpected(ObjectError(what, "", "metadata must be a mapping"));
   }
   const Node* annotations = metadata.Find("annotations");
   const Node* labels = metadata.Find("labels");
@@ -235,30 +249,34 @@ std::expected<PodResult, std::string> InjectPod(Node& metadata, Node& spec, std:
   }
   const Node* containers = spec.Find("containers");
   if (containers == nullptr || !containers->IsSequence() || containers->items().empty()) {
-    return std::unexpected(std::string(what) + ": spec.containers: Required value");
+    return std::unexpected(ObjectError(what, "spec.containers", "Required value"));
   }
   for (const char* name : {kInitContainerName, kProxyContainerName}) {
     if (HasNamed(spec.Find("containers"), name) || HasNamed(spec.Find("initContainers"), name)) {
-      return std::unexpected(std::string(what) + ": a container is already named \"" + name +
-                             "\" but " + kStatusAnnotation + " is not set; rename it");
+      return std::unexpected(ObjectError(what, "",
+                                         "a container is already named \"" + std::string(name) +
+                                             "\" but " + kStatusAnnotation +
+                                             " is not set; rename it"));
     }
   }
   for (const char* name : {kRunVolumeName, kCertsVolumeName}) {
     if (HasNamed(spec.Find("volumes"), name)) {
-      return std::unexpected(std::string(what) + ": a volume is already named \"" + name + "\"");
+      return std::unexpected(
+          ObjectError(what, "", "a volume is already named \"" + std::string(name) + "\""));
     }
   }
   for (const char* list : {"initContainers", "volumes"}) {
     const Node* n = spec.Find(list);
     if (n != nullptr && !n->IsNull() && !n->IsSequence()) {
-      return std::unexpected(std::string(what) + ": spec." + list + " must be a list");
+      return std::unexpected(
+          ObjectError(what, "", "spec." + std::string(list) + " must be a list"));
     }
   }
   const std::string first_app = containers->items()[0].StringAt("name");
 
   Node& ann = metadata.MappingAt("annotations");
   if (!ann.IsMapping()) {
-    return std::unexpected(std::string(what) + ": metadata.annotations must be a mapping");
+    return std::unexpected(ObjectError(what, "", "metadata.annotations must be a mapping"));
   }
   const Node init = InitContainer(o, ann);
   if (ann.Find("kubectl.kubernetes.io/default-container") == nullptr && !first_app.empty()) {
@@ -286,15 +304,14 @@ std::expected<PodResult, std::string> InjectPod(Node& metadata, Node& spec, std:
   return PodResult{};
 }
 
-std::expected<void, std::string> InjectObject(Node& object, const InjectOptions& o,
-                                              std::vector<std::string>& notes) {
+base::Result<void> InjectObject(Node& object, const InjectOptions& o,
+                                std::vector<std::string>& notes) {
   if (!object.IsMapping()) return {};
   const std::string kind = object.StringAt("kind");
   const std::string group = Group(object.StringAt("apiVersion"));
   const std::string what = ObjectName(object, kind);
 
-  auto record =
-      [&](const std::expected<PodResult, std::string>& r) -> std::expected<void, std::string> {
+  auto record = [&](const base::Result<PodResult>& r) -> base::Result<void> {
     if (!r) return std::unexpected(r.error());
     if (!r->note.empty()) notes.push_back(r->note);
     return {};
@@ -311,7 +328,7 @@ std::expected<void, std::string> InjectObject(Node& object, const InjectOptions&
   if (group.empty() && kind == "Pod") {
     Node& md = object.MappingAt("metadata");
     Node* spec = object.Find("spec");
-    if (spec == nullptr) return std::unexpected(what + ": spec: Required value");
+    if (spec == nullptr) return std::unexpected(ObjectError(what, "spec", "Required value"));
     return record(InjectPod(md, *spec, what, o));
   }
   Node* template_owner = nullptr;  // the mapping holding `template`
@@ -333,27 +350,26 @@ std::expected<void, std::string> InjectObject(Node& object, const InjectOptions&
   }
   Node* tmpl = template_owner != nullptr ? template_owner->Find("template") : nullptr;
   if (tmpl == nullptr || !tmpl->IsMapping()) {
-    return std::unexpected(what + ": " + template_path + " is required value");
+    return std::unexpected(ObjectError(what, "", template_path + " is required value"));
   }
   Node& md = tmpl->MappingAt("metadata");
   Node* spec = tmpl->Find("spec");
   if (spec == nullptr)
-    return std::unexpected(what + ": " + template_path + ".spec: Required value");
+    return std::unexpected(ObjectError(what, template_path + ".spec", "Required value"));
   return record(InjectPod(md, *spec, what, o));
 }
 
-std::expected<InjectTextResult, std::string> InjectYamlText(std::string_view text,
-                                                            std::string_view file_name,
-                                                            const InjectOptions& o) {
+base::Result<InjectTextResult> InjectYamlText(std::string_view text, std::string_view file_name,
+                                              const InjectOptions& o) {
   std::vector<Node> docs;
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {
     auto doc = config::ParseJson(text, file_name);
-    if (!doc) return std::unexpected(doc.error().ToString());
+    if (!doc) return std::unexpected(std::move(doc.error()));
     docs.push_back(std::move(*doc));
   } else {
     auto parsed = config::ParseYamlDocuments(text, file_name);
-    if (!parsed) return std::unexpected(parsed.error().ToString());
+    if (!parsed) return std::unexpected(std::move(parsed.error()));
     docs = std::move(*parsed);
   }
   InjectTextResult result;
@@ -361,8 +377,10 @@ std::expected<InjectTextResult, std::string> InjectYamlText(std::string_view tex
   for (Node& doc : docs) {
     if (doc.IsNull()) continue;  // empty documents between `---` markers
     if (auto r = InjectObject(doc, o, result.notes); !r) {
-      return std::unexpected(std::string(file_name) + ":" + std::to_string(doc.line()) + ": " +
-                             r.error());
+      Error e = std::move(r.error());
+      e.file = std::string(file_name);
+      e.line = doc.line();
+      return std::unexpected(std::move(e));
     }
     out.push_back(std::move(doc));
   }

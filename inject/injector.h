@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "config/document.h"
 
 namespace picket::inject {
@@ -56,16 +57,14 @@ struct PodResult {
   PodOutcome outcome = PodOutcome::kInjected;
   std::string note;
 };
-[[nodiscard]] std::expected<PodResult, std::string> InjectPod(config::Node& metadata,
-                                                              config::Node& spec,
-                                                              std::string_view what,
-                                                              const InjectOptions& options);
+[[nodiscard]] base::Result<PodResult> InjectPod(config::Node& metadata, config::Node& spec,
+                                                std::string_view what,
+                                                const InjectOptions& options);
 
 // Injects into every pod template of one object (recursing into List items). Objects of other
 // kinds are left untouched. Notes are appended to `notes`.
-[[nodiscard]] std::expected<void, std::string> InjectObject(config::Node& object,
-                                                            const InjectOptions& options,
-                                                            std::vector<std::string>& notes);
+[[nodiscard]] base::Result<void> InjectObject(config::Node& object, const InjectOptions& options,
+                                              std::vector<std::string>& notes);
 
 struct InjectTextResult {
   std::string yaml;
@@ -73,8 +72,9 @@ struct InjectTextResult {
 };
 
 // The CLI: a multi-document YAML (or JSON) stream in, the injected stream out.
-[[nodiscard]] std::expected<InjectTextResult, std::string> InjectYamlText(
-    std::string_view text, std::string_view file_name, const InjectOptions& options);
+[[nodiscard]] base::Result<InjectTextResult> InjectYamlText(std::string_view text,
+                                                            std::string_view file_name,
+                                                            const InjectOptions& options);
 
 // The sidecar's args (the `bootstrap ... --exec` command) for these options; exposed for tests
 // and docs.

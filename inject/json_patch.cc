@@ -6,6 +6,8 @@
 #include <vector>
 
 namespace picket::inject {
+
+using base::Error;
 namespace {
 
 using config::Node;
@@ -75,10 +77,11 @@ void Diff(const Node& a, const Node& b, const std::string& path, Node& ops) {
 }
 
 // Splits a JSON Pointer into unescaped tokens.
-std::expected<std::vector<std::string>, std::string> ParsePointer(const std::string& pointer) {
+base::Result<std::vector<std::string>> ParsePointer(const std::string& pointer) {
   std::vector<std::string> tokens;
   if (pointer.empty()) return tokens;
-  if (pointer[0] != '/') return std::unexpected("path \"" + pointer + "\" must start with '/'");
+  if (pointer[0] != '/')
+    return std::unexpected(Error::Of("path \"" + pointer + "\" must start with '/'"));
   std::string cur;
   for (size_t i = 1; i <= pointer.size(); ++i) {
     if (i == pointer.size() || pointer[i] == '/') {
@@ -92,7 +95,7 @@ std::expected<std::vector<std::string>, std::string> ParsePointer(const std::str
       } else if (i + 1 < pointer.size() && pointer[i + 1] == '1') {
         cur += '/';
       } else {
-        return std::unexpected("path \"" + pointer + "\" has an invalid '~' escape");
+        return std::unexpected(Error::Of("path \"" + pointer + "\" has an invalid '~' escape"));
       }
       ++i;
       continue;
@@ -103,19 +106,18 @@ std::expected<std::vector<std::string>, std::string> ParsePointer(const std::str
 }
 
 // An array index token: digits without leading zeros (or "-" when allowed).
-std::expected<size_t, std::string> ParseIndex(const std::string& token, size_t size,
-                                              bool allow_end) {
+base::Result<size_t> ParseIndex(const std::string& token, size_t size, bool allow_end) {
   if (allow_end && token == "-") return size;
   if (token.empty() || (token.size() > 1 && token[0] == '0')) {
-    return std::unexpected("invalid array index \"" + token + "\"");
+    return std::unexpected(Error::Of("invalid array index \"" + token + "\""));
   }
   size_t v = 0;
   auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
   if (ec != std::errc() || ptr != token.data() + token.size()) {
-    return std::unexpected("invalid array index \"" + token + "\"");
+    return std::unexpected(Error::Of("invalid array index \"" + token + "\""));
   }
   if (v > size || (!allow_end && v == size)) {
-    return std::unexpected("array index " + token + " out of range");
+    return std::unexpected(Error::Of("array index " + token + " out of range"));
   }
   return v;
 }
@@ -133,7 +135,7 @@ Node* Resolve(Node& root, const std::vector<std::string>& tokens, size_t count, 
     } else if (cur->IsSequence()) {
       auto idx = ParseIndex(tokens[i], cur->items().size(), false);
       if (!idx) {
-        *err = idx.error();
+        *err = idx.error().reason;
         return nullptr;
       }
       cur = &cur->items()[*idx];
@@ -145,14 +147,14 @@ Node* Resolve(Node& root, const std::vector<std::string>& tokens, size_t count, 
   return cur;
 }
 
-std::expected<void, std::string> Add(Node& doc, const std::vector<std::string>& t, Node value) {
+base::Result<void> Add(Node& doc, const std::vector<std::string>& t, Node value) {
   if (t.empty()) {
     doc = std::move(value);
     return {};
   }
   std::string err;
   Node* parent = Resolve(doc, t, t.size() - 1, &err);
-  if (parent == nullptr) return std::unexpected("parent does not exist: " + err);
+  if (parent == nullptr) return std::unexpected(Error::Of("parent does not exist: " + err));
   if (parent->IsMapping()) {
     parent->Set(t.back(), std::move(value));
     return {};
@@ -164,17 +166,18 @@ std::expected<void, std::string> Add(Node& doc, const std::vector<std::string>& 
                            std::move(value));
     return {};
   }
-  return std::unexpected("parent is not an object or array");
+  return std::unexpected(Error::Of("parent is not an object or array"));
 }
 
-std::expected<Node, std::string> Remove(Node& doc, const std::vector<std::string>& t) {
-  if (t.empty()) return std::unexpected("cannot remove the whole document");
+base::Result<Node> Remove(Node& doc, const std::vector<std::string>& t) {
+  if (t.empty()) return std::unexpected(Error::Of("cannot remove the whole document"));
   std::string err;
   Node* parent = Resolve(doc, t, t.size() - 1, &err);
-  if (parent == nullptr) return std::unexpected(err);
+  if (parent == nullptr) return std::unexpected(Error::Of(err));
   if (parent->IsMapping()) {
     Node* v = parent->Find(t.back());
-    if (v == nullptr) return std::unexpected("member \"" + t.back() + "\" does not exist");
+    if (v == nullptr)
+      return std::unexpected(Error::Of("member \"" + t.back() + "\" does not exist"));
     Node out = std::move(*v);
     parent->Erase(t.back());
     return out;
@@ -186,7 +189,7 @@ std::expected<Node, std::string> Remove(Node& doc, const std::vector<std::string
     parent->items().erase(parent->items().begin() + static_cast<std::ptrdiff_t>(*idx));
     return out;
   }
-  return std::unexpected("parent is not an object or array");
+  return std::unexpected(Error::Of("parent is not an object or array"));
 }
 
 bool IsPrefix(const std::vector<std::string>& a, const std::vector<std::string>& b) {
@@ -220,25 +223,28 @@ Node CreatePatch(const Node& original, const Node& mutated) {
   return ops;
 }
 
-std::expected<Node, std::string> ApplyPatch(Node doc, const Node& patch) {
-  if (!patch.IsSequence()) return std::unexpected("a JSON Patch must be an array");
+base::Result<Node> ApplyPatch(Node doc, const Node& patch) {
+  if (!patch.IsSequence()) return std::unexpected(Error::Of("a JSON Patch must be an array"));
   for (size_t i = 0; i < patch.items().size(); ++i) {
     const Node& op = patch.items()[i];
-    const std::string where = "operation " + std::to_string(i) + ": ";
-    if (!op.IsMapping()) return std::unexpected(where + "must be an object");
+    const std::string where = "operation " + std::to_string(i);
+    auto fail = [&](std::string reason) {
+      return std::unexpected(Error::Of(std::move(reason)).Context(where));
+    };
+    if (!op.IsMapping()) return fail("must be an object");
     const std::string& name = op.StringAt("op");
     const Node* path_node = op.Find("path");
     if (path_node == nullptr || !path_node->IsString()) {
-      return std::unexpected(where + "\"path\" must be a string");
+      return fail("\"path\" must be a string");
     }
     auto path = ParsePointer(path_node->AsString());
-    if (!path) return std::unexpected(where + path.error());
+    if (!path) return std::unexpected(std::move(path.error()).Context(where));
     const Node* value = op.Find("value");
-    auto need_value = [&]() -> std::expected<void, std::string> {
-      if (value == nullptr) return std::unexpected(where + "\"value\" is required for " + name);
+    auto need_value = [&]() -> base::Result<void> {
+      if (value == nullptr) return std::unexpected(Error::Of("\"value\" is required for " + name));
       return {};
     };
-    std::expected<void, std::string> r;
+    base::Result<void> r;
     if (name == "add") {
       if (r = need_value(); r) r = Add(doc, *path, *value);
     } else if (name == "remove") {
@@ -249,7 +255,7 @@ std::expected<Node, std::string> ApplyPatch(Node doc, const Node& patch) {
         std::string err;
         Node* target = Resolve(doc, *path, path->size(), &err);
         if (target == nullptr) {
-          r = std::unexpected(err);
+          r = std::unexpected(Error::Of(err));
         } else {
           *target = *value;
         }
@@ -257,20 +263,20 @@ std::expected<Node, std::string> ApplyPatch(Node doc, const Node& patch) {
     } else if (name == "move" || name == "copy") {
       const Node* from_node = op.Find("from");
       if (from_node == nullptr || !from_node->IsString()) {
-        return std::unexpected(where + "\"from\" must be a string");
+        return fail("\"from\" must be a string");
       }
       auto from = ParsePointer(from_node->AsString());
-      if (!from) return std::unexpected(where + from.error());
+      if (!from) return std::unexpected(std::move(from.error()).Context(where));
       if (name == "move" && *from != *path && IsPrefix(*from, *path)) {
-        return std::unexpected(where + "cannot move a value into itself");
+        return fail("cannot move a value into itself");
       }
       std::string err;
       Node* source = Resolve(doc, *from, from->size(), &err);
-      if (source == nullptr) return std::unexpected(where + "from: " + err);
+      if (source == nullptr) return fail("from: " + err);
       Node copy = *source;
       if (name == "move") {
         auto removed = Remove(doc, *from);
-        if (!removed) return std::unexpected(where + removed.error());
+        if (!removed) return std::unexpected(std::move(removed.error()).Context(where));
       }
       r = Add(doc, *path, std::move(copy));
     } else if (name == "test") {
@@ -278,17 +284,15 @@ std::expected<Node, std::string> ApplyPatch(Node doc, const Node& patch) {
         std::string err;
         Node* target = Resolve(doc, *path, path->size(), &err);
         if (target == nullptr) {
-          r = std::unexpected(err);
+          r = std::unexpected(Error::Of(err));
         } else if (!(*target == *value)) {
-          r = std::unexpected("test failed: the value differs");
+          r = std::unexpected(Error::Of("test failed: the value differs"));
         }
       }
     } else {
-      return std::unexpected(where + "unknown op \"" + name + "\"");
+      return fail("unknown op \"" + name + "\"");
     }
-    if (!r) {
-      return std::unexpected(r.error().rfind(where, 0) == 0 ? r.error() : where + r.error());
-    }
+    if (!r) return std::unexpected(std::move(r.error()).Context(where));
   }
   return doc;
 }

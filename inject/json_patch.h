@@ -1,8 +1,8 @@
 // inject/json_patch.h — RFC 6902 JSON Patch: computing one from two documents, and applying one.
 //
-// Owns: `CreatePatch` (the diff the admission webhook returns: `add` for new members and
-// inserted array elements, `remove`, `replace`; whole arrays and maps are added when their
-// parent lacks them, as formats.md §2.3 requires), `ApplyPatch` (all six operations with RFC 6901
+// Owns: `CreatePatch` (the diff the admission webhook returns: `add` for new members and inserted
+// array elements, `remove`, `replace`; whole arrays and maps are added when their parent lacks
+// them: RFC 6902 `add` needs an existing parent), `ApplyPatch` (all six operations with RFC 6901
 // pointers, for tests, fuzzing and tools) and pointer escaping (`~` → `~0`, `/` → `~1`).
 //
 // Pure functions; any thread.
@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "config/document.h"
 
 namespace picket::inject {
@@ -24,7 +25,7 @@ config::Node CreatePatch(const config::Node& original, const config::Node& mutat
 
 // Applies `patch` to `document`. Any failing operation fails the whole patch (the input is not
 // modified: it is taken by value).
-[[nodiscard]] std::expected<config::Node, std::string> ApplyPatch(config::Node document,
-                                                                  const config::Node& patch);
+[[nodiscard]] base::Result<config::Node> ApplyPatch(config::Node document,
+                                                    const config::Node& patch);
 
 }  // namespace picket::inject

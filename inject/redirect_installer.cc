@@ -1,10 +1,14 @@
 // inject/redirect_installer.cc — see redirect_installer.h.
 #include "inject/redirect_installer.h"
 
+#include <utility>
 #include <vector>
 
 namespace picket::inject {
 namespace {
+
+using base::Error;
+
 
 struct FamilyTools {
   Family family;
@@ -27,12 +31,11 @@ std::string Describe(const std::vector<std::string>& argv, const CommandResult& 
 }
 
 // Runs a command; a non-zero exit is an error carrying stderr.
-std::expected<std::string, std::string> Run(CommandRunner& runner,
-                                            const std::vector<std::string>& argv,
-                                            const std::string& input) {
+base::Result<std::string> Run(CommandRunner& runner, const std::vector<std::string>& argv,
+                              const std::string& input) {
   auto r = runner.Run(argv, input);
-  if (!r) return std::unexpected("`" + CommandLine(argv) + "`: " + r.error());
-  if (r->exit_code != 0) return std::unexpected(Describe(argv, *r));
+  if (!r) return std::unexpected(Error(r.error()).Context("`" + CommandLine(argv) + "`"));
+  if (r->exit_code != 0) return std::unexpected(Error::Of(Describe(argv, *r)));
   return r->out;
 }
 
@@ -48,7 +51,7 @@ std::string Rollback(CommandRunner& runner, const std::vector<Snapshot>& changed
     auto r = Run(runner, {it->tools.restore, "-T", "nat"}, it->nat);
     if (!r)
       problems += "; rollback of " + std::string(FamilyName(it->tools.family)) +
-                  " failed too: " + r.error();
+                  " failed too: " + r.error().ToString();
   }
   return problems;
 }
@@ -62,23 +65,24 @@ std::vector<std::string> PassthroughAddressArgv(const InitCommand& cmd, const ch
 
 enum class Mode { kInstall, kCleanup };
 
-std::expected<void, std::string> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mode) {
+base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mode) {
   std::vector<Snapshot> snapshots;
   for (const FamilyTools& tools : Families(cmd)) {
     auto saved = Run(runner, {tools.save, "-t", "nat"}, "");
     if (!saved) {
-      return std::unexpected(std::string(FamilyName(tools.family)) +
-                             ": cannot read the nat table: " + saved.error() +
-                             (tools.family == Family::kIPv6
-                                  ? " (pass --ipv6=false to leave IPv6 uncaptured on purpose)"
-                                  : ""));
+      Error e = std::move(saved.error())
+                    .Context(std::string(FamilyName(tools.family)) + ": cannot read the nat table");
+      if (tools.family == Family::kIPv6) {
+        e.reason += " (pass --ipv6=false to leave IPv6 uncaptured on purpose)";
+      }
+      return std::unexpected(std::move(e));
     }
     NatState state = ParseNatState(*saved);
     if (mode == Mode::kInstall && !state.foreign_chains.empty()) {
-      return std::unexpected(std::string(FamilyName(tools.family)) + ": chain " +
-                             state.foreign_chains.front() +
-                             " of another mesh's capture rules is present; refusing to "
-                             "redirect the same traffic twice");
+      return std::unexpected(Error::Of(std::string(FamilyName(tools.family)) + ": chain " +
+                                       state.foreign_chains.front() +
+                                       " of another mesh's capture rules is present; refusing to "
+                                       "redirect the same traffic twice"));
     }
     snapshots.push_back({tools, *saved});
   }
@@ -89,7 +93,11 @@ std::expected<void, std::string> Apply(const InitCommand& cmd, CommandRunner& ru
     std::string transaction;
     if (mode == Mode::kInstall) {
       auto t = BuildInstallTransaction(cmd.config, snap.tools.family, state);
-      if (!t) return std::unexpected(t.error() + Rollback(runner, changed));
+      if (!t) {
+        Error e = std::move(t.error());
+        e.reason += Rollback(runner, changed);
+        return std::unexpected(std::move(e));
+      }
       transaction = *t;
     } else {
       transaction = BuildCleanupTransaction(state);
@@ -100,8 +108,9 @@ std::expected<void, std::string> Apply(const InitCommand& cmd, CommandRunner& ru
     changed.push_back(snap);
     auto r = Run(runner, {snap.tools.restore, "--noflush"}, transaction);
     if (!r) {
-      return std::unexpected(std::string(FamilyName(snap.tools.family)) + ": " + r.error() +
-                             Rollback(runner, changed));
+      Error e = std::move(r.error()).Context(FamilyName(snap.tools.family));
+      e.reason += Rollback(runner, changed);
+      return std::unexpected(std::move(e));
     }
   }
   return {};
@@ -109,7 +118,7 @@ std::expected<void, std::string> Apply(const InitCommand& cmd, CommandRunner& ru
 
 }  // namespace
 
-std::expected<std::string, std::string> DryRunText(const InitCommand& cmd) {
+base::Result<std::string> DryRunText(const InitCommand& cmd) {
   std::string out;
   for (const FamilyTools& tools : Families(cmd)) {
     auto t = BuildInstallTransaction(cmd.config, tools.family);
@@ -125,37 +134,35 @@ std::expected<std::string, std::string> DryRunText(const InitCommand& cmd) {
   return out;
 }
 
-std::expected<void, std::string> AddPassthroughAddress(const InitCommand& cmd,
-                                                       CommandRunner& runner) {
+base::Result<void> AddPassthroughAddress(const InitCommand& cmd, CommandRunner& runner) {
   auto argv = PassthroughAddressArgv(cmd, "replace");
   if (argv.empty()) return {};
   if (auto r = Run(runner, argv, ""); !r) {
-    return std::unexpected("IPv6 passthrough source: " + r.error());
+    return std::unexpected(std::move(r.error()).Context("IPv6 passthrough source"));
   }
   return {};
 }
 
-std::expected<void, std::string> RemovePassthroughAddress(const InitCommand& cmd,
-                                                          CommandRunner& runner) {
+base::Result<void> RemovePassthroughAddress(const InitCommand& cmd, CommandRunner& runner) {
   auto argv = PassthroughAddressArgv(cmd, "del");
   if (argv.empty()) return {};
   auto shown = Run(runner, {cmd.ip, "-6", "-o", "addr", "show", "dev", "lo"}, "");
-  if (!shown) return std::unexpected("IPv6 passthrough source: " + shown.error());
+  if (!shown) return std::unexpected(std::move(shown.error()).Context("IPv6 passthrough source"));
   // `ip -o` prints one line per address: "1: lo    inet6 ::7/128 scope host ...".
   if (shown->find(" " + cmd.config.inbound_passthrough_v6 + "/128 ") == std::string::npos) {
     return {};
   }
   if (auto r = Run(runner, argv, ""); !r) {
-    return std::unexpected("IPv6 passthrough source: " + r.error());
+    return std::unexpected(std::move(r.error()).Context("IPv6 passthrough source"));
   }
   return {};
 }
 
-std::expected<void, std::string> InstallRules(const InitCommand& cmd, CommandRunner& runner) {
+base::Result<void> InstallRules(const InitCommand& cmd, CommandRunner& runner) {
   return Apply(cmd, runner, Mode::kInstall);
 }
 
-std::expected<void, std::string> CleanupRules(const InitCommand& cmd, CommandRunner& runner) {
+base::Result<void> CleanupRules(const InitCommand& cmd, CommandRunner& runner) {
   return Apply(cmd, runner, Mode::kCleanup);
 }
 

@@ -19,6 +19,7 @@
 #include <expected>
 #include <string>
 
+#include "base/error.h"
 #include "inject/command.h"
 #include "inject/redirect_rules.h"
 
@@ -26,23 +27,21 @@ namespace picket::inject {
 
 // What --dry-run prints: each family's command line and its restore input, for a namespace
 // without Picket rules (a dry run reads nothing).
-[[nodiscard]] std::expected<std::string, std::string> DryRunText(const InitCommand& cmd);
+[[nodiscard]] base::Result<std::string> DryRunText(const InitCommand& cmd);
 
 // Installs (or refreshes) the rules. On error, nothing was changed (or everything changed was
 // rolled back); the message names the failing command and carries its stderr.
-[[nodiscard]] std::expected<void, std::string> InstallRules(const InitCommand& cmd,
-                                                            CommandRunner& runner);
+[[nodiscard]] base::Result<void> InstallRules(const InitCommand& cmd, CommandRunner& runner);
 
 // Removes everything Picket added, in every enabled family. Nothing to remove is success.
-[[nodiscard]] std::expected<void, std::string> CleanupRules(const InitCommand& cmd,
-                                                            CommandRunner& runner);
+[[nodiscard]] base::Result<void> CleanupRules(const InitCommand& cmd, CommandRunner& runner);
 
 // The IPv6 passthrough source on `lo`: added before the rules are installed (a failure changes
 // nothing), removed after cleanup. No-ops when IPv6 is disabled or the v6 source is empty.
 // Removing an address that is not there is success.
-[[nodiscard]] std::expected<void, std::string> AddPassthroughAddress(const InitCommand& cmd,
-                                                                     CommandRunner& runner);
-[[nodiscard]] std::expected<void, std::string> RemovePassthroughAddress(const InitCommand& cmd,
-                                                                        CommandRunner& runner);
+[[nodiscard]] base::Result<void> AddPassthroughAddress(const InitCommand& cmd,
+                                                       CommandRunner& runner);
+[[nodiscard]] base::Result<void> RemovePassthroughAddress(const InitCommand& cmd,
+                                                          CommandRunner& runner);
 
 }  // namespace picket::inject

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <charconv>
 #include <sstream>
+#include <utility>
 
 namespace picket::inject {
 namespace {
+
+using base::Error;
 
 constexpr char kInbound[] = "PICKET_INBOUND";
 constexpr char kInRedirect[] = "PICKET_IN_REDIRECT";
@@ -32,20 +35,20 @@ std::vector<std::string> SplitList(std::string_view s) {
 }
 
 template <typename T>
-std::expected<T, std::string> ParseNumber(std::string_view flag, std::string_view s, T min, T max) {
+base::Result<T> ParseNumber(std::string_view flag, std::string_view s, T min, T max) {
   uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size() || v < min || v > max) {
-    return std::unexpected("--" + std::string(flag) + ": \"" + std::string(s) +
-                           "\" is not a number between " + std::to_string(min) + " and " +
-                           std::to_string(max));
+    return std::unexpected(Error::At("--" + std::string(flag),
+                                     "\"" + std::string(s) + "\" is not a number between " +
+                                         std::to_string(min) + " and " + std::to_string(max)));
   }
   return static_cast<T>(v);
 }
 
 template <typename T>
-std::expected<std::vector<T>, std::string> ParseNumberList(std::string_view flag,
-                                                           std::string_view s, T min, T max) {
+base::Result<std::vector<T>> ParseNumberList(std::string_view flag, std::string_view s, T min,
+                                             T max) {
   std::vector<T> out;
   for (const std::string& item : SplitList(s)) {
     auto v = ParseNumber<T>(flag, item, min, max);
@@ -55,15 +58,15 @@ std::expected<std::vector<T>, std::string> ParseNumberList(std::string_view flag
   return out;
 }
 
-std::expected<bool, std::string> ParseBool(std::string_view flag, std::string_view s) {
+base::Result<bool> ParseBool(std::string_view flag, std::string_view s) {
   if (s == "true" || s == "1" || s == "yes") return true;
   if (s == "false" || s == "0" || s == "no") return false;
-  return std::unexpected("--" + std::string(flag) + ": \"" + std::string(s) +
-                         "\" is not true or false");
+  return std::unexpected(
+      Error::At("--" + std::string(flag), "\"" + std::string(s) + "\" is not true or false"));
 }
 
 // Which family a CIDR (or bare address) belongs to; error when neither.
-std::expected<Family, std::string> CidrFamily(const std::string& cidr) {
+base::Result<Family> CidrFamily(const std::string& cidr) {
   std::string addr = cidr;
   int max_prefix = 128;
   size_t slash = cidr.find('/');
@@ -80,13 +83,13 @@ std::expected<Family, std::string> CidrFamily(const std::string& cidr) {
   } else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) {
     family = Family::kIPv6;
   } else {
-    return std::unexpected("\"" + cidr + "\" is not an IPv4 or IPv6 CIDR");
+    return std::unexpected(Error::Of("\"" + cidr + "\" is not an IPv4 or IPv6 CIDR"));
   }
   if (slash != std::string::npos) {
     int p = -1;
     auto [ptr, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), p);
     if (ec != std::errc() || ptr != prefix.data() + prefix.size() || p < 0 || p > max_prefix) {
-      return std::unexpected("\"" + cidr + "\" has an invalid prefix length");
+      return std::unexpected(Error::Of("\"" + cidr + "\" has an invalid prefix length"));
     }
   }
   return family;
@@ -131,7 +134,7 @@ flags (lists are comma-separated):
 )";
 }
 
-std::expected<InitCommand, std::string> ParseInitArgs(const std::vector<std::string>& args) {
+base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
   InitCommand cmd;
   RedirectConfig& c = cmd.config;
   bool gid_given = false;
@@ -145,28 +148,29 @@ std::expected<InitCommand, std::string> ParseInitArgs(const std::vector<std::str
       continue;
     }
     if (!StartsWith(arg, "--") || arg.find('=') == std::string::npos) {
-      return std::unexpected("unknown argument \"" + arg + "\" (flags are --name=value)");
+      return std::unexpected(
+          Error::Of("unknown argument \"" + arg + "\" (flags are --name=value)"));
     }
     const size_t eq = arg.find('=');
     const std::string name = arg.substr(2, eq - 2);
     const std::string value = arg.substr(eq + 1);
-    std::expected<void, std::string> ok;
-    auto port = [&](uint16_t* out) -> std::expected<void, std::string> {
+    base::Result<void> ok;
+    auto port = [&](uint16_t* out) -> base::Result<void> {
       auto v = ParseNumber<uint16_t>(name, value, 1, 65535);
       if (!v) return std::unexpected(v.error());
       *out = *v;
       return {};
     };
-    auto ports = [&](std::vector<uint16_t>* out) -> std::expected<void, std::string> {
+    auto ports = [&](std::vector<uint16_t>* out) -> base::Result<void> {
       auto v = ParseNumberList<uint16_t>(name, value, 1, 65535);
       if (!v) return std::unexpected(v.error());
       *out = *v;
       return {};
     };
-    auto ids = [&](std::vector<uint32_t>* out) -> std::expected<void, std::string> {
+    auto ids = [&](std::vector<uint32_t>* out) -> base::Result<void> {
       auto v = ParseNumberList<uint32_t>(name, value, 0, 0xFFFFFFFEu);
       if (!v) return std::unexpected(v.error());
-      if (v->empty()) return std::unexpected("--" + name + ": needs at least one id");
+      if (v->empty()) return std::unexpected(Error::At("--" + name, "needs at least one id"));
       *out = *v;
       return {};
     };
@@ -188,11 +192,12 @@ std::expected<InitCommand, std::string> ParseInitArgs(const std::vector<std::str
       const bool include = name == "include-outbound-cidrs";
       for (const std::string& cidr : list) {
         if (cidr == "*" && include) continue;
-        if (cidr == "*") return std::unexpected("--" + name + ": '*' is not allowed here");
-        if (auto f = CidrFamily(cidr); !f) return std::unexpected("--" + name + ": " + f.error());
+        if (cidr == "*") return std::unexpected(Error::At("--" + name, "'*' is not allowed here"));
+        if (auto f = CidrFamily(cidr); !f)
+          return std::unexpected(std::move(f.error()).Under("--" + name));
       }
       if (include && std::count(list.begin(), list.end(), "*") > 0 && list.size() > 1) {
-        return std::unexpected("--" + name + ": '*' cannot be combined with CIDRs");
+        return std::unexpected(Error::At("--" + name, "'*' cannot be combined with CIDRs"));
       }
       (include ? c.include_outbound_cidrs : c.exclude_outbound_cidrs) = list;
     } else if (name == "include-outbound-ports") {
@@ -213,14 +218,14 @@ std::expected<InitCommand, std::string> ParseInitArgs(const std::vector<std::str
       c.exclude_interfaces = SplitList(value);
       for (const std::string& i : c.exclude_interfaces) {
         if (i.size() > 15 || i.find_first_of(" /") != std::string::npos) {
-          return std::unexpected("--" + name + ": \"" + i + "\" is not an interface name");
+          return std::unexpected(Error::At("--" + name, "\"" + i + "\" is not an interface name"));
         }
       }
     } else if (name == "inbound-passthrough-source") {
       for (const std::string& a : SplitList(value)) {
         auto f = CidrFamily(a);
         if (!f || a.find('/') != std::string::npos) {
-          return std::unexpected("--" + name + ": \"" + a + "\" is not an address");
+          return std::unexpected(Error::At("--" + name, "\"" + a + "\" is not an address"));
         }
         (*f == Family::kIPv4 ? c.inbound_passthrough_v4 : c.inbound_passthrough_v6) = a;
       }
@@ -237,13 +242,13 @@ std::expected<InitCommand, std::string> ParseInitArgs(const std::vector<std::str
     } else if (name == "ip6tables-save") {
       cmd.ip6tables_save = value;
     } else {
-      return std::unexpected("unknown flag --" + name + " (see --help)");
+      return std::unexpected(Error::Of("unknown flag --" + name + " (see --help)"));
     }
     if (!ok) return std::unexpected(ok.error());
   }
   if (!gid_given) c.proxy_gids = c.proxy_uids;
   if (c.outbound_port == c.inbound_port) {
-    return std::unexpected("--outbound-port and --inbound-port must differ");
+    return std::unexpected(Error::Of("--outbound-port and --inbound-port must differ"));
   }
   return cmd;
 }
@@ -276,17 +281,16 @@ NatState ParseNatState(std::string_view text) {
   return state;
 }
 
-std::expected<std::string, std::string> BuildInstallTransaction(const RedirectConfig& c,
-                                                                Family family,
-                                                                const NatState& current) {
+base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Family family,
+                                                  const NatState& current) {
   const bool v4 = family == Family::kIPv4;
   const std::string localhost = v4 ? "127.0.0.1/32" : "::1/128";
   const std::string passthrough =
       (v4 ? c.inbound_passthrough_v4 : c.inbound_passthrough_v6) + (v4 ? "/32" : "/128");
 
   // Split CIDRs per family.
-  auto of_family = [&](const std::vector<std::string>& list)
-      -> std::expected<std::vector<std::string>, std::string> {
+  auto of_family =
+      [&](const std::vector<std::string>& list) -> base::Result<std::vector<std::string>> {
     std::vector<std::string> out;
     for (const std::string& cidr : list) {
       if (cidr == "*") continue;

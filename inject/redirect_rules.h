@@ -6,9 +6,9 @@
 // iptables-restore transactions for one address family. Nothing here runs a command; see
 // inject/redirect_installer.h for that.
 //
-// Model: istio-iptables in REDIRECT mode (formats.md §3.2, §3.3) with chains of our own
-// (PICKET_INBOUND, PICKET_IN_REDIRECT, PICKET_OUTPUT, PICKET_REDIRECT), our own ports
-// (outbound 15001, inbound 15006, admin 15000, readiness 15021) and uid/gid 1337. Only TCP is
+// Model: istio-iptables in REDIRECT mode (istio tools/istio-iptables/pkg/capture/run.go) with
+// chains of our own (PICKET_INBOUND, PICKET_IN_REDIRECT, PICKET_OUTPUT, PICKET_REDIRECT), our own
+// ports (outbound 15001, inbound 15006, admin 15000, readiness 15021) and uid/gid 1337. Only TCP is
 // captured; DNS and other UDP are left alone.
 //
 // Pure functions; any thread.
@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/error.h"
 
 namespace picket::inject {
 
@@ -66,8 +68,7 @@ struct InitCommand {
 };
 
 // Parses picket-init's arguments (without argv[0]). Errors name the flag and the fix.
-[[nodiscard]] std::expected<InitCommand, std::string> ParseInitArgs(
-    const std::vector<std::string>& args);
+[[nodiscard]] base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args);
 
 // picket-init --help text.
 std::string InitUsage();
@@ -87,8 +88,9 @@ NatState ParseNatState(std::string_view iptables_save_output);
 // (re)declared, which flushes them; jump rules found in `current` are deleted before ours are
 // appended, and stale PICKET_* chains are removed — so a re-run converges to the same state.
 // Fails on a CIDR that is not valid for either family.
-[[nodiscard]] std::expected<std::string, std::string> BuildInstallTransaction(
-    const RedirectConfig& config, Family family, const NatState& current = {});
+[[nodiscard]] base::Result<std::string> BuildInstallTransaction(const RedirectConfig& config,
+                                                                Family family,
+                                                                const NatState& current = {});
 
 // The cleanup transaction removing everything in `current`; empty when there is nothing to do.
 std::string BuildCleanupTransaction(const NatState& current);

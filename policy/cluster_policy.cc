@@ -17,7 +17,8 @@ struct ClusterPolicy::Identity {
   DirectionRules egress;
 };
 
-// A peer selector. "podSelector alone is scoped to the policy's namespace" (§1.6): ns_scope set.
+// A peer selector. A podSelector alone selects pods in the policy's namespace (Kubernetes API
+// reference, NetworkPolicyPeer): ns_scope set.
 // namespaceSelector present: any namespace it matches, AND'ed with podSelector if both are set.
 struct ClusterPolicy::Selector {
   std::optional<std::string> ns_scope;

@@ -39,10 +39,12 @@ struct PodEntry {
   std::string name;
   config::Labels labels;
   std::vector<IpAddress> ips;
-  // The addresses of the pod's node (status.hostIPs): always allowed in (formats.md §1.8).
+  // The addresses of the pod's node (status.hostIPs): always allowed in (Kubernetes docs,
+  // Network Policies: traffic from the pod's node is always allowed).
   std::vector<IpAddress> host_ips;
   std::vector<NamedPort> named_ports;
-  // hostNetwork pods are node IPs: never selected as subject or peer (formats.md §1.8 option 2).
+  // hostNetwork pods are node IPs: never selected as subject or peer (Kubernetes docs, Network
+  // Policies, "NetworkPolicy and hostNetwork pods": the common behaviour).
   bool host_network = false;
   IdentityId identity = kNoIdentity;  // kNoIdentity for hostNetwork pods
 };

@@ -7,13 +7,13 @@
 // `policy_file`, and later the xDS push) through one path. Immutable after construction: share
 // it as std::shared_ptr<const EndpointPolicy> and swap the pointer to update.
 //
-// Two resources (DESIGN.md "Policy: identities, not IP lists"), so a control server can push
+// Two resources (identities, not IP lists: docs/architecture.md), so a control server can push
 // them separately and send address-map deltas:
 //   - AddressEntry: one pod → its IPs, identity id, namespace, name, labels, named ports.
 //     EncodeAddressEntry / DecodeAddressEntry; one JSON object per pod.
 //   - PodPolicy: one pod's isolation per direction and its allowed (peer identity set or CIDR,
 //     port, protocol) entries, which reference identity ids, never IPs; plus the addresses of
-//     the pod's own node, always allowed in (formats.md §1.8: kubelet probes come from there).
+//     the pod's own node, always allowed in (Kubernetes docs: kubelet probes come from there).
 //     EncodePodPolicy / DecodePodPolicy.
 // A client assembles a snapshot from decoded parts with BuildEndpointPolicy(entries, policy).
 // The whole snapshot's text form (Encode / DecodeEndpointPolicy, the `policy_file`) is

@@ -21,7 +21,8 @@
 namespace picket::policy {
 
 // An id per distinct (namespace, pod labels): pods sharing both share every policy decision
-// except named-port resolution, which is per pod (formats.md §1.5).
+// except named-port resolution, which is per pod (a named port resolves against the destination
+// pod's own container ports, Kubernetes API reference, NetworkPolicyPort).
 using IdentityId = uint32_t;
 inline constexpr IdentityId kNoIdentity = UINT32_MAX;  // not a known pod (world, node, hostNetwork)
 
@@ -107,7 +108,7 @@ struct RuleIndex {
 
 struct DirectionRules {
   // "A pod becomes isolated for ingress (egress) when at least one NetworkPolicy selects it and
-  // has Ingress (Egress) in policyTypes" (formats.md §1.2).
+  // has Ingress (Egress) in policyTypes" (Kubernetes docs, Network Policies).
   bool isolated = false;
   std::vector<std::string> policies;  // "ns/name" of every policy isolating the pod this way
   std::vector<RuleEntry> entries;
@@ -143,7 +144,7 @@ struct DirectionVerdict {
 // `destination_ports` are the named container ports of the connection's destination pod (the
 // subject itself for ingress, the peer for egress; empty when the destination is not a pod).
 // `own_node`, for ingress only: the addresses of the node the subject pod runs on. "Traffic from
-// the pod's own node is always allowed into an ingress-isolated pod" (formats.md §1.8; kubelet
+// the pod's own node is always allowed into an ingress-isolated pod" (Kubernetes docs; kubelet
 // probes come from there), so a peer address among them is allowed whatever the rules say.
 // Egress callers pass {}: traffic to the node is policed like any other.
 // Uses rules.index when built. `explain`: on a deny, also find the near miss (a scan of every

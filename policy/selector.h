@@ -1,6 +1,6 @@
 // policy/selector.h — Kubernetes label-selector matching and a canonical text for selectors.
 //
-// Owns: `Matches` (labels/selector.go `Requirement.Matches`, formats.md §1.1) and `Describe`,
+// Owns: `Matches` (k8s.io/apimachinery labels/selector.go `Requirement.Matches`) and `Describe`,
 // the canonical one-line rendering used as a dedup key and in `explain` output.
 // Pure functions; any thread.
 #pragma once

@@ -4,8 +4,8 @@
 // `RouteAdmin` (pure: request → response) and `AdminServer` (a net::HttpServer on the main loop
 // with every route registered; one request per connection, answered with `Connection: close`).
 //
-// Routes (Envoy's names, formats.md §4.5): GET /ready (200 "LIVE" once a policy is loaded,
-// else 503 with the state), GET /stats/prometheus, GET /config_dump, GET /flows
+// Routes (Envoy's names, Envoy docs: admin interface): GET /ready (200 "LIVE" once a policy is
+// loaded, else 503 with the state), GET /stats/prometheus, GET /config_dump, GET /flows
 // (`?verdict=DROPPED|FORWARDED`), POST /drain (stop accepting; GET on it → 400, as Envoy).
 // `ServiceMapJson` renders the "service_map" part of /config_dump (the Proxy assembles the rest).
 //

@@ -2,11 +2,11 @@
 //
 // Owns: `FlowRecord` (what a worker knows when a connection is decided or closed) and
 // `FlowRecordJson`, the one rendering used by the flow-log file and by /flows. The shape follows
-// Hubble's exporter (formats.md §5): `{"flow":{...},"node_name":...,"time":...}` with `time`,
-// `verdict` (FORWARDED/DROPPED), `drop_reason_desc`, `traffic_direction` (INGRESS/EGRESS),
-// `IP`, `l4.TCP`, `source`/`destination` {namespace, pod_name, labels}, and
-// `{egress,ingress}_{allowed,denied}_by`. Picket adds `close_reason`, `policy_detail`,
-// `bytes` and `duration_ns`. Empty fields are omitted.
+// Hubble's exporter (Cilium api/v1/flow/flow.proto; Hubble export docs):
+// `{"flow":{...},"node_name":...,"time":...}` with `time`, `verdict` (FORWARDED/DROPPED),
+// `drop_reason_desc`, `traffic_direction` (INGRESS/EGRESS), `IP`, `l4.TCP`, `source`/`destination`
+// {namespace, pod_name, labels}, and `{egress,ingress}_{allowed,denied}_by`. Picket adds
+// `close_reason`, `policy_detail`, `bytes` and `duration_ns`. Empty fields are omitted.
 //
 // Pure functions; any thread. Peer enrichment (LookupPeer) happens at rendering time, on the
 // flow-log writer thread, with the snapshot the record carries.

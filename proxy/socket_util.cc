@@ -36,7 +36,7 @@ filters::Endpoint EndpointFromSockaddr(const sockaddr_storage& ss) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     const uint8_t* b = sin6->sin6_addr.s6_addr;
     static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    // An IPv4-mapped address is an IPv4 peer (formats.md §4.1: normalise like Envoy).
+    // An IPv4-mapped address is an IPv4 peer (normalised as Envoy's getOriginalDst does).
     e.address =
         std::memcmp(b, kMapped, 12) == 0 ? policy::IpAddress::V4(b + 12) : policy::IpAddress::V6(b);
     e.port = ntohs(sin6->sin6_port);
@@ -69,15 +69,16 @@ std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6) {
   return EndpointFromSockaddr(ss);
 }
 
-std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog) {
-  int family = address.address.v6 ? AF_INET6 : AF_INET;
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+std::expected<int, SysError> BindSocket(const filters::Endpoint& address, Transport transport) {
+  const int family = address.address.v6 ? AF_INET6 : AF_INET;
+  const int type = transport == Transport::kStream ? SOCK_STREAM : SOCK_DGRAM;
+  int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::unexpected(SysError{errno, "socket"});
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  SetNoDelay(fd);  // accepted sockets inherit it: one setsockopt less per connection
+  if (transport == Transport::kStream) SetNoDelay(fd);  // before bind: as the listener had it
   sockaddr_storage ss;
   socklen_t len = EndpointToSockaddr(address, &ss);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -85,20 +86,30 @@ std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlo
     close(fd);
     return std::unexpected(err);
   }
-  if (listen(fd, backlog) != 0) {
+  return fd;
+}
+
+std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog) {
+  // TCP_NODELAY is set by BindSocket: accepted sockets inherit it, one setsockopt less per
+  // connection.
+  auto fd = BindSocket(address, Transport::kStream);
+  if (!fd) return fd;
+  if (listen(*fd, backlog) != 0) {
     SysError err{errno, "listen(" + EndpointToString(address) + ")"};
-    close(fd);
+    close(*fd);
     return std::unexpected(err);
   }
   return fd;
 }
 
-uint16_t LocalPort(int fd) {
+filters::Endpoint LocalEndpoint(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  return EndpointFromSockaddr(ss).port;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return EndpointFromSockaddr(ss);
 }
+
+uint16_t LocalPort(int fd) { return LocalEndpoint(fd).port; }
 
 std::expected<int, SysError> ConnectNonBlocking(const filters::Endpoint& to,
                                                 const std::optional<policy::IpAddress>& source) {

@@ -1,9 +1,10 @@
 // proxy/socket_util.h — the few raw socket operations the proxy needs, as small functions.
 //
 // Owns: conversion between filters::Endpoint and sockaddr, original-destination recovery
-// (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), listener creation (SO_REUSEPORT, IPV6_V6ONLY),
-// non-blocking connect, and the abortive close (SO_LINGER 0 → RST). errno becomes an Error
-// value here and nowhere else.
+// (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), bound sockets of either transport (SO_REUSEPORT,
+// IPV6_V6ONLY) and TCP listening sockets, non-blocking connect, and the abortive close
+// (SO_LINGER 0 → RST). errno becomes a SysError value here and nowhere else. The TCP-only
+// helpers say so; a datagram listener (proxy/listener.h) builds on BindSocket(kDatagram).
 //
 // Thread-safe (stateless); fds are owned by the caller.
 #pragma once
@@ -33,13 +34,23 @@ socklen_t EndpointToSockaddr(const filters::Endpoint& e, sockaddr_storage* ss);
 // connection was not redirected).
 std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6);
 
-// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT (IPV6_V6ONLY for v6).
+enum class Transport {
+  kStream,    // SOCK_STREAM: TCP
+  kDatagram,  // SOCK_DGRAM: UDP
+};
+
+// A non-blocking socket of `transport` bound to `address`, with SO_REUSEADDR and SO_REUSEPORT
+// (IPV6_V6ONLY for v6).
+[[nodiscard]] std::expected<int, SysError> BindSocket(const filters::Endpoint& address,
+                                                      Transport transport);
+// TCP: BindSocket(kStream) with TCP_NODELAY (accepted sockets inherit it), then listen().
 [[nodiscard]] std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog);
-// The bound port of a socket.
+// The bound address and port of a socket (any transport).
+filters::Endpoint LocalEndpoint(int fd);
 uint16_t LocalPort(int fd);
 
-// Starts a non-blocking connect, from `source` (port 0) when given; the fd is returned while the
-// connect is in progress. The socket starts with delayed ACKs (TCP_QUICKACK off), so the last
+// TCP: starts a non-blocking connect, from `source` (port 0) when given; the fd is returned while
+// the connect is in progress. The socket starts with delayed ACKs (TCP_QUICKACK off), so the last
 // ACK of the handshake waits for the first bytes sent and rides on them: the caller calls
 // SetQuickAck(fd) once it has sent what it had (which also sends that ACK at once if nothing was
 // sent: a server that speaks first is never kept waiting).

@@ -1,7 +1,7 @@
 // proxy/stats.h — the proxy's counters and gauges, and their Prometheus text rendering.
 //
 // Owns: `Stats` (process-wide relaxed atomics: workers add, the admin thread reads) and
-// `RenderPrometheus`. Names follow Envoy's where they mean the same (formats.md §6):
+// `RenderPrometheus`. Names follow Envoy's /stats/prometheus where they mean the same:
 // `envoy_tcp_downstream_cx_total{envoy_tcp_prefix="outbound"}`, `..._rx_bytes_total`,
 // `envoy_tcp_rbac_allowed` / `_denied`; the rest are `picket_*`, e.g.
 // `picket_connections_closed_total{reason="policy_denied"}`. Labels are bounded (direction,

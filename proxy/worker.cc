@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "proxy/connection.h"
 #include "proxy/service_pick.h"
@@ -13,8 +14,6 @@
 namespace picket::proxy {
 namespace {
 
-constexpr int kBacklog = 4096;
-constexpr int kAcceptBatch = 64;  // accepts per readable event, then yield to the loop
 constexpr uint64_t kAcceptBackoffMs = 100;
 
 bool IsLoopbackOrAny(const policy::IpAddress& a) {
@@ -64,29 +63,13 @@ Worker::~Worker() {
 }
 
 std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbound_port) {
-  const auto& l = context_.bootstrap->listeners;
-  for (filters::Direction direction :
-       {filters::Direction::kOutbound, filters::Direction::kInbound}) {
-    uint16_t port = direction == filters::Direction::kOutbound ? outbound_port : inbound_port;
-    for (bool v6 : {false, true}) {
-      if ((v6 && !l.ipv6) || (!v6 && !l.ipv4)) continue;
-      filters::Endpoint any;
-      any.address.v6 = v6;
-      any.port = port;
-      auto fd = Listen(any, kBacklog);
-      if (!fd) return std::unexpected(fd.error());
-      port = LocalPort(*fd);  // the v6 listener takes the port the v4 one got
-      auto listener = std::make_unique<Listener>();
-      listener->worker = this;
-      listener->direction = direction;
-      listener->v6 = v6;
-      listener->fd = *fd;
-      uv_poll_init_socket(&loop_, &listener->poll, *fd);
-      listener->poll.data = listener.get();
-      listener->open = true;
-      listeners_.push_back(std::move(listener));
-    }
-    (direction == filters::Direction::kOutbound ? outbound_port_ : inbound_port_) = port;
+  auto listeners =
+      MakeListeners(&loop_, context_.bootstrap->listeners, outbound_port, inbound_port);
+  if (!listeners) return std::unexpected(listeners.error());
+  listeners_ = std::move(*listeners);
+  for (const auto& listener : listeners_) {
+    (listener->direction() == filters::Direction::kOutbound ? outbound_port_ : inbound_port_) =
+        listener->local_address().port;
   }
   return {};
 }
@@ -167,36 +150,18 @@ void Worker::ApplyPolicy(policy::EndpointPolicyPtr policy) {
   for (Connection* connection : open) connection->Recheck(policy_.get());
 }
 
-void Worker::OnListenerReadable(uv_poll_t* h, int status, int) {
-  auto* listener = static_cast<Listener*>(h->data);
-  if (status < 0) return;  // a listening socket error: the next event retries
-  listener->worker->Accept(*listener);
+void Worker::OnAcceptExhausted(Listener&, int error) {
+  // Out of descriptors: the pending connection stays queued and the socket stays readable, so
+  // polling on would spin. Pause every listener and retry later.
+  context_.stats->accept_backoff.fetch_add(1, std::memory_order_relaxed);
+  context_.conn_log->warn("accept: {}; pausing listeners for {} ms", std::strerror(error),
+                          kAcceptBackoffMs);
+  PauseListeners();
+  uv_timer_start(&backoff_timer_, &Worker::OnBackoffTimer, kAcceptBackoffMs, 0);
 }
 
-void Worker::Accept(Listener& listener) {
-  for (int i = 0; i < kAcceptBatch; ++i) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof(peer);
-    int fd = accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &len,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: the pending connection stays queued and the socket stays readable,
-        // so polling on would spin. Pause every listener and retry later.
-        context_.stats->accept_backoff.fetch_add(1, std::memory_order_relaxed);
-        context_.conn_log->warn("accept: {}; pausing listeners for {} ms", std::strerror(errno),
-                                kAcceptBackoffMs);
-        PauseListeners();
-        uv_timer_start(&backoff_timer_, &Worker::OnBackoffTimer, kAcceptBackoffMs, 0);
-        return;
-      }
-      context_.conn_log->warn("accept: {}", std::strerror(errno));
-      return;
-    }
-    HandleAccepted(listener, fd, peer);
-  }
+void Worker::OnAcceptError(Listener&, int error) {
+  context_.conn_log->warn("accept: {}", std::strerror(error));
 }
 
 void Worker::OnBackoffTimer(uv_timer_t* h) {
@@ -220,14 +185,15 @@ bool Worker::IsOwnListener(const filters::Endpoint& destination) const {
   return false;
 }
 
-void Worker::HandleAccepted(Listener& listener, int fd, const sockaddr_storage& peer) {
-  DirectionStats& stats = context_.stats->For(listener.direction);
+void Worker::OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer) {
+  DirectionStats& stats = context_.stats->For(listener.direction());
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
 
   filters::ConnectionInfo info;
-  info.direction = listener.direction;
+  info.direction = listener.direction();
   info.source = EndpointFromSockaddr(peer);
-  std::optional<filters::Endpoint> destination = context_.original_destination(fd, listener.v6);
+  std::optional<filters::Endpoint> destination =
+      context_.original_destination(fd, listener.local_address().address.v6);
   if (!destination || IsOwnListener(*destination)) {
     // No redirect happened: relaying would connect back to ourselves.
     info.original_destination = destination.value_or(filters::Endpoint{});
@@ -346,25 +312,15 @@ void Worker::Destroy(uint64_t id) {
 }
 
 void Worker::PauseListeners() {
-  for (auto& l : listeners_) {
-    if (l->open) uv_poll_stop(&l->poll);
-  }
+  for (auto& listener : listeners_) listener->Pause();
 }
 
 void Worker::ResumeListeners() {
-  for (auto& l : listeners_) {
-    if (l->open) uv_poll_start(&l->poll, UV_READABLE, &Worker::OnListenerReadable);
-  }
+  for (auto& listener : listeners_) listener->Start(this);
 }
 
 void Worker::CloseListeners() {
-  for (auto& l : listeners_) {
-    if (!l->open) continue;
-    l->open = false;
-    uv_poll_stop(&l->poll);
-    close(l->fd);
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), nullptr);
-  }
+  for (auto& listener : listeners_) listener->Close();
   uv_timer_stop(&backoff_timer_);
 }
 

@@ -1,9 +1,10 @@
 // proxy/worker.h — one event loop thread: its listeners, its connections, its policy snapshot.
 //
-// Owns: `Worker`. Each worker binds its own outbound and inbound listeners on IPv4 and IPv6
-// (SO_REUSEPORT: the kernel spreads connections over workers), accepts, recovers the original
-// destination, runs the filter chain before any upstream connect, resets denied connections
-// (one flow record each) and relays allowed ones (proxy/connection.h).
+// Owns: `Worker`. Each worker holds its own listeners (proxy/listener.h: outbound and inbound,
+// IPv4 and IPv6, SO_REUSEPORT so the kernel spreads connections over workers); for each accepted
+// connection it recovers the original destination, runs the filter chain before any upstream
+// connect, resets denied connections (one flow record each) and relays allowed ones
+// (proxy/connection.h). Out of descriptors, it pauses its listeners and retries later.
 //
 // Threads: Bind() runs on the creating thread before Start(); Post*() from any thread (they wake
 // the loop with uv_async); everything else on the worker's own thread. The Proxy owns the
@@ -31,6 +32,7 @@
 #include "policy/endpoint_policy.h"
 #include "proxy/byte_mover.h"
 #include "proxy/flow_log.h"
+#include "proxy/listener.h"
 #include "proxy/socket_util.h"
 #include "proxy/stats.h"
 #include "proxy/xds/service_map.h"
@@ -58,7 +60,7 @@ struct WorkerContext {
   std::function<void()> on_exit;  // called on the worker thread when its loop has finished
 };
 
-class Worker final : public filters::PolicySource {
+class Worker final : public filters::PolicySource, private ListenerHandler {
  public:
   Worker(int index, const WorkerContext& context);
   ~Worker() override;
@@ -103,14 +105,6 @@ class Worker final : public filters::PolicySource {
   size_t connection_count() const { return connections_.size(); }
 
  private:
-  struct Listener {
-    Worker* worker;
-    filters::Direction direction;
-    bool v6;
-    int fd;
-    uv_poll_t poll;
-    bool open = false;
-  };
   struct Commands {
     std::optional<policy::EndpointPolicyPtr> policy;
     std::optional<xds::ServiceMapPtr> services;
@@ -118,7 +112,6 @@ class Worker final : public filters::PolicySource {
     std::optional<std::chrono::milliseconds> shutdown;
   };
 
-  static void OnListenerReadable(uv_poll_t* h, int status, int events);
   static void OnAsync(uv_async_t* h);
   static void OnBackoffTimer(uv_timer_t* h);
   static void OnDrainTimer(uv_timer_t* h);
@@ -127,8 +120,10 @@ class Worker final : public filters::PolicySource {
   void DispatchEvents();
   void CloseLoopHandles();
 
-  void Accept(Listener& listener);
-  void HandleAccepted(Listener& listener, int fd, const sockaddr_storage& peer);
+  // ListenerHandler.
+  void OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer) override;
+  void OnAcceptExhausted(Listener& listener, int error) override;
+  void OnAcceptError(Listener& listener, int error) override;
   void Reject(int fd, const filters::ConnectionInfo& info, filters::FilterResult result);
   bool IsOwnListener(const filters::Endpoint& destination) const;
   void RunCommands();

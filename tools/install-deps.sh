@@ -5,11 +5,13 @@ set -euo pipefail
 
 PACKAGES=(
   bazel-bootstrap g++ libuv1-dev libc-ares-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev android-libboringssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev android-libboringssl-dev libsimdjson-dev libcli11-dev
   iptables iproute2 procps python3 openssl
 )
 if [[ "${PICKET_WITH_BENCH:-0}" == 1 ]]; then
-  PACKAGES+=(haproxy hyperfine time)
+  # nlohmann-json3-dev: only the JSON benchmark's comparison point (the benchmarks are `manual`
+  # targets, outside `bazel build //...`). test/bench/harness/run.sh checks its own packages.
+  PACKAGES+=(haproxy hyperfine time nlohmann-json3-dev)
 fi
 if [[ "${PICKET_WITH_FUZZ:-0}" == 1 ]]; then
   PACKAGES+=(clang-16 libclang-rt-16-dev)

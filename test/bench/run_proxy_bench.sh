@@ -4,12 +4,12 @@
 # Measures, in ONE run and alternating round by round, a direct connection (no redirect),
 # HAProxy in tcp mode with and without splice(), and picket-proxy with 1 and 2 worker threads,
 # all in the same namespace setup: bulk throughput (1 and 8 streams), connections per second,
-# request/response latency p50/p99 and memory per idle connection. It drives the shared harness
-# (../shared/bench, README.md there): `run.sh --proxy-cmd` runs picket-proxy as uid 1337 in the
-# client namespace behind nat OUTPUT REDIRECT → 127.0.0.1:15001.
+# request/response latency p50/p99 and memory per idle connection. It drives the benchmark harness
+# in test/bench/harness/ (README.md there): `run.sh --proxy-cmd` runs picket-proxy as uid 1337 in
+# the client namespace behind nat OUTPUT REDIRECT → 127.0.0.1:15001.
 #
 # Usage (root): test/bench/run_proxy_bench.sh [--quick] [extra pkbench options]
-#   PICKET_BENCH_HARNESS  harness directory (default: <repo>/../shared/bench)
+#   PICKET_BENCH_HARNESS  harness directory (default: <repo>/test/bench/harness)
 #   PICKET_PROXY_BIN      a built picket-proxy (default: built here with bazel)
 #   PICKET_CONTROL_BIN    a built picket-control (default: built here with bazel)
 #   BAZEL_OUTPUT_BASE     bazel --output_base to build with (optional)
@@ -18,7 +18,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-harness="${PICKET_BENCH_HARNESS:-$repo/../shared/bench}"
+harness="${PICKET_BENCH_HARNESS:-$repo/test/bench/harness}"
 if [[ "$(id -u)" -ne 0 ]]; then
   echo "run_proxy_bench: must run as root (network namespaces, iptables, setpriv)" >&2
   exit 1

@@ -1,4 +1,5 @@
-// Defaulting and the empty-vs-absent distinctions of formats.md §1.3 / §1.4 / §1.5 / §1.7, through
+// Defaulting (SetDefaults_NetworkPolicy, protocol TCP, the Namespace name label) and the
+// empty-vs-absent distinctions of the Kubernetes API reference (NetworkPolicySpec), through
 // the loader (so the YAML spellings are what is tested) and DefaultPolicyTypes directly.
 #include "config/manifest_defaults.h"
 
@@ -20,7 +21,7 @@ NetworkPolicy LoadPolicy(std::string_view spec) {
   return r.cluster.policies.empty() ? NetworkPolicy{} : r.cluster.policies[0];
 }
 
-// --- §1.4 policyTypes ------------------------------------------------------------------------
+// --- policyTypes defaulting -------------------------------------------------------------------
 
 struct TypesCase {
   const char* spec;
@@ -68,7 +69,7 @@ TEST(ManifestDefaultsTest, DefaultPolicyTypesDirectly) {
   EXPECT_TRUE(p.policy_types_egress);
 }
 
-// --- §1.3 empty vs absent --------------------------------------------------------------------
+// --- empty vs absent -------------------------------------------------------------------------
 
 TEST(ManifestDefaultsTest, IngressAbsentOrEmptyMeansNoRules) {
   EXPECT_TRUE(LoadPolicy("  podSelector: {}\n").ingress.empty());
@@ -187,7 +188,7 @@ TEST(ManifestDefaultsTest, MatchLabelsFoldIntoInRequirements) {
   EXPECT_TRUE(reqs[4].values.empty());
 }
 
-// --- §1.7 namespace label, metadata.namespace --------------------------------------------------
+// --- namespace label, metadata.namespace -----------------------------------------------------
 
 TEST(ManifestDefaultsTest, EveryNamespaceGetsItsNameLabel) {
   LoadResult r = MustLoad(

@@ -161,7 +161,7 @@ TEST(ManifestLoaderTest, ReadsJson) {
   ASSERT_EQ(r.cluster.policies.size(), 1u);
   const NetworkPolicy& p = r.cluster.policies[0];
   EXPECT_EQ(std::get<uint16_t>(p.ingress[0].ports[0].port), 80);
-  // A JSON string is a named port even when it is digits (§1.5 JSON pitfall).
+  // A JSON string is a named port even when it is digits (IntOrString: the type decides).
   EXPECT_EQ(std::get<std::string>(p.ingress[0].ports[1].port), "http");
   EXPECT_TRUE(p.policy_types_egress);
   EXPECT_THAT(ErrorsOf(R"({"kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "x"},

@@ -1,4 +1,5 @@
-// Validation of NetworkPolicy, Pod and Namespace objects: every row of formats.md §1.9 with the
+// Validation of NetworkPolicy, Pod and Namespace objects: every check of kube-apiserver's
+// ValidateNetworkPolicy (pkg/apis/networking/validation/validation.go) with the
 // API server's exact field path and message, plus wrong types and unknown fields. Each error is
 // `t.yaml:<line>: <Kind ns/name>: <path>: <reason>`.
 #include <gmock/gmock.h>

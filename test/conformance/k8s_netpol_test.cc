@@ -1,5 +1,6 @@
-// Conformance: every case of ../shared/conformance/k8s-netpol/ (loaded unchanged) and of
-// test/conformance/cases/ must produce exactly the upstream truth table, for every probe
+// Conformance: every case of test/conformance/cases/ (the upstream suite's cases, transcribed,
+// and the project's own, see cases/README.md) must produce exactly the upstream truth table, for
+// every probe
 // (TCP, UDP and SCTP: the engine decides them all even though the proxy relays only TCP).
 // The table is computed by control::ComputeMatrix, the code behind `picket-control matrix`, and
 // every cell is also decided by the two pods' sidecar snapshots (encoded, decoded) — which must
@@ -13,31 +14,18 @@
 #include <tuple>
 #include <vector>
 
-#include "config/conformance_case.h"
 #include "control/matrix.h"
 #include "policy/cluster_policy.h"
 #include "policy/endpoint_policy.h"
-#include "test/util/shared_dir.h"
+#include "test/conformance/conformance_case.h"
 
 namespace picket {
 namespace {
 
-namespace fs = std::filesystem;
-
-std::vector<std::string> CaseFiles(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".yaml") out.push_back(entry.path().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // Checks one case file; returns the number of probes (cells) compared.
 size_t CheckCase(const std::string& path) {
   SCOPED_TRACE(path);
-  auto loaded = config::LoadConformanceCase(path);
+  auto loaded = test::LoadConformanceCase(path);
   if (!loaded) {
     for (const config::Error& e : loaded.error()) ADD_FAILURE() << e.ToString();
     return 0;
@@ -68,7 +56,7 @@ size_t CheckCase(const std::string& path) {
     return (*compiled)->FindPodEntry(name.substr(0, slash), name.substr(slash + 1))->ips.at(0);
   };
   size_t cells = 0;
-  for (const config::ConformanceProbe& probe : loaded->probes) {
+  for (const test::ConformanceProbe& probe : loaded->probes) {
     const std::string key = std::to_string(probe.port) + "/" + config::ProtocolName(probe.protocol);
     auto expected = loaded->expected.find(key);
     if (expected == loaded->expected.end()) {
@@ -113,25 +101,23 @@ size_t CheckCase(const std::string& path) {
   return cells;
 }
 
-TEST(K8sNetpolConformanceTest, SharedCasesMatchUpstream) {
-  std::string why;
-  const std::string shared = test::SharedDir(&why);
-  ASSERT_FALSE(shared.empty()) << why;
-  const std::vector<std::string> files = CaseFiles(fs::path(shared) / "conformance" / "k8s-netpol");
-  ASSERT_GE(files.size(), 20u) << "expected the 20 shared cases";
+// Cases whose name starts with a digit 0 come from the upstream suite; 1xx are the project's.
+TEST(K8sNetpolConformanceTest, EveryCaseMatchesUpstream) {
+  auto files = test::ConformanceCaseFiles();
+  ASSERT_TRUE(files) << files.error().ToString();
+  size_t upstream = 0;
+  for (const std::string& f : *files) {
+    if (std::filesystem::path(f).filename().string().starts_with("0")) ++upstream;
+  }
+  ASSERT_GE(upstream, 20u) << "expected the 20 upstream cases";
+  ASSERT_GE(files->size(), upstream + 5) << "expected the project's 5 cases";
   size_t cells = 0;
-  for (const std::string& f : files) cells += CheckCase(f);
-  EXPECT_GT(cells, files.size() * 72) << "every case has at least one 9x9 probe table";
-}
-
-TEST(K8sNetpolConformanceTest, ProjectCasesMatchUpstream) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* workspace = std::getenv("TEST_WORKSPACE");
-  ASSERT_TRUE(srcdir != nullptr && workspace != nullptr) << "run under bazel test";
-  const fs::path dir = fs::path(srcdir) / workspace / "test" / "conformance" / "cases";
-  const std::vector<std::string> files = CaseFiles(dir);
-  ASSERT_FALSE(files.empty()) << "no cases in " << dir;
-  for (const std::string& f : files) EXPECT_GT(CheckCase(f), 0u) << f;
+  for (const std::string& f : *files) {
+    const size_t case_cells = CheckCase(f);
+    EXPECT_GE(case_cells, 72u) << f << ": every case has at least one 9x9 probe table";
+    cells += case_cells;
+  }
+  EXPECT_GT(cells, files->size() * 72);
 }
 
 }  // namespace

@@ -2,23 +2,33 @@
 
 #include <gtest/gtest.h>
 
+#include <CLI/CLI.hpp>
+
 namespace picket::control {
 namespace {
 
-TEST(FlagsTest, FilesAndOptions) {
-  auto f = ParseFlags({"-f", "a.yaml", "dir", "--ports", "80,81", "--output=json", "-f", "c"},
-                      {"--ports", "--output"});
-  ASSERT_TRUE(f.has_value()) << f.error();
-  EXPECT_EQ(f->files, (std::vector<std::string>{"a.yaml", "dir", "c"}));
-  EXPECT_EQ(f->Get("--ports"), "80,81");
-  EXPECT_EQ(f->Get("--output"), "json");
-  EXPECT_EQ(f->Get("--protocols"), std::nullopt);
+std::vector<std::string> Reversed(std::vector<std::string> args) {
+  return {args.rbegin(), args.rend()};
 }
 
-TEST(FlagsTest, Errors) {
-  EXPECT_EQ(ParseFlags({"-f"}, {}).error(), "-f: needs at least one PATH");
-  EXPECT_EQ(ParseFlags({"--bogus", "1"}, {}).error(), "unknown argument: --bogus");
-  EXPECT_EQ(ParseFlags({"--ports"}, {"--ports"}).error(), "--ports: needs a value");
+TEST(FlagsTest, FilesRepeatAndTakeEveryValue) {
+  CLI::App app;
+  std::vector<std::string> files;
+  std::string ports;
+  AddFilesFlag(app, &files);
+  app.add_option("--ports", ports);
+  app.parse(Reversed({"-f", "a.yaml", "dir", "--ports", "80,81", "--file=b", "-f", "c"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"a.yaml", "dir", "b", "c"}));
+  EXPECT_EQ(ports, "80,81");
+}
+
+TEST(FlagsTest, FilesAreRequiredAndNeedAValue) {
+  CLI::App app;
+  std::vector<std::string> files;
+  AddFilesFlag(app, &files);
+  EXPECT_THROW(app.parse(Reversed({})), CLI::RequiredError);
+  app.clear();
+  EXPECT_THROW(app.parse(Reversed({"-f"})), CLI::ArgumentMismatch);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // picket-control serve in-process: a manifest directory watched for changes, pushes reaching a
-// real sidecar client, a bad manifest keeping the last good state, the admin endpoint over HTTP.
+// real sidecar client, a bad manifest keeping the last good state, the admin endpoint over HTTP,
+// and a ConfigMap volume's layout loading each object once.
 #include "control/serve.h"
 
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "control/source/from_flags.h"
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/xds_client.h"
 #include "test/control/xds_test_util.h"
@@ -86,11 +88,17 @@ class ServeTest : public ::testing::Test {
     options_.tls_cert = write("server.pem", pki_.server.cert_pem);
     options_.tls_key = write("server-key.pem", pki_.server.key_pem);
     options_.tls_ca = write("ca.pem", pki_.ca.cert_pem);
-    WriteFile(dir_ / "manifests" / "pods.yaml", kPods);
-    WriteFile(dir_ / "manifests" / "policies" / "web.yaml", EgressPolicy(5432));
-    auto server = ControlServer::Create(&loop_, options_);
-    ASSERT_TRUE(server.has_value()) << server.error();
+    WriteManifests(dir_ / "manifests");
+    auto source = source::MakeManifestSource({options_.manifests_dir, options_.debounce_ms});
+    ASSERT_TRUE(source.has_value()) << source.error().ToString();
+    auto server = ControlServer::Create(&loop_, options_, std::move(*source));
+    ASSERT_TRUE(server.has_value()) << server.error().ToString();
     server_ = std::move(*server);
+  }
+
+  virtual void WriteManifests(const fs::path& dir) {
+    WriteFile(dir / "pods.yaml", kPods);
+    WriteFile(dir / "policies" / "web.yaml", EgressPolicy(5432));
   }
 
   void TearDown() override {
@@ -218,6 +226,35 @@ TEST_F(ServeTest, AdminEndpointServesStatusAndReady) {
   EXPECT_TRUE(AdminGet("/nope").starts_with("HTTP/1.1 404"));
 }
 
+// A ConfigMap mounted as a volume: the data in `..<timestamp>/`, `..data` pointing at it, and a
+// top-level link per key. Each object is loaded once (not "duplicate pod") and serve is ready.
+class ServeConfigMapTest : public ServeTest {
+ protected:
+  void WriteManifests(const fs::path& dir) override {
+    const fs::path data = dir / "..2026_12_07_00_00_00.123456789";
+    fs::create_directories(data);
+    WriteFile(data / "pods.yaml", kPods);
+    WriteFile(data / "web.yaml", EgressPolicy(5432));
+    fs::create_directory_symlink(data.filename(), dir / "..data");
+    fs::create_symlink(fs::path("..data") / "pods.yaml", dir / "pods.yaml");
+    fs::create_symlink(fs::path("..data") / "web.yaml", dir / "web.yaml");
+  }
+};
+
+TEST_F(ServeConfigMapTest, LoadsEachObjectOnceAndIsReady) {
+  EXPECT_TRUE(server_->ready());
+  auto status = net::ParseJson(server_->StatusJson());
+  ASSERT_TRUE(status.has_value());
+  const net::Json* manifests = status->Find("manifests");
+  EXPECT_TRUE(manifests->Find("errors")->as_array().empty());
+  EXPECT_TRUE(manifests->Find("cluster_errors")->as_array().empty()) << server_->StatusJson();
+  EXPECT_EQ(manifests->Find("files")->as_number(), 2);
+  EXPECT_EQ(server_->xds().resource_count(net::kPodPolicyType), 2u);  // web and db
+  EXPECT_TRUE(AdminGet("/ready").starts_with("HTTP/1.1 200"));
+  StartSidecar();
+  EXPECT_TRUE(Allowed(5432));
+}
+
 TEST(ServeFlagsTest, RequiresManifestsAndTls) {
   EXPECT_FALSE(ParseServeFlags({"--listen", "127.0.0.1:1"}).has_value());
   EXPECT_FALSE(ParseServeFlags({"--manifests", "d"}).has_value());
@@ -225,7 +262,7 @@ TEST(ServeFlagsTest, RequiresManifestsAndTls) {
   EXPECT_FALSE(ParseServeFlags({"--bogus", "x"}).has_value());
   auto ok = ParseServeFlags({"--manifests", "d", "--tls-cert", "c", "--tls-key", "k", "--tls-ca",
                              "a", "--debounce-ms", "5"});
-  ASSERT_TRUE(ok.has_value()) << ok.error();
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
   EXPECT_EQ(ok->debounce_ms, 5u);
 }
 

@@ -27,10 +27,10 @@ struct TestPki {
   static TestPki Make() {
     TestPki pki;
     auto ca = control::MakeCa("test CA", 1);
-    EXPECT_TRUE(ca.has_value()) << ca.error();
+    EXPECT_TRUE(ca.has_value()) << ca.error().ToString();
     pki.ca = *ca;
     auto server = control::MakeLeaf(pki.ca, {"server", {"localhost"}, {"127.0.0.1"}, {}, 1});
-    EXPECT_TRUE(server.has_value()) << server.error();
+    EXPECT_TRUE(server.has_value()) << server.error().ToString();
     pki.server = *server;
     return pki;
   }
@@ -38,7 +38,7 @@ struct TestPki {
   control::PemPair Pod(const std::string& ns, const std::string& name) const {
     auto leaf = control::MakeLeaf(
         ca, {name + "." + ns, {}, {}, {control::SpiffePodUri("cluster.local", ns, name)}, 1});
-    EXPECT_TRUE(leaf.has_value()) << leaf.error();
+    EXPECT_TRUE(leaf.has_value()) << leaf.error().ToString();
     return *leaf;
   }
 

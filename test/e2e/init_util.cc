@@ -56,8 +56,8 @@ inject::CommandResult Run(const std::vector<std::string>& argv, bool check,
   inject::ProcessRunner runner;
   auto r = runner.Run(argv, input);
   if (!r) {
-    ADD_FAILURE() << r.error();
-    return inject::CommandResult{127, "", r.error()};
+    ADD_FAILURE() << r.error().ToString();
+    return inject::CommandResult{127, "", r.error().ToString()};
   }
   if (check && r->exit_code != 0) {
     ADD_FAILURE() << "`" << inject::CommandLine(argv) << "` exited " << r->exit_code

@@ -51,7 +51,7 @@ class WebhookE2E : public testing::Test {
          "-nodes", "-keyout", dir_ + "/key.pem", "-out", dir_ + "/cert.pem", "-days", "1", "-subj",
          "/CN=picket-webhook", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"},
         "");
-    ASSERT_TRUE(r.has_value()) << r.error();
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
     ASSERT_EQ(r->exit_code, 0) << r->err;
   }
 
@@ -210,9 +210,9 @@ TEST_F(WebhookE2E, PatchAppliedToThePodEqualsTheCliInjection) {
   auto pod = config::ParseJson(kPod, "pod");
   ASSERT_TRUE(pod.has_value());
   auto patched = ApplyPatch(*pod, *patch);
-  ASSERT_TRUE(patched.has_value()) << patched.error();
+  ASSERT_TRUE(patched.has_value()) << patched.error().ToString();
   auto cli = InjectYamlText(kPod, "pod.json", InjectOptions{});
-  ASSERT_TRUE(cli.has_value()) << cli.error();
+  ASSERT_TRUE(cli.has_value()) << cli.error().ToString();
   auto cli_docs = config::ParseYamlDocuments(cli->yaml, "cli.yaml");
   ASSERT_TRUE(cli_docs.has_value());
   ASSERT_EQ(cli_docs->size(), 1u);

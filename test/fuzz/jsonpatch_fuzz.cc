@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (applied) {
       auto back = picket::config::ParseJson(picket::config::EmitJson(*applied), "r");
       if (!back) abort();
-    } else if (applied.error().empty()) {
+    } else if (applied.error().reason.empty()) {
       abort();
     }
     picket::config::Node patch = picket::inject::CreatePatch(*a, *b);

@@ -56,11 +56,11 @@ TEST(Admission, PatchEqualsTheCliInjection) {
   auto patch = config::ParseJson(*patch_json, "patch");
   ASSERT_TRUE(patch.has_value());
   auto patched = ApplyPatch(*config::ParseJson(kPod, "pod"), *patch);
-  ASSERT_TRUE(patched.has_value()) << patched.error();
+  ASSERT_TRUE(patched.has_value()) << patched.error().ToString();
 
   // What the CLI makes of the same pod.
   auto cli = InjectYamlText(kPod, "pod.json", o);
-  ASSERT_TRUE(cli.has_value()) << cli.error();
+  ASSERT_TRUE(cli.has_value()) << cli.error().ToString();
   auto docs = config::ParseYamlDocuments(cli->yaml, "cli");
   ASSERT_TRUE(docs.has_value());
   ASSERT_EQ(docs->size(), 1u);

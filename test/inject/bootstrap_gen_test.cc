@@ -22,7 +22,7 @@ TEST(Bootstrap, FromDownwardApiValues) {
   p.xds_key = "/etc/picket/certs/tls.key";
   p.xds_ca = "/etc/picket/certs/ca.crt";
   auto doc = BuildBootstrap(p);
-  ASSERT_TRUE(doc.has_value()) << doc.error();
+  ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
   EXPECT_EQ(config::EmitYaml(*doc),
             "node:\n"
             "  namespace: shop\n"
@@ -52,7 +52,7 @@ TEST(Bootstrap, TheProxyAcceptsIt) {
   p.policy_file = "/etc/picket/policy.json";
   p.flow_log = "/var/log/picket/flows.jsonl";
   auto doc = BuildBootstrap(p);
-  ASSERT_TRUE(doc.has_value()) << doc.error();
+  ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
   auto parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
   ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
   EXPECT_EQ(parsed->node.ns, "shop");
@@ -107,15 +107,17 @@ TEST(Bootstrap, XdsNeedsEveryTlsFlag) {
   p.xds_address = "picket-control.picket-system.svc:15012";
   auto doc = BuildBootstrap(p);
   ASSERT_FALSE(doc.has_value());
-  EXPECT_NE(doc.error().find("--xds-address needs mutual TLS: missing --xds-cert, --xds-key, "
-                             "--xds-ca"),
-            std::string::npos)
-      << doc.error();
+  EXPECT_NE(
+      doc.error().ToString().find("--xds-address needs mutual TLS: missing --xds-cert, --xds-key, "
+                                  "--xds-ca"),
+      std::string::npos)
+      << doc.error().ToString();
 
   p.xds_key = "/k";
   doc = BuildBootstrap(p);
   ASSERT_FALSE(doc.has_value());
-  EXPECT_NE(doc.error().find("missing --xds-cert, --xds-ca ("), std::string::npos) << doc.error();
+  EXPECT_NE(doc.error().ToString().find("missing --xds-cert, --xds-ca ("), std::string::npos)
+      << doc.error().ToString();
 
   p.xds_cert = "/c";
   p.xds_ca = "/ca";
@@ -126,9 +128,10 @@ TEST(Bootstrap, XdsNeedsEveryTlsFlag) {
   p.policy_file = "/p.json";
   doc = BuildBootstrap(p);
   ASSERT_FALSE(doc.has_value());
-  EXPECT_NE(doc.error().find("--xds-cert, --xds-key, --xds-ca: only meaningful with --xds-address"),
+  EXPECT_NE(doc.error().ToString().find(
+                "--xds-cert, --xds-key, --xds-ca: only meaningful with --xds-address"),
             std::string::npos)
-      << doc.error();
+      << doc.error().ToString();
 }
 
 TEST(Bootstrap, XdsAddressMustBeHostPort) {
@@ -143,7 +146,8 @@ TEST(Bootstrap, XdsAddressMustBeHostPort) {
     p.xds_address = bad;
     auto doc = BuildBootstrap(p);
     ASSERT_FALSE(doc.has_value()) << bad;
-    EXPECT_NE(doc.error().find("--xds-address: \""), std::string::npos) << doc.error();
+    EXPECT_NE(doc.error().ToString().find("--xds-address: \""), std::string::npos)
+        << doc.error().ToString();
   }
   for (const char* good : {"picket-control:15012", "10.0.0.1:1", "[fd00::1]:65535"}) {
     p.xds_address = good;

@@ -32,7 +32,7 @@ CommandResult RunBinary(std::vector<std::string> argv, const std::string& input 
   argv[0] = Root() + "/inject/" + argv[0];
   ProcessRunner runner;
   auto r = runner.Run(argv, input);
-  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error());
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().ToString());
   return r ? *r : CommandResult{-1, "", ""};
 }
 

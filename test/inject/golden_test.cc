@@ -60,7 +60,7 @@ TEST_P(InjectGolden, MatchesGoldenAndIsIdempotent) {
   options.native_sidecar = c.native;
   const std::string in_name = std::string(c.name) + ".in.yaml";
   auto result = InjectYamlText(Read(kTestdata + in_name), in_name, options);
-  ASSERT_TRUE(result.has_value()) << result.error();
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
   CheckGolden(std::string(c.name) + ".out.yaml", result->yaml);
   ASSERT_EQ(result->notes.size(), c.notes.size());
   for (size_t i = 0; i < c.notes.size(); ++i) {
@@ -68,7 +68,7 @@ TEST_P(InjectGolden, MatchesGoldenAndIsIdempotent) {
   }
   // Injecting the output again changes nothing (the status annotation is recognised).
   auto again = InjectYamlText(result->yaml, "again.yaml", options);
-  ASSERT_TRUE(again.has_value()) << again.error();
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
   EXPECT_EQ(again->yaml, result->yaml);
 }
 
@@ -120,23 +120,25 @@ TEST(InjectErrors, MissingTemplateAndNameClashes) {
   auto r = InjectYamlText("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n",
                           "d.yaml", o);
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().find("spec.template is required value"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().ToString().find("spec.template is required value"), std::string::npos)
+      << r.error().ToString();
   r = InjectYamlText(
       "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n"
       "  - {name: picket-proxy, image: x}\n",
       "p.yaml", o);
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().find("already named \"picket-proxy\""), std::string::npos) << r.error();
+  EXPECT_NE(r.error().ToString().find("already named \"picket-proxy\""), std::string::npos)
+      << r.error().ToString();
   r = InjectYamlText("a: [\n", "bad.yaml", o);
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().find("bad.yaml:"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().ToString().find("bad.yaml:"), std::string::npos) << r.error().ToString();
 }
 
 TEST(InjectJson, AcceptsAJsonDocument) {
   auto r = InjectYamlText(
       R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"j"},"spec":{"containers":[{"name":"a","image":"b"}]}})",
       "p.json", InjectOptions{});
-  ASSERT_TRUE(r.has_value()) << r.error();
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_NE(r->yaml.find("name: picket-proxy"), std::string::npos);
 }
 
@@ -151,9 +153,9 @@ TEST_P(InitGolden, DryRunMatchesGolden) {
   std::vector<std::string> args = GetParam().args;
   args.push_back("--dry-run");
   auto cmd = ParseInitArgs(args);
-  ASSERT_TRUE(cmd.has_value()) << cmd.error();
+  ASSERT_TRUE(cmd.has_value()) << cmd.error().ToString();
   auto text = DryRunText(*cmd);
-  ASSERT_TRUE(text.has_value()) << text.error();
+  ASSERT_TRUE(text.has_value()) << text.error().ToString();
   CheckGolden(GetParam().golden, *text);
 }
 

@@ -66,7 +66,7 @@ TEST(JsonPatch, AppliesRfcExamples) {
     if (c.want == nullptr) {
       EXPECT_FALSE(r.has_value()) << c.patch;
     } else {
-      ASSERT_TRUE(r.has_value()) << c.patch << ": " << r.error();
+      ASSERT_TRUE(r.has_value()) << c.patch << ": " << r.error().ToString();
       EXPECT_EQ(*r, J(c.want)) << c.patch << " gave " << config::EmitJson(*r);
     }
   }
@@ -91,7 +91,7 @@ TEST(JsonPatch, CreatesMissingParentsWhole) {
             std::string::npos)
       << json;
   auto applied = ApplyPatch(a, patch);
-  ASSERT_TRUE(applied.has_value()) << applied.error();
+  ASSERT_TRUE(applied.has_value()) << applied.error().ToString();
   EXPECT_EQ(*applied, b);
 }
 
@@ -107,7 +107,7 @@ TEST(JsonPatch, RoundTripsAssortedChanges) {
   for (const auto& p : pairs) {
     Node a = J(p[0]), b = J(p[1]);
     auto r = ApplyPatch(a, CreatePatch(a, b));
-    ASSERT_TRUE(r.has_value()) << r.error();
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
     EXPECT_EQ(*r, b) << p[0] << " -> " << p[1];
   }
 }

@@ -30,7 +30,7 @@ COMMIT
 
 TEST(InitArgs, ParsesAndRejects) {
   auto c = ParseInitArgs({"--proxy-uid=1500", "--ipv6=false", "--cleanup"});
-  ASSERT_TRUE(c.has_value()) << c.error();
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
   EXPECT_EQ(c->config.proxy_uids, std::vector<uint32_t>{1500});
   EXPECT_EQ(c->config.proxy_gids, std::vector<uint32_t>{1500});  // defaults to the uid
   EXPECT_FALSE(c->config.ipv6);
@@ -84,8 +84,8 @@ class FakeRunner : public CommandRunner {
   std::map<std::string, CommandResult> answers;  // keyed by "bin arg1"
   std::vector<Call> calls;
 
-  std::expected<CommandResult, std::string> Run(const std::vector<std::string>& argv,
-                                                const std::string& input) override {
+  base::Result<CommandResult> Run(const std::vector<std::string>& argv,
+                                  const std::string& input) override {
     calls.push_back({argv, input});
     std::string key = argv[0] + (argv.size() > 1 ? " " + argv[1] : "");
     auto it = answers.find(key);
@@ -102,10 +102,11 @@ TEST(Installer, Ipv6FailureRollsBackIpv4) {
   ASSERT_TRUE(cmd.has_value());
   auto result = InstallRules(*cmd, r);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("IPv6: `ip6tables-restore --noflush` exited with status 2: "
-                                "ip6tables-restore: line 7 failed"),
-            std::string::npos)
-      << result.error();
+  EXPECT_NE(
+      result.error().ToString().find("IPv6: `ip6tables-restore --noflush` exited with status 2: "
+                                     "ip6tables-restore: line 7 failed"),
+      std::string::npos)
+      << result.error().ToString();
   // save v4, save v6, restore v4, restore v6 (fails), rollback v6, rollback v4.
   ASSERT_EQ(r.calls.size(), 6u);
   EXPECT_EQ(r.calls[2].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
@@ -120,7 +121,7 @@ TEST(Installer, Ipv6UnavailableIsAnErrorUnlessDisabled) {
   auto cmd = ParseInitArgs({});
   auto result = InstallRules(*cmd, r);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("--ipv6=false"), std::string::npos);
+  EXPECT_NE(result.error().ToString().find("--ipv6=false"), std::string::npos);
   for (const auto& c : r.calls) EXPECT_NE(c.argv[0], "iptables-restore");  // nothing applied
 
   FakeRunner r2;
@@ -135,7 +136,7 @@ TEST(Installer, RefusesAnotherMesh) {
   r.answers["iptables-save -t"] = CommandResult{0, "*nat\n:ISTIO_OUTPUT - [0:0]\nCOMMIT\n", ""};
   auto result = InstallRules(*ParseInitArgs({}), r);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("ISTIO_OUTPUT"), std::string::npos);
+  EXPECT_NE(result.error().ToString().find("ISTIO_OUTPUT"), std::string::npos);
 }
 
 TEST(Installer, CleanupWithNothingInstalledRunsNoRestore) {
@@ -154,13 +155,14 @@ TEST(Installer, MissingBinaryIsReported) {
   InitCommand cmd = *ParseInitArgs({"--iptables-save=/nonexistent/iptables-save"});
   auto result = InstallRules(cmd, real);
   ASSERT_FALSE(result.has_value());
-  EXPECT_NE(result.error().find("/nonexistent/iptables-save"), std::string::npos) << result.error();
+  EXPECT_NE(result.error().ToString().find("/nonexistent/iptables-save"), std::string::npos)
+      << result.error().ToString();
 }
 
 TEST(ProcessRunner, FeedsStdinAndCapturesBothStreams) {
   ProcessRunner real;
   auto r = real.Run({"/bin/sh", "-c", "cat; echo err >&2; exit 3"}, std::string(200000, 'x'));
-  ASSERT_TRUE(r.has_value()) << r.error();
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_EQ(r->out.size(), 200000u);
   EXPECT_EQ(r->err, "err\n");

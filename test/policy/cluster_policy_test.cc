@@ -1,4 +1,5 @@
-// Unit tests of policy/cluster_policy.h: one test (or a few) per rule of formats.md §1.
+// Unit tests of policy/cluster_policy.h: one test (or a few) per rule of Kubernetes
+// NetworkPolicy v1 (API reference and the Network Policies concept page).
 #include "policy/cluster_policy.h"
 
 #include <gtest/gtest.h>
@@ -341,8 +342,8 @@ TEST(ClusterPolicyTest, PodToItselfIsAlwaysAllowed) {
   EXPECT_TRUE(e.Allowed("10.0.1.1", "x/a", 80));
 }
 
-// "Traffic from the pod's own node is always allowed into an ingress-isolated pod" (§1.8):
-// kubelet probes come from the node's address.
+// "Traffic from the pod's own node is always allowed into an ingress-isolated pod" (Kubernetes
+// docs): kubelet probes come from the node's address.
 TEST(ClusterPolicyTest, OwnNodeIsAlwaysAllowedIn) {
   ClusterBuilder b = Base();
   b.OnNode({"192.168.0.2"});  // y/b

@@ -1,5 +1,6 @@
-// formats.md §1.3 "Empty vs absent", end to end: each row written as YAML, loaded (validation,
-// defaulting) by config/manifest_loader and decided by the policy engine.
+// Empty vs absent in NetworkPolicy (Kubernetes API reference: `from`/`to`/`ports` absent or empty
+// match all; `{}` selectors match all; nil ones are unused), end to end: each case written as
+// YAML, loaded (validation, defaulting) by config/manifest_loader and decided by the policy engine.
 #include <gtest/gtest.h>
 
 #include <string>

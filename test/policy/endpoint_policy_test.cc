@@ -133,7 +133,7 @@ TEST(EndpointPolicyTest, AgreesWithClusterPolicy) {
   }
 }
 
-// Ingress from the pod's own node is allowed even when isolated (formats.md §1.8); the
+// Ingress from the pod's own node is allowed even when isolated (Kubernetes docs); the
 // sidecar knows its node only from the PodPolicy.
 TEST(EndpointPolicyTest, OwnNodeIsAlwaysAllowedIn) {
   auto p = CompileEndpointPolicy(Sample(), "x", "a");

@@ -1,6 +1,6 @@
 // config/endpoint_resource.h: shape and scalar checks of the pushed resources (the policy-side
-// conversion is covered by endpoint_policy_test). Lives here because the policy engineer owns
-// both halves of the format.
+// conversion is covered by endpoint_policy_test). Lives here, beside the policy tests, because
+// the format is policy/'s: config/ only decodes it.
 #include "config/endpoint_resource.h"
 
 #include <gtest/gtest.h>

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Writes test/conformance/cases/*.yaml: more cases from upstream's network_policy.go, in the
-format of ../shared/conformance/k8s-netpol/ (same namespaces and pods). The expected tables
-encode upstream's Reachability expectations for each test (default + ExpectPeer overrides),
-written by hand from the upstream test bodies, not computed by our engine.
+"""Writes the project's cases, test/conformance/cases/1*.yaml: more cases from upstream's
+network_policy.go (Kubernetes e2e network-policy suite), in the format of the upstream cases
+beside them (0*.yaml; same namespaces and pods, see cases/README.md). The expected tables encode
+upstream's Reachability expectations for each test (default + ExpectPeer overrides), written by
+hand from the upstream test bodies, not computed by our engine. The Namespaces and Pods are
+copied from the upstream case given on the command line.
 
-Usage: test/conformance/tools/make_cases.py ../shared/conformance/k8s-netpol/027-*.yaml
+Usage (from the repository root):
+  test/conformance/tools/make_cases.py test/conformance/cases/001-*.yaml
 """
 import sys
 

@@ -1,6 +1,6 @@
 // ManifestSet: what a manifest directory's files merge into — every kind the server publishes
 // from, Services included (the service map is computed from Merged()).
-#include "control/watch.h"
+#include "control/source/directory_watch.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-namespace picket::control {
+namespace picket::control::source {
 namespace {
 
 namespace fs = std::filesystem;
@@ -63,4 +63,4 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
 }
 
 }  // namespace
-}  // namespace picket::control
+}  // namespace picket::control::source

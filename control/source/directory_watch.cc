@@ -1,17 +1,19 @@
-// control/watch.cc — see watch.h.
-#include "control/watch.h"
+// control/source/directory_watch.cc — see directory_watch.h.
+#include "control/source/directory_watch.h"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "config/manifest_loader.h"
 #include "control/xds_stream.h"
 
-namespace picket::control {
+namespace picket::control::source {
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,6 +27,43 @@ bool HasNamespacesOrPolicies(const config::Cluster& c) {
   return !c.namespaces.empty() || !c.policies.empty();
 }
 
+// ConfigMap volumes' bookkeeping: `..data` and `..<timestamp>/` (see the header).
+bool IsVolumeInternal(const std::string& name) { return name.starts_with(".."); }
+
+// The manifest files under `dir`, sorted, each file once (see the header).
+std::vector<std::string> ListManifests(const std::string& dir) {
+  std::vector<std::string> candidates;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (IsVolumeInternal(name)) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    // Editors' temporary files (".x.swp", "x~") are not manifests.
+    if (name.starts_with('.') || !IsManifest(it->path())) continue;
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec)) {  // follows a symlink
+      candidates.push_back(it->path().string());
+    } else if (it->is_symlink(type_ec)) {
+      spdlog::warn("manifests: {}: broken symlink, skipped", it->path().string());
+    }
+  }
+  if (ec) spdlog::warn("manifests: listing {}: {}", dir, ec.message());
+  std::sort(candidates.begin(), candidates.end());
+  std::vector<std::string> paths;
+  std::set<std::string> canonical_seen;
+  for (std::string& path : candidates) {
+    std::error_code canon_ec;
+    const fs::path canonical = fs::canonical(path, canon_ec);
+    if (canon_ec) continue;  // removed or re-pointed since it was listed
+    if (!canonical_seen.insert(canonical.string()).second) continue;
+    paths.push_back(std::move(path));
+  }
+  return paths;
+}
+
 template <typename T>
 void Append(std::vector<T>& to, const std::vector<T>& from) {
   to.insert(to.end(), from.begin(), from.end());
@@ -36,18 +75,7 @@ ManifestSet::Result ManifestSet::Reload() {
   Result result;
   result.pods_only = true;
   std::set<std::string> seen;
-  std::error_code ec;
-  std::vector<std::string> paths;
-  for (auto it = fs::recursive_directory_iterator(dir_, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    // Editors' temporary files (".x.swp", "x~") are not manifests.
-    const std::string name = it->path().filename().string();
-    if (it->is_regular_file(ec) && IsManifest(it->path()) && !name.starts_with('.')) {
-      paths.push_back(it->path().string());
-    }
-  }
-  if (ec) spdlog::warn("manifests: listing {}: {}", dir_, ec.message());
-  for (const std::string& path : paths) {
+  for (const std::string& path : ListManifests(dir_)) {
     seen.insert(path);
     std::ifstream in(path, std::ios::binary);
     std::ostringstream ss;
@@ -108,7 +136,7 @@ struct DirectoryWatcher::Watch {
   DirectoryWatcher* owner;
 };
 
-std::expected<std::unique_ptr<DirectoryWatcher>, std::string> DirectoryWatcher::Create(
+base::Result<std::unique_ptr<DirectoryWatcher>> DirectoryWatcher::Create(
     uv_loop_t* loop, std::string dir, uint64_t debounce_ms, std::function<void()> on_change) {
   std::unique_ptr<DirectoryWatcher> w(
       new DirectoryWatcher(loop, std::move(dir), debounce_ms, std::move(on_change)));
@@ -134,15 +162,21 @@ DirectoryWatcher::DirectoryWatcher(uv_loop_t* loop, std::string dir, uint64_t de
 
 DirectoryWatcher::~DirectoryWatcher() = default;
 
-std::expected<void, std::string> DirectoryWatcher::WatchTree() {
+base::Result<void> DirectoryWatcher::WatchTree() {
   // Linux has no recursive fs events: watch every directory, and pick up new ones on change.
   std::vector<std::string> dirs{dir_};
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir_, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec)) dirs.push_back(it->path().string());
+    // A ConfigMap's `..<timestamp>/` is replaced, never edited: the top directory's watch sees
+    // the `..data` rename that publishes a new one.
+    if (IsVolumeInternal(it->path().filename().string())) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_directory(ec) && !it->is_symlink(ec)) dirs.push_back(it->path().string());
   }
-  if (ec) return std::unexpected(dir_ + ": " + ec.message());
+  if (ec) return std::unexpected(base::Error::Of(dir_ + ": " + ec.message()));
   for (const std::string& d : dirs) {
     if (watches_.contains(d)) continue;
     auto* w = new Watch{{}, this};
@@ -156,7 +190,7 @@ std::expected<void, std::string> DirectoryWatcher::WatchTree() {
           static_cast<Watch*>(h->data)->owner->OnEvent();
         },
         d.c_str(), 0);
-    if (rc < 0) return std::unexpected("watch " + d + ": " + uv_strerror(rc));
+    if (rc < 0) return std::unexpected(base::Error::Of("watch " + d + ": " + uv_strerror(rc)));
   }
   return {};
 }
@@ -168,7 +202,7 @@ void DirectoryWatcher::OnEvent() {
       &debounce_,
       [](uv_timer_t* t) {
         auto* self = static_cast<DirectoryWatcher*>(t->data);
-        if (auto ok = self->WatchTree(); !ok) spdlog::warn("manifests: {}", ok.error());
+        if (auto ok = self->WatchTree(); !ok) spdlog::warn("manifests: {}", ok.error().ToString());
         self->on_change_();
       },
       debounce_ms_, 0);
@@ -200,4 +234,4 @@ void DirectoryWatcher::OnHandleClosed() {
   done();
 }
 
-}  // namespace picket::control
+}  // namespace picket::control::source

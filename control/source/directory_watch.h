@@ -1,9 +1,20 @@
-// control/watch.h — the manifest directory: watched for changes, loaded per file, last good kept.
+// control/source/directory_watch.h — a manifest directory: loaded per file, last good kept,
+// watched for changes. The parts of DirectorySource (control/source/directory_source.h).
 //
 // Owns: `ManifestSet` (every manifest file under a directory, each with the cluster objects of
 // its last successful load and its current errors — a file that stops validating keeps its last
 // good objects, so one bad edit stops nothing else) and `DirectoryWatcher` (uv_fs_event on the
 // directory and each subdirectory, debounced, so a burst of writes becomes one reload).
+//
+// What is a manifest: a regular file (or a symlink to one) named *.yaml, *.yml or *.json whose
+// name does not start with '.' (editors' temporary files). Names starting with ".." are never
+// read nor descended into: a Kubernetes ConfigMap volume keeps its data in `..<timestamp>/`,
+// points `..data` at it and exposes each key as `key -> ..data/key`; reading both would load
+// every object twice. A file reached through several symlinks is read once (by its canonical
+// path; the first path in sorted order names it). Symlinks to directories are not followed,
+// so a link loop cannot make a reload run forever. A ConfigMap update re-points `..data`
+// (a rename in the top directory): the top directory's watch sees it and the reload reads the
+// new contents through the unchanged `key` links.
 //
 // Loop-thread only. DirectoryWatcher: Close() and run the loop until `done` before destroying.
 #pragma once
@@ -18,19 +29,20 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "config/error.h"
 #include "config/model.h"
 
-namespace picket::control {
+namespace picket::control::source {
 
 class ManifestSet {
  public:
   explicit ManifestSet(std::string dir) : dir_(std::move(dir)) {}
 
   struct Result {
-    bool changed = false;    // some file's objects changed
-    bool pods_only = false;  // ... and only Pods (no Namespace or NetworkPolicy) were involved
-    size_t files_loaded = 0;
+    bool changed = false;     // some file's objects changed
+    bool pods_only = false;   // ... and only Pods (no Namespace or NetworkPolicy) were involved
+    size_t files_loaded = 0;  // files parsed again (their bytes changed)
   };
   // Re-reads the directory; only files whose bytes changed are parsed again.
   Result Reload();
@@ -54,7 +66,7 @@ class ManifestSet {
 
 class DirectoryWatcher {
  public:
-  [[nodiscard]] static std::expected<std::unique_ptr<DirectoryWatcher>, std::string> Create(
+  [[nodiscard]] static base::Result<std::unique_ptr<DirectoryWatcher>> Create(
       uv_loop_t* loop, std::string dir, uint64_t debounce_ms, std::function<void()> on_change);
   ~DirectoryWatcher();
   DirectoryWatcher(const DirectoryWatcher&) = delete;
@@ -66,7 +78,7 @@ class DirectoryWatcher {
   struct Watch;
   DirectoryWatcher(uv_loop_t* loop, std::string dir, uint64_t debounce_ms,
                    std::function<void()> on_change);
-  [[nodiscard]] std::expected<void, std::string> WatchTree();
+  [[nodiscard]] base::Result<void> WatchTree();
   void OnEvent();
   void OnHandleClosed();
 
@@ -81,4 +93,4 @@ class DirectoryWatcher {
   std::function<void()> on_closed_;
 };
 
-}  // namespace picket::control
+}  // namespace picket::control::source

@@ -1,0 +1,54 @@
+// control/serve_flags.cc — the command line of `picket-control serve` (see serve.h): its flags,
+// ParseServeFlags and the command-table row.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "control/serve.h"
+
+namespace picket::control {
+
+void AddServeFlags(CLI::App& sub, ServeOptions* o) {
+  sub.add_option("--manifests", o->manifests_dir, "Directory of manifests to watch and serve")
+      ->type_name("DIR")
+      ->required();
+  sub.add_option("--listen", o->listen, "xDS address (mutual TLS)")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  sub.add_option("--admin", o->admin, "Admin endpoint (/status, /ready); empty: none")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  sub.add_option("--tls-cert", o->tls_cert, "Server certificate (PEM)")
+      ->type_name("FILE")
+      ->required();
+  sub.add_option("--tls-key", o->tls_key, "Server private key (PEM)")
+      ->type_name("FILE")
+      ->required();
+  sub.add_option("--tls-ca", o->tls_ca, "CA that signs the sidecars' certificates (PEM)")
+      ->type_name("FILE")
+      ->required();
+  sub.add_option("--trust-domain", o->trust_domain, "SPIFFE trust domain of the sidecars")
+      ->capture_default_str();
+  sub.add_option("--debounce-ms", o->debounce_ms, "Wait this long after a change before reloading")
+      ->check(CLI::Range(0, 10000))
+      ->capture_default_str();
+}
+
+base::Result<ServeOptions> ParseServeFlags(const std::vector<std::string>& args) {
+  ServeOptions options;
+  CLI::App app("picket-control serve", "serve");
+  AddServeFlags(app, &options);
+  try {
+    app.parse(std::vector<std::string>(args.rbegin(), args.rend()));
+  } catch (const CLI::ParseError& e) {
+    return std::unexpected(base::Error::Of(e.what()));
+  }
+  return options;
+}
+
+CommandRun AddServe(CLI::App& sub) {
+  auto options = std::make_shared<ServeOptions>();
+  AddServeFlags(sub, options.get());
+  return [options](std::ostream& out, std::ostream& err) { return RunServe(*options, out, err); };
+}
+
+}  // namespace picket::control

@@ -1,0 +1,91 @@
+// proxy/listener.h — where a worker's flows come from: the listener seam.
+//
+// Owns: `Listener` (one bound socket that hands new flows to its `ListenerHandler`, the
+// worker), `ListenerHandler`, and MakeListeners — the one function that turns the bootstrap's
+// `listeners` section into a worker's listeners. Today every listener is a TCP accept
+// listener (`Kind::kTcpAccept`, redirected connections on the outbound and inbound ports).
+// Next: a listener for datagram flows (UDP: the first datagram of a 5-tuple is a new flow) and
+// one for packet verdicts (NFQUEUE: the first packet of each new flow is decided and the kernel
+// carries the rest). Each is a new Kind and a new branch in MakeListeners; the handler grows one
+// method per kind of flow, so the TCP accept path keeps exactly one indirect call per
+// connection (ListenerHandler::OnAccepted) and no allocation.
+//
+// Threads: MakeListeners and the first Start() may run on the creating thread before the
+// worker's loop runs; everything else on the loop's thread. A Listener must outlive its handle:
+// after Close(), destroy it only once the loop has run again (the worker destroys its listeners
+// after its loop has finished). A listener that was never started only owns its socket.
+#pragma once
+
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <vector>
+
+#include "config/bootstrap.h"
+#include "filters/filter.h"
+#include "proxy/socket_util.h"
+
+namespace picket::proxy {
+
+class Listener;
+
+// The owner of listeners (the worker). Called on the loop's thread.
+class ListenerHandler {
+ public:
+  // A new TCP connection; `fd` is non-blocking and now the handler's.
+  virtual void OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer) = 0;
+  // accept() failed for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): the
+  // connection stays queued and the socket readable, so the listener has stopped reading this
+  // round; the handler should Pause() its listeners and Start() them again later.
+  virtual void OnAcceptExhausted(Listener& listener, int error) = 0;
+  // Any other accept() error (the next readable event retries).
+  virtual void OnAcceptError(Listener& listener, int error) = 0;
+
+ protected:
+  ~ListenerHandler() = default;
+};
+
+class Listener {
+ public:
+  enum class Kind {
+    kTcpAccept,  // a listening TCP socket: accept4() per connection
+    // kDatagram, kPacketVerdict: next (see the header comment).
+  };
+
+  virtual ~Listener() = default;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  Kind kind() const { return kind_; }
+  filters::Direction direction() const { return direction_; }
+  const filters::Endpoint& local_address() const { return local_address_; }  // the bound port
+
+  // Starts, or resumes after Pause(), delivering flows to `handler`. No-op once closed.
+  virtual void Start(ListenerHandler* handler) = 0;
+  // Stops delivering; flows wait in the kernel's queue.
+  virtual void Pause() = 0;
+  // Stops for good and releases the socket. Idempotent.
+  virtual void Close() = 0;
+
+ protected:
+  Listener(Kind kind, filters::Direction direction, filters::Endpoint local_address)
+      : kind_(kind), direction_(direction), local_address_(local_address) {}
+
+ private:
+  const Kind kind_;
+  const filters::Direction direction_;
+  const filters::Endpoint local_address_;
+};
+
+// A worker's listeners from the bootstrap's `listeners` section: outbound then inbound, each on
+// IPv4 and/or IPv6 (SO_REUSEPORT, so every worker binds the same ports and the kernel spreads
+// flows over them). Port 0 takes any port; the IPv6 listener then takes the port its IPv4 twin
+// got. Handles are created on `loop` at the first Start().
+[[nodiscard]] std::expected<std::vector<std::unique_ptr<Listener>>, SysError> MakeListeners(
+    uv_loop_t* loop, const config::Bootstrap::Listeners& config, uint16_t outbound_port,
+    uint16_t inbound_port);
+
+}  // namespace picket::proxy
