@@ -165,7 +165,7 @@ TEST(WebhookSlowClientsTest, RealReviewsStayFastWhileSlowClientsAreDropped) {
   auto leaf = control::MakeLeaf(*ca, {"picket-webhook", {"localhost"}, {"127.0.0.1"}, {}, 1});
   ASSERT_TRUE(leaf.has_value());
   auto client_leaf = control::MakeLeaf(*ca, {"client", {"client"}, {}, {}, 1});
-  ASSERT_TRUE(client_leaf.has_value()) << client_leaf.error();
+  ASSERT_TRUE(client_leaf.has_value()) << client_leaf.error().ToString();
   ASSERT_TRUE(WriteFile(dir + "/slow-cert.pem", leaf->cert_pem));
   ASSERT_TRUE(WriteFile(dir + "/slow-key.pem", leaf->key_pem));
 
