@@ -74,7 +74,7 @@ XdsStream::~XdsStream() { Close(); }
 bool XdsStream::Accept(uv_stream_t* listener) {
   auto stream = net::TlsStream::Accept(listener, server_.tls_, this);
   if (!stream) {
-    spdlog::warn("xds: accept failed: {}", stream.error());
+    spdlog::warn("xds: accept failed: {}", stream.error().ToString());
     state_ = State::kClosed;
     return false;
   }
@@ -495,7 +495,7 @@ void XdsStream::WriteFrame(std::string_view body) {
   server_.stats_.bytes_sent += framed.size();
   server_.NoteQueued(framed.size());
   if (auto ok = tls_->Write(framed); !ok) {
-    spdlog::warn("xds: stream {} write failed: {}", id_, ok.error());
+    spdlog::warn("xds: stream {} write failed: {}", id_, ok.error().ToString());
     Close();
   }
 }

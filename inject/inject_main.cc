@@ -150,7 +150,7 @@ int RunWebhook(const WebhookArgs& a) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   auto server = picket::inject::WebhookServer::Start(cfg);
   if (!server) {
-    std::fprintf(stderr, "picket-inject webhook: %s\n", server.error().c_str());
+    std::fprintf(stderr, "picket-inject webhook: %s\n", server.error().ToString().c_str());
     return 1;
   }
   spdlog::get("inject")->info("webhook: serving https on {} (port {})", cfg.listen,

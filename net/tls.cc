@@ -13,15 +13,6 @@
 namespace picket::net {
 namespace {
 
-std::expected<std::string, std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::unexpected(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return std::unexpected(path + ": read error");
-  return ss.str();
-}
-
 struct BioDeleter {
   void operator()(BIO* b) const { BIO_free(b); }
 };
@@ -31,8 +22,7 @@ BioPtr MemBio(std::string_view pem) {
   return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
-std::expected<std::vector<X509*>, std::string> ReadCerts(std::string_view pem,
-                                                         std::string_view what) {
+base::Result<std::vector<X509*>> ReadCerts(std::string_view pem, std::string_view what) {
   BioPtr bio = MemBio(pem);
   std::vector<X509*> certs;
   while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
@@ -40,7 +30,9 @@ std::expected<std::vector<X509*>, std::string> ReadCerts(std::string_view pem,
   }
   // The loop ends with a "no start line" error at end of input; that one is expected.
   ERR_clear_error();
-  if (certs.empty()) return std::unexpected(std::string(what) + ": no PEM certificate found");
+  if (certs.empty()) {
+    return std::unexpected(base::Error::Of(std::string(what) + ": no PEM certificate found"));
+  }
   return certs;
 }
 
@@ -48,6 +40,32 @@ bool IsIpLiteral(std::string_view name) {
   std::string s(name);
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+base::Error TlsError(std::string_view what) { return base::Error::Of(TlsErrorString(what)); }
+
+// Our certificate chain (leaf first) and its private key.
+base::Result<void> UseCertificateAndKey(SSL_CTX* ctx, std::string_view chain_pem,
+                                        std::string_view key_pem) {
+  auto chain = ReadCerts(chain_pem, "certificate");
+  if (!chain) return std::unexpected(chain.error());
+  bool ok = SSL_CTX_use_certificate(ctx, (*chain)[0]) == 1;
+  for (size_t i = 1; ok && i < chain->size(); ++i) {
+    ok = SSL_CTX_add1_chain_cert(ctx, (*chain)[i]) == 1;
+  }
+  for (X509* c : *chain) X509_free(c);
+  if (!ok) return std::unexpected(TlsError("certificate"));
+
+  BioPtr key_bio = MemBio(key_pem);
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr);
+  if (key == nullptr) return std::unexpected(TlsError("private key"));
+  ok = SSL_CTX_use_PrivateKey(ctx, key) == 1;
+  EVP_PKEY_free(key);
+  if (!ok || SSL_CTX_check_private_key(ctx) != 1) {
+    return std::unexpected(TlsError("private key does not match the certificate"));
+  }
+
+  return {};
 }
 
 }  // namespace
@@ -65,15 +83,29 @@ std::string TlsErrorString(std::string_view what) {
   return out;
 }
 
-std::expected<TlsCredentials, std::string> LoadTlsCredentials(const std::string& cert_file,
-                                                              const std::string& key_file,
-                                                              const std::string& ca_file) {
+base::Result<std::string> ReadPemFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  auto at_file = [&](std::string reason) {
+    base::Error e = base::Error::Of(std::move(reason));
+    e.file = path;
+    return std::unexpected(std::move(e));
+  };
+  if (!in) return at_file("cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return at_file("read error");
+  return ss.str();
+}
+
+base::Result<TlsCredentials> LoadTlsCredentials(const std::string& cert_file,
+                                                const std::string& key_file,
+                                                const std::string& ca_file) {
   TlsCredentials c;
-  auto cert = ReadFile(cert_file);
+  auto cert = ReadPemFile(cert_file);
   if (!cert) return std::unexpected(cert.error());
-  auto key = ReadFile(key_file);
+  auto key = ReadPemFile(key_file);
   if (!key) return std::unexpected(key.error());
-  auto ca = ReadFile(ca_file);
+  auto ca = ReadPemFile(ca_file);
   if (!ca) return std::unexpected(ca.error());
   c.cert_chain_pem = std::move(*cert);
   c.private_key_pem = std::move(*key);
@@ -81,56 +113,58 @@ std::expected<TlsCredentials, std::string> LoadTlsCredentials(const std::string&
   return c;
 }
 
-std::expected<std::shared_ptr<TlsContext>, std::string> TlsContext::Create(
-    TlsRole role, const TlsCredentials& credentials) {
+base::Result<std::shared_ptr<TlsContext>> TlsContext::Create(TlsRole role,
+                                                             const TlsCredentials& credentials) {
   SSL_CTX* raw = SSL_CTX_new(TLS_method());
-  if (raw == nullptr) return std::unexpected(TlsErrorString("SSL_CTX_new"));
+  if (raw == nullptr) return std::unexpected(TlsError("SSL_CTX_new"));
   std::shared_ptr<TlsContext> context(new TlsContext(raw, role));
   SSL_CTX* ctx = context->ctx();
   if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
       !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
-    return std::unexpected(TlsErrorString("setting TLS 1.3"));
+    return std::unexpected(TlsError("setting TLS 1.3"));
   }
   SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 
-  auto chain = ReadCerts(credentials.cert_chain_pem, "certificate");
-  if (!chain) return std::unexpected(chain.error());
-  bool ok = SSL_CTX_use_certificate(ctx, (*chain)[0]) == 1;
-  for (size_t i = 1; ok && i < chain->size(); ++i) {
-    ok = SSL_CTX_add1_chain_cert(ctx, (*chain)[i]) == 1;
+  if (auto ok = UseCertificateAndKey(ctx, credentials.cert_chain_pem, credentials.private_key_pem);
+      !ok) {
+    return std::unexpected(ok.error());
   }
-  for (X509* c : *chain) X509_free(c);
-  if (!ok) return std::unexpected(TlsErrorString("certificate"));
-
-  BioPtr key_bio = MemBio(credentials.private_key_pem);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr);
-  if (key == nullptr) return std::unexpected(TlsErrorString("private key"));
-  ok = SSL_CTX_use_PrivateKey(ctx, key) == 1;
-  EVP_PKEY_free(key);
-  if (!ok || SSL_CTX_check_private_key(ctx) != 1) {
-    return std::unexpected(TlsErrorString("private key does not match the certificate"));
-  }
-
+  bool ok = true;
   auto cas = ReadCerts(credentials.ca_pem, "CA");
   if (!cas) return std::unexpected(cas.error());
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-  ok = true;
   for (X509* c : *cas) {
     ok = ok && X509_STORE_add_cert(store, c) == 1;
     X509_free(c);
   }
-  if (!ok) return std::unexpected(TlsErrorString("CA"));
+  if (!ok) return std::unexpected(TlsError("CA"));
   // Mutual authentication: both sides must present a certificate that chains to the CA.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   return context;
 }
 
+base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServerOnly(
+    std::string_view cert_chain_pem, std::string_view private_key_pem) {
+  SSL_CTX* raw = SSL_CTX_new(TLS_method());
+  if (raw == nullptr) return std::unexpected(TlsError("SSL_CTX_new"));
+  std::shared_ptr<TlsContext> context(new TlsContext(raw, TlsRole::kServer));
+  if (!SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION)) {
+    return std::unexpected(TlsError("setting TLS 1.2"));
+  }
+  SSL_CTX_set_options(raw, SSL_OP_NO_TICKET);
+  if (auto ok = UseCertificateAndKey(raw, cert_chain_pem, private_key_pem); !ok) {
+    return std::unexpected(ok.error());
+  }
+  SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+  return context;
+}
+
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
-std::expected<std::unique_ptr<TlsEngine>, std::string> TlsEngine::Create(
-    std::shared_ptr<TlsContext> context, std::string_view verify_name) {
+base::Result<std::unique_ptr<TlsEngine>> TlsEngine::Create(std::shared_ptr<TlsContext> context,
+                                                           std::string_view verify_name) {
   SSL* ssl = SSL_new(context->ctx());
-  if (ssl == nullptr) return std::unexpected(TlsErrorString("SSL_new"));
+  if (ssl == nullptr) return std::unexpected(TlsError("SSL_new"));
   std::unique_ptr<TlsEngine> engine(new TlsEngine(context, ssl));
   if (context->role() == TlsRole::kClient) {
     SSL_set_connect_state(ssl);
@@ -140,7 +174,7 @@ std::expected<std::unique_ptr<TlsEngine>, std::string> TlsEngine::Create(
       const int rc = IsIpLiteral(name)
                          ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
                          : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
-      if (rc != 1) return std::unexpected(TlsErrorString("server name " + name));
+      if (rc != 1) return std::unexpected(TlsError("server name " + name));
       if (!IsIpLiteral(name)) SSL_set_tlsext_host_name(ssl, name.c_str());
     }
   } else {
@@ -162,7 +196,7 @@ void TlsEngine::FeedCiphertext(std::string_view bytes) {
   BIO_write(rbio_, bytes.data(), static_cast<int>(bytes.size()));
 }
 
-std::expected<void, std::string> TlsEngine::Process(std::string& plaintext, bool& peer_closed) {
+base::Result<void> TlsEngine::Process(std::string& plaintext, bool& peer_closed) {
   peer_closed = false;
   if (!handshake_done_) {
     const int rc = SSL_do_handshake(ssl_);
@@ -174,7 +208,7 @@ std::expected<void, std::string> TlsEngine::Process(std::string& plaintext, bool
       if (verify != X509_V_OK) {
         reason += std::string(" (certificate: ") + X509_verify_cert_error_string(verify) + ")";
       }
-      return std::unexpected(reason);
+      return std::unexpected(base::Error::Of(reason));
     }
     handshake_done_ = true;
     if (auto ok = FlushPending(); !ok) return ok;
@@ -192,34 +226,34 @@ std::expected<void, std::string> TlsEngine::Process(std::string& plaintext, bool
       peer_closed = true;
       return {};
     }
-    return std::unexpected(TlsErrorString("TLS read failed"));
+    return std::unexpected(TlsError("TLS read failed"));
   }
 }
 
-std::expected<void, std::string> TlsEngine::Write(std::string_view plaintext) {
+base::Result<void> TlsEngine::Write(std::string_view plaintext) {
   if (!handshake_done_ || !pending_plaintext_.empty()) {
     pending_plaintext_.append(plaintext);
-    return handshake_done_ ? FlushPending() : std::expected<void, std::string>{};
+    return handshake_done_ ? FlushPending() : base::Result<void>{};
   }
   // Common case: encrypt straight from the caller's buffer (no copy of large responses).
   size_t offset = 0;
   while (offset < plaintext.size()) {
     const size_t chunk = std::min<size_t>(plaintext.size() - offset, 1 << 20);
     const int n = SSL_write(ssl_, plaintext.data() + offset, static_cast<int>(chunk));
-    if (n <= 0) return std::unexpected(TlsErrorString("TLS write failed"));
+    if (n <= 0) return std::unexpected(TlsError("TLS write failed"));
     offset += static_cast<size_t>(n);
   }
   return {};
 }
 
-std::expected<void, std::string> TlsEngine::FlushPending() {
+base::Result<void> TlsEngine::FlushPending() {
   size_t offset = 0;
   while (offset < pending_plaintext_.size()) {
     const size_t chunk = std::min<size_t>(pending_plaintext_.size() - offset, 1 << 20);
     const int n = SSL_write(ssl_, pending_plaintext_.data() + offset, static_cast<int>(chunk));
     if (n <= 0) {
       pending_plaintext_.erase(0, offset);
-      return std::unexpected(TlsErrorString("TLS write failed"));
+      return std::unexpected(TlsError("TLS write failed"));
     }
     offset += static_cast<size_t>(n);
   }

@@ -1,9 +1,10 @@
 // net/tls.h — BoringSSL contexts and a socket-free TLS engine over memory BIOs.
 //
 // Owns: `TlsContext` (an SSL_CTX set up for mutual TLS 1.3: our certificate chain and key, the
-// CA that peers must chain to, peer certificates required), `TlsEngine` (one TLS session driven
-// entirely through buffers: ciphertext in from the network, plaintext out to the application and
-// the reverse), and `SpiffeUriSans` (identity read from a verified peer certificate).
+// CA that peers must chain to, peer certificates required; or server-only TLS 1.2+ for HTTPS),
+// `TlsEngine` (one TLS session driven entirely through buffers: ciphertext in from the network,
+// plaintext out to the application and the reverse), and `SpiffeUriSans` (identity read from a
+// verified peer certificate).
 //
 // The engine never touches a socket, so it is testable without a loop; net/tls_stream.h couples
 // it to a libuv TCP stream. Thread-compatible: one engine per connection, used on one thread.
@@ -18,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+
 namespace picket::net {
 
 struct TlsCredentials {
@@ -26,16 +29,24 @@ struct TlsCredentials {
   std::string ca_pem;  // trust anchors peers must chain to
 };
 
+// One PEM file's text (errors name the file).
+[[nodiscard]] base::Result<std::string> ReadPemFile(const std::string& path);
+
 // Reads the three PEM files.
-[[nodiscard]] std::expected<TlsCredentials, std::string> LoadTlsCredentials(
-    const std::string& cert_file, const std::string& key_file, const std::string& ca_file);
+[[nodiscard]] base::Result<TlsCredentials> LoadTlsCredentials(const std::string& cert_file,
+                                                              const std::string& key_file,
+                                                              const std::string& ca_file);
 
 enum class TlsRole { kClient, kServer };
 
 class TlsContext {
  public:
-  [[nodiscard]] static std::expected<std::shared_ptr<TlsContext>, std::string> Create(
+  [[nodiscard]] static base::Result<std::shared_ptr<TlsContext>> Create(
       TlsRole role, const TlsCredentials& credentials);
+  // A server that authenticates only itself (TLS 1.2 or 1.3; no client certificate is asked for):
+  // an HTTPS endpoint such as the admission webhook, whose clients hold no certificate of ours.
+  [[nodiscard]] static base::Result<std::shared_ptr<TlsContext>> CreateServerOnly(
+      std::string_view cert_chain_pem, std::string_view private_key_pem);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -56,7 +67,7 @@ class TlsEngine {
  public:
   // `verify_name` (client only): the server certificate must carry this DNS name or IP address
   // as a subjectAltName; empty disables the name check (the chain is still verified).
-  [[nodiscard]] static std::expected<std::unique_ptr<TlsEngine>, std::string> Create(
+  [[nodiscard]] static base::Result<std::unique_ptr<TlsEngine>> Create(
       std::shared_ptr<TlsContext> context, std::string_view verify_name = {});
   ~TlsEngine();
   TlsEngine(const TlsEngine&) = delete;
@@ -68,9 +79,9 @@ class TlsEngine {
   // An error (bad certificate, protocol violation) means the session is dead; close the
   // connection (after sending TakeCiphertext(), which may hold an alert). `peer_closed` is set
   // when the peer sent close_notify.
-  [[nodiscard]] std::expected<void, std::string> Process(std::string& plaintext, bool& peer_closed);
+  [[nodiscard]] base::Result<void> Process(std::string& plaintext, bool& peer_closed);
   // Queues application data; it is encrypted once the handshake is done.
-  [[nodiscard]] std::expected<void, std::string> Write(std::string_view plaintext);
+  [[nodiscard]] base::Result<void> Write(std::string_view plaintext);
   // Sends close_notify.
   void Shutdown();
   // Bytes to send to the network (handshake records, application data, alerts).
@@ -82,7 +93,7 @@ class TlsEngine {
 
  private:
   TlsEngine(std::shared_ptr<TlsContext> context, SSL* ssl);
-  [[nodiscard]] std::expected<void, std::string> FlushPending();
+  [[nodiscard]] base::Result<void> FlushPending();
 
   std::shared_ptr<TlsContext> context_;
   SSL* ssl_;

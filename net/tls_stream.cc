@@ -13,14 +13,10 @@ struct WriteRequest {
 
 }  // namespace
 
-std::string UvError(std::string_view what, int code) {
-  return std::string(what) + ": " + uv_strerror(code);
-}
-
 TlsStream::TlsStream(std::unique_ptr<TlsEngine> engine, Handler* handler)
     : engine_(std::move(engine)), handler_(handler) {}
 
-std::expected<void, std::string> TlsStream::Init(uv_loop_t* loop) {
+base::Result<void> TlsStream::Init(uv_loop_t* loop) {
   if (int rc = uv_tcp_init(loop, &tcp_); rc < 0) return std::unexpected(UvError("uv_tcp_init", rc));
   tcp_.data = this;
   ++open_handles_;
@@ -30,10 +26,9 @@ std::expected<void, std::string> TlsStream::Init(uv_loop_t* loop) {
   return {};
 }
 
-std::expected<TlsStream*, std::string> TlsStream::Connect(uv_loop_t* loop, const sockaddr* address,
-                                                          std::shared_ptr<TlsContext> context,
-                                                          std::string_view verify_name,
-                                                          Handler* handler) {
+base::Result<TlsStream*> TlsStream::Connect(uv_loop_t* loop, const sockaddr* address,
+                                            std::shared_ptr<TlsContext> context,
+                                            std::string_view verify_name, Handler* handler) {
   auto engine = TlsEngine::Create(std::move(context), verify_name);
   if (!engine) return std::unexpected(engine.error());
   auto* stream = new TlsStream(std::move(*engine), handler);
@@ -53,9 +48,8 @@ std::expected<TlsStream*, std::string> TlsStream::Connect(uv_loop_t* loop, const
   return stream;
 }
 
-std::expected<TlsStream*, std::string> TlsStream::Accept(uv_stream_t* server,
-                                                         std::shared_ptr<TlsContext> context,
-                                                         Handler* handler) {
+base::Result<TlsStream*> TlsStream::Accept(uv_stream_t* server, std::shared_ptr<TlsContext> context,
+                                           Handler* handler) {
   auto engine = TlsEngine::Create(std::move(context));
   if (!engine) return std::unexpected(engine.error());
   auto* stream = new TlsStream(std::move(*engine), handler);
@@ -76,7 +70,7 @@ std::expected<TlsStream*, std::string> TlsStream::Accept(uv_stream_t* server,
 void TlsStream::OnConnect(int status) {
   if (closing_) return;
   if (status < 0) {
-    Fail(UvError("connect", status));
+    Fail(UvError("connect", status).ToString());
     return;
   }
   uv_tcp_nodelay(&tcp_, 1);
@@ -85,7 +79,7 @@ void TlsStream::OnConnect(int status) {
   std::string plaintext;
   bool peer_closed = false;
   if (auto ok = engine_->Process(plaintext, peer_closed); !ok) {
-    Fail(ok.error());
+    Fail(ok.error().ToString());
     return;
   }
   if (!SendCiphertext()) return;
@@ -107,7 +101,7 @@ void TlsStream::OnRead(ssize_t nread, const uv_buf_t* buf) {
   if (closing_ || nread == 0) return;
   if (nread < 0) {
     Fail(nread == UV_EOF ? std::string("peer closed the connection")
-                         : UvError("read", static_cast<int>(nread)));
+                         : UvError("read", static_cast<int>(nread)).ToString());
     return;
   }
   const bool was_ready = engine_->handshake_done();
@@ -118,7 +112,7 @@ void TlsStream::OnRead(ssize_t nread, const uv_buf_t* buf) {
   // Send whatever the engine produced (handshake records, or an alert before failing).
   if (!SendCiphertext()) return;
   if (!processed) {
-    Fail(processed.error());
+    Fail(processed.error().ToString());
     return;
   }
   if (!was_ready && engine_->handshake_done() && handler_ != nullptr) {
@@ -142,21 +136,21 @@ bool TlsStream::SendCiphertext() {
                             auto* self = static_cast<TlsStream*>(req->handle->data);
                             delete w;
                             if (status < 0 && status != UV_ECANCELED) {
-                              self->Fail(UvError("write", status));
+                              self->Fail(UvError("write", status).ToString());
                             }
                           });
   if (rc < 0) {
     delete w;
-    Fail(UvError("write", rc));
+    Fail(UvError("write", rc).ToString());
     return false;
   }
   return true;
 }
 
-std::expected<void, std::string> TlsStream::Write(std::string_view plaintext) {
-  if (closing_) return std::unexpected(std::string("stream is closing"));
+base::Result<void> TlsStream::Write(std::string_view plaintext) {
+  if (closing_) return std::unexpected(base::Error::Of("stream is closing"));
   if (auto ok = engine_->Write(plaintext); !ok) return ok;
-  if (!SendCiphertext()) return std::unexpected(std::string("write failed"));
+  if (!SendCiphertext()) return std::unexpected(base::Error::Of("write failed"));
   return {};
 }
 

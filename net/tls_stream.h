@@ -17,7 +17,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "net/tls.h"
+#include "net/uv_error.h"
 
 namespace picket::net {
 
@@ -36,19 +38,21 @@ class TlsStream {
   };
 
   // Starts connecting to `address`. `verify_name` as in TlsEngine::Create.
-  [[nodiscard]] static std::expected<TlsStream*, std::string> Connect(
-      uv_loop_t* loop, const sockaddr* address, std::shared_ptr<TlsContext> context,
-      std::string_view verify_name, Handler* handler);
+  [[nodiscard]] static base::Result<TlsStream*> Connect(uv_loop_t* loop, const sockaddr* address,
+                                                        std::shared_ptr<TlsContext> context,
+                                                        std::string_view verify_name,
+                                                        Handler* handler);
   // Accepts the pending connection of `server` (call from its connection callback).
-  [[nodiscard]] static std::expected<TlsStream*, std::string> Accept(
-      uv_stream_t* server, std::shared_ptr<TlsContext> context, Handler* handler);
+  [[nodiscard]] static base::Result<TlsStream*> Accept(uv_stream_t* server,
+                                                       std::shared_ptr<TlsContext> context,
+                                                       Handler* handler);
 
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
 
   // Encrypts and queues `plaintext` (held until the handshake is done). An error means the
   // connection is unusable: Close() it.
-  [[nodiscard]] std::expected<void, std::string> Write(std::string_view plaintext);
+  [[nodiscard]] base::Result<void> Write(std::string_view plaintext);
   // Closes now; pending writes are dropped. Idempotent.
   void Close();
   // Sends close_notify, lets queued writes drain (at most `linger_ms`), then closes.
@@ -65,7 +69,7 @@ class TlsStream {
   TlsStream(std::unique_ptr<TlsEngine> engine, Handler* handler);
   ~TlsStream() = default;
 
-  [[nodiscard]] std::expected<void, std::string> Init(uv_loop_t* loop);
+  [[nodiscard]] base::Result<void> Init(uv_loop_t* loop);
   void StartReading();
   void OnConnect(int status);
   void OnRead(ssize_t nread, const uv_buf_t* buf);
@@ -84,8 +88,5 @@ class TlsStream {
   int open_handles_ = 0;
   char read_buffer_[65536];
 };
-
-// libuv's negative error codes as text ("uv_listen: address already in use").
-std::string UvError(std::string_view what, int code);
 
 }  // namespace picket::net

@@ -1,8 +1,8 @@
-// proxy/admin.h — the admin endpoint: a tiny HTTP/1.1 server on 127.0.0.1 and its routes.
+// proxy/admin.h — the admin endpoint on 127.0.0.1: its routes, served by net::HttpServer.
 //
 // Owns: `AdminHandler` (what the routes need from the proxy: the seam for routing tests),
-// `RouteAdmin` (pure: request → response) and `AdminServer` (uv_tcp on the main loop; one
-// request per connection, answered with `Connection: close`).
+// `RouteAdmin` (pure: request → response) and `AdminServer` (a net::HttpServer on the main loop
+// with every route registered; one request per connection, answered with `Connection: close`).
 //
 // Routes (Envoy's names, Envoy docs: admin interface): GET /ready (200 "LIVE" once a policy is
 // loaded, else 503 with the state), GET /stats/prometheus, GET /config_dump, GET /flows
@@ -15,13 +15,13 @@
 #include <uv.h>
 
 #include <cstdint>
-#include <expected>
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "base/error.h"
+#include "net/http_server.h"
 
 namespace picket::proxy {
 
@@ -70,23 +70,9 @@ struct ServiceMapDump {
 // "target_port"}]}]}]} — one JSON object, no trailing newline.
 std::string ServiceMapJson(const ServiceMapDump& dump);
 
-struct AdminRequest {
-  std::string method;
-  std::string path;
-  std::string query;  // without '?'
-};
-
-struct AdminResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-};
-
-// Parses the request line of `head` (everything up to the blank line); nullopt if malformed.
-std::optional<AdminRequest> ParseAdminRequest(std::string_view head);
-AdminResponse RouteAdmin(const AdminRequest& request, AdminHandler& handler);
-// Status line, headers and body.
-std::string SerializeAdminResponse(const AdminResponse& response);
+// Every route: the one place that maps a request to the proxy's answer (method checks included:
+// Envoy answers a GET on a mutation with 400, a mutation on a read-only endpoint with 405).
+net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler);
 
 class AdminServer {
  public:
@@ -95,28 +81,14 @@ class AdminServer {
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
-  [[nodiscard]] std::expected<void, std::string> Listen(const std::string& host, uint16_t port);
-  uint16_t port() const { return port_; }
+  [[nodiscard]] base::Result<void> Listen(const std::string& host, uint16_t port);
+  uint16_t port() const { return http_->port(); }
   // Closes the listener and every open request; the loop finishes the close callbacks.
-  void Close();
+  void Close() { http_->Close(); }
 
  private:
-  struct Client;
-  static void OnConnection(uv_stream_t* server, int status);
-  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void OnWritten(uv_write_t* req, int status);
-  static void OnClientClosed(uv_handle_t* h);
-
-  void Respond(Client& client, const AdminResponse& response);
-  void CloseClient(Client& client);
-
-  uv_loop_t* loop_;
   AdminHandler& handler_;
-  uv_tcp_t server_;
-  bool open_ = false;
-  uint16_t port_ = 0;
-  std::unordered_map<Client*, std::unique_ptr<Client>> clients_;
+  std::unique_ptr<net::HttpServer> http_;
 };
 
 }  // namespace picket::proxy

@@ -155,7 +155,7 @@ std::expected<void, std::string> Proxy::Start() {
 
   admin_ = std::make_unique<AdminServer>(loop_, *this);
   if (auto listening = admin_->Listen(bootstrap_.admin.host, bootstrap_.admin.port); !listening) {
-    return std::unexpected(listening.error());
+    return std::unexpected(listening.error().ToString());
   }
 
   if (options_.handle_signals) {

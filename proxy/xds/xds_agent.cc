@@ -13,9 +13,9 @@ base::Result<std::unique_ptr<XdsAgent>> XdsAgent::Create(uv_loop_t* loop,
     return std::unexpected(base::Error::Of("xds: the pod's namespace and name are required"));
   }
   auto credentials = net::LoadTlsCredentials(config.cert, config.key, config.ca);
-  if (!credentials) return std::unexpected(base::Error::Of("xds.tls: " + credentials.error()));
+  if (!credentials) return std::unexpected(std::move(credentials.error()).Context("xds.tls"));
   auto tls = net::TlsContext::Create(net::TlsRole::kClient, *credentials);
-  if (!tls) return std::unexpected(base::Error::Of("xds.tls: " + tls.error()));
+  if (!tls) return std::unexpected(std::move(tls.error()).Context("xds.tls"));
 
   std::unique_ptr<XdsAgent> agent(new XdsAgent());
   agent->source_ = std::make_unique<PolicySource>(config.ns, config.pod, std::move(apply),

@@ -137,7 +137,7 @@ void XdsClient::TryNextAddress() {
   auto stream = net::TlsStream::Connect(loop_, reinterpret_cast<const sockaddr*>(&address),
                                         options_.tls, options_.server_name, this);
   if (!stream) {
-    status_.last_error = status_.server_address + ": " + stream.error();
+    status_.last_error = status_.server_address + ": " + stream.error().ToString();
     ++status_.connect_failures;
     TryNextAddress();
     return;
@@ -295,7 +295,7 @@ void XdsClient::HandleDelta(net::DeltaDiscoveryResponse response) {
 void XdsClient::Send(const net::Message& message) {
   if (stream_ == nullptr) return;
   if (auto ok = stream_->Write(net::EncodeFrame(net::EncodeMessage(message))); !ok) {
-    Disconnect("write: " + ok.error());
+    Disconnect("write: " + ok.error().ToString());
   }
 }
 

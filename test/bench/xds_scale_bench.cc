@@ -105,7 +105,7 @@ class LightSidecar : public net::TlsStream::Handler {
   bool Connect(uv_loop_t* loop, const sockaddr* address, std::shared_ptr<net::TlsContext> tls) {
     auto stream = net::TlsStream::Connect(loop, address, std::move(tls), "127.0.0.1", this);
     if (!stream) {
-      std::cerr << stream.error() << "\n";
+      std::cerr << stream.error().ToString() << "\n";
       return false;
     }
     stream_ = *stream;
@@ -209,7 +209,7 @@ int RunSidecars(const Flags& flags, int in_fd, int out_fd, const control::PemPai
     auto tls = net::TlsContext::Create(net::TlsRole::kClient,
                                        {leaf->cert_pem, leaf->key_pem, ca.cert_pem});
     if (!tls) {
-      std::cerr << tls.error() << "\n";
+      std::cerr << tls.error().ToString() << "\n";
       return 1;
     }
     sidecars.push_back(std::make_unique<LightSidecar>(

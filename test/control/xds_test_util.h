@@ -46,7 +46,7 @@ struct TestPki {
                                            const std::string& ca_pem = "") const {
     auto ctx = net::TlsContext::Create(
         role, {leaf.cert_pem, leaf.key_pem, ca_pem.empty() ? ca.cert_pem : ca_pem});
-    EXPECT_TRUE(ctx.has_value()) << ctx.error();
+    EXPECT_TRUE(ctx.has_value()) << ctx.error().ToString();
     return ctx.value_or(nullptr);
   }
 };
@@ -81,7 +81,7 @@ class RawClient : public net::TlsStream::Handler {
     uv_ip4_addr("127.0.0.1", port, &addr);
     auto stream =
         net::TlsStream::Connect(loop, reinterpret_cast<sockaddr*>(&addr), ctx, "127.0.0.1", this);
-    EXPECT_TRUE(stream.has_value()) << stream.error();
+    EXPECT_TRUE(stream.has_value()) << stream.error().ToString();
     stream_ = stream.value_or(nullptr);
   }
   ~RawClient() override {
