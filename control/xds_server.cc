@@ -52,14 +52,14 @@ base::Result<void> XdsServer::Listen() {
         base::Error::Of("listen address \"" + options_.listen_host + "\" is not an IP"));
   }
   if (int rc = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&addr), 0); rc < 0) {
-    return std::unexpected(net::UvError("bind " + options_.listen_host, rc)));
+    return std::unexpected(net::UvError("bind " + options_.listen_host, rc));
   }
   if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024,
                          [](uv_stream_t* s, int status) {
                            static_cast<XdsServer*>(s->data)->OnConnection(status);
                          });
       rc < 0) {
-    return std::unexpected(net::UvError("listen", rc)));
+    return std::unexpected(net::UvError("listen", rc));
   }
   sockaddr_storage bound{};
   int len = sizeof bound;
