@@ -1,6 +1,6 @@
 #include "proxy/admin.h"
 
-#include "policy/json_writer.h"
+#include "base/json.h"
 
 namespace picket::proxy {
 namespace {
@@ -24,7 +24,7 @@ net::HttpResponse Text(int status, std::string body) {
   return net::HttpResponse::Text(status, std::move(body));
 }
 
-using policy::AppendJsonString;  // RFC 8259 strings: the one escaper (policy/json_writer.h)
+using base::AppendJsonString;  // RFC 8259 strings: the one escaper (base/json.h)
 
 void AppendStringArray(std::string& out, const std::vector<std::string>& items) {
   out += '[';

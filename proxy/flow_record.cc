@@ -2,7 +2,7 @@
 
 #include <ctime>
 
-#include "policy/json_writer.h"
+#include "base/json.h"
 
 namespace picket::proxy {
 namespace {
@@ -44,11 +44,11 @@ void AppendEndpoint(std::string* out, const char* key, const policy::PeerInfo* p
   };
   if (!ns.empty()) {
     field("namespace");
-    AppendJsonString(out, ns);
+    base::AppendJsonString(*out, ns);
   }
   if (!pod.empty()) {
     field("pod_name");
-    AppendJsonString(out, pod);
+    base::AppendJsonString(*out, pod);
   }
   if (labels != nullptr && !labels->empty()) {
     field("labels");
@@ -57,7 +57,7 @@ void AppendEndpoint(std::string* out, const char* key, const policy::PeerInfo* p
     for (const auto& [k, v] : *labels) {
       if (!first_label) *out += ',';
       first_label = false;
-      AppendJsonString(out, "k8s:" + k + "=" + v);
+      base::AppendJsonString(*out, "k8s:" + k + "=" + v);
     }
     *out += ']';
   }
@@ -74,17 +74,15 @@ void AppendPolicies(std::string* out, const char* key, const std::vector<std::st
     const std::string& p = policies[i];
     size_t slash = p.find('/');
     *out += "{\"namespace\":";
-    AppendJsonString(out, slash == std::string::npos ? "" : p.substr(0, slash));
+    base::AppendJsonString(*out, slash == std::string::npos ? "" : p.substr(0, slash));
     *out += ",\"name\":";
-    AppendJsonString(out, slash == std::string::npos ? p : p.substr(slash + 1));
+    base::AppendJsonString(*out, slash == std::string::npos ? p : p.substr(slash + 1));
     *out += '}';
   }
   *out += ']';
 }
 
 }  // namespace
-
-void AppendJsonString(std::string* out, std::string_view s) { policy::AppendJsonString(*out, s); }
 
 std::string Rfc3339(std::chrono::system_clock::time_point time) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
@@ -128,14 +126,15 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
   if (const filters::ServiceAddress* svc = r.destination_service.get()) {
     const size_t slash = svc->name.find('/');
     out += ",\"destination_service\":{\"namespace\":";
-    AppendJsonString(&out, slash == std::string::npos ? "" : svc->name.substr(0, slash));
+    base::AppendJsonString(out, slash == std::string::npos ? "" : svc->name.substr(0, slash));
     out += ",\"name\":";
-    AppendJsonString(&out, slash == std::string::npos ? svc->name : svc->name.substr(slash + 1));
+    base::AppendJsonString(out,
+                           slash == std::string::npos ? svc->name : svc->name.substr(slash + 1));
     out += ",\"ip\":\"" + svc->address.address.ToString() +
            "\",\"port\":" + std::to_string(svc->address.port) + "}";
   }
   out += ",\"node_name\":";
-  AppendJsonString(&out, node_name);
+  base::AppendJsonString(out, node_name);
   out += ",\"is_reply\":false,\"Type\":\"L3_L4\"";
   const char* by = ingress ? (r.forwarded ? "ingress_allowed_by" : "ingress_denied_by")
                            : (r.forwarded ? "egress_allowed_by" : "egress_denied_by");
@@ -145,7 +144,7 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
   out += '"';
   if (!r.detail.empty()) {
     out += ",\"policy_detail\":";
-    AppendJsonString(&out, r.detail);
+    base::AppendJsonString(out, r.detail);
   }
   if (r.relayed) {
     out += ",\"bytes\":{\"to_destination\":" + std::to_string(r.bytes_to_destination) +
@@ -154,7 +153,7 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
   }
   out += ",\"connection_id\":" + std::to_string(r.connection_id);
   out += "},\"node_name\":";
-  AppendJsonString(&out, node_name);
+  base::AppendJsonString(out, node_name);
   out += ",\"time\":\"" + time + "\"}";
   return out;
 }
@@ -162,9 +161,9 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
 std::string SuppressedJson(std::chrono::system_clock::time_point time, const std::string& source,
                            uint64_t count, const NodeIdentity& node) {
   std::string out = "{\"suppressed\":" + std::to_string(count) + ",\"source\":";
-  AppendJsonString(&out, source);
+  base::AppendJsonString(out, source);
   out += ",\"node_name\":";
-  AppendJsonString(&out, node.ns + "/" + node.name);
+  base::AppendJsonString(out, node.ns + "/" + node.name);
   out += ",\"time\":\"" + Rfc3339(time) + "\"}";
   return out;
 }

@@ -57,7 +57,5 @@ std::string SuppressedJson(std::chrono::system_clock::time_point time, const std
 
 // RFC 3339 with nanoseconds, UTC: 2023-08-21T12:12:18.510175415Z.
 std::string Rfc3339(std::chrono::system_clock::time_point time);
-// JSON string literal with escapes.
-void AppendJsonString(std::string* out, std::string_view s);
 
 }  // namespace picket::proxy

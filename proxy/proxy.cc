@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/json.h"
 #include "net/xds_message.h"
 #include "proxy/xds/xds_agent.h"
 
@@ -40,7 +41,7 @@ uint64_t RaiseFdLimit() {
 
 std::string JsonString(std::string_view s) {
   std::string out;
-  AppendJsonString(&out, s);
+  base::AppendJsonString(out, s);
   return out;
 }
 

@@ -81,12 +81,6 @@ TEST(FlowRecordTest, OtherDropReasonsUseTheirNames) {
   EXPECT_NE(json.find("\"close_reason\":\"no_policy_yet\""), std::string::npos);
 }
 
-TEST(FlowRecordTest, JsonStringEscapes) {
-  std::string out;
-  AppendJsonString(&out, "a\"b\\c\n\x01");
-  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001\"");
-}
-
 TEST(FlowRecordTest, SuppressedRecord) {
   auto t = std::chrono::system_clock::time_point(std::chrono::seconds(0));
   EXPECT_EQ(SuppressedJson(t, "10.0.0.9", 42, NodeIdentity{"ns", "p"}),
