@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "base/json.h"
 #include "config/document.h"
 #include "config/document_scalar.h"
 
@@ -218,45 +219,6 @@ void EmitBlock(const Node& n, size_t indent, std::string& out) {
   }
 }
 
-void JsonString(std::string_view s, std::string& out) {
-  out += '"';
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", u);
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out += '"';
-}
-
 void EmitJsonTo(const Node& n, std::string& out) {
   switch (n.type()) {
     case Node::Type::kNull:
@@ -272,7 +234,7 @@ void EmitJsonTo(const Node& n, std::string& out) {
       out += std::isfinite(n.AsDouble()) ? FormatDouble(n.AsDouble()) : "null";
       break;
     case Node::Type::kString:
-      JsonString(n.AsString(), out);
+      base::AppendJsonString(out, n.AsString());
       break;
     case Node::Type::kSequence: {
       out += '[';
@@ -291,7 +253,7 @@ void EmitJsonTo(const Node& n, std::string& out) {
       for (const Member& m : n.members()) {
         if (!first) out += ',';
         first = false;
-        JsonString(m.key, out);
+        base::AppendJsonString(out, m.key);
         out += ':';
         EmitJsonTo(m.value, out);
       }

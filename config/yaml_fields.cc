@@ -101,18 +101,6 @@ int LineOf(const YAML::Node& node) {
   return mark.is_null() || mark.line < 0 ? 0 : mark.line + 1;
 }
 
-std::string Child(const std::string& parent, std::string_view child) {
-  if (parent.empty()) return std::string(child);
-  std::string out = parent;
-  out += '.';
-  out += child;
-  return out;
-}
-
-std::string Index(const std::string& parent, size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
-
 void FieldReader::Report(int line, const std::string& field, std::string reason) {
   if (line > 0) line += line_offset_;
   errors_->push_back(Error{file_, line, object_, field, std::move(reason)});

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/field_path.h"
 #include "config/error.h"
 #include "config/model.h"
 
@@ -46,8 +47,8 @@ enum class ScalarType : uint8_t { kNull, kBool, kInt, kFloat, kString };
 [[nodiscard]] int LineOf(const YAML::Node& node);
 
 // `parent.child` and `parent[i]`, as field.Path renders them.
-[[nodiscard]] std::string Child(const std::string& parent, std::string_view child);
-[[nodiscard]] std::string Index(const std::string& parent, size_t i);
+using base::Child;
+using base::Index;
 
 // Limits the work one load may do, whatever YAML aliases expand to (`&a [*b, *b]` chains make a
 // small file name exponentially many nodes). Without aliases a text of N bytes has fewer than N
