@@ -1,4 +1,7 @@
 // control/xds_stream.cc — see xds_stream.h; the rules implemented are control/PROTOCOL.md §4.
+// Why ~550 lines: one stream's state machine (handshake, node, per-type SotW and delta
+// subscriptions, ACK/NACK bookkeeping, backpressure) is kept in one place so every transition is
+// visible beside the others.
 #include "control/xds_stream.h"
 
 #include <spdlog/spdlog.h>

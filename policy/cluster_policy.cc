@@ -1,4 +1,7 @@
 // policy/cluster_policy.cc — compiling NetworkPolicies to per-identity flat rules.
+// Why ~550 lines: it is the one compiler the sidecars, matrix and explain share (no second
+// evaluator); its steps (identities, selector sets, rule entries, incremental pod add/remove)
+// read as one pipeline and are tested together in test/policy/cluster_policy_test.cc.
 #include "policy/cluster_policy.h"
 
 #include <algorithm>
