@@ -179,6 +179,23 @@ std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
   return V6(ip->bytes.data());
 }
 
+std::optional<IpAddress> IpAddress::ParseStrict(std::string_view text) {
+  const std::string z(text);  // inet_pton wants a terminated string
+  uint8_t buf[16];
+  if (inet_pton(AF_INET, z.c_str(), buf) == 1) return V4(buf);
+  if (inet_pton(AF_INET6, z.c_str(), buf) == 1) return V6(buf);
+  return std::nullopt;
+}
+
+bool IpAddress::IsLoopback() const {
+  if (!v6) return bytes[0] == 127;
+  IpBytes b;
+  std::memcpy(b.data(), bytes.data(), 16);
+  if (IsV4Mapped(b)) return bytes[12] == 127;
+  static constexpr std::array<uint8_t, 16> kLoop = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return bytes == kLoop;
+}
+
 std::string IpAddress::ToString() const {
   char buf[INET6_ADDRSTRLEN];
   if (inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof(buf)) == nullptr) return "?";

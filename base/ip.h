@@ -57,6 +57,11 @@ struct IpAddress {
 
   // ParseIpSloppy, folded: an IPv4-mapped IPv6 address is the IPv4 address.
   static std::optional<IpAddress> Parse(std::string_view text);
+  // A literal exactly as inet_pton(3) reads it (no leading zeros, no zone, not folded): what our
+  // own configuration fields accept (bootstrap addresses, flags), where sloppiness helps nobody.
+  static std::optional<IpAddress> ParseStrict(std::string_view text);
+  // 127.0.0.0/8, ::1, and the IPv4-mapped form of 127.0.0.0/8.
+  bool IsLoopback() const;
   static IpAddress V4(const uint8_t b[4]) {
     IpAddress a;
     std::memcpy(a.bytes.data(), b, 4);

@@ -1,6 +1,5 @@
 #include "config/bootstrap.h"
 
-#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -9,6 +8,8 @@
 #include <set>
 #include <sstream>
 #include <tuple>
+
+#include "base/ip.h"
 
 namespace picket::config {
 namespace {
@@ -163,26 +164,14 @@ class Reader {
 };
 
 bool IsIp(const std::string& s, bool* v6) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, s.c_str(), buf) == 1) {
-    *v6 = false;
-    return true;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), buf) == 1) {
-    *v6 = true;
-    return true;
-  }
-  return false;
+  std::optional<base::IpAddress> ip = base::IpAddress::ParseStrict(s);
+  if (ip) *v6 = ip->v6;
+  return ip.has_value();
 }
 
 bool IsLoopback(const std::string& host) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, host.c_str(), buf) == 1) return buf[0] == 127;
-  if (inet_pton(AF_INET6, host.c_str(), buf) == 1) {
-    static const unsigned char kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    return std::equal(buf, buf + 16, kLoop);
-  }
-  return false;
+  std::optional<base::IpAddress> ip = base::IpAddress::ParseStrict(host);
+  return ip && ip->IsLoopback();
 }
 
 // "host:port" or "[v6]:port".

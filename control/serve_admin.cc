@@ -1,28 +1,15 @@
 // control/serve_admin.cc — see serve_admin.h.
 #include "control/serve_admin.h"
 
-#include <arpa/inet.h>
-
 namespace picket::control {
-namespace {
-
-bool IsLoopback(const std::string& host) {
-  in_addr a4{};
-  if (inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-  return host == "::1";
-}
-
-}  // namespace
 
 base::Result<std::unique_ptr<AdminServer>> AdminServer::Create(uv_loop_t* loop,
                                                                const std::string& host,
                                                                uint16_t port,
                                                                std::function<std::string()> status,
                                                                std::function<bool()> ready) {
-  if (!IsLoopback(host)) {
-    return std::unexpected(base::Error::At(
-        "--admin", "admin address " + host + " is not loopback (127.0.0.0/8 or ::1)"));
-  }
+  // Read-only (GET/HEAD of /status and /ready): it may listen where kubelet's readiness probe
+  // reaches it (examples/kubernetes uses 0.0.0.0); nothing on it changes state.
   net::HttpServerOptions options;
   options.keep_alive = false;  // one request per connection: readers read to EOF
   options.limits.max_header_bytes = 8192;

@@ -1,12 +1,11 @@
 // inject/bootstrap_gen.cc — see bootstrap_gen.h.
 #include "inject/bootstrap_gen.h"
 
-#include <arpa/inet.h>
-
 #include <charconv>
 #include <string_view>
 #include <utility>
 
+#include "base/ip.h"
 #include "config/bootstrap.h"
 
 namespace picket::inject {
@@ -27,10 +26,7 @@ bool IsDns1123Label(const std::string& s, size_t max) {
   return true;
 }
 
-bool IsIp(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
+bool IsIp(const std::string& s) { return base::IpAddress::ParseStrict(s).has_value(); }
 
 // "host:port" or "[v6]:port", as config/bootstrap.cc reads xds.address.
 bool IsHostPort(const std::string& s) {

@@ -131,3 +131,30 @@ TEST(IpPrefixTest, FoldsLikeGoNetIpNet) {
 
 }  // namespace
 }  // namespace picket::base
+
+namespace picket::base {
+namespace {
+
+TEST(IpAddressStrictTest, ReadsOnlyWhatInetPtonReads) {
+  EXPECT_TRUE(IpAddress::ParseStrict("10.1.2.3").has_value());
+  EXPECT_TRUE(IpAddress::ParseStrict("2001:db8::1")->v6);
+  EXPECT_FALSE(IpAddress::ParseStrict("010.1.2.3").has_value());  // the sloppy parser takes it
+  EXPECT_TRUE(IpAddress::Parse("010.1.2.3").has_value());
+  EXPECT_FALSE(IpAddress::ParseStrict("10.1.2.3/8").has_value());
+  EXPECT_FALSE(IpAddress::ParseStrict("fe80::1%eth0").has_value());
+  EXPECT_FALSE(IpAddress::ParseStrict("").has_value());
+  // Not folded: an IPv4-mapped literal stays IPv6.
+  EXPECT_TRUE(IpAddress::ParseStrict("::ffff:10.0.0.1")->v6);
+}
+
+TEST(IpAddressStrictTest, Loopback) {
+  for (const char* s : {"127.0.0.1", "127.255.0.7", "::1", "::ffff:127.0.0.1"}) {
+    EXPECT_TRUE(IpAddress::ParseStrict(s)->IsLoopback()) << s;
+  }
+  for (const char* s : {"128.0.0.1", "0.0.0.0", "::", "::7", "::2", "::ffff:10.0.0.1"}) {
+    EXPECT_FALSE(IpAddress::ParseStrict(s)->IsLoopback()) << s;
+  }
+}
+
+}  // namespace
+}  // namespace picket::base
