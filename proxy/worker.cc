@@ -257,8 +257,8 @@ void Worker::Reject(int fd, const filters::ConnectionInfo& info, filters::Filter
                              filters::CloseReasonName(reason));
   }
   // Decide before building: a suppressed denial (the common case in a flood) allocates nothing.
-  FlowLog::Admission admission = context_.flow_log->AdmitDenial(
-      info.source, info.original_destination, info.direction);
+  FlowLog::Admission admission =
+      context_.flow_log->AdmitDenial(info.source, info.original_destination, info.direction);
   if (!admission.admitted) return;
   FlowRecord record;
   record.time = std::chrono::system_clock::now();
