@@ -228,7 +228,8 @@ void ParseNode(Reader& r, const YAML::Node& n, Bootstrap::Node* out) {
 void ParseFlowLog(Reader& r, const YAML::Node& n, Bootstrap::FlowLog* out) {
   const std::string p = "flow_log";
   if (!r.CheckMap(n, p,
-                  {"path", "max_size", "max_files", "log_allowed", "rate_per_source", "recent"}))
+                  {"path", "max_size", "max_files", "log_allowed", "rate_per_source", "recent",
+                   "lines_per_second", "bytes_per_second", "recent_tuples"}))
     return;
   if (r.String(n, p, "path", &out->path) && out->path.empty()) {
     r.Fail(n["path"], "flow_log.path", "must be \"stdout\" or a file path");
@@ -238,6 +239,9 @@ void ParseFlowLog(Reader& r, const YAML::Node& n, Bootstrap::FlowLog* out) {
   r.Bool(n, p, "log_allowed", &out->log_allowed);
   r.Uint(n, p, "rate_per_source", &out->rate_per_source, 1, 1000000);
   r.Uint(n, p, "recent", &out->recent, 0, 1000000);
+  r.Uint(n, p, "lines_per_second", &out->lines_per_second, 1, 10000000);
+  r.Size(n, p, "bytes_per_second", &out->bytes_per_second, 4096, 1ull << 34);
+  r.Uint(n, p, "recent_tuples", &out->recent_tuples, 1, 1000000);
 }
 
 Bootstrap Parse(Reader& r, const YAML::Node& root) {

@@ -48,6 +48,11 @@ struct Bootstrap {
     bool log_allowed = false;       // denies are always logged
     uint32_t rate_per_source = 50;  // records per second per source address (burst = same)
     uint32_t recent = 1024;         // records kept in memory for /flows
+    // The global budget, on top of the per-source one; a quarter of it is kept for the first
+    // record of a (source, destination, port, direction) tuple not logged recently.
+    uint32_t lines_per_second = 1000;
+    uint64_t bytes_per_second = 1024 * 1024;
+    uint32_t recent_tuples = 4096;  // tuples remembered as "logged recently" (bounded LRU)
   };
   struct Limits {
     uint64_t max_connections = 0;      // 0: derived from RLIMIT_NOFILE

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -10,8 +11,12 @@
 namespace picket::proxy {
 namespace {
 
-constexpr size_t kMaxQueued = 65536;  // beyond this, records are dropped and counted
-constexpr auto kSuppressedInterval = std::chrono::seconds(1);
+constexpr size_t kMaxQueued = 65536;     // beyond this, records are dropped and counted
+constexpr uint64_t kReserveDivisor = 4;  // a quarter of each budget is for first-seen tuples
+constexpr size_t kMaxRevocationGroups = 16;
+constexpr size_t kMaxRevocationPolicies = 16;
+constexpr size_t kRevocationSample = 3;
+constexpr size_t kTopSources = 10;
 
 void WriteAll(int fd, const std::string& data) {
   size_t off = 0;
@@ -62,8 +67,16 @@ void RotatingFile::Rotate() {
   size_ = 0;
 }
 
-FlowLog::FlowLog(const config::Bootstrap::FlowLog& config, NodeIdentity node, Stats& stats)
-    : config_(config), node_(std::move(node)), stats_(stats), limiter_(config.rate_per_source) {}
+FlowLog::FlowLog(const config::Bootstrap::FlowLog& config, NodeIdentity node, Stats& stats,
+                 ClockFn clock)
+    : config_(config),
+      node_(std::move(node)),
+      stats_(stats),
+      clock_(clock ? std::move(clock) : ClockFn([] { return Clock::now(); })),
+      limiter_(config.rate_per_source),
+      lines_(config.lines_per_second, config.lines_per_second / kReserveDivisor),
+      tuples_(config.recent_tuples),
+      bytes_(config.bytes_per_second, config.bytes_per_second / kReserveDivisor) {}
 
 FlowLog::~FlowLog() { Stop(); }
 
@@ -89,19 +102,91 @@ void FlowLog::Stop() {
   if (writer_.joinable()) writer_.join();
 }
 
+FlowLog::Admission FlowLog::AdmitLocked(const FlowTuple& tuple, const base::IpAddress& source,
+                                        Clock::time_point now) {
+  const bool first_seen = !tuples_.Contains(tuple);
+  // A tuple not logged recently skips the per-source limit: its first denial is the one that
+  // tells the operator something new, and the global budget still bounds it.
+  if (!first_seen && !limiter_.Allow(source, now)) {
+    SuppressLocked(SuppressReason::kPerSource);
+    return {};
+  }
+  if (!lines_.Take(1, first_seen, now)) {
+    SuppressLocked(SuppressReason::kGlobalLines);
+    return {};
+  }
+  if (queue_.size() >= kMaxQueued) {
+    SuppressLocked(SuppressReason::kQueueFull);
+    stats_.flow_records_dropped.fetch_add(1, std::memory_order_relaxed);
+    return {};
+  }
+  tuples_.Insert(tuple);
+  return {true, first_seen, now};
+}
+
+void FlowLog::SuppressLocked(SuppressReason reason) {
+  ++suppressed_[static_cast<size_t>(reason)];
+  stats_.flow_records_suppressed.fetch_add(1, std::memory_order_relaxed);
+}
+
+void FlowLog::PushLocked(FlowRecord record, Admission admission) {
+  queue_.push_back(Queued{std::move(record), admission.first_seen, admission.at});
+  ++submitted_;
+}
+
+void FlowLog::AddRevocationLocked(FlowRecord record) {
+  std::string version = record.policy ? record.policy->version() : std::string();
+  auto it = revocations_.find(version);
+  if (it == revocations_.end()) {
+    if (revocations_.size() >= kMaxRevocationGroups) {
+      it = std::prev(revocations_.end());  // bounded: fold into an existing group
+    } else {
+      it = revocations_.emplace(version, RevocationSummary{}).first;
+      it->second.policy_version = version;
+    }
+  }
+  RevocationSummary& summary = it->second;
+  ++summary.count;
+  for (const std::string& p : record.policies) {
+    if (summary.policies.size() >= kMaxRevocationPolicies) break;
+    if (std::find(summary.policies.begin(), summary.policies.end(), p) == summary.policies.end()) {
+      summary.policies.push_back(p);
+    }
+  }
+  if (summary.sample.size() < kRevocationSample) summary.sample.push_back(std::move(record));
+  ++submitted_;
+}
+
 void FlowLog::Submit(FlowRecord record) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!limiter_.Allow(record.source.address, RateLimiter::Clock::now())) {
-      stats_.flow_records_suppressed.fetch_add(1, std::memory_order_relaxed);
-      return;
+    if (!record.forwarded && record.close_reason == filters::CloseReason::kPolicyChanged) {
+      AddRevocationLocked(std::move(record));
+      return;  // written at the next tick, as one record per policy change
     }
-    if (queue_.size() >= kMaxQueued) {
-      stats_.flow_records_dropped.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    queue_.push_back(std::move(record));
-    ++submitted_;
+    FlowTuple tuple{record.source.address, record.destination.address, record.destination.port,
+                    record.direction == filters::Direction::kInbound};
+    Admission admission = AdmitLocked(tuple, record.source.address, clock_());
+    if (!admission.admitted) return;
+    PushLocked(std::move(record), admission);
+  }
+  wake_.notify_one();
+}
+
+FlowLog::Admission FlowLog::AdmitDenial(const filters::Endpoint& source,
+                                        const filters::Endpoint& destination,
+                                        filters::Direction direction) {
+  FlowTuple tuple{source.address, destination.address, destination.port,
+                  direction == filters::Direction::kInbound};
+  std::lock_guard<std::mutex> lock(mu_);
+  return AdmitLocked(tuple, source.address, clock_());
+}
+
+void FlowLog::SubmitAdmitted(FlowRecord record, Admission admission) {
+  if (!admission.admitted) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    PushLocked(std::move(record), admission);
   }
   wake_.notify_one();
 }
@@ -118,43 +203,84 @@ std::vector<std::string> FlowLog::Recent(const std::string& verdict) const {
 void FlowLog::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
   uint64_t target = submitted_;
+  uint64_t request = ++flush_requested_;
   wake_.notify_one();
-  flushed_.wait(lock, [&] { return written_ >= target || !writer_.joinable(); });
+  flushed_.wait(
+      lock, [&] { return (written_ >= target && flush_done_ >= request) || !writer_.joinable(); });
 }
 
 void FlowLog::WriterMain() {
-  std::vector<FlowRecord> batch;
-  auto next_suppressed = RateLimiter::Clock::now() + kSuppressedInterval;
+  std::vector<Queued> batch;
+  std::vector<std::pair<std::string, uint64_t>> top;
+  Clock::time_point last_summary = clock_();
+  uint64_t bytes_suppressed = 0;  // since the last summary
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    wake_.wait_until(lock, next_suppressed, [&] { return stopping_ || !queue_.empty(); });
+    // Real time only paces the wake-ups; the interval itself is measured on the injected clock.
+    wake_.wait_for(lock, kSummaryInterval,
+                   [&] { return stopping_ || !queue_.empty() || flush_requested_ > flush_done_; });
     batch.swap(queue_);
-    std::vector<std::pair<policy::IpAddress, uint64_t>> suppressed;
-    auto now = RateLimiter::Clock::now();
-    if (now >= next_suppressed || stopping_) {
-      suppressed = limiter_.TakeSuppressed(now);
-      next_suppressed = now + kSuppressedInterval;
+    const Clock::time_point now = clock_();
+    const bool tick = now - last_summary >= kSummaryInterval || stopping_;
+    const uint64_t flush_seen = flush_requested_;
+    SuppressedSummary summary;
+    if (tick) {
+      summary.interval_ms = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - last_summary).count());
+      summary.by_reason = suppressed_;
+      suppressed_ = {};
+      summary.by_reason[static_cast<size_t>(SuppressReason::kGlobalBytes)] += bytes_suppressed;
+      bytes_suppressed = 0;
+      for (uint64_t n : summary.by_reason) summary.total += n;
+      if (summary.total > 0) {
+        auto sources = limiter_.TakeSuppressed(now);
+        size_t keep = std::min(sources.size(), kTopSources);
+        std::partial_sort(sources.begin(), sources.begin() + keep, sources.end(),
+                          [](const auto& x, const auto& y) { return x.second > y.second; });
+        for (size_t i = 0; i < keep; ++i) {
+          summary.top_sources.emplace_back(sources[i].first.ToString(), sources[i].second);
+        }
+      } else {
+        limiter_.TakeSuppressed(now);  // forgets idle sources
+      }
+      last_summary = now;
     }
-    bool stop = stopping_;
+    std::map<std::string, RevocationSummary> revocations;
+    if (tick || flush_seen > flush_done_) revocations.swap(revocations_);
+    const bool stop = stopping_;
     lock.unlock();
 
     std::string lines;
-    auto wall = std::chrono::system_clock::now();
-    for (const auto& [source, count] : suppressed) {
-      lines += SuppressedJson(wall, source.ToString(), count, node_);
+    const auto wall = std::chrono::system_clock::now();
+    std::vector<Rendered> rendered;
+    rendered.reserve(batch.size() + revocations.size());
+    uint64_t count = 0;
+    if (summary.total > 0) {
+      lines += SuppressedJson(wall, summary, node_);
       lines += '\n';
     }
-    std::vector<Rendered> rendered;
-    rendered.reserve(batch.size());
-    for (const FlowRecord& r : batch) {
-      rendered.push_back(Rendered{r.forwarded, FlowRecordJson(r, node_)});
+    for (auto& [version, revoked] : revocations) {
+      rendered.push_back(Rendered{false, PolicyChangedJson(wall, revoked, node_)});
       lines += rendered.back().line;
       lines += '\n';
+      count += revoked.count;
+    }
+    for (const Queued& q : batch) {
+      ++count;
+      std::string line = FlowRecordJson(q.record, node_);
+      if (!bytes_.Take(line.size() + 1, q.first_seen, q.admitted)) {
+        ++bytes_suppressed;
+        stats_.flow_records_suppressed.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      lines += line;
+      lines += '\n';
+      rendered.push_back(Rendered{q.record.forwarded, std::move(line)});
+      stats_.flow_records_written.fetch_add(1, std::memory_order_relaxed);
     }
     if (!lines.empty()) WriteLines(lines);
-    stats_.flow_records_written.fetch_add(batch.size(), std::memory_order_relaxed);
-    size_t count = batch.size();
     batch.clear();  // releases the policy snapshots off the lock
+    revocations.clear();
 
     lock.lock();
     for (Rendered& r : rendered) {
@@ -163,8 +289,9 @@ void FlowLog::WriterMain() {
       recent_.push_back(std::move(r));
     }
     written_ += count;
+    flush_done_ = flush_seen;
     flushed_.notify_all();
-    if (stop && queue_.empty()) break;
+    if (stop && queue_.empty() && revocations_.empty()) break;
   }
 }
 

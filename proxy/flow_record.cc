@@ -158,11 +158,48 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
   return out;
 }
 
-std::string SuppressedJson(std::chrono::system_clock::time_point time, const std::string& source,
-                           uint64_t count, const NodeIdentity& node) {
-  std::string out = "{\"suppressed\":" + std::to_string(count) + ",\"source\":";
-  base::AppendJsonString(out, source);
+std::string SuppressedJson(std::chrono::system_clock::time_point time,
+                           const SuppressedSummary& summary, const NodeIdentity& node) {
+  std::string out = "{\"suppressed\":" + std::to_string(summary.total) + ",\"by_reason\":{";
+  bool first = true;
+  for (size_t i = 0; i < summary.by_reason.size(); ++i) {
+    if (summary.by_reason[i] == 0) continue;
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += SuppressReasonName(static_cast<SuppressReason>(i));
+    out += "\":" + std::to_string(summary.by_reason[i]);
+  }
+  out += "},\"top_sources\":[";
+  for (size_t i = 0; i < summary.top_sources.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"source\":";
+    base::AppendJsonString(out, summary.top_sources[i].first);
+    out += ",\"count\":" + std::to_string(summary.top_sources[i].second) + "}";
+  }
+  out += "],\"interval_ms\":" + std::to_string(summary.interval_ms);
   out += ",\"node_name\":";
+  base::AppendJsonString(out, node.ns + "/" + node.name);
+  out += ",\"time\":\"" + Rfc3339(time) + "\"}";
+  return out;
+}
+
+std::string PolicyChangedJson(std::chrono::system_clock::time_point time,
+                              const RevocationSummary& summary, const NodeIdentity& node) {
+  std::string out = "{\"policy_changed\":{\"count\":" + std::to_string(summary.count);
+  out += ",\"policy_version\":";
+  base::AppendJsonString(out, summary.policy_version);
+  out += ",\"policies\":[";
+  for (size_t i = 0; i < summary.policies.size(); ++i) {
+    if (i > 0) out += ',';
+    base::AppendJsonString(out, summary.policies[i]);
+  }
+  out += "],\"sample\":[";
+  for (size_t i = 0; i < summary.sample.size(); ++i) {
+    if (i > 0) out += ',';
+    out += FlowRecordJson(summary.sample[i], node);
+  }
+  out += "]},\"verdict\":\"DROPPED\",\"close_reason\":\"policy_changed\",\"node_name\":";
   base::AppendJsonString(out, node.ns + "/" + node.name);
   out += ",\"time\":\"" + Rfc3339(time) + "\"}";
   return out;

@@ -12,15 +12,18 @@
 // flow-log writer thread, with the snapshot the record carries.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "filters/close_reason.h"
 #include "filters/filter.h"
 #include "policy/endpoint_policy.h"
+#include "proxy/flow_budget.h"
 
 namespace picket::proxy {
 
@@ -51,9 +54,30 @@ struct NodeIdentity {
 
 // One JSON object (no trailing newline).
 std::string FlowRecordJson(const FlowRecord& record, const NodeIdentity& node);
-// `{"suppressed":N,"source":"ip",...}`: records of one source dropped by the rate limit.
-std::string SuppressedJson(std::chrono::system_clock::time_point time, const std::string& source,
-                           uint64_t count, const NodeIdentity& node);
+// What the flow log did not write during one interval.
+struct SuppressedSummary {
+  uint64_t total = 0;
+  // Indexed by SuppressReason (proxy/flow_budget.h); names in SuppressReasonName().
+  std::array<uint64_t, kSuppressReasonCount> by_reason{};
+  std::vector<std::pair<std::string, uint64_t>> top_sources;  // largest first, a few
+  uint64_t interval_ms = 0;
+};
+// `{"suppressed":N,"by_reason":{"per_source":n,...},"top_sources":[{"source":ip,"count":n}],
+// "interval_ms":...,"node_name":...,"time":...}`; reasons with zero are omitted.
+std::string SuppressedJson(std::chrono::system_clock::time_point time,
+                           const SuppressedSummary& summary, const NodeIdentity& node);
+
+// The connections one policy change revoked (close reason policy_changed), in one record.
+struct RevocationSummary {
+  std::string policy_version;  // the snapshot that revoked them
+  uint64_t count = 0;
+  std::vector<std::string> policies;  // "ns/name" that had allowed them (a bounded union)
+  std::vector<FlowRecord> sample;     // the first few
+};
+// `{"policy_changed":{"count":N,"policy_version":...,"policies":[...],"sample":[<flow>...]},
+// "verdict":"DROPPED","close_reason":"policy_changed","node_name":...,"time":...}`.
+std::string PolicyChangedJson(std::chrono::system_clock::time_point time,
+                              const RevocationSummary& summary, const NodeIdentity& node);
 
 // RFC 3339 with nanoseconds, UTC: 2023-08-21T12:12:18.510175415Z.
 std::string Rfc3339(std::chrono::system_clock::time_point time);

@@ -256,6 +256,10 @@ void Worker::Reject(int fd, const filters::ConnectionInfo& info, filters::Filter
                              EndpointToString(info.original_destination),
                              filters::CloseReasonName(reason));
   }
+  // Decide before building: a suppressed denial (the common case in a flood) allocates nothing.
+  FlowLog::Admission admission =
+      context_.flow_log->AdmitDenial(info.source, info.original_destination, info.direction);
+  if (!admission.admitted) return;
   FlowRecord record;
   record.time = std::chrono::system_clock::now();
   record.forwarded = false;
@@ -268,7 +272,7 @@ void Worker::Reject(int fd, const filters::ConnectionInfo& info, filters::Filter
   record.policies = std::move(result.policies);
   record.detail = std::move(result.detail);
   record.policy = policy_;
-  context_.flow_log->Submit(std::move(record));
+  context_.flow_log->SubmitAdmitted(std::move(record), admission);
 }
 
 void Worker::OnConnectionClosed(Connection& connection, filters::CloseReason reason) {

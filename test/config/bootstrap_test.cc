@@ -30,6 +30,8 @@ TEST(BootstrapTest, MinimalGetsDefaults) {
   EXPECT_EQ(b->admin.port, 15000);
   EXPECT_EQ(b->flow_log.path, "stdout");
   EXPECT_FALSE(b->flow_log.log_allowed);
+  EXPECT_EQ(b->flow_log.lines_per_second, 1000u);
+  EXPECT_EQ(b->flow_log.bytes_per_second, 1u << 20);
   EXPECT_TRUE(b->recheck_on_policy_change);
   EXPECT_EQ(b->workers, 0u);
   EXPECT_EQ(b->limits.max_connections, 0u);
@@ -52,6 +54,9 @@ flow_log:
   log_allowed: true
   rate_per_source: 10
   recent: 50
+  lines_per_second: 200
+  bytes_per_second: 256Ki
+  recent_tuples: 1000
 limits: {max_connections: 100, buffer_size: 32Ki, pipe_size: 256Ki, splice: false}
 timeouts: {connect: 250ms, idle: 10m, drain: 2s}
 recheck_on_policy_change: false
@@ -70,6 +75,9 @@ xds:
   EXPECT_EQ(b->flow_log.max_size_bytes, 1u << 20);
   EXPECT_EQ(b->flow_log.max_files, 5u);
   EXPECT_TRUE(b->flow_log.log_allowed);
+  EXPECT_EQ(b->flow_log.lines_per_second, 200u);
+  EXPECT_EQ(b->flow_log.bytes_per_second, 256u * 1024);
+  EXPECT_EQ(b->flow_log.recent_tuples, 1000u);
   EXPECT_EQ(b->limits.buffer_size, 32u * 1024);
   EXPECT_FALSE(b->limits.splice);
   EXPECT_EQ(b->timeouts.connect, std::chrono::milliseconds(250));

@@ -83,9 +83,78 @@ TEST(FlowRecordTest, OtherDropReasonsUseTheirNames) {
 
 TEST(FlowRecordTest, SuppressedRecord) {
   auto t = std::chrono::system_clock::time_point(std::chrono::seconds(0));
-  EXPECT_EQ(SuppressedJson(t, "10.0.0.9", 42, NodeIdentity{"ns", "p"}),
-            "{\"suppressed\":42,\"source\":\"10.0.0.9\",\"node_name\":\"ns/p\","
-            "\"time\":\"1970-01-01T00:00:00.000000000Z\"}");
+  SuppressedSummary summary;
+  summary.total = 42;
+  summary.by_reason[static_cast<size_t>(SuppressReason::kPerSource)] = 40;
+  summary.by_reason[static_cast<size_t>(SuppressReason::kGlobalBytes)] = 2;
+  summary.top_sources = {{"10.0.0.9", 40}};
+  summary.interval_ms = 1000;
+  EXPECT_EQ(SuppressedJson(t, summary, NodeIdentity{"ns", "p"}),
+            "{\"suppressed\":42,\"by_reason\":{\"per_source\":40,\"global_bytes\":2},"
+            "\"top_sources\":[{\"source\":\"10.0.0.9\",\"count\":40}],\"interval_ms\":1000,"
+            "\"node_name\":\"ns/p\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}");
+}
+
+TEST(FlowRecordTest, PolicyChangedRecord) {
+  auto t = std::chrono::system_clock::time_point(std::chrono::seconds(0));
+  RevocationSummary summary;
+  summary.policy_version = "v2";
+  summary.count = 500;
+  summary.policies = {"default/allow-web"};
+  summary.sample = {Denied()};
+  std::string json = PolicyChangedJson(t, summary, NodeIdentity{"ns", "p"});
+  EXPECT_EQ(json.rfind("{\"policy_changed\":{\"count\":500,\"policy_version\":\"v2\","
+                       "\"policies\":[\"default/allow-web\"],\"sample\":[{\"flow\":{",
+                       0),
+            0u)
+      << json;
+  EXPECT_NE(json.find("\"connection_id\":7"), std::string::npos);
+  EXPECT_NE(json.find("]},\"verdict\":\"DROPPED\",\"close_reason\":\"policy_changed\","
+                      "\"node_name\":\"ns/p\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}"),
+            std::string::npos)
+      << json;
+}
+
+TEST(WindowBudgetTest, ReserveIsOnlyForFirstSeen) {
+  WindowBudget budget(8, 2);
+  auto t0 = WindowBudget::Clock::time_point(std::chrono::seconds(3));
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(budget.Take(1, false, t0));
+  EXPECT_FALSE(budget.Take(1, false, t0));  // the last 2 are reserved
+  EXPECT_TRUE(budget.Take(1, true, t0));
+  EXPECT_TRUE(budget.Take(1, true, t0));
+  EXPECT_FALSE(budget.Take(1, true, t0));  // the limit holds for everyone
+  EXPECT_FALSE(budget.Take(1, false, t0 + std::chrono::milliseconds(999)));
+  EXPECT_TRUE(budget.Take(6, false, t0 + std::chrono::seconds(1)));  // a new window
+}
+
+TEST(TupleSetTest, MemoryIsBoundedAndLeastRecentIsEvicted) {
+  TupleSet set(100);
+  EXPECT_EQ(set.MemoryBound(), 100 * TupleSet::kBytesPerEntry);
+  auto tuple = [](int i) {
+    FlowTuple t;
+    t.source = *policy::IpAddress::Parse("2001:db8::1");
+    t.source.bytes[12] = static_cast<uint8_t>(i >> 16);
+    t.source.bytes[13] = static_cast<uint8_t>(i >> 8);
+    t.source.bytes[14] = static_cast<uint8_t>(i);
+    t.destination = *policy::IpAddress::Parse("10.0.0.5");
+    t.port = 80;
+    return t;
+  };
+  for (int i = 0; i < 100000; ++i) {
+    set.Insert(tuple(i));
+    ASSERT_LE(set.size(), 100u);
+  }
+  EXPECT_EQ(set.size(), 100u);
+  EXPECT_TRUE(set.Contains(tuple(99999)));
+  EXPECT_TRUE(set.Contains(tuple(99900)));
+  EXPECT_FALSE(set.Contains(tuple(99899)));
+  set.Insert(tuple(99900));  // touched: now most recent
+  set.Insert(tuple(200000));
+  EXPECT_TRUE(set.Contains(tuple(99900)));
+  EXPECT_FALSE(set.Contains(tuple(99901)));  // the least recent went
+  FlowTuple other_port = tuple(99999);
+  other_port.port = 443;
+  EXPECT_FALSE(set.Contains(other_port));
 }
 
 TEST(RateLimiterTest, BurstThenRefillPerSource) {
