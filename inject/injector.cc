@@ -257,11 +257,17 @@ base::Result<std::vector<std::string>> KeptCapabilities(std::string_view what,
   return kept;
 }
 
-// Picket's own containers in an already-injected pod (same name and image).
-bool IsPicketContainer(const Node& c, const InjectOptions& o) {
+// Picket's own containers in an already-injected pod: the name, image, command and args these
+// options make (env, mounts and the rest are not compared).
+bool IsPicketContainer(const Node& c, const Node& annotations, const InjectOptions& o) {
   const std::string name = c.StringAt("name");
-  return (name == kInitContainerName || name == kProxyContainerName) &&
-         c.StringAt("image") == o.image;
+  if (name != kInitContainerName && name != kProxyContainerName) return false;
+  const Node ours = name == kInitContainerName ? InitContainer(o, annotations) : ProxyContainer(o);
+  for (const char* key : {"image", "command", "args"}) {
+    const Node* theirs = c.Find(key);
+    if (theirs == nullptr || !(*theirs == *ours.Find(key))) return false;
+  }
+  return true;
 }
 
 // Merges NET_RAW and NET_ADMIN into each app container's capabilities.drop, unless kept.
@@ -373,7 +379,7 @@ std::vector<Error> StrictViolations(const Node& metadata, const Node& spec,
     for (size_t i = 0; i < containers->items().size(); ++i) {
       const Node& c = containers->items()[i];
       if (!c.IsMapping()) continue;
-      if (IsPicketContainer(c, o)) {
+      if (IsPicketContainer(c, annotations != nullptr ? *annotations : Node::Mapping(), o)) {
         has_proxy = has_proxy || c.StringAt("name") == kProxyContainerName;
         continue;
       }

@@ -90,8 +90,9 @@ struct PodResult {
 // runAsGroup equal to the proxy's uid (pod or container securityContext; fsGroup and
 // supplementalGroups are not matched by the capture rules), NET_RAW/NET_ADMIN/ALL in a
 // container's capabilities.add, privileged containers, and picket.dev/status on a pod without a
-// picket-proxy container. Containers named picket-init/picket-proxy running `options.image` are
-// Picket's own (an already-injected pod) and are not checked. Empty when the pod is fine.
+// picket-proxy container. Containers named picket-init/picket-proxy with the image, command and
+// args these options make are Picket's own (an already-injected pod) and are not checked.
+// Empty when the pod is fine.
 std::vector<base::Error> StrictViolations(const config::Node& metadata, const config::Node& spec,
                                           const InjectOptions& options);
 

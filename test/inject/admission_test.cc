@@ -219,6 +219,11 @@ std::vector<StrictCase> StrictCases() {
       {StrictPod("", R"("hostNetwork":true)"), "spec.hostNetwork", false, false},
       {StrictPod(R"("annotations":{"picket.dev/status":"{}"})", ""),
        "metadata.annotations[picket.dev/status]", false, false},
+      // A look-alike sidecar: Picket's name and image, someone else's command.
+      {StrictPod(R"("annotations":{"picket.dev/status":"{}"})", "", "",
+                 R"(,{"name":"picket-proxy","image":"picket/picket:latest","command":["sh"],
+                     "securityContext":{"runAsUser":1337}})"),
+       "spec.containers[1].securityContext.runAsUser", false, false},
   };
 }
 
