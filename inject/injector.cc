@@ -296,10 +296,10 @@ base::Result<void> DropNetCapabilities(Node& spec, std::string_view what,
         return std::unexpected(
             ObjectError(what, path + ".securityContext.capabilities", "must be a mapping"));
       }
-      const Node* add = caps.Find("add");
       for (const char* cap : kNetCapabilities) {
         if (std::find(kept.begin(), kept.end(), cap) != kept.end()) continue;
-        if (ListHas(add, cap)) {
+        // Looked up each time: setting `drop` may move the mapping's members.
+        if (ListHas(caps.Find("add"), cap)) {
           warnings.push_back(std::string(what) + ": container \"" + name + "\" adds " + cap + " (" +
                              path + ".securityContext.capabilities.add): kept; it can " +
                              "bypass capture");
