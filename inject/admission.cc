@@ -13,7 +13,9 @@ using config::Node;
 constexpr char kApiVersion[] = "admission.k8s.io/v1";
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-AdmissionReply BadRequest(std::string message) { return AdmissionReply{400, message + "\n", {}}; }
+AdmissionReply BadRequest(std::string message) {
+  return AdmissionReply{400, message + "\n", {}, {}};
+}
 
 // The response envelope: same apiVersion and kind, uid echoed.
 Node Envelope(const std::string& uid) {
@@ -38,7 +40,7 @@ AdmissionReply Allow(const std::string& uid, const std::string& warning) {
   std::vector<std::string> warnings;
   if (!warning.empty()) warnings.push_back(warning);
   SetWarnings(response, warnings);
-  return AdmissionReply{200, config::EmitJson(review), warnings};
+  return AdmissionReply{200, config::EmitJson(review), warnings, {}};
 }
 
 AdmissionReply Deny(const std::string& uid, int code, const std::string& message) {
@@ -48,7 +50,7 @@ AdmissionReply Deny(const std::string& uid, int code, const std::string& message
   Node& status = response.Set("status", Node::Mapping());
   status.Set("code", Node::Int(code));
   status.Set("message", Node::String(message));
-  return AdmissionReply{200, config::EmitJson(reply), {}};
+  return AdmissionReply{200, config::EmitJson(reply), {}, message};
 }
 
 }  // namespace
@@ -182,7 +184,7 @@ AdmissionReply HandleAdmissionReview(std::string_view body, const InjectOptions&
   response.Set("patchType", Node::String("JSONPatch"));
   response.Set("patch", Node::String(Base64Encode(config::EmitJson(patch))));
   SetWarnings(response, result->warnings);
-  return AdmissionReply{200, config::EmitJson(reply), result->warnings};
+  return AdmissionReply{200, config::EmitJson(reply), result->warnings, {}};
 }
 
 }  // namespace picket::inject

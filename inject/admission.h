@@ -32,6 +32,7 @@ struct AdmissionReply {
   int status = 200;
   std::string body;  // application/json for 200; text/plain otherwise
   std::vector<std::string> warnings;
+  std::string denial;  // the status message when the review answers allowed: false
 };
 
 AdmissionReply HandleAdmissionReview(std::string_view body, const InjectOptions& options);

@@ -108,6 +108,7 @@ net::HttpResponse WebhookServer::Review(const net::HttpRequest& request,
   if (config_.log) {
     std::string line = request.method + " " + request.path + " -> " + std::to_string(r.status);
     if (r.status != 200) line += ": " + r.body.substr(0, r.body.find('\n'));
+    if (!a.denial.empty()) line += " denied: " + a.denial;
     config_.log(line);
     for (const std::string& w : a.warnings) config_.log("warning: " + w);
   }

@@ -229,7 +229,8 @@ std::vector<StrictCase> StrictCases() {
 
 TEST(AdmissionStrict, RefusesEveryWayOutNamingTheFieldAndTheLabel) {
   for (const StrictCase& c : StrictCases()) {
-    Node reply = ParseReply(HandleAdmissionReview(Review(c.object), Strict()));
+    AdmissionReply a = HandleAdmissionReview(Review(c.object), Strict());
+    Node reply = ParseReply(a);
     const Node& response = *reply.Find("response");
     EXPECT_EQ(response.StringAt("uid"), "705ab4f5-6393-11e8-b7cc-42010a800002");
     EXPECT_FALSE(response.Find("allowed")->AsBool()) << c.object;
@@ -240,6 +241,7 @@ TEST(AdmissionStrict, RefusesEveryWayOutNamingTheFieldAndTheLabel) {
     EXPECT_NE(message.find(c.field + ": Forbidden"), std::string::npos) << message;
     EXPECT_NE(message.find("picket.dev/enforcement=strict"), std::string::npos) << message;
     EXPECT_NE(message.find("Pod \"shop/p\""), std::string::npos) << message;
+    EXPECT_EQ(a.denial, message);  // what the webhook logs
   }
 }
 
@@ -328,9 +330,12 @@ TEST(AdmissionStrict, TheCliRefusesTheSame) {
 TEST(AdmissionKeepCapabilities, KeepsWhatTheAnnotationNamesAndRejectsOthers) {
   const std::string kept =
       StrictPod(R"("annotations":{"picket.dev/keep-capabilities":"net_raw, NET_ADMIN"})", "");
-  Node reply = ParseReply(HandleAdmissionReview(Review(kept), InjectOptions{}));
+  AdmissionReply a = HandleAdmissionReview(Review(kept), InjectOptions{});
+  Node reply = ParseReply(a);
   const Node& response = *reply.Find("response");
   ASSERT_TRUE(response.Find("allowed")->AsBool());
+  EXPECT_EQ(Strings(response.Find("warnings")), a.warnings);  // what the webhook logs
+  EXPECT_TRUE(a.denial.empty());
   Node pod = Patched(kept, response);
   const Node* sc = App(pod)->Find("securityContext");
   EXPECT_TRUE(sc == nullptr || Strings(sc->Find("capabilities")->Find("drop")).empty());
