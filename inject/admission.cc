@@ -13,7 +13,9 @@ using config::Node;
 constexpr char kApiVersion[] = "admission.k8s.io/v1";
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-AdmissionReply BadRequest(std::string message) { return AdmissionReply{400, message + "\n"}; }
+AdmissionReply BadRequest(std::string message) {
+  return AdmissionReply{400, message + "\n", {}, {}};
+}
 
 // The response envelope: same apiVersion and kind, uid echoed.
 Node Envelope(const std::string& uid) {
@@ -25,14 +27,30 @@ Node Envelope(const std::string& uid) {
   return review;
 }
 
+void SetWarnings(Node& response, const std::vector<std::string>& warnings) {
+  if (warnings.empty()) return;
+  Node& list = response.Set("warnings", Node::Sequence());
+  for (const std::string& w : warnings) list.Append(Node::String(w.substr(0, 250)));
+}
+
 AdmissionReply Allow(const std::string& uid, const std::string& warning) {
   Node review = Envelope(uid);
   Node& response = *review.Find("response");
   response.Set("allowed", Node::Bool(true));
-  if (!warning.empty()) {
-    response.Set("warnings", Node::Sequence({Node::String(warning.substr(0, 250))}));
-  }
-  return AdmissionReply{200, config::EmitJson(review)};
+  std::vector<std::string> warnings;
+  if (!warning.empty()) warnings.push_back(warning);
+  SetWarnings(response, warnings);
+  return AdmissionReply{200, config::EmitJson(review), warnings, {}};
+}
+
+AdmissionReply Deny(const std::string& uid, int code, const std::string& message) {
+  Node reply = Envelope(uid);
+  Node& response = *reply.Find("response");
+  response.Set("allowed", Node::Bool(false));
+  Node& status = response.Set("status", Node::Mapping());
+  status.Set("code", Node::Int(code));
+  status.Set("message", Node::String(message));
+  return AdmissionReply{200, config::EmitJson(reply), {}, message};
 }
 
 }  // namespace
@@ -143,16 +161,19 @@ AdmissionReply HandleAdmissionReview(std::string_view body, const InjectOptions&
   }
   Node& md = pod.MappingAt("metadata");
   spec = pod.Find("spec");  // MappingAt may have moved members
+  if (options.enforcement == Enforcement::kStrict) {
+    std::vector<Error> violations = StrictViolations(md, *spec, options);
+    if (!violations.empty()) {
+      std::string message = "picket: " + what + " is refused under strict enforcement:";
+      for (const Error& e : violations) message += " " + e.field + ": " + e.reason + ";";
+      message.pop_back();
+      return Deny(uid->AsString(), 403, message);
+    }
+  }
   auto result = InjectPod(md, *spec, what, options);
   if (!result) {
-    Node reply = Envelope(uid->AsString());
-    Node& response = *reply.Find("response");
-    response.Set("allowed", Node::Bool(false));
-    Node& status = response.Set("status", Node::Mapping());
-    status.Set("code", Node::Int(400));
-    status.Set("message",
-               Node::String("picket: cannot inject the sidecar: " + result.error().ToString()));
-    return AdmissionReply{200, config::EmitJson(reply)};
+    return Deny(uid->AsString(), 400,
+                "picket: cannot inject the sidecar: " + result.error().ToString());
   }
   if (result->outcome != PodOutcome::kInjected) return Allow(uid->AsString(), result->note);
 
@@ -162,7 +183,8 @@ AdmissionReply HandleAdmissionReview(std::string_view body, const InjectOptions&
   response.Set("allowed", Node::Bool(true));
   response.Set("patchType", Node::String("JSONPatch"));
   response.Set("patch", Node::String(Base64Encode(config::EmitJson(patch))));
-  return AdmissionReply{200, config::EmitJson(reply)};
+  SetWarnings(response, result->warnings);
+  return AdmissionReply{200, config::EmitJson(reply), result->warnings, {}};
 }
 
 }  // namespace picket::inject

@@ -71,6 +71,16 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o) {
       ->capture_default_str();
   sub.add_flag("--native-sidecar", o->native_sidecar,
                "Sidecar as an init container with restartPolicy: Always");
+  sub.add_option_function<std::string>(
+         "--enforcement",
+         [o](const std::string& v) {
+           o->enforcement = v == "strict" ? picket::inject::Enforcement::kStrict
+                                          : picket::inject::Enforcement::kPermissive;
+         },
+         "strict refuses pods that opt out, narrow capture, run as the proxy's uid/gid or keep "
+         "NET_RAW/NET_ADMIN (the webhook's /inject-strict path always is strict)")
+      ->check(CLI::IsMember({"permissive", "strict"}))
+      ->default_str("permissive");
 }
 
 bool WriteOutput(const std::string& path, const std::string& text) {

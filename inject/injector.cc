@@ -199,7 +199,213 @@ std::string Group(const std::string& api_version) {
   return slash == std::string::npos ? "" : api_version.substr(0, slash);
 }
 
+// --- Capabilities and strict enforcement -----------------------------------------------------
+
+constexpr const char* kNetCapabilities[] = {"NET_ADMIN", "NET_RAW"};
+constexpr char kStrictSuffix[] = " (the namespace is labelled picket.dev/enforcement=strict)";
+
+// "cap_net_raw", "NET_RAW" -> "NET_RAW": the runtime upper-cases and adds the CAP_ prefix.
+std::string CapabilityName(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (s.starts_with("CAP_")) s = s.substr(4);
+  return s;
+}
+
+bool ListHas(const Node* list, std::string_view capability) {
+  if (list == nullptr || !list->IsSequence()) return false;
+  for (const Node& item : list->items()) {
+    if (!item.IsString()) continue;
+    const std::string name = CapabilityName(item.AsString());
+    if (name == capability || name == "ALL") return true;
+  }
+  return false;
+}
+
+const Node* Capabilities(const Node& container, const char* list) {
+  const Node* sc = container.Find("securityContext");
+  const Node* caps = sc != nullptr && sc->IsMapping() ? sc->Find("capabilities") : nullptr;
+  return caps != nullptr && caps->IsMapping() ? caps->Find(list) : nullptr;
+}
+
+std::string AnnotationField(const char* key) {
+  return std::string("metadata.annotations[") + key + "]";
+}
+
+// The capabilities named by picket.dev/keep-capabilities (NET_RAW and/or NET_ADMIN).
+base::Result<std::vector<std::string>> KeptCapabilities(std::string_view what,
+                                                        const Node* annotations) {
+  std::vector<std::string> kept;
+  const std::string value =
+      ScalarText(annotations != nullptr ? annotations->Find(kKeepCapabilitiesAnnotation) : nullptr);
+  size_t start = 0;
+  while (start <= value.size() && !value.empty()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string::npos) comma = value.size();
+    std::string item = value.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    const std::string name = CapabilityName(item);
+    if (name != "NET_RAW" && name != "NET_ADMIN") {
+      return std::unexpected(ObjectError(
+          what, AnnotationField(kKeepCapabilitiesAnnotation),
+          "Unsupported value: \"" + item + "\": supported values: \"NET_ADMIN\", \"NET_RAW\""));
+    }
+    kept.push_back(name);
+    start = comma + 1;
+  }
+  return kept;
+}
+
+// Picket's own containers in an already-injected pod: the name, image, command and args these
+// options make (env, mounts and the rest are not compared).
+bool IsPicketContainer(const Node& c, const Node& annotations, const InjectOptions& o) {
+  const std::string name = c.StringAt("name");
+  if (name != kInitContainerName && name != kProxyContainerName) return false;
+  const Node ours = name == kInitContainerName ? InitContainer(o, annotations) : ProxyContainer(o);
+  for (const char* key : {"image", "command", "args"}) {
+    const Node* theirs = c.Find(key);
+    if (theirs == nullptr || !(*theirs == *ours.Find(key))) return false;
+  }
+  return true;
+}
+
+// Merges NET_RAW and NET_ADMIN into each app container's capabilities.drop, unless kept.
+base::Result<void> DropNetCapabilities(Node& spec, std::string_view what,
+                                       const std::vector<std::string>& kept,
+                                       std::vector<std::string>& warnings) {
+  for (const char* list : {"initContainers", "containers"}) {
+    Node* containers = spec.Find(list);
+    if (containers == nullptr || !containers->IsSequence()) continue;
+    for (size_t i = 0; i < containers->items().size(); ++i) {
+      Node& c = containers->items()[i];
+      const std::string path = "spec." + std::string(list) + "[" + std::to_string(i) + "]";
+      if (!c.IsMapping()) return std::unexpected(ObjectError(what, path, "must be a mapping"));
+      const std::string name = c.StringAt("name");
+      Node& sc = c.MappingAt("securityContext");
+      if (!sc.IsMapping()) {
+        return std::unexpected(ObjectError(what, path + ".securityContext", "must be a mapping"));
+      }
+      if (const Node* p = sc.Find("privileged"); p != nullptr && p->AsBool()) {
+        warnings.push_back(std::string(what) + ": container \"" + name +
+                           "\" is privileged: it has every capability, raw sockets included, "
+                           "and can bypass capture");
+      }
+      Node& caps = sc.MappingAt("capabilities");
+      if (!caps.IsMapping()) {
+        return std::unexpected(
+            ObjectError(what, path + ".securityContext.capabilities", "must be a mapping"));
+      }
+      for (const char* cap : kNetCapabilities) {
+        if (std::find(kept.begin(), kept.end(), cap) != kept.end()) continue;
+        // Looked up each time: setting `drop` may move the mapping's members.
+        if (ListHas(caps.Find("add"), cap)) {
+          warnings.push_back(std::string(what) + ": container \"" + name + "\" adds " + cap + " (" +
+                             path + ".securityContext.capabilities.add): kept; it can " +
+                             "bypass capture");
+          continue;
+        }
+        Node* drop = caps.Find("drop");
+        if (drop != nullptr && !drop->IsNull() && !drop->IsSequence()) {
+          return std::unexpected(
+              ObjectError(what, path + ".securityContext.capabilities.drop", "must be a list"));
+        }
+        if (ListHas(drop, cap)) continue;
+        if (drop == nullptr || drop->IsNull()) caps.Set("drop", Node::Sequence());
+        caps.Find("drop")->Append(Str(cap));
+      }
+    }
+  }
+  if (!kept.empty()) {
+    std::string names;
+    for (const std::string& k : kept) names += (names.empty() ? "" : ",") + k;
+    warnings.push_back(std::string(what) + ": " + kKeepCapabilitiesAnnotation + " keeps " + names +
+                       " for every container: raw sockets can bypass capture");
+  }
+  return {};
+}
+
 }  // namespace
+
+std::vector<Error> StrictViolations(const Node& metadata, const Node& spec,
+                                    const InjectOptions& o) {
+  std::vector<Error> out;
+  auto refuse = [&](std::string field, std::string reason) {
+    out.push_back(Error::At(std::move(field), "Forbidden: " + std::move(reason) + kStrictSuffix));
+  };
+  const Node* annotations = metadata.IsMapping() ? metadata.Find("annotations") : nullptr;
+  const Node* labels = metadata.IsMapping() ? metadata.Find("labels") : nullptr;
+  if (annotations != nullptr && !annotations->IsMapping()) annotations = nullptr;
+  if (labels != nullptr && !labels->IsMapping()) labels = nullptr;
+  for (const auto& [set, where] :
+       {std::pair{labels, "labels"}, std::pair{annotations, "annotations"}}) {
+    std::string v = ScalarText(set != nullptr ? set->Find(kInjectAnnotation) : nullptr);
+    if (!v.empty() && !Truthy(v)) {
+      refuse(std::string("metadata.") + where + "[" + kInjectAnnotation + "]",
+             "opting out of sidecar injection (\"" + v + "\") is not allowed");
+    }
+  }
+  for (const auto& [annotation, flag] : kTrafficAnnotations) {
+    std::string v = ScalarText(annotations != nullptr ? annotations->Find(annotation) : nullptr);
+    if (v.empty() ||
+        (std::string_view(annotation) == "picket.dev/include-outbound-cidrs" && v == "*")) {
+      continue;
+    }
+    refuse(AnnotationField(annotation),
+           "removing addresses or ports from capture (\"" + v + "\") is not allowed");
+  }
+  if (annotations != nullptr && annotations->Find(kKeepCapabilitiesAnnotation) != nullptr) {
+    refuse(AnnotationField(kKeepCapabilitiesAnnotation),
+           "keeping NET_RAW or NET_ADMIN (raw sockets bypass capture) is not allowed");
+  }
+  if (const Node* host = spec.Find("hostNetwork"); host != nullptr && host->AsBool()) {
+    refuse("spec.hostNetwork", "host networking bypasses the sidecar and is not allowed");
+  }
+  auto check_ids = [&](const Node* sc, const std::string& path) {
+    if (sc == nullptr || !sc->IsMapping()) return;
+    for (const char* key : {"runAsUser", "runAsGroup"}) {
+      const Node* id = sc->Find(key);
+      if (id != nullptr && id->IsInt() && id->AsInt() == static_cast<int64_t>(o.proxy_uid)) {
+        refuse(path + "." + key,
+               std::to_string(o.proxy_uid) + " is the proxy's id, whose traffic is never captured");
+      }
+    }
+  };
+  check_ids(spec.Find("securityContext"), "spec.securityContext");
+  bool has_proxy = false;
+  for (const char* list : {"initContainers", "containers"}) {
+    const Node* containers = spec.Find(list);
+    if (containers == nullptr || !containers->IsSequence()) continue;
+    for (size_t i = 0; i < containers->items().size(); ++i) {
+      const Node& c = containers->items()[i];
+      if (!c.IsMapping()) continue;
+      if (IsPicketContainer(c, annotations != nullptr ? *annotations : Node::Mapping(), o)) {
+        has_proxy = has_proxy || c.StringAt("name") == kProxyContainerName;
+        continue;
+      }
+      const std::string path = "spec." + std::string(list) + "[" + std::to_string(i) + "]";
+      check_ids(c.Find("securityContext"), path + ".securityContext");
+      const Node* sc = c.Find("securityContext");
+      if (const Node* p = sc != nullptr && sc->IsMapping() ? sc->Find("privileged") : nullptr;
+          p != nullptr && p->AsBool()) {
+        refuse(path + ".securityContext.privileged",
+               "a privileged container can bypass capture and is not allowed");
+      }
+      const Node* add = Capabilities(c, "add");
+      for (const char* cap : kNetCapabilities) {
+        if (ListHas(add, cap)) {
+          refuse(path + ".securityContext.capabilities.add",
+                 std::string("adding ") + cap + " (raw sockets bypass capture) is not allowed");
+        }
+      }
+    }
+  }
+  if (annotations != nullptr && annotations->Find(kStatusAnnotation) != nullptr && !has_proxy) {
+    refuse(AnnotationField(kStatusAnnotation),
+           "the pod is marked as injected but has no picket-proxy container running " + o.image);
+  }
+  return out;
+}
 
 std::vector<std::string> ProxyArgs(const InjectOptions& o) {
   return {
@@ -226,16 +432,30 @@ base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view w
   if (!metadata.IsMapping()) {
     return std::unexpected(ObjectError(what, "", "metadata must be a mapping"));
   }
+  if (o.enforcement == Enforcement::kStrict) {
+    std::vector<Error> violations = StrictViolations(metadata, spec, o);
+    if (!violations.empty()) {
+      Error e = violations[0];
+      e.object = std::string(what);
+      for (size_t i = 1; i < violations.size(); ++i) {
+        e.reason += "; " + violations[i].field + ": " + violations[i].reason;
+      }
+      return std::unexpected(std::move(e));
+    }
+  }
   const Node* annotations = metadata.Find("annotations");
   const Node* labels = metadata.Find("labels");
   if (annotations != nullptr && annotations->Find(kStatusAnnotation) != nullptr) {
     return PodResult{PodOutcome::kAlreadyInjected,
                      "Skipping injection because " + std::string(what) + " is already injected (" +
-                         kStatusAnnotation + " is set)"};
+                         kStatusAnnotation + " is set)",
+                     {}};
   }
   if (const Node* host = spec.Find("hostNetwork"); host != nullptr && host->AsBool()) {
-    return PodResult{PodOutcome::kHostNetwork, "Skipping injection because " + std::string(what) +
-                                                   " has host networking enabled"};
+    return PodResult{
+        PodOutcome::kHostNetwork,
+        "Skipping injection because " + std::string(what) + " has host networking enabled",
+        {}};
   }
   // The label wins over the annotation (objectSelector sees labels only).
   std::string choice = ScalarText(labels != nullptr ? labels->Find(kInjectAnnotation) : nullptr);
@@ -243,9 +463,11 @@ base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view w
     choice = ScalarText(annotations != nullptr ? annotations->Find(kInjectAnnotation) : nullptr);
   }
   if (!choice.empty() && !Truthy(choice)) {
-    return PodResult{PodOutcome::kOptedOut, "Skipping injection because " + std::string(what) +
-                                                " has sidecar injection disabled (" +
-                                                kInjectAnnotation + "=" + choice + ")"};
+    return PodResult{PodOutcome::kOptedOut,
+                     "Skipping injection because " + std::string(what) +
+                         " has sidecar injection disabled (" + kInjectAnnotation + "=" + choice +
+                         ")",
+                     {}};
   }
   const Node* containers = spec.Find("containers");
   if (containers == nullptr || !containers->IsSequence() || containers->items().empty()) {
@@ -271,6 +493,13 @@ base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view w
       return std::unexpected(
           ObjectError(what, "", "spec." + std::string(list) + " must be a list"));
     }
+  }
+  auto kept = KeptCapabilities(what, annotations);
+  if (!kept) return std::unexpected(std::move(kept.error()));
+  PodResult result;
+  // Before Picket's containers go in: picket-init needs NET_ADMIN and NET_RAW.
+  if (auto dropped = DropNetCapabilities(spec, what, *kept, result.warnings); !dropped) {
+    return std::unexpected(std::move(dropped.error()));
   }
   const std::string first_app = containers->items()[0].StringAt("name");
 
@@ -301,7 +530,7 @@ base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view w
                    : spec.Set("volumes", Node::Sequence());
   const Node volumes = Volumes(o);
   for (const Node& v : volumes.items()) vols.Append(v);
-  return PodResult{};
+  return result;
 }
 
 base::Result<void> InjectObject(Node& object, const InjectOptions& o,
@@ -314,6 +543,7 @@ base::Result<void> InjectObject(Node& object, const InjectOptions& o,
   auto record = [&](const base::Result<PodResult>& r) -> base::Result<void> {
     if (!r) return std::unexpected(r.error());
     if (!r->note.empty()) notes.push_back(r->note);
+    notes.insert(notes.end(), r->warnings.begin(), r->warnings.end());
     return {};
   };
 

@@ -7,6 +7,18 @@
 // both doors: the kube-inject style CLI and the admission webhook (which diffs the result into a
 // JSON Patch). Works on config::Node trees; never sees YAML text.
 //
+// Capabilities: raw sockets (NET_RAW) and interface/netfilter changes (NET_ADMIN) bypass the
+// capture rules, so every app container (and app init container) gets NET_RAW and NET_ADMIN
+// merged into `securityContext.capabilities.drop`; nothing is ever added to `add`. Two
+// exceptions, each reported as a warning: the pod annotation
+// `picket.dev/keep-capabilities: "NET_RAW[,NET_ADMIN]"`, and a container whose author lists the
+// capability (or ALL) in its own `capabilities.add` — dropping what the author explicitly added
+// would only move the failure to run time. Under strict enforcement both are refused instead.
+//
+// Enforcement: `Enforcement::kStrict` (the webhook's /inject-strict path, for namespaces labelled
+// `picket.dev/enforcement: strict`; `--enforcement strict` on the CLI) refuses every pod whose
+// author takes it out of enforcement: see StrictViolations.
+//
 // The sidecar builds its bootstrap at start from the downward API (inject/README.md): its
 // command is `picket-inject bootstrap --namespace=$(POD_NAMESPACE) --pod=$(POD_NAME)
 // --ip=$(POD_IPS) ... --output=/etc/picket/run/bootstrap.yaml --exec=picket-proxy`.
@@ -27,10 +39,17 @@ namespace picket::inject {
 
 inline constexpr char kStatusAnnotation[] = "picket.dev/status";
 inline constexpr char kInjectAnnotation[] = "picket.dev/inject";  // also honoured as a label
+inline constexpr char kKeepCapabilitiesAnnotation[] = "picket.dev/keep-capabilities";
+inline constexpr char kEnforcementLabel[] = "picket.dev/enforcement";  // on the Namespace
 inline constexpr char kInitContainerName[] = "picket-init";
 inline constexpr char kProxyContainerName[] = "picket-proxy";
 inline constexpr char kRunVolumeName[] = "picket-run";
 inline constexpr char kCertsVolumeName[] = "picket-certs";
+
+enum class Enforcement : uint8_t {
+  kPermissive,  // the author may opt out, exclude traffic or keep raw sockets (with a warning)
+  kStrict,      // any of those refuses the pod
+};
 
 struct InjectOptions {
   std::string image = "picket/picket:latest";  // holds picket-init, picket-proxy, picket-inject
@@ -46,23 +65,39 @@ struct InjectOptions {
   std::string cpu_request = "50m";
   std::string memory_request = "64Mi";
   std::string memory_limit = "256Mi";
+  Enforcement enforcement = Enforcement::kPermissive;
 };
 
 enum class PodOutcome : uint8_t { kInjected, kAlreadyInjected, kOptedOut, kHostNetwork };
 
 // Injects into one pod (or pod template): `metadata` may be null (it becomes a mapping),
 // `spec` is the PodSpec. `what` names the object in notes and errors, e.g. `Pod "ns/web"`.
-// A note explains every outcome other than kInjected.
+// A note explains every outcome other than kInjected. Warnings name capabilities left to the
+// app (kept by annotation or by the container's own `add`, or a privileged container).
+// Under strict enforcement a pod with StrictViolations is an error listing all of them.
 struct PodResult {
   PodOutcome outcome = PodOutcome::kInjected;
   std::string note;
+  std::vector<std::string> warnings;
 };
 [[nodiscard]] base::Result<PodResult> InjectPod(config::Node& metadata, config::Node& spec,
                                                 std::string_view what,
                                                 const InjectOptions& options);
 
+// Every way this pod's author removes it from enforcement, each at its field path: a falsy
+// picket.dev/inject label or annotation, capture-narrowing annotations (exclude-*,
+// include-outbound-cidrs other than "*"), picket.dev/keep-capabilities, hostNetwork, runAsUser or
+// runAsGroup equal to the proxy's uid (pod or container securityContext; fsGroup and
+// supplementalGroups are not matched by the capture rules), NET_RAW/NET_ADMIN/ALL in a
+// container's capabilities.add, privileged containers, and picket.dev/status on a pod without a
+// picket-proxy container. Containers named picket-init/picket-proxy with the image, command and
+// args these options make are Picket's own (an already-injected pod) and are not checked.
+// Empty when the pod is fine.
+std::vector<base::Error> StrictViolations(const config::Node& metadata, const config::Node& spec,
+                                          const InjectOptions& options);
+
 // Injects into every pod template of one object (recursing into List items). Objects of other
-// kinds are left untouched. Notes are appended to `notes`.
+// kinds are left untouched. Notes and warnings are appended to `notes`.
 [[nodiscard]] base::Result<void> InjectObject(config::Node& object, const InjectOptions& options,
                                               std::vector<std::string>& notes);
 

@@ -75,8 +75,14 @@ base::Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(WebhookConfig 
   WebhookServer* self = s.get();
   s->http_->Handle("/healthz", {"GET"},
                    [](const net::HttpRequest&) { return net::HttpResponse::Text(200, "ok\n"); });
-  s->http_->Handle("/inject", {"POST"},
-                   [self](const net::HttpRequest& request) { return self->Review(request); });
+  s->strict_ = s->config_.inject;
+  s->strict_.enforcement = Enforcement::kStrict;
+  s->http_->Handle("/inject", {"POST"}, [self](const net::HttpRequest& request) {
+    return self->Review(request, self->config_.inject);
+  });
+  s->http_->Handle("/inject-strict", {"POST"}, [self](const net::HttpRequest& request) {
+    return self->Review(request, self->strict_);
+  });
   auto listening = s->http_->Listen(reinterpret_cast<const sockaddr*>(&*addr));
   if (!listening) {
     base::Error error = std::move(listening.error()).Context("--listen " + s->config_.listen);
@@ -94,14 +100,17 @@ base::Result<std::unique_ptr<WebhookServer>> WebhookServer::Start(WebhookConfig 
 
 WebhookServer::~WebhookServer() { Stop(); }
 
-net::HttpResponse WebhookServer::Review(const net::HttpRequest& request) {
-  AdmissionReply a = HandleAdmissionReview(request.body, config_.inject);
+net::HttpResponse WebhookServer::Review(const net::HttpRequest& request,
+                                        const InjectOptions& options) {
+  AdmissionReply a = HandleAdmissionReview(request.body, options);
   net::HttpResponse r = net::HttpResponse::Text(a.status, std::move(a.body));
   if (a.status == 200) r.content_type = "application/json";
   if (config_.log) {
     std::string line = request.method + " " + request.path + " -> " + std::to_string(r.status);
     if (r.status != 200) line += ": " + r.body.substr(0, r.body.find('\n'));
+    if (!a.denial.empty()) line += " denied: " + a.denial;
     config_.log(line);
+    for (const std::string& w : a.warnings) config_.log("warning: " + w);
   }
   return r;
 }

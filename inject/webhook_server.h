@@ -2,7 +2,11 @@
 //
 // Owns: one libuv loop on one thread, and on it a net::HttpServer (TLS, server-authenticated
 // only) with two routes:
-//   POST /inject   AdmissionReview v1 in, AdmissionReview v1 out (inject/admission.h)
+//   POST /inject          AdmissionReview v1 in, AdmissionReview v1 out (inject/admission.h),
+//                         with `inject.enforcement`
+//   POST /inject-strict   the same under Enforcement::kStrict, for the webhook entry whose
+//                         namespaceSelector matches picket.dev/enforcement=strict (an
+//                         AdmissionReview does not carry the namespace's labels)
 //   GET  /healthz  200 "ok"
 // Event-driven: a connection costs a socket and a few kilobytes, not a thread, so slow or stuck
 // clients cannot starve the API server's requests; each is dropped by the header timeout (or the
@@ -65,9 +69,10 @@ class WebhookServer {
   explicit WebhookServer(WebhookConfig config) : config_(std::move(config)) {}
   void Call(std::function<void()> fn);  // runs `fn` on the loop thread and waits
   void OnWake();
-  net::HttpResponse Review(const net::HttpRequest& request);
+  net::HttpResponse Review(const net::HttpRequest& request, const InjectOptions& options);
 
   WebhookConfig config_;
+  InjectOptions strict_;  // config_.inject under Enforcement::kStrict
   uv_loop_t loop_{};
   uv_async_t wake_{};
   std::thread thread_;

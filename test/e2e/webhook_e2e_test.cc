@@ -288,6 +288,43 @@ TEST_F(WebhookE2E, RoutesAndKeepAlive) {
   close(fd);
 }
 
+// The namespaceSelector picks the path: /inject-strict for namespaces labelled
+// picket.dev/enforcement=strict, /inject for the rest
+// (examples/kubernetes/30-mutatingwebhook.yaml).
+TEST_F(WebhookE2E, StrictPathRefusesWhatThePermissivePathInjects) {
+  const std::string pod = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p",
+    "namespace":"shop","annotations":{"picket.dev/exclude-outbound-cidrs":"0.0.0.0/0,::/0"}},
+    "spec":{"securityContext":{"runAsGroup":1337},"containers":[{"name":"app","image":"a:1"}]}})";
+  auto response = [](const HttpReply& r) {
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto reply = config::ParseJson(r.body, "reply");
+    EXPECT_TRUE(reply.has_value()) << r.body;
+    return reply.has_value() ? *reply->Find("response") : Node();
+  };
+
+  Node permissive = response(Send(Request("POST", "/inject", Review(pod))));
+  EXPECT_TRUE(permissive.Find("allowed")->AsBool());
+  auto patch = Base64Decode(permissive.StringAt("patch"));
+  ASSERT_TRUE(patch.has_value());
+  EXPECT_NE(patch->find("\"NET_RAW\""), std::string::npos) << *patch;
+
+  Node strict = response(Send(Request("POST", "/inject-strict", Review(pod))));
+  EXPECT_FALSE(strict.Find("allowed")->AsBool());
+  EXPECT_EQ(strict.Find("patch"), nullptr);
+  const std::string message = strict.Find("status")->StringAt("message");
+  for (const char* text :
+       {"metadata.annotations[picket.dev/exclude-outbound-cidrs]: Forbidden",
+        "spec.securityContext.runAsGroup: Forbidden", "picket.dev/enforcement=strict"}) {
+    EXPECT_NE(message.find(text), std::string::npos) << text << " in " << message;
+  }
+
+  // An ordinary pod is injected on the strict path too.
+  Node ordinary = response(Send(Request("POST", "/inject-strict", Review(kPod))));
+  EXPECT_TRUE(ordinary.Find("allowed")->AsBool());
+  EXPECT_EQ(ordinary.StringAt("patchType"), "JSONPatch");
+  EXPECT_EQ(Send(Request("GET", "/inject-strict", "")).status, 405);
+}
+
 TEST_F(WebhookE2E, StopReturnsWithClientsStillConnected) {
   int idle = Dial();
   SSL* ssl = Handshake(idle);

@@ -65,6 +65,29 @@ TEST(InjectCli, ErrorsExitNonZero) {
   EXPECT_EQ(RunBinary({"picket-inject", "--help"}).exit_code, 0);
 }
 
+TEST(InjectCli, EnforcementStrictRefusesWhatPermissiveInjects) {
+  // capabilities.in.yaml keeps NET_RAW by annotation and by a container's own `add`.
+  const std::string in = "test/inject/testdata/capabilities.in.yaml";
+  CommandResult r = RunBinary({"picket-inject", "-f", in});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, Read("test/inject/testdata/capabilities.out.yaml"));
+  EXPECT_NE(r.err.find("===> Deployment \"shop/tools\": container \"pinger\" adds NET_RAW"),
+            std::string::npos)
+      << r.err;
+  r = RunBinary({"picket-inject", "-f", in, "--enforcement", "strict"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.out.empty());
+  EXPECT_NE(r.err.find("spec.containers[1].securityContext.capabilities.add: Forbidden"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("picket.dev/enforcement=strict"), std::string::npos) << r.err;
+  r = RunBinary(
+      {"picket-inject", "-f", "test/inject/testdata/pod.in.yaml", "--enforcement=strict"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, Read("test/inject/testdata/pod.out.yaml"));
+  EXPECT_EQ(RunBinary({"picket-inject", "-f", in, "--enforcement", "lax"}).exit_code, 2);
+}
+
 TEST(InjectCli, BootstrapPrintsWritesAndExecs) {
   CommandResult r =
       RunBinary({"picket-inject", "bootstrap", "--namespace", "shop", "--pod", "web-0", "--ip",

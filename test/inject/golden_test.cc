@@ -1,6 +1,6 @@
 // Golden tests: picket-inject over every workload kind, List, multi-document, already-injected,
-// opted-out, hostNetwork and native-sidecar inputs (testdata/<name>.in.yaml → <name>.out.yaml),
-// and picket-init --dry-run (testdata/init_*.golden).
+// opted-out, hostNetwork, native-sidecar and capability inputs (testdata/<name>.in.yaml →
+// <name>.out.yaml), and picket-init --dry-run (testdata/init_*.golden).
 //
 // To regenerate after an intended change, then review the diff:
 //   bazel test --spawn_strategy=standalone //test/inject:golden_test
@@ -74,19 +74,23 @@ TEST_P(InjectGolden, MatchesGoldenAndIsIdempotent) {
 
 INSTANTIATE_TEST_SUITE_P(
     Kinds, InjectGolden,
-    testing::Values(Case{"pod", false, {}}, Case{"deployment", false, {}},
-                    Case{"statefulset", false, {}}, Case{"daemonset", false, {}},
-                    Case{"replicaset", false, {}}, Case{"job", false, {}},
-                    Case{"cronjob", false, {}}, Case{"list", false, {}},
-                    Case{"multidoc", false, {}}, Case{"native_sidecar", true, {}},
-                    Case{"already_injected", false, {"already injected"}},
-                    Case{"opted_out",
-                         false,
-                         {"Pod \"legacy\" has sidecar injection disabled",
-                          "Deployment \"batch\" has sidecar injection disabled"}},
-                    Case{"hostnetwork",
-                         false,
-                         {"DaemonSet \"monitoring/node-exporter\" has host networking enabled"}}),
+    testing::Values(
+        Case{"pod", false, {}}, Case{"deployment", false, {}}, Case{"statefulset", false, {}},
+        Case{"daemonset", false, {}}, Case{"replicaset", false, {}}, Case{"job", false, {}},
+        Case{"cronjob", false, {}}, Case{"list", false, {}}, Case{"multidoc", false, {}},
+        Case{"native_sidecar", true, {}}, Case{"already_injected", false, {"already injected"}},
+        Case{"opted_out",
+             false,
+             {"Pod \"legacy\" has sidecar injection disabled",
+              "Deployment \"batch\" has sidecar injection disabled"}},
+        Case{"hostnetwork",
+             false,
+             {"DaemonSet \"monitoring/node-exporter\" has host networking enabled"}},
+        Case{"capabilities",
+             false,
+             {"container \"pinger\" adds NET_RAW "
+              "(spec.containers[1].securityContext.capabilities.add): kept",
+              "Pod \"shop/capture-debug\": picket.dev/keep-capabilities keeps NET_RAW"}}),
     [](const testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 TEST(InjectGoldenContent, NonWorkloadsPassThroughUnchanged) {
