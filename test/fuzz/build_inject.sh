@@ -20,7 +20,8 @@ FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
 
 DOCUMENT=(config/document.cc config/document_emit.cc config/document_json.cc base/json.cc base/json_writer.cc
           -lsimdjson)
-INJECT=(inject/admission.cc inject/bootstrap_gen.cc inject/injector.cc inject/json_patch.cc)
+INJECT=(inject/admission.cc inject/bootstrap_gen.cc inject/injector.cc inject/json_patch.cc
+        config/bootstrap.cc base/ip.cc)
 
 "$CXX" "${FLAGS[@]}" test/fuzz/admission_fuzz.cc "${INJECT[@]}" "${DOCUMENT[@]}" -lyaml-cpp \
   -o "$OUT/admission_fuzz" &
