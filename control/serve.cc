@@ -162,7 +162,8 @@ void ControlServer::OneClosed() {
 }
 
 int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) {
-  auto source = source::MakeManifestSource({options.manifests_dir, options.debounce_ms});
+  auto source = source::MakeManifestSource(
+      {options.manifests_dir, options.debounce_ms, options.max_manifest_bytes});
   if (!source) {
     err << "picket-control serve: " << source.error().ToString() << "\n";
     return 2;

@@ -37,6 +37,7 @@ struct ServeOptions {
   std::string tls_ca;
   std::string trust_domain = "cluster.local";
   uint64_t debounce_ms = 20;
+  uint64_t max_manifest_bytes = 64u << 20;  // a larger manifest file is refused unread
 };
 
 // Declares the `serve` flags on `sub`, bound to `options` (control/serve_flags.cc).

@@ -31,6 +31,10 @@ void AddServeFlags(CLI::App& sub, ServeOptions* o) {
   sub.add_option("--debounce-ms", o->debounce_ms, "Wait this long after a change before reloading")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
+  sub.add_option("--max-manifest-bytes", o->max_manifest_bytes,
+                 "Refuse (unread) a manifest file larger than this; its last good objects stay")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
 }
 
 base::Result<ServeOptions> ParseServeFlags(const std::vector<std::string>& args) {
