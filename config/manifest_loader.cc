@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "config/manifest_decode.h"
 
@@ -36,22 +35,6 @@ bool IsManifestFile(const fs::path& p) {
 }
 
 std::string ErrnoText(int err) { return std::strerror(err); }
-
-// Reads a whole file; on failure reports `path: cannot read: <reason>`.
-std::optional<std::string> ReadFile(const std::string& path, Errors* errors) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    errors->push_back(Error{path, 0, "", "", "cannot read: " + ErrnoText(errno)});
-    return std::nullopt;
-  }
-  std::ostringstream data;
-  data << in.rdbuf();
-  if (in.bad()) {
-    errors->push_back(Error{path, 0, "", "", "cannot read: " + ErrnoText(errno)});
-    return std::nullopt;
-  }
-  return std::move(data).str();
-}
 
 // Expands a path argument into the files to load, sorted (directories recursively).
 void CollectFiles(const std::string& arg, std::vector<std::string>* files, Errors* errors) {
@@ -87,7 +70,35 @@ std::expected<LoadResult, Errors> Finish(LoadResult result, Errors errors) {
   return result;
 }
 
+Error TooLarge(const std::string& path, uint64_t size, uint64_t max_bytes) {
+  return Error{
+      path, 0, "", "",
+      "too large: " + std::to_string(size) + " bytes (limit " + std::to_string(max_bytes) + ")"};
+}
+
 }  // namespace
+
+std::expected<std::string, Error> ReadManifestFile(const std::string& path, uint64_t max_bytes) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return std::unexpected(Error{path, 0, "", "", "cannot read: " + ec.message()});
+  if (size > max_bytes) return std::unexpected(TooLarge(path, size, max_bytes));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::unexpected(Error{path, 0, "", "", "cannot read: " + ErrnoText(errno)});
+  // Read at most one byte past the limit: a file that grew since the stat is caught here.
+  std::string data(static_cast<size_t>(size) + 1, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  if (in.bad()) return std::unexpected(Error{path, 0, "", "", "cannot read: " + ErrnoText(errno)});
+  data.resize(static_cast<size_t>(in.gcount()));
+  if (data.size() > size) {
+    // It grew: read on, within the limit, to report or return the whole file.
+    std::string more(static_cast<size_t>(max_bytes - size) + 1, '\0');
+    in.read(more.data(), static_cast<std::streamsize>(more.size()));
+    data.append(more, 0, static_cast<size_t>(in.gcount()));
+    if (data.size() > max_bytes) return std::unexpected(TooLarge(path, data.size(), max_bytes));
+  }
+  return data;
+}
 
 std::expected<LoadResult, Errors> LoadManifestText(std::string_view text,
                                                    std::string_view file_name,
@@ -107,8 +118,11 @@ std::expected<LoadResult, Errors> LoadManifestPaths(const std::vector<std::strin
   std::vector<std::string> files;
   for (const std::string& path : paths) CollectFiles(path, &files, &errors);
   for (const std::string& file : files) {
-    std::optional<std::string> text = ReadFile(file, &errors);
-    if (!text) continue;
+    auto text = ReadManifestFile(file, options.max_file_bytes);
+    if (!text) {
+      errors.push_back(std::move(text.error()));
+      continue;
+    }
     NodeBudget budget = NodeBudget::ForText(text->size());  // per file
     DecodeText(*text, file, options, &budget, &result.cluster, &errors, &result.notices);
   }

@@ -8,6 +8,7 @@
 // config/ and none of its exceptions escape.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -18,7 +19,13 @@
 
 namespace picket::config {
 
+// Default cap on one manifest file: far above any real cluster's file, far below what would
+// stall the control server (a 600 MB file cost 2.5 GB and 15 s to parse).
+inline constexpr uint64_t kDefaultMaxManifestBytes = 64u << 20;
+
 struct LoadOptions {
+  // Files larger than this are refused before they are read (`file: too large: ...`).
+  uint64_t max_file_bytes = kDefaultMaxManifestBytes;
   // Mirror the API server's StrictIPCIDRValidation gate (leading zeros, IPv4-mapped IPv6,
   // host bits set are errors). Off by default, as in Kubernetes 1.33.
   bool strict_cidr = false;
@@ -34,6 +41,12 @@ struct LoadResult {
 [[nodiscard]] std::expected<LoadResult, Errors> LoadManifestText(std::string_view text,
                                                                  std::string_view file_name,
                                                                  const LoadOptions& options = {});
+
+// Reads the whole file at `path` if it holds at most `max_bytes`: the size is checked before
+// reading (stat) and the read itself stops past the limit (the file may grow meanwhile).
+// Errors: `path: cannot read: <reason>` or `path: too large: N bytes (limit M)`.
+[[nodiscard]] std::expected<std::string, Error> ReadManifestFile(const std::string& path,
+                                                                 uint64_t max_bytes);
 
 // Loads files and directories (recursively, `*.yaml`, `*.yml`, `*.json`, sorted by path) into one
 // Cluster. Duplicate objects (same kind, namespace and name) are an error.

@@ -44,6 +44,10 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::Create(
   xds.listen_host = listen->first;
   xds.listen_port = listen->second;
   xds.trust_domain = options.trust_domain;
+  xds.max_frame_size = options.max_frame_bytes;
+  xds.max_buffered_bytes = options.max_buffered_bytes;
+  xds.frame_timeout_ms = options.frame_timeout_ms;
+  xds.max_streams_per_identity = options.max_streams_per_identity;
   xds.own_pod_only_types.insert(std::string(net::kPodPolicyType));
   auto server = XdsServer::Create(loop, std::move(*tls), std::move(xds));
   if (!server) return std::unexpected(AsError(server.error()));
@@ -162,7 +166,8 @@ void ControlServer::OneClosed() {
 }
 
 int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) {
-  auto source = source::MakeManifestSource({options.manifests_dir, options.debounce_ms});
+  auto source = source::MakeManifestSource(
+      {options.manifests_dir, options.debounce_ms, options.max_manifest_bytes});
   if (!source) {
     err << "picket-control serve: " << source.error().ToString() << "\n";
     return 2;

@@ -37,6 +37,12 @@ struct ServeOptions {
   std::string tls_ca;
   std::string trust_domain = "cluster.local";
   uint64_t debounce_ms = 20;
+  uint64_t max_manifest_bytes = 64u << 20;  // a larger manifest file is refused unread
+  // Sidecar stream bounds (XdsServerOptions says what each limits).
+  uint32_t max_frame_bytes = XdsServerOptions{}.max_frame_size;
+  uint64_t max_buffered_bytes = XdsServerOptions{}.max_buffered_bytes;
+  uint64_t frame_timeout_ms = XdsServerOptions{}.frame_timeout_ms;
+  uint64_t max_streams_per_identity = XdsServerOptions{}.max_streams_per_identity;
 };
 
 // Declares the `serve` flags on `sub`, bound to `options` (control/serve_flags.cc).

@@ -31,6 +31,26 @@ void AddServeFlags(CLI::App& sub, ServeOptions* o) {
   sub.add_option("--debounce-ms", o->debounce_ms, "Wait this long after a change before reloading")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
+  sub.add_option("--max-manifest-bytes", o->max_manifest_bytes,
+                 "Refuse (unread) a manifest file larger than this; its last good objects stay")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  sub.add_option("--max-frame-bytes", o->max_frame_bytes,
+                 "Close a sidecar stream whose frame header announces more than this")
+      ->check(CLI::Range(uint32_t{64}, uint32_t{1} << 30))
+      ->capture_default_str();
+  sub.add_option("--max-buffered-bytes", o->max_buffered_bytes,
+                 "Close the stream that would take the partial frames of all streams past this")
+      ->check(CLI::Range(uint64_t{1} << 10, uint64_t{1} << 40))
+      ->capture_default_str();
+  sub.add_option("--frame-timeout-ms", o->frame_timeout_ms,
+                 "Close a stream whose frame stays incomplete this long")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{3600000}))
+      ->capture_default_str();
+  sub.add_option("--max-streams-per-identity", o->max_streams_per_identity,
+                 "Streams one sidecar identity may hold; another closes its oldest")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000}))
+      ->capture_default_str();
 }
 
 base::Result<ServeOptions> ParseServeFlags(const std::vector<std::string>& args) {

@@ -88,12 +88,36 @@ void XdsServer::OnStreamClosed(XdsStream* stream) {
   auto it = std::find_if(streams_.begin(), streams_.end(),
                          [stream](const auto& s) { return s.get() == stream; });
   if (it == streams_.end()) return;
+  stream->ReleaseBuffered();
   deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), stream), deferred_.end());
   // Deferred deletion: the stream may be deep in its own callback right now.
   dead_streams_.push_back(std::move(*it));
   *it = std::move(streams_.back());
   streams_.pop_back();
   --stats_.streams_active;
+}
+
+void XdsServer::AdmitIdentity(XdsStream* stream) {
+  std::vector<XdsStream*> same;
+  for (const auto& s : streams_) {
+    if (s.get() != stream && s->state() != XdsStream::State::kClosed &&
+        s->identity() == stream->identity()) {
+      same.push_back(s.get());
+    }
+  }
+  if (same.size() < options_.max_streams_per_identity) return;
+  // Oldest first (ids increase with time); keep max - 1 of them plus the new stream.
+  std::sort(same.begin(), same.end(),
+            [](const XdsStream* a, const XdsStream* b) { return a->id() < b->id(); });
+  const size_t keep =
+      options_.max_streams_per_identity == 0 ? 0 : options_.max_streams_per_identity - 1;
+  for (size_t i = 0; i + keep < same.size(); ++i) {
+    ++stats_.streams_evicted_per_identity;
+    same[i]->CloseWithStatus(net::StatusCode::kResourceExhausted,
+                             "replaced by a newer stream of the same identity (at most " +
+                                 std::to_string(options_.max_streams_per_identity) +
+                                 " per identity)");
+  }
 }
 
 void XdsServer::OnSweep() {
@@ -281,6 +305,11 @@ void XdsServer::WriteStatusMembers(base::JsonWriter& w) const {
       .Member("streams_accepted", stats_.streams_accepted)
       .Member("streams_active", stats_.streams_active)
       .Member("streams_refused", stats_.streams_refused)
+      .Member("streams_evicted_per_identity", stats_.streams_evicted_per_identity)
+      .Member("frames_too_large", stats_.frames_too_large)
+      .Member("frame_timeouts", stats_.frame_timeouts)
+      .Member("buffer_budget_refusals", stats_.buffer_budget_refusals)
+      .Member("buffered_bytes", buffered_bytes_)
       .Member("responses_sent", stats_.responses_sent)
       .Member("resources_sent", stats_.resources_sent)
       .Member("bytes_sent", stats_.bytes_sent)

@@ -26,6 +26,7 @@
 
 #include "base/error.h"
 #include "base/json.h"
+#include "net/frame.h"
 #include "net/tls.h"
 
 namespace picket::control {
@@ -37,7 +38,18 @@ struct XdsServerOptions {
   uint16_t listen_port = 0;  // 0: pick one (see port())
   std::string trust_domain = "cluster.local";
   std::string control_plane_id = "picket-control";
-  uint32_t max_frame_size = 16u << 20;
+  // Bounds on what sidecars can make the server hold (each breach closes the offending stream
+  // with a terminal status and is counted in XdsServerStats):
+  // - one request frame: a header announcing more is refused before its body is buffered;
+  uint32_t max_frame_size = net::kDefaultMaxRequestFrameSize;
+  // - the bytes of partial frames buffered by all streams together;
+  size_t max_buffered_bytes = 64u << 20;
+  // - how long a frame may stay incomplete (a peer that sends a header and holds);
+  uint64_t frame_timeout_ms = 30000;
+  // - streams per SPIFFE identity. A sidecar needs one; two allow a reconnect to overlap a
+  //   connection the server has not yet seen die. When another arrives the OLDEST is closed:
+  //   refusing the new one would lock a reconnecting sidecar out until the old one timed out.
+  size_t max_streams_per_identity = 2;
   uint64_t handshake_timeout_ms = 10000;  // TLS + first request
   uint64_t idle_timeout_ms = 60000;       // no frame at all (the client keeps alive every 15 s)
   uint64_t sweep_interval_ms = 1000;
@@ -60,7 +72,12 @@ struct StoredResource {
 struct XdsServerStats {
   uint64_t streams_accepted = 0;
   uint64_t streams_active = 0;
-  uint64_t streams_refused = 0;  // authentication / authorization / protocol errors
+  uint64_t streams_refused = 0;  // every stream closed with a non-OK status (all reasons)
+  // Resource bounds (XdsServerOptions), each also counted in streams_refused:
+  uint64_t streams_evicted_per_identity = 0;  // oldest closed: identity over its stream cap
+  uint64_t frames_too_large = 0;              // header announced more than max_frame_size
+  uint64_t frame_timeouts = 0;                // a frame incomplete after frame_timeout_ms
+  uint64_t buffer_budget_refusals = 0;        // partial frames over max_buffered_bytes
   uint64_t responses_sent = 0;
   uint64_t resources_sent = 0;
   uint64_t bytes_sent = 0;  // frame bytes before TLS
@@ -96,6 +113,8 @@ class XdsServer {
   std::string StatusJson() const;
   void WriteStatusMembers(base::JsonWriter& w) const;
   const XdsServerStats& stats() const { return stats_; }
+  // Bytes of partial frames buffered by all streams now.
+  size_t buffered_bytes() const { return buffered_bytes_; }
   // The per-type version of everything currently stored (hash over names and versions).
   std::string TypeVersion(std::string_view type_url) const;
   size_t resource_count(std::string_view type_url) const;
@@ -123,6 +142,8 @@ class XdsServer {
   void OnConnection(int status);
   void OnSweep();
   void OnStreamClosed(XdsStream* stream);
+  // `stream` just authenticated: closes the oldest streams of its identity over the cap.
+  void AdmitIdentity(XdsStream* stream);
   // Whether `stream` may build and send a response now; if not, it is retried later.
   bool MaySend(XdsStream* stream);
   void NoteQueued(size_t bytes) { queued_bytes_ += bytes; }
@@ -140,7 +161,8 @@ class XdsServer {
   uv_timer_t drain_timer_{};
   std::vector<XdsStream*> deferred_;  // waiting for the queued bytes to drop under budget
   bool drain_timer_running_ = false;
-  size_t queued_bytes_ = 0;  // sum of the streams' socket queues, plus what was sent since
+  size_t buffered_bytes_ = 0;  // sum of the streams' partial frames (XdsStream::AccountBuffered)
+  size_t queued_bytes_ = 0;    // sum of the streams' socket queues, plus what was sent since
   uint64_t last_sweep_ms_ = 0;
   uint64_t queued_computed_at_ = UINT64_MAX;
   uint16_t port_ = 0;

@@ -117,6 +117,12 @@ void XdsStream::CheckTimeouts(uint64_t now_ms) {
   const auto& o = server_.options_;
   if (state_ != State::kActive && now_ms - connected_ms_ > o.handshake_timeout_ms) {
     CloseWithStatus(net::StatusCode::kUnavailable, "no request within the handshake timeout");
+  } else if (partial_since_ms_ != 0 && now_ms - partial_since_ms_ > o.frame_timeout_ms) {
+    ++server_.stats_.frame_timeouts;
+    CloseWithStatus(net::StatusCode::kUnavailable,
+                    "a frame stayed incomplete for more than " +
+                        std::to_string(o.frame_timeout_ms) + " ms (" +
+                        std::to_string(decoder_.buffered_bytes()) + " bytes buffered)");
   } else if (state_ == State::kActive && now_ms - last_activity_ms_ > IdleLimit()) {
     CloseWithStatus(net::StatusCode::kUnavailable, "idle timeout (no keepalive)");
   }
@@ -146,20 +152,55 @@ void XdsStream::OnTlsReady(net::TlsStream& stream) {
     return;
   }
   state_ = State::kAwaitNode;
+  server_.AdmitIdentity(this);
 }
 
 void XdsStream::OnTlsData(net::TlsStream&, std::string_view plaintext) {
-  last_activity_ms_ = server_.NowMs();
+  const uint64_t now = server_.NowMs();
+  last_activity_ms_ = now;
   decoder_.Feed(plaintext);
+  bool completed = false;
   while (state_ != State::kClosed) {
     auto frame = decoder_.Next();
     if (!frame) {
-      CloseWithStatus(net::StatusCode::kInvalidArgument, frame.error().ToString());
+      if (decoder_.too_large()) ++server_.stats_.frames_too_large;
+      CloseWithStatus(decoder_.too_large() ? net::StatusCode::kResourceExhausted
+                                           : net::StatusCode::kInvalidArgument,
+                      frame.error().ToString());
       return;
     }
-    if (!frame->has_value()) return;
+    if (!frame->has_value()) break;
+    completed = true;
     HandleFrame(**frame);
   }
+  if (state_ == State::kClosed) return;
+  // The partial-frame clock starts with the first byte of a frame, not of the connection.
+  if (!decoder_.mid_frame()) {
+    partial_since_ms_ = 0;
+  } else if (partial_since_ms_ == 0 || completed) {
+    partial_since_ms_ = now;
+  }
+  AccountBuffered();
+  const size_t budget = server_.options_.max_buffered_bytes;
+  if (server_.buffered_bytes_ > budget) {
+    ++server_.stats_.buffer_budget_refusals;
+    CloseWithStatus(
+        net::StatusCode::kResourceExhausted,
+        "partial frames of all streams would hold more than " + std::to_string(budget) + " bytes");
+  }
+}
+
+void XdsStream::AccountBuffered() {
+  const size_t now = decoder_.buffered_bytes();
+  server_.buffered_bytes_ = server_.buffered_bytes_ - accounted_buffered_ + now;
+  accounted_buffered_ = now;
+}
+
+void XdsStream::ReleaseBuffered() {
+  server_.buffered_bytes_ -= accounted_buffered_;
+  accounted_buffered_ = 0;
+  partial_since_ms_ = 0;
+  decoder_ = net::FrameDecoder(server_.options_.max_frame_size);
 }
 
 void XdsStream::OnTlsClosed(net::TlsStream&, const std::string& reason) {

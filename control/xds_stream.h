@@ -20,8 +20,8 @@
 #include <string>
 #include <string_view>
 
-#include "net/frame.h"
 #include "base/json.h"
+#include "net/frame.h"
 #include "net/tls_stream.h"
 #include "net/xds_message.h"
 
@@ -47,10 +47,13 @@ class XdsStream : public net::TlsStream::Handler {
   // Closes now without a status (server shutdown) or with one.
   void Close();
   void CloseWithStatus(net::StatusCode code, const std::string& message);
-  // Sweep: close on handshake or idle timeout.
+  // Sweep: close on handshake, idle or partial-frame timeout.
   void CheckTimeouts(uint64_t now_ms);
   // Counts as activity (the server's loop was stalled; the peer may have been sending).
-  void NoteActivity(uint64_t now_ms) { last_activity_ms_ = now_ms; }
+  void NoteActivity(uint64_t now_ms) {
+    last_activity_ms_ = now_ms;
+    if (partial_since_ms_ != 0) partial_since_ms_ = now_ms;
+  }
 
   // Bytes handed to the socket but not yet written.
   size_t queued_bytes() const;
@@ -58,6 +61,10 @@ class XdsStream : public net::TlsStream::Handler {
   void RetrySends();
 
   State state() const { return state_; }
+  const std::string& identity() const { return spiffe_id_; }
+  // Gives back this stream's share of the server's buffered-bytes budget and frees the
+  // decoder's buffer (the stream closed).
+  void ReleaseBuffered();
   uint64_t id() const { return id_; }
   // This stream as one JSON object of the admin endpoint's /status "sidecars".
   void WriteStatus(base::JsonWriter& w) const;
@@ -94,6 +101,8 @@ class XdsStream : public net::TlsStream::Handler {
   };
 
   void HandleFrame(std::string_view body);
+  // Reports the decoder's partial-frame bytes to the server's total.
+  void AccountBuffered();
   void HandleMessage(net::DiscoveryRequest request);
   void HandleMessage(net::DeltaDiscoveryRequest request);
   // Node check on the first request. False: the stream was closed.
@@ -130,6 +139,8 @@ class XdsStream : public net::TlsStream::Handler {
   uint64_t nonce_counter_ = 0;
   uint64_t connected_ms_;
   uint64_t last_activity_ms_;
+  uint64_t partial_since_ms_ = 0;  // when the frame now incomplete began; 0: none
+  size_t accounted_buffered_ = 0;  // this stream's part of XdsServer::buffered_bytes_
   std::string close_reason_;
 };
 

@@ -41,6 +41,10 @@ base::Result<std::optional<std::string>> FrameDecoder::Next() {
     return std::unexpected(*error_);
   }
   if (length > max_frame_size_) {
+    too_large_ = true;
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    consumed_ = 0;
     error_ = base::Error::Of("frame: body of " + std::to_string(length) +
                              " bytes exceeds the limit of " + std::to_string(max_frame_size_));
     return std::unexpected(*error_);
@@ -51,6 +55,8 @@ base::Result<std::optional<std::string>> FrameDecoder::Next() {
   if (consumed_ == buffer_.size()) {
     buffer_.clear();
     consumed_ = 0;
+    // A large frame's buffer is not kept for the life of the connection.
+    if (buffer_.capacity() > (64u << 10)) buffer_.shrink_to_fit();
   }
   return body;
 }

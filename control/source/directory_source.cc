@@ -5,8 +5,8 @@
 
 namespace picket::control::source {
 
-DirectorySource::DirectorySource(std::string dir, uint64_t debounce_ms)
-    : dir_(std::move(dir)), debounce_ms_(debounce_ms), set_(dir_) {}
+DirectorySource::DirectorySource(std::string dir, uint64_t debounce_ms, uint64_t max_file_bytes)
+    : dir_(std::move(dir)), debounce_ms_(debounce_ms), set_(dir_, max_file_bytes) {}
 
 DirectorySource::~DirectorySource() = default;
 

@@ -21,7 +21,9 @@ namespace picket::control::source {
 
 class DirectorySource final : public ManifestSource {
  public:
-  DirectorySource(std::string dir, uint64_t debounce_ms);
+  // Files over `max_file_bytes` are refused (see ManifestSet).
+  DirectorySource(std::string dir, uint64_t debounce_ms,
+                  uint64_t max_file_bytes = config::kDefaultMaxManifestBytes);
   ~DirectorySource() override;
   DirectorySource(const DirectorySource&) = delete;
   DirectorySource& operator=(const DirectorySource&) = delete;

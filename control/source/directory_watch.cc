@@ -10,8 +10,8 @@
 #include <sstream>
 #include <utility>
 
-#include "config/manifest_loader.h"
 #include "base/hash.h"
+#include "config/manifest_loader.h"
 
 namespace picket::control::source {
 namespace {
@@ -77,12 +77,20 @@ ManifestSet::Result ManifestSet::Reload() {
   std::set<std::string> seen;
   for (const std::string& path : ListManifests(dir_)) {
     seen.insert(path);
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    const std::string content = ss.str();
-    const std::string hash = base::HashVersion(content) + ":" + std::to_string(content.size());
     File& file = files_[path];
+    auto read = config::ReadManifestFile(path, max_file_bytes_);
+    if (!read) {
+      // Too large or unreadable: keep this file's last good objects; report once per failure.
+      const std::string failure = "error:" + read.error().reason;
+      if (file.content_hash == failure) continue;
+      file.content_hash = failure;
+      file.ok = false;
+      file.errors = {std::move(read.error())};
+      spdlog::error("manifests: {}", file.errors[0].ToString());
+      continue;
+    }
+    const std::string& content = *read;
+    const std::string hash = base::HashVersion(content) + ":" + std::to_string(content.size());
     if (file.content_hash == hash) continue;
     file.content_hash = hash;
     ++result.files_loaded;

@@ -31,13 +31,17 @@
 
 #include "base/error.h"
 #include "config/error.h"
+#include "config/manifest_loader.h"
 #include "config/model.h"
 
 namespace picket::control::source {
 
 class ManifestSet {
  public:
-  explicit ManifestSet(std::string dir) : dir_(std::move(dir)) {}
+  // Files over `max_file_bytes` are refused unread (`file: too large: ...`), keeping their last
+  // good objects.
+  explicit ManifestSet(std::string dir, uint64_t max_file_bytes = config::kDefaultMaxManifestBytes)
+      : dir_(std::move(dir)), max_file_bytes_(max_file_bytes) {}
 
   struct Result {
     bool changed = false;     // some file's objects changed
@@ -61,6 +65,7 @@ class ManifestSet {
     config::Errors errors;
   };
   std::string dir_;
+  uint64_t max_file_bytes_;
   std::map<std::string, File> files_;
 };
 

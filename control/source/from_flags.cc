@@ -9,7 +9,8 @@ base::Result<std::unique_ptr<ManifestSource>> MakeManifestSource(const SourceFla
   if (flags.manifests_dir.empty()) {
     return std::unexpected(base::Error::At("--manifests", "a manifest directory is required"));
   }
-  return std::make_unique<DirectorySource>(flags.manifests_dir, flags.debounce_ms);
+  return std::make_unique<DirectorySource>(flags.manifests_dir, flags.debounce_ms,
+                                           flags.max_manifest_bytes);
 }
 
 }  // namespace picket::control::source

@@ -9,13 +9,15 @@
 #include <string>
 
 #include "base/error.h"
+#include "config/manifest_loader.h"
 #include "control/source/manifest_source.h"
 
 namespace picket::control::source {
 
 struct SourceFlags {
-  std::string manifests_dir;  // --manifests
-  uint64_t debounce_ms = 20;  // --debounce-ms
+  std::string manifests_dir;                                       // --manifests
+  uint64_t debounce_ms = 20;                                       // --debounce-ms
+  uint64_t max_manifest_bytes = config::kDefaultMaxManifestBytes;  // --max-manifest-bytes
 };
 
 [[nodiscard]] base::Result<std::unique_ptr<ManifestSource>> MakeManifestSource(

@@ -347,6 +347,23 @@ TEST_F(ManifestPathsTest, UnreadableFileIsAPreciseError) {
   EXPECT_EQ(r.error()[0].ToString(), f + ": cannot read: Permission denied");
 }
 
+TEST_F(ManifestPathsTest, FileOverTheSizeLimitIsRefusedUnread) {
+  const std::string pod = "kind: Pod\nmetadata: {name: a, namespace: x}\n";
+  std::string f = Write("big.yaml", pod + "#" + std::string(100, 'x') + "\n");
+  const uint64_t size = std::filesystem::file_size(f);
+  LoadOptions options;
+  options.max_file_bytes = size - 1;
+  auto r = LoadManifestPaths({f}, options);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(r.error().size(), 1u);
+  EXPECT_EQ(r.error()[0].ToString(), f + ": too large: " + std::to_string(size) + " bytes (limit " +
+                                         std::to_string(size - 1) + ")");
+  options.max_file_bytes = size;  // exactly the limit is accepted
+  auto ok = LoadManifestPaths({f}, options);
+  ASSERT_TRUE(ok) << ok.error().front().ToString();
+  EXPECT_EQ(ok->cluster.pods.size(), 1u);
+}
+
 TEST_F(ManifestPathsTest, NoPathsIsAnEmptyCluster) {
   auto r = LoadManifestPaths({});
   ASSERT_TRUE(r);

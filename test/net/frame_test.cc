@@ -37,14 +37,19 @@ TEST(FrameTest, OversizedAndEmptyFramesAreStickyErrors) {
   auto f = decoder.Next();
   ASSERT_FALSE(f.has_value());
   EXPECT_EQ(f.error().ToString(), "frame: body of 17 bytes exceeds the limit of 16");
+  // Refused on the header alone, and nothing of it is kept.
+  EXPECT_TRUE(decoder.too_large());
+  EXPECT_EQ(decoder.buffered_bytes(), 0u);
   decoder.Feed(EncodeFrame("ok"));
   EXPECT_FALSE(decoder.Next().has_value());
+  EXPECT_EQ(decoder.buffered_bytes(), 0u);
 
   FrameDecoder empty;
   empty.Feed(std::string(4, '\0'));
   auto e = empty.Next();
   ASSERT_FALSE(e.has_value());
   EXPECT_EQ(e.error().ToString(), "frame: empty frame body");
+  EXPECT_FALSE(empty.too_large());
 }
 
 TEST(FrameTest, LengthIsBigEndian) {

@@ -62,5 +62,46 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
   fs::remove_all(dir);
 }
 
+// The reported attack, scaled down: a manifest file over the limit is refused before it is
+// parsed, with the precise size in the error, and the file's last good objects stay served.
+TEST(ManifestSetTest, FileOverTheSizeLimitIsRefusedAndItsLastGoodObjectsKept) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const fs::path dir = fs::path(tmp ? tmp : "/tmp") / "manifest_set_size_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string pod = R"(
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.1}
+)";
+  const uint64_t limit = 1024;
+  ASSERT_LT(pod.size(), limit);
+  std::ofstream(dir / "a.yaml") << pod;
+  ManifestSet set(dir.string(), limit);
+  ASSERT_TRUE(set.Reload().changed);
+  ASSERT_TRUE(set.errors().empty());
+  ASSERT_EQ(set.Merged().pods.size(), 1u);
+
+  // One byte over: a comment line padding the same valid Pod (it would parse if read).
+  const std::string padded = pod + "#" + std::string(limit - pod.size() - 1, 'x') + "\n";
+  ASSERT_EQ(padded.size(), limit + 1);
+  std::ofstream(dir / "a.yaml", std::ios::trunc) << padded;
+  ManifestSet::Result result = set.Reload();
+  EXPECT_FALSE(result.changed);
+  ASSERT_EQ(set.errors().size(), 1u);
+  EXPECT_EQ(set.errors()[0].ToString(),
+            (dir / "a.yaml").string() + ": too large: 1025 bytes (limit 1024)");
+  EXPECT_EQ(set.Merged().pods.size(), 1u);  // the last good objects are still served
+
+  // Back under the limit: loaded again, the error is gone.
+  std::ofstream(dir / "a.yaml", std::ios::trunc) << pod;
+  set.Reload();
+  EXPECT_TRUE(set.errors().empty());
+  EXPECT_EQ(set.Merged().pods.size(), 1u);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace picket::control::source
