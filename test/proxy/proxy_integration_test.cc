@@ -3,6 +3,7 @@
 // redirect happens on loopback, so the original destination comes from the test (the seam in
 // ProxyOptions), which points it at an echo server.
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,11 +11,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "policy/endpoint_policy.h"
 #include "proxy/proxy.h"
+#include "proxy/socket_util.h"
 #include "test/filters/fake_policy.h"
 #include "test/proxy/test_net.h"
 
@@ -65,6 +69,10 @@ class ProxyTest : public ::testing::Test {
     ProxyOptions options;
     options.handle_signals = false;
     options.original_destination = [this](int, bool) -> std::optional<filters::Endpoint> {
+      {
+        std::lock_guard<std::mutex> lock(destination_mu_);
+        if (destination_) return destination_;
+      }
       return filters::Endpoint{*policy::IpAddress::Parse("127.0.0.1"), target_port_.load()};
     };
     proxy_ = std::make_unique<Proxy>(std::move(b), loop_.loop(), options);
@@ -203,6 +211,8 @@ class ProxyTest : public ::testing::Test {
   picket::testing::LoopThread loop_;
   picket::testing::EchoServer echo_;
   std::atomic<uint16_t> target_port_{0};
+  std::mutex destination_mu_;
+  std::optional<filters::Endpoint> destination_;  // when set, every original destination
   std::unique_ptr<Proxy> proxy_;
 };
 
@@ -408,6 +418,73 @@ TEST_F(ProxyTest, ConnectionToItsOwnListenerIsRefusedNotLooped) {
   ASSERT_GE(fd, 0);
   ExpectResetWith(fd, filters::CloseReason::kLoopDetected);
   EXPECT_EQ(proxy_->stats().outbound.accepted.load(), 1u);  // one accept, no loop
+}
+
+// A non-loopback address of this namespace (as the pod's IP is in a pod), if there is one.
+std::optional<policy::IpAddress> SomeInterfaceAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<policy::IpAddress> found;
+  for (const ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, i->ifa_addr, sizeof(sockaddr_in));
+    policy::IpAddress a = EndpointFromSockaddr(ss).address;
+    if (!IsLoopbackOrUnspecified(a)) found = a;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+TEST_F(ProxyTest, EveryLocalAddressOnAListenerPortIsRefusedNotLooped) {
+  StartProxy(0);
+  // Policy allows both listener ports: only the loop check stands between them and a relay.
+  Apply(std::make_shared<FakePolicy>(
+      "v1", std::set<uint16_t>{proxy_->outbound_port(), proxy_->inbound_port()},
+      std::set<uint16_t>{}));
+  const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  std::vector<policy::IpAddress> local = {
+      *policy::IpAddress::Parse("::7"),      *policy::IpAddress::Parse("127.0.0.7"),
+      policy::IpAddress::V6(mapped),         *policy::IpAddress::Parse("::"),
+      *policy::IpAddress::Parse("0.0.0.0"),  *policy::IpAddress::Parse("::1"),
+      *policy::IpAddress::Parse("10.0.0.1"),  // the bootstrap's node.ips
+  };
+  if (auto own = SomeInterfaceAddress()) local.push_back(*own);
+  uint64_t n = 0;
+  for (const policy::IpAddress& address : local) {
+    for (uint16_t port : {proxy_->outbound_port(), proxy_->inbound_port()}) {
+      SCOPED_TRACE(address.ToString() + " port " + std::to_string(port));
+      {
+        std::lock_guard<std::mutex> lock(destination_mu_);
+        destination_ = filters::Endpoint{address, port};
+      }
+      int fd = ConnectTo(proxy_->outbound_port());
+      ASSERT_GE(fd, 0);
+      ExpectReset(fd);
+      ++n;
+      EXPECT_TRUE(WaitFor([&] {
+        return Closed(*proxy_, filters::CloseReason::kLoopDetected) == n;
+      })) << Closed(*proxy_, filters::CloseReason::kLoopDetected);
+      EXPECT_EQ(proxy_->stats().outbound.accepted.load(), n);  // one accept each, no loop
+    }
+  }
+}
+
+TEST(LocalAddressTest, LoopbackUnspecifiedMappedAndInterfaceAddressesAreLocal) {
+  for (const char* text : {"127.0.0.1", "127.0.0.7", "127.255.0.9", "0.0.0.0", "::", "::1"}) {
+    EXPECT_TRUE(IsLoopbackOrUnspecified(*policy::IpAddress::Parse(text))) << text;
+    EXPECT_TRUE(IsLocalAddress(*policy::IpAddress::Parse(text))) << text;
+  }
+  const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 7};
+  EXPECT_TRUE(IsLoopbackOrUnspecified(policy::IpAddress::V6(mapped)));
+  for (const char* text : {"::7", "10.0.0.1", "192.0.2.1", "2001:db8::1", "::2"}) {
+    EXPECT_FALSE(IsLoopbackOrUnspecified(*policy::IpAddress::Parse(text))) << text;
+  }
+  EXPECT_FALSE(IsLocalAddress(*policy::IpAddress::Parse("192.0.2.1")));  // TEST-NET-1
+  EXPECT_FALSE(IsLocalAddress(*policy::IpAddress::Parse("2001:db8::1")));
+  if (auto own = SomeInterfaceAddress()) {
+    EXPECT_TRUE(IsLocalAddress(*own)) << own->ToString();
+  }
 }
 
 TEST_F(ProxyTest, IdleConnectionsAreClosed) {
