@@ -6,6 +6,8 @@
 #include <ifaddrs.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -571,12 +573,69 @@ TEST_F(ProxyTest, AdminEndpoints) {
       << dump;
   EXPECT_NE(dump.find("\"node\":{\"namespace\":\"default\",\"name\":\"client\""),
             std::string::npos);
-  EXPECT_EQ(Http(admin, "GET", "/drain").substr(0, 4), "400\n");
+  EXPECT_EQ(Http(admin, "GET", "/drain").substr(0, 4), "403\n");  // mutations: admin.socket
   EXPECT_EQ(Http(admin, "GET", "/flows?verdict=DROPPED"), "200\n");
-  EXPECT_EQ(Http(admin, "POST", "/drain"), "200\nOK\n");
+}
+
+// One request over the Unix-domain admin socket at `path`: "status\nbody", as Http() answers.
+std::string UnixHttp(const std::string& path, const std::string& method,
+                     const std::string& target) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return std::string("connect failed: ") + std::strerror(errno);
+  }
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  SendAll(fd, request.data(), request.size());
+  int error = 0;
+  std::string response = ReadToEnd(fd, &error);
+  close(fd);
+  size_t sp = response.find(' ');
+  size_t body = response.find("\r\n\r\n");
+  if (sp == std::string::npos || body == std::string::npos) return "bad response: " + response;
+  return response.substr(sp + 1, 3) + "\n" + response.substr(body + 4);
+}
+
+// The app shares the pod's network namespace: the TCP admin must not let it stop its sidecar.
+TEST_F(ProxyTest, DrainIsRefusedOnTcpAndServedOnTheAdminSocket) {
+  config::Bootstrap b = MakeBootstrap();
+  // Not under TEST_TMPDIR: a Unix socket's path must fit in sun_path (108 bytes).
+  char made[] = "/tmp/picket-admin-XXXXXX";
+  ASSERT_NE(mkdtemp(made), nullptr) << std::strerror(errno);
+  const std::string dir = made;
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);  // as an emptyDir comes
+  b.admin.socket = dir + "/admin.sock";
+  StartEchoProxy(b);
+  const uint16_t admin = proxy_->admin_port();
+  EXPECT_EQ(Http(admin, "POST", "/drain").substr(0, 4), "403\n");
+  EXPECT_EQ(Http(admin, "GET", "/ready"), "200\nLIVE\n");
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "still serving"));  // listeners stay open
+  close(fd);
+
+  // Only the proxy's uid may open it: socket 0600 in a directory narrowed to 0700, both ours.
+  struct stat st {};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  ASSERT_EQ(lstat(b.admin.socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, geteuid());
+
+  EXPECT_EQ(UnixHttp(b.admin.socket, "GET", "/ready"), "200\nLIVE\n");
+  EXPECT_EQ(UnixHttp(b.admin.socket, "POST", "/drain"), "200\nOK\n");
   EXPECT_EQ(Http(admin, "GET", "/ready"), "503\nDRAINING\n");
   uint16_t port = proxy_->outbound_port();
   EXPECT_TRUE(WaitFor([&] { return ConnectTo(port) < 0; }));
+  loop_.Call([&] { proxy_->Shutdown(); });
+  EXPECT_EQ(loop_.StopAndClose(), 0);
+  proxy_.reset();
+  EXPECT_NE(lstat(b.admin.socket.c_str(), &st), 0);  // removed on close
+  EXPECT_EQ(rmdir(dir.c_str()), 0);
 }
 
 // The policy file path: the real text form (policy::Encode), loaded at start, bad updates
