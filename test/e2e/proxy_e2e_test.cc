@@ -604,7 +604,16 @@ TEST_P(ProxyE2eTest, SigtermStopsAcceptingDrainsAndExitsZero) {
 // of the pod's own addresses: each attempt is one downstream connection, refused as a loop.
 // Before the fix, [::7]:15001 made the proxy dial itself ~7,950 times per attempt.
 TEST_P(ProxyE2eTest, DiallingTheProxysOwnListenersIsOneRefusedConnection) {
-  WritePolicy(kAllowedOut, kAllowedIn);
+  // Not egress-isolated (Ingress only): every egress is allowed, so only the loop check stands
+  // between the app and a relay to the proxy itself.
+  std::string manifests = kManifestHead;
+  const std::string types = "policyTypes: [Egress, Ingress]";
+  manifests.replace(manifests.find(types), types.size(), "policyTypes: [Ingress]");
+  ASSERT_TRUE(WriteFile(dir_ + "/manifests.yaml", manifests));
+  CommandResult r =
+      RunCommand({Runfile("control/picket-control"), "compile", "-f", dir_ + "/manifests.yaml",
+                  "--pod", "default/client", "-o", policy_file_});
+  ASSERT_EQ(r.status, 0) << r.output;
   StartProxy();
   ASSERT_TRUE(WaitReady());
   auto downstream = [&] {
