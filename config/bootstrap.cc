@@ -286,7 +286,12 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   }
 
   if (YAML::Node n = root["admin"]; n.IsDefined() && !n.IsNull()) {
-    if (r.CheckMap(n, "admin", {"address"})) {
+    if (r.CheckMap(n, "admin", {"address", "socket"})) {
+      if (n["socket"].IsDefined() && r.String(n, "admin", "socket", &b.admin.socket) &&
+          (b.admin.socket.empty() || b.admin.socket[0] != '/')) {
+        r.Fail(n["socket"], "admin.socket",
+               "must be an absolute path, e.g. /var/run/picket/admin.sock");
+      }
       std::string address;
       if (r.String(n, "admin", "address", &address)) {
         uint64_t port = 0;

@@ -40,6 +40,10 @@ struct Bootstrap {
   struct Admin {
     std::string host = "127.0.0.1";  // loopback only
     uint16_t port = 15000;
+    // The Unix-domain socket of the mutating endpoints (POST /drain); the TCP endpoint is
+    // read-only, since the app shares its network namespace. Its directory is made 0700 and must
+    // be the proxy's uid's (an emptyDir mounted e.g. at /var/run/picket). Empty: none.
+    std::string socket;
   };
   struct FlowLog {
     std::string path = "stdout";  // "stdout" or a file path (rotated)

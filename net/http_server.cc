@@ -2,6 +2,9 @@
 #include "net/http_server.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <exception>
@@ -98,6 +101,35 @@ class HttpServer::Core final : public HttpConnection::Owner {
     return {};
   }
 
+  base::Result<void> ListenUnix(const std::string& path) {
+    if (closing_) return std::unexpected(base::Error::Of("the server is closed"));
+    if (listener_open_) return std::unexpected(base::Error::Of("already listening"));
+    if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+      return std::unexpected(base::Error::Of("the path is longer than a Unix socket's (" +
+                                             std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
+                                             " bytes)"));
+    }
+    if (int rc = uv_pipe_init(loop_, &pipe_listener_, 0); rc < 0)
+      return std::unexpected(UvError("uv_pipe_init", rc));
+    pipe_listener_.data = this;
+    listener_open_ = true;
+    listener_is_pipe_ = true;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());  // stale
+    if (int rc = uv_pipe_bind(&pipe_listener_, path.c_str()); rc < 0) {
+      return std::unexpected(UvError("bind", rc));
+    }
+    socket_path_ = path;
+    if (chmod(path.c_str(), 0600) != 0) {
+      return std::unexpected(UvError("chmod 0600", -errno));
+    }
+    const int rc = uv_listen(Listener(), options_.backlog, [](uv_stream_t* s, int status) {
+      static_cast<Core*>(s->data)->OnConnection(status);
+    });
+    if (rc < 0) return std::unexpected(UvError("listen", rc));
+    return {};
+  }
+
   void Close(std::function<void()> done) {
     if (finished_) {
       if (done) done();
@@ -108,8 +140,9 @@ class HttpServer::Core final : public HttpConnection::Owner {
     closing_ = true;
     routes_.clear();
     not_found_ = nullptr;
+    if (!socket_path_.empty()) unlink(socket_path_.c_str());
     if (listener_open_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) {
+      uv_close(reinterpret_cast<uv_handle_t*>(Listener()), [](uv_handle_t* h) {
         auto* self = static_cast<Core*>(h->data);
         self->listener_open_ = false;
         self->MaybeFinish();
@@ -152,7 +185,9 @@ class HttpServer::Core final : public HttpConnection::Owner {
     auto connection = std::make_unique<HttpConnection>(options_, counters_, *this);
     HttpConnection* raw = connection.get();
     connections_.emplace(raw, std::move(connection));
-    raw->Accept(reinterpret_cast<uv_stream_t*>(&listener_),
+    // A uv_tcp_t connection takes a Unix-domain fd as well: libuv's uv_accept opens the accepted
+    // fd as a stream whatever the listener's type, and TCP_NODELAY on it fails harmlessly.
+    raw->Accept(Listener(),
                 /*refuse=*/counters_.open >= options_.max_connections);
   }
 
@@ -169,7 +204,15 @@ class HttpServer::Core final : public HttpConnection::Owner {
     if (done) done();  // may destroy the HttpServer, which then frees this (finished_)
   }
 
+  uv_stream_t* Listener() {
+    return listener_is_pipe_ ? reinterpret_cast<uv_stream_t*>(&pipe_listener_)
+                             : reinterpret_cast<uv_stream_t*>(&listener_);
+  }
+
   uv_tcp_t listener_{};
+  uv_pipe_t pipe_listener_{};
+  bool listener_is_pipe_ = false;
+  std::string socket_path_;  // ListenUnix's file, removed on Close
   bool listener_open_ = false;
   bool closing_ = false;
   bool finished_ = false;
@@ -207,6 +250,12 @@ base::Result<void> HttpServer::Listen(const std::string& host, uint16_t port) {
 base::Result<void> HttpServer::Listen(const sockaddr* address) { return core_->Listen(address); }
 
 uint16_t HttpServer::port() const { return core_->port_; }
+
+base::Result<void> HttpServer::ListenUnix(const std::string& path) {
+  auto listening = core_->ListenUnix(path);
+  if (!listening) return std::unexpected(std::move(listening.error()).Context("listen on " + path));
+  return {};
+}
 
 void HttpServer::Close(std::function<void()> done) { core_->Close(std::move(done)); }
 

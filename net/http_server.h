@@ -104,6 +104,10 @@ class HttpServer {
   [[nodiscard]] base::Result<void> Listen(const std::string& host, uint16_t port);
   [[nodiscard]] base::Result<void> Listen(const sockaddr* address);
   uint16_t port() const;  // the bound port (useful with port 0); 0 before Listen
+  // Instead of Listen: a Unix-domain stream socket at `path`, mode 0600 (only its owner — the
+  // process's uid — and root may connect). A stale socket file at `path` is replaced; the file is
+  // removed on Close. Who may reach it also depends on the directory: the caller picks one.
+  [[nodiscard]] base::Result<void> ListenUnix(const std::string& path);
 
   // Closes the listener and every connection (in-flight responses are dropped). `done` runs on
   // the loop once every handle is closed. Idempotent; a later `done` replaces an earlier one.

@@ -1,5 +1,11 @@
 #include "proxy/admin.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "base/json.h"
 
 namespace picket::proxy {
@@ -83,9 +89,14 @@ std::string ServiceMapJson(const ServiceMapDump& dump) {
   return out;
 }
 
-net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler) {
+net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler,
+                             AdminScope scope) {
   const bool get = request.method == "GET" || request.method == "HEAD";
   if (request.path == "/drain") {
+    // The app shares our network namespace: on TCP it could stop its own sidecar.
+    if (scope != AdminScope::kFull) {
+      return Text(403, "/drain: served only on the admin Unix socket (admin.socket)\n");
+    }
     // Mutations must be POST (Envoy answers a GET on them with 400).
     if (request.method != "POST") return Text(400, "/drain: this endpoint requires POST\n");
     handler.Drain();
@@ -132,14 +143,17 @@ net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& hand
               "POST /drain\n");
 }
 
-AdminServer::AdminServer(uv_loop_t* loop, AdminHandler& handler) : handler_(handler) {
+AdminServer::AdminServer(uv_loop_t* loop, AdminHandler& handler, AdminScope scope)
+    : handler_(handler), scope_(scope) {
   net::HttpServerOptions options;
   options.keep_alive = false;  // one request per connection, as before: readers read to EOF
   options.limits.max_header_bytes = 8192;
   options.limits.max_body_bytes = 64 << 10;
   options.max_connections = 128;
   http_ = net::HttpServer::Create(loop, std::move(options));
-  auto route = [this](const net::HttpRequest& request) { return RouteAdmin(request, handler_); };
+  auto route = [this](const net::HttpRequest& request) {
+    return RouteAdmin(request, handler_, scope_);
+  };
   for (const char* path : {"/ready", "/stats/prometheus", "/config_dump", "/flows", "/drain"}) {
     http_->Handle(path, route);
   }
@@ -151,6 +165,33 @@ AdminServer::~AdminServer() = default;
 base::Result<void> AdminServer::Listen(const std::string& host, uint16_t port) {
   auto listening = http_->Listen(host, port);
   if (!listening) return std::unexpected(std::move(listening.error()).Context("admin"));
+  return {};
+}
+
+base::Result<void> AdminServer::ListenUnix(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) {
+    return std::unexpected(
+        base::Error::Of("admin socket \"" + path + "\" must be in a directory of its own"));
+  }
+  const std::string dir = path.substr(0, slash);
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return std::unexpected(base::Error::Of("mkdir " + dir + ": " + std::strerror(errno)));
+  }
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return std::unexpected(base::Error::Of(dir + ": not a directory"));
+  }
+  // An emptyDir comes 0777: ours, so narrow it. Someone else's directory could be swapped.
+  if (st.st_uid != geteuid()) {
+    return std::unexpected(base::Error::Of(dir + ": owned by uid " + std::to_string(st.st_uid) +
+                                           ", not ours (" + std::to_string(geteuid()) + ")"));
+  }
+  if ((st.st_mode & 077) != 0 && chmod(dir.c_str(), 0700) != 0) {
+    return std::unexpected(base::Error::Of("chmod 0700 " + dir + ": " + std::strerror(errno)));
+  }
+  auto listening = http_->ListenUnix(path);
+  if (!listening) return std::unexpected(std::move(listening.error()).Context("admin socket"));
   return {};
 }
 

@@ -7,6 +7,9 @@
 // Routes (Envoy's names, Envoy docs: admin interface): GET /ready (200 "LIVE" once a policy is
 // loaded, else 503 with the state), GET /stats/prometheus, GET /config_dump, GET /flows
 // (`?verdict=DROPPED|FORWARDED`), POST /drain (stop accepting; GET on it → 400, as Envoy).
+// Scope: the TCP endpoint on 127.0.0.1 is reachable by the app (same network namespace), so it
+// is read-only — POST /drain there gets 403. Mutations are served only on the Unix-domain socket
+// (`admin.socket`: mode 0600 in a directory made 0700, both owned by the proxy's uid).
 // `ServiceMapJson` renders the "service_map" part of /config_dump (the Proxy assembles the rest).
 //
 // Threads: the main loop's thread only.
@@ -72,22 +75,31 @@ std::string ServiceMapJson(const ServiceMapDump& dump);
 
 // Every route: the one place that maps a request to the proxy's answer (method checks included:
 // Envoy answers a GET on a mutation with 400, a mutation on a read-only endpoint with 405).
-net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler);
+enum class AdminScope {
+  kReadOnly,  // the TCP endpoint: mutations are refused with 403
+  kFull,      // the Unix-domain socket only the proxy's uid can open
+};
+net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler,
+                             AdminScope scope = AdminScope::kFull);
 
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, AdminHandler& handler);
+  AdminServer(uv_loop_t* loop, AdminHandler& handler, AdminScope scope);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
   [[nodiscard]] base::Result<void> Listen(const std::string& host, uint16_t port);
+  // Listens on a Unix-domain socket at `path`, creating its directory (mode 0700) if missing and
+  // refusing a directory that others may enter or that another uid owns.
+  [[nodiscard]] base::Result<void> ListenUnix(const std::string& path);
   uint16_t port() const { return http_->port(); }
   // Closes the listener and every open request; the loop finishes the close callbacks.
   void Close() { http_->Close(); }
 
  private:
   AdminHandler& handler_;
+  const AdminScope scope_;
   std::unique_ptr<net::HttpServer> http_;
 };
 

@@ -154,9 +154,15 @@ std::expected<void, std::string> Proxy::Start() {
   outbound_port_ = out_port;
   inbound_port_ = in_port;
 
-  admin_ = std::make_unique<AdminServer>(loop_, *this);
+  admin_ = std::make_unique<AdminServer>(loop_, *this, AdminScope::kReadOnly);
   if (auto listening = admin_->Listen(bootstrap_.admin.host, bootstrap_.admin.port); !listening) {
     return std::unexpected(listening.error().ToString());
+  }
+  if (!bootstrap_.admin.socket.empty()) {
+    admin_socket_ = std::make_unique<AdminServer>(loop_, *this, AdminScope::kFull);
+    if (auto listening = admin_socket_->ListenUnix(bootstrap_.admin.socket); !listening) {
+      return std::unexpected(listening.error().ToString());
+    }
   }
 
   if (options_.handle_signals) {
@@ -326,6 +332,7 @@ void Proxy::CloseHandles() {
   handles_open_ = false;
   flow_log_->Stop();
   if (admin_) admin_->Close();
+  if (admin_socket_) admin_socket_->Close();
   if (options_.handle_signals) {
     for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
       uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);

@@ -90,8 +90,9 @@ class Proxy final : public AdminHandler {
   std::unique_ptr<FlowLog> flow_log_;
   WorkerContext context_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::unique_ptr<AdminServer> admin_;
-  policy::EndpointPolicyPtr policy_;  // the snapshot in force (main thread's copy)
+  std::unique_ptr<AdminServer> admin_;         // 127.0.0.1, read-only
+  std::unique_ptr<AdminServer> admin_socket_;  // admin.socket (Unix), every route; may be null
+  policy::EndpointPolicyPtr policy_;           // the snapshot in force (main thread's copy)
   uint16_t outbound_port_ = 0;
   uint16_t inbound_port_ = 0;
   bool draining_ = false;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
@@ -161,6 +162,45 @@ void CloseWithReset(int fd) {
   linger l{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   close(fd);
+}
+
+namespace {
+
+// An IPv4-mapped IPv6 address as the IPv4 address it carries; any other address unchanged.
+policy::IpAddress Unmapped(const policy::IpAddress& a) {
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!a.v6 || std::memcmp(a.bytes.data(), kMapped, 12) != 0) return a;
+  return policy::IpAddress::V4(a.bytes.data() + 12);
+}
+
+}  // namespace
+
+bool IsLoopbackOrUnspecified(const policy::IpAddress& address) {
+  const policy::IpAddress a = Unmapped(address);
+  if (!a.v6) return a.bytes[0] == 127 || (a.bytes[0] | a.bytes[1] | a.bytes[2] | a.bytes[3]) == 0;
+  for (int i = 0; i < 15; ++i) {
+    if (a.bytes[i] != 0) return false;
+  }
+  return a.bytes[15] <= 1;  // :: or ::1
+}
+
+bool IsLocalAddress(const policy::IpAddress& address) {
+  if (IsLoopbackOrUnspecified(address)) return true;
+  const policy::IpAddress a = Unmapped(address);
+  ifaddrs* list = nullptr;
+  // Unreadable interfaces: say local. A refused connection is recoverable; a loop is not.
+  if (getifaddrs(&list) != 0) return true;
+  bool found = false;
+  for (const ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    const int family = i->ifa_addr->sa_family;
+    if (family != AF_INET && family != AF_INET6) continue;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, i->ifa_addr, family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    found = EndpointFromSockaddr(ss).address == a;
+  }
+  freeifaddrs(list);
+  return found;
 }
 
 }  // namespace picket::proxy

@@ -65,4 +65,12 @@ void SetQuickAck(int fd);
 // close() that sends RST instead of FIN.
 void CloseWithReset(int fd);
 
+// True for an address no redirect can come from, which only ever names this network namespace:
+// loopback (127.0.0.0/8, ::1), unspecified (0.0.0.0, ::), and their IPv4-mapped forms.
+bool IsLoopbackOrUnspecified(const policy::IpAddress& address);
+// IsLoopbackOrUnspecified, or assigned to one of this namespace's interfaces (::7 on lo, the
+// pod's own IPs). The interfaces are read (getifaddrs) on every call that gets that far, so an
+// address added later counts; callers ask only about the rare destination on a listener port.
+bool IsLocalAddress(const policy::IpAddress& address);
+
 }  // namespace picket::proxy

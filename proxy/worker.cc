@@ -16,14 +16,6 @@ namespace {
 
 constexpr uint64_t kAcceptBackoffMs = 100;
 
-bool IsLoopbackOrAny(const policy::IpAddress& a) {
-  if (!a.v6) return a.bytes[0] == 127 || (a.bytes[0] | a.bytes[1] | a.bytes[2] | a.bytes[3]) == 0;
-  for (int i = 0; i < 15; ++i) {
-    if (a.bytes[i] != 0) return false;
-  }
-  return a.bytes[15] <= 1;  // :: or ::1
-}
-
 }  // namespace
 
 Worker::Worker(int index, const WorkerContext& context)
@@ -177,12 +169,21 @@ const std::optional<policy::IpAddress>& Worker::UpstreamSource(
 }
 
 bool Worker::IsOwnListener(const filters::Endpoint& destination) const {
+  // Our listeners take any local address (they bind the unspecified one): a destination on a
+  // listener port at any address of this namespace — 127.0.0.7 or ::7 on lo, the pod's IPs, a
+  // v4-mapped form — is ourselves. Relaying it would connect back to us, from uid 1337 whose
+  // connections are never redirected, over and over until descriptors run out.
   if (destination.port != outbound_port_ && destination.port != inbound_port_) return false;
-  if (IsLoopbackOrAny(destination.address)) return true;
+  if (IsLoopbackOrUnspecified(destination.address)) return true;
+  // picket-init puts the passthrough sources on lo: ours even before getifaddrs would show them.
+  if (destination.address == context_.inbound_passthrough_v4 ||
+      destination.address == context_.inbound_passthrough_v6) {
+    return true;
+  }
   for (const policy::IpAddress& ip : context_.node_ips) {
     if (ip == destination.address) return true;
   }
-  return false;
+  return IsLocalAddress(destination.address);
 }
 
 void Worker::OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer) {

@@ -600,6 +600,44 @@ TEST_P(ProxyE2eTest, SigtermStopsAcceptingDrainsAndExitsZero) {
   EXPECT_NE(flows.find("\"close_reason\":\"normal\""), std::string::npos) << flows;
 }
 
+// The app dialling the proxy's own listeners directly (not redirected: -o lo returns) at any
+// of the pod's own addresses: each attempt is one downstream connection, refused as a loop.
+// Before the fix, [::7]:15001 made the proxy dial itself ~7,950 times per attempt.
+TEST_P(ProxyE2eTest, DiallingTheProxysOwnListenersIsOneRefusedConnection) {
+  // Not egress-isolated (Ingress only): every egress is allowed, so only the loop check stands
+  // between the app and a relay to the proxy itself.
+  std::string manifests = kManifestHead;
+  const std::string types = "policyTypes: [Egress, Ingress]";
+  manifests.replace(manifests.find(types), types.size(), "policyTypes: [Ingress]");
+  ASSERT_TRUE(WriteFile(dir_ + "/manifests.yaml", manifests));
+  CommandResult r =
+      RunCommand({Runfile("control/picket-control"), "compile", "-f", dir_ + "/manifests.yaml",
+                  "--pod", "default/client", "-o", policy_file_});
+  ASSERT_EQ(r.status, 0) << r.output;
+  StartProxy();
+  ASSERT_TRUE(WaitReady());
+  auto downstream = [&] {
+    return Counter("envoy_tcp_downstream_cx_total{envoy_tcp_prefix=\"outbound\"}") +
+           Counter("envoy_tcp_downstream_cx_total{envoy_tcp_prefix=\"inbound\"}");
+  };
+  auto loops = [&] {
+    return Closed("outbound", "loop_detected") + Closed("inbound", "loop_detected");
+  };
+  const std::vector<std::pair<std::string, uint16_t>> targets = {{"::7", 15001},
+                                                                 {"127.0.0.7", 15006},
+                                                                 {"::ffff:127.0.0.1", 15001},
+                                                                 {GetParam().client_ip, 15001},
+                                                                 {GetParam().client_ip, 15006}};
+  for (const auto& [address, port] : targets) {
+    SCOPED_TRACE(address + " port " + std::to_string(port));
+    const long before = downstream();
+    const long loops_before = loops();
+    ExpectResetAtOnce(ConnectFrom(*client_, address, port, std::chrono::seconds(5)));
+    ASSERT_TRUE(WaitCounter([&] { return loops() == loops_before + 1; })) << loops();
+    EXPECT_EQ(downstream(), before + 1);  // exactly one connection counted: no loop
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ProxyE2eTest, ::testing::Values(kV4, kV6),
                          [](const ::testing::TestParamInfo<Family>& info) {
                            return info.param.v6 ? "IPv6" : "IPv4";

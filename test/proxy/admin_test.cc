@@ -72,6 +72,11 @@ TEST(AdminTest, DrainNeedsPost) {
   EXPECT_EQ(h.drains, 0);
   EXPECT_EQ(Get(h, "/drain", "POST").status, 200);
   EXPECT_EQ(h.drains, 1);
+  net::HttpRequest post;
+  post.method = "POST";
+  post.path = "/drain";
+  EXPECT_EQ(RouteAdmin(post, h, AdminScope::kReadOnly).status, 403);  // the TCP endpoint
+  EXPECT_EQ(h.drains, 1);
 }
 
 TEST(AdminTest, UnknownPathAndWrongMethod) {
@@ -86,7 +91,7 @@ TEST(AdminTest, ServesEachRouteOneRequestPerConnection) {
   h.state = "LIVE";
   uv_loop_t loop;
   uv_loop_init(&loop);
-  AdminServer server(&loop, h);
+  AdminServer server(&loop, h, AdminScope::kFull);
   ASSERT_TRUE(server.Listen("127.0.0.1", 0).has_value());
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   sockaddr_in addr{};

@@ -3,18 +3,24 @@
 // redirect happens on loopback, so the original destination comes from the test (the seam in
 // ProxyOptions), which points it at an echo server.
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "policy/endpoint_policy.h"
 #include "proxy/proxy.h"
+#include "proxy/socket_util.h"
 #include "test/filters/fake_policy.h"
 #include "test/proxy/test_net.h"
 
@@ -65,6 +71,10 @@ class ProxyTest : public ::testing::Test {
     ProxyOptions options;
     options.handle_signals = false;
     options.original_destination = [this](int, bool) -> std::optional<filters::Endpoint> {
+      {
+        std::lock_guard<std::mutex> lock(destination_mu_);
+        if (destination_) return destination_;
+      }
       return filters::Endpoint{*policy::IpAddress::Parse("127.0.0.1"), target_port_.load()};
     };
     proxy_ = std::make_unique<Proxy>(std::move(b), loop_.loop(), options);
@@ -203,6 +213,8 @@ class ProxyTest : public ::testing::Test {
   picket::testing::LoopThread loop_;
   picket::testing::EchoServer echo_;
   std::atomic<uint16_t> target_port_{0};
+  std::mutex destination_mu_;
+  std::optional<filters::Endpoint> destination_;  // when set, every original destination
   std::unique_ptr<Proxy> proxy_;
 };
 
@@ -410,6 +422,73 @@ TEST_F(ProxyTest, ConnectionToItsOwnListenerIsRefusedNotLooped) {
   EXPECT_EQ(proxy_->stats().outbound.accepted.load(), 1u);  // one accept, no loop
 }
 
+// A non-loopback address of this namespace (as the pod's IP is in a pod), if there is one.
+std::optional<policy::IpAddress> SomeInterfaceAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<policy::IpAddress> found;
+  for (const ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, i->ifa_addr, sizeof(sockaddr_in));
+    policy::IpAddress a = EndpointFromSockaddr(ss).address;
+    if (!IsLoopbackOrUnspecified(a)) found = a;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+TEST_F(ProxyTest, EveryLocalAddressOnAListenerPortIsRefusedNotLooped) {
+  StartProxy(0);
+  // Policy allows both listener ports: only the loop check stands between them and a relay.
+  Apply(std::make_shared<FakePolicy>(
+      "v1", std::set<uint16_t>{proxy_->outbound_port(), proxy_->inbound_port()},
+      std::set<uint16_t>{}));
+  const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  std::vector<policy::IpAddress> local = {
+      *policy::IpAddress::Parse("::7"),      *policy::IpAddress::Parse("127.0.0.7"),
+      policy::IpAddress::V6(mapped),         *policy::IpAddress::Parse("::"),
+      *policy::IpAddress::Parse("0.0.0.0"),  *policy::IpAddress::Parse("::1"),
+      *policy::IpAddress::Parse("10.0.0.1"),  // the bootstrap's node.ips
+  };
+  if (auto own = SomeInterfaceAddress()) local.push_back(*own);
+  uint64_t n = 0;
+  for (const policy::IpAddress& address : local) {
+    for (uint16_t port : {proxy_->outbound_port(), proxy_->inbound_port()}) {
+      SCOPED_TRACE(address.ToString() + " port " + std::to_string(port));
+      {
+        std::lock_guard<std::mutex> lock(destination_mu_);
+        destination_ = filters::Endpoint{address, port};
+      }
+      int fd = ConnectTo(proxy_->outbound_port());
+      ASSERT_GE(fd, 0);
+      ExpectReset(fd);
+      ++n;
+      EXPECT_TRUE(WaitFor([&] {
+        return Closed(*proxy_, filters::CloseReason::kLoopDetected) == n;
+      })) << Closed(*proxy_, filters::CloseReason::kLoopDetected);
+      EXPECT_EQ(proxy_->stats().outbound.accepted.load(), n);  // one accept each, no loop
+    }
+  }
+}
+
+TEST(LocalAddressTest, LoopbackUnspecifiedMappedAndInterfaceAddressesAreLocal) {
+  for (const char* text : {"127.0.0.1", "127.0.0.7", "127.255.0.9", "0.0.0.0", "::", "::1"}) {
+    EXPECT_TRUE(IsLoopbackOrUnspecified(*policy::IpAddress::Parse(text))) << text;
+    EXPECT_TRUE(IsLocalAddress(*policy::IpAddress::Parse(text))) << text;
+  }
+  const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 7};
+  EXPECT_TRUE(IsLoopbackOrUnspecified(policy::IpAddress::V6(mapped)));
+  for (const char* text : {"::7", "10.0.0.1", "192.0.2.1", "2001:db8::1", "::2"}) {
+    EXPECT_FALSE(IsLoopbackOrUnspecified(*policy::IpAddress::Parse(text))) << text;
+  }
+  EXPECT_FALSE(IsLocalAddress(*policy::IpAddress::Parse("192.0.2.1")));  // TEST-NET-1
+  EXPECT_FALSE(IsLocalAddress(*policy::IpAddress::Parse("2001:db8::1")));
+  if (auto own = SomeInterfaceAddress()) {
+    EXPECT_TRUE(IsLocalAddress(*own)) << own->ToString();
+  }
+}
+
 TEST_F(ProxyTest, IdleConnectionsAreClosed) {
   config::Bootstrap b = MakeBootstrap();
   b.timeouts.idle = std::chrono::milliseconds(150);
@@ -494,12 +573,69 @@ TEST_F(ProxyTest, AdminEndpoints) {
       << dump;
   EXPECT_NE(dump.find("\"node\":{\"namespace\":\"default\",\"name\":\"client\""),
             std::string::npos);
-  EXPECT_EQ(Http(admin, "GET", "/drain").substr(0, 4), "400\n");
+  EXPECT_EQ(Http(admin, "GET", "/drain").substr(0, 4), "403\n");  // mutations: admin.socket
   EXPECT_EQ(Http(admin, "GET", "/flows?verdict=DROPPED"), "200\n");
-  EXPECT_EQ(Http(admin, "POST", "/drain"), "200\nOK\n");
+}
+
+// One request over the Unix-domain admin socket at `path`: "status\nbody", as Http() answers.
+std::string UnixHttp(const std::string& path, const std::string& method,
+                     const std::string& target) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return std::string("connect failed: ") + std::strerror(errno);
+  }
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  SendAll(fd, request.data(), request.size());
+  int error = 0;
+  std::string response = ReadToEnd(fd, &error);
+  close(fd);
+  size_t sp = response.find(' ');
+  size_t body = response.find("\r\n\r\n");
+  if (sp == std::string::npos || body == std::string::npos) return "bad response: " + response;
+  return response.substr(sp + 1, 3) + "\n" + response.substr(body + 4);
+}
+
+// The app shares the pod's network namespace: the TCP admin must not let it stop its sidecar.
+TEST_F(ProxyTest, DrainIsRefusedOnTcpAndServedOnTheAdminSocket) {
+  config::Bootstrap b = MakeBootstrap();
+  // Not under TEST_TMPDIR: a Unix socket's path must fit in sun_path (108 bytes).
+  char made[] = "/tmp/picket-admin-XXXXXX";
+  ASSERT_NE(mkdtemp(made), nullptr) << std::strerror(errno);
+  const std::string dir = made;
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);  // as an emptyDir comes
+  b.admin.socket = dir + "/admin.sock";
+  StartEchoProxy(b);
+  const uint16_t admin = proxy_->admin_port();
+  EXPECT_EQ(Http(admin, "POST", "/drain").substr(0, 4), "403\n");
+  EXPECT_EQ(Http(admin, "GET", "/ready"), "200\nLIVE\n");
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "still serving"));  // listeners stay open
+  close(fd);
+
+  // Only the proxy's uid may open it: socket 0600 in a directory narrowed to 0700, both ours.
+  struct stat st {};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  ASSERT_EQ(lstat(b.admin.socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_uid, geteuid());
+
+  EXPECT_EQ(UnixHttp(b.admin.socket, "GET", "/ready"), "200\nLIVE\n");
+  EXPECT_EQ(UnixHttp(b.admin.socket, "POST", "/drain"), "200\nOK\n");
   EXPECT_EQ(Http(admin, "GET", "/ready"), "503\nDRAINING\n");
   uint16_t port = proxy_->outbound_port();
   EXPECT_TRUE(WaitFor([&] { return ConnectTo(port) < 0; }));
+  loop_.Call([&] { proxy_->Shutdown(); });
+  EXPECT_EQ(loop_.StopAndClose(), 0);
+  proxy_.reset();
+  EXPECT_NE(lstat(b.admin.socket.c_str(), &st), 0);  // removed on close
+  EXPECT_EQ(rmdir(dir.c_str()), 0);
 }
 
 // The policy file path: the real text form (policy::Encode), loaded at start, bad updates
