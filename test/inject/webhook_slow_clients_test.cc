@@ -246,8 +246,10 @@ TEST(WebhookSlowClientsTest, RealReviewsStayFastWhileSlowClientsAreDropped) {
   ASSERT_TRUE(closed.WaitFor(kHeaderTimeout + std::chrono::seconds(20)))
       << closed.count() << " of " << kSlowClients << " slow clients dropped";
   int answered_408 = 0;
+  // The server's clock starts at its accept, the client's when its attackers' loop gets to it;
+  // under load (ASan, 2 busy cores) the two differ by tens of milliseconds, so allow 2 %.
   for (const auto& c : slow) {
-    EXPECT_GE(c->lifetime(), kHeaderTimeout - std::chrono::milliseconds(50)) << c->error();
+    EXPECT_GE(c->lifetime(), kHeaderTimeout - kHeaderTimeout / 50) << c->error();
     EXPECT_GT(c->sent(), 0u);
     if (c->received().starts_with("HTTP/1.1 408 ")) ++answered_408;
   }
