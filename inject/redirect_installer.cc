@@ -9,7 +9,6 @@ namespace {
 
 using base::Error;
 
-
 struct FamilyTools {
   Family family;
   std::string restore;

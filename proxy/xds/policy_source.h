@@ -41,9 +41,10 @@ class PolicySource : public ResourceHandler {
   PolicySource(std::string ns, std::string pod, ApplyPolicyFn apply,
                ServiceMapFn on_service_map = nullptr);
 
-  [[nodiscard]] base::Result<void> OnResources(
-      const std::string& type_url, const std::vector<net::Resource>& resources,
-      const std::vector<std::string>& removed, bool state_of_the_world) override;
+  [[nodiscard]] base::Result<void> OnResources(const std::string& type_url,
+                                               const std::vector<net::Resource>& resources,
+                                               const std::vector<std::string>& removed,
+                                               bool state_of_the_world) override;
 
   // The subscriptions a sidecar makes: the address map as deltas, its own pod's policy, and the
   // service map as deltas when there is an `on_service_map`.
@@ -59,9 +60,9 @@ class PolicySource : public ResourceHandler {
   [[nodiscard]] base::Result<void> Assemble(
       const std::map<std::string, policy::AddressEntry>& address_map,
       const std::optional<policy::PodPolicy>& pod_policy);
-  [[nodiscard]] base::Result<void> OnServices(
-      const std::vector<net::Resource>& resources, const std::vector<std::string>& removed,
-      bool state_of_the_world);
+  [[nodiscard]] base::Result<void> OnServices(const std::vector<net::Resource>& resources,
+                                              const std::vector<std::string>& removed,
+                                              bool state_of_the_world);
 
   std::string ns_;
   std::string pod_;
