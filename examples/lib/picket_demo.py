@@ -663,6 +663,9 @@ def main():
     p.set_defaults(fn=cmd_summary)
 
     args = ap.parse_args()
+    # Ctrl-C reaches the whole process group: end at once, as a signalled process, so that the
+    # quick start's own trap reports the interruption (no KeyboardInterrupt traceback).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     args.fn(args)
 
 

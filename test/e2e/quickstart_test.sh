@@ -87,7 +87,9 @@ for ((i = 0; i < 600; i++)); do
   sleep 0.1
 done
 grep -q 'step 2/' "$OUT/interrupted.log" || { cat "$OUT/interrupted.log"; fail "the run never reached step 2"; }
-kill -INT "$QS_PID"
+# As Ctrl-C in a terminal does: to the whole foreground process group. (A SIGINT to the shell
+# alone is lost by bash while it waits for a command substitution that exits normally.)
+kill -INT -- "-$QS_PID"
 wait "$QS_PID"
 rc=$?
 cat "$OUT/interrupted.log"
