@@ -75,6 +75,10 @@ def qualified(res):  # "pods", "networkpolicies.networking.k8s.io": as in the re
     return res[2] if not res[0] else res[2] + "." + res[0]
 
 
+def parse_bool(text):  # Go's strconv.ParseBool, as the apiserver's query parameters
+    return text in ("1", "t", "T", "true", "TRUE", "True")
+
+
 def now_rfc3339():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -498,19 +502,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise ApiError(401, "Unauthorized", "Unauthorized")
             if parts[:1] == ["_test"]:
                 return self.test_control(method, parts[1:], query)
+            route = self.route(parts, query)
+            if route:
+                res, ns, name, sub, watch = route
+                verb = {"GET": "watch" if watch else "get" if name else "list", "POST": "create",
+                        "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
             with store.cond:
+                if route:
+                    by_verb = store.stats["requests"].setdefault(verb, {})
+                    by_verb[res[2]] = by_verb.get(res[2], 0) + 1
                 self.inject_failure(store, url.path)
             if url.path in ("/healthz", "/readyz", "/livez"):
                 return self.send_plain(200, "ok")
-            route = self.route(parts, query)
             if route is None:
                 return self.discovery(method, url.path)
-            res, ns, name, sub, watch = route
-            verb = {"GET": "watch" if watch else "get" if name else "list", "POST": "create",
-                    "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
-            with store.cond:
-                by_verb = store.stats["requests"].setdefault(verb, {})
-                by_verb[res[2]] = by_verb.get(res[2], 0) + 1
             self.serve_resource(method, verb, res, ns, name, sub, query)
         except ApiError as e:
             self.send_json(e.code, e.status(), e.headers)
@@ -561,7 +566,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             return None
         version = parts[2] if group else "v1"
-        watch = query.get("watch") in ("1", "true")
+        watch = parse_bool(query.get("watch"))
         if rest[:1] == ["watch"]:
             watch, rest = True, rest[1:]
         if not rest:
@@ -791,7 +796,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if name:
             sel[1].append((["metadata", "name"], True, name))
         timeout = float(query.get("timeoutSeconds") or 1800)
-        bookmarks = query.get("allowWatchBookmarks") in ("1", "true")
+        bookmarks = parse_bool(query.get("allowWatchBookmarks"))
         rv_param = query.get("resourceVersion", "")
         try:
             since = int(rv_param) if rv_param else 0
