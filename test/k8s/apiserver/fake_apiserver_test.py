@@ -5,8 +5,9 @@ and every /_test/ fault (compaction, expired continue, 429 Retry-After, 500, dro
 events split at odd byte boundaries, token rotation). Checked with raw HTTP, so a wrong byte on
 the wire fails here before it misleads a client test."""
 
-import json, os, threading, unittest
+import sys, unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 from apiserver_harness import FakeApiServer, RawWatch, wait_for
 
 MERGE = {"Content-Type": "application/merge-patch+json"}

@@ -6,11 +6,12 @@ bookmarks; compaction surfaced as ApiException(410) (list continue and watch); 4
 Retry-After header. What the client accepts here, a client written against the real server
 accepts too (and the other way round for what it rejects)."""
 
-import threading, time, unittest
+import sys, threading, time, unittest
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 from apiserver_harness import FakeApiServer, wait_for
 
 
