@@ -40,6 +40,7 @@ class FakeApiServer:
         with open(ready) as f:
             self.port = int(f.read())
         self.ssl = ssl.create_default_context(cafile=self.path("ca.crt"))
+        self.host = "::1" if "::1" in extra_args else "127.0.0.1"
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -56,7 +57,7 @@ class FakeApiServer:
 
     def request(self, method, path, body=None, token=None, headers=None):
         """(status, headers, parsed JSON or raw bytes) of one request on a new connection."""
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl,
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ssl,
                                            timeout=DEADLINE_S)
         hdrs = {"Authorization": "Bearer " + (self.token() if token is None else token),
                 "Accept": "application/json"}
@@ -104,7 +105,7 @@ class RawWatch:
     """A watch read at the HTTP/1.1 chunk level, to see framing as a client's parser does."""
 
     def __init__(self, server, path):
-        raw = socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S)
+        raw = socket.create_connection((server.host, server.port), timeout=DEADLINE_S)
         self.sock = server.ssl.wrap_socket(raw, server_hostname="127.0.0.1")
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                            f"Authorization: Bearer {server.token()}\r\n"

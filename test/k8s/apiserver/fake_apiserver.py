@@ -115,12 +115,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self.close_connection = True
-            raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is "
-                           f"{MAX_BODY}")
-        raw = self.rfile.read(length) if length else b""
+        too_large = ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is "
+                             f"{MAX_BODY}")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raw = b""
+            while True:
+                size = int(self.rfile.readline(100).split(b";")[0], 16)
+                if len(raw) + size > MAX_BODY:
+                    self.close_connection = True
+                    raise too_large
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                raw += self.rfile.read(size)
+                self.rfile.readline(3)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self.close_connection = True
+                raise too_large
+            raw = self.rfile.read(length) if length else b""
         try:
             return json.loads(raw) if raw else {}
         except ValueError as e:

@@ -5,7 +5,7 @@ and every /_test/ fault (compaction, expired continue, 429 Retry-After, 500, dro
 events split at odd byte boundaries, token rotation). Checked with raw HTTP, so a wrong byte on
 the wire fails here before it misleads a client test."""
 
-import sys, unittest
+import http.client, json, os, sys, unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 from apiserver_harness import FakeApiServer, RawWatch, wait_for
@@ -238,6 +238,40 @@ class FakeApiServerTest(unittest.TestCase):
             "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"})
         self.assertEqual(table["kind"], "Table")
         self.assertEqual(table["rows"][0]["cells"][:3], ["a", "0/1", "Pending"])
+
+
+    def test_chunked_request_body(self):
+        body = json.dumps({"metadata": {"name": "chunky"}}).encode()
+        conn = http.client.HTTPSConnection("127.0.0.1", self.api.port, context=self.api.ssl)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/api/v1/namespaces", body=iter([body[:5], body[5:]]),
+                     headers={"Authorization": "Bearer " + self.api.token()},
+                     encode_chunked=True)
+        created = conn.getresponse()
+        self.assertEqual((created.status, json.loads(created.read())["kind"]), (201, "Namespace"))
+        conn.request("GET", "/api/v1/namespaces/chunky",  # the same connection still parses
+                     headers={"Authorization": "Bearer " + self.api.token()})
+        self.assertEqual(json.loads(conn.getresponse().read())["metadata"]["name"], "chunky")
+
+
+class SeedTest(unittest.TestCase):
+    def test_seed_objects_keep_their_status_and_get_namespaces(self):
+        seed = os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "seed.yaml")
+        with open(seed, "w") as f:
+            f.write("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop}\n"
+                    "spec: {containers: [{name: c, image: x}]}\n"
+                    "status: {phase: Running, podIPs: [{ip: 10.0.0.1}]}\n---\n"
+                    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                    "metadata: {name: deny, namespace: shop}\nspec: {podSelector: {}}\n")
+        api = FakeApiServer("--seed", seed, "--listen", "::1")
+        self.addCleanup(api.stop)
+        with open(api.path("kubeconfig")) as f:
+            self.assertIn(f"server: https://[::1]:{api.port}", f.read())
+        pod = api.ok("GET", "/api/v1/namespaces/shop/pods/a")
+        self.assertEqual(pod["status"]["podIPs"], [{"ip": "10.0.0.1"}])
+        self.assertEqual(api.ok("GET", "/api/v1/namespaces/shop")["status"]["phase"], "Active")
+        self.assertEqual(len(api.ok("GET", "/apis/networking.k8s.io/v1/networkpolicies")[
+            "items"]), 1)
 
 
 if __name__ == "__main__":
