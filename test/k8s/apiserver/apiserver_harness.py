@@ -86,7 +86,7 @@ class FakeApiServer:
 
     def control(self, action, **query):
         q = urllib.parse.urlencode(query)
-        return self.ok("GET" if action == "stats" else "POST",
+        return self.ok("GET" if action in ("stats", "requests") else "POST",
                        f"/_test/{action}" + ("?" + q if q else ""))
 
     def create_pod(self, ns, name, labels=None, pod_ip=None):

@@ -8,7 +8,7 @@ detection of changes", "Retrieving large results sets in chunks"), RFC 7386 (mer
 RFC 6902 (JSON patch), and the Pod, Service and Namespace strategies of kube-apiserver.
 """
 
-import bisect, copy, datetime, random, re, threading, uuid
+import bisect, collections, copy, datetime, random, re, threading, uuid
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's request body limit (413 beyond it)
 # (group, version, resource, kind, namespaced, short names, has a status subresource)
@@ -56,9 +56,10 @@ class ApiError(Exception):
     def __init__(self, code, reason, message, details=None, headers=None):
         super().__init__(message)
         self.code, self.reason, self.details, self.headers = code, reason, details, headers or {}
+        self.list_meta = {}
 
     def status(self):
-        s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        s = {"kind": "Status", "apiVersion": "v1", "metadata": self.list_meta, "status": "Failure",
              "message": str(self), "reason": self.reason, "code": self.code}
         if self.details is not None:
             s["details"] = self.details
@@ -226,6 +227,8 @@ class Store:
         self.fail = None  # {"code", "count", "retry_after", "path"}
         self.stats = {"requests": {}, "open_watches": 0, "watches": 0, "unauthorized": 0,
                       "too_many_requests": 0, "failures_injected": 0, "dropped_watches": 0}
+        self.log = collections.deque(maxlen=10000)  # (seq, method, path, code), not /_test/
+        self.seq = 0
         self.stopping = False
 
     def _write(self, res, key, obj, event):

@@ -28,12 +28,19 @@ Deliberate simplifications (documented for test writers):
   - Strategic merge patch = JSON merge patch, plus lists of objects merged by "name" and the
     $patch/$setElementOrder/$retainKeys directives accepted (replace/delete honoured).
   - /_test/compact advances the resourceVersion by one (an empty revision) and forgets every
-    earlier one, so every continue token and watch position handed out before it is expired.
+    earlier one, so every continue token and watch position handed out before it is expired
+    (the 410 for a continue token carries a token for the rest at the current state, as the
+    etcd3 store's; items of a paged list never include remainingItemCount with selectors).
     Open watches keep streaming (their events are already theirs).
 Test controls (same port and token): POST /_test/compact, /_test/drop-watches,
 /_test/fail?code=C&count=N[&retry_after=S][&path=PREFIX], /_test/rotate-token,
 /_test/split?bytes=K, /_test/bookmark (a BOOKMARK now on every watch that allows them);
-GET /_test/stats.
+GET /_test/stats: {"requests": {VERB: {RESOURCE: n}}, "open_watches", "watches" (ever opened),
+"unauthorized" (401s), "too_many_requests" (429s), "failures_injected", "dropped_watches",
+"resource_version", "compacted" (the oldest version still served), "split_bytes"};
+GET /_test/requests[?since=SEQ]: [{"seq", "method", "path" (with its query), "code"}], the last
+10000 API requests (not /_test/), to assert what a client asked for (e.g. a resumed watch's
+resourceVersion).
 The object model (kinds, selectors, patches, the store) is apiserver_store.py beside this file.
 Start: fake_apiserver.py --dir DIR [--listen 127.0.0.1] [--port 0] [--seed FILE]
 [--bookmark-interval SECONDS]; writes DIR/{ca.crt,server.crt,server.key,client.crt,client.key,
@@ -52,6 +59,18 @@ from apiserver_store import (BY_KIND, BY_NAME, MAX_BODY, RESOURCES, VERBS, OPENA
 
 
 # --- HTTP ------------------------------------------------------------------------------------
+INCONSISTENT_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list.")
+
+
+def continue_token(rv, start):  # opaque to clients; base64 of JSON as kube-apiserver's
+    return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": list(start)}).encode()).decode()
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
@@ -82,6 +101,15 @@ class Server(http.server.ThreadingHTTPServer):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "picket-fake-apiserver"
+
+    def send_response(self, code, message=None):
+        if not self.path.startswith("/_test/"):
+            store = self.server.store
+            with store.cond:
+                store.seq += 1
+                store.log.append({"seq": store.seq, "method": self.command, "path": self.path,
+                                  "code": code})
+        super().send_response(code, message)
 
     def log_message(self, fmt, *a):
         if self.server.args.verbose:
@@ -371,11 +399,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     rv, start = int(token["rv"]), tuple(token["start"])
                 except (ValueError, KeyError, TypeError):
                     raise ApiError(400, "BadRequest", "continue key is not valid")
-                if rv < store.compacted:
-                    raise expired("The provided continue parameter is too old to display a "
-                                  "consistent list result. You can start a new list without "
-                                  "the continue parameter.")
-                state = store.state_at(res[2], rv)
+                if rv == -1:  # the token a 410 offers: the rest, from the current state
+                    rv, state = store.rv, dict(store.objects[res[2]])
+                elif rv < store.compacted:
+                    # As the etcd3 store: 410, with a token to go on inconsistently.
+                    e = expired(INCONSISTENT_CONTINUE)
+                    e.list_meta = {"continue": continue_token(-1, start)}
+                    raise e
+                else:
+                    state = store.state_at(res[2], rv)
             else:
                 rv, start, state = store.rv, None, dict(store.objects[res[2]])
         keys = sorted(k for k in state if start is None or k > start)
@@ -389,9 +421,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         meta = {"resourceVersion": str(rv)}
         if more:
             last = items[-1]["metadata"]
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(
-                {"rv": rv, "start": [last.get("namespace", ""), last["name"]]}).encode()).decode()
-            meta["remainingItemCount"] = more
+            meta["continue"] = continue_token(rv, (last.get("namespace", ""), last["name"]))
+            if not query.get("labelSelector") and not query.get("fieldSelector"):
+                meta["remainingItemCount"] = more  # only without selectors, as the real one
         if self.wants_table():
             return self.send_json(200, self.table(res, items, str(rv), meta))
         self.send_json(200, {"kind": res[3] + "List", "apiVersion": api_version(res),
@@ -562,6 +594,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- /_test/ -----------------------------------------------------------------------------
     def test_control(self, method, parts, query):
         store, action = self.server.store, "/".join(parts)
+        if method == "GET" and action == "requests":
+            since = int(query.get("since", 0))
+            with store.cond:
+                log = [entry for entry in store.log if entry["seq"] > since]
+            return self.send_json(200, log)
         if method == "GET" and action == "stats":
             with store.cond:
                 stats = copy.deepcopy(store.stats)

@@ -143,7 +143,11 @@ class FakeApiServerTest(unittest.TestCase):
         body = self.assertStatus(self.api.request(
             "GET", "/api/v1/pods?limit=1&continue=" + page["metadata"]["continue"]), 410,
             "Expired")
-        self.assertIn("continue", body["message"])
+        self.assertIn("continue parameter is too old", body["message"])
+        # As kube-apiserver: the Status offers a token for the rest, from the current state.
+        self.api.create_pod("default", "p3")
+        rest = self.api.ok("GET", "/api/v1/pods?continue=" + body["metadata"]["continue"])
+        self.assertEqual([p["metadata"]["name"] for p in rest["items"]], ["p1", "p2", "p3"])
 
     def test_watch_events_in_order_with_selector_transitions(self):
         rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
@@ -231,6 +235,12 @@ class FakeApiServerTest(unittest.TestCase):
         self.assertStatus(self.api.request("GET", "/api/v1/pods?watch=1"), 500, "InternalError")
         stats = self.api.control("stats")
         self.assertEqual((stats["too_many_requests"], stats["requests"]["list"]["pods"]), (2, 3))
+        log = [(e["method"], e["path"], e["code"]) for e in self.api.control("requests")]
+        self.assertEqual(log[-5:], [("GET", "/api/v1/namespaces", 200)] +
+                         [("GET", "/api/v1/pods", 429)] * 2 + [("GET", "/api/v1/pods", 200),
+                                                               ("GET", "/api/v1/pods?watch=1", 500)])
+        since = self.api.control("requests")[-1]["seq"]
+        self.assertEqual(self.api.control("requests", since=since), [])
 
     def test_table_for_kubectl(self):
         self.api.create_pod("default", "a")
