@@ -41,6 +41,7 @@ class FakeApiServer:
             self.port = int(f.read())
         self.ssl = ssl.create_default_context(cafile=self.path("ca.crt"))
         self.host = "::1" if "::1" in extra_args else "127.0.0.1"
+        self.conn = None
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -50,6 +51,8 @@ class FakeApiServer:
             return f.read().strip()
 
     def stop(self):
+        if self.conn is not None:
+            self.conn.close()
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(DEADLINE_S)
         if code != 0:
@@ -57,8 +60,6 @@ class FakeApiServer:
 
     def request(self, method, path, body=None, token=None, headers=None):
         """(status, headers, parsed JSON or raw bytes) of one request on a new connection."""
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ssl,
-                                           timeout=DEADLINE_S)
         hdrs = {"Authorization": "Bearer " + (self.token() if token is None else token),
                 "Accept": "application/json"}
         if token == "":
@@ -68,10 +69,20 @@ class FakeApiServer:
         if body is not None:
             data = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        conn.close()
+        for attempt in (1, 2):  # one keep-alive connection (few ports: CI machines run out)
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.ssl,
+                                                        timeout=DEADLINE_S)
+            try:
+                self.conn.request(method, path, body=data, headers=hdrs)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
         try:
             payload = json.loads(raw)
         except ValueError:

@@ -227,6 +227,7 @@ class Store:
         self.fail = None  # {"code", "count", "retry_after", "path"}
         self.stats = {"requests": {}, "open_watches": 0, "watches": 0, "unauthorized": 0,
                       "too_many_requests": 0, "failures_injected": 0, "dropped_watches": 0}
+        self.watch_positions = {}  # an open watch -> the version it has sent up to
         self.log = collections.deque(maxlen=10000)  # (seq, method, path, code), not /_test/
         self.seq = 0
         self.stopping = False
@@ -372,4 +373,7 @@ class Store:
     def compact(self):
         self.rv += 1  # an empty revision: every version handed out before now is expired
         self.compacted = self.rv
+        # History no open watch still reads is gone; open watches keep what they need.
+        floor = min([self.rv] + list(self.watch_positions.values()))
+        del self.history[:bisect.bisect_right(self.history, floor, key=lambda e: e[0])]
         self.cond.notify_all()

@@ -511,9 +511,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             store.stats["open_watches"] += 1
             store.stats["watches"] += 1
             drop_gen, bookmark_gen = store.drop_generation, store.bookmark_generation
+            # Too new (e.g. from before a restore): the watch cache waits 3 s, then a 504.
+            store.cond.wait_for(lambda: store.rv >= since, timeout=3)
             if since and since < store.compacted:
                 pending.append(("ERROR", expired(f"too old resource version: {since} "
                                                  f"({store.compacted - 1})").status()))
+                pos = None
+            elif since > store.rv:
+                pending.append(("ERROR", ApiError(
+                    504, "Timeout", f"Too large resource version: {since}, current: {store.rv}",
+                    {"causes": [{"reason": "ResourceVersionTooLarge",
+                                 "message": "Too large resource version"}],
+                     "retryAfterSeconds": 1}).status()))
                 pos = None
             elif not since:  # "0" or unset: synthetic ADDED events for the current state
                 pos = store.rv
@@ -522,7 +531,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if self.matches(sel, res, ns, obj):
                         pending.append(("ADDED", obj))
             else:
-                pos = since
+                pos = store.watch_positions[self] = since
         try:
             while True:
                 split = store.split_bytes
@@ -551,7 +560,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 kind = ("MODIFIED" if was_in else "ADDED") if now_in else \
                                     "DELETED"
                                 pending.append((kind, obj))
-                        pos = store.rv
+                        pos = store.watch_positions[self] = store.rv
                         now = time.monotonic()
                         if bookmarks and (now >= next_bookmark or
                                           store.bookmark_generation != bookmark_gen):
@@ -576,6 +585,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             with store.cond:
                 store.stats["open_watches"] -= 1
+                store.watch_positions.pop(self, None)
 
     def peer_closed(self):
         """True when the client closed its side of a watch (it sends nothing while watching)."""

@@ -188,6 +188,25 @@ class FakeApiServerTest(unittest.TestCase):
         self.assertEqual(watch.next_event()["type"], "ADDED")
         watch.close()
 
+    def test_watch_from_a_future_version_is_an_in_stream_504(self):
+        rv = int(self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"])
+        watch = self.watch(f"/api/v1/pods?watch=true&resourceVersion={rv + 100}")
+        event = watch.next_event()
+        self.assertEqual((event["type"], event["object"]["code"], event["object"]["reason"]),
+                         ("ERROR", 504, "Timeout"))
+        self.assertIsNone(watch.next_event())
+
+    def test_open_watches_keep_their_history_through_compaction(self):
+        rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
+        watch = self.watch(f"/api/v1/pods?watch=true&resourceVersion={rv}")
+        self.api.create_pod("default", "a")
+        self.assertEqual(watch.next_event()["object"]["metadata"]["name"], "a")
+        self.api.create_pod("default", "b")
+        self.api.control("compact")
+        self.api.create_pod("default", "c")
+        names = [watch.next_event()["object"]["metadata"]["name"] for _ in range(2)]
+        self.assertEqual(names, ["b", "c"])
+
     def test_bookmarks_and_timeout(self):
         rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
         watch = self.watch(f"/api/v1/pods?watch=1&resourceVersion={rv}&"
