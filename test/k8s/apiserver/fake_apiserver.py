@@ -48,14 +48,15 @@ token,kubeconfig,kubeconfig-tokenfile,kubeconfig-clientcert} and, when serving, 
 port and a newline, written atomically). Exits 0 on SIGTERM/SIGINT.
 """
 
-import argparse, base64, bisect, copy, datetime, http.server, json, os, re, secrets, select
+import argparse, base64, bisect, copy, http.server, json, os, re, secrets, select
 import signal, socket, ssl, subprocess, sys, threading, time, traceback, urllib.parse, uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # beside it in runfiles, too
 from apiserver_store import (BY_KIND, BY_NAME, MAX_BODY, RESOURCES, VERBS, OPENAPI_V2_PB, ApiError,
                              Store, api_version, expired, labels_match, fields_match, json_patch,
-                             merge_patch, parse_bool, parse_field_selector, parse_label_selector)
+                             merge_patch, parse_bool, parse_field_selector, parse_label_selector,
+                             table)
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -69,6 +70,22 @@ INCONSISTENT_CONTINUE = (
 
 def continue_token(rv, start):  # opaque to clients; base64 of JSON as kube-apiserver's
     return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": list(start)}).encode()).decode()
+
+
+def unknown_path():
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def method_not_allowed():
+    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
+                    "requested resource", {})
+
+
+def int_param(query, name, default):
+    try:
+        return int(query.get(name) or default)
+    except ValueError:
+        raise ApiError(400, "BadRequest", f"{name}: invalid value {query.get(name)!r}")
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -103,7 +120,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "picket-fake-apiserver"
 
     def send_response(self, code, message=None):
-        if not self.path.startswith("/_test/"):
+        if not getattr(self, "path", "/_test/").startswith("/_test/"):
             store = self.server.store
             with store.cond:
                 store.seq += 1
@@ -172,8 +189,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def authenticate(self, store):
         auth = self.headers.get("Authorization", "")
-        if auth.startswith("Bearer ") and secrets.compare_digest(auth[7:].strip(),
-                                                                 self.server.args.token):
+        if auth.startswith("Bearer ") and secrets.compare_digest(
+                auth[7:].strip().encode(), self.server.args.token.encode()):
             return True
         if not auth and self.connection.getpeercert():
             return True  # a client certificate signed by the CA
@@ -265,22 +282,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ns, rest = rest[1], rest[2:]
         res = BY_NAME.get((group, version, rest[0]))
         if res is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         if res[2] == "namespaces" and ns:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
         if len(rest) > 3 or (sub and not (sub == "status" and res[6])):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         return res, ns, name, sub, watch
 
     def discovery(self, method, path):
         if method != "GET":
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
-                           "the requested resource", {})
+            raise method_not_allowed()
         groups = {}
         for r in RESOURCES:
             groups.setdefault(r[0], []).append(r)
@@ -307,8 +320,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, dict(group_doc(m.group(1)), kind="APIGroup",
                                             apiVersion="v1"))
         m = re.fullmatch(r"/api/v1|/apis/([^/]+)/v1", path)
-        if m and (m.group(1) or "") in groups and (m.group(1) != ""):
-            g = m.group(1) or ""
+        g = m and (m.group(1) or "")
+        if m and g in groups:
             resources = []
             for r in groups[g]:
                 resources.append({"name": r[2], "singularName": "", "namespaced": r[4],
@@ -321,23 +334,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
                                         "groupVersion": api_version((g, "v1")),
                                         "resources": resources})
-        raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        raise unknown_path()
 
     def serve_resource(self, method, verb, res, ns, name, sub, query):
         store = self.server.store
         if res[4] and not ns and verb not in ("list", "watch"):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         if verb == "watch":
             return self.watch(res, ns, name, query)
         if verb == "list":
             return self.send_list(res, ns, query)
         if verb == "create" and (name or sub):
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
-                           "the requested resource", {})
+            raise method_not_allowed()
         if verb in ("update", "patch", "delete") and not name:
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
-                           "the requested resource", {})
+            raise method_not_allowed()
         body = self.read_body() if method in ("POST", "PUT", "PATCH") else None
         if method == "DELETE":
             self.read_body()  # DeleteOptions: deletion is immediate whatever they say
@@ -356,7 +366,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 obj, code = store.delete(res, ns, name), 200
         if self.wants_table() and verb == "get":
-            return self.send_json(200, self.table(res, [obj], obj["metadata"]["resourceVersion"]))
+            return self.send_json(200, table(res, [obj], {"resourceVersion": obj["metadata"][
+                "resourceVersion"]}))
         self.send_json(code, obj)
 
     def check_body(self, res, ns, body):
@@ -391,7 +402,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def send_list(self, res, ns, query):
         sel, store = self.selectors(res, query), self.server.store
-        limit = int(query.get("limit") or 0)
+        limit = int_param(query, "limit", 0)
         with store.cond:
             if query.get("continue"):
                 try:
@@ -425,7 +436,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not query.get("labelSelector") and not query.get("fieldSelector"):
                 meta["remainingItemCount"] = more  # only without selectors, as the real one
         if self.wants_table():
-            return self.send_json(200, self.table(res, items, str(rv), meta))
+            return self.send_json(200, table(res, items, meta))
         self.send_json(200, {"kind": res[3] + "List", "apiVersion": api_version(res),
                              "metadata": meta, "items": [
                                  {k: v for k, v in o.items() if k not in ("kind", "apiVersion")}
@@ -434,45 +445,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def wants_table(self):
         accept = self.headers.get("Accept", "")
         return "as=Table" in accept.split(",")[0].replace(" ", "")
-
-    def table(self, res, objs, rv, meta=None):
-        cols = [("Name", "string", "name", 0)]
-        if res[3] == "Pod":
-            cols += [("Ready", "string", "", 0), ("Status", "string", "", 0),
-                     ("Restarts", "integer", "", 0)]
-        if res[3] == "Namespace":
-            cols.append(("Status", "string", "", 0))
-        cols.append(("Age", "string", "", 0))
-        if res[3] == "Pod":
-            cols.append(("IP", "string", "", 1))  # -o wide
-        rows = []
-        for o in objs:
-            cells = [o["metadata"]["name"]]
-            if res[3] == "Pod":
-                st = o.get("status") or {}
-                cs = st.get("containerStatuses") or []
-                cells += [f"{sum(1 for c in cs if c.get('ready'))}/"
-                          f"{len((o.get('spec') or {}).get('containers') or [])}",
-                          st.get("phase", ""), sum(c.get("restartCount", 0) for c in cs)]
-            if res[3] == "Namespace":
-                cells.append((o.get("status") or {}).get("phase", ""))
-            created = o["metadata"].get("creationTimestamp", "")
-            try:
-                age = int(time.time() - datetime.datetime.strptime(
-                    created, "%Y-%m-%dT%H:%M:%SZ").replace(
-                    tzinfo=datetime.timezone.utc).timestamp())
-            except ValueError:
-                age = 0
-            cells.append(f"{age}s" if age < 120 else f"{age // 60}m")
-            if res[3] == "Pod":
-                cells.append((o.get("status") or {}).get("podIP", "<none>"))
-            rows.append({"cells": cells, "object": {
-                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                "metadata": o["metadata"]}})
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                "metadata": meta or {"resourceVersion": rv},
-                "columnDefinitions": [{"name": n, "type": t, "format": f, "description": n,
-                                       "priority": p} for n, t, f, p in cols], "rows": rows}
 
     # --- watch -------------------------------------------------------------------------------
     def write_chunk(self, data, split):
@@ -488,7 +460,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sel = self.selectors(res, query)
         if name:
             sel[1].append((["metadata", "name"], True, name))
-        timeout = float(query.get("timeoutSeconds") or 1800)
+        timeout = int_param(query, "timeoutSeconds", 1800)
         bookmarks = parse_bool(query.get("allowWatchBookmarks"))
         rv_param = query.get("resourceVersion", "")
         try:
@@ -506,7 +478,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bookmark_at = lambda now: min(now + args.bookmark_interval, deadline - 2) \
             if now < deadline - 2 else deadline + 1
         next_bookmark = bookmark_at(time.monotonic())
-        pending, table = [], self.wants_table()
+        pending, as_table = [], self.wants_table()
         with store.cond:
             store.stats["open_watches"] += 1
             store.stats["watches"] += 1
@@ -536,8 +508,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             while True:
                 split = store.split_bytes
                 for kind, obj in pending:
-                    if table and kind in ("ADDED", "MODIFIED", "DELETED"):
-                        obj = self.table(res, [obj], obj["metadata"]["resourceVersion"])
+                    if as_table and kind in ("ADDED", "MODIFIED", "DELETED"):
+                        obj = table(res, [obj], {"resourceVersion": obj["metadata"][
+                            "resourceVersion"]})
                     self.write_chunk(json.dumps({"type": kind, "object": obj},
                                                 separators=(",", ":")).encode() + b"\n", split)
                 pending = []

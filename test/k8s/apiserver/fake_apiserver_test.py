@@ -255,9 +255,10 @@ class FakeApiServerTest(unittest.TestCase):
         stats = self.api.control("stats")
         self.assertEqual((stats["too_many_requests"], stats["requests"]["list"]["pods"]), (2, 3))
         log = [(e["method"], e["path"], e["code"]) for e in self.api.control("requests")]
-        self.assertEqual(log[-5:], [("GET", "/api/v1/namespaces", 200)] +
-                         [("GET", "/api/v1/pods", 429)] * 2 + [("GET", "/api/v1/pods", 200),
-                                                               ("GET", "/api/v1/pods?watch=1", 500)])
+        pods = ("GET", "/api/v1/pods")
+        self.assertEqual(log[-5:], [("GET", "/api/v1/namespaces", 200), pods + (429,),
+                                    pods + (429,), pods + (200,),
+                                    ("GET", "/api/v1/pods?watch=1", 500)])
         since = self.api.control("requests")[-1]["seq"]
         self.assertEqual(self.api.control("requests", since=since), [])
 

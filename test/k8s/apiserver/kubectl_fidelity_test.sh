@@ -31,7 +31,9 @@ wait_for() {
     sleep 0.05
   done
 }
-k() { "$KUBECTL" --kubeconfig "$DIR/kubeconfig" --cache-dir "$TMP/cache" --request-timeout 30s "$@"; }
+k() {
+  "$KUBECTL" --kubeconfig "$DIR/kubeconfig" --cache-dir "$TMP/cache" --request-timeout 30s "$@"
+}
 expect() { # expect "WANTED OUTPUT" command...: the combined output must contain it
   local want=$1 out
   shift
