@@ -11,14 +11,19 @@ behaviour real clients depend on (Kubernetes API concepts, "Efficient detection 
   - CRUD: POST (generateName), GET, PUT, PATCH (merge, strategic merge, JSON patch), DELETE
     (returns the deleted object), /status subresources, metav1.Status errors;
   - one global resourceVersion (as etcd's revision), uid, creationTimestamp;
-  - LIST with labelSelector, fieldSelector, limit/continue (a consistent snapshot per list);
-  - WATCH (?watch=1|true) from a resourceVersion: chunked newline-delimited JSON events
-    ADDED/MODIFIED/DELETED/BOOKMARK/ERROR, timeoutSeconds, allowWatchBookmarks; a watch from a
-    compacted version gets HTTP 200 and one ERROR event with a 410 Expired Status, as
-    kube-apiserver's watch cache does; an object leaving a watch's selector is sent as DELETED;
-  - kubectl's server-side printing: LIST/GET with `Accept: ...;as=Table;...` get a meta.k8s.io
-    Table (Name/Age columns; pods also Ready/Status/Restarts/IP).
+  - LIST with labelSelector, fieldSelector, limit/continue (a consistent snapshot per list;
+    items carry no kind/apiVersion, as kube-apiserver's);
+  - WATCH (?watch=1|true) from a resourceVersion ("0" or none: ADDED for every object first):
+    one chunk per newline-delimited JSON event ADDED/MODIFIED/DELETED/BOOKMARK/ERROR,
+    timeoutSeconds (default 1800), allowWatchBookmarks (a BOOKMARK every --bookmark-interval,
+    default 5 s, and 2 s before the deadline, as the watch cache); a watch from a compacted
+    version gets HTTP 200 and one ERROR event with a 410 Expired Status, from a version not yet
+    reached one ERROR 504 Timeout after 3 s; an object leaving a watch's selector is DELETED;
+  - kubectl's server-side printing: GET/LIST/WATCH with `Accept: ...;as=Table;...` get a
+    meta.k8s.io Table (Name, Age; pods as kube-apiserver's printer; namespaces' Status).
 Deliberate simplifications (documented for test writers):
+  - Validation is of names only (metadata.name, generateName, the namespace existing); the
+    rest of an object is stored as given, so tests can serve objects a client must reject.
   - Pods are deleted at once (kube-apiserver does that for pods no kubelet runs); a namespace's
     DELETE removes its objects first (DELETED events), then the namespace.
   - POST of a Pod resets its status to {"phase": "Pending"} as the real Pod strategy does; set
@@ -32,9 +37,13 @@ Deliberate simplifications (documented for test writers):
     (the 410 for a continue token carries a token for the rest at the current state, as the
     etcd3 store's; items of a paged list never include remainingItemCount with selectors).
     Open watches keep streaming (their events are already theirs).
-Test controls (same port and token): POST /_test/compact, /_test/drop-watches,
-/_test/fail?code=C&count=N[&retry_after=S][&path=PREFIX], /_test/rotate-token,
-/_test/split?bytes=K, /_test/bookmark (a BOOKMARK now on every watch that allows them);
+Test controls (same port and token): POST /_test/compact; /_test/drop-watches (every open watch
+connection is shut down, no last chunk); /_test/fail?code=C&count=N[&retry_after=S][&path=PREFIX]
+(the next N requests whose path starts with PREFIX get C: 429 with Retry-After: S and
+details.retryAfterSeconds, others a Status); /_test/rotate-token (DIR/token and the kubeconfigs
+rewritten atomically; the old token gets 401); /_test/split?bytes=K (watch events in chunks of K
+bytes, each write of framing and data at most K bytes; 0: off); /_test/bookmark (a BOOKMARK now
+on every watch that allows them);
 GET /_test/stats: {"requests": {VERB: {RESOURCE: n}}, "open_watches", "watches" (ever opened),
 "unauthorized" (401s), "too_many_requests" (429s), "failures_injected", "dropped_watches",
 "resource_version", "compacted" (the oldest version still served), "split_bytes"};
