@@ -5,7 +5,7 @@ ready file with a deadline, stopped by PID with SIGTERM and required to exit 0).
 tests in this folder; single-threaded callers, except that RawWatch may be read on any thread.
 """
 
-import http.client, json, os, signal, socket, ssl, subprocess, tempfile, time, urllib.parse
+import copy, http.client, json, os, signal, socket, ssl, subprocess, tempfile, time, urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "fake_apiserver.py")
@@ -50,9 +50,20 @@ class FakeApiServer:
         with open(self.path("token")) as f:
             return f.read().strip()
 
-    def stop(self):
+    def client(self):
+        """Another client of the same server with its own connection (for another thread);
+        close() it when done."""
+        other = copy.copy(self)
+        other.conn = None
+        return other
+
+    def close(self):
         if self.conn is not None:
             self.conn.close()
+            self.conn = None
+
+    def stop(self):
+        self.close()
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(DEADLINE_S)
         if code != 0:

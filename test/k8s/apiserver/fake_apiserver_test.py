@@ -5,7 +5,7 @@ and every /_test/ fault (compaction, expired continue, 429 Retry-After, 500, dro
 events split at odd byte boundaries, token rotation). Checked with raw HTTP, so a wrong byte on
 the wire fails here before it misleads a client test."""
 
-import http.client, json, os, sys, unittest
+import http.client, json, os, sys, threading, unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 from apiserver_harness import FakeApiServer, RawWatch, wait_for
@@ -206,6 +206,28 @@ class FakeApiServerTest(unittest.TestCase):
         self.api.create_pod("default", "c")
         names = [watch.next_event()["object"]["metadata"]["name"] for _ in range(2)]
         self.assertEqual(names, ["b", "c"])
+
+    def test_concurrent_writers_and_watches_agree_on_one_order(self):
+        rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
+        watches = [self.watch(f"/api/v1/pods?watch=1&resourceVersion={rv}") for _ in range(8)]
+        wait_for(lambda: self.api.control("stats")["open_watches"] == 8, "the watches")
+
+        def writer(w):
+            api = self.api.client()
+            for i in range(25):
+                api.create_pod("default", f"w{w}-{i}")
+            api.close()
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seen = [[(e["object"]["metadata"]["name"], int(e["object"]["metadata"][
+            "resourceVersion"])) for e in (w.next_event() for _ in range(100))] for w in watches]
+        self.assertTrue(all(s == seen[0] for s in seen))  # every watch: the same events, order
+        rvs = [rv for _, rv in seen[0]]
+        self.assertEqual(rvs, sorted(set(rvs)))
+        self.assertEqual(len({name for name, _ in seen[0]}), 100)
 
     def test_bookmarks_and_timeout(self):
         rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
