@@ -1,11 +1,13 @@
 """Starts fake_apiserver.py for one test and talks to it: HTTPS requests, raw watch streams.
 
 Owns: the server process (started with its own --dir under TEST_TMPDIR, awaited through its
-ready file with a deadline, stopped by PID with SIGTERM and required to exit 0). Used by the
-tests in this folder; single-threaded callers, except that RawWatch may be read on any thread.
+ready file with a deadline, stopped by PID with SIGTERM and required to exit 0; its --dir is
+removed then). Used by the tests in this folder. One FakeApiServer (one keep-alive connection)
+per thread: client() makes another; a RawWatch may be read on any one thread.
 """
 
-import copy, http.client, json, os, signal, socket, ssl, subprocess, tempfile, time, urllib.parse
+import copy, http.client, json, os, shutil, signal, socket, ssl, subprocess, tempfile, time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "fake_apiserver.py")
@@ -66,6 +68,7 @@ class FakeApiServer:
         self.close()
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(DEADLINE_S)
+        shutil.rmtree(self.dir, ignore_errors=True)
         if code != 0:
             raise AssertionError(f"fake_apiserver exited with {code} on SIGTERM")
 
