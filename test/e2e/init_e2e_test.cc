@@ -26,6 +26,10 @@
 namespace picket::e2e {
 namespace {
 
+// The proxy's uid: listeners standing in for the proxy on 15001/15006 are created as it, or
+// picket-init's listener guard rejects their SYN-ACKs.
+constexpr uid_t kProxyUid = 1337;
+
 std::string InitBinary() {
   char cwd[PATH_MAX];
   return std::string(getcwd(cwd, sizeof cwd)) + "/inject/picket-init";
@@ -107,8 +111,8 @@ class InitE2E : public testing::Test {
 
 TEST_F(InitE2E, OutboundTcpOfTheAppReachesTheOutboundListenerWithItsOriginalDestination) {
   Init({});
-  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001));
-  const int l6 = Keep(ListenIn(*app_, "::", 15001));
+  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001, kProxyUid));
+  const int l6 = Keep(ListenIn(*app_, "::", 15001, kProxyUid));
   const int local = Keep(ListenIn(*app_, "127.0.0.1", 18080));
   ASSERT_GE(l4, 0);
   ASSERT_GE(l6, 0);
@@ -145,8 +149,8 @@ TEST_F(InitE2E, OutboundTcpOfTheAppReachesTheOutboundListenerWithItsOriginalDest
 
 TEST_F(InitE2E, TheProxyUidIsNotCaptured) {
   Init({});
-  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001));
-  const int l6 = Keep(ListenIn(*app_, "::", 15001));
+  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001, kProxyUid));
+  const int l6 = Keep(ListenIn(*app_, "::", 15001, kProxyUid));
   const int p4 = Keep(ListenIn(*peer_, PeerV4(), 7000));
   const int p6 = Keep(ListenIn(*peer_, PeerV6(), 7000));
   ASSERT_TRUE(l4 >= 0 && l6 >= 0 && p4 >= 0 && p6 >= 0);
@@ -202,8 +206,8 @@ TEST_F(InitE2E, TheProxyUidIsNotCaptured) {
 
 TEST_F(InitE2E, InboundTcpToAnyPortReachesTheInboundListener) {
   Init({"--exclude-inbound-ports=9100"});
-  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15006));
-  const int l6 = Keep(ListenIn(*app_, "::", 15006));
+  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15006, kProxyUid));
+  const int l6 = Keep(ListenIn(*app_, "::", 15006, kProxyUid));
   const int readiness = Keep(ListenIn(*app_, "0.0.0.0", 15021));
   const int metrics = Keep(ListenIn(*app_, "::", 9100));
   ASSERT_TRUE(l4 >= 0 && l6 >= 0 && readiness >= 0 && metrics >= 0);
