@@ -6,10 +6,12 @@
 //   - b's connection to a's app port, redirected to the squatter, never completes and the squatter
 //     accepts nothing — also when every SYN is answered with a SYN cookie (a SYN-ACK without a
 //     socket, net.ipv4.tcp_syncookies=2);
-//   - the app's own outbound connection, redirected to its own 15001, fails too;
+//   - the app's own outbound connections, IPv4 and IPv6, redirected to its own 15001, fail too
+//     (the IPv6 one checks the ip6tables guard: a's link gets fd00:95::2/64 for a route);
 //   - the proxy started while the ports are squatted exits 1 and never becomes ready;
-//   - with the guard's jump deleted the same squatter does accept b's connection (the attack is
-//     real and the guard is what stops it); picket-init run again puts the guard back;
+//   - with the guard's jumps deleted the same squatter does accept b's connection and the app's
+//     own IPv4 and IPv6 connections (the attack is real and the guard is what stops it);
+//     picket-init run again puts the guard back;
 //   - once the squatter is gone the proxy starts (as uid 1337, SO_REUSEADDR) and b reaches the
 //     app through it again.
 // Fails loudly without root.
@@ -38,8 +40,8 @@ constexpr char kSubnet[] = "10.95";
 constexpr uid_t kAppUid = 1000;
 
 // The squatting app: binds the proxy's two listener ports on 0.0.0.0 and ::, says so, makes one
-// outbound connection of its own (captured to its own 15001), then accepts whatever arrives and
-// says so for each, until SIGTERM.
+// outbound connection of its own per family (captured to its own 15001 by iptables and by
+// ip6tables), then accepts whatever arrives and says so for each, until SIGTERM.
 constexpr char kSquatter[] = R"(import os, select, signal, socket, sys
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 listeners = []
@@ -54,13 +56,15 @@ for family, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
         s.setblocking(False)
         listeners.append(s)
 print("listening as uid", os.getuid(), flush=True)
-out = socket.socket()
-out.settimeout(2)
-try:
-    out.connect((sys.argv[1], 80))
-    print("outbound connected", flush=True)
-except OSError as e:
-    print("outbound failed:", e, flush=True)
+for family, name, dest in ((socket.AF_INET, "outbound", sys.argv[1]),
+                           (socket.AF_INET6, "outbound6", sys.argv[2])):
+    out = socket.socket(family, socket.SOCK_STREAM)
+    out.settimeout(2)
+    try:
+        out.connect((dest, 80))
+        print(name, "connected", flush=True)
+    except OSError as e:
+        print(name, "failed:", e, flush=True)
 while True:
     ready, _, _ = select.select(listeners, [], [])
     for s in ready:
@@ -125,6 +129,11 @@ class SquatE2eTest : public ::testing::Test {
     ASSERT_EQ(net_->Create(2), "");
     CommandResult init = pod_a().Exec({Runfile("inject/picket-init")});
     ASSERT_EQ(init.status, 0) << init.output;
+    // An IPv6 address on a's link, so an IPv6 destination has a route (and is captured).
+    CommandResult v6 = pod_a().Exec(
+        {"sh", "-c",
+         "ip -6 addr add fd00:95::2/64 nodad dev $(ls /sys/class/net | grep -vx lo | head -1)"});
+    ASSERT_EQ(v6.status, 0) << v6.output;
     ASSERT_NO_FATAL_FAILURE(MakeCerts(dir_ / "certs", {{NodeIpOn(kSubnet, 0), "e2e/a"}}));
     AtomicWrite(dir_ / "manifests" / "all.yaml", Manifests());
     ASSERT_NO_FATAL_FAILURE(StartControl(control_, net_->node(), dir_));
@@ -194,13 +203,15 @@ TEST_F(SquatE2eTest, SquattedListenerPortsCompleteNoConnection) {
   proxy_->Signal(SIGKILL);
   ASSERT_TRUE(proxy_->Wait(std::chrono::seconds(5)).has_value());
   squatter_ = std::make_unique<Child>();
-  ASSERT_TRUE(squatter_->Start(pod_a(),
-                               {"/usr/bin/python3", (dir_ / "squatter.py").string(), PodIp(1)},
-                               kAppUid, (dir_ / "squatter.log").string()));
-  ASSERT_TRUE(WaitFor([&] { return SquatterLog().find("outbound ") != std::string::npos; }))
+  ASSERT_TRUE(squatter_->Start(
+      pod_a(), {"/usr/bin/python3", (dir_ / "squatter.py").string(), PodIp(1), "fd00:95::1"},
+      kAppUid, (dir_ / "squatter.log").string()));
+  ASSERT_TRUE(WaitFor([&] { return SquatterLog().find("outbound6 ") != std::string::npos; }))
       << SquatterLog();
   EXPECT_NE(SquatterLog().find("listening as uid 1000\n"), std::string::npos) << SquatterLog();
-  EXPECT_NE(SquatterLog().find("outbound failed:"), std::string::npos) << SquatterLog();
+  // Captured, answered by no SYN-ACK: a timeout (not, say, an unreachable network).
+  EXPECT_NE(SquatterLog().find("outbound failed: timed out"), std::string::npos) << SquatterLog();
+  EXPECT_NE(SquatterLog().find("outbound6 failed: timed out"), std::string::npos) << SquatterLog();
 
   // Inbound to the app port lands on the squatter's 15006 and never completes.
   EXPECT_FALSE(Completes(pod_b(), PodIp(0), kAppPort, std::chrono::seconds(2)));
@@ -217,14 +228,29 @@ TEST_F(SquatE2eTest, SquattedListenerPortsCompleteNoConnection) {
   EXPECT_EQ(AdminGet(pod_a(), "/ready"), "");
   EXPECT_EQ(SquatterLog().find("accepted"), std::string::npos) << SquatterLog();
 
-  // The guard is what stops it: without its jump, the squatter accepts b's connection.
-  CommandResult unguard = pod_a().Exec({"iptables", "-D", "OUTPUT", "-p", "tcp", "-m", "multiport",
-                                        "--sports", "15001,15006", "-m", "tcp", "--tcp-flags",
-                                        "SYN,ACK", "SYN,ACK", "-j", "PICKET_LISTEN_GUARD"});
-  ASSERT_EQ(unguard.status, 0) << unguard.output;
+  // The guard is what stops it: without its jumps, the squatter accepts b's connection and the
+  // app's own redirected connections, in both families.
+  for (const char* tool : {"iptables", "ip6tables"}) {
+    CommandResult unguard = pod_a().Exec({tool, "-D", "OUTPUT", "-p", "tcp", "-m", "multiport",
+                                          "--sports", "15001,15006", "-m", "tcp", "--tcp-flags",
+                                          "SYN,ACK", "SYN,ACK", "-j", "PICKET_LISTEN_GUARD"});
+    ASSERT_EQ(unguard.status, 0) << tool << ": " << unguard.output;
+  }
   EXPECT_TRUE(Completes(pod_b(), PodIp(0), kAppPort, std::chrono::seconds(2)));
   EXPECT_TRUE(WaitFor([&] { return SquatterLog().find("accepted") != std::string::npos; }))
       << SquatterLog();
+  Child own;
+  ASSERT_TRUE(own.Start(pod_a(),
+                        {"/usr/bin/python3", "-c",
+                         "import socket\n"
+                         "for f, d in ((socket.AF_INET, '" +
+                             PodIp(1) +
+                             "'), (socket.AF_INET6, 'fd00:95::1')):\n"
+                             "  s = socket.socket(f); s.settimeout(2); s.connect((d, 80))\n"
+                             "print('both connected', flush=True)\n"},
+                        kAppUid, (dir_ / "own.log").string()));
+  EXPECT_EQ(own.Wait(std::chrono::seconds(10)), std::optional<int>(0))
+      << ReadFile((dir_ / "own.log").string());
   CommandResult again = pod_a().Exec({Runfile("inject/picket-init")});
   ASSERT_EQ(again.status, 0) << again.output;
   EXPECT_FALSE(Completes(pod_b(), PodIp(0), kAppPort, std::chrono::seconds(2)));
