@@ -1,13 +1,12 @@
 // test/e2e/init_util.cc — see init_util.h.
 #include "test/e2e/init_util.h"
 
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <sys/fsuid.h>
 #include <sched.h>
+#include <sys/fsuid.h>
 #include <unistd.h>
 
 #include <cerrno>

@@ -6,10 +6,9 @@
 // short-lived thread that joins the namespace (setns affects only the calling thread).
 #pragma once
 
-#include <sys/types.h>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <functional>
 #include <optional>
