@@ -318,16 +318,33 @@ TEST(ServeFlagsTest, RequiresManifestsAndTls) {
   EXPECT_EQ(ok->max_manifest_bytes, 64u << 20);
   EXPECT_EQ(ok->max_frame_bytes, 4u << 20);
   EXPECT_EQ(ok->max_streams_per_identity, 2u);
-  auto bounds = ParseServeFlags({"--manifests", "d", "--tls-cert", "c", "--tls-key", "k",
-                                 "--tls-ca", "a", "--max-manifest-bytes", "4096",
-                                 "--max-frame-bytes", "65536", "--max-buffered-bytes", "1048576",
-                                 "--frame-timeout-ms", "500", "--max-streams-per-identity", "3"});
+  auto bounds = ParseServeFlags({"--manifests",
+                                 "d",
+                                 "--tls-cert",
+                                 "c",
+                                 "--tls-key",
+                                 "k",
+                                 "--tls-ca",
+                                 "a",
+                                 "--max-manifest-bytes",
+                                 "4096",
+                                 "--max-frame-bytes",
+                                 "65536",
+                                 "--max-buffered-bytes",
+                                 "1048576",
+                                 "--frame-timeout-ms",
+                                 "500",
+                                 "--max-streams-per-identity",
+                                 "3",
+                                 "--unprotected-grace-ms",
+                                 "2500"});
   ASSERT_TRUE(bounds.has_value()) << bounds.error().ToString();
   EXPECT_EQ(bounds->max_manifest_bytes, 4096u);
   EXPECT_EQ(bounds->max_frame_bytes, 65536u);
   EXPECT_EQ(bounds->max_buffered_bytes, 1048576u);
   EXPECT_EQ(bounds->frame_timeout_ms, 500u);
   EXPECT_EQ(bounds->max_streams_per_identity, 3u);
+  EXPECT_EQ(bounds->unprotected_grace_ms, 2500u);
   EXPECT_FALSE(ParseServeFlags({"--manifests", "d", "--tls-cert", "c", "--tls-key", "k", "--tls-ca",
                                 "a", "--max-manifest-bytes", "0"})
                    .has_value());
