@@ -84,8 +84,8 @@ class InitE2E : public testing::Test {
     return app_->Exec(args, check);
   }
 
-  std::string Save(const char* tool) {
-    std::string out = app_->Exec({tool, "-t", "nat"}).out;
+  std::string Save(const char* tool, const char* table = "nat") {
+    std::string out = app_->Exec({tool, "-t", table}).out;
     std::string kept;  // drop the timestamped comment lines
     size_t pos = 0;
     while (pos < out.size()) {
@@ -236,9 +236,15 @@ TEST_F(InitE2E, RerunChangesNothingAndCleanupRemovesEverything) {
   const std::string v4 = Save("iptables-save"), v6 = Save("ip6tables-save");
   EXPECT_NE(v4.find(":PICKET_OUTPUT"), std::string::npos) << v4;
   EXPECT_NE(v6.find(":PICKET_OUTPUT"), std::string::npos) << v6;
+  // The listener guard (filter table), one jump per family.
+  const std::string f4 = Save("iptables-save", "filter"), f6 = Save("ip6tables-save", "filter");
+  EXPECT_NE(f4.find(":PICKET_LISTEN_GUARD"), std::string::npos) << f4;
+  EXPECT_NE(f6.find(":PICKET_LISTEN_GUARD"), std::string::npos) << f6;
   Init({});
   EXPECT_EQ(Save("iptables-save"), v4);
   EXPECT_EQ(Save("ip6tables-save"), v6);
+  EXPECT_EQ(Save("iptables-save", "filter"), f4);
+  EXPECT_EQ(Save("ip6tables-save", "filter"), f6);
   Init({"--cleanup"});
   ExpectNoPicketRules();
   Init({"--cleanup"});  // nothing left to remove is fine
