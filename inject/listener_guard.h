@@ -9,9 +9,10 @@
 // proxy uid is rejected (`--reject-with tcp-reset` resets the squatter's half-open connection; the
 // client never sees a SYN-ACK, so nothing is ever accepted). A SYN-ACK sent with a SYN cookie
 // carries no socket at all (Linux `tcp_make_synack`, TCP_SYNACK_COOKIE) and is rejected as well:
-// otherwise a squatter listening with a backlog of 0 would answer every SYN with a cookie and
-// slip through. The cost: while the proxy's own SYN queue overflows (a SYN flood), its cookie
-// answers are rejected too, so inbound connections fail closed during the flood.
+// otherwise a squatter whose small SYN queue a colluding client keeps full would answer with
+// cookies and slip through (test/e2e/squat_e2e_test.cc forces cookies with tcp_syncookies=2).
+// The cost: while the proxy's own SYN queue overflows (a SYN flood), its cookie answers are
+// rejected too, so new inbound connections fail during the flood, as with syncookies off.
 //
 // Only SYN-ACKs are matched, so the kernel's resets and TIME_WAIT acknowledgements for the
 // proxy's ports (sent from a socket-less control socket) pass as before. The jump is inserted at
