@@ -73,7 +73,7 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::Create(
     if (!admin_hp) return fail(AsError(admin_hp.error()).Context("--admin"));
     auto admin = AdminServer::Create(
         loop, admin_hp->first, admin_hp->second, [self] { return self->StatusJson(); },
-        [self] { return self->loaded_once_; });
+        [self] { return self->loaded_once_; }, [self] { return self->PrometheusText(); });
     if (!admin) return fail(AsError(admin.error()));
     s->admin_ = std::move(*admin);
   }
@@ -105,6 +105,7 @@ void ControlServer::Apply(source::SourceUpdate update) {
     return;
   }
   compile_errors_.clear();
+  unprotected_.SetCluster(*update.cluster, uv_now(loop_));
   loaded_once_ = true;
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -113,6 +114,56 @@ void ControlServer::Apply(source::SourceUpdate update) {
       "pod policies {}",
       update.parsed, incremental ? "pods only" : "full compile", ms,
       xds_->TypeVersion(net::kAddressEntryType), xds_->TypeVersion(net::kPodPolicyType));
+}
+
+void ControlServer::WriteUnprotected(base::JsonWriter& w) const {
+  constexpr size_t kListed = 1000;  // the count is always whole; the list is capped
+  const uint64_t now = uv_now(loop_);
+  const auto pods = unprotected_.List(xds_->ConnectedPods(), xds_->last_disconnect_ms(), now);
+  const int64_t wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  w.Key("unprotected")
+      .BeginObject()
+      .Member("count", pods.size())
+      .Member("selected", unprotected_.selected_count())
+      .Member("grace_ms", options_.unprotected_grace_ms)
+      .Key("pods")
+      .BeginArray();
+  for (size_t i = 0; i < pods.size() && i < kListed; ++i) {
+    const UnprotectedPod& p = pods[i];
+    w.BeginObject().Member("pod", p.pod).Key("policies").BeginArray();
+    for (const auto& name : p.policies) w.String(name);
+    w.EndArray()
+        .Member("since_unix_ms", wall_ms - static_cast<int64_t>(now - p.since_ms))
+        .Member("for_ms", now - p.since_ms)
+        .EndObject();
+  }
+  w.EndArray().Member("truncated", pods.size() > kListed).EndObject();
+}
+
+std::string ControlServer::PrometheusText() const {
+  const size_t unprotected =
+      unprotected_.List(xds_->ConnectedPods(), xds_->last_disconnect_ms(), uv_now(loop_)).size();
+  const XdsServerStats& st = xds_->stats();
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + " " + std::to_string(value) + "\n";
+  };
+  metric("picket_control_unprotected_pods", "gauge",
+         "Pods a NetworkPolicy selects with no sidecar connected (past the grace).", unprotected);
+  metric("picket_control_selected_pods", "gauge", "Pods some NetworkPolicy selects.",
+         unprotected_.selected_count());
+  metric("picket_control_streams_active", "gauge", "Sidecar streams open.", st.streams_active);
+  metric("picket_control_streams_refused_total", "counter",
+         "Sidecar streams closed with a non-OK status.", st.streams_refused);
+  metric("picket_control_responses_sent_total", "counter", "Responses pushed.", st.responses_sent);
+  metric("picket_control_acks_total", "counter", "ACKs received.", st.acks);
+  metric("picket_control_nacks_total", "counter", "NACKs received.", st.nacks);
+  metric("picket_control_ready", "gauge", "1 once the first manifest state is applied.",
+         loaded_once_ ? 1 : 0);
+  return out;
 }
 
 std::string ControlServer::StatusJson() const {
@@ -126,6 +177,7 @@ std::string ControlServer::StatusJson() const {
   WriteErrors(w, "errors", source_errors_);
   WriteErrors(w, "cluster_errors", compile_errors_);
   w.Member("reloads", reloads_).Member("loaded", loaded_once_).EndObject();
+  WriteUnprotected(w);
   const SnapshotStats& st = snapshot_->stats();
   w.Key("snapshot")
       .BeginObject()

@@ -2,7 +2,8 @@
 //
 // Owns: the composition of the control server: a ManifestSource (control/source/: a directory
 // today) → XdsSnapshot (control/xds_snapshot.h) → XdsServer (control/xds_server.h), plus the
-// admin endpoint (control/serve_admin.h). An update that fails (an object that does not
+// admin endpoint (control/serve_admin.h), which also lists the pods NetworkPolicies select but
+// no sidecar enforces (control/unprotected.h). An update that fails (an object that does not
 // validate, or a cluster that does not compile) is logged and shown on /status; the last good
 // state keeps being served. Ready (/ready) once the first state from the source is applied.
 //
@@ -19,10 +20,12 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/json.h"
 #include "config/error.h"
 #include "control/flags.h"
 #include "control/serve_admin.h"
 #include "control/source/manifest_source.h"
+#include "control/unprotected.h"
 #include "control/xds_server.h"
 #include "control/xds_snapshot.h"
 
@@ -43,6 +46,9 @@ struct ServeOptions {
   uint64_t max_buffered_bytes = XdsServerOptions{}.max_buffered_bytes;
   uint64_t frame_timeout_ms = XdsServerOptions{}.frame_timeout_ms;
   uint64_t max_streams_per_identity = XdsServerOptions{}.max_streams_per_identity;
+  // A selected pod without a connected sidecar is listed as unprotected only after this long
+  // (control/unprotected.h): a reconnecting sidecar or a starting pod is not a gap.
+  uint64_t unprotected_grace_ms = 10000;
 };
 
 // Declares the `serve` flags on `sub`, bound to `options` (control/serve_flags.cc).
@@ -63,14 +69,20 @@ class ControlServer {
   // The first state from the source has been applied.
   bool ready() const { return loaded_once_; }
   std::string StatusJson() const;
+  // /stats/prometheus: unprotected and selected pods, sidecar streams, pushes, ACKs and NACKs.
+  std::string PrometheusText() const;
   XdsServer& xds() { return *xds_; }
   void Close(std::function<void()> done);
 
  private:
   ControlServer(uv_loop_t* loop, ServeOptions options,
                 std::unique_ptr<source::ManifestSource> source)
-      : loop_(loop), options_(std::move(options)), source_(std::move(source)) {}
+      : loop_(loop),
+        options_(std::move(options)),
+        source_(std::move(source)),
+        unprotected_(options_.unprotected_grace_ms) {}
   void Apply(source::SourceUpdate update);
+  void WriteUnprotected(base::JsonWriter& w) const;
   void OneClosed();
 
   uv_loop_t* loop_;
@@ -79,6 +91,7 @@ class ControlServer {
   std::unique_ptr<XdsServer> xds_;
   std::unique_ptr<XdsSnapshot> snapshot_;
   std::unique_ptr<AdminServer> admin_;
+  UnprotectedPods unprotected_;
   config::Errors source_errors_;   // the source's current problems (last good objects in use)
   config::Errors compile_errors_;  // the last reload's cluster-level errors
   bool loaded_once_ = false;

@@ -3,11 +3,9 @@
 
 namespace picket::control {
 
-base::Result<std::unique_ptr<AdminServer>> AdminServer::Create(uv_loop_t* loop,
-                                                               const std::string& host,
-                                                               uint16_t port,
-                                                               std::function<std::string()> status,
-                                                               std::function<bool()> ready) {
+base::Result<std::unique_ptr<AdminServer>> AdminServer::Create(
+    uv_loop_t* loop, const std::string& host, uint16_t port, std::function<std::string()> status,
+    std::function<bool()> ready, std::function<std::string()> metrics) {
   // Read-only (GET/HEAD of /status and /ready): it may listen where kubelet's readiness probe
   // reaches it (examples/kubernetes uses 0.0.0.0); nothing on it changes state.
   net::HttpServerOptions options;
@@ -27,8 +25,15 @@ base::Result<std::unique_ptr<AdminServer>> AdminServer::Create(uv_loop_t* loop,
     r.content_type = "text/plain";
     return r;
   });
+  s->http_->Handle("/stats/prometheus", {"GET"},
+                   [metrics = std::move(metrics)](const net::HttpRequest&) {
+                     net::HttpResponse r = net::HttpResponse::Text(200, metrics());
+                     r.content_type = "text/plain; version=0.0.4";
+                     return r;
+                   });
   s->http_->HandleNotFound([](const net::HttpRequest&) {
-    net::HttpResponse r = net::HttpResponse::Text(404, "try /status or /ready\n");
+    net::HttpResponse r =
+        net::HttpResponse::Text(404, "try /status, /stats/prometheus or /ready\n");
     r.content_type = "text/plain";
     return r;
   });

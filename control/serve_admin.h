@@ -1,10 +1,10 @@
 // control/serve_admin.h — the control server's admin endpoint: plain HTTP/1.1 on loopback.
 //
-// Owns: a net::HttpServer on a loopback-only address with two routes: GET /status (JSON:
-// connected sidecars with node, last ACKed version, last NACK and when; every resource's
-// version; manifest errors) and GET /ready (200 once the first manifest load succeeded, else
-// 503). One request per connection; another method gets 405, another path 404, a malformed
-// request 400. Request heads are capped at 8 KiB.
+// Owns: a net::HttpServer with three read-only routes: GET /status (JSON: connected sidecars
+// with node, last ACKed version, last NACK and when; every resource's version; manifest errors;
+// the unprotected pods), GET /stats/prometheus (text exposition format 0.0.4) and GET /ready
+// (200 once the first manifest load succeeded, else 503). One request per connection; another
+// method gets 405, another path 404, a malformed request 400. Request heads are capped at 8 KiB.
 //
 // Loop-thread only. Close() and run the loop until `done` before destroying.
 #pragma once
@@ -22,10 +22,11 @@ namespace picket::control {
 
 class AdminServer {
  public:
-  // `status` returns the /status body; `ready` decides /ready.
+  // `status` returns the /status body; `ready` decides /ready; `metrics` returns the
+  // /stats/prometheus body.
   [[nodiscard]] static base::Result<std::unique_ptr<AdminServer>> Create(
       uv_loop_t* loop, const std::string& host, uint16_t port, std::function<std::string()> status,
-      std::function<bool()> ready);
+      std::function<bool()> ready, std::function<std::string()> metrics);
   ~AdminServer() = default;
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;

@@ -14,7 +14,8 @@ void AddServeFlags(CLI::App& sub, ServeOptions* o) {
   sub.add_option("--listen", o->listen, "xDS address (mutual TLS)")
       ->type_name("HOST:PORT")
       ->capture_default_str();
-  sub.add_option("--admin", o->admin, "Admin endpoint (/status, /ready); empty: none")
+  sub.add_option("--admin", o->admin,
+                 "Admin endpoint (/status, /stats/prometheus, /ready); empty: none")
       ->type_name("HOST:PORT")
       ->capture_default_str();
   sub.add_option("--tls-cert", o->tls_cert, "Server certificate (PEM)")
@@ -50,6 +51,10 @@ void AddServeFlags(CLI::App& sub, ServeOptions* o) {
   sub.add_option("--max-streams-per-identity", o->max_streams_per_identity,
                  "Streams one sidecar identity may hold; another closes its oldest")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000}))
+      ->capture_default_str();
+  sub.add_option("--unprotected-grace-ms", o->unprotected_grace_ms,
+                 "A selected pod without a connected sidecar counts as unprotected after this")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{3600000}))
       ->capture_default_str();
 }
 

@@ -89,6 +89,7 @@ void XdsServer::OnStreamClosed(XdsStream* stream) {
                          [stream](const auto& s) { return s.get() == stream; });
   if (it == streams_.end()) return;
   stream->ReleaseBuffered();
+  if (std::string pod = stream->pod_name(); !pod.empty()) last_disconnect_ms_[pod] = NowMs();
   deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), stream), deferred_.end());
   // Deferred deletion: the stream may be deep in its own callback right now.
   dead_streams_.push_back(std::move(*it));
@@ -120,9 +121,22 @@ void XdsServer::AdmitIdentity(XdsStream* stream) {
   }
 }
 
+std::set<std::string> XdsServer::ConnectedPods() const {
+  std::set<std::string> pods;
+  for (const auto& s : streams_) {
+    if (s->state() == XdsStream::State::kAwaitNode || s->state() == XdsStream::State::kActive) {
+      pods.insert(s->pod_name());
+    }
+  }
+  return pods;
+}
+
 void XdsServer::OnSweep() {
   dead_streams_.clear();
   const uint64_t now = NowMs();
+  std::erase_if(last_disconnect_ms_, [&](const auto& entry) {
+    return now - entry.second > options_.disconnect_memory_ms;
+  });
   // A sweep far later than scheduled means this loop was stalled (a burst of work), not that
   // the peers went quiet: their frames may be waiting in the sockets. Skip timeouts this once.
   const bool stalled = last_sweep_ms_ != 0 && now - last_sweep_ms_ > 3 * options_.sweep_interval_ms;

@@ -56,6 +56,10 @@ struct XdsServerOptions {
   // Backpressure: when the bytes queued on all sockets exceed this, pushes wait until they
   // drain (checked every 5 ms), so a burst (initial sync of many sidecars) cannot balloon memory.
   size_t max_queued_bytes = 256u << 20;
+  // How long the time a pod's last stream closed is remembered (for the unprotected-pod grace,
+  // control/unprotected.h); a pod gone longer is forgotten, so the memory is bounded by the pods
+  // that connected within it.
+  uint64_t disconnect_memory_ms = 10 * 60 * 1000;
   // Per type: resources a stream may subscribe to only under its own "ns/pod" name.
   std::set<std::string, std::less<>> own_pod_only_types;
 };
@@ -113,6 +117,13 @@ class XdsServer {
   std::string StatusJson() const;
   void WriteStatusMembers(base::JsonWriter& w) const;
   const XdsServerStats& stats() const { return stats_; }
+  // Pods ("ns/name", as their client certificates name them) with an authenticated stream now.
+  std::set<std::string> ConnectedPods() const;
+  // When each pod's most recent stream closed (loop time, ms), for pods seen within
+  // options.disconnect_memory_ms.
+  const std::map<std::string, uint64_t, std::less<>>& last_disconnect_ms() const {
+    return last_disconnect_ms_;
+  }
   // Bytes of partial frames buffered by all streams now.
   size_t buffered_bytes() const { return buffered_bytes_; }
   // The per-type version of everything currently stored (hash over names and versions).
@@ -170,6 +181,7 @@ class XdsServer {
   bool closing_ = false;
   std::function<void()> on_closed_;
   std::map<std::string, TypeState, std::less<>> types_;
+  std::map<std::string, uint64_t, std::less<>> last_disconnect_ms_;  // "ns/name" → when
   std::vector<std::unique_ptr<XdsStream>> streams_;
   std::vector<std::unique_ptr<XdsStream>> dead_streams_;  // freed on the next sweep
   uint64_t next_stream_id_ = 1;

@@ -62,6 +62,8 @@ class XdsStream : public net::TlsStream::Handler {
 
   State state() const { return state_; }
   const std::string& identity() const { return spiffe_id_; }
+  // "ns/name" of the pod the client certificate names; empty before the TLS handshake.
+  std::string pod_name() const { return spiffe_id_.empty() ? std::string() : own_name(); }
   // Gives back this stream's share of the server's buffered-bytes budget and frees the
   // decoder's buffer (the stream closed).
   void ReleaseBuffered();

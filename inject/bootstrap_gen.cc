@@ -113,6 +113,17 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
                                    {"--admin-port", p.admin_port}}) {
     if (port == 0) return std::unexpected(Error::At(flag, "must be 1..65535"));
   }
+  if (!p.admin_socket.empty()) {
+    const size_t slash = p.admin_socket.rfind('/');
+    if (p.admin_socket[0] != '/' || slash == 0 || slash + 1 == p.admin_socket.size() ||
+        p.admin_socket.size() > 107) {
+      return std::unexpected(
+          Error::At("--admin-socket",
+                    "\"" + p.admin_socket +
+                        "\" must be an absolute path of at most 107 bytes to a socket "
+                        "in a directory of its own (e.g. /etc/picket/run/admin/admin.sock)"));
+    }
+  }
   if (p.outbound_port == p.inbound_port) {
     return std::unexpected(Error::Of("--outbound-port and --inbound-port must differ"));
   }
@@ -125,8 +136,9 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   Node& listeners = b.Set("listeners", Node::Mapping());
   listeners.Set("outbound_port", Node::Int(p.outbound_port));
   listeners.Set("inbound_port", Node::Int(p.inbound_port));
-  b.Set("admin", Node::Mapping())
-      .Set("address", Node::String("127.0.0.1:" + std::to_string(p.admin_port)));
+  Node& admin = b.Set("admin", Node::Mapping());
+  admin.Set("address", Node::String("127.0.0.1:" + std::to_string(p.admin_port)));
+  if (!p.admin_socket.empty()) admin.Set("socket", Node::String(p.admin_socket));
   if (!p.flow_log.empty()) b.Set("flow_log", Node::Mapping()).Set("path", Node::String(p.flow_log));
   if (!p.policy_file.empty()) b.Set("policy_file", Node::String(p.policy_file));
   if (!p.xds_address.empty()) {

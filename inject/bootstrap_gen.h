@@ -29,15 +29,21 @@ struct BootstrapParams {
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
   uint16_t admin_port = 15000;
+  // The admin Unix socket (bootstrap `admin.socket`: POST /drain, and the probe's /ready); an
+  // absolute path in a directory of its own, which the proxy creates 0700 — in the injected
+  // sidecar /etc/picket/run/admin/admin.sock on the run emptyDir, mounted only into the sidecar.
+  // "" leaves it out.
+  std::string admin_socket;
   std::string flow_log;  // "" keeps the proxy's default (stdout)
 };
 
 // Validates and builds the document. Everything picket-proxy would refuse at start-up
 // (config/bootstrap.h) is refused here first, naming the flag to fix: RFC 1123 names, IP
 // literals, exactly one policy source, --xds-address as host:port together with all three of
-// --xds-cert, --xds-key and --xds-ca (the proxy requires mutual TLS to the control server), and
-// ports. test/inject/bootstrap_gen_test.cc checks that whatever this accepts the proxy's own
-// parser (config::ParseBootstrap) accepts too.
+// --xds-cert, --xds-key and --xds-ca (the proxy requires mutual TLS to the control server),
+// ports, and --admin-socket as an absolute path below a directory other than "/".
+// test/inject/bootstrap_gen_test.cc checks that whatever this accepts the proxy's own parser
+// (config::ParseBootstrap) accepts too.
 [[nodiscard]] base::Result<config::Node> BuildBootstrap(const BootstrapParams& p);
 
 }  // namespace picket::inject

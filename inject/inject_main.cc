@@ -1,10 +1,7 @@
 // inject/inject_main.cc — picket-inject: the kube-inject style CLI, the bootstrap generator the
 // injected sidecar runs at start, the admission webhook server, and a tiny readiness probe.
 // See inject/README.md.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -20,6 +17,7 @@
 #include "config/document.h"
 #include "inject/bootstrap_gen.h"
 #include "inject/injector.h"
+#include "inject/probe.h"
 #include "inject/webhook_server.h"
 
 namespace {
@@ -44,7 +42,7 @@ struct WebhookArgs {
 };
 
 struct ProbeArgs {
-  std::string url = "http://127.0.0.1:15000/ready";
+  picket::inject::ProbeRequest request;
 };
 
 void AddPort(CLI::App& sub, const std::string& name, uint16_t* port, const std::string& help) {
@@ -172,50 +170,16 @@ int RunWebhook(const WebhookArgs& a) {
   return 0;
 }
 
-// GET http://127.0.0.1:PORT/PATH (loopback only; the admin endpoint is not exposed).
+// One request to the admin endpoint (inject/probe.h): exit 0 on 200, 1 otherwise, 2 on a bad
+// flag.
 int RunProbe(const ProbeArgs& a) {
-  const std::string& url = a.url;
-  const std::string prefix = "http://127.0.0.1:";
-  if (url.rfind(prefix, 0) != 0) {
-    std::fprintf(stderr, "picket-inject probe: only http://127.0.0.1:PORT/... URLs\n");
-    return 2;
+  auto code = picket::inject::Probe(a.request);
+  if (!code) {
+    std::fprintf(stderr, "picket-inject probe: %s\n", code.error().error.ToString().c_str());
+    return code.error().usage ? 2 : 1;
   }
-  std::string rest = url.substr(prefix.size());
-  size_t slash = rest.find('/');
-  std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
-  const std::string port_text = rest.substr(0, slash);
-  char* end = nullptr;
-  const long port = std::strtol(port_text.c_str(), &end, 10);
-  if (port_text.empty() || *end != '\0' || port < 1 || port > 65535) {
-    std::fprintf(stderr, "picket-inject probe: --url: \"%s\" is not a port\n", port_text.c_str());
-    return 2;
-  }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::perror("picket-inject probe: connect");
-    close(fd);
-    return 1;
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return 1;
-  }
-  char buf[64] = {};
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  std::string head(buf, n > 0 ? static_cast<size_t>(n) : 0);
-  bool ok = head.rfind("HTTP/1.1 200", 0) == 0 || head.rfind("HTTP/1.0 200", 0) == 0;
-  if (!ok)
-    std::fprintf(stderr, "picket-inject probe: %s\n", head.substr(0, head.find('\r')).c_str());
-  return ok ? 0 : 1;
+  if (*code != 200) std::fprintf(stderr, "picket-inject probe: HTTP %d\n", *code);
+  return *code == 200 ? 0 : 1;
 }
 
 }  // namespace
@@ -258,6 +222,10 @@ int main(int argc, char** argv) {
   AddPort(*bootstrap_cmd, "--outbound-port", &p.outbound_port, "Outbound listener");
   AddPort(*bootstrap_cmd, "--inbound-port", &p.inbound_port, "Inbound listener");
   AddPort(*bootstrap_cmd, "--admin-port", &p.admin_port, "Admin endpoint");
+  bootstrap_cmd
+      ->add_option("--admin-socket", p.admin_socket,
+                   "The admin Unix socket of /drain (its directory becomes the proxy's, 0700)")
+      ->type_name("PATH");
   bootstrap_cmd->add_option("--flow-log", p.flow_log, "Flow log path (default: stdout)")
       ->type_name("PATH");
   bootstrap_cmd->add_option("-o,--output", bootstrap.output, "Write here instead of stdout")
@@ -281,8 +249,16 @@ int main(int argc, char** argv) {
   AddInjectOptions(*webhook_cmd, &webhook.config.inject);
 
   ProbeArgs probe;
-  CLI::App* probe_cmd = app.add_subcommand("probe", "Exit 0 when the URL answers 200");
-  probe_cmd->add_option("--url", probe.url, "Loopback URL to GET")->capture_default_str();
+  CLI::App* probe_cmd =
+      app.add_subcommand("probe", "Exit 0 when the sidecar's admin endpoint answers 200");
+  probe_cmd->add_option("--url", probe.request.url, "Loopback URL (without --socket)")
+      ->capture_default_str();
+  probe_cmd->add_option("--socket", probe.request.socket, "The admin Unix socket")
+      ->type_name("PATH");
+  probe_cmd->add_option("--path", probe.request.path, "Request path with --socket")
+      ->capture_default_str();
+  probe_cmd->add_option("--method", probe.request.method, "GET, or POST (e.g. /drain)")
+      ->capture_default_str();
 
   // `inject` is the default command: `picket-inject -f FILE` is `picket-inject inject -f FILE`
   // (and so is `picket-inject --log-level debug -f FILE`, but not `... --log-level debug probe`).

@@ -72,10 +72,12 @@ constexpr std::pair<const char*, const char*> kTrafficAnnotations[] = {
     {"picket.dev/exclude-inbound-ports", "--exclude-inbound-ports="},
 };
 
-Node ProbeCommand(const InjectOptions& o) {
+// Over the admin Unix socket, not 127.0.0.1:admin_port: an app that binds the admin port while
+// its sidecar restarts cannot answer the probe in the sidecar's place.
+Node ProbeCommand() {
   return Map({{"exec", Map({{"command", StrSeq({"picket-inject", "probe",
-                                                "--url=http://127.0.0.1:" +
-                                                    std::to_string(o.admin_port) + "/ready"})}})}});
+                                                std::string("--socket=") + kAdminSocketPath,
+                                                "--path=/ready"})}})}});
 }
 
 Node InitContainer(const InjectOptions& o, const Node& annotations) {
@@ -123,7 +125,7 @@ Node ProxyContainer(const InjectOptions& o) {
       {"env", Seq({EnvFromField("POD_NAME", "metadata.name"),
                    EnvFromField("POD_NAMESPACE", "metadata.namespace"),
                    EnvFromField("POD_IPS", "status.podIPs")})},
-      {"readinessProbe", ProbeCommand(o)},
+      {"readinessProbe", ProbeCommand()},
       {"resources",
        Map({{"requests", Map({{"cpu", Str(o.cpu_request)}, {"memory", Str(o.memory_request)}})},
             {"limits", Map({{"memory", Str(o.memory_limit)}})}})},
@@ -146,7 +148,7 @@ Node ProxyContainer(const InjectOptions& o) {
     // Kubernetes >= 1.28: an init container that keeps running. The next init container (and
     // the app) starts only once the startup probe passes, i.e. the proxy has its policy.
     c.Set("restartPolicy", Str("Always"));
-    Node startup = ProbeCommand(o);
+    Node startup = ProbeCommand();
     startup.Set("periodSeconds", Node::Int(1));
     startup.Set("failureThreshold", Node::Int(120));
     c.Set("startupProbe", std::move(startup));
@@ -420,6 +422,7 @@ std::vector<std::string> ProxyArgs(const InjectOptions& o) {
       "--outbound-port=" + std::to_string(o.outbound_port),
       "--inbound-port=" + std::to_string(o.inbound_port),
       "--admin-port=" + std::to_string(o.admin_port),
+      std::string("--admin-socket=") + kAdminSocketPath,
       std::string("--output=") + kRunMountPath + "/bootstrap.yaml",
       "--exec=picket-proxy",
   };

@@ -45,6 +45,11 @@ inline constexpr char kInitContainerName[] = "picket-init";
 inline constexpr char kProxyContainerName[] = "picket-proxy";
 inline constexpr char kRunVolumeName[] = "picket-run";
 inline constexpr char kCertsVolumeName[] = "picket-certs";
+// The sidecar's admin Unix socket, on the run emptyDir that only the sidecar mounts; the proxy
+// makes its directory 0700. The readiness (and startup) probe asks it for /ready, and the
+// operator drains through it: `kubectl exec POD -c picket-proxy -- picket-inject probe
+// --socket=/etc/picket/run/admin/admin.sock --method=POST --path=/drain`.
+inline constexpr char kAdminSocketPath[] = "/etc/picket/run/admin/admin.sock";
 
 enum class Enforcement : uint8_t {
   kPermissive,  // the author may opt out, exclude traffic or keep raw sockets (with a warning)

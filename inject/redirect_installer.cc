@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "inject/listener_guard.h"
+
 namespace picket::inject {
 namespace {
 
@@ -40,14 +42,15 @@ base::Result<std::string> Run(CommandRunner& runner, const std::vector<std::stri
 
 struct Snapshot {
   FamilyTools tools;
-  std::string nat;  // iptables-save -t nat output before we touched anything
+  std::string table;  // "nat" (capture) or "filter" (the listener guard)
+  std::string saved;  // iptables-save -t <table> output before we touched anything
 };
 
 // Restores each snapshot; returns the problems it met (empty on success).
 std::string Rollback(CommandRunner& runner, const std::vector<Snapshot>& changed) {
   std::string problems;
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
-    auto r = Run(runner, {it->tools.restore, "-T", "nat"}, it->nat);
+    auto r = Run(runner, {it->tools.restore, "-T", it->table}, it->saved);
     if (!r)
       problems += "; rollback of " + std::string(FamilyName(it->tools.family)) +
                   " failed too: " + r.error().ToString();
@@ -63,6 +66,28 @@ std::vector<std::string> PassthroughAddressArgv(const InitCommand& cmd, const ch
 }
 
 enum class Mode { kInstall, kCleanup };
+
+// The listener guard (inject/listener_guard.h) lives in each family's filter table: snapshot it
+// after the nat tables, so one rollback covers both.
+base::Result<void> SaveGuardTables(const InitCommand& cmd, CommandRunner& runner,
+                                   std::vector<Snapshot>* snapshots) {
+  for (const FamilyTools& tools : Families(cmd)) {
+    auto saved = Run(runner, {tools.save, "-t", "filter"}, "");
+    if (!saved) {
+      return std::unexpected(
+          std::move(saved.error())
+              .Context(std::string(FamilyName(tools.family)) + ": cannot read the filter table"));
+    }
+    snapshots->push_back({tools, "filter", *saved});
+  }
+  return {};
+}
+
+std::string GuardTransaction(const InitCommand& cmd, const Snapshot& snap, Mode mode) {
+  GuardState state = ParseGuardState(snap.saved);
+  return mode == Mode::kInstall ? BuildGuardInstallTransaction(cmd.config, state)
+                                : BuildGuardCleanupTransaction(state);
+}
 
 base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mode) {
   std::vector<Snapshot> snapshots;
@@ -83,14 +108,18 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
                                        " of another mesh's capture rules is present; refusing to "
                                        "redirect the same traffic twice"));
     }
-    snapshots.push_back({tools, *saved});
+    snapshots.push_back({tools, "nat", *saved});
   }
+  if (auto guard = SaveGuardTables(cmd, runner, &snapshots); !guard) return guard;
 
   std::vector<Snapshot> changed;
   for (const Snapshot& snap : snapshots) {
-    NatState state = ParseNatState(snap.nat);
     std::string transaction;
-    if (mode == Mode::kInstall) {
+    if (snap.table == "filter") {
+      transaction = GuardTransaction(cmd, snap, mode);
+      if (transaction.empty()) continue;
+    } else if (mode == Mode::kInstall) {
+      NatState state = ParseNatState(snap.saved);
       auto t = BuildInstallTransaction(cmd.config, snap.tools.family, state);
       if (!t) {
         Error e = std::move(t.error());
@@ -99,7 +128,7 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
       }
       transaction = *t;
     } else {
-      transaction = BuildCleanupTransaction(state);
+      transaction = BuildCleanupTransaction(ParseNatState(snap.saved));
       if (transaction.empty()) continue;
     }
     // Counted as changed before running: a failed restore is atomic, but restoring the
@@ -124,6 +153,10 @@ base::Result<std::string> DryRunText(const InitCommand& cmd) {
     if (!t) return std::unexpected(t.error());
     out += "# " + std::string(FamilyName(tools.family)) + ": " + tools.restore + " --noflush\n";
     out += *t;
+  }
+  for (const FamilyTools& tools : Families(cmd)) {
+    out += "# " + std::string(FamilyName(tools.family)) + " listener guard: " + tools.restore +
+           " --noflush\n" + BuildGuardInstallTransaction(cmd.config, {});
   }
   if (!cmd.config.ipv6) out += "# IPv6: disabled (--ipv6=false); ip6tables left unchanged\n";
   if (auto argv = PassthroughAddressArgv(cmd, "replace"); !argv.empty()) {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "base/json.h"
 
@@ -87,6 +88,56 @@ std::string ServiceMapJson(const ServiceMapDump& dump) {
   }
   out += "]}";
   return out;
+}
+
+std::string PolicyDumpJson(std::string_view version, std::string_view encoded) {
+  base::JsonWriter w;
+  w.BeginObject().Member("version", version).Key("content");
+  auto doc = base::ParseJson(encoded);
+  const std::optional<base::JsonValue> map = doc ? doc->root().Find("address_map") : std::nullopt;
+  if (!map || !map->IsArray()) {
+    w.Raw(encoded).EndObject();
+    return w.Take();
+  }
+  const base::JsonValue root = doc->root();
+  std::set<uint64_t> named;  // the identities the pod's rules can match
+  if (auto policy = root.Find("pod_policy")) {
+    if (auto sets = policy->Find("identity_sets")) {
+      for (const base::JsonValue& set : sets->Elements()) {
+        for (const base::JsonValue& id : set.Elements()) {
+          if (auto v = id.AsUint64()) named.insert(*v);
+        }
+      }
+    }
+  }
+  const auto ns = root.Find("namespace") ? root.Find("namespace")->AsString() : std::nullopt;
+  const auto pod = root.Find("pod") ? root.Find("pod")->AsString() : std::nullopt;
+  size_t omitted = 0;
+  w.BeginObject();
+  for (const base::JsonMember& m : root.Members()) {
+    if (m.key != "address_map") {
+      w.Key(m.key).Value(m.value);
+      continue;
+    }
+    w.Key("address_map").BeginArray();
+    for (const base::JsonValue& entry : m.value.Elements()) {
+      const std::optional<base::JsonValue> id = entry.Find("identity");
+      const bool own = entry.Find("namespace") && entry.Find("pod") &&
+                       entry.Find("namespace")->AsString() == ns &&
+                       entry.Find("pod")->AsString() == pod;
+      const bool needed = id && id->AsUint64() && named.contains(id->AsUint64().value_or(0));
+      if (own || needed) {
+        w.Value(entry);
+      } else {
+        ++omitted;
+      }
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+  if (omitted > 0) w.Member("address_entries_omitted", omitted);
+  w.EndObject();
+  return w.Take();
 }
 
 net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler,

@@ -10,7 +10,8 @@
 // Scope: the TCP endpoint on 127.0.0.1 is reachable by the app (same network namespace), so it
 // is read-only — POST /drain there gets 403. Mutations are served only on the Unix-domain socket
 // (`admin.socket`: mode 0600 in a directory made 0700, both owned by the proxy's uid).
-// `ServiceMapJson` renders the "service_map" part of /config_dump (the Proxy assembles the rest).
+// `ServiceMapJson` renders the "service_map" part of /config_dump and `PolicyDumpJson` its
+// "policy" part (the Proxy assembles the rest).
 //
 // Threads: the main loop's thread only.
 #pragma once
@@ -21,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -72,6 +74,14 @@ struct ServiceMapDump {
 // "cluster_ips":[…],"ports":[{"name","port","protocol","backends":[{"pod","ips":[…],
 // "target_port"}]}]}]} — one JSON object, no trailing newline.
 std::string ServiceMapJson(const ServiceMapDump& dump);
+
+// The "policy" part of /config_dump: {"version":V,"content":C} where C is the snapshot's text
+// form (EndpointPolicy::Encode, the policy_file format) cut down to what this pod's policy needs:
+// its own pod policy, its own address entry and the entries of the identities its rules name
+// (pod_policy.identity_sets) — not the pod IPs, labels and named ports of the whole cluster, which
+// the app (it can read this endpoint) has no business seeing. When entries were left out,
+// "address_entries_omitted":N follows C. A C without an address_map is shown as it is.
+std::string PolicyDumpJson(std::string_view version, std::string_view encoded);
 
 // Every route: the one place that maps a request to the proxy's answer (method checks included:
 // Envoy answers a GET on a mutation with 400, a mutation on a read-only endpoint with 405).

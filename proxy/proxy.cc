@@ -379,9 +379,8 @@ std::string Proxy::ConfigDump() const {
          ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
          ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"policy\":";
   if (policy_) {
-    // Encode() is the policy_file text form: a JSON object.
-    out += "{\"version\":" + JsonString(policy_->version()) + ",\"content\":" + policy_->Encode() +
-           "}";
+    // Encode() is the policy_file text form; only what this pod's rules need is shown.
+    out += PolicyDumpJson(policy_->version(), policy_->Encode());
   } else {
     out += "null";
   }

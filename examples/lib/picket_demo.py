@@ -312,9 +312,15 @@ def canonical_policy(content):
     of unchanged label sets; an offline compile numbers afresh), so identity sets are replaced
     by the pods they stand for, and the snapshot's version (a hash over the ids) is dropped.
     """
+    # A sidecar's /config_dump shows only the address entries its rules name and its own
+    # (proxy/admin.h, PolicyDumpJson): compare the same cut of a compiled policy.
+    named = {i for ids in content.get("pod_policy", {}).get("identity_sets", []) for i in ids}
+    own = (content.get("namespace"), content.get("pod"))
     pods_of = {}
     entries = []
     for e in content.get("address_map", []):
+        if e.get("identity") not in named and (e.get("namespace"), e.get("pod")) != own:
+            continue
         pods_of.setdefault(e.get("identity"), []).append(f"{e.get('namespace')}/{e.get('pod')}")
         entries.append({k: v for k, v in e.items() if k != "identity"})
     pol = dict(content.get("pod_policy", {}))

@@ -86,6 +86,7 @@ class ServeTest : public ::testing::Test {
     options_.manifests_dir = (dir_ / "manifests").string();
     options_.listen = "127.0.0.1:0";
     options_.admin = "127.0.0.1:0";
+    options_.unprotected_grace_ms = 0;  // a gap is listed at once
     options_.tls_cert = write("server.pem", pki_.server.cert_pem);
     options_.tls_key = write("server-key.pem", pki_.server.key_pem);
     options_.tls_ca = write("ca.pem", pki_.ca.cert_pem);
@@ -228,6 +229,53 @@ TEST_F(ServeTest, AdminEndpointServesStatusAndReady) {
   EXPECT_TRUE(AdminGet("/nope").starts_with("HTTP/1.1 404"));
 }
 
+// prod/web is selected by web-egress: unprotected until its sidecar connects, protected while it
+// is, unprotected again once it is gone; /status lists it and /stats/prometheus counts it.
+TEST_F(ServeTest, SelectedPodWithoutSidecarIsReportedUnprotected) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  // The /status body (its "unprotected" member is checked by the caller).
+  auto status = [&] {
+    const std::string response = AdminGet("/status");
+    return response.substr(response.find("\r\n\r\n") + 4);
+  };
+  auto listed = [&] {
+    auto body = base::ParseJson(status());
+    EXPECT_TRUE(body.has_value());
+    return body.has_value() ? *body->root().Find("unprotected")->Find("count")->AsUint64() : 99;
+  };
+  auto count = [&] {
+    const std::string metrics = AdminGet("/stats/prometheus");
+    const std::string key = "\npicket_control_unprotected_pods ";
+    const size_t at = metrics.find(key);
+    EXPECT_NE(at, std::string::npos) << metrics;
+    return at == std::string::npos ? -1 : std::stoi(metrics.substr(at + key.size()));
+  };
+  {
+    auto body = base::ParseJson(status());
+    ASSERT_TRUE(body.has_value());
+    const base::JsonValue u = *body->root().Find("unprotected");
+    ASSERT_EQ(u.Find("count")->AsUint64(), 1u);
+    EXPECT_EQ(u.Find("selected")->AsUint64(), 1u);
+    const base::JsonValue pod = *u.Find("pods")->At(0);
+    EXPECT_EQ(pod.Find("pod")->AsString(), "prod/web");
+    EXPECT_EQ(pod.Find("policies")->At(0)->AsString(), "prod/web-egress");
+    EXPECT_GT(pod.Find("since_unix_ms")->AsInt64(), 0);
+  }
+  EXPECT_EQ(count(), 1);
+
+  StartSidecar();
+  EXPECT_EQ(listed(), 0u);
+  EXPECT_EQ(count(), 0);
+
+  bool closed = false;
+  client_->Close([&] { closed = true; });
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+  client_.reset();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->xds().stats().streams_active == 0; }));
+  EXPECT_EQ(listed(), 1u);
+  EXPECT_EQ(count(), 1);
+}
+
 // A ConfigMap mounted as a volume: the data in `..<timestamp>/`, `..data` pointing at it, and a
 // top-level link per key. Each object is loaded once (not "duplicate pod") and serve is ready.
 class ServeConfigMapTest : public ServeTest {
@@ -270,16 +318,33 @@ TEST(ServeFlagsTest, RequiresManifestsAndTls) {
   EXPECT_EQ(ok->max_manifest_bytes, 64u << 20);
   EXPECT_EQ(ok->max_frame_bytes, 4u << 20);
   EXPECT_EQ(ok->max_streams_per_identity, 2u);
-  auto bounds = ParseServeFlags({"--manifests", "d", "--tls-cert", "c", "--tls-key", "k",
-                                 "--tls-ca", "a", "--max-manifest-bytes", "4096",
-                                 "--max-frame-bytes", "65536", "--max-buffered-bytes", "1048576",
-                                 "--frame-timeout-ms", "500", "--max-streams-per-identity", "3"});
+  auto bounds = ParseServeFlags({"--manifests",
+                                 "d",
+                                 "--tls-cert",
+                                 "c",
+                                 "--tls-key",
+                                 "k",
+                                 "--tls-ca",
+                                 "a",
+                                 "--max-manifest-bytes",
+                                 "4096",
+                                 "--max-frame-bytes",
+                                 "65536",
+                                 "--max-buffered-bytes",
+                                 "1048576",
+                                 "--frame-timeout-ms",
+                                 "500",
+                                 "--max-streams-per-identity",
+                                 "3",
+                                 "--unprotected-grace-ms",
+                                 "2500"});
   ASSERT_TRUE(bounds.has_value()) << bounds.error().ToString();
   EXPECT_EQ(bounds->max_manifest_bytes, 4096u);
   EXPECT_EQ(bounds->max_frame_bytes, 65536u);
   EXPECT_EQ(bounds->max_buffered_bytes, 1048576u);
   EXPECT_EQ(bounds->frame_timeout_ms, 500u);
   EXPECT_EQ(bounds->max_streams_per_identity, 3u);
+  EXPECT_EQ(bounds->unprotected_grace_ms, 2500u);
   EXPECT_FALSE(ParseServeFlags({"--manifests", "d", "--tls-cert", "c", "--tls-key", "k", "--tls-ca",
                                 "a", "--max-manifest-bytes", "0"})
                    .has_value());

@@ -26,6 +26,10 @@
 namespace picket::e2e {
 namespace {
 
+// The proxy's uid: listeners standing in for the proxy on 15001/15006 are created as it, or
+// picket-init's listener guard rejects their SYN-ACKs.
+constexpr uid_t kProxyUid = 1337;
+
 std::string InitBinary() {
   char cwd[PATH_MAX];
   return std::string(getcwd(cwd, sizeof cwd)) + "/inject/picket-init";
@@ -80,8 +84,8 @@ class InitE2E : public testing::Test {
     return app_->Exec(args, check);
   }
 
-  std::string Save(const char* tool) {
-    std::string out = app_->Exec({tool, "-t", "nat"}).out;
+  std::string Save(const char* tool, const char* table = "nat") {
+    std::string out = app_->Exec({tool, "-t", table}).out;
     std::string kept;  // drop the timestamped comment lines
     size_t pos = 0;
     while (pos < out.size()) {
@@ -107,8 +111,8 @@ class InitE2E : public testing::Test {
 
 TEST_F(InitE2E, OutboundTcpOfTheAppReachesTheOutboundListenerWithItsOriginalDestination) {
   Init({});
-  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001));
-  const int l6 = Keep(ListenIn(*app_, "::", 15001));
+  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001, kProxyUid));
+  const int l6 = Keep(ListenIn(*app_, "::", 15001, kProxyUid));
   const int local = Keep(ListenIn(*app_, "127.0.0.1", 18080));
   ASSERT_GE(l4, 0);
   ASSERT_GE(l6, 0);
@@ -145,8 +149,8 @@ TEST_F(InitE2E, OutboundTcpOfTheAppReachesTheOutboundListenerWithItsOriginalDest
 
 TEST_F(InitE2E, TheProxyUidIsNotCaptured) {
   Init({});
-  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001));
-  const int l6 = Keep(ListenIn(*app_, "::", 15001));
+  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15001, kProxyUid));
+  const int l6 = Keep(ListenIn(*app_, "::", 15001, kProxyUid));
   const int p4 = Keep(ListenIn(*peer_, PeerV4(), 7000));
   const int p6 = Keep(ListenIn(*peer_, PeerV6(), 7000));
   ASSERT_TRUE(l4 >= 0 && l6 >= 0 && p4 >= 0 && p6 >= 0);
@@ -202,8 +206,8 @@ TEST_F(InitE2E, TheProxyUidIsNotCaptured) {
 
 TEST_F(InitE2E, InboundTcpToAnyPortReachesTheInboundListener) {
   Init({"--exclude-inbound-ports=9100"});
-  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15006));
-  const int l6 = Keep(ListenIn(*app_, "::", 15006));
+  const int l4 = Keep(ListenIn(*app_, "0.0.0.0", 15006, kProxyUid));
+  const int l6 = Keep(ListenIn(*app_, "::", 15006, kProxyUid));
   const int readiness = Keep(ListenIn(*app_, "0.0.0.0", 15021));
   const int metrics = Keep(ListenIn(*app_, "::", 9100));
   ASSERT_TRUE(l4 >= 0 && l6 >= 0 && readiness >= 0 && metrics >= 0);
@@ -232,9 +236,15 @@ TEST_F(InitE2E, RerunChangesNothingAndCleanupRemovesEverything) {
   const std::string v4 = Save("iptables-save"), v6 = Save("ip6tables-save");
   EXPECT_NE(v4.find(":PICKET_OUTPUT"), std::string::npos) << v4;
   EXPECT_NE(v6.find(":PICKET_OUTPUT"), std::string::npos) << v6;
+  // The listener guard (filter table), one jump per family.
+  const std::string f4 = Save("iptables-save", "filter"), f6 = Save("ip6tables-save", "filter");
+  EXPECT_NE(f4.find(":PICKET_LISTEN_GUARD"), std::string::npos) << f4;
+  EXPECT_NE(f6.find(":PICKET_LISTEN_GUARD"), std::string::npos) << f6;
   Init({});
   EXPECT_EQ(Save("iptables-save"), v4);
   EXPECT_EQ(Save("ip6tables-save"), v6);
+  EXPECT_EQ(Save("iptables-save", "filter"), f4);
+  EXPECT_EQ(Save("ip6tables-save", "filter"), f6);
   Init({"--cleanup"});
   ExpectNoPicketRules();
   Init({"--cleanup"});  // nothing left to remove is fine

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/fsuid.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,12 +96,16 @@ int Netns::InNetns(const std::function<int()>& fn) const {
   return result;
 }
 
-int ListenIn(const Netns& ns, const std::string& addr, uint16_t port) {
+int ListenIn(const Netns& ns, const std::string& addr, uint16_t port,
+             std::optional<uid_t> owner_uid) {
   return ns.InNetns([&]() -> int {
     sockaddr_storage ss;
     socklen_t len;
     if (!ToSockaddr(addr, port, &ss, &len)) return -1;
+    // setfsuid is per thread (no glibc broadcast), and this thread ends with fn.
+    const int previous_fsuid = owner_uid ? setfsuid(*owner_uid) : -1;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (owner_uid) setfsuid(static_cast<uid_t>(previous_fsuid));
     int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);

@@ -8,8 +8,10 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,8 +40,12 @@ class Netns {
   std::string name_;
 };
 
-// A TCP listener on `addr` (v4 "a.b.c.d" or v6) and `port`, created inside `ns`.
-int ListenIn(const Netns& ns, const std::string& addr, uint16_t port);
+// A TCP listener on `addr` (v4 "a.b.c.d" or v6) and `port`, created inside `ns`. With
+// `owner_uid`, the socket is created with that file-system uid (setfsuid on the namespace's own
+// thread), so netfilter's owner match sees it as that uid's: a stand-in for the proxy (uid 1337)
+// passes picket-init's listener guard (inject/listener_guard.h).
+int ListenIn(const Netns& ns, const std::string& addr, uint16_t port,
+             std::optional<uid_t> owner_uid = std::nullopt);
 // A non-blocking-connect-with-timeout TCP client socket created inside `ns`; -1 on failure.
 int ConnectFrom(const Netns& ns, const std::string& addr, uint16_t port, int timeout_ms = 3000);
 // accept() with a timeout; -1 when nothing arrives in time.

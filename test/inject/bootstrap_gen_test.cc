@@ -77,6 +77,31 @@ TEST(Bootstrap, TheProxyAcceptsIt) {
   EXPECT_EQ(parsed->xds->tls.key, "/k");
 }
 
+// The injected sidecar's admin Unix socket: in the bootstrap as admin.socket, as the proxy reads
+// it; a relative path, one directly under "/" or one too long for sun_path is refused.
+TEST(Bootstrap, AdminSocket) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7"};
+  p.policy_file = "/etc/picket/policy.json";
+  p.admin_socket = "/etc/picket/run/admin/admin.sock";
+  auto doc = BuildBootstrap(p);
+  ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
+  auto parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  EXPECT_EQ(parsed->admin.socket, "/etc/picket/run/admin/admin.sock");
+  EXPECT_EQ(parsed->admin.port, 15000);
+  for (const char* bad : {"admin.sock", "/admin.sock", "/run/dir/", "relative/admin.sock"}) {
+    p.admin_socket = bad;
+    auto refused = BuildBootstrap(p);
+    ASSERT_FALSE(refused.has_value()) << bad;
+    EXPECT_EQ(refused.error().field, "--admin-socket") << bad;
+  }
+  p.admin_socket = "/run/" + std::string(120, 'x') + "/a.sock";
+  EXPECT_FALSE(BuildBootstrap(p).has_value());
+}
+
 TEST(Bootstrap, RejectsBadInput) {
   BootstrapParams ok;
   ok.ns = "a";

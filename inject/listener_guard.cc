@@ -1,0 +1,62 @@
+// inject/listener_guard.cc — see listener_guard.h.
+#include "inject/listener_guard.h"
+
+#include <sstream>
+
+namespace picket::inject {
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
+GuardState ParseGuardState(std::string_view text) {
+  GuardState state;
+  bool in_filter = false;
+  const std::string declared = std::string(":") + kListenGuardChain + " ";
+  const std::string jump = std::string(" -j ") + kListenGuardChain;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (StartsWith(line, "*")) {
+      in_filter = line == "*filter";
+      continue;
+    }
+    if (!in_filter) continue;
+    if (StartsWith(line, declared)) state.chain = true;
+    const bool ends_in_jump = line.size() >= jump.size() &&
+                              line.compare(line.size() - jump.size(), jump.size(), jump) == 0;
+    if (StartsWith(line, "-A ") && !StartsWith(line, std::string("-A ") + kListenGuardChain) &&
+        ends_in_jump) {
+      state.jump_rules.push_back(line);
+    }
+  }
+  return state;
+}
+
+std::string BuildGuardInstallTransaction(const RedirectConfig& c, const GuardState& current) {
+  std::ostringstream o;
+  o << "*filter\n:" << kListenGuardChain << " - [0:0]\n";
+  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
+  for (uint32_t uid : c.proxy_uids) {
+    o << "-A " << kListenGuardChain << " -m owner --uid-owner " << uid << " -j RETURN\n";
+  }
+  o << "-A " << kListenGuardChain << " -p tcp -j REJECT --reject-with tcp-reset\n";
+  o << "-I OUTPUT 1 -p tcp -m multiport --sports " << c.outbound_port << "," << c.inbound_port
+    << " -m tcp --tcp-flags SYN,ACK SYN,ACK -j " << kListenGuardChain << "\n";
+  o << "COMMIT\n";
+  return o.str();
+}
+
+std::string BuildGuardCleanupTransaction(const GuardState& current) {
+  if (!current.chain && current.jump_rules.empty()) return "";
+  std::ostringstream o;
+  o << "*filter\n";
+  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
+  if (current.chain) o << "-F " << kListenGuardChain << "\n-X " << kListenGuardChain << "\n";
+  o << "COMMIT\n";
+  return o.str();
+}
+
+}  // namespace picket::inject
