@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "inject/datagram_rules.h"
+
 namespace picket::inject {
 namespace {
 
@@ -40,17 +42,21 @@ base::Result<std::string> Run(CommandRunner& runner, const std::vector<std::stri
 
 struct Snapshot {
   FamilyTools tools;
-  std::string nat;  // iptables-save -t nat output before we touched anything
+  std::string nat;     // iptables-save -t nat output before we touched anything
+  std::string mangle;  // iptables-save -t mangle (the UDP/SCTP verdict queue rules)
 };
 
 // Restores each snapshot; returns the problems it met (empty on success).
 std::string Rollback(CommandRunner& runner, const std::vector<Snapshot>& changed) {
   std::string problems;
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
-    auto r = Run(runner, {it->tools.restore, "-T", "nat"}, it->nat);
-    if (!r)
-      problems += "; rollback of " + std::string(FamilyName(it->tools.family)) +
-                  " failed too: " + r.error().ToString();
+    for (const char* table : {"mangle", "nat"}) {
+      auto r = Run(runner, {it->tools.restore, "-T", table},
+                   table == std::string_view("nat") ? it->nat : it->mangle);
+      if (!r)
+        problems += "; rollback of " + std::string(FamilyName(it->tools.family)) + " " + table +
+                    " failed too: " + r.error().ToString();
+    }
   }
   return problems;
 }
@@ -83,23 +89,31 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
                                        " of another mesh's capture rules is present; refusing to "
                                        "redirect the same traffic twice"));
     }
-    snapshots.push_back({tools, *saved});
+    auto mangle = Run(runner, {tools.save, "-t", "mangle"}, "");
+    if (!mangle) {
+      return std::unexpected(
+          std::move(mangle.error())
+              .Context(std::string(FamilyName(tools.family)) + ": cannot read the mangle table"));
+    }
+    snapshots.push_back({tools, *saved, *mangle});
   }
 
   std::vector<Snapshot> changed;
   for (const Snapshot& snap : snapshots) {
     NatState state = ParseNatState(snap.nat);
+    NatState mangle = ParseMangleState(snap.mangle);
     std::string transaction;
     if (mode == Mode::kInstall) {
       auto t = BuildInstallTransaction(cmd.config, snap.tools.family, state);
-      if (!t) {
-        Error e = std::move(t.error());
+      auto d = BuildDatagramTransaction(cmd.config, snap.tools.family, mangle);
+      if (!t || !d) {
+        Error e = !t ? std::move(t.error()) : std::move(d.error());
         e.reason += Rollback(runner, changed);
         return std::unexpected(std::move(e));
       }
-      transaction = *t;
+      transaction = *t + *d;
     } else {
-      transaction = BuildCleanupTransaction(state);
+      transaction = BuildCleanupTransaction(state) + BuildDatagramCleanupTransaction(mangle);
       if (transaction.empty()) continue;
     }
     // Counted as changed before running: a failed restore is atomic, but restoring the
@@ -122,8 +136,10 @@ base::Result<std::string> DryRunText(const InitCommand& cmd) {
   for (const FamilyTools& tools : Families(cmd)) {
     auto t = BuildInstallTransaction(cmd.config, tools.family);
     if (!t) return std::unexpected(t.error());
+    auto d = BuildDatagramTransaction(cmd.config, tools.family);
+    if (!d) return std::unexpected(d.error());
     out += "# " + std::string(FamilyName(tools.family)) + ": " + tools.restore + " --noflush\n";
-    out += *t;
+    out += *t + *d;
   }
   if (!cmd.config.ipv6) out += "# IPv6: disabled (--ipv6=false); ip6tables left unchanged\n";
   if (auto argv = PassthroughAddressArgv(cmd, "replace"); !argv.empty()) {

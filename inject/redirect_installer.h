@@ -1,11 +1,12 @@
 // inject/redirect_installer.h — applying and removing the capture rules, all or nothing.
 //
 // Owns: the install / cleanup procedures of picket-init on top of a `CommandRunner`:
-//   1. for each family (IPv4, then IPv6 unless disabled) snapshot the nat table
-//      (`iptables-save -t nat`), refuse if another mesh's capture chains are present;
-//   2. apply one `iptables-restore --noflush` transaction per family (atomic per family);
-//   3. if any step fails, restore every family already changed from its snapshot
-//      (`iptables-restore -T nat`), so the namespace is exactly as before the run, and report
+//   1. for each family (IPv4, then IPv6 unless disabled) snapshot the nat and mangle tables
+//      (`iptables-save -t nat`, `-t mangle`), refuse if another mesh's capture chains are present;
+//   2. apply one `iptables-restore --noflush` transaction per family: the TCP redirect (nat) and
+//      the UDP/SCTP verdict queue (mangle, inject/datagram_rules.h);
+//   3. if any step fails, restore every family already changed from its snapshots
+//      (`iptables-restore -T mangle`, `-T nat`), so the namespace is exactly as before the run, and report
 //      the failing command with its stderr.
 // Cleanup removes every PICKET_* chain and every jump into one, per family, the same way.
 // The IPv6 inbound passthrough source (default `::7`) must be an address of `lo` for the sidecar

@@ -107,12 +107,17 @@ TEST(Installer, Ipv6FailureRollsBackIpv4) {
                                      "ip6tables-restore: line 7 failed"),
       std::string::npos)
       << result.error().ToString();
-  // save v4, save v6, restore v4, restore v6 (fails), rollback v6, rollback v4.
-  ASSERT_EQ(r.calls.size(), 6u);
-  EXPECT_EQ(r.calls[2].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
-  EXPECT_EQ(r.calls[4].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
-  EXPECT_EQ(r.calls[5].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
-  EXPECT_EQ(r.calls[5].input, "*nat\nCOMMIT\n");  // the snapshot taken before
+  // save v4 nat+mangle, save v6 nat+mangle, restore v4, restore v6 (fails), rollback v6 (mangle,
+  // nat), rollback v4 (mangle, nat).
+  ASSERT_EQ(r.calls.size(), 10u);
+  EXPECT_EQ(r.calls[1].argv, (std::vector<std::string>{"iptables-save", "-t", "mangle"}));
+  EXPECT_EQ(r.calls[4].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
+  EXPECT_NE(r.calls[4].input.find("*mangle\n"), std::string::npos);
+  EXPECT_EQ(r.calls[6].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "mangle"}));
+  EXPECT_EQ(r.calls[7].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
+  EXPECT_EQ(r.calls[8].argv, (std::vector<std::string>{"iptables-restore", "-T", "mangle"}));
+  EXPECT_EQ(r.calls[9].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
+  EXPECT_EQ(r.calls[9].input, "*nat\nCOMMIT\n");  // the snapshot taken before
 }
 
 TEST(Installer, Ipv6UnavailableIsAnErrorUnlessDisabled) {
@@ -142,12 +147,12 @@ TEST(Installer, RefusesAnotherMesh) {
 TEST(Installer, CleanupWithNothingInstalledRunsNoRestore) {
   FakeRunner r;
   ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r).has_value());
-  EXPECT_EQ(r.calls.size(), 2u);  // the two saves
+  EXPECT_EQ(r.calls.size(), 4u);  // the four saves
   FakeRunner r2;
   r2.answers["iptables-save -t"] = CommandResult{0, kInstalledV4, ""};
   ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r2).has_value());
-  ASSERT_EQ(r2.calls.size(), 3u);
-  EXPECT_EQ(r2.calls[2].input, BuildCleanupTransaction(ParseNatState(kInstalledV4)));
+  ASSERT_EQ(r2.calls.size(), 5u);
+  EXPECT_EQ(r2.calls[4].input, BuildCleanupTransaction(ParseNatState(kInstalledV4)));
 }
 
 TEST(Installer, MissingBinaryIsReported) {
