@@ -110,7 +110,8 @@ base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Fami
     }
   }
 
-  // Outbound (OUTPUT): the sidecar's own packets, loopback and exclusions, then capture.
+  // Outbound (POSTROUTING of locally sent packets): the sidecar's own packets, loopback and
+  // exclusions, then capture.
   for (uint32_t uid : c.proxy_uids)
     o << "-A " << kOut << " -m owner --uid-owner " << uid << " -j RETURN\n";
   for (uint32_t gid : c.proxy_gids)
@@ -138,7 +139,9 @@ base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Fami
 
   for (const char* proto : kProtocols) {
     o << "-A PREROUTING -p " << proto << kNewFlows << " -j " << kIn << "\n";
-    o << "-A OUTPUT -p " << proto << kNewFlows << " -j " << kOut << "\n";
+    // POSTROUTING, not OUTPUT: after the nat table's DNAT of a Service address (kube-proxy),
+    // so egress is judged against the backend, as for TCP.
+    o << "-A POSTROUTING -p " << proto << kNewFlows << " -j " << kOut << "\n";
   }
   o << "COMMIT\n";
   return o.str();

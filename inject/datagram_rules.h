@@ -4,7 +4,8 @@
 // Owns: the pure functions that turn a `RedirectConfig` (and, for re-runs and cleanup, the
 // current `iptables-save -t mangle` text) into the mangle-table part of picket-init's
 // transaction for one address family. Rules live in chains of our own, PICKET_DGRAM_OUT (jumped
-// to from mangle OUTPUT) and PICKET_DGRAM_IN (from mangle PREROUTING); the jumps match only
+// to from mangle POSTROUTING: after any Service DNAT in nat OUTPUT, so egress is judged against
+// the backend) and PICKET_DGRAM_IN (from mangle PREROUTING); the jumps match only
 // `-m conntrack --ctstate NEW,INVALID`, so a flow's first packet is judged and the kernel carries
 // the rest of an accepted flow (its conntrack entry is ESTABLISHED from the reply on; UDP and SCTP
 // entries both). A packet conntrack cannot place (INVALID: e.g. an SCTP chunk that opens nothing)

@@ -5,6 +5,10 @@
 // connection it recovers the original destination, runs the filter chain before any upstream
 // connect, resets denied connections (one flow record each) and relays allowed ones
 // (proxy/connection.h). Out of descriptors, it pauses its listeners and retries later.
+// Worker 0 also owns the UDP/SCTP verdict queue when `udp_sctp.enforce` is set
+// (proxy/nfqueue_listener.h): the first packet of each new flow is judged with the same policy
+// snapshot, a denied one dropped and logged (one DROPPED record, l4 UDP/SCTP); after each policy
+// swap it cuts the conntrack entries of flows the new policy denies (proxy/conntrack_sweep.h).
 //
 // Threads: Bind() runs on the creating thread before Start(); Post*() from any thread (they wake
 // the loop with uv_async); everything else on the worker's own thread. The Proxy owns the
@@ -124,6 +128,15 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   void OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer) override;
   void OnAcceptExhausted(Listener& listener, int error) override;
   void OnAcceptError(Listener& listener, int error) override;
+  bool OnPacketFlow(Listener& listener, filters::Direction direction,
+                    const PacketFlow& flow) override;
+  void OnPacketUnparsed(Listener& listener, const base::Error& error) override;
+  bool PacketFlowAllowed(filters::Direction direction, const PacketFlow& flow,
+                         filters::FilterResult* why) const;
+  void SweepPacketFlows();
+  // One DROPPED record for a denied flow (TCP connection or UDP/SCTP flow), under the budgets.
+  void RecordDenied(const filters::ConnectionInfo& info, filters::CloseReason reason,
+                    filters::FilterResult result, uint64_t id);
   void Reject(int fd, const filters::ConnectionInfo& info, filters::FilterResult result);
   bool IsOwnListener(const filters::Endpoint& destination) const;
   void RunCommands();
@@ -148,6 +161,7 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   uv_idle_t resume_idle_;
   std::vector<uint64_t> resume_ids_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  Listener* verdict_listener_ = nullptr;  // in listeners_; worker 0 with udp_sctp.enforce
   uint16_t outbound_port_ = 0;
   uint16_t inbound_port_ = 0;
   std::unique_ptr<PipePool> pipe_pool_;

@@ -23,7 +23,7 @@ constexpr char kMangleInstalled[] = R"(*mangle
 :PICKET_DGRAM_OLD - [0:0]
 :PICKET_DGRAM_OUT - [0:0]
 -A PREROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_IN
--A OUTPUT -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_OUT
+-A POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_OUT
 -A OUTPUT -j MARK --set-mark 1
 -A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000
 COMMIT
@@ -44,7 +44,7 @@ TEST(DatagramRules, DefaultQueuesNewFlowsWithoutBypass) {
       EXPECT_TRUE(Has(s, std::string("-A PREROUTING -p ") + proto +
                              " -m conntrack --ctstate NEW,INVALID -j PICKET_DGRAM_IN"))
           << s;
-      EXPECT_TRUE(Has(s, std::string("-A OUTPUT -p ") + proto +
+      EXPECT_TRUE(Has(s, std::string("-A POSTROUTING -p ") + proto +
                              " -m conntrack --ctstate NEW,INVALID -j PICKET_DGRAM_OUT"))
           << s;
     }
@@ -119,7 +119,7 @@ TEST(DatagramRules, RerunReplacesJumpsAndCleanupRemovesOnlyOurs) {
   EXPECT_EQ(BuildDatagramCleanupTransaction(state),
             "*mangle\n"
             "-D PREROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_IN\n"
-            "-D OUTPUT -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_OUT\n"
+            "-D POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_OUT\n"
             "-F PICKET_DGRAM_IN\n-F PICKET_DGRAM_OLD\n-F PICKET_DGRAM_OUT\n"
             "-X PICKET_DGRAM_IN\n-X PICKET_DGRAM_OLD\n-X PICKET_DGRAM_OUT\nCOMMIT\n");
   EXPECT_EQ(BuildDatagramCleanupTransaction(NatState{}), "");
