@@ -30,6 +30,10 @@ struct BootstrapParams {
   uint16_t inbound_port = 15006;
   uint16_t admin_port = 15000;
   std::string flow_log;  // "" keeps the proxy's default (stdout)
+  // UDP and SCTP: a verdict per new flow from NFQUEUE `nfqueue` (picket-init's --nfqueue);
+  // false is the explicit opt-out (picket-init --udp-sctp=false).
+  bool udp_sctp = true;
+  uint16_t nfqueue = 15000;
 };
 
 // Validates and builds the document. Everything picket-proxy would refuse at start-up

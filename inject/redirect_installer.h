@@ -6,8 +6,8 @@
 //   2. apply one `iptables-restore --noflush` transaction per family: the TCP redirect (nat) and
 //      the UDP/SCTP verdict queue (mangle, inject/datagram_rules.h);
 //   3. if any step fails, restore every family already changed from its snapshots
-//      (`iptables-restore -T mangle`, `-T nat`), so the namespace is exactly as before the run, and report
-//      the failing command with its stderr.
+//      (`iptables-restore -T mangle`, `-T nat`), so the namespace is exactly as before the run, and
+//      report the failing command with its stderr.
 // Cleanup removes every PICKET_* chain and every jump into one, per family, the same way.
 // The IPv6 inbound passthrough source (default `::7`) must be an address of `lo` for the sidecar
 // to bind it (IPv4's 127.0.0.7 is already in 127.0.0.0/8): AddPassthroughAddress puts it there

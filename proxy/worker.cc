@@ -64,10 +64,19 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
   const config::Bootstrap::UdpSctp& udp_sctp = context_.bootstrap->udp_sctp;
   if (index_ == 0 && udp_sctp.enforce) {
     auto verdict = NfqueueListener::Open(&loop_, udp_sctp.queue, udp_sctp.queue_max_len);
-    if (!verdict) return std::unexpected(verdict.error());
-    verdict_listener_ = verdict->get();
-    listeners_.push_back(std::move(*verdict));
-    context_.stats->packet_flows.enforced.store(true, std::memory_order_relaxed);
+    if (verdict) {
+      verdict_listener_ = verdict->get();
+      listeners_.push_back(std::move(*verdict));
+      context_.stats->packet_flows.enforced.store(true, std::memory_order_relaxed);
+    } else {
+      // Still fail closed: with no socket on the queue the kernel drops every new UDP/SCTP flow
+      // the capture rules send there. TCP is served; /config_dump and the metrics say why UDP
+      // and SCTP are not (typically EPERM: the sidecar lacks CAP_NET_ADMIN).
+      verdict_error_ = verdict.error().ToString();
+      context_.conn_log->error(
+          "UDP/SCTP verdict queue not bound ({}): new UDP and SCTP flows are dropped",
+          verdict_error_);
+    }
   }
   for (const auto& listener : listeners_) {
     if (listener->kind() != Listener::Kind::kTcpAccept) continue;

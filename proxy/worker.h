@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -75,6 +76,9 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   [[nodiscard]] std::expected<void, SysError> Bind(uint16_t outbound_port, uint16_t inbound_port);
   uint16_t outbound_port() const { return outbound_port_; }
   uint16_t inbound_port() const { return inbound_port_; }
+  // Why udp_sctp.enforce is set but the verdict queue could not be bound ("" otherwise). Set by
+  // Bind(); read on the creating thread.
+  const std::string& verdict_error() const { return verdict_error_; }
 
   void Start();
   void Join();
@@ -162,6 +166,7 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   std::vector<uint64_t> resume_ids_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   Listener* verdict_listener_ = nullptr;  // in listeners_; worker 0 with udp_sctp.enforce
+  std::string verdict_error_;
   uint16_t outbound_port_ = 0;
   uint16_t inbound_port_ = 0;
   std::unique_ptr<PipePool> pipe_pool_;
