@@ -10,8 +10,10 @@ namespace {
 constexpr char kOut[] = "PICKET_DGRAM_OUT";
 constexpr char kIn[] = "PICKET_DGRAM_IN";
 constexpr const char* kProtocols[] = {"udp", "sctp"};
-// A flow's first packet (NEW), and what conntrack could not place (INVALID), never the rest.
-constexpr char kNewFlows[] = " -m conntrack --ctstate NEW,INVALID";
+// A flow's first packet, and what conntrack could not place (INVALID), never the rest. NEW alone
+// is not enough: conntrack calls every packet of a one-way UDP flow NEW until a reply is seen;
+// only the first one's entry is not yet CONFIRMED (that happens as it leaves the host's hooks).
+constexpr char kNewFlows[] = " -m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED";
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 

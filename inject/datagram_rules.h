@@ -6,9 +6,9 @@
 // transaction for one address family. Rules live in chains of our own, PICKET_DGRAM_OUT (jumped
 // to from mangle POSTROUTING: after any Service DNAT in nat OUTPUT, so egress is judged against
 // the backend) and PICKET_DGRAM_IN (from mangle PREROUTING); the jumps match only
-// `-m conntrack --ctstate NEW,INVALID`, so a flow's first packet is judged and the kernel carries
-// the rest of an accepted flow (its conntrack entry is ESTABLISHED from the reply on; UDP and SCTP
-// entries both). A packet conntrack cannot place (INVALID: e.g. an SCTP chunk that opens nothing)
+// `-m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED`, so a flow's first packet is judged
+// and the kernel carries the rest of an accepted flow (its conntrack entry is confirmed once that
+// packet is through; a one-way flow's later packets are still NEW but confirmed, so never queued). A packet conntrack cannot place (INVALID: e.g. an SCTP chunk that opens nothing)
 // is judged too rather than slipping past. The queue is used WITHOUT `--queue-bypass`: when no
 // sidecar listens, the kernel drops what it would have queued — fail closed, as the TCP redirect
 // to a closed port is.

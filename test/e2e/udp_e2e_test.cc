@@ -388,6 +388,26 @@ TEST_P(UdpE2eTest, RepliesOfAnAllowedFlowComeBackAndManyNewFlowsAreEachJudged) {
   EXPECT_GE(Counter("picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"allowed\"}"), 50);
 }
 
+TEST_P(UdpE2eTest, OnlyTheFirstPacketOfAOneWayFlowIsQueued) {
+  // Conntrack calls every packet of a flow NEW until a reply is seen: a one-way flow (syslog,
+  // statsd) must still be judged once, not per packet.
+  const Family& f = GetParam();
+  WritePolicy(kManifests);
+  StartProxy();
+  const std::string allowed =
+      "picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"allowed\"}";
+  const long before = Counter(allowed);
+  const int server = Keep(UdpIn(*server_, f.server_ip, kAllowedOut));
+  const int client = Keep(UdpIn(*client_, f.client_ip, 0));
+  int arrived = 0;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(Send(client, f.server_ip, kAllowedOut, "o"));
+    if (Receive(server, milliseconds(1000)) == "o") ++arrived;
+  }
+  EXPECT_EQ(arrived, 200);
+  EXPECT_EQ(Counter(allowed), before + 1);
+}
+
 TEST_P(UdpE2eTest, PolicyChangeCutsARevokedFlowWithinOneSecondAndKeepsAnAllowedOne) {
   const Family& f = GetParam();
   WritePolicy(kManifests);

@@ -41,11 +41,13 @@ TEST(DatagramRules, DefaultQueuesNewFlowsWithoutBypass) {
     EXPECT_EQ(s.rfind("*mangle\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n", 0), 0u)
         << s;
     for (const char* proto : {"udp", "sctp"}) {
-      EXPECT_TRUE(Has(s, std::string("-A PREROUTING -p ") + proto +
-                             " -m conntrack --ctstate NEW,INVALID -j PICKET_DGRAM_IN"))
+      EXPECT_TRUE(Has(
+          s, std::string("-A PREROUTING -p ") + proto +
+                 " -m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN"))
           << s;
-      EXPECT_TRUE(Has(s, std::string("-A POSTROUTING -p ") + proto +
-                             " -m conntrack --ctstate NEW,INVALID -j PICKET_DGRAM_OUT"))
+      EXPECT_TRUE(Has(
+          s, std::string("-A POSTROUTING -p ") + proto +
+                 " -m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT"))
           << s;
     }
     EXPECT_TRUE(Has(s, "-A PICKET_DGRAM_OUT -m owner --uid-owner 1337 -j RETURN")) << s;
