@@ -48,9 +48,12 @@ struct Family {
   const char* other_ip;  // a second server address inside the ipBlock, not excepted
   const char* block;
   const char* except;
+  const char* node_ip;  // the client pod's node (status.hostIPs), an address of the server netns
 };
-const Family kV4{false, "10.78.0.1", "10.78.0.2", "10.78.0.3", "10.78.0.0/24", "10.78.0.2/32"};
-const Family kV6{true, "fd00:78::1", "fd00:78::2", "fd00:78::3", "fd00:78::/64", "fd00:78::2/128"};
+const Family kV4{false,          "10.78.0.1",    "10.78.0.2",  "10.78.0.3",
+                 "10.78.0.0/24", "10.78.0.2/32", "10.78.0.254"};
+const Family kV6{true,           "fd00:78::1",     "fd00:78::2", "fd00:78::3",
+                 "fd00:78::/64", "fd00:78::2/128", "fd00:78::fe"};
 
 std::string Runfile(const std::string& path) {
   const char* dir = std::getenv("TEST_SRCDIR");
@@ -145,6 +148,7 @@ spec:
   containers: [{name: c, image: x}]
 status:
   podIPs: [{ip: 10.78.0.1}, {ip: "fd00:78::1"}]
+  hostIPs: [{ip: 10.78.0.254}, {ip: "fd00:78::fe"}]
 ---
 apiVersion: v1
 kind: Pod
@@ -194,11 +198,14 @@ class UdpE2eTest : public ::testing::TestWithParam<Family> {
                                kV6.server_ip, &error))
         << error;
     const Family& f = GetParam();
-    std::vector<std::string> add{
-        "ip", "addr", "add", std::string(f.other_ip) + (f.v6 ? "/64" : "/24"), "dev", LinkEnd('b')};
-    if (f.v6) add.push_back("nodad");
-    CommandResult r = server_->Exec(add);
-    ASSERT_EQ(r.status, 0) << r.output;
+    CommandResult r;
+    for (const char* extra : {f.other_ip, f.node_ip}) {
+      std::vector<std::string> add{
+          "ip", "addr", "add", std::string(extra) + (f.v6 ? "/64" : "/24"), "dev", LinkEnd('b')};
+      if (f.v6) add.push_back("nodad");
+      r = server_->Exec(add);
+      ASSERT_EQ(r.status, 0) << r.output;
+    }
     r = client_->Exec({Runfile("inject/picket-init")});
     ASSERT_EQ(r.status, 0) << r.output;
     proxy_bin_ = dir_ + "/picket-proxy";
@@ -352,6 +359,8 @@ TEST_P(UdpE2eTest, AllowedAndDeniedBothWaysNamedPortEndPortAndIpBlockExcept) {
   EXPECT_FALSE(Outbound(f.server_ip, kBlock)) << "excepted from the ipBlock";
   EXPECT_TRUE(Inbound(kAllowedIn));
   EXPECT_FALSE(Inbound(kDeniedIn));
+  // From the pod's own node, ingress is always allowed (kubelet probes), whatever the port.
+  EXPECT_TRUE(Exchange(*client_, f.client_ip, kDeniedIn, *server_, f.node_ip, "node"));
 
   EXPECT_EQ(Counter("picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"denied\"}"), 4);
   EXPECT_EQ(Counter("picket_udp_sctp_flows_total{direction=\"inbound\",verdict=\"denied\"}"), 1);
