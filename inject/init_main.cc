@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
   if (cmd->dry_run) {
     if (cmd->action == Action::kCleanup) {
       std::fputs(
-          "# cleanup: reads `iptables-save -t nat` and removes every PICKET_* chain and "
-          "every jump into one; nothing is printed without reading the tables; then "
+          "# cleanup: reads `iptables-save -t nat` and `-t mangle` and removes every PICKET_* "
+          "chain and every jump into one; nothing is printed without reading the tables; then "
           "`ip -6 addr del` of the IPv6 passthrough source on lo if present\n",
           stdout);
       return 0;

@@ -245,19 +245,22 @@ class UdpE2eTest : public ::testing::TestWithParam<Family> {
     ASSERT_EQ(std::rename((policy_file_ + ".tmp").c_str(), policy_file_.c_str()), 0);
   }
 
-  void StartProxy() {
+  // `enforce`: the bootstrap's udp_sctp.enforce; `net_admin`: whether the sidecar gets the
+  // capability the injector grants it.
+  void StartProxy(bool enforce = true, bool net_admin = true) {
     const std::string bootstrap =
         "node:\n  namespace: default\n  name: client\n  ips: [" + std::string(kV4.client_ip) +
         ", \"" + kV6.client_ip + "\"]\nflow_log:\n  path: " + flow_log_ +
-        "\npolicy_file: " + policy_file_ + "\nworkers: 2\nudp_sctp: {enforce: true}\n";
+        "\npolicy_file: " + policy_file_ +
+        "\nworkers: 2\nudp_sctp: {enforce: " + (enforce ? "true" : "false") + "}\n";
     ASSERT_TRUE(WriteFile(dir_ + "/bootstrap.yaml", bootstrap));
     // The sidecar's uid and gid, with CAP_NET_ADMIN as the injector grants it (ambient, so the
     // non-root process keeps it across exec).
-    ASSERT_TRUE(proxy_.Start(*client_,
-                             {"setpriv", "--reuid=1337", "--regid=1337", "--clear-groups",
-                              "--inh-caps=+net_admin", "--ambient-caps=+net_admin", proxy_bin_,
-                              "--config", dir_ + "/bootstrap.yaml", "--log-level", "debug"},
-                             std::nullopt, dir_ + "/proxy.log"));
+    std::vector<std::string> argv{"setpriv", "--reuid=1337", "--regid=1337", "--clear-groups"};
+    if (net_admin) argv.insert(argv.end(), {"--inh-caps=+net_admin", "--ambient-caps=+net_admin"});
+    argv.insert(argv.end(),
+                {proxy_bin_, "--config", dir_ + "/bootstrap.yaml", "--log-level", "debug"});
+    ASSERT_TRUE(proxy_.Start(*client_, argv, std::nullopt, dir_ + "/proxy.log"));
     ASSERT_TRUE(WaitFor([&] { return Admin("/ready").rfind("200", 0) == 0; }))
         << ReadFile(dir_ + "/proxy.log");
   }
@@ -514,6 +517,30 @@ TEST_P(UdpE2eTest, SctpInitAllowedPassesDeniedIsDroppedAndLogged) {
                          "\"policy_denied\""},
                         1),
             1u);
+}
+
+TEST_P(UdpE2eTest, NotEnforcedIsSaidAndNeverMeansAllowed) {
+  const Family& f = GetParam();
+  WritePolicy(kManifests);
+  // Without CAP_NET_ADMIN: TCP is served, the reason is on /config_dump, and new UDP flows are
+  // dropped (nobody reads the queue), even those the policy allows.
+  StartProxy(/*enforce=*/true, /*net_admin=*/false);
+  EXPECT_EQ(Counter("picket_udp_sctp_enforced"), 0);
+  const std::string dump = Admin("/config_dump");
+  EXPECT_NE(dump.find("\"udp_sctp\":{\"enforced\":false,\"queue\":15000"), std::string::npos)
+      << dump;
+  EXPECT_NE(dump.find("could not be bound"), std::string::npos) << dump;
+  EXPECT_FALSE(Outbound(f.server_ip, kAllowedOut));
+  proxy_.Signal(SIGKILL);
+  ASSERT_TRUE(proxy_.Wait(std::chrono::seconds(5)).has_value());
+  // The explicit opt-out (udp_sctp.enforce: false, with picket-init --udp-sctp=false): not
+  // enforced, and said so; UDP flows as if there were no policy for it.
+  CommandResult r = client_->Exec({Runfile("inject/picket-init"), "--udp-sctp=false"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  StartProxy(/*enforce=*/false, /*net_admin=*/false);
+  EXPECT_EQ(Counter("picket_udp_sctp_enforced"), 0);
+  EXPECT_NE(Admin("/config_dump").find("udp_sctp.enforce is false"), std::string::npos);
+  EXPECT_TRUE(Outbound(f.server_ip, kDeniedOut)) << "opted out: UDP is not enforced";
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, UdpE2eTest, ::testing::Values(kV4, kV6),
