@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace picket::proxy {
@@ -88,6 +89,43 @@ base::Result<SweepResult> SweepConntrack(
   nfct_close(h);
   if (!failures.empty()) return std::unexpected(base::Error::Of("ctnetlink " + failures));
   return c.result;
+}
+
+ConntrackSweeper::ConntrackSweeper(std::function<bool(const base::IpAddress&)> is_pod_address,
+                                   std::function<void(base::Result<SweepResult>)> done)
+    : is_pod_address_(std::move(is_pod_address)), done_(std::move(done)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+ConntrackSweeper::~ConntrackSweeper() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void ConntrackSweeper::Request(Allowed allowed) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = std::move(allowed);
+  }
+  cv_.notify_one();
+}
+
+void ConntrackSweeper::Run() {
+  for (;;) {
+    Allowed allowed;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || pending_.has_value(); });
+      if (stop_) return;
+      allowed = std::move(*pending_);
+      pending_.reset();
+    }
+    done_(SweepConntrack(is_pod_address_, allowed));
+  }
 }
 
 }  // namespace picket::proxy

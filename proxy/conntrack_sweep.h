@@ -10,13 +10,18 @@
 // Service DNAT), inbound ones against the original source and destination port. Entries of the
 // pod talking to itself are left alone (loopback is never captured).
 //
-// Blocking (two netlink round trips plus one per deleted entry); the caller is the worker that
-// owns the verdict queue, right after it swapped the policy, so no packet can be judged by the
-// old policy after its entry is gone. A pod's table is small; the dump is bounded by it.
+// SweepConntrack blocks (a dump, plus one netlink round trip per deleted entry), so the worker
+// that owns the verdict queue runs it on a ConntrackSweeper's thread, never on its loop: it asks
+// for a sweep right after it swapped the policy, so no packet can be judged by the old policy
+// after its entry is gone, and its TCP relay and verdicts go on meanwhile.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "base/error.h"
 #include "base/ip.h"
@@ -35,5 +40,31 @@ struct SweepResult {
 [[nodiscard]] base::Result<SweepResult> SweepConntrack(
     const std::function<bool(const base::IpAddress&)>& is_pod_address,
     const std::function<bool(filters::Direction, const PacketFlow&)>& allowed);
+
+// One thread that runs SweepConntrack for the latest request: requests made while a sweep runs
+// coalesce into one more sweep with the newest verdict function. Request() from any thread;
+// `done` runs on the sweeper's thread. The destructor waits for a sweep in progress.
+class ConntrackSweeper {
+ public:
+  using Allowed = std::function<bool(filters::Direction, const PacketFlow&)>;
+  ConntrackSweeper(std::function<bool(const base::IpAddress&)> is_pod_address,
+                   std::function<void(base::Result<SweepResult>)> done);
+  ~ConntrackSweeper();
+  ConntrackSweeper(const ConntrackSweeper&) = delete;
+  ConntrackSweeper& operator=(const ConntrackSweeper&) = delete;
+
+  void Request(Allowed allowed);
+
+ private:
+  void Run();
+
+  const std::function<bool(const base::IpAddress&)> is_pod_address_;
+  const std::function<void(base::Result<SweepResult>)> done_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Allowed> pending_;  // guarded by mu_
+  bool stop_ = false;               // guarded by mu_
+  std::thread thread_;
+};
 
 }  // namespace picket::proxy

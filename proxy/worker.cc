@@ -67,6 +67,28 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
     if (verdict) {
       verdict_listener_ = verdict->get();
       listeners_.push_back(std::move(*verdict));
+      // Runs on the sweeper's thread: stats are atomics, loggers are thread-safe.
+      sweeper_ = std::make_unique<ConntrackSweeper>(
+          [this](const policy::IpAddress& address) {
+            for (const policy::IpAddress& ip : context_.node_ips) {
+              if (ip == address) return true;
+            }
+            return false;
+          },
+          [this](base::Result<SweepResult> swept) {
+            PacketFlowStats& stats = context_.stats->packet_flows;
+            if (!swept) {
+              stats.conntrack_errors.fetch_add(1, std::memory_order_relaxed);
+              context_.conn_log->warn("policy change: UDP/SCTP flows not cut: {}",
+                                      swept.error().ToString());
+              return;
+            }
+            stats.conntrack_deleted.fetch_add(swept->deleted, std::memory_order_relaxed);
+            if (swept->deleted > 0) {
+              context_.conn_log->info("policy change: {} of {} UDP/SCTP flows cut", swept->deleted,
+                                      swept->examined);
+            }
+          });
       context_.stats->packet_flows.enforced.store(true, std::memory_order_relaxed);
     } else {
       // Still fail closed: with no socket on the queue the kernel drops every new UDP/SCTP flow
@@ -390,28 +412,17 @@ void Worker::OnPacketUnparsed(Listener&, const base::Error& error) {
 }
 
 void Worker::SweepPacketFlows() {
-  if (verdict_listener_ == nullptr) return;
-  auto is_pod = [this](const policy::IpAddress& address) {
-    for (const policy::IpAddress& ip : context_.node_ips) {
-      if (ip == address) return true;
-    }
-    return false;
-  };
-  auto allowed = [this](filters::Direction direction, const PacketFlow& flow) {
-    return PacketFlowAllowed(direction, flow, nullptr);
-  };
-  PacketFlowStats& stats = context_.stats->packet_flows;
-  auto swept = SweepConntrack(is_pod, allowed);
-  if (!swept) {
-    stats.conntrack_errors.fetch_add(1, std::memory_order_relaxed);
-    context_.conn_log->warn("policy change: UDP/SCTP flows not cut: {}", swept.error().ToString());
-    return;
-  }
-  stats.conntrack_deleted.fetch_add(swept->deleted, std::memory_order_relaxed);
-  if (swept->deleted > 0) {
-    context_.conn_log->info("policy change: {} of {} UDP/SCTP flows cut", swept->deleted,
-                            swept->examined);
-  }
+  if (sweeper_ == nullptr) return;
+  // The snapshot just swapped in, judged off the loop: the same decision as the queue's.
+  sweeper_->Request([policy = policy_](filters::Direction direction, const PacketFlow& flow) {
+    filters::ConnectionInfo info;
+    info.direction = direction;
+    info.source = {flow.source, flow.source_port};
+    info.original_destination = {flow.destination, flow.destination_port};
+    info.protocol = flow.protocol;
+    return filters::CheckPolicy(policy.get(), info).action ==
+           filters::FilterResult::Action::kContinue;
+  });
 }
 
 void Worker::ResumeListeners() {

@@ -8,7 +8,8 @@
 // Worker 0 also owns the UDP/SCTP verdict queue when `udp_sctp.enforce` is set
 // (proxy/nfqueue_listener.h): the first packet of each new flow is judged with the same policy
 // snapshot, a denied one dropped and logged (one DROPPED record, l4 UDP/SCTP); after each policy
-// swap it cuts the conntrack entries of flows the new policy denies (proxy/conntrack_sweep.h).
+// swap it has its sweeper thread cut the conntrack entries of flows the new policy denies
+// (proxy/conntrack_sweep.h), off the loop.
 //
 // Threads: Bind() runs on the creating thread before Start(); Post*() from any thread (they wake
 // the loop with uv_async); everything else on the worker's own thread. The Proxy owns the
@@ -45,6 +46,7 @@
 namespace picket::proxy {
 
 class Connection;
+class ConntrackSweeper;
 
 // Seam: how an accepted socket's original destination is found (the kernel's conntrack in
 // production; a fixed map in loopback tests, where no redirect happens).
@@ -165,7 +167,8 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   uv_idle_t resume_idle_;
   std::vector<uint64_t> resume_ids_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  Listener* verdict_listener_ = nullptr;  // in listeners_; worker 0 with udp_sctp.enforce
+  Listener* verdict_listener_ = nullptr;       // in listeners_; worker 0 with udp_sctp.enforce
+  std::unique_ptr<ConntrackSweeper> sweeper_;  // with verdict_listener_
   std::string verdict_error_;
   uint16_t outbound_port_ = 0;
   uint16_t inbound_port_ = 0;
