@@ -400,6 +400,36 @@ TEST_P(UdpE2eTest, RepliesOfAnAllowedFlowComeBackAndManyNewFlowsAreEachJudged) {
   EXPECT_GE(Counter("picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"allowed\"}"), 50);
 }
 
+TEST_P(UdpE2eTest, AServiceAddressIsJudgedAgainstTheBackendItWasTranslatedTo) {
+  // kube-proxy's DNAT of a ClusterIP happens in nat OUTPUT; the verdict queue sits in mangle
+  // POSTROUTING, after it, so egress is decided for the backend (as DNS to kube-dns is).
+  const Family& f = GetParam();
+  WritePolicy(kManifests);
+  StartProxy();
+  const std::string cluster_ip = f.v6 ? "fd00:96::10" : "10.96.0.10";
+  const char* tool = f.v6 ? "ip6tables" : "iptables";
+  CommandResult r = client_->Exec({"ip", f.v6 ? "-6" : "-4", "route", "add",
+                                   cluster_ip + (f.v6 ? "/128" : "/32"), "dev", LinkEnd('a')});
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (auto [service_port, backend_port] : {std::pair{53, kNamed}, std::pair{54, kNotNamed}}) {
+    const std::string to =
+        f.v6 ? "[" + std::string(f.server_ip) + "]:" + std::to_string(backend_port)
+             : std::string(f.server_ip) + ":" + std::to_string(backend_port);
+    r = client_->Exec({tool, "-w", "-t", "nat", "-A", "OUTPUT", "-d", cluster_ip, "-p", "udp",
+                       "--dport", std::to_string(service_port), "-j", "DNAT", "--to-destination",
+                       to});
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  const int backend = Keep(UdpIn(*server_, f.server_ip, kNamed));
+  const int other = Keep(UdpIn(*server_, f.server_ip, kNotNamed));
+  const int client = Keep(UdpIn(*client_, f.client_ip, 0));
+  ASSERT_TRUE(Send(client, cluster_ip, 53, "dns"));
+  EXPECT_EQ(Receive(backend, milliseconds(1000)), "dns") << "allowed backend (named port dns)";
+  ASSERT_TRUE(Send(client, cluster_ip, 54, "no"));
+  EXPECT_EQ(Receive(other, milliseconds(500)), "") << "the backend's port is not allowed";
+  EXPECT_EQ(DroppedWith({"\"UDP\"", "\"destination_port\":7054", "EGRESS"}, 1), 1u);
+}
+
 TEST_P(UdpE2eTest, OnlyTheFirstPacketOfAOneWayFlowIsQueued) {
   // Conntrack calls every packet of a flow NEW until a reply is seen: a one-way flow (syslog,
   // statsd) must still be judged once, not per packet.
