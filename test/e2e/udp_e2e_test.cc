@@ -500,6 +500,32 @@ TEST_P(UdpE2eTest, PolicyChangeCutsARevokedFlowWithinOneSecondAndKeepsAnAllowedO
                static_cast<long long>(cut_after.count()));
 }
 
+TEST_P(UdpE2eTest, PolicyChangeCutsARevokedInboundFlowWithinOneSecond) {
+  const Family& f = GetParam();
+  WritePolicy(kManifests);
+  StartProxy();
+  const int app = Keep(UdpIn(*client_, f.client_ip, kAllowedIn));
+  const int peer = Keep(UdpIn(*server_, f.server_ip, 0));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Send(peer, f.client_ip, kAllowedIn, "i"));
+    ASSERT_EQ(Receive(app, milliseconds(1000)), "i");
+  }
+  std::string manifests = kManifests;
+  const std::string port = "ports: [{protocol: UDP, port: 8000}]";
+  manifests.replace(manifests.find(port), port.size(), "ports: [{protocol: UDP, port: 8002}]");
+  WritePolicy(manifests);
+  const auto changed = steady_clock::now();
+  bool cut = false;
+  while (!cut && steady_clock::now() - changed < std::chrono::seconds(2)) {
+    Send(peer, f.client_ip, kAllowedIn, "i");
+    cut = Receive(app, milliseconds(50)).empty() && Receive(app, milliseconds(50)).empty();
+  }
+  const auto after = std::chrono::duration_cast<milliseconds>(steady_clock::now() - changed);
+  ASSERT_TRUE(cut) << "the revoked inbound flow still flows 2 s after the policy change";
+  EXPECT_LT(after.count(), 1000);
+  EXPECT_GE(DroppedWith({"\"UDP\"", "\"destination_port\":8000", "INGRESS"}, 1), 1u);
+}
+
 TEST_P(UdpE2eTest, SidecarKilledDropsNewFlowsUntilItIsBack) {
   const Family& f = GetParam();
   WritePolicy(kManifests);
