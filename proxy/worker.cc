@@ -18,6 +18,17 @@ namespace {
 
 constexpr uint64_t kAcceptBackoffMs = 100;
 
+// What the policy filter knows of a UDP/SCTP flow, from its first packet (or its conntrack
+// entry): the same fields as for an accepted TCP connection.
+filters::ConnectionInfo PacketFlowInfo(filters::Direction direction, const PacketFlow& flow) {
+  filters::ConnectionInfo info;
+  info.direction = direction;
+  info.source = {flow.source, flow.source_port};
+  info.original_destination = {flow.destination, flow.destination_port};
+  info.protocol = flow.protocol;
+  return info;
+}
+
 }  // namespace
 
 Worker::Worker(int index, const WorkerContext& context)
@@ -374,12 +385,8 @@ void Worker::PauseListeners() {
 
 bool Worker::PacketFlowAllowed(filters::Direction direction, const PacketFlow& flow,
                                filters::FilterResult* why) const {
-  filters::ConnectionInfo info;
-  info.direction = direction;
-  info.source = {flow.source, flow.source_port};
-  info.original_destination = {flow.destination, flow.destination_port};
-  info.protocol = flow.protocol;
-  filters::FilterResult result = filters::CheckPolicy(policy_.get(), info);
+  filters::FilterResult result =
+      filters::CheckPolicy(policy_.get(), PacketFlowInfo(direction, flow));
   const bool allowed = result.action == filters::FilterResult::Action::kContinue;
   if (why != nullptr) *why = std::move(result);
   return allowed;
@@ -394,13 +401,8 @@ bool Worker::OnPacketFlow(Listener&, filters::Direction direction, const PacketF
     return true;
   }
   stats.denied[d].fetch_add(1, std::memory_order_relaxed);
-  filters::ConnectionInfo info;
-  info.direction = direction;
-  info.source = {flow.source, flow.source_port};
-  info.original_destination = {flow.destination, flow.destination_port};
-  info.protocol = flow.protocol;
   const filters::CloseReason reason = why.reason;
-  RecordDenied(info, reason, std::move(why), next_id_++);
+  RecordDenied(PacketFlowInfo(direction, flow), reason, std::move(why), next_id_++);
   return false;
 }
 
@@ -415,12 +417,7 @@ void Worker::SweepPacketFlows() {
   if (sweeper_ == nullptr) return;
   // The snapshot just swapped in, judged off the loop: the same decision as the queue's.
   sweeper_->Request([policy = policy_](filters::Direction direction, const PacketFlow& flow) {
-    filters::ConnectionInfo info;
-    info.direction = direction;
-    info.source = {flow.source, flow.source_port};
-    info.original_destination = {flow.destination, flow.destination_port};
-    info.protocol = flow.protocol;
-    return filters::CheckPolicy(policy.get(), info).action ==
+    return filters::CheckPolicy(policy.get(), PacketFlowInfo(direction, flow)).action ==
            filters::FilterResult::Action::kContinue;
   });
 }
