@@ -248,7 +248,7 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   Bootstrap b;
   if (!r.CheckMap(root, "",
                   {"node", "listeners", "admin", "flow_log", "limits", "timeouts",
-                   "recheck_on_policy_change", "policy_file", "workers", "xds"})) {
+                   "recheck_on_policy_change", "policy_file", "workers", "xds", "udp_sctp"})) {
     return b;
   }
   if (root["node"].IsDefined()) {
@@ -328,6 +328,14 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
       r.Duration(n, "timeouts", "connect", &b.timeouts.connect);
       r.Duration(n, "timeouts", "idle", &b.timeouts.idle);
       r.Duration(n, "timeouts", "drain", &b.timeouts.drain);
+    }
+  }
+
+  if (YAML::Node n = root["udp_sctp"]; n.IsDefined() && !n.IsNull()) {
+    if (r.CheckMap(n, "udp_sctp", {"enforce", "queue", "queue_max_len"})) {
+      r.Bool(n, "udp_sctp", "enforce", &b.udp_sctp.enforce);
+      r.Uint(n, "udp_sctp", "queue", &b.udp_sctp.queue, 0, 65535);
+      r.Uint(n, "udp_sctp", "queue_max_len", &b.udp_sctp.queue_max_len, 1, 1u << 20);
     }
   }
 

@@ -69,6 +69,15 @@ struct Bootstrap {
     std::chrono::milliseconds idle{3600 * 1000};
     std::chrono::milliseconds drain{20000};
   };
+  // UDP and SCTP enforcement: a verdict per new flow from NFQUEUE `queue` (picket-init's
+  // --nfqueue), needing CAP_NET_ADMIN. Off: UDP and SCTP are not enforced (the explicit
+  // opt-out, which picket-init's --udp-sctp=false must match); /config_dump and the metrics
+  // say so. The injector writes `enforce: true` unless the pod opts out.
+  struct UdpSctp {
+    bool enforce = false;
+    uint16_t queue = 15000;
+    uint32_t queue_max_len = 4096;  // packets waiting for a verdict before the kernel drops
+  };
   struct Tls {
     std::string cert;
     std::string key;
@@ -85,6 +94,7 @@ struct Bootstrap {
   FlowLog flow_log;
   Limits limits;
   Timeouts timeouts;
+  UdpSctp udp_sctp;
   bool recheck_on_policy_change = true;
   std::string policy_file;  // may be empty when xds is set
   uint32_t workers = 0;     // 0: number of cores

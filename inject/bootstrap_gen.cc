@@ -140,6 +140,10 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   admin.Set("address", Node::String("127.0.0.1:" + std::to_string(p.admin_port)));
   if (!p.admin_socket.empty()) admin.Set("socket", Node::String(p.admin_socket));
   if (!p.flow_log.empty()) b.Set("flow_log", Node::Mapping()).Set("path", Node::String(p.flow_log));
+  // Written either way: the opt-out is explicit in the file the sidecar reads.
+  Node& udp_sctp = b.Set("udp_sctp", Node::Mapping());
+  udp_sctp.Set("enforce", Node::Bool(p.udp_sctp));
+  udp_sctp.Set("queue", Node::Int(p.nfqueue));
   if (!p.policy_file.empty()) b.Set("policy_file", Node::String(p.policy_file));
   if (!p.xds_address.empty()) {
     Node& xds = b.Set("xds", Node::Mapping());

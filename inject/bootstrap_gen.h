@@ -35,6 +35,10 @@ struct BootstrapParams {
   // "" leaves it out.
   std::string admin_socket;
   std::string flow_log;  // "" keeps the proxy's default (stdout)
+  // UDP and SCTP: a verdict per new flow from NFQUEUE `nfqueue` (picket-init's --nfqueue);
+  // false is the explicit opt-out (picket-init --udp-sctp=false).
+  bool udp_sctp = true;
+  uint16_t nfqueue = 15000;
 };
 
 // Validates and builds the document. Everything picket-proxy would refuse at start-up

@@ -44,6 +44,8 @@ constexpr InitFlag kInitFlags[] = {
     {"inbound-passthrough-source", "ADDRS=127.0.0.7,::7",
      "Source the sidecar binds to reach the local app"},
     {"ipv6", "BOOL=true", "false: leave ip6tables alone (explicit opt-out)"},
+    {"udp-sctp", "BOOL=true", "false: do not capture (nor enforce) UDP and SCTP"},
+    {"nfqueue", "NUM=15000", "The queue new UDP/SCTP flows wait in for the sidecar's verdict"},
     {"iptables-restore", "PATH", "Binary to use (e.g. iptables-legacy-restore)"},
     {"iptables-save", "PATH", "Binary to use"},
     {"ip6tables-restore", "PATH", "Binary to use"},
@@ -92,8 +94,8 @@ int main(int argc, char** argv) {
   if (cmd->dry_run) {
     if (cmd->action == Action::kCleanup) {
       std::fputs(
-          "# cleanup: reads `iptables-save -t nat` and removes every PICKET_* chain and "
-          "every jump into one; nothing is printed without reading the tables; then "
+          "# cleanup: reads `iptables-save -t nat` and `-t mangle` and removes every PICKET_* "
+          "chain and every jump into one; nothing is printed without reading the tables; then "
           "`ip -6 addr del` of the IPv6 passthrough source on lo if present\n",
           stdout);
       return 0;

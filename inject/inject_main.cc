@@ -228,6 +228,14 @@ int main(int argc, char** argv) {
       ->type_name("PATH");
   bootstrap_cmd->add_option("--flow-log", p.flow_log, "Flow log path (default: stdout)")
       ->type_name("PATH");
+  bootstrap_cmd
+      ->add_option("--udp-sctp", p.udp_sctp,
+                   "Enforce UDP and SCTP (needs NET_ADMIN); false: not enforced")
+      ->type_name("BOOL")
+      ->capture_default_str();
+  bootstrap_cmd->add_option("--nfqueue", p.nfqueue, "The UDP/SCTP verdict queue")
+      ->type_name("NUM")
+      ->capture_default_str();
   bootstrap_cmd->add_option("-o,--output", bootstrap.output, "Write here instead of stdout")
       ->type_name("F");
   bootstrap_cmd

@@ -72,6 +72,13 @@ constexpr std::pair<const char*, const char*> kTrafficAnnotations[] = {
     {"picket.dev/exclude-inbound-ports", "--exclude-inbound-ports="},
 };
 
+// UDP and SCTP enforcement (a verdict per new flow in the sidecar, which needs NET_ADMIN): on
+// unless the pod's picket.dev/udp-sctp annotation is falsy.
+bool UdpSctpEnforced(const Node& annotations) {
+  const std::string v = ScalarText(annotations.Find(kUdpSctpAnnotation));
+  return v.empty() || Truthy(v);
+}
+
 // Over the admin Unix socket, not 127.0.0.1:admin_port: an app that binds the admin port while
 // its sidecar restarts cannot answer the probe in the sidecar's place.
 Node ProbeCommand() {
@@ -92,6 +99,7 @@ Node InitContainer(const InjectOptions& o, const Node& annotations) {
     std::string v = ScalarText(annotations.Find(annotation));
     if (!v.empty()) args.push_back(flag + v);
   }
+  if (!UdpSctpEnforced(annotations)) args.push_back("--udp-sctp=false");
   return Map({
       {"name", Str(kInitContainerName)},
       {"image", Str(o.image)},
@@ -115,13 +123,19 @@ Node EnvFromField(const char* name, const char* path) {
       {{"name", Str(name)}, {"valueFrom", Map({{"fieldRef", Map({{"fieldPath", Str(path)}})}})}});
 }
 
-Node ProxyContainer(const InjectOptions& o) {
+Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
+  // NET_ADMIN to the sidecar only (never the app): the UDP/SCTP verdict queue and conntrack.
+  const bool udp_sctp = UdpSctpEnforced(annotations);
+  std::vector<std::string> args = ProxyArgs(o);
+  if (!udp_sctp) args.insert(args.begin() + 1, "--udp-sctp=false");
+  Node caps = udp_sctp ? Map({{"add", StrSeq({"NET_ADMIN"})}, {"drop", StrSeq({"ALL"})}})
+                       : Map({{"drop", StrSeq({"ALL"})}});
   Node c = Map({
       {"name", Str(kProxyContainerName)},
       {"image", Str(o.image)},
       {"imagePullPolicy", Str(o.image_pull_policy)},
       {"command", StrSeq({"picket-inject"})},
-      {"args", StrSeq(ProxyArgs(o))},
+      {"args", StrSeq(args)},
       {"env", Seq({EnvFromField("POD_NAME", "metadata.name"),
                    EnvFromField("POD_NAMESPACE", "metadata.namespace"),
                    EnvFromField("POD_IPS", "status.podIPs")})},
@@ -130,7 +144,7 @@ Node ProxyContainer(const InjectOptions& o) {
        Map({{"requests", Map({{"cpu", Str(o.cpu_request)}, {"memory", Str(o.memory_request)}})},
             {"limits", Map({{"memory", Str(o.memory_limit)}})}})},
       {"securityContext", Map({{"allowPrivilegeEscalation", Node::Bool(false)},
-                               {"capabilities", Map({{"drop", StrSeq({"ALL"})}})},
+                               {"capabilities", std::move(caps)},
                                {"privileged", Node::Bool(false)},
                                {"readOnlyRootFilesystem", Node::Bool(true)},
                                {"runAsGroup", Node::Int(o.proxy_uid)},
@@ -264,7 +278,8 @@ base::Result<std::vector<std::string>> KeptCapabilities(std::string_view what,
 bool IsPicketContainer(const Node& c, const Node& annotations, const InjectOptions& o) {
   const std::string name = c.StringAt("name");
   if (name != kInitContainerName && name != kProxyContainerName) return false;
-  const Node ours = name == kInitContainerName ? InitContainer(o, annotations) : ProxyContainer(o);
+  const Node ours =
+      name == kInitContainerName ? InitContainer(o, annotations) : ProxyContainer(o, annotations);
   for (const char* key : {"image", "command", "args"}) {
     const Node* theirs = c.Find(key);
     if (theirs == nullptr || !(*theirs == *ours.Find(key))) return false;
@@ -355,6 +370,9 @@ std::vector<Error> StrictViolations(const Node& metadata, const Node& spec,
     }
     refuse(AnnotationField(annotation),
            "removing addresses or ports from capture (\"" + v + "\") is not allowed");
+  }
+  if (annotations != nullptr && !UdpSctpEnforced(*annotations)) {
+    refuse(AnnotationField(kUdpSctpAnnotation), "leaving UDP and SCTP unenforced is not allowed");
   }
   if (annotations != nullptr && annotations->Find(kKeepCapabilitiesAnnotation) != nullptr) {
     refuse(AnnotationField(kKeepCapabilitiesAnnotation),
@@ -522,11 +540,11 @@ base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view w
                     ? *spec.Find("initContainers")
                     : spec.Set("initContainers", Node::Sequence());
   std::vector<Node> front{init};
-  if (o.native_sidecar) front.push_back(ProxyContainer(o));
+  if (o.native_sidecar) front.push_back(ProxyContainer(o, ann));
   inits.items().insert(inits.items().begin(), front.begin(), front.end());
   if (!o.native_sidecar) {
     Node& cs = *spec.Find("containers");
-    cs.items().insert(cs.items().begin(), ProxyContainer(o));
+    cs.items().insert(cs.items().begin(), ProxyContainer(o, ann));
   }
   Node& vols = spec.Find("volumes") != nullptr && !spec.Find("volumes")->IsNull()
                    ? *spec.Find("volumes")

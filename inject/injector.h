@@ -40,6 +40,10 @@ namespace picket::inject {
 inline constexpr char kStatusAnnotation[] = "picket.dev/status";
 inline constexpr char kInjectAnnotation[] = "picket.dev/inject";  // also honoured as a label
 inline constexpr char kKeepCapabilitiesAnnotation[] = "picket.dev/keep-capabilities";
+// `"false"`: UDP and SCTP are not captured (picket-init --udp-sctp=false) nor enforced (the
+// bootstrap's udp_sctp.enforce: false), and the sidecar does not get NET_ADMIN. By default the
+// sidecar container (never an app container) gets NET_ADMIN for its verdict queue and conntrack.
+inline constexpr char kUdpSctpAnnotation[] = "picket.dev/udp-sctp";
 inline constexpr char kEnforcementLabel[] = "picket.dev/enforcement";  // on the Namespace
 inline constexpr char kInitContainerName[] = "picket-init";
 inline constexpr char kProxyContainerName[] = "picket-proxy";

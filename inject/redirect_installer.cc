@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "inject/datagram_rules.h"
 #include "inject/listener_guard.h"
 
 namespace picket::inject {
@@ -42,18 +43,23 @@ base::Result<std::string> Run(CommandRunner& runner, const std::vector<std::stri
 
 struct Snapshot {
   FamilyTools tools;
-  std::string table;  // "nat" (capture) or "filter" (the listener guard)
-  std::string saved;  // iptables-save -t <table> output before we touched anything
+  std::string table;   // "nat" (capture) or "filter" (the listener guard)
+  std::string saved;   // iptables-save -t <table> output before we touched anything
+  std::string mangle;  // with "nat": iptables-save -t mangle (the UDP/SCTP verdict queue rules)
 };
 
 // Restores each snapshot; returns the problems it met (empty on success).
 std::string Rollback(CommandRunner& runner, const std::vector<Snapshot>& changed) {
   std::string problems;
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
-    auto r = Run(runner, {it->tools.restore, "-T", it->table}, it->saved);
-    if (!r)
-      problems += "; rollback of " + std::string(FamilyName(it->tools.family)) +
-                  " failed too: " + r.error().ToString();
+    std::vector<std::pair<std::string, const std::string*>> tables{{it->table, &it->saved}};
+    if (it->table == "nat") tables.insert(tables.begin(), {"mangle", &it->mangle});
+    for (const auto& [table, saved] : tables) {
+      auto r = Run(runner, {it->tools.restore, "-T", table}, *saved);
+      if (!r)
+        problems += "; rollback of " + std::string(FamilyName(it->tools.family)) + " " + table +
+                    " failed too: " + r.error().ToString();
+    }
   }
   return problems;
 }
@@ -78,7 +84,7 @@ base::Result<void> SaveGuardTables(const InitCommand& cmd, CommandRunner& runner
           std::move(saved.error())
               .Context(std::string(FamilyName(tools.family)) + ": cannot read the filter table"));
     }
-    snapshots->push_back({tools, "filter", *saved});
+    snapshots->push_back({tools, "filter", *saved, ""});
   }
   return {};
 }
@@ -108,7 +114,13 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
                                        " of another mesh's capture rules is present; refusing to "
                                        "redirect the same traffic twice"));
     }
-    snapshots.push_back({tools, "nat", *saved});
+    auto mangle = Run(runner, {tools.save, "-t", "mangle"}, "");
+    if (!mangle) {
+      return std::unexpected(
+          std::move(mangle.error())
+              .Context(std::string(FamilyName(tools.family)) + ": cannot read the mangle table"));
+    }
+    snapshots.push_back({tools, "nat", *saved, *mangle});
   }
   if (auto guard = SaveGuardTables(cmd, runner, &snapshots); !guard) return guard;
 
@@ -120,15 +132,18 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
       if (transaction.empty()) continue;
     } else if (mode == Mode::kInstall) {
       NatState state = ParseNatState(snap.saved);
+      NatState mangle = ParseMangleState(snap.mangle);
       auto t = BuildInstallTransaction(cmd.config, snap.tools.family, state);
-      if (!t) {
-        Error e = std::move(t.error());
+      auto d = BuildDatagramTransaction(cmd.config, snap.tools.family, mangle);
+      if (!t || !d) {
+        Error e = !t ? std::move(t.error()) : std::move(d.error());
         e.reason += Rollback(runner, changed);
         return std::unexpected(std::move(e));
       }
-      transaction = *t;
+      transaction = *t + *d;
     } else {
-      transaction = BuildCleanupTransaction(ParseNatState(snap.saved));
+      transaction = BuildCleanupTransaction(ParseNatState(snap.saved)) +
+                    BuildDatagramCleanupTransaction(ParseMangleState(snap.mangle));
       if (transaction.empty()) continue;
     }
     // Counted as changed before running: a failed restore is atomic, but restoring the
@@ -151,8 +166,10 @@ base::Result<std::string> DryRunText(const InitCommand& cmd) {
   for (const FamilyTools& tools : Families(cmd)) {
     auto t = BuildInstallTransaction(cmd.config, tools.family);
     if (!t) return std::unexpected(t.error());
+    auto d = BuildDatagramTransaction(cmd.config, tools.family);
+    if (!d) return std::unexpected(d.error());
     out += "# " + std::string(FamilyName(tools.family)) + ": " + tools.restore + " --noflush\n";
-    out += *t;
+    out += *t + *d;
   }
   for (const FamilyTools& tools : Families(cmd)) {
     out += "# " + std::string(FamilyName(tools.family)) + " listener guard: " + tools.restore +

@@ -1,16 +1,17 @@
 // inject/redirect_installer.h — applying and removing the capture rules, all or nothing.
 //
 // Owns: the install / cleanup procedures of picket-init on top of a `CommandRunner`:
-//   1. for each family (IPv4, then IPv6 unless disabled) snapshot the nat table
-//      (`iptables-save -t nat`), refuse if another mesh's capture chains are present; then
-//      snapshot each family's filter table (the listener guard, inject/listener_guard.h);
-//   2. apply one `iptables-restore --noflush` transaction per family and table (atomic each):
-//      the capture rules in nat, then the listener guard in filter;
-//   3. if any step fails, restore every family already changed from its snapshot
-//      (`iptables-restore -T nat`), so the namespace is exactly as before the run, and report
-//      the failing command with its stderr.
-// Cleanup removes every PICKET_* chain of the nat table, every jump into one, and the listener
-// guard, per family, the same way.
+//   1. for each family (IPv4, then IPv6 unless disabled) snapshot the nat and mangle tables
+//      (`iptables-save -t nat`, `-t mangle`), refuse if another mesh's capture chains are present;
+//      then snapshot each family's filter table (the listener guard, inject/listener_guard.h);
+//   2. apply one `iptables-restore --noflush` transaction per family and table group (atomic
+//      each): the TCP redirect (nat) with the UDP/SCTP verdict queue (mangle,
+//      inject/datagram_rules.h), then the listener guard (filter);
+//   3. if any step fails, restore every table already changed from its snapshot
+//      (`iptables-restore -T mangle`, `-T nat`, `-T filter`), so the namespace is exactly as
+//      before the run, and report the failing command with its stderr.
+// Cleanup removes every PICKET_* chain of those tables and every jump into one, per family, the
+// same way.
 // The IPv6 inbound passthrough source (default `::7`) must be an address of `lo` for the sidecar
 // to bind it (IPv4's 127.0.0.7 is already in 127.0.0.0/8): AddPassthroughAddress puts it there
 // (`ip -6 addr replace`, idempotent), RemovePassthroughAddress takes it away if present.

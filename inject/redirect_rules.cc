@@ -65,7 +65,10 @@ base::Result<bool> ParseBool(std::string_view flag, std::string_view s) {
       Error::At("--" + std::string(flag), "\"" + std::string(s) + "\" is not true or false"));
 }
 
-// Which family a CIDR (or bare address) belongs to; error when neither.
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
 base::Result<Family> CidrFamily(const std::string& cidr) {
   std::string addr = cidr;
   int max_prefix = 128;
@@ -94,10 +97,6 @@ base::Result<Family> CidrFamily(const std::string& cidr) {
   }
   return family;
 }
-
-bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-}  // namespace
 
 const std::vector<std::string>& PicketChains() {
   static const std::vector<std::string> kChains{kInbound, kRedirect, kInRedirect, kOutput};
@@ -128,6 +127,8 @@ flags (lists are comma-separated):
   --inbound-passthrough-source=127.0.0.7,::7
                                       source the sidecar binds to reach the local app
   --ipv6=true                         false: leave ip6tables alone (explicit opt-out)
+  --udp-sctp=true                     false: do not capture (nor enforce) UDP and SCTP
+  --nfqueue=15000                     the queue new UDP/SCTP flows wait in for a verdict
   --iptables-restore=PATH, --iptables-save=PATH,
   --ip6tables-restore=PATH, --ip6tables-save=PATH
                                       binaries (e.g. iptables-legacy-restore)
@@ -233,6 +234,14 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
       auto b = ParseBool(name, value);
       if (!b) return std::unexpected(b.error());
       c.ipv6 = *b;
+    } else if (name == "udp-sctp") {
+      auto b = ParseBool(name, value);
+      if (!b) return std::unexpected(b.error());
+      c.capture_datagrams = *b;
+    } else if (name == "nfqueue") {
+      auto v = ParseNumber<uint16_t>(name, value, 0, 65535);
+      if (!v) return std::unexpected(v.error());
+      c.datagram_queue = *v;
     } else if (name == "iptables-restore") {
       cmd.iptables_restore = value;
     } else if (name == "iptables-save") {

@@ -8,8 +8,9 @@
 //
 // Model: istio-iptables in REDIRECT mode (istio tools/istio-iptables/pkg/capture/run.go) with
 // chains of our own (PICKET_INBOUND, PICKET_IN_REDIRECT, PICKET_OUTPUT, PICKET_REDIRECT), our own
-// ports (outbound 15001, inbound 15006, admin 15000, readiness 15021) and uid/gid 1337. Only TCP is
-// captured; DNS and other UDP are left alone.
+// ports (outbound 15001, inbound 15006, admin 15000, readiness 15021) and uid/gid 1337. This file
+// redirects TCP (nat table); UDP and SCTP go to a verdict queue (mangle table,
+// inject/datagram_rules.h).
 //
 // Pure functions; any thread.
 #pragma once
@@ -51,7 +52,14 @@ struct RedirectConfig {
   std::string inbound_passthrough_v4 = "127.0.0.7";
   std::string inbound_passthrough_v6 = "::7";
   bool ipv6 = true;
+  // UDP and SCTP: the first packet of each new flow to the sidecar's NFQUEUE (see
+  // inject/datagram_rules.h). Off: UDP and SCTP are not captured (and not enforced).
+  bool capture_datagrams = true;
+  uint16_t datagram_queue = 15000;
 };
+
+// Which family a CIDR (or bare address) belongs to; an error when neither.
+[[nodiscard]] base::Result<Family> CidrFamily(const std::string& cidr);
 
 // What picket-init was asked to do.
 struct InitCommand {

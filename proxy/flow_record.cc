@@ -115,7 +115,9 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
   out += "\",\"IP\":{\"source\":\"" + r.source.address.ToString() + "\",\"destination\":\"" +
          r.destination.address.ToString() + "\",\"ipVersion\":\"";
   out += r.source.address.v6 ? "IPv6" : "IPv4";
-  out += "\"},\"l4\":{\"TCP\":{\"source_port\":" + std::to_string(r.source.port) +
+  out += "\"},\"l4\":{\"";
+  out += config::ProtocolName(r.protocol);
+  out += "\":{\"source_port\":" + std::to_string(r.source.port) +
          ",\"destination_port\":" + std::to_string(r.destination.port) + "}}";
   const policy::PeerInfo* src_peer = r.policy ? r.policy->LookupPeer(r.source.address) : nullptr;
   const policy::PeerInfo* dst_peer =

@@ -33,6 +33,7 @@ struct FlowRecord {
   bool relayed = false;    // bytes moved (or could have): bytes and duration are reported
   filters::CloseReason close_reason = filters::CloseReason::kNormal;
   filters::Direction direction = filters::Direction::kOutbound;
+  config::Protocol protocol = config::Protocol::kTCP;  // l4.TCP / l4.UDP / l4.SCTP
   filters::Endpoint source;
   filters::Endpoint destination;  // the original destination (for a Service: the backend)
   // Set when the connection was sent to a Service address (then `destination` is the backend

@@ -2,13 +2,12 @@
 //
 // Owns: `Listener` (one bound socket that hands new flows to its `ListenerHandler`, the
 // worker), `ListenerHandler`, and MakeListeners — the one function that turns the bootstrap's
-// `listeners` section into a worker's listeners. Today every listener is a TCP accept
-// listener (`Kind::kTcpAccept`, redirected connections on the outbound and inbound ports).
-// Next: a listener for datagram flows (UDP: the first datagram of a 5-tuple is a new flow) and
-// one for packet verdicts (NFQUEUE: the first packet of each new flow is decided and the kernel
-// carries the rest). Each is a new Kind and a new branch in MakeListeners; the handler grows one
-// method per kind of flow, so the TCP accept path keeps exactly one indirect call per
-// connection (ListenerHandler::OnAccepted) and no allocation.
+// `listeners` section into a worker's listeners: TCP accept listeners (`Kind::kTcpAccept`,
+// redirected connections on the outbound and inbound ports). The packet-verdict listener
+// (`Kind::kPacketVerdict`, proxy/nfqueue_listener.h: the first packet of each new UDP or SCTP
+// flow is decided and the kernel carries the rest) is made by the one worker that owns the queue.
+// The handler has one method per kind of flow, so the TCP accept path keeps exactly one indirect
+// call per connection (ListenerHandler::OnAccepted) and no allocation.
 //
 // Threads: MakeListeners and the first Start() may run on the creating thread before the
 // worker's loop runs; everything else on the loop's thread. A Listener must outlive its handle:
@@ -24,8 +23,10 @@
 #include <memory>
 #include <vector>
 
+#include "base/error.h"
 #include "config/bootstrap.h"
 #include "filters/filter.h"
+#include "proxy/packet_headers.h"
 #include "proxy/socket_util.h"
 
 namespace picket::proxy {
@@ -43,6 +44,14 @@ class ListenerHandler {
   virtual void OnAcceptExhausted(Listener& listener, int error) = 0;
   // Any other accept() error (the next readable event retries).
   virtual void OnAcceptError(Listener& listener, int error) = 0;
+  // The first packet of a new UDP or SCTP flow (kPacketVerdict): true accepts it, false drops
+  // it. Must not block. The default drops (fail closed).
+  virtual bool OnPacketFlow(Listener& /*listener*/, filters::Direction /*direction*/,
+                            const PacketFlow& /*flow*/) {
+    return false;
+  }
+  // A queued packet whose headers did not parse; it is dropped.
+  virtual void OnPacketUnparsed(Listener& /*listener*/, const base::Error& /*error*/) {}
 
  protected:
   ~ListenerHandler() = default;
@@ -51,8 +60,8 @@ class ListenerHandler {
 class Listener {
  public:
   enum class Kind {
-    kTcpAccept,  // a listening TCP socket: accept4() per connection
-    // kDatagram, kPacketVerdict: next (see the header comment).
+    kTcpAccept,      // a listening TCP socket: accept4() per connection
+    kPacketVerdict,  // an NFQUEUE queue: a verdict per new UDP/SCTP flow (nfqueue_listener.h)
   };
 
   virtual ~Listener() = default;

@@ -45,6 +45,27 @@ std::string JsonString(std::string_view s) {
   return out;
 }
 
+// The "udp_sctp" part of /config_dump: whether new UDP and SCTP flows get a verdict, and from
+// which queue. `"enforced":false` is the explicit opt-out (or a queue not bound yet).
+std::string UdpSctpSection(const config::Bootstrap::UdpSctp& c, const Stats& stats,
+                           const std::string& error) {
+  const bool enforced = stats.packet_flows.enforced.load(std::memory_order_relaxed);
+  std::string out = std::string("{\"enforced\":") + (enforced ? "true" : "false");
+  if (c.enforce) {
+    out += ",\"queue\":" + std::to_string(c.queue) +
+           ",\"queue_max_len\":" + std::to_string(c.queue_max_len);
+    if (!error.empty()) {
+      out += ",\"reason\":" + JsonString(
+                                  "the queue could not be bound (new UDP and SCTP flows are "
+                                  "dropped): " +
+                                  error);
+    }
+  } else {
+    out += ",\"reason\":\"udp_sctp.enforce is false: UDP and SCTP are not enforced\"";
+  }
+  return out + "}";
+}
+
 // The "service_map" part of /config_dump: the map the xDS agent delivered last (the one every
 // worker was given) and the Service version it was ACKed at; null without xds or before the
 // first map.
@@ -377,7 +398,10 @@ std::string Proxy::ConfigDump() const {
          ",\"policy_file\":" + JsonString(b.policy_file) +
          ",\"flow_log\":" + JsonString(b.flow_log.path) +
          ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
-         ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"policy\":";
+         ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"udp_sctp\":" +
+         UdpSctpSection(b.udp_sctp, stats_,
+                        workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
+         ",\"policy\":";
   if (policy_) {
     // Encode() is the policy_file text form; only what this pod's rules need is shown.
     out += PolicyDumpJson(policy_->version(), policy_->Encode());

@@ -97,6 +97,25 @@ std::string RenderPrometheus(const Stats& s, bool policy_loaded) {
          "Flow records suppressed by the per-source rate limit.", Load(s.flow_records_suppressed));
   single("picket_flow_records_dropped_total", "counter",
          "Flow records dropped because the writer queue was full.", Load(s.flow_records_dropped));
+  const PacketFlowStats& p = s.packet_flows;
+  single("picket_udp_sctp_enforced", "gauge",
+         "1 when new UDP and SCTP flows get a policy verdict; 0: not enforced (opted out).",
+         p.enforced.load(std::memory_order_relaxed) ? 1 : 0);
+  const char* kFlows = "picket_udp_sctp_flows_total";
+  w.Family(kFlows, "counter", "New UDP and SCTP flows decided, by direction and verdict.");
+  for (filters::Direction d : {filters::Direction::kInbound, filters::Direction::kOutbound}) {
+    const size_t i = static_cast<size_t>(d);
+    const std::string dir = std::string("direction=\"") + filters::DirectionName(d) + "\"";
+    w.Sample(kFlows, dir + ",verdict=\"allowed\"", Load(p.allowed[i]));
+    w.Sample(kFlows, dir + ",verdict=\"denied\"", Load(p.denied[i]));
+  }
+  single("picket_udp_sctp_unparsed_total", "counter",
+         "Queued packets dropped because their headers did not parse.", Load(p.unparsed));
+  single("picket_udp_sctp_conntrack_deleted_total", "counter",
+         "UDP and SCTP flows cut after a policy change (conntrack entries deleted).",
+         Load(p.conntrack_deleted));
+  single("picket_udp_sctp_conntrack_errors_total", "counter",
+         "Conntrack dumps or deletions that failed.", Load(p.conntrack_errors));
   return w.Take();
 }
 

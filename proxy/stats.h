@@ -30,7 +30,18 @@ struct DirectionStats {
   std::array<std::atomic<uint64_t>, filters::kAllCloseReasons.size()> closed{};
 };
 
+// UDP and SCTP: a verdict per new flow (proxy/nfqueue_listener.h), not relayed.
+struct PacketFlowStats {
+  std::atomic<bool> enforced{false};   // the verdict queue is bound (else: not enforced)
+  std::atomic<uint64_t> allowed[2]{};  // by filters::Direction
+  std::atomic<uint64_t> denied[2]{};
+  std::atomic<uint64_t> unparsed{0};           // dropped: headers did not parse
+  std::atomic<uint64_t> conntrack_deleted{0};  // flows a policy change cut (ctnetlink)
+  std::atomic<uint64_t> conntrack_errors{0};
+};
+
 struct Stats {
+  PacketFlowStats packet_flows;
   DirectionStats inbound;
   DirectionStats outbound;
   std::atomic<int64_t> active_total{0};  // both directions: the connection-limit gauge

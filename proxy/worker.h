@@ -5,6 +5,11 @@
 // connection it recovers the original destination, runs the filter chain before any upstream
 // connect, resets denied connections (one flow record each) and relays allowed ones
 // (proxy/connection.h). Out of descriptors, it pauses its listeners and retries later.
+// Worker 0 also owns the UDP/SCTP verdict queue when `udp_sctp.enforce` is set
+// (proxy/nfqueue_listener.h): the first packet of each new flow is judged with the same policy
+// snapshot, a denied one dropped and logged (one DROPPED record, l4 UDP/SCTP); after each policy
+// swap it has its sweeper thread cut the conntrack entries of flows the new policy denies
+// (proxy/conntrack_sweep.h), off the loop.
 //
 // Threads: Bind() runs on the creating thread before Start(); Post*() from any thread (they wake
 // the loop with uv_async); everything else on the worker's own thread. The Proxy owns the
@@ -22,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -40,6 +46,7 @@
 namespace picket::proxy {
 
 class Connection;
+class ConntrackSweeper;
 
 // Seam: how an accepted socket's original destination is found (the kernel's conntrack in
 // production; a fixed map in loopback tests, where no redirect happens).
@@ -71,6 +78,9 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   [[nodiscard]] std::expected<void, SysError> Bind(uint16_t outbound_port, uint16_t inbound_port);
   uint16_t outbound_port() const { return outbound_port_; }
   uint16_t inbound_port() const { return inbound_port_; }
+  // Why udp_sctp.enforce is set but the verdict queue could not be bound ("" otherwise). Set by
+  // Bind(); read on the creating thread.
+  const std::string& verdict_error() const { return verdict_error_; }
 
   void Start();
   void Join();
@@ -124,6 +134,15 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   void OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer) override;
   void OnAcceptExhausted(Listener& listener, int error) override;
   void OnAcceptError(Listener& listener, int error) override;
+  bool OnPacketFlow(Listener& listener, filters::Direction direction,
+                    const PacketFlow& flow) override;
+  void OnPacketUnparsed(Listener& listener, const base::Error& error) override;
+  bool PacketFlowAllowed(filters::Direction direction, const PacketFlow& flow,
+                         filters::FilterResult* why) const;
+  void SweepPacketFlows();
+  // One DROPPED record for a denied flow (TCP connection or UDP/SCTP flow), under the budgets.
+  void RecordDenied(const filters::ConnectionInfo& info, filters::CloseReason reason,
+                    filters::FilterResult result, uint64_t id);
   void Reject(int fd, const filters::ConnectionInfo& info, filters::FilterResult result);
   bool IsOwnListener(const filters::Endpoint& destination) const;
   void RunCommands();
@@ -148,6 +167,9 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   uv_idle_t resume_idle_;
   std::vector<uint64_t> resume_ids_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  Listener* verdict_listener_ = nullptr;       // in listeners_; worker 0 with udp_sctp.enforce
+  std::unique_ptr<ConntrackSweeper> sweeper_;  // with verdict_listener_
+  std::string verdict_error_;
   uint16_t outbound_port_ = 0;
   uint16_t inbound_port_ = 0;
   std::unique_ptr<PipePool> pipe_pool_;

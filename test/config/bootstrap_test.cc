@@ -218,3 +218,34 @@ TEST(BootstrapTest, MissingFile) {
 
 }  // namespace
 }  // namespace picket::config
+
+namespace picket::config {
+namespace {
+
+TEST(BootstrapTest, UdpSctpEnforcementIsExplicitAndBounded) {
+  auto off = ParseBootstrap(std::string(kMinimal), "b.yaml");
+  ASSERT_TRUE(off) << Render(off.error());
+  EXPECT_FALSE(off->udp_sctp.enforce);  // the injector writes `enforce: true`
+  EXPECT_EQ(off->udp_sctp.queue, 15000);
+  auto on = ParseBootstrap(std::string(kMinimal) +
+                               "udp_sctp: {enforce: true, queue: 7, "
+                               "queue_max_len: 100}\n",
+                           "b.yaml");
+  ASSERT_TRUE(on) << Render(on.error());
+  EXPECT_TRUE(on->udp_sctp.enforce);
+  EXPECT_EQ(on->udp_sctp.queue, 7);
+  EXPECT_EQ(on->udp_sctp.queue_max_len, 100u);
+  auto bad = ParseBootstrap(std::string(kMinimal) +
+                                "udp_sctp: {enforce: yes please, queue: "
+                                "65536, queue_max_len: 0, bypass: true}\n",
+                            "bad.yaml");
+  ASSERT_FALSE(bad);
+  const std::string text = Render(bad.error());
+  for (const char* expected : {"udp_sctp.enforce: must be true or false",
+                               "udp_sctp.queue:", "udp_sctp.queue_max_len:", "udp_sctp.bypass"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
+  }
+}
+
+}  // namespace
+}  // namespace picket::config

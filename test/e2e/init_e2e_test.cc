@@ -231,11 +231,46 @@ TEST_F(InitE2E, InboundTcpToAnyPortReachesTheInboundListener) {
   EXPECT_FALSE(HasPendingConnection(l6));
 }
 
+// Fail closed: with the verdict queue's rules and no sidecar reading the queue, the first packet
+// of every new UDP flow is dropped, both ways and in both families; with --udp-sctp=false (or
+// before picket-init) the same datagrams arrive, which shows the test can see them.
+TEST_F(InitE2E, NewUdpFlowsAreDroppedWithoutASidecar) {
+  struct Pair {
+    std::string app, peer;
+  };
+  const std::vector<Pair> pairs{{AppV4(), PeerV4()}, {AppV6(), PeerV6()}};
+  auto exchange = [&](const Pair& p, uint16_t port) {
+    // Returns bit 1: app → peer arrived, bit 2: peer → app arrived. Fresh ports: new flows.
+    int result = 0;
+    const int peer = Keep(UdpSocketIn(*peer_, p.peer, port));
+    const int app = Keep(UdpSocketIn(*app_, p.app, port));
+    if (peer < 0 || app < 0) return -1;
+    // Both directions are new flows of their own (different source ports).
+    const int app_client = Keep(UdpSocketIn(*app_, p.app, 0));
+    const int peer_client = Keep(UdpSocketIn(*peer_, p.peer, 0));
+    EXPECT_TRUE(SendUdp(app_client, p.peer, port, "out"));
+    EXPECT_TRUE(SendUdp(peer_client, p.app, port, "in"));
+    if (ReceiveUdpWithin(peer, 500) == "out") result |= 1;
+    if (ReceiveUdpWithin(app, 500) == "in") result |= 2;
+    return result;
+  };
+  for (const Pair& p : pairs) EXPECT_EQ(exchange(p, 7100), 3) << p.app << ": without rules";
+  Init({});
+  for (const Pair& p : pairs) EXPECT_EQ(exchange(p, 7101), 0) << p.app << ": not dropped";
+  Init({"--udp-sctp=false"});
+  for (const Pair& p : pairs) EXPECT_EQ(exchange(p, 7102), 3) << p.app << ": opted out";
+  const std::string mangle = app_->Exec({"iptables-save", "-t", "mangle"}).out;
+  EXPECT_EQ(mangle.find("PICKET_"), std::string::npos) << mangle;
+}
+
 TEST_F(InitE2E, RerunChangesNothingAndCleanupRemovesEverything) {
   Init({});
   const std::string v4 = Save("iptables-save"), v6 = Save("ip6tables-save");
   EXPECT_NE(v4.find(":PICKET_OUTPUT"), std::string::npos) << v4;
   EXPECT_NE(v6.find(":PICKET_OUTPUT"), std::string::npos) << v6;
+  EXPECT_NE(Save("iptables-save", "mangle").find(":PICKET_DGRAM_OUT"), std::string::npos);
+  EXPECT_NE(Save("ip6tables-save", "mangle").find(":PICKET_DGRAM_IN"), std::string::npos);
+  const std::string m4 = Save("iptables-save", "mangle"), m6 = Save("ip6tables-save", "mangle");
   // The listener guard (filter table), one jump per family.
   const std::string f4 = Save("iptables-save", "filter"), f6 = Save("ip6tables-save", "filter");
   EXPECT_NE(f4.find(":PICKET_LISTEN_GUARD"), std::string::npos) << f4;
@@ -243,6 +278,8 @@ TEST_F(InitE2E, RerunChangesNothingAndCleanupRemovesEverything) {
   Init({});
   EXPECT_EQ(Save("iptables-save"), v4);
   EXPECT_EQ(Save("ip6tables-save"), v6);
+  EXPECT_EQ(Save("iptables-save", "mangle"), m4);
+  EXPECT_EQ(Save("ip6tables-save", "mangle"), m6);
   EXPECT_EQ(Save("iptables-save", "filter"), f4);
   EXPECT_EQ(Save("ip6tables-save", "filter"), f6);
   Init({"--cleanup"});

@@ -119,6 +119,40 @@ int ListenIn(const Netns& ns, const std::string& addr, uint16_t port,
   });
 }
 
+int UdpSocketIn(const Netns& ns, const std::string& addr, uint16_t port) {
+  return ns.InNetns([&]() -> int {
+    sockaddr_storage ss;
+    socklen_t len;
+    if (!ToSockaddr(addr, port, &ss, &len)) return -1;
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      ADD_FAILURE() << "bind udp " << addr << ":" << port << " in " << ns.name() << ": "
+                    << strerror(errno);
+      close(fd);
+      return -1;
+    }
+    return fd;
+  });
+}
+
+bool SendUdp(int fd, const std::string& addr, uint16_t port, const std::string& payload) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(addr, port, &ss, &len)) return false;
+  return sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) ==
+         static_cast<ssize_t>(payload.size());
+}
+
+std::string ReceiveUdpWithin(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) != 1) return "";
+  char buf[2048];
+  ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
 int ConnectFrom(const Netns& ns, const std::string& addr, uint16_t port, int timeout_ms) {
   int fd = ns.InNetns([&]() -> int {
     sockaddr_storage ss;

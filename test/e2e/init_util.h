@@ -50,6 +50,12 @@ int ListenIn(const Netns& ns, const std::string& addr, uint16_t port,
 int ConnectFrom(const Netns& ns, const std::string& addr, uint16_t port, int timeout_ms = 3000);
 // accept() with a timeout; -1 when nothing arrives in time.
 int AcceptWithin(int listen_fd, int timeout_ms);
+// A UDP socket bound to addr:port inside `ns` (port 0: any); -1 on failure.
+int UdpSocketIn(const Netns& ns, const std::string& addr, uint16_t port);
+// Sends `payload` from `fd` to addr:port; false when sendto() fails.
+bool SendUdp(int fd, const std::string& addr, uint16_t port, const std::string& payload);
+// The next datagram on `fd` within `timeout_ms`, or "" (no datagram in time).
+std::string ReceiveUdpWithin(int fd, int timeout_ms);
 // The original destination of a redirected accepted connection, "addr:port" / "[addr]:port".
 std::string OriginalDestination(int fd, bool ipv6);
 // The local address of an accepted connection, same format.

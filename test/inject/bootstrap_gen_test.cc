@@ -35,6 +35,9 @@ TEST(Bootstrap, FromDownwardApiValues) {
             "  inbound_port: 15006\n"
             "admin:\n"
             "  address: \"127.0.0.1:15000\"\n"
+            "udp_sctp:\n"
+            "  enforce: true\n"
+            "  queue: 15000\n"
             "xds:\n"
             "  address: picket-control.picket-system.svc:15012\n"
             "  tls:\n"
@@ -44,6 +47,24 @@ TEST(Bootstrap, FromDownwardApiValues) {
 }
 
 // What we generate is what picket-proxy accepts (config/bootstrap.h), both policy sources.
+TEST(Bootstrap, UdpSctpOptOutIsExplicitAndTheProxyReadsIt) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "dns";
+  p.ips = {"10.0.0.9"};
+  p.policy_file = "/etc/picket/policy.json";
+  p.nfqueue = 77;
+  for (bool on : {true, false}) {
+    p.udp_sctp = on;
+    auto doc = BuildBootstrap(p);
+    ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
+    auto parsed = config::ParseBootstrap(config::EmitYaml(*doc), "gen.yaml");
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed->udp_sctp.enforce, on);
+    EXPECT_EQ(parsed->udp_sctp.queue, 77);
+  }
+}
+
 TEST(Bootstrap, TheProxyAcceptsIt) {
   BootstrapParams p;
   p.ns = "shop";

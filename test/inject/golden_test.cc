@@ -1,5 +1,5 @@
 // Golden tests: picket-inject over every workload kind, List, multi-document, already-injected,
-// opted-out, hostNetwork, native-sidecar and capability inputs (testdata/<name>.in.yaml →
+// opted-out, hostNetwork, native-sidecar, capability and UDP/SCTP opt-out inputs (testdata/<name>.in.yaml →
 // <name>.out.yaml), and picket-init --dry-run (testdata/init_*.golden).
 //
 // To regenerate after an intended change, then review the diff:
@@ -79,6 +79,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"daemonset", false, {}}, Case{"replicaset", false, {}}, Case{"job", false, {}},
         Case{"cronjob", false, {}}, Case{"list", false, {}}, Case{"multidoc", false, {}},
         Case{"native_sidecar", true, {}}, Case{"already_injected", false, {"already injected"}},
+        Case{"udp_sctp_off", false, {}},
         Case{"opted_out",
              false,
              {"Pod \"legacy\" has sidecar injection disabled",

@@ -107,13 +107,18 @@ TEST(Installer, Ipv6FailureRollsBackIpv4) {
                                      "ip6tables-restore: line 7 failed"),
       std::string::npos)
       << result.error().ToString();
-  // save nat v4, v6, save filter v4, v6, restore v4, restore v6 (fails), rollback v6, v4.
-  ASSERT_EQ(r.calls.size(), 8u);
-  EXPECT_EQ(r.calls[2].argv, (std::vector<std::string>{"iptables-save", "-t", "filter"}));
-  EXPECT_EQ(r.calls[4].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
-  EXPECT_EQ(r.calls[6].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
-  EXPECT_EQ(r.calls[7].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
-  EXPECT_EQ(r.calls[7].input, "*nat\nCOMMIT\n");  // the snapshot taken before
+  // save v4 nat+mangle, save v6 nat+mangle, save filter v4, v6, restore v4, restore v6 (fails),
+  // rollback v6 (mangle, nat), rollback v4 (mangle, nat).
+  ASSERT_EQ(r.calls.size(), 12u);
+  EXPECT_EQ(r.calls[1].argv, (std::vector<std::string>{"iptables-save", "-t", "mangle"}));
+  EXPECT_EQ(r.calls[4].argv, (std::vector<std::string>{"iptables-save", "-t", "filter"}));
+  EXPECT_EQ(r.calls[6].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
+  EXPECT_NE(r.calls[6].input.find("*mangle\n"), std::string::npos);
+  EXPECT_EQ(r.calls[8].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "mangle"}));
+  EXPECT_EQ(r.calls[9].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
+  EXPECT_EQ(r.calls[10].argv, (std::vector<std::string>{"iptables-restore", "-T", "mangle"}));
+  EXPECT_EQ(r.calls[11].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
+  EXPECT_EQ(r.calls[11].input, "*nat\nCOMMIT\n");  // the snapshot taken before
 }
 
 TEST(Installer, Ipv6UnavailableIsAnErrorUnlessDisabled) {

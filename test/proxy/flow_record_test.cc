@@ -81,6 +81,20 @@ TEST(FlowRecordTest, OtherDropReasonsUseTheirNames) {
   EXPECT_NE(json.find("\"close_reason\":\"no_policy_yet\""), std::string::npos);
 }
 
+TEST(FlowRecordTest, UdpAndSctpFlowsNameTheirL4) {
+  FlowRecord r = Denied();
+  for (auto [protocol, name] :
+       {std::pair{config::Protocol::kUDP, "UDP"}, std::pair{config::Protocol::kSCTP, "SCTP"}}) {
+    r.protocol = protocol;
+    std::string json = FlowRecordJson(r, NodeIdentity{"default", "client"});
+    EXPECT_NE(json.find(std::string("\"l4\":{\"") + name +
+                        "\":{\"source_port\":44916,\"destination_port\":80}}"),
+              std::string::npos)
+        << json;
+    EXPECT_EQ(json.find("\"TCP\""), std::string::npos);
+  }
+}
+
 TEST(FlowRecordTest, SuppressedRecord) {
   auto t = std::chrono::system_clock::time_point(std::chrono::seconds(0));
   SuppressedSummary summary;

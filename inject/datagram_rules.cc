@@ -1,0 +1,161 @@
+// inject/datagram_rules.cc — see datagram_rules.h.
+#include "inject/datagram_rules.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace picket::inject {
+namespace {
+
+constexpr char kOut[] = "PICKET_DGRAM_OUT";
+constexpr char kIn[] = "PICKET_DGRAM_IN";
+constexpr const char* kProtocols[] = {"udp", "sctp"};
+// A flow's first packet, and what conntrack could not place (INVALID), never the rest. NEW alone
+// is not enough: conntrack calls every packet of a one-way UDP flow NEW until a reply is seen;
+// only the first one's entry is not yet CONFIRMED (that happens as it leaves the host's hooks).
+constexpr char kNewFlows[] = " -m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED";
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+bool IsOurs(std::string_view chain) { return StartsWith(chain, "PICKET_DGRAM_"); }
+
+// Drops our stale jumps (re-added by the caller, if at all) and chains we do not create.
+void RemoveStale(std::ostringstream& o, const NatState& current, bool keep_ours) {
+  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
+  const auto& ours = PicketDatagramChains();
+  std::vector<std::string> stale;
+  for (const std::string& chain : current.picket_chains) {
+    if (!keep_ours || std::find(ours.begin(), ours.end(), chain) == ours.end()) {
+      stale.push_back(chain);
+    }
+  }
+  for (const std::string& chain : stale) o << "-F " << chain << "\n";
+  for (const std::string& chain : stale) o << "-X " << chain << "\n";
+}
+
+}  // namespace
+
+const std::vector<std::string>& PicketDatagramChains() {
+  static const std::vector<std::string> kChains{kIn, kOut};
+  return kChains;
+}
+
+NatState ParseMangleState(std::string_view text) {
+  NatState state;
+  bool in_mangle = false;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (StartsWith(line, "*")) {
+      in_mangle = line == "*mangle";
+      continue;
+    }
+    if (!in_mangle) continue;
+    if (StartsWith(line, ":")) {
+      std::string chain = line.substr(1, line.find(' ') - 1);
+      if (IsOurs(chain)) state.picket_chains.push_back(chain);
+    } else if (StartsWith(line, "-A ")) {
+      std::string chain = line.substr(3, line.find(' ', 3) - 3);
+      if (!IsOurs(chain) && line.find(" -j PICKET_DGRAM_") != std::string::npos) {
+        state.jump_rules.push_back(line);
+      }
+    }
+  }
+  return state;
+}
+
+base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Family family,
+                                                   const NatState& current) {
+  if (!c.capture_datagrams) return BuildDatagramCleanupTransaction(current);
+  std::vector<std::string> include, exclude;
+  bool include_all = false;
+  for (const std::string& cidr : c.include_outbound_cidrs) {
+    if (cidr == "*") {
+      include_all = true;
+      continue;
+    }
+    auto f = CidrFamily(cidr);
+    if (!f) return std::unexpected(f.error());
+    if (*f == family) include.push_back(cidr);
+  }
+  for (const std::string& cidr : c.exclude_outbound_cidrs) {
+    auto f = CidrFamily(cidr);
+    if (!f) return std::unexpected(f.error());
+    if (*f == family) exclude.push_back(cidr);
+  }
+  const std::string queue = " -j NFQUEUE --queue-num " + std::to_string(c.datagram_queue);
+
+  std::ostringstream o;
+  o << "*mangle\n";
+  for (const std::string& chain : PicketDatagramChains()) o << ":" << chain << " - [0:0]\n";
+  RemoveStale(o, current, /*keep_ours=*/true);
+
+  // Inbound (PREROUTING): loopback is the pod talking to itself (its OUTPUT side decided).
+  o << "-A " << kIn << " -i lo -j RETURN\n";
+  for (const std::string& i : c.exclude_interfaces)
+    o << "-A " << kIn << " -i " << i << " -j RETURN\n";
+  if (c.all_inbound_ports) {
+    for (uint16_t p : c.exclude_inbound_ports) {
+      for (const char* proto : kProtocols) {
+        o << "-A " << kIn << " -p " << proto << " -m " << proto << " --dport " << p
+          << " -j RETURN\n";
+      }
+    }
+    o << "-A " << kIn << queue << "\n";
+  } else {
+    for (uint16_t p : c.include_inbound_ports) {
+      for (const char* proto : kProtocols) {
+        o << "-A " << kIn << " -p " << proto << " -m " << proto << " --dport " << p << queue
+          << "\n";
+      }
+    }
+  }
+
+  // Outbound (POSTROUTING of locally sent packets): the sidecar's own packets, loopback and
+  // exclusions, then capture.
+  for (uint32_t uid : c.proxy_uids)
+    o << "-A " << kOut << " -m owner --uid-owner " << uid << " -j RETURN\n";
+  for (uint32_t gid : c.proxy_gids)
+    o << "-A " << kOut << " -m owner --gid-owner " << gid << " -j RETURN\n";
+  o << "-A " << kOut << " -o lo -j RETURN\n";
+  for (const std::string& i : c.exclude_interfaces)
+    o << "-A " << kOut << " -o " << i << " -j RETURN\n";
+  for (uint16_t p : c.exclude_outbound_ports) {
+    for (const char* proto : kProtocols) {
+      o << "-A " << kOut << " -p " << proto << " -m " << proto << " --dport " << p
+        << " -j RETURN\n";
+    }
+  }
+  for (const std::string& cidr : exclude) o << "-A " << kOut << " -d " << cidr << " -j RETURN\n";
+  for (uint16_t p : c.include_outbound_ports) {
+    for (const char* proto : kProtocols) {
+      o << "-A " << kOut << " -p " << proto << " -m " << proto << " --dport " << p << queue << "\n";
+    }
+  }
+  if (include_all) {
+    o << "-A " << kOut << queue << "\n";
+  } else {
+    for (const std::string& cidr : include) o << "-A " << kOut << " -d " << cidr << queue << "\n";
+  }
+
+  for (const char* proto : kProtocols) {
+    o << "-A PREROUTING -p " << proto << kNewFlows << " -j " << kIn << "\n";
+    // POSTROUTING, not OUTPUT: after the nat table's DNAT of a Service address (kube-proxy),
+    // so egress is judged against the backend, as for TCP.
+    o << "-A POSTROUTING -p " << proto << kNewFlows << " -j " << kOut << "\n";
+  }
+  o << "COMMIT\n";
+  return o.str();
+}
+
+std::string BuildDatagramCleanupTransaction(const NatState& current) {
+  if (current.picket_chains.empty() && current.jump_rules.empty()) return "";
+  std::ostringstream o;
+  o << "*mangle\n";
+  RemoveStale(o, current, /*keep_ours=*/false);
+  o << "COMMIT\n";
+  return o.str();
+}
+
+}  // namespace picket::inject

@@ -1,0 +1,48 @@
+// inject/datagram_rules.h — the UDP and SCTP capture rules: the first packet of every new flow
+// goes to the sidecar's verdict queue (NFQUEUE), fail closed.
+//
+// Owns: the pure functions that turn a `RedirectConfig` (and, for re-runs and cleanup, the
+// current `iptables-save -t mangle` text) into the mangle-table part of picket-init's
+// transaction for one address family. Rules live in chains of our own, PICKET_DGRAM_OUT (jumped
+// to from mangle POSTROUTING: after any Service DNAT in nat OUTPUT, so egress is judged against
+// the backend) and PICKET_DGRAM_IN (from mangle PREROUTING); the jumps match only
+// `-m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED`, so a flow's first packet is judged
+// and the kernel carries the rest of an accepted flow (its conntrack entry is confirmed once that
+// packet is through; a one-way flow's later packets are still NEW but confirmed, so never queued). A packet conntrack cannot place (INVALID: e.g. an SCTP chunk that opens nothing)
+// is judged too rather than slipping past. The queue is used WITHOUT `--queue-bypass`: when no
+// sidecar listens, the kernel drops what it would have queued — fail closed, as the TCP redirect
+// to a closed port is.
+//
+// The exclusions are the TCP capture's (inject/redirect_rules.h): outbound, the proxy's uids and
+// gids, loopback (app to app), excluded interfaces, CIDRs and ports, the include lists; inbound,
+// loopback, excluded interfaces, the include/exclude inbound ports. TCP-only ports (admin,
+// readiness) are not UDP ports and are not special here.
+//
+// Pure functions; any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+#include "inject/redirect_rules.h"
+
+namespace picket::inject {
+
+// Our mangle chains, in creation order.
+const std::vector<std::string>& PicketDatagramChains();
+
+// `iptables-save -t mangle` → our chains and the jumps into them (foreign_chains stays empty).
+NatState ParseMangleState(std::string_view iptables_save_output);
+
+// The mangle transaction for `family`: `*mangle ... COMMIT\n`. With
+// `config.capture_datagrams == false` it only removes what `current` shows of ours (empty when
+// there is nothing), so turning enforcement off converges too. Fails on a bad CIDR.
+[[nodiscard]] base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& config,
+                                                                 Family family,
+                                                                 const NatState& current = {});
+
+// Removes everything in `current` (empty when there is nothing to do).
+std::string BuildDatagramCleanupTransaction(const NatState& current);
+
+}  // namespace picket::inject

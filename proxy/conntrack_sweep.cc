@@ -1,0 +1,131 @@
+// proxy/conntrack_sweep.cc — see conntrack_sweep.h.
+#include "proxy/conntrack_sweep.h"
+
+#include <arpa/inet.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace picket::proxy {
+namespace {
+
+struct Context {
+  const std::function<bool(const base::IpAddress&)>* is_pod_address;
+  const std::function<bool(filters::Direction, const PacketFlow&)>* allowed;
+  SweepResult result;
+  std::vector<nf_conntrack*> doomed;
+};
+
+base::IpAddress Address(const nf_conntrack* ct, bool v6, nf_conntrack_attr v4_attr,
+                        nf_conntrack_attr v6_attr) {
+  if (v6) return base::IpAddress::V6(static_cast<const uint8_t*>(nfct_get_attr(ct, v6_attr)));
+  const uint32_t a = nfct_get_attr_u32(ct, v4_attr);  // network order
+  return base::IpAddress::V4(reinterpret_cast<const uint8_t*>(&a));
+}
+
+int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
+  auto& c = *static_cast<Context*>(data);
+  const uint8_t l4 = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
+  if (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP) return NFCT_CB_CONTINUE;
+  const uint8_t l3 = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
+  if (l3 != AF_INET && l3 != AF_INET6) return NFCT_CB_CONTINUE;
+  const bool v6 = l3 == AF_INET6;
+  const base::IpAddress orig_src = Address(ct, v6, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC);
+  const base::IpAddress orig_dst = Address(ct, v6, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST);
+  const bool from_pod = (*c.is_pod_address)(orig_src);
+  const bool to_pod = (*c.is_pod_address)(orig_dst);
+  if (from_pod == to_pod) return NFCT_CB_CONTINUE;  // not ours, or the pod to itself
+  PacketFlow flow;
+  flow.protocol = l4 == IPPROTO_UDP ? config::Protocol::kUDP : config::Protocol::kSCTP;
+  flow.source = orig_src;
+  flow.source_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
+  filters::Direction direction;
+  if (from_pod) {
+    direction = filters::Direction::kOutbound;
+    // After a Service DNAT the reply comes from the backend: that is the destination judged.
+    flow.destination = Address(ct, v6, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC);
+    flow.destination_port = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+  } else {
+    direction = filters::Direction::kInbound;
+    flow.destination = orig_dst;
+    flow.destination_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
+  }
+  ++c.result.examined;
+  if (!(*c.allowed)(direction, flow)) c.doomed.push_back(nfct_clone(ct));
+  return NFCT_CB_CONTINUE;
+}
+
+}  // namespace
+
+base::Result<SweepResult> SweepConntrack(
+    const std::function<bool(const base::IpAddress&)>& is_pod_address,
+    const std::function<bool(filters::Direction, const PacketFlow&)>& allowed) {
+  nfct_handle* h = nfct_open(CONNTRACK, 0);
+  if (h == nullptr) {
+    return std::unexpected(base::Error::Of(std::string("ctnetlink: ") + std::strerror(errno)));
+  }
+  Context c{&is_pod_address, &allowed, {}, {}};
+  nfct_callback_register(h, NFCT_T_ALL, &OnEntry, &c);
+  uint32_t family = AF_UNSPEC;
+  const int dumped = nfct_query(h, NFCT_Q_DUMP, &family);
+  const int dump_errno = errno;
+  nfct_callback_unregister(h);
+  std::string failures;
+  if (dumped != 0) failures = std::string("dump: ") + std::strerror(dump_errno);
+  for (nf_conntrack* ct : c.doomed) {
+    // ENOENT: the entry expired meanwhile, which is what we wanted.
+    if (nfct_query(h, NFCT_Q_DESTROY, ct) == 0) {
+      ++c.result.deleted;
+    } else if (errno != ENOENT && failures.empty()) {
+      failures = std::string("delete: ") + std::strerror(errno);
+    }
+    nfct_destroy(ct);
+  }
+  nfct_close(h);
+  if (!failures.empty()) return std::unexpected(base::Error::Of("ctnetlink " + failures));
+  return c.result;
+}
+
+ConntrackSweeper::ConntrackSweeper(std::function<bool(const base::IpAddress&)> is_pod_address,
+                                   std::function<void(base::Result<SweepResult>)> done)
+    : is_pod_address_(std::move(is_pod_address)), done_(std::move(done)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+ConntrackSweeper::~ConntrackSweeper() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void ConntrackSweeper::Request(Allowed allowed) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = std::move(allowed);
+  }
+  cv_.notify_one();
+}
+
+void ConntrackSweeper::Run() {
+  for (;;) {
+    Allowed allowed;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || pending_.has_value(); });
+      if (stop_) return;
+      allowed = std::move(*pending_);
+      pending_.reset();
+    }
+    done_(SweepConntrack(is_pod_address_, allowed));
+  }
+}
+
+}  // namespace picket::proxy

@@ -1,0 +1,70 @@
+// proxy/conntrack_sweep.h — cutting UDP and SCTP flows a new policy denies.
+//
+// Owns: SweepConntrack. An accepted UDP/SCTP flow lives in the kernel's conntrack table and its
+// later packets are never queued again (inject/datagram_rules.h), so a policy change reaches it
+// only by deleting its entry: the next packet is then NEW, queued, and judged by the new
+// policy (dropped if denied; an allowed flow gets a new entry without a gap). This dumps the
+// namespace's conntrack table over ctnetlink (libnetfilter_conntrack; CAP_NET_ADMIN), asks
+// `allowed` about each UDP and SCTP entry that starts or ends at this pod, and deletes those it
+// denies. Outbound entries are judged against the reply tuple's source (the backend after any
+// Service DNAT), inbound ones against the original source and destination port. Entries of the
+// pod talking to itself are left alone (loopback is never captured).
+//
+// SweepConntrack blocks (a dump, plus one netlink round trip per deleted entry), so the worker
+// that owns the verdict queue runs it on a ConntrackSweeper's thread, never on its loop: it asks
+// for a sweep right after it swapped the policy, so no packet can be judged by the old policy
+// after its entry is gone, and its TCP relay and verdicts go on meanwhile.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "base/error.h"
+#include "base/ip.h"
+#include "filters/filter.h"
+#include "proxy/packet_headers.h"
+
+namespace picket::proxy {
+
+struct SweepResult {
+  uint64_t examined = 0;  // UDP and SCTP entries to or from this pod
+  uint64_t deleted = 0;
+};
+
+// `is_pod_address`: whether an address is this pod's. `allowed`: the verdict for a flow (the
+// same as the verdict queue's for its first packet).
+[[nodiscard]] base::Result<SweepResult> SweepConntrack(
+    const std::function<bool(const base::IpAddress&)>& is_pod_address,
+    const std::function<bool(filters::Direction, const PacketFlow&)>& allowed);
+
+// One thread that runs SweepConntrack for the latest request: requests made while a sweep runs
+// coalesce into one more sweep with the newest verdict function. Request() from any thread;
+// `done` runs on the sweeper's thread. The destructor waits for a sweep in progress.
+class ConntrackSweeper {
+ public:
+  using Allowed = std::function<bool(filters::Direction, const PacketFlow&)>;
+  ConntrackSweeper(std::function<bool(const base::IpAddress&)> is_pod_address,
+                   std::function<void(base::Result<SweepResult>)> done);
+  ~ConntrackSweeper();
+  ConntrackSweeper(const ConntrackSweeper&) = delete;
+  ConntrackSweeper& operator=(const ConntrackSweeper&) = delete;
+
+  void Request(Allowed allowed);
+
+ private:
+  void Run();
+
+  const std::function<bool(const base::IpAddress&)> is_pod_address_;
+  const std::function<void(base::Result<SweepResult>)> done_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Allowed> pending_;  // guarded by mu_
+  bool stop_ = false;               // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace picket::proxy
