@@ -5,8 +5,10 @@ quickstart.sh owns the lifecycle (namespaces, links, processes, cleanup); this f
 happens inside the pods' network namespaces once they exist:
 
   pods        reads the demo's cluster manifest and writes pods.json (name, netns, ip, dirs)
-  serve       one process serving TCP on every pod's ports; the greeting names pod and port
-  probe       connects from every pod to every other pod on every port, in parallel
+  serve       one process serving TCP and UDP on every pod's ports; the greeting (the answer to
+              a datagram) names pod and port
+  probe       connects (TCP) or sends a datagram (UDP) from every pod to every other pod on
+              every port, in parallel
   admin       GETs a path from every sidecar's admin endpoint (127.0.0.1 inside each pod)
   wait-ready  waits until every sidecar answers /ready with 200
   wait-policy waits until every sidecar enforces the policy version `picket-control compile`
@@ -105,19 +107,42 @@ def cmd_pods(args):
 # serve
 
 
+class DatagramGreeter(asyncio.DatagramProtocol):
+    """Answers every datagram with the greeting: a UDP probe is allowed when the answer comes."""
+
+    def __init__(self, greeting):
+        self.greeting = greeting
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(self.greeting, addr)
+
+
 def cmd_serve(args):
     pods = load_pods(args.pods)
     ports = [int(p) for p in args.ports.split(",")]
+    protocols = parse_protocols(args.protocols)
     listeners = []
+    datagram = []
     for p in pods:
         with NetNs(p["netns"]):
             for port in ports:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("0.0.0.0", port))
-                s.listen(128)
-                s.setblocking(False)
-                listeners.append((s, f"{p['name']}:{port}\n".encode()))
+                greeting = f"{p['name']}:{port}\n".encode()
+                if "TCP" in protocols:
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(("0.0.0.0", port))
+                    s.listen(128)
+                    s.setblocking(False)
+                    listeners.append((s, greeting))
+                if "UDP" in protocols:
+                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    u.bind(("0.0.0.0", port))
+                    u.setblocking(False)
+                    datagram.append((u, greeting))
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -137,6 +162,8 @@ def cmd_serve(args):
             return serve
 
         servers = [await asyncio.start_server(handler(g), sock=s) for s, g in listeners]
+        for u, g in datagram:
+            await loop.create_datagram_endpoint(lambda g=g: DatagramGreeter(g), sock=u)
         with open(args.ready + ".tmp", "w") as f:
             f.write(f"{os.getpid()}\n")
         os.rename(args.ready + ".tmp", args.ready)
@@ -151,40 +178,79 @@ def cmd_serve(args):
 # probe
 
 
-def probe(pods, ports, timeout):
-    """Every ordered pair of distinct pods, every port: {(from, to, port): (allowed, detail)}.
+def parse_protocols(text):
+    protocols = [p.strip().upper() for p in text.split(",") if p.strip()]
+    bad = [p for p in protocols if p not in ("TCP", "UDP")]
+    if bad or not protocols:
+        sys.exit(f"--protocols: want TCP and/or UDP, got {text!r}")
+    return protocols
 
-    Allowed means the server's greeting arrived and names the destination pod and port; a reset,
-    a refusal, an EOF without the greeting or the timeout count as denied.
+
+def probe(pods, ports, timeout, protocols=("TCP",), udp_timeout=1.5):
+    """Every ordered pair of distinct pods, every port and protocol:
+    {(from, to, port, protocol): (allowed, detail)}.
+
+    TCP: allowed means the server's greeting arrived and names the destination pod and port; a
+    reset, a refusal, an EOF without the greeting or the timeout count as denied.
+    UDP: one datagram, one new flow; allowed means the greeting came back. A dropped datagram
+    gives no answer at all, so denied is the silence of `udp_timeout` (or an ICMP refusal).
     """
     sel = selectors.DefaultSelector()
     results = {}
+    start = time.monotonic()
     for src in pods:
         with NetNs(src["netns"]):
             for dst in pods:
                 if dst is src:
                     continue
                 for port in ports:
-                    key = (src["name"], dst["name"], port)
-                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    s.setblocking(False)
-                    rc = s.connect_ex((dst["ip"], port))
-                    if rc not in (0, errno.EINPROGRESS):
-                        results[key] = (False, errno.errorcode.get(rc, str(rc)))
-                        s.close()
-                        continue
                     want = f"{dst['name']}:{port}\n".encode()
-                    sel.register(s, selectors.EVENT_WRITE, [key, want, b"", "connecting"])
-    deadline = time.monotonic() + timeout
+                    for proto in protocols:
+                        key = (src["name"], dst["name"], port, proto)
+                        if proto == "UDP":
+                            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                            s.setblocking(False)
+                            s.connect((dst["ip"], port))
+                            s.send(b"probe\n")
+                            sel.register(s, selectors.EVENT_READ,
+                                         [key, want, b"", "datagram", start + udp_timeout])
+                            continue
+                        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                        s.setblocking(False)
+                        rc = s.connect_ex((dst["ip"], port))
+                        if rc not in (0, errno.EINPROGRESS):
+                            results[key] = (False, errno.errorcode.get(rc, str(rc)))
+                            s.close()
+                            continue
+                        sel.register(s, selectors.EVENT_WRITE,
+                                     [key, want, b"", "connecting", start + timeout])
+
+    def expire(now):
+        for k in list(sel.get_map().values()):
+            if k.data[4] <= now:
+                results[k.data[0]] = (False, "timeout")
+                sel.unregister(k.fileobj)
+                k.fileobj.close()
+
     while sel.get_map():
-        left = deadline - time.monotonic()
-        if left <= 0:
+        now = time.monotonic()
+        expire(now)
+        if not sel.get_map():
             break
-        for k, _ in sel.select(left):
+        left = min(k.data[4] for k in sel.get_map().values()) - now
+        for k, _ in sel.select(max(left, 0)):
             s, state = k.fileobj, k.data
             key, want = state[0], state[1]
             done = None
-            if state[3] == "connecting":
+            if state[3] == "datagram":
+                try:
+                    data = s.recv(256)
+                except OSError as e:
+                    done = (False, errno.errorcode.get(e.errno, str(e.errno)).lower().lstrip("e"))
+                else:
+                    done = (True, "greeting") if data == want else (
+                        False, "wrong greeting " + data.decode(errors="replace").strip())
+            elif state[3] == "connecting":
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
                     done = (False, errno.errorcode.get(err, str(err)).lower().lstrip("e"))
@@ -213,23 +279,20 @@ def probe(pods, ports, timeout):
             sel.unregister(s)
             s.close()
             results[key] = done
-    for k in list(sel.get_map().values()):
-        results[k.data[0]] = (False, "timeout")
-        sel.unregister(k.fileobj)
-        k.fileobj.close()
     return results
 
 
 def cmd_probe(args):
     pods = load_pods(args.pods)
     ports = [int(p) for p in args.ports.split(",")]
-    res = probe(pods, ports, args.timeout)
-    out = {"probes": [{"from": f, "to": t, "port": p, "protocol": "TCP", "allowed": a,
-                       "detail": d} for (f, t, p), (a, d) in sorted(res.items())]}
+    res = probe(pods, ports, args.timeout, parse_protocols(args.protocols), args.udp_timeout)
+    out = {"probes": [{"from": f, "to": t, "port": p, "protocol": proto, "allowed": a,
+                       "detail": d} for (f, t, p, proto), (a, d) in sorted(res.items())]}
     json.dump(out, sys.stdout, indent=1)
     print()
     if args.expect_all_allowed and not all(a for a, _ in res.values()):
-        bad = [f"{f} -> {t}:{p} ({d})" for (f, t, p), (a, d) in sorted(res.items()) if not a]
+        bad = [f"{f} -> {t}:{p}/{proto} ({d})"
+               for (f, t, p, proto), (a, d) in sorted(res.items()) if not a]
         sys.exit("not allowed: " + ", ".join(bad))
 
 
@@ -381,8 +444,9 @@ def cmd_wait_policy(args):
 # step: observe, predict, compare, explain
 
 
-def grid_rows(pods, port, cells):
-    """cells: {(from, to, port): '.'|'X'}; rows of a 9x9 grid in the upstream suite's notation."""
+def grid_rows(pods, port, proto, cells):
+    """cells: {(from, to, port, protocol): '.'|'X'}; rows of a 9x9 grid in the upstream suite's
+    notation."""
     names = [p["name"] for p in pods]
     nss = []
     for n in names:
@@ -394,21 +458,22 @@ def grid_rows(pods, port, cells):
     head2 = " ".join(n.split("/")[1] for n in names)
     rows = [head1, head2]
     for f in names:
-        rows.append(" ".join("-" if f == t else cells.get((f, t, port), "?") for t in names))
+        rows.append(" ".join("-" if f == t else cells.get((f, t, port, proto), "?")
+                             for t in names))
     return names, rows
 
 
-def print_grids(pods, ports, observed, predicted, mismatched):
-    for port in ports:
-        names, obs = grid_rows(pods, port, observed)
-        _, pre = grid_rows(pods, port, predicted)
+def print_grids(pods, ports, protocols, observed, predicted, mismatched):
+    for port, proto in [(port, proto) for proto in protocols for port in ports]:
+        names, obs = grid_rows(pods, port, proto, observed)
+        _, pre = grid_rows(pods, port, proto, predicted)
         w = len(obs[1]) + 4
-        print(f"    {'port ' + str(port) + '/TCP':<14}{'observed':<{w}}predicted")
+        print(f"    {'port ' + str(port) + '/' + proto:<14}{'observed':<{w}}predicted")
         labels = ["from \\ to", ""] + names
         for i, label in enumerate(labels):
             note = ""
             if i >= 2:
-                bad = [t for t in names if (label, t, port) in mismatched]
+                bad = [t for t in names if (label, t, port, proto) in mismatched]
                 if bad:
                     note = "   <- differs: " + ", ".join(bad)
             print(f"    {label:<14}{obs[i]:<{w}}{pre[i]}{note}".rstrip())
@@ -456,7 +521,8 @@ def summarize_drops(records):
             continue
         ip = fl.get("IP") or {}
         l4 = fl.get("l4") or {}
-        tcp = l4.get("TCP") or l4.get("UDP") or l4.get("SCTP") or {}
+        proto = next((p for p in ("TCP", "UDP", "SCTP") if l4.get(p)), "?")
+        l4p = l4.get(proto) or {}
         src = endpoint_name(fl.get("source"), ip.get("source"))
         dst = endpoint_name(fl.get("destination"), ip.get("destination"))
         direction = fl.get("traffic_direction", "?")
@@ -467,7 +533,8 @@ def summarize_drops(records):
                 pols.append(f"{pol.get('namespace', '?')}/{pol.get('name', '?')}")
         key = (pod, direction, reason, ", ".join(sorted(set(pols))))
         peer = src if direction == "INGRESS" else dst
-        groups.setdefault(key, {}).setdefault(peer, set()).add(tcp.get("destination_port", "?"))
+        groups.setdefault(key, {}).setdefault(peer, set()).add(
+            f"{l4p.get('destination_port', '?')}/{proto}")
     return groups
 
 
@@ -476,7 +543,7 @@ def print_drops(groups):
         what = "from" if direction == "INGRESS" else "to"
         where = "inbound" if direction == "INGRESS" else "outbound"
         sel = f"; selected by {pols}" if pols else ""
-        print(f"    {pod} ({where}, {reason}{sel}) reset connections {what}:")
+        print(f"    {pod} ({where}, {reason}{sel}) refused flows {what}:")
         items = [f"{peer}:{','.join(str(x) for x in sorted(ports, key=str))}"
                  for peer, ports in sorted(peers.items())]
         line = "      "
@@ -498,7 +565,8 @@ def cmd_step(args):
             offsets[p["name"]] = os.path.getsize(p["flow_log"])
         except OSError:
             offsets[p["name"]] = 0
-    res = probe(pods, ports, args.timeout)
+    protocols = parse_protocols(args.protocols)
+    res = probe(pods, ports, args.timeout, protocols, args.udp_timeout)
     probe_s = time.monotonic() - t0
     observed = {k: "." if a else "X" for k, (a, _) in res.items()}
 
@@ -506,14 +574,16 @@ def cmd_step(args):
         pred_json = json.load(f)
     predicted = {}
     for pr in pred_json["probes"]:
-        if pr.get("protocol", "TCP") != "TCP" or pr["from"] == pr["to"]:
+        proto = pr.get("protocol", "TCP")
+        if proto not in protocols or pr["from"] == pr["to"]:
             continue
-        predicted[(pr["from"], pr["to"], int(pr["port"]))] = "." if pr["allowed"] else "X"
+        predicted[(pr["from"], pr["to"], int(pr["port"]), proto)] = "." if pr["allowed"] else "X"
 
     mismatched = {k for k in observed if predicted.get(k) != observed[k]}
     denied = sum(1 for v in observed.values() if v == "X")
 
-    # Every denied connection leaves exactly one DROPPED record, in the sidecar that decided.
+    # Every denied connection or datagram flow leaves exactly one DROPPED record, in the sidecar
+    # that decided.
     groups, ndrops = {}, 0
     deadline = time.monotonic() + args.drops_timeout
     while True:
@@ -524,21 +594,22 @@ def cmd_step(args):
         time.sleep(0.05)
 
     if not args.quiet:
-        print_grids(pods, ports, observed, predicted, mismatched)
+        print_grids(pods, ports, protocols, observed, predicted, mismatched)
     if mismatched:
         print(f"    DIFFERS from the prediction in {len(mismatched)} of {len(observed)} cells:")
         shown = sorted(mismatched)[:args.max_diffs]
-        for f, t, port in shown:
-            a, detail = res[(f, t, port)]
-            print(f"      {f} -> {t}:{port}: observed {'allowed' if a else 'denied'} ({detail}),"
-                  f" predicted {'allowed' if predicted.get((f, t, port)) == '.' else 'denied'}")
+        for f, t, port, proto in shown:
+            a, detail = res[(f, t, port, proto)]
+            want = predicted.get((f, t, port, proto)) == "."
+            print(f"      {f} -> {t}:{port}/{proto}: observed {'allowed' if a else 'denied'}"
+                  f" ({detail}), predicted {'allowed' if want else 'denied'}")
         if len(mismatched) > len(shown):
             print(f"      ... and {len(mismatched) - len(shown)} more")
     else:
         print(f"    observed == predicted: all {len(observed)} cells agree "
               f"({len(observed) - denied} allowed, {denied} denied)")
     print(f"    new DROPPED flow records: {ndrops}"
-          + ("" if ndrops == denied else f" (expected {denied}, one per denied connection)"))
+          + ("" if ndrops == denied else f" (expected {denied}, one per denied flow)"))
     if not args.quiet:
         print_drops(groups)
     result = {"index": args.index, "title": args.title, "cells": len(observed),
@@ -611,13 +682,16 @@ def main():
     p = sub.add_parser("serve")
     p.add_argument("--pods", required=True)
     p.add_argument("--ports", default="80,81")
+    p.add_argument("--protocols", default="TCP")
     p.add_argument("--ready", required=True)
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("probe")
     p.add_argument("--pods", required=True)
     p.add_argument("--ports", default="80,81")
+    p.add_argument("--protocols", default="TCP")
     p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--udp-timeout", type=float, default=1.5)
     p.add_argument("--expect-all-allowed", action="store_true")
     p.set_defaults(fn=cmd_probe)
 
@@ -642,6 +716,8 @@ def main():
     p = sub.add_parser("step")
     p.add_argument("--pods", required=True)
     p.add_argument("--ports", default="80,81")
+    p.add_argument("--protocols", default="TCP")
+    p.add_argument("--udp-timeout", type=float, default=1.5)
     p.add_argument("--predicted", required=True)
     p.add_argument("--index", type=int, required=True)
     p.add_argument("--title", required=True)
