@@ -310,8 +310,11 @@ for line in "${POD_LINES[@]}"; do
     --flow-log "$dir/flows.jsonl" --output "$dir/bootstrap.yaml" >"$dir/inject.log" 2>&1 ||
     { cat "$dir/inject.log" >&2; die "picket-inject bootstrap failed for $name"; }
   chown -R "$SIDECAR_UID:$SIDECAR_UID" "$dir"
+  # CAP_NET_ADMIN (ambient, so it survives the exec as uid 1337) and nothing else: the sidecar
+  # reads the UDP/SCTP verdict queue and deletes conntrack entries a new policy denies.
   spawn "$netns" "$dir/proxy.log" setpriv --reuid="$SIDECAR_UID" --regid="$SIDECAR_UID" \
-    --clear-groups -- "$PROXY" --config "$dir/bootstrap.yaml"
+    --clear-groups --inh-caps=-all,+net_admin --ambient-caps=+net_admin -- \
+    "$PROXY" --config "$dir/bootstrap.yaml"
 done
 "$PY" "$LIB/picket_demo.py" wait-ready --pods "$WORK/pods.json" --admin "$ADMIN" --timeout 30 ||
   die "sidecars did not become ready (logs: $WORK/pods/*/proxy.log; --keep-workdir keeps them)"
