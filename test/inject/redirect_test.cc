@@ -148,12 +148,13 @@ TEST(Installer, RefusesAnotherMesh) {
 TEST(Installer, CleanupWithNothingInstalledRunsNoRestore) {
   FakeRunner r;
   ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r).has_value());
-  EXPECT_EQ(r.calls.size(), 4u);  // the four saves
+  EXPECT_EQ(r.calls.size(), 6u);  // the six saves: nat and mangle, then filter, per family
   FakeRunner r2;
   r2.answers["iptables-save -t"] = CommandResult{0, kInstalledV4, ""};
   ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r2).has_value());
-  ASSERT_EQ(r2.calls.size(), 5u);
-  EXPECT_EQ(r2.calls[4].input, BuildCleanupTransaction(ParseNatState(kInstalledV4)));
+  ASSERT_EQ(r2.calls.size(), 7u);
+  EXPECT_EQ(r2.calls[6].input.rfind(BuildCleanupTransaction(ParseNatState(kInstalledV4)), 0), 0u)
+      << r2.calls[6].input;
 }
 
 TEST(Installer, MissingBinaryIsReported) {
