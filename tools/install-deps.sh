@@ -27,3 +27,26 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The Kubernetes API test server's fidelity tests (test/k8s/apiserver/): Debian's Python client,
+# and Debian's kubectl 1.20 (package kubernetes-client) unpacked into /opt/kubectl-1.20 beside any
+# other kubectl on the machine, not over it (the tests take KUBECTL=... to use another one).
+if [[ $(id -u) != 0 ]]; then SUDO=sudo; else SUDO=; fi
+if ! dpkg-query -W -f='${Status}' python3-kubernetes 2>/dev/null | grep -q "install ok installed"; then
+  echo "picket: installing python3-kubernetes" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    python3-kubernetes >/dev/null
+fi
+KUBECTL_DIR=/opt/kubectl-1.20
+if [[ ! -x $KUBECTL_DIR/usr/bin/kubectl ]]; then
+  echo "picket: unpacking Debian's kubernetes-client into $KUBECTL_DIR" >&2
+  deb_dir=$(mktemp -d)
+  if ! (cd "$deb_dir" && apt-get download -qq kubernetes-client 2>/dev/null); then
+    $SUDO apt-get update -qq
+    (cd "$deb_dir" && apt-get download -qq kubernetes-client 2>/dev/null)
+  fi
+  $SUDO mkdir -p "$KUBECTL_DIR"
+  $SUDO dpkg -x "$deb_dir"/kubernetes-client_*.deb "$KUBECTL_DIR"
+  rm -rf "$deb_dir"
+fi

@@ -1,0 +1,372 @@
+"""The object model of the Kubernetes API test server: kinds, metav1.Status errors, selectors,
+patches, and the store (objects, history, one global resourceVersion, compaction).
+
+Owns: the semantics fake_apiserver.py serves over HTTP, without any I/O. Thread-safety: every
+Store field is guarded by Store.cond (a Condition on an RLock); callers hold it around every
+call. Sources of each behaviour: Kubernetes API concepts ("Resource versions", "Efficient
+detection of changes", "Retrieving large results sets in chunks"), RFC 7386 (merge patch),
+RFC 6902 (JSON patch), and the Pod, Service and Namespace strategies of kube-apiserver.
+"""
+
+import bisect, copy, datetime, random, re, threading, uuid
+
+MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's request body limit (413 beyond it)
+# (group, version, resource, kind, namespaced, short names, has a status subresource)
+RESOURCES = [
+    ("", "v1", "namespaces", "Namespace", False, ["ns"], True),
+    ("", "v1", "pods", "Pod", True, ["po"], True),
+    ("", "v1", "services", "Service", True, ["svc"], True),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ["netpol"], False),
+    ("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True, [], False),
+]
+BY_NAME = {(r[0], r[1], r[2]): r for r in RESOURCES}
+BY_KIND = {r[3]: r for r in RESOURCES}
+FIELDS = {"pods": {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "status.phase",
+                   "spec.serviceAccountName", "status.podIP", "status.nominatedNodeName"},
+          "namespaces": {"status.phase"}}
+# An OpenAPI v2 document with no definitions, in the protobuf kubectl asks for (gnostic
+# openapi_v2.Document: swagger = 1, info = 2 {title = 1, version = 2}); kubectl's validation
+# skips kinds the document does not describe.
+OPENAPI_V2_PB = b"\x0a\x032.0\x12\x18\x0a\x0bpicket-test\x12\x09v1.28.0-p"
+VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+def api_version(res):
+    return res[1] if not res[0] else res[0] + "/" + res[1]
+
+
+def qualified(res):  # "pods", "networkpolicies.networking.k8s.io": as in the real messages
+    return res[2] if not res[0] else res[2] + "." + res[0]
+
+
+def parse_bool(text):  # Go's strconv.ParseBool, as the apiserver's query parameters
+    return text in ("1", "t", "T", "true", "TRUE", "True")
+
+
+def now_rfc3339():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ApiError(Exception):
+    """A metav1.Status failure; raised anywhere in a request, written by the handler."""
+
+    def __init__(self, code, reason, message, details=None, headers=None):
+        super().__init__(message)
+        self.code, self.reason, self.details, self.headers = code, reason, details, headers or {}
+
+    def status(self):
+        s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+             "message": str(self), "reason": self.reason, "code": self.code}
+        if self.details is not None:
+            s["details"] = self.details
+        return s
+
+
+def not_found(res, name):
+    return ApiError(404, "NotFound", f'{qualified(res)} "{name}" not found',
+                    {"name": name, "group": res[0], "kind": res[2]})
+
+
+def invalid(res, name, field, value, detail):
+    message = f'Invalid value: "{value}": {detail}'
+    return ApiError(422, "Invalid", f'{res[3]} "{name}" is invalid: {field}: {message}',
+                    {"name": name, "group": res[0], "kind": res[3],
+                     "causes": [{"reason": "FieldValueInvalid", "message": message,
+                                 "field": field}]})
+
+
+def expired(message):
+    return ApiError(410, "Expired", message)
+
+
+# --- selectors (labels: =, ==, !=, in, notin, exists, !exists; fields: =, ==, !=) -------------
+def split_outside_parens(text):
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "(" and 1 or ch == ")" and -1 or 0
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in parts + [cur] if p.strip()]
+
+
+LABEL_REQ = re.compile(r"\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|"
+                       r"\s+(in|notin)\s*\(([^)]*)\))?\s*")
+
+
+def parse_label_selector(text):
+    reqs = []
+    for part in split_outside_parens(text or ""):
+        m = LABEL_REQ.fullmatch(part)
+        if not m or (m.group(1) and (m.group(3) or m.group(5))):
+            raise ApiError(400, "BadRequest", f"unable to parse requirement: {part.strip()!r}")
+        bang, key, op, value, setop, values = m.groups()
+        if setop:
+            reqs.append((key, setop, {v.strip() for v in values.split(",") if v.strip()}))
+        elif op:
+            reqs.append((key, "!=" if op == "!=" else "=", value))
+        else:
+            reqs.append((key, "!" if bang else "exists", None))
+    return reqs
+
+
+def labels_match(reqs, labels):
+    for key, op, value in reqs:
+        have = labels.get(key)
+        ok = {"=": have == value, "!=": have != value, "exists": have is not None,
+              "!": have is None, "in": have in value, "notin": have not in value}[op]
+        if not ok:
+            return False
+    return True
+
+
+def parse_field_selector(text, res):
+    reqs = []
+    for part in split_outside_parens(text or ""):
+        m = re.fullmatch(r"\s*([A-Za-z.]+)\s*(==|=|!=)\s*(.*?)\s*", part)
+        if not m:
+            raise ApiError(400, "BadRequest", f"invalid selector: {part.strip()!r}")
+        field = m.group(1)
+        if field not in {"metadata.name", "metadata.namespace"} | FIELDS.get(res[2], set()):
+            raise ApiError(400, "BadRequest", f'field label not supported: {field}')
+        reqs.append((field.split("."), m.group(2) != "!=", m.group(3)))
+    return reqs
+
+
+def fields_match(reqs, obj):
+    for path, equal, value in reqs:
+        cur = obj
+        for p in path:
+            cur = cur.get(p) if isinstance(cur, dict) else None
+        if ((cur if cur is not None else "") == value) != equal:
+            return False
+    return True
+
+
+# --- patches -------------------------------------------------------------------------------
+def merge_patch(target, patch, strategic=False):
+    """RFC 7386; with strategic=True also lists of objects merged by "name" and directives."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if strategic and patch.get("$patch") == "replace":
+        return {k: v for k, v in patch.items() if k != "$patch"}
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if strategic and key.startswith("$"):
+            continue  # $setElementOrder/..., $retainKeys, $deleteFromPrimitiveList/...: ordering
+        if value is None or (strategic and isinstance(value, dict) and
+                             value.get("$patch") == "delete"):
+            out.pop(key, None)
+        elif strategic and isinstance(value, list) and isinstance(out.get(key), list) and all(
+                isinstance(v, dict) and "name" in v for v in value + out[key]):
+            merged = {v["name"]: v for v in out[key]}
+            for v in value:
+                if v.get("$patch") == "delete":
+                    merged.pop(v["name"], None)
+                else:
+                    merged[v["name"]] = merge_patch(merged.get(v["name"]), v, True)
+            out[key] = list(merged.values())
+        else:
+            out[key] = merge_patch(out.get(key), value, strategic)
+    return out
+
+
+def json_patch(doc, ops):
+    """RFC 6902: add, remove, replace, test."""
+    doc = copy.deepcopy(doc)
+    for op in ops if isinstance(ops, list) else []:
+        path = [p.replace("~1", "/").replace("~0", "~") for p in op.get("path", "").split("/")[1:]]
+        parent = doc
+        try:
+            for p in path[:-1]:
+                parent = parent[int(p)] if isinstance(parent, list) else parent[p]
+            last = path[-1]
+            if isinstance(parent, list):
+                last = len(parent) if last == "-" else int(last)
+            kind = op.get("op")
+            if kind == "test":
+                if parent[last] != op.get("value"):
+                    raise ApiError(422, "Invalid", f"testing value /{'/'.join(path)} failed")
+            elif kind == "remove" or kind == "replace":
+                parent[last]  # must exist
+                if kind == "remove":
+                    del parent[last]
+                else:
+                    parent[last] = op["value"]
+            elif kind == "add":
+                parent.insert(last, op["value"]) if isinstance(parent, list) else \
+                    parent.__setitem__(last, op["value"])
+            else:
+                raise ApiError(422, "Invalid", f"unexpected kind of operation: {kind}")
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ApiError(422, "Invalid", f"the JSON patch path /{'/'.join(path)} is invalid")
+    return doc
+
+
+# --- the store -----------------------------------------------------------------------------
+class Store:
+    """Objects, history and the condition variable every watch waits on. Objects in the store
+    are never mutated; every write replaces them. All fields are guarded by `cond`."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.objects = {r[2]: {} for r in RESOURCES}  # resource -> {(ns, name): obj}
+        self.history = []  # (rv, resource, key, type, obj, prev), ascending rv
+        self.rv = 1
+        self.compacted = 1  # every rv < compacted is gone
+        self.next_cluster_ip = 1
+        self.drop_generation = 0
+        self.bookmark_generation = 0
+        self.split_bytes = 0
+        self.fail = None  # {"code", "count", "retry_after", "path"}
+        self.stats = {"requests": {}, "open_watches": 0, "watches": 0, "unauthorized": 0,
+                      "too_many_requests": 0, "failures_injected": 0, "dropped_watches": 0}
+        self.stopping = False
+
+    def _write(self, res, key, obj, event):
+        """Stores obj (None: delete) under a new resourceVersion and wakes the watches."""
+        self.rv += 1
+        prev = self.objects[res[2]].get(key)
+        if obj is None:
+            del self.objects[res[2]][key]
+            obj = copy.deepcopy(prev)
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+        else:
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            obj = {"kind": res[3], "apiVersion": api_version(res), "metadata": obj["metadata"],
+                   **obj}  # the order kube-apiserver writes
+            self.objects[res[2]][key] = obj
+        self.history.append((self.rv, res[2], key, event, obj, prev))
+        self.cond.notify_all()
+        return obj
+
+    def create(self, res, ns, obj, seed=False):
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(
+                random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+        name = meta.get("name", "")
+        if not name:
+            raise ApiError(422, "Invalid", f"{res[3]} \"\" is invalid: metadata.name: Required "
+                           "value: name or generateName is required",
+                           {"kind": res[3], "group": res[0], "causes": [
+                               {"reason": "FieldValueRequired", "field": "metadata.name",
+                                "message": "Required value: name or generateName is required"}]})
+        pattern = {"namespaces": DNS1123_LABEL, "services": DNS1035_LABEL}.get(
+            res[2], DNS1123_SUBDOMAIN)
+        if not pattern.fullmatch(name) or len(name) > 253:
+            raise invalid(res, name, "metadata.name", name, "a lowercase RFC 1123 name must "
+                          "consist of lower case alphanumeric characters, '-' or '.'")
+        if res[4]:
+            meta["namespace"] = ns
+            if ("", ns) not in self.objects["namespaces"]:
+                if not seed:
+                    raise not_found(BY_KIND["Namespace"], ns)
+                self.create(BY_KIND["Namespace"], "", {"metadata": {"name": ns}}, seed=True)
+        else:
+            meta.pop("namespace", None)
+        if (ns, name) in self.objects[res[2]]:
+            raise ApiError(409, "AlreadyExists", f'{qualified(res)} "{name}" already exists',
+                           {"name": name, "group": res[0], "kind": res[2]})
+        obj["kind"], obj["apiVersion"] = res[3], api_version(res)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339())
+        for k in ("resourceVersion", "deletionTimestamp", "managedFields"):
+            meta.pop(k, None)
+        self._default(res, obj, seed)
+        return self._write(res, (ns, name), obj, "ADDED")
+
+    def _default(self, res, obj, seed):
+        """The defaulting and strategies of kube-apiserver that clients can observe."""
+        if res[3] == "Namespace":
+            obj["metadata"].setdefault("labels", {})[
+                "kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+            obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+            obj["status"] = {"phase": "Active"}
+        elif res[3] == "Pod" and not seed:
+            obj["status"] = {"phase": "Pending"}
+        elif res[3] == "Service":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("type", "ClusterIP")
+            spec.setdefault("sessionAffinity", "None")
+            if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+                spec["clusterIP"] = f"10.96.{self.next_cluster_ip // 254}.{self.next_cluster_ip % 254 + 1}"
+                self.next_cluster_ip += 1
+            if spec.get("clusterIP") and spec["clusterIP"] != "None":
+                spec.setdefault("clusterIPs", [spec["clusterIP"]])
+                spec.setdefault("ipFamilies", ["IPv6" if ":" in spec["clusterIP"] else "IPv4"])
+            for port in spec.get("ports", []):
+                port.setdefault("protocol", "TCP")
+                port.setdefault("targetPort", port.get("port"))
+            obj.setdefault("status", {"loadBalancer": {}})
+
+    def get(self, res, ns, name):
+        obj = self.objects[res[2]].get((ns, name))
+        if obj is None:
+            raise not_found(res, name)
+        return obj
+
+    def update(self, res, ns, name, obj, subresource):
+        old = self.get(res, ns, name)
+        meta = copy.deepcopy(obj.get("metadata") or {})
+        if meta.get("name", name) != name:
+            raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name')}) "
+                           f"does not match the name on the URL ({name})")
+        if meta.get("resourceVersion") and meta["resourceVersion"] != old["metadata"][
+                "resourceVersion"]:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {qualified(res)} '
+                           f'"{name}": the object has been modified; please apply your changes '
+                           "to the latest version and try again",
+                           {"name": name, "group": res[0], "kind": res[2]})
+        if subresource == "status":
+            new = dict(old, status=copy.deepcopy(obj.get("status")))
+        else:
+            new = copy.deepcopy(obj)
+            if res[6]:
+                new["status"] = old.get("status")  # the status is only written via /status
+        if new.get("status") is None:
+            new.pop("status", None)
+        if subresource != "status":
+            new["metadata"] = dict(meta, name=name, uid=old["metadata"]["uid"],
+                                   creationTimestamp=old["metadata"]["creationTimestamp"])
+            if res[4]:
+                new["metadata"]["namespace"] = ns
+            if res[3] == "Namespace":
+                new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        new["kind"], new["apiVersion"] = res[3], api_version(res)
+        new["metadata"] = dict(new["metadata"])
+        strip = lambda o: dict(o, metadata={k: v for k, v in o["metadata"].items()
+                                            if k != "resourceVersion"})
+        if strip(new) == strip(old):
+            return old  # a no-op update writes nothing, as kube-apiserver's
+        return self._write(res, (ns, name), new, "MODIFIED")
+
+    def delete(self, res, ns, name):
+        obj = self.get(res, ns, name)
+        if res[3] == "Namespace":  # the namespace controller's work, at once
+            for r in RESOURCES:
+                for key in [k for k in self.objects[r[2]] if r[4] and k[0] == name]:
+                    self._write(r, key, None, "DELETED")
+        deleted = self._write(res, (ns, name), None, "DELETED")
+        return obj if res[3] != "Namespace" else dict(deleted, status={"phase": "Terminating"})
+
+    def state_at(self, resource, rv):
+        """{key: obj} of one resource as it was at rv (rv >= compacted)."""
+        state = dict(self.objects[resource])
+        start = bisect.bisect_right(self.history, rv, key=lambda e: e[0])
+        for _, r, key, _, _, prev in reversed(self.history[start:]):
+            if r == resource:
+                if prev is None:
+                    state.pop(key, None)
+                else:
+                    state[key] = prev
+        return state
+
+    def compact(self):
+        self.rv += 1  # an empty revision: every version handed out before now is expired
+        self.compacted = self.rv
+        self.cond.notify_all()
