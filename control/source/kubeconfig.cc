@@ -32,8 +32,8 @@ base::Result<std::string> ReadSmallFile(const std::string& path) {
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     out.append(buf, static_cast<size_t>(in.gcount()));
     if (out.size() > kMaxFileBytes) {
-      return std::unexpected(At(path, "", "too large (limit " + std::to_string(kMaxFileBytes) +
-                                              " bytes)"));
+      return std::unexpected(
+          At(path, "", "too large (limit " + std::to_string(kMaxFileBytes) + " bytes)"));
     }
   }
   return out;
@@ -150,8 +150,7 @@ base::Result<void> ParseServer(std::string_view url, KubeConfig* out) {
 
 }  // namespace
 
-base::Result<KubeConfig> LoadKubeconfig(const std::string& path,
-                                        const KubeconfigOptions& options) {
+base::Result<KubeConfig> LoadKubeconfig(const std::string& path, const KubeconfigOptions& options) {
   auto text = ReadSmallFile(path);
   if (!text) return std::unexpected(text.error());
   auto docs = config::ParseYamlDocuments(*text, path);
@@ -177,8 +176,8 @@ base::Result<KubeConfig> LoadKubeconfig(const std::string& path,
   if (cluster_name->empty()) {
     return std::unexpected(At(path, context->path + ".cluster", "Required value"));
   }
-  auto cluster = FindNamed(path, root, "clusters", "cluster", *cluster_name,
-                           context->path + ".cluster");
+  auto cluster =
+      FindNamed(path, root, "clusters", "cluster", *cluster_name, context->path + ".cluster");
   if (!cluster) return std::unexpected(cluster.error());
 
   KubeConfig out;
@@ -239,10 +238,10 @@ base::Result<KubeConfig> LoadKubeconfig(const std::string& path,
   auto key = DataOrFile(path, dir, *user, "client-key");
   if (!key) return std::unexpected(key.error());
   if (cert->empty() != key->empty()) {
-    return std::unexpected(At(path, user->path + (cert->empty() ? ".client-certificate-data"
-                                                                : ".client-key-data"),
-                              "Required value: a client certificate needs its key and the key "
-                              "its certificate"));
+    return std::unexpected(
+        At(path, user->path + (cert->empty() ? ".client-certificate-data" : ".client-key-data"),
+           "Required value: a client certificate needs its key and the key "
+           "its certificate"));
   }
   out.client_cert_pem = std::move(*cert);
   out.client_key_pem = std::move(*key);
