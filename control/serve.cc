@@ -167,7 +167,8 @@ void ControlServer::OneClosed() {
 
 int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) {
   auto source = source::MakeManifestSource(
-      {options.manifests_dir, options.debounce_ms, options.max_manifest_bytes});
+      {options.manifests_dir, options.debounce_ms, options.max_manifest_bytes, options.kubeconfig,
+       options.in_cluster, options.kube_context, options.kube_insecure_skip_tls_verify});
   if (!source) {
     err << "picket-control serve: " << source.error().ToString() << "\n";
     return 2;
