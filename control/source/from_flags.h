@@ -19,9 +19,9 @@ struct SourceFlags {
   std::string manifests_dir;                                       // --manifests
   uint64_t debounce_ms = 20;                                       // --debounce-ms
   uint64_t max_manifest_bytes = config::kDefaultMaxManifestBytes;  // --max-manifest-bytes
-  std::string kubeconfig;                                          // --kubeconfig
+  std::string kubeconfig{};                                        // --kubeconfig
   bool in_cluster = false;                                         // --in-cluster
-  std::string kube_context;                                        // --kube-context
+  std::string kube_context{};                                      // --kube-context
   bool kube_insecure_skip_tls_verify = false;  // --kube-insecure-skip-tls-verify
 };
 

@@ -153,7 +153,11 @@ void KubeReflector::OnListPage(base::Result<net::HttpClientResponse> result) {
   continue_.clear();
   resource_version_ = ResourceVersionOf(root);
   ApplyList();
-  Watch();
+  if (options_.watch) {
+    Watch();
+  } else {
+    phase_ = Phase::kIdle;
+  }
 }
 
 void KubeReflector::ApplyList() {
@@ -283,6 +287,7 @@ void KubeReflector::Fail(const base::Result<net::HttpClientResponse>& result, st
       ++counters_.failures;
     }
     std::string body = result->body.substr(0, 300);
+    while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
     last_error_ = Describe(what) + ": HTTP " + std::to_string(result->status) + ": " + body;
     delay = NextBackoff();
   }

@@ -47,6 +47,7 @@ struct ReflectorOptions {
   uint64_t backoff_initial_ms = 250;
   uint64_t backoff_max_ms = 30'000;
   uint64_t retry_after_max_ms = 60'000;
+  bool watch = true;  // false: list once (offline commands), then stay idle
 };
 
 struct ReflectorCounters {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "base/json.h"
+#include "control/source/kubernetes_snapshot.h"
 
 namespace picket::control::source {
 namespace {
@@ -97,12 +98,28 @@ class KubernetesSourceTest : public ::testing::Test {
     }
   }
 
-  void TearDown() override {
-    if (server_ > 0 && !loop_ready_) {
-      kill(server_, SIGTERM);
-      waitpid(server_, nullptr, 0);
+  // SIGTERM, then SIGKILL if the server has not exited within 5 s (it may be stuck in a
+  // connection's thread).
+  void StopServer() {
+    if (server_ <= 0) return;
+    kill(server_, SIGTERM);
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (waitpid(server_, nullptr, WNOHANG) == 0) {
+      if (Clock::now() > deadline) {
+        kill(server_, SIGKILL);
+        waitpid(server_, nullptr, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling an exit, bounded
     }
-    if (!loop_ready_) return;
+    server_ = -1;
+  }
+
+  void TearDown() override {
+    if (!loop_ready_) {
+      StopServer();
+      return;
+    }
     if (source_) {
       bool closed = false;
       source_->Close([&] { closed = true; });
@@ -113,11 +130,7 @@ class KubernetesSourceTest : public ::testing::Test {
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop_), 0);
-    if (server_ > 0) {
-      kill(server_, SIGTERM);
-      int status = 0;
-      waitpid(server_, &status, 0);
-    }
+    StopServer();
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
@@ -404,6 +417,32 @@ TEST_F(KubernetesSourceTest, RotatedTokenIsPickedUpAndReadAgainAfterA401) {
   EXPECT_GE(total_401, 1u);
   std::printf("401s after an in-place rotation: %llu (then recovered)\n",
               static_cast<unsigned long long>(total_401));
+}
+
+TEST_F(KubernetesSourceTest, ReadOnceListsEachKindOnceWithoutWatching) {
+  KubernetesSourceOptions options;
+  options.config = config_;
+  auto snapshot = ReadKubernetesCluster(options, 10'000);
+  ASSERT_TRUE(snapshot.has_value()) << snapshot.error().ToString();
+  EXPECT_EQ(WithoutSystemNamespaces(Names(snapshot->cluster)), WithoutSystemNamespaces(kSeeded));
+  auto stats = base::ParseJson(Api("GET", "/_test/stats").body);
+  ASSERT_TRUE(stats.has_value());
+  const base::JsonValue lists = *stats->root().Find("requests")->Find("list");
+  EXPECT_EQ(lists.size(), 4u) << lists.ToJson();
+  for (const char* kind : {"namespaces", "pods", "networkpolicies", "services"}) {
+    EXPECT_EQ(lists.Find(kind)->AsInt64(), 1) << kind;
+  }
+  EXPECT_EQ(stats->root().Find("watches")->AsInt64(), 0);
+
+  // A kind that cannot be listed: the error says which and why, after the deadline.
+  Control("fail?code=500&count=1000&path=/api/v1/services");
+  options.reflector.backoff_initial_ms = 50;
+  auto failed = ReadKubernetesCluster(options, 400);
+  ASSERT_FALSE(failed.has_value());
+  const std::string reason = failed.error().ToString();
+  EXPECT_NE(reason.find("no complete list within 400 ms: Service list: HTTP 500:"),
+            std::string::npos)
+      << reason;
 }
 
 }  // namespace
