@@ -190,6 +190,8 @@ void KubeReflector::Watch() {
       "?watch=1&allowWatchBookmarks=true&resourceVersion=" + QueryEscape(resource_version_) +
       "&timeoutSeconds=" + std::to_string(timeout);
   ++counters_.watches;
+  watch_started_ms_ = uv_now(loop_);
+  events_at_watch_start_ = counters_.events + counters_.bookmarks;
   request_ = Send(
       std::move(target),
       [this](base::Result<net::HttpClientResponse> r) { OnWatchEnd(std::move(r)); },
@@ -253,7 +255,15 @@ void KubeReflector::OnWatchEnd(base::Result<net::HttpClientResponse> result) {
     return;
   }
   if (result && result->status == 200) {
-    // The server ended the watch (timeoutSeconds): resume from the last version seen.
+    // The server ended the watch (timeoutSeconds): resume from the last version seen. A watch
+    // that ends at once with nothing in it would make that a hot loop: back off instead.
+    if (counters_.events + counters_.bookmarks == events_at_watch_start_ &&
+        uv_now(loop_) - watch_started_ms_ < 1000) {
+      ++counters_.failures;
+      last_error_ = Describe("watch") + ": ended at once without an event";
+      RetryIn(NextBackoff(), Phase::kWatching);
+      return;
+    }
     Watch();
     return;
   }

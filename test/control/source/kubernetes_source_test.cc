@@ -30,6 +30,7 @@
 
 #include "base/json.h"
 #include "control/source/kubernetes_snapshot.h"
+#include "test/control/source/fake_apiserver_process.h"
 
 namespace picket::control::source {
 namespace {
@@ -51,16 +52,8 @@ class KubernetesSourceTest : public ::testing::Test {
     const char* tmp = std::getenv("TEST_TMPDIR");
     dir_ = std::string(tmp ? tmp : "/tmp") + "/kapi-" + std::to_string(getpid()) + "-" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    const std::string seed = fs::absolute("test/control/source/testdata/kube_seed.json");
-    const std::string script = fs::absolute("test/k8s/apiserver/fake_apiserver.py");
-    // A busy machine can run out of ephemeral ports for a moment (bind to port 0 fails with
-    // EADDRINUSE): start again a few times before giving up.
-    for (int attempt = 0; attempt < 5 && !fs::exists(dir_ + "/ready"); ++attempt) {
-      StartServer(script, seed);
-    }
-    ASSERT_TRUE(fs::exists(dir_ + "/ready")) << ReadFile(dir_ + "/server.log");
+    ASSERT_TRUE(server_.Start(dir_, "test/control/source/testdata/kube_seed.json"))
+        << server_.log();
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     uv_timer_init(&loop_, &tick_);
     loop_ready_ = true;
@@ -74,52 +67,8 @@ class KubernetesSourceTest : public ::testing::Test {
     admin_ = std::make_unique<net::HttpClient>(&loop_, admin);
   }
 
-  // Starts the test server and waits (bounded) for its ready file; on an early exit, returns with
-  // the server reaped (server_ = -1).
-  void StartServer(const std::string& script, const std::string& seed) {
-    server_ = fork();
-    ASSERT_GE(server_, 0);
-    if (server_ == 0) {
-      const int log = open((dir_ + "/server.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(log, 1);
-      dup2(log, 2);
-      execl("/usr/bin/python3", "python3", script.c_str(), "--dir", dir_.c_str(), "--port", "0",
-            "--seed", seed.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (!fs::exists(dir_ + "/ready") && Clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(server_, &status, WNOHANG) == server_) {
-        server_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a file, bounded
-    }
-  }
-
-  // SIGTERM, then SIGKILL if the server has not exited within 5 s (it may be stuck in a
-  // connection's thread).
-  void StopServer() {
-    if (server_ <= 0) return;
-    kill(server_, SIGTERM);
-    const auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (waitpid(server_, nullptr, WNOHANG) == 0) {
-      if (Clock::now() > deadline) {
-        kill(server_, SIGKILL);
-        waitpid(server_, nullptr, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling an exit, bounded
-    }
-    server_ = -1;
-  }
-
   void TearDown() override {
-    if (!loop_ready_) {
-      StopServer();
-      return;
-    }
+    if (!loop_ready_) return;
     if (source_) {
       bool closed = false;
       source_->Close([&] { closed = true; });
@@ -130,7 +79,7 @@ class KubernetesSourceTest : public ::testing::Test {
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop_), 0);
-    StopServer();
+    server_.Stop();
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
@@ -220,7 +169,7 @@ class KubernetesSourceTest : public ::testing::Test {
   bool LatestHas(const std::string& name) { return Latest().count(name) == 1; }
 
   std::string dir_;
-  pid_t server_ = -1;
+  testing::FakeApiServer server_;
   bool loop_ready_ = false;
   uv_loop_t loop_{};
   uv_timer_t tick_{};
