@@ -1,11 +1,13 @@
 """Starts fake_apiserver.py for one test and talks to it: HTTPS requests, raw watch streams.
 
 Owns: the server process (started with its own --dir under TEST_TMPDIR, awaited through its
-ready file with a deadline, stopped by PID with SIGTERM and required to exit 0). Used by the
-tests in this folder; single-threaded callers, except that RawWatch may be read on any thread.
+ready file with a deadline, stopped by PID with SIGTERM and required to exit 0; its --dir is
+removed then). Used by the tests in this folder. One FakeApiServer (one keep-alive connection)
+per thread: client() makes another; a RawWatch may be read on any one thread.
 """
 
-import http.client, json, os, signal, socket, ssl, subprocess, tempfile, time, urllib.parse
+import copy, http.client, json, os, shutil, signal, socket, ssl, subprocess, tempfile, time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "fake_apiserver.py")
@@ -41,6 +43,7 @@ class FakeApiServer:
             self.port = int(f.read())
         self.ssl = ssl.create_default_context(cafile=self.path("ca.crt"))
         self.host = "::1" if "::1" in extra_args else "127.0.0.1"
+        self.conn = None
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -49,16 +52,28 @@ class FakeApiServer:
         with open(self.path("token")) as f:
             return f.read().strip()
 
+    def client(self):
+        """Another client of the same server with its own connection (for another thread);
+        close() it when done."""
+        other = copy.copy(self)
+        other.conn = None
+        return other
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
     def stop(self):
+        self.close()
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(DEADLINE_S)
+        shutil.rmtree(self.dir, ignore_errors=True)
         if code != 0:
             raise AssertionError(f"fake_apiserver exited with {code} on SIGTERM")
 
     def request(self, method, path, body=None, token=None, headers=None):
         """(status, headers, parsed JSON or raw bytes) of one request on a new connection."""
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ssl,
-                                           timeout=DEADLINE_S)
         hdrs = {"Authorization": "Bearer " + (self.token() if token is None else token),
                 "Accept": "application/json"}
         if token == "":
@@ -68,10 +83,20 @@ class FakeApiServer:
         if body is not None:
             data = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        conn.close()
+        for attempt in (1, 2):  # one keep-alive connection (few ports: CI machines run out)
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.ssl,
+                                                        timeout=DEADLINE_S)
+            try:
+                self.conn.request(method, path, body=data, headers=hdrs)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
         try:
             payload = json.loads(raw)
         except ValueError:
@@ -86,7 +111,7 @@ class FakeApiServer:
 
     def control(self, action, **query):
         q = urllib.parse.urlencode(query)
-        return self.ok("GET" if action == "stats" else "POST",
+        return self.ok("GET" if action in ("stats", "requests") else "POST",
                        f"/_test/{action}" + ("?" + q if q else ""))
 
     def create_pod(self, ns, name, labels=None, pod_ip=None):

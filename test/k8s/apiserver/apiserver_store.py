@@ -8,7 +8,7 @@ detection of changes", "Retrieving large results sets in chunks"), RFC 7386 (mer
 RFC 6902 (JSON patch), and the Pod, Service and Namespace strategies of kube-apiserver.
 """
 
-import bisect, copy, datetime, random, re, threading, uuid
+import bisect, collections, copy, datetime, random, re, threading, time, uuid
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's request body limit (413 beyond it)
 # (group, version, resource, kind, namespaced, short names, has a status subresource)
@@ -56,9 +56,10 @@ class ApiError(Exception):
     def __init__(self, code, reason, message, details=None, headers=None):
         super().__init__(message)
         self.code, self.reason, self.details, self.headers = code, reason, details, headers or {}
+        self.list_meta = {}
 
     def status(self):
-        s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        s = {"kind": "Status", "apiVersion": "v1", "metadata": self.list_meta, "status": "Failure",
              "message": str(self), "reason": self.reason, "code": self.code}
         if self.details is not None:
             s["details"] = self.details
@@ -226,6 +227,9 @@ class Store:
         self.fail = None  # {"code", "count", "retry_after", "path"}
         self.stats = {"requests": {}, "open_watches": 0, "watches": 0, "unauthorized": 0,
                       "too_many_requests": 0, "failures_injected": 0, "dropped_watches": 0}
+        self.watch_positions = {}  # an open watch -> the version it has sent up to
+        self.log = collections.deque(maxlen=10000)  # (seq, method, path, code), not /_test/
+        self.seq = 0
         self.stopping = False
 
     def _write(self, res, key, obj, event):
@@ -294,8 +298,8 @@ class Store:
             spec.setdefault("type", "ClusterIP")
             spec.setdefault("sessionAffinity", "None")
             if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
-                spec["clusterIP"] = f"10.96.{self.next_cluster_ip // 254}.{self.next_cluster_ip % 254 + 1}"
-                self.next_cluster_ip += 1
+                n, self.next_cluster_ip = self.next_cluster_ip, self.next_cluster_ip + 1
+                spec["clusterIP"] = f"10.96.{n // 254}.{n % 254 + 1}"
             if spec.get("clusterIP") and spec["clusterIP"] != "None":
                 spec.setdefault("clusterIPs", [spec["clusterIP"]])
                 spec.setdefault("ipFamilies", ["IPv6" if ":" in spec["clusterIP"] else "IPv4"])
@@ -369,4 +373,50 @@ class Store:
     def compact(self):
         self.rv += 1  # an empty revision: every version handed out before now is expired
         self.compacted = self.rv
+        # History no open watch still reads is gone; open watches keep what they need.
+        floor = min([self.rv] + list(self.watch_positions.values()))
+        del self.history[:bisect.bisect_right(self.history, floor, key=lambda e: e[0])]
         self.cond.notify_all()
+
+
+# --- kubectl's server-side printing ----------------------------------------------------------
+def age(obj):
+    try:
+        created = datetime.datetime.strptime(obj["metadata"].get("creationTimestamp", ""),
+                                             "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return "<unknown>"
+    seconds = int(time.time() - created.replace(tzinfo=datetime.timezone.utc).timestamp())
+    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m"
+
+
+def status_of(obj):
+    return obj.get("status") or {}
+
+
+NAME, AGE = ("Name", "string", 0, lambda o: o["metadata"]["name"]), ("Age", "string", 0, age)
+TABLE_COLUMNS = {  # (name, type, priority, cell)
+    "": [NAME, AGE],
+    "Namespace": [NAME, ("Status", "string", 0, lambda o: status_of(o).get("phase", "")), AGE],
+    "Pod": [NAME,
+            ("Ready", "string", 0, lambda o: "%d/%d" % (
+                sum(1 for c in status_of(o).get("containerStatuses") or [] if c.get("ready")),
+                len((o.get("spec") or {}).get("containers") or []))),
+            ("Status", "string", 0, lambda o: status_of(o).get("phase", "")),
+            ("Restarts", "integer", 0, lambda o: sum(
+                c.get("restartCount", 0) for c in status_of(o).get("containerStatuses") or [])),
+            AGE,
+            ("IP", "string", 1, lambda o: status_of(o).get("podIP", "<none>")),
+            ("Node", "string", 1, lambda o: (o.get("spec") or {}).get("nodeName", "<none>"))],
+}
+
+
+def table(res, objs, meta):
+    """A meta.k8s.io/v1 Table, as kube-apiserver's printers (priority 1: -o wide only)."""
+    cols = TABLE_COLUMNS.get(res[3], TABLE_COLUMNS[""])
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+            "columnDefinitions": [{"name": n, "type": t, "format": "name" if n == "Name" else "",
+                                   "description": n, "priority": p} for n, t, p, _ in cols],
+            "rows": [{"cells": [cell(o) for _, _, _, cell in cols], "object": {
+                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": o["metadata"]}} for o in objs]}

@@ -11,14 +11,19 @@ behaviour real clients depend on (Kubernetes API concepts, "Efficient detection 
   - CRUD: POST (generateName), GET, PUT, PATCH (merge, strategic merge, JSON patch), DELETE
     (returns the deleted object), /status subresources, metav1.Status errors;
   - one global resourceVersion (as etcd's revision), uid, creationTimestamp;
-  - LIST with labelSelector, fieldSelector, limit/continue (a consistent snapshot per list);
-  - WATCH (?watch=1|true) from a resourceVersion: chunked newline-delimited JSON events
-    ADDED/MODIFIED/DELETED/BOOKMARK/ERROR, timeoutSeconds, allowWatchBookmarks; a watch from a
-    compacted version gets HTTP 200 and one ERROR event with a 410 Expired Status, as
-    kube-apiserver's watch cache does; an object leaving a watch's selector is sent as DELETED;
-  - kubectl's server-side printing: LIST/GET with `Accept: ...;as=Table;...` get a meta.k8s.io
-    Table (Name/Age columns; pods also Ready/Status/Restarts/IP).
+  - LIST with labelSelector, fieldSelector, limit/continue (a consistent snapshot per list;
+    items carry no kind/apiVersion, as kube-apiserver's);
+  - WATCH (?watch=1|true) from a resourceVersion ("0" or none: ADDED for every object first):
+    one chunk per newline-delimited JSON event ADDED/MODIFIED/DELETED/BOOKMARK/ERROR,
+    timeoutSeconds (default 1800), allowWatchBookmarks (a BOOKMARK every --bookmark-interval,
+    default 5 s, and 2 s before the deadline, as the watch cache); a watch from a compacted
+    version gets HTTP 200 and one ERROR event with a 410 Expired Status, from a version not yet
+    reached one ERROR 504 Timeout after 3 s; an object leaving a watch's selector is DELETED;
+  - kubectl's server-side printing: GET/LIST/WATCH with `Accept: ...;as=Table;...` get a
+    meta.k8s.io Table (Name, Age; pods as kube-apiserver's printer; namespaces' Status).
 Deliberate simplifications (documented for test writers):
+  - Validation is of names only (metadata.name, generateName, the namespace existing); the
+    rest of an object is stored as given, so tests can serve objects a client must reject.
   - Pods are deleted at once (kube-apiserver does that for pods no kubelet runs); a namespace's
     DELETE removes its objects first (DELETED events), then the namespace.
   - POST of a Pod resets its status to {"phase": "Pending"} as the real Pod strategy does; set
@@ -28,12 +33,23 @@ Deliberate simplifications (documented for test writers):
   - Strategic merge patch = JSON merge patch, plus lists of objects merged by "name" and the
     $patch/$setElementOrder/$retainKeys directives accepted (replace/delete honoured).
   - /_test/compact advances the resourceVersion by one (an empty revision) and forgets every
-    earlier one, so every continue token and watch position handed out before it is expired.
+    earlier one, so every continue token and watch position handed out before it is expired
+    (the 410 for a continue token carries a token for the rest at the current state, as the
+    etcd3 store's; items of a paged list never include remainingItemCount with selectors).
     Open watches keep streaming (their events are already theirs).
-Test controls (same port and token): POST /_test/compact, /_test/drop-watches,
-/_test/fail?code=C&count=N[&retry_after=S][&path=PREFIX], /_test/rotate-token,
-/_test/split?bytes=K, /_test/bookmark (a BOOKMARK now on every watch that allows them);
-GET /_test/stats.
+Test controls (same port and token): POST /_test/compact; /_test/drop-watches (every open watch
+connection is shut down, no last chunk); /_test/fail?code=C&count=N[&retry_after=S][&path=PREFIX]
+(the next N requests whose path starts with PREFIX get C: 429 with Retry-After: S and
+details.retryAfterSeconds, others a Status); /_test/rotate-token (DIR/token and the kubeconfigs
+rewritten atomically; the old token gets 401); /_test/split?bytes=K (watch events in chunks of K
+bytes, each write of framing and data at most K bytes; 0: off); /_test/bookmark (a BOOKMARK now
+on every watch that allows them);
+GET /_test/stats: {"requests": {VERB: {RESOURCE: n}}, "open_watches", "watches" (ever opened),
+"unauthorized" (401s), "too_many_requests" (429s), "failures_injected", "dropped_watches",
+"resource_version", "compacted" (the oldest version still served), "split_bytes"};
+GET /_test/requests[?since=SEQ]: [{"seq", "method", "path" (with its query), "code"}], the last
+10000 API requests (not /_test/), to assert what a client asked for (e.g. a resumed watch's
+resourceVersion).
 The object model (kinds, selectors, patches, the store) is apiserver_store.py beside this file.
 Start: fake_apiserver.py --dir DIR [--listen 127.0.0.1] [--port 0] [--seed FILE]
 [--bookmark-interval SECONDS]; writes DIR/{ca.crt,server.crt,server.key,client.crt,client.key,
@@ -41,17 +57,46 @@ token,kubeconfig,kubeconfig-tokenfile,kubeconfig-clientcert} and, when serving, 
 port and a newline, written atomically). Exits 0 on SIGTERM/SIGINT.
 """
 
-import argparse, base64, bisect, copy, datetime, http.server, json, os, re, secrets, select
+import argparse, base64, bisect, copy, http.server, json, os, re, secrets, select
 import signal, socket, ssl, subprocess, sys, threading, time, traceback, urllib.parse, uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # beside it in runfiles, too
 from apiserver_store import (BY_KIND, BY_NAME, MAX_BODY, RESOURCES, VERBS, OPENAPI_V2_PB, ApiError,
                              Store, api_version, expired, labels_match, fields_match, json_patch,
-                             merge_patch, parse_bool, parse_field_selector, parse_label_selector)
+                             merge_patch, parse_bool, parse_field_selector, parse_label_selector,
+                             table)
 
 
 # --- HTTP ------------------------------------------------------------------------------------
+INCONSISTENT_CONTINUE = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list.")
+
+
+def continue_token(rv, start):  # opaque to clients; base64 of JSON as kube-apiserver's
+    return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": list(start)}).encode()).decode()
+
+
+def unknown_path():
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def method_not_allowed():
+    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
+                    "requested resource", {})
+
+
+def int_param(query, name, default):
+    try:
+        return int(query.get(name) or default)
+    except ValueError:
+        raise ApiError(400, "BadRequest", f"{name}: invalid value {query.get(name)!r}")
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
@@ -82,6 +127,15 @@ class Server(http.server.ThreadingHTTPServer):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "picket-fake-apiserver"
+
+    def send_response(self, code, message=None):
+        if not getattr(self, "path", "/_test/").startswith("/_test/"):
+            store = self.server.store
+            with store.cond:
+                store.seq += 1
+                store.log.append({"seq": store.seq, "method": self.command, "path": self.path,
+                                  "code": code})
+        super().send_response(code, message)
 
     def log_message(self, fmt, *a):
         if self.server.args.verbose:
@@ -144,8 +198,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def authenticate(self, store):
         auth = self.headers.get("Authorization", "")
-        if auth.startswith("Bearer ") and secrets.compare_digest(auth[7:].strip(),
-                                                                 self.server.args.token):
+        if auth.startswith("Bearer ") and secrets.compare_digest(
+                auth[7:].strip().encode(), self.server.args.token.encode()):
             return True
         if not auth and self.connection.getpeercert():
             return True  # a client certificate signed by the CA
@@ -237,22 +291,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ns, rest = rest[1], rest[2:]
         res = BY_NAME.get((group, version, rest[0]))
         if res is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         if res[2] == "namespaces" and ns:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
         if len(rest) > 3 or (sub and not (sub == "status" and res[6])):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         return res, ns, name, sub, watch
 
     def discovery(self, method, path):
         if method != "GET":
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
-                           "the requested resource", {})
+            raise method_not_allowed()
         groups = {}
         for r in RESOURCES:
             groups.setdefault(r[0], []).append(r)
@@ -279,8 +329,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, dict(group_doc(m.group(1)), kind="APIGroup",
                                             apiVersion="v1"))
         m = re.fullmatch(r"/api/v1|/apis/([^/]+)/v1", path)
-        if m and (m.group(1) or "") in groups and (m.group(1) != ""):
-            g = m.group(1) or ""
+        g = m and (m.group(1) or "")
+        if m and g in groups:
             resources = []
             for r in groups[g]:
                 resources.append({"name": r[2], "singularName": "", "namespaced": r[4],
@@ -293,23 +343,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
                                         "groupVersion": api_version((g, "v1")),
                                         "resources": resources})
-        raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        raise unknown_path()
 
     def serve_resource(self, method, verb, res, ns, name, sub, query):
         store = self.server.store
         if res[4] and not ns and verb not in ("list", "watch"):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource",
-                           {})
+            raise unknown_path()
         if verb == "watch":
             return self.watch(res, ns, name, query)
         if verb == "list":
             return self.send_list(res, ns, query)
         if verb == "create" and (name or sub):
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
-                           "the requested resource", {})
+            raise method_not_allowed()
         if verb in ("update", "patch", "delete") and not name:
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on "
-                           "the requested resource", {})
+            raise method_not_allowed()
         body = self.read_body() if method in ("POST", "PUT", "PATCH") else None
         if method == "DELETE":
             self.read_body()  # DeleteOptions: deletion is immediate whatever they say
@@ -328,7 +375,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 obj, code = store.delete(res, ns, name), 200
         if self.wants_table() and verb == "get":
-            return self.send_json(200, self.table(res, [obj], obj["metadata"]["resourceVersion"]))
+            return self.send_json(200, table(res, [obj], {"resourceVersion": obj["metadata"][
+                "resourceVersion"]}))
         self.send_json(code, obj)
 
     def check_body(self, res, ns, body):
@@ -363,7 +411,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def send_list(self, res, ns, query):
         sel, store = self.selectors(res, query), self.server.store
-        limit = int(query.get("limit") or 0)
+        limit = int_param(query, "limit", 0)
         with store.cond:
             if query.get("continue"):
                 try:
@@ -371,11 +419,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     rv, start = int(token["rv"]), tuple(token["start"])
                 except (ValueError, KeyError, TypeError):
                     raise ApiError(400, "BadRequest", "continue key is not valid")
-                if rv < store.compacted:
-                    raise expired("The provided continue parameter is too old to display a "
-                                  "consistent list result. You can start a new list without "
-                                  "the continue parameter.")
-                state = store.state_at(res[2], rv)
+                if rv == -1:  # the token a 410 offers: the rest, from the current state
+                    rv, state = store.rv, dict(store.objects[res[2]])
+                elif rv < store.compacted:
+                    # As the etcd3 store: 410, with a token to go on inconsistently.
+                    e = expired(INCONSISTENT_CONTINUE)
+                    e.list_meta = {"continue": continue_token(-1, start)}
+                    raise e
+                else:
+                    state = store.state_at(res[2], rv)
             else:
                 rv, start, state = store.rv, None, dict(store.objects[res[2]])
         keys = sorted(k for k in state if start is None or k > start)
@@ -389,11 +441,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         meta = {"resourceVersion": str(rv)}
         if more:
             last = items[-1]["metadata"]
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(
-                {"rv": rv, "start": [last.get("namespace", ""), last["name"]]}).encode()).decode()
-            meta["remainingItemCount"] = more
+            meta["continue"] = continue_token(rv, (last.get("namespace", ""), last["name"]))
+            if not query.get("labelSelector") and not query.get("fieldSelector"):
+                meta["remainingItemCount"] = more  # only without selectors, as the real one
         if self.wants_table():
-            return self.send_json(200, self.table(res, items, str(rv), meta))
+            return self.send_json(200, table(res, items, meta))
         self.send_json(200, {"kind": res[3] + "List", "apiVersion": api_version(res),
                              "metadata": meta, "items": [
                                  {k: v for k, v in o.items() if k not in ("kind", "apiVersion")}
@@ -402,45 +454,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def wants_table(self):
         accept = self.headers.get("Accept", "")
         return "as=Table" in accept.split(",")[0].replace(" ", "")
-
-    def table(self, res, objs, rv, meta=None):
-        cols = [("Name", "string", "name", 0)]
-        if res[3] == "Pod":
-            cols += [("Ready", "string", "", 0), ("Status", "string", "", 0),
-                     ("Restarts", "integer", "", 0)]
-        if res[3] == "Namespace":
-            cols.append(("Status", "string", "", 0))
-        cols.append(("Age", "string", "", 0))
-        if res[3] == "Pod":
-            cols.append(("IP", "string", "", 1))  # -o wide
-        rows = []
-        for o in objs:
-            cells = [o["metadata"]["name"]]
-            if res[3] == "Pod":
-                st = o.get("status") or {}
-                cs = st.get("containerStatuses") or []
-                cells += [f"{sum(1 for c in cs if c.get('ready'))}/"
-                          f"{len((o.get('spec') or {}).get('containers') or [])}",
-                          st.get("phase", ""), sum(c.get("restartCount", 0) for c in cs)]
-            if res[3] == "Namespace":
-                cells.append((o.get("status") or {}).get("phase", ""))
-            created = o["metadata"].get("creationTimestamp", "")
-            try:
-                age = int(time.time() - datetime.datetime.strptime(
-                    created, "%Y-%m-%dT%H:%M:%SZ").replace(
-                    tzinfo=datetime.timezone.utc).timestamp())
-            except ValueError:
-                age = 0
-            cells.append(f"{age}s" if age < 120 else f"{age // 60}m")
-            if res[3] == "Pod":
-                cells.append((o.get("status") or {}).get("podIP", "<none>"))
-            rows.append({"cells": cells, "object": {
-                "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                "metadata": o["metadata"]}})
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                "metadata": meta or {"resourceVersion": rv},
-                "columnDefinitions": [{"name": n, "type": t, "format": f, "description": n,
-                                       "priority": p} for n, t, f, p in cols], "rows": rows}
 
     # --- watch -------------------------------------------------------------------------------
     def write_chunk(self, data, split):
@@ -456,7 +469,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sel = self.selectors(res, query)
         if name:
             sel[1].append((["metadata", "name"], True, name))
-        timeout = float(query.get("timeoutSeconds") or 1800)
+        timeout = int_param(query, "timeoutSeconds", 1800)
         bookmarks = parse_bool(query.get("allowWatchBookmarks"))
         rv_param = query.get("resourceVersion", "")
         try:
@@ -474,14 +487,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bookmark_at = lambda now: min(now + args.bookmark_interval, deadline - 2) \
             if now < deadline - 2 else deadline + 1
         next_bookmark = bookmark_at(time.monotonic())
-        pending, table = [], self.wants_table()
+        pending, as_table = [], self.wants_table()
         with store.cond:
             store.stats["open_watches"] += 1
             store.stats["watches"] += 1
             drop_gen, bookmark_gen = store.drop_generation, store.bookmark_generation
+            # Too new (e.g. from before a restore): the watch cache waits 3 s, then a 504.
+            store.cond.wait_for(lambda: store.rv >= since, timeout=3)
             if since and since < store.compacted:
                 pending.append(("ERROR", expired(f"too old resource version: {since} "
                                                  f"({store.compacted - 1})").status()))
+                pos = None
+            elif since > store.rv:
+                pending.append(("ERROR", ApiError(
+                    504, "Timeout", f"Too large resource version: {since}, current: {store.rv}",
+                    {"causes": [{"reason": "ResourceVersionTooLarge",
+                                 "message": "Too large resource version"}],
+                     "retryAfterSeconds": 1}).status()))
                 pos = None
             elif not since:  # "0" or unset: synthetic ADDED events for the current state
                 pos = store.rv
@@ -490,13 +512,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if self.matches(sel, res, ns, obj):
                         pending.append(("ADDED", obj))
             else:
-                pos = since
+                pos = store.watch_positions[self] = since
         try:
             while True:
                 split = store.split_bytes
                 for kind, obj in pending:
-                    if table and kind in ("ADDED", "MODIFIED", "DELETED"):
-                        obj = self.table(res, [obj], obj["metadata"]["resourceVersion"])
+                    if as_table and kind in ("ADDED", "MODIFIED", "DELETED"):
+                        obj = table(res, [obj], {"resourceVersion": obj["metadata"][
+                            "resourceVersion"]})
                     self.write_chunk(json.dumps({"type": kind, "object": obj},
                                                 separators=(",", ":")).encode() + b"\n", split)
                 pending = []
@@ -519,7 +542,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 kind = ("MODIFIED" if was_in else "ADDED") if now_in else \
                                     "DELETED"
                                 pending.append((kind, obj))
-                        pos = store.rv
+                        pos = store.watch_positions[self] = store.rv
                         now = time.monotonic()
                         if bookmarks and (now >= next_bookmark or
                                           store.bookmark_generation != bookmark_gen):
@@ -544,6 +567,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             with store.cond:
                 store.stats["open_watches"] -= 1
+                store.watch_positions.pop(self, None)
 
     def peer_closed(self):
         """True when the client closed its side of a watch (it sends nothing while watching)."""
@@ -562,6 +586,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- /_test/ -----------------------------------------------------------------------------
     def test_control(self, method, parts, query):
         store, action = self.server.store, "/".join(parts)
+        if method == "GET" and action == "requests":
+            since = int(query.get("since", 0))
+            with store.cond:
+                log = [entry for entry in store.log if entry["seq"] > since]
+            return self.send_json(200, log)
         if method == "GET" and action == "stats":
             with store.cond:
                 stats = copy.deepcopy(store.stats)

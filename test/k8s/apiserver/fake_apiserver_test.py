@@ -5,7 +5,7 @@ and every /_test/ fault (compaction, expired continue, 429 Retry-After, 500, dro
 events split at odd byte boundaries, token rotation). Checked with raw HTTP, so a wrong byte on
 the wire fails here before it misleads a client test."""
 
-import http.client, json, os, sys, unittest
+import http.client, json, os, sys, threading, unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 from apiserver_harness import FakeApiServer, RawWatch, wait_for
@@ -143,7 +143,11 @@ class FakeApiServerTest(unittest.TestCase):
         body = self.assertStatus(self.api.request(
             "GET", "/api/v1/pods?limit=1&continue=" + page["metadata"]["continue"]), 410,
             "Expired")
-        self.assertIn("continue", body["message"])
+        self.assertIn("continue parameter is too old", body["message"])
+        # As kube-apiserver: the Status offers a token for the rest, from the current state.
+        self.api.create_pod("default", "p3")
+        rest = self.api.ok("GET", "/api/v1/pods?continue=" + body["metadata"]["continue"])
+        self.assertEqual([p["metadata"]["name"] for p in rest["items"]], ["p1", "p2", "p3"])
 
     def test_watch_events_in_order_with_selector_transitions(self):
         rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
@@ -183,6 +187,47 @@ class FakeApiServerTest(unittest.TestCase):
         self.api.create_pod("default", "b")
         self.assertEqual(watch.next_event()["type"], "ADDED")
         watch.close()
+
+    def test_watch_from_a_future_version_is_an_in_stream_504(self):
+        rv = int(self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"])
+        watch = self.watch(f"/api/v1/pods?watch=true&resourceVersion={rv + 100}")
+        event = watch.next_event()
+        self.assertEqual((event["type"], event["object"]["code"], event["object"]["reason"]),
+                         ("ERROR", 504, "Timeout"))
+        self.assertIsNone(watch.next_event())
+
+    def test_open_watches_keep_their_history_through_compaction(self):
+        rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
+        watch = self.watch(f"/api/v1/pods?watch=true&resourceVersion={rv}")
+        self.api.create_pod("default", "a")
+        self.assertEqual(watch.next_event()["object"]["metadata"]["name"], "a")
+        self.api.create_pod("default", "b")
+        self.api.control("compact")
+        self.api.create_pod("default", "c")
+        names = [watch.next_event()["object"]["metadata"]["name"] for _ in range(2)]
+        self.assertEqual(names, ["b", "c"])
+
+    def test_concurrent_writers_and_watches_agree_on_one_order(self):
+        rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
+        watches = [self.watch(f"/api/v1/pods?watch=1&resourceVersion={rv}") for _ in range(8)]
+        wait_for(lambda: self.api.control("stats")["open_watches"] == 8, "the watches")
+
+        def writer(w):
+            api = self.api.client()
+            for i in range(25):
+                api.create_pod("default", f"w{w}-{i}")
+            api.close()
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seen = [[(e["object"]["metadata"]["name"], int(e["object"]["metadata"][
+            "resourceVersion"])) for e in (w.next_event() for _ in range(100))] for w in watches]
+        self.assertTrue(all(s == seen[0] for s in seen))  # every watch: the same events, order
+        rvs = [rv for _, rv in seen[0]]
+        self.assertEqual(rvs, sorted(set(rvs)))
+        self.assertEqual(len({name for name, _ in seen[0]}), 100)
 
     def test_bookmarks_and_timeout(self):
         rv = self.api.ok("GET", "/api/v1/pods")["metadata"]["resourceVersion"]
@@ -231,6 +276,13 @@ class FakeApiServerTest(unittest.TestCase):
         self.assertStatus(self.api.request("GET", "/api/v1/pods?watch=1"), 500, "InternalError")
         stats = self.api.control("stats")
         self.assertEqual((stats["too_many_requests"], stats["requests"]["list"]["pods"]), (2, 3))
+        log = [(e["method"], e["path"], e["code"]) for e in self.api.control("requests")]
+        pods = ("GET", "/api/v1/pods")
+        self.assertEqual(log[-5:], [("GET", "/api/v1/namespaces", 200), pods + (429,),
+                                    pods + (429,), pods + (200,),
+                                    ("GET", "/api/v1/pods?watch=1", 500)])
+        since = self.api.control("requests")[-1]["seq"]
+        self.assertEqual(self.api.control("requests", since=since), [])
 
     def test_table_for_kubectl(self):
         self.api.create_pod("default", "a")

@@ -31,7 +31,9 @@ wait_for() {
     sleep 0.05
   done
 }
-k() { "$KUBECTL" --kubeconfig "$DIR/kubeconfig" --cache-dir "$TMP/cache" --request-timeout 30s "$@"; }
+k() {
+  "$KUBECTL" --kubeconfig "$DIR/kubeconfig" --cache-dir "$TMP/cache" --request-timeout 30s "$@"
+}
 expect() { # expect "WANTED OUTPUT" command...: the combined output must contain it
   local want=$1 out
   shift
@@ -84,9 +86,24 @@ spec:
   selector: {app: web}
   ports:
   - port: 80
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: shop
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+endpoints:
+- addresses: [10.1.0.5]
+  conditions: {ready: true}
+ports:
+- port: 80
+  protocol: TCP
 EOF
 out=$(k create -f "$TMP/shop.yaml")
-for want in "namespace/shop created" "pod/web created" "service/web created"; do
+for want in "namespace/shop created" "pod/web created" "service/web created" \
+  "endpointslice.discovery.k8s.io/web-1 created"; do
   [[ $out == *"$want"* ]] || fail "create -f printed '$out', not '$want'"
 done
 expect 'Error from server (AlreadyExists): error when creating' k create -f "$TMP/shop.yaml"
@@ -103,6 +120,8 @@ import json, sys
 l = json.load(sys.stdin)
 assert [p["metadata"]["name"] for p in l["items"]] == ["web"], l'
 expect "10.96." k get service web -n shop -o 'jsonpath={.spec.clusterIP}'
+expect "10.1.0.5" k get endpointslices -n shop -l kubernetes.io/service-name=web \
+  -o 'jsonpath={.items[0].endpoints[0].addresses[0]}'
 table=$(k get pods -n shop)
 [[ $(head -1 <<<"$table") =~ ^NAME\ +READY\ +STATUS\ +RESTARTS\ +AGE ]] || fail "table: $table"
 [[ $(tail -1 <<<"$table") =~ ^web\ +0/1\ +Pending\ +0 ]] || fail "table: $table"
