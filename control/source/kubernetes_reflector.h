@@ -124,7 +124,7 @@ class KubeReflector {
   std::string continue_;               // of the list in progress
   std::map<std::string, Entry> next_;  // pages of the list in progress
   std::map<std::string, Entry> objects_;
-  uint32_t attempt_ = 0;  // consecutive failures (backoff exponent)
+  uint32_t attempt_ = 0;                // consecutive failures (backoff exponent)
   uint64_t watch_started_ms_ = 0;       // uv_now() when the current watch was sent
   uint64_t events_at_watch_start_ = 0;  // events + bookmarks then
   std::string last_error_;
