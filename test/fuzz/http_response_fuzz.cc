@@ -1,8 +1,8 @@
 // libFuzzer target for the HTTP/1.1 response parser (net/http_parser.h, HttpResponseParser):
 // bytes from a server, fed whole and fed in fuzzer-chosen pieces, must yield the same statuses and
 // bodies (or a refusal, possibly earlier in pieces), never a crash. Small limits make the header,
-// chunk-line and trailer bounds reachable. Build and run: test/fuzz/build_http.sh run http_response
-// 60
+// chunk-line and trailer bounds reachable.
+// Build and run: test/fuzz/build_http.sh run http_response 60
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
