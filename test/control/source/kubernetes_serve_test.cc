@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/json.h"
 #include "control/serve.h"
 #include "control/source/from_flags.h"
 #include "net/http_client.h"
@@ -236,6 +237,42 @@ TEST_F(KubernetesServeTest, ApiFaultsChangeNoDecisionAndTheServerRecovers) {
   ASSERT_EQ(Api("PUT", std::string(kPolicies) + "/web-egress", EgressPolicy(6379)), 200);
   ASSERT_TRUE(RunUntil(
       &loop_, [&] { return Allowed(6379) && !Allowed(5432); }, 15000));
+}
+
+// The "resources" section of a server's /status: every resource type's version and each
+// resource's version.
+std::string Resources(const ControlServer& server) {
+  auto status = base::ParseJson(server.StatusJson());
+  if (!status) return "";
+  auto resources = status->root().Find("resources");
+  return resources ? resources->ToJson() : "";
+}
+
+TEST_F(KubernetesServeTest, TwoReplicasPublishTheSameVersionsForTheSameCluster) {
+  source::SourceFlags flags;
+  flags.kubeconfig = options_.kubeconfig;
+  flags.debounce_ms = 0;
+  auto made = source::MakeManifestSource(flags);
+  ASSERT_TRUE(made.has_value());
+  ServeOptions second = options_;
+  auto replica = ControlServer::Create(&loop_, second, std::move(*made));
+  ASSERT_TRUE(replica.has_value()) << replica.error().ToString();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready() && (*replica)->ready(); }));
+  const std::string initial = Resources(*server_);
+  EXPECT_EQ(initial, Resources(**replica));
+  ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
+  ASSERT_EQ(Api("PATCH", "/api/v1/namespaces/prod/pods/db",
+                R"({"metadata":{"labels":{"app":"db","tier":"data"}}})"),
+            200);
+  // Each replica watches on its own; the same cluster state gives the same versions.
+  const auto settle = Clock::now() + std::chrono::milliseconds(300);
+  RunUntil(&loop_, [&] { return Clock::now() > settle; });
+  EXPECT_NE(Resources(*server_), initial);
+  EXPECT_EQ(Resources(*server_), Resources(**replica));
+  EXPECT_NE(Resources(*server_).find("prod/web"), std::string::npos) << Resources(*server_);
+  bool closed = false;
+  (*replica)->Close([&] { closed = true; });
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
 }
 
 }  // namespace
