@@ -123,6 +123,7 @@ std::string ControlServer::StatusJson() const {
       .BeginObject()
       .Member("source", source_->Describe())
       .Member("files", source_->unit_count());
+  source_->WriteStatusMembers(w);
   WriteErrors(w, "errors", source_errors_);
   WriteErrors(w, "cluster_errors", compile_errors_);
   w.Member("reloads", reloads_).Member("loaded", loaded_once_).EndObject();

@@ -110,6 +110,29 @@ size_t KubernetesSource::unit_count() const {
   return n;
 }
 
+void KubernetesSource::WriteStatusMembers(base::JsonWriter& w) const {
+  w.Key("kinds").BeginArray();
+  for (const auto& r : reflectors_) {
+    const ReflectorCounters& c = r->counters();
+    w.BeginObject()
+        .Member("kind", r->kind().name)
+        .Member("listed", r->listed())
+        .Member("resource_version", r->resource_version())
+        .Member("objects", r->objects().size())
+        .Member("lists", c.lists)
+        .Member("watches", c.watches)
+        .Member("events", c.events)
+        .Member("bookmarks", c.bookmarks)
+        .Member("relists_410", c.relists_410)
+        .Member("status_401", c.status_401)
+        .Member("status_429", c.status_429)
+        .Member("failures", c.failures)
+        .Member("last_error", r->last_error())
+        .EndObject();
+  }
+  w.EndArray();
+}
+
 void KubernetesSource::Close(std::function<void()> done) {
   closed_ = true;
   for (auto& r : reflectors_) r->Stop();

@@ -54,6 +54,9 @@ class KubernetesSource final : public ManifestSource {
   void Close(std::function<void()> done) override;
   std::string Describe() const override { return "kubernetes " + options_.config.describe; }
   size_t unit_count() const override;
+  // "kinds": [{kind, listed, resource_version, objects, lists, watches, events, bookmarks,
+  // relists_410, status_401, status_429, failures, last_error}, ...]
+  void WriteStatusMembers(base::JsonWriter& w) const override;
 
   // Per kind, in WatchedKinds() order (empty before Start()).
   const std::vector<std::unique_ptr<KubeReflector>>& reflectors() const { return reflectors_; }

@@ -202,6 +202,17 @@ TEST_F(KubernetesServeTest, ApiWritesChangeWhatTheSidecarEnforces) {
       200);
   ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_at_.size() > before && !Allowed(5010); }));
 
+  // /status shows each kind's watch.
+  auto status = base::ParseJson(server_->StatusJson());
+  ASSERT_TRUE(status.has_value());
+  const base::JsonValue kinds = *status->root().Find("manifests")->Find("kinds");
+  ASSERT_EQ(kinds.size(), 4u) << kinds.ToJson();
+  for (const base::JsonValue& kind : kinds.Elements()) {
+    EXPECT_EQ(kind.Find("listed")->AsBool(), true) << kind.ToJson();
+    EXPECT_GE(kind.Find("watches")->AsInt64().value_or(0), 1) << kind.ToJson();
+  }
+  EXPECT_GE(kinds.At(2)->Find("events")->AsInt64().value_or(0), 11) << kinds.ToJson();
+
   // Delete the policy: web is not isolated any more.
   before = applied_at_.size();
   ASSERT_EQ(Api("DELETE", std::string(kPolicies) + "/web-egress"), 200);
