@@ -63,6 +63,7 @@ base::Result<void> KubernetesSource::Start(uv_loop_t* loop, OnUpdate on_update) 
 void KubernetesSource::OnChange(KubeKind kind) {
   if (closed_) return;
   dirty_.insert(kind);
+  ++changes_;
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(debounce_))) return;
   uv_timer_start(
       debounce_, [](uv_timer_t* t) { static_cast<KubernetesSource*>(t->data)->Deliver(); },
@@ -96,7 +97,7 @@ void KubernetesSource::Deliver() {
     }
   }
   update.pods_only = delivered_ && dirty_.size() == 1 && dirty_.count(KubeKind::kPod) == 1;
-  update.parsed = dirty_.size();
+  update.parsed = std::exchange(changes_, 0);
   update.cluster = std::move(cluster);
   dirty_.clear();
   delivered_ = true;

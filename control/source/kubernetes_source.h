@@ -77,6 +77,7 @@ class KubernetesSource final : public ManifestSource {
   std::vector<std::unique_ptr<KubeReflector>> reflectors_;
   uv_timer_t* debounce_ = nullptr;
   std::set<KubeKind> dirty_;
+  size_t changes_ = 0;  // object changes (and completed lists) since the last update
   bool delivered_ = false;
   bool closed_ = false;
   uint64_t updates_ = 0;
