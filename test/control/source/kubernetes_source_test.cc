@@ -248,7 +248,7 @@ TEST_F(KubernetesSourceTest, WatchEventsReachUpdatesAndBadObjectsKeepTheirLastGo
 }
 
 TEST_F(KubernetesSourceTest, CompactionRelistsWithoutEverShowingASmallerWorld) {
-  StartSource([](KubernetesSourceOptions& o) { o.reflector.backoff_initial_ms = 600; });
+  StartSource([](KubernetesSourceOptions& o) { o.reflector.backoff_initial_ms = 2000; });
   ASSERT_TRUE(RunUntil([&] { return !updates_.empty(); }));
   const size_t first = updates_.size();
   // Cut the watches, change the world and compact while the reflectors wait to resume: their
