@@ -276,8 +276,17 @@ TEST_F(KubernetesServeTest, TwoReplicasPublishTheSameVersionsForTheSameCluster) 
                 R"({"metadata":{"labels":{"app":"db","tier":"data"}}})"),
             200);
   // Each replica watches on its own; the same cluster state gives the same versions.
-  const auto settle = Clock::now() + std::chrono::milliseconds(300);
-  RunUntil(&loop_, [&] { return Clock::now() > settle; });
+  // Wait until each has seen both writes (its Pod and NetworkPolicy watches each delivered an
+  // event), then compare.
+  auto seen_both = [](const ControlServer& server) {
+    auto status = base::ParseJson(server.StatusJson());
+    if (!status) return false;
+    const base::JsonValue kinds = *status->root().Find("manifests")->Find("kinds");
+    return kinds.At(1)->Find("events")->AsInt64().value_or(0) >= 1 &&
+           kinds.At(2)->Find("events")->AsInt64().value_or(0) >= 1;
+  };
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return seen_both(*server_) && seen_both(**replica); }));
+  RunUntil(&loop_, [&] { return Resources(*server_) == Resources(**replica); });
   EXPECT_NE(Resources(*server_), initial);
   EXPECT_EQ(Resources(*server_), Resources(**replica));
   EXPECT_NE(Resources(*server_).find("prod/web"), std::string::npos) << Resources(*server_);
