@@ -394,5 +394,29 @@ TEST_F(KubernetesSourceTest, ReadOnceListsEachKindOnceWithoutWatching) {
       << reason;
 }
 
+TEST_F(KubernetesSourceTest, ClientCertificateAndTokenFileKubeconfigs) {
+  // The test server also writes a kubeconfig with client-certificate / client-key files and one
+  // with a tokenFile: both authenticate through the same client.
+  for (const char* name : {"kubeconfig-clientcert", "kubeconfig-tokenfile"}) {
+    auto config = LoadKubeconfig(dir_ + "/" + name);
+    ASSERT_TRUE(config.has_value()) << config.error().ToString();
+    KubernetesSourceOptions options;
+    options.config = *config;
+    auto snapshot = ReadKubernetesCluster(options, 10'000);
+    ASSERT_TRUE(snapshot.has_value()) << name << ": " << snapshot.error().ToString();
+    EXPECT_EQ(WithoutSystemNamespaces(Names(snapshot->cluster)), WithoutSystemNamespaces(kSeeded))
+        << name;
+  }
+  // Without any credentials the server answers 401, and the error says so.
+  KubernetesSourceOptions anonymous;
+  anonymous.config = config_;
+  anonymous.config.token.clear();
+  anonymous.reflector.backoff_initial_ms = 50;
+  auto refused = ReadKubernetesCluster(anonymous, 300);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().reason.find("Namespace list: HTTP 401: "), std::string::npos)
+      << refused.error().ToString();
+}
+
 }  // namespace
 }  // namespace picket::control::source
