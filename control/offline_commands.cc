@@ -8,6 +8,8 @@
 
 #include "config/manifest_loader.h"
 #include "control/matrix.h"
+#include "control/source/kubeconfig.h"
+#include "control/source/kubernetes_snapshot.h"
 #include "policy/cluster_policy.h"
 #include "policy/endpoint_policy.h"
 
@@ -34,11 +36,54 @@ void PrintErrors(const config::Errors& errors, std::ostream& err) {
   for (const config::Error& e : errors) err << e.ToString() << '\n';
 }
 
-// Loads and compiles the manifests of `files`; prints errors and returns null on failure.
-std::unique_ptr<policy::ClusterPolicy> Load(const std::vector<std::string>& files,
-                                            std::ostream& err,
+// Where the objects come from: manifest files, or the cluster itself (one list per kind).
+struct Input {
+  std::vector<std::string> files;
+  std::string kubeconfig;
+  std::string kube_context;
+};
+
+void AddInputFlags(CLI::App& sub, Input* in) {
+  CLI::Option* files =
+      sub.add_option("-f,--file,--filename", in->files, "Manifest files or directories")
+          ->type_name("PATH");
+  CLI::Option* kubeconfig =
+      sub.add_option("--kubeconfig", in->kubeconfig,
+                     "Instead of -f: the cluster's current objects, from the Kubernetes API")
+          ->type_name("PATH")
+          ->excludes(files);
+  files->excludes(kubeconfig);
+  sub.add_option("--kube-context", in->kube_context, "The kubeconfig context to use")
+      ->type_name("NAME")
+      ->needs(kubeconfig);
+}
+
+// -f or --kubeconfig is required (CLI11 cannot say "one of" and still name unknown flags first).
+bool HasInput(const Input& in, std::ostream& err) {
+  if (!in.files.empty() || !in.kubeconfig.empty()) return true;
+  err << "picket-control: -f PATH or --kubeconfig PATH is required\n"
+         "Run with --help for more information.\n";
+  return false;
+}
+
+// The objects of `in`: every error of the files, or of the cluster's objects, is printed.
+std::expected<config::LoadResult, config::Errors> Read(const Input& in) {
+  if (in.kubeconfig.empty()) return config::LoadManifestPaths(in.files);
+  auto config =
+      source::LoadKubeconfig(in.kubeconfig, {.context = in.kube_context, .allow_insecure = false});
+  if (!config) return std::unexpected(config::Errors{config.error()});
+  source::KubernetesSourceOptions options;
+  options.config = std::move(*config);
+  auto snapshot = source::ReadKubernetesCluster(std::move(options));
+  if (!snapshot) return std::unexpected(config::Errors{snapshot.error()});
+  if (!snapshot->errors.empty()) return std::unexpected(std::move(snapshot->errors));
+  return config::LoadResult{std::move(snapshot->cluster), {}};
+}
+
+// Loads and compiles the objects of `in`; prints errors and returns null on failure.
+std::unique_ptr<policy::ClusterPolicy> Load(const Input& in, std::ostream& err,
                                             config::LoadResult* loaded = nullptr) {
-  auto result = config::LoadManifestPaths(files);
+  auto result = Read(in);
   if (!result) {
     PrintErrors(result.error(), err);
     return nullptr;
@@ -71,11 +116,12 @@ std::optional<policy::ClusterPolicy::Endpoint> ResolveEndpoint(const policy::Clu
 }  // namespace
 
 CommandRun AddValidate(CLI::App& sub) {
-  auto files = std::make_shared<std::vector<std::string>>();
-  AddFilesFlag(sub, files.get());
-  return [files](std::ostream& out, std::ostream& err) {
+  auto input = std::make_shared<Input>();
+  AddInputFlags(sub, input.get());
+  return [input](std::ostream& out, std::ostream& err) {
+    if (!HasInput(*input, err)) return kUsage;
     config::LoadResult loaded;
-    std::unique_ptr<policy::ClusterPolicy> cluster = Load(*files, err, &loaded);
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(*input, err, &loaded);
     if (cluster == nullptr) return kInvalid;
     out << "valid: " << loaded.cluster.namespaces.size() << " namespaces, "
         << loaded.cluster.pods.size() << " pods, " << loaded.cluster.policies.size()
@@ -86,13 +132,13 @@ CommandRun AddValidate(CLI::App& sub) {
 
 CommandRun AddMatrix(CLI::App& sub) {
   struct Options {
-    std::vector<std::string> files;
+    Input input;
     std::vector<uint16_t> ports = {80};
     std::vector<std::string> protocols = {"TCP"};
     std::string output = "table";
   };
   auto o = std::make_shared<Options>();
-  AddFilesFlag(sub, &o->files);
+  AddInputFlags(sub, &o->input);
   sub.add_option("--ports", o->ports, "Destination ports, comma-separated")
       ->delimiter(',')
       ->check(CLI::Range(1, 65535))
@@ -105,9 +151,10 @@ CommandRun AddMatrix(CLI::App& sub) {
       ->check(CLI::IsMember({"json", "table"}))
       ->capture_default_str();
   return [o](std::ostream& out, std::ostream& err) {
+    if (!HasInput(o->input, err)) return kUsage;
     std::vector<config::Protocol> protocols;
     for (const std::string& p : o->protocols) protocols.push_back(kProtocols.at(p));
-    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->files, err);
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err);
     if (cluster == nullptr) return kInvalid;
     if (o->output == "json") {
       out << MatrixJson(ComputeMatrix(*cluster, o->ports, protocols));
@@ -120,19 +167,20 @@ CommandRun AddMatrix(CLI::App& sub) {
 
 CommandRun AddExplain(CLI::App& sub) {
   struct Options {
-    std::vector<std::string> files;
+    Input input;
     std::string from, to;
     uint16_t port = 0;
     std::string protocol = "TCP";
   };
   auto o = std::make_shared<Options>();
-  AddFilesFlag(sub, &o->files);
+  AddInputFlags(sub, &o->input);
   sub.add_option("--from", o->from, "Source")->type_name("NS/POD|IP")->required();
   sub.add_option("--to", o->to, "Destination")->type_name("NS/POD|IP")->required();
   sub.add_option("--port", o->port, "Destination port")->check(CLI::Range(1, 65535))->required();
   AddProtocolOption(sub, "--protocol", &o->protocol);
   return [o](std::ostream& out, std::ostream& err) {
-    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->files, err);
+    if (!HasInput(o->input, err)) return kUsage;
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err);
     if (cluster == nullptr) return kInvalid;
     auto src = ResolveEndpoint(*cluster, o->from, err);
     auto dst = ResolveEndpoint(*cluster, o->to, err);
@@ -144,12 +192,12 @@ CommandRun AddExplain(CLI::App& sub) {
 
 CommandRun AddCompile(CLI::App& sub) {
   struct Options {
-    std::vector<std::string> files;
+    Input input;
     std::string pod;
     std::string output = "-";
   };
   auto o = std::make_shared<Options>();
-  AddFilesFlag(sub, &o->files);
+  AddInputFlags(sub, &o->input);
   sub.add_option("--pod", o->pod, "The pod whose sidecar policy to print")
       ->type_name("NS/NAME")
       ->required()
@@ -165,8 +213,9 @@ CommandRun AddCompile(CLI::App& sub) {
       ->type_name("FILE")
       ->capture_default_str();
   return [o](std::ostream& out, std::ostream& err) {
+    if (!HasInput(o->input, err)) return kUsage;
     const size_t slash = o->pod.find('/');
-    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->files, err);
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err);
     if (cluster == nullptr) return kInvalid;
     const policy::PodEntry* entry =
         cluster->FindPodEntry(o->pod.substr(0, slash), o->pod.substr(slash + 1));

@@ -174,6 +174,7 @@ std::string ControlServer::StatusJson() const {
       .BeginObject()
       .Member("source", source_->Describe())
       .Member("files", source_->unit_count());
+  source_->WriteStatusMembers(w);
   WriteErrors(w, "errors", source_errors_);
   WriteErrors(w, "cluster_errors", compile_errors_);
   w.Member("reloads", reloads_).Member("loaded", loaded_once_).EndObject();
@@ -219,7 +220,8 @@ void ControlServer::OneClosed() {
 
 int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) {
   auto source = source::MakeManifestSource(
-      {options.manifests_dir, options.debounce_ms, options.max_manifest_bytes});
+      {options.manifests_dir, options.debounce_ms, options.max_manifest_bytes, options.kubeconfig,
+       options.in_cluster, options.kube_context, options.kube_insecure_skip_tls_verify});
   if (!source) {
     err << "picket-control serve: " << source.error().ToString() << "\n";
     return 2;

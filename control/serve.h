@@ -33,6 +33,11 @@ namespace picket::control {
 
 struct ServeOptions {
   std::string manifests_dir;
+  // Or the Kubernetes API (control/source/from_flags.h): exactly one source.
+  std::string kubeconfig;
+  bool in_cluster = false;
+  std::string kube_context;
+  bool kube_insecure_skip_tls_verify = false;
   std::string listen = "0.0.0.0:15012";
   std::string admin = "127.0.0.1:15013";  // empty: no admin endpoint
   std::string tls_cert;

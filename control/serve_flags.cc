@@ -8,9 +8,30 @@
 namespace picket::control {
 
 void AddServeFlags(CLI::App& sub, ServeOptions* o) {
-  sub.add_option("--manifests", o->manifests_dir, "Directory of manifests to watch and serve")
-      ->type_name("DIR")
-      ->required();
+  // One source: a manifest directory, or the Kubernetes API (list+watch).
+  CLI::Option* manifests =
+      sub.add_option("--manifests", o->manifests_dir, "Directory of manifests to watch and serve")
+          ->type_name("DIR");
+  CLI::Option* kubeconfig =
+      sub.add_option("--kubeconfig", o->kubeconfig,
+                     "Read the cluster from the Kubernetes API (list+watch) with this kubeconfig")
+          ->type_name("PATH")
+          ->excludes(manifests);
+  CLI::Option* in_cluster =
+      sub.add_flag("--in-cluster", o->in_cluster,
+                   "Read the cluster from the Kubernetes API with the pod's service account")
+          ->excludes(manifests)
+          ->excludes(kubeconfig);
+  manifests->excludes(kubeconfig)->excludes(in_cluster);
+  kubeconfig->excludes(in_cluster);
+  sub.add_option("--kube-context", o->kube_context,
+                 "The kubeconfig context to use instead of its current-context")
+      ->type_name("NAME")
+      ->needs(kubeconfig);
+  sub.add_flag("--kube-insecure-skip-tls-verify", o->kube_insecure_skip_tls_verify,
+               "Accept a kubeconfig cluster with insecure-skip-tls-verify (the API server is not "
+               "authenticated)")
+      ->needs(kubeconfig);
   sub.add_option("--listen", o->listen, "xDS address (mutual TLS)")
       ->type_name("HOST:PORT")
       ->capture_default_str();

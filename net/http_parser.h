@@ -18,6 +18,12 @@
 // After an error the parser is dead (the stream cannot be re-synchronised): the server answers
 // with the status and closes the connection.
 //
+// `HttpResponseParser` is the client side of the same grammar (RFC 9112 §4, §6.3, §7.1): a
+// status line, header fields, and a body framed by Content-Length, chunked transfer coding (any
+// chunk and line boundaries), or the end of the connection; it hands body bytes out as they
+// arrive so a client can stream (Kubernetes watches). Its refusals are reasons (the client turns
+// them into errors), and its bounds are explicit: header section, chunk-size line, trailers.
+//
 // Thread-compatible: one parser per connection.
 #pragma once
 
@@ -95,6 +101,83 @@ class HttpRequestParser {
   HttpRequest pending_;   // the head of the request whose body is awaited
   size_t body_length_ = 0;
   bool continue_requested_ = false;
+};
+
+struct HttpResponseHead {
+  int status = 0;
+  std::string reason;  // the reason phrase, possibly empty
+  int version_minor = 1;
+  // Field names lower-cased, values trimmed, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool keep_alive = true;  // HTTP/1.1 unless "Connection: close"; 1.0 only with keep-alive
+
+  std::optional<std::string_view> Header(std::string_view name) const;
+};
+
+struct HttpResponseLimits {
+  size_t max_header_bytes = 64 << 10;     // status line + fields + the empty line; also trailers
+  size_t max_chunk_line_bytes = 4 << 10;  // one chunk-size line with its extensions
+};
+
+class HttpResponseParser {
+ public:
+  enum class Framing { kNone, kLength, kChunked, kUntilClose };
+  struct Event {
+    enum class Type {
+      kNeedMore,  // feed more bytes (or call Eof())
+      kHead,      // head() is complete
+      kData,      // `data` is body bytes, valid until the next Feed()
+      kDone,      // the response is complete; Begin() the next one
+      kError,     // `error` says why; the connection cannot be used again
+    };
+    Type type = Type::kNeedMore;
+    std::string_view data;
+    std::string error;
+  };
+
+  explicit HttpResponseParser(HttpResponseLimits limits = {}) : limits_(limits) {}
+
+  // Expects the next response; bytes already buffered beyond the previous one are kept.
+  // `head_request`: the response answers HEAD and has no body (RFC 9112 §6.3).
+  void Begin(bool head_request = false);
+  void Feed(std::string_view bytes);
+  // The next event. Call until kNeedMore, kDone or kError.
+  [[nodiscard]] Event Next();
+  // The peer closed the connection: kDone for a body delimited by the close, else kError (a
+  // truncated response). Call after Next() returned kNeedMore.
+  [[nodiscard]] Event Eof();
+
+  const HttpResponseHead& head() const { return head_; }
+  Framing framing() const { return framing_; }
+  bool failed() const { return state_ == State::kFailed; }
+  // Bytes received and not yet handed out (after kDone: bytes of a response nobody asked for).
+  size_t buffered_bytes() const { return buffer_.size() - consumed_; }
+
+ private:
+  enum class State {
+    kHead,
+    kLengthBody,
+    kUntilClose,
+    kChunkSize,
+    kChunkData,
+    kChunkDataEnd,
+    kTrailers,
+    kDone,
+    kFailed
+  };
+  Event Fail(std::string reason);
+  [[nodiscard]] std::optional<std::string> ParseHead(std::string_view head);
+  Event TakeData(size_t limit);
+  std::string_view Unread() const { return std::string_view(buffer_).substr(consumed_); }
+
+  HttpResponseLimits limits_;
+  State state_ = State::kHead;
+  bool head_request_ = false;
+  HttpResponseHead head_;
+  Framing framing_ = Framing::kNone;
+  std::string buffer_;
+  size_t consumed_ = 0;
+  size_t remaining_ = 0;  // of a Content-Length body or of the current chunk
 };
 
 // "OK", "Not Found", ... ("Unknown" for codes not listed).

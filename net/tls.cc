@@ -159,6 +159,38 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServerOnly(
   return context;
 }
 
+base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateClient(std::string_view ca_pem,
+                                                                   std::string_view cert_chain_pem,
+                                                                   std::string_view private_key_pem,
+                                                                   bool insecure_skip_verify) {
+  SSL_CTX* raw = SSL_CTX_new(TLS_method());
+  if (raw == nullptr) return std::unexpected(TlsError("SSL_CTX_new"));
+  std::shared_ptr<TlsContext> context(new TlsContext(raw, TlsRole::kClient));
+  if (!SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION)) {
+    return std::unexpected(TlsError("setting TLS 1.2"));
+  }
+  if (!cert_chain_pem.empty()) {
+    if (auto ok = UseCertificateAndKey(raw, cert_chain_pem, private_key_pem); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  if (insecure_skip_verify) {
+    SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+    return context;
+  }
+  auto cas = ReadCerts(ca_pem, "CA");
+  if (!cas) return std::unexpected(cas.error());
+  bool ok = true;
+  X509_STORE* store = SSL_CTX_get_cert_store(raw);
+  for (X509* c : *cas) {
+    ok = ok && X509_STORE_add_cert(store, c) == 1;
+    X509_free(c);
+  }
+  if (!ok) return std::unexpected(TlsError("CA"));
+  SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
+  return context;
+}
+
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
 base::Result<std::unique_ptr<TlsEngine>> TlsEngine::Create(std::shared_ptr<TlsContext> context,

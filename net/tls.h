@@ -47,6 +47,13 @@ class TlsContext {
   // an HTTPS endpoint such as the admission webhook, whose clients hold no certificate of ours.
   [[nodiscard]] static base::Result<std::shared_ptr<TlsContext>> CreateServerOnly(
       std::string_view cert_chain_pem, std::string_view private_key_pem);
+  // A client of a server outside our PKI (the Kubernetes API): TLS 1.2 or 1.3, the server's chain
+  // verified against `ca_pem`, and our certificate presented only when `cert_chain_pem` is not
+  // empty. `insecure_skip_verify` (the server is not verified at all) must be asked for
+  // explicitly; `ca_pem` may then be empty.
+  [[nodiscard]] static base::Result<std::shared_ptr<TlsContext>> CreateClient(
+      std::string_view ca_pem, std::string_view cert_chain_pem = {},
+      std::string_view private_key_pem = {}, bool insecure_skip_verify = false);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;

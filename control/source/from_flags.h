@@ -1,7 +1,8 @@
 // control/source/from_flags.h — the one place a ManifestSource is chosen from `serve`'s flags.
 //
-// Owns: MakeManifestSource. Today `--manifests DIR` gives a DirectorySource; the Kubernetes
-// API source (list+watch) will be the second branch here. Any thread (constructs only).
+// Owns: MakeManifestSource: `--manifests DIR` gives a DirectorySource; `--kubeconfig PATH` or
+// `--in-cluster` a KubernetesSource (list+watch of the API server). Exactly one of the three.
+// Any thread (constructs only; reads the kubeconfig and its files).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,10 @@ struct SourceFlags {
   std::string manifests_dir;                                       // --manifests
   uint64_t debounce_ms = 20;                                       // --debounce-ms
   uint64_t max_manifest_bytes = config::kDefaultMaxManifestBytes;  // --max-manifest-bytes
+  std::string kubeconfig{};                                        // --kubeconfig
+  bool in_cluster = false;                                         // --in-cluster
+  std::string kube_context{};                                      // --kube-context
+  bool kube_insecure_skip_tls_verify = false;  // --kube-insecure-skip-tls-verify
 };
 
 [[nodiscard]] base::Result<std::unique_ptr<ManifestSource>> MakeManifestSource(

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/json.h"
 #include "config/model.h"
 
 namespace picket::control::source {
@@ -55,6 +56,9 @@ class ManifestSource {
   // (files, objects) its current state comes from.
   virtual std::string Describe() const = 0;
   virtual size_t unit_count() const = 0;
+  // Extra members of /status's "manifests" object, the source's own health (a watch source: per
+  // kind, listed or not, its resourceVersion, relists, API errors). Default: none.
+  virtual void WriteStatusMembers(base::JsonWriter& /*w*/) const {}
 };
 
 }  // namespace picket::control::source

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the HTTP/1.1 request parser's libFuzzer target with clang++-16 and, with `run`, fuzzes
+# Builds the HTTP/1.1 request and response parsers' libFuzzer targets with clang++-16 and, with `run`, fuzzes
 # it from its seed corpus.
 #
 #   test/fuzz/build_http.sh                 # builds .out/fuzz/http_fuzz
 #   test/fuzz/build_http.sh run http 60     # builds, then fuzzes for 60 s
+#   test/fuzz/build_http.sh run http_response 60
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +18,8 @@ FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
 
 "$CXX" "${FLAGS[@]}" test/fuzz/http_fuzz.cc net/http_parser.cc -o "$OUT/http_fuzz"
 echo "built $OUT/http_fuzz"
+"$CXX" "${FLAGS[@]}" test/fuzz/http_response_fuzz.cc net/http_parser.cc -o "$OUT/http_response_fuzz"
+echo "built $OUT/http_response_fuzz"
 
 if [[ "${1:-}" == run ]]; then
   name=${2:-http}

@@ -1,0 +1,299 @@
+// picket-control serve with `--kubeconfig`, in-process: the control server reads the Kubernetes
+// API test server (a child process) and pushes to a real sidecar xDS client (proxy/xds) for pod
+// prod/web. Creating, editing and deleting a NetworkPolicy and relabelling a pod through the API
+// change what the sidecar enforces; the time from the API write to the new policy applied in the
+// sidecar is measured (p50/p99 printed). Compaction, cut watches, 429s and 500s while the
+// sidecar holds its policy change no decision, and the server recovers by itself.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "base/json.h"
+#include "control/serve.h"
+#include "control/source/from_flags.h"
+#include "net/http_client.h"
+#include "proxy/xds/policy_source.h"
+#include "proxy/xds/xds_client.h"
+#include "test/control/source/fake_apiserver_process.h"
+#include "test/control/xds_test_util.h"
+
+namespace picket::control {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using testing::RunUntil;
+
+policy::IpAddress Ip(const char* s) { return *policy::IpAddress::Parse(s); }
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+std::string EgressPolicy(int port) {
+  return R"({"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",)"
+         R"("metadata":{"name":"web-egress","namespace":"prod"},"spec":{)"
+         R"("podSelector":{"matchLabels":{"app":"web"}},"policyTypes":["Egress"],)"
+         R"("egress":[{"to":[{"podSelector":{"matchLabels":{"app":"db"}}}],)"
+         R"("ports":[{"port":)" +
+         std::to_string(port) + "}]}]}}";
+}
+
+constexpr const char* kPolicies = "/apis/networking.k8s.io/v1/namespaces/prod/networkpolicies";
+
+class KubernetesServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::signal(SIGPIPE, SIG_IGN);
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = fs::path(tmp != nullptr ? tmp : "/tmp") / ("kserve_" + std::to_string(getpid()));
+    ASSERT_TRUE(
+        api_.Start((dir_ / "api").string(), "test/control/source/testdata/kube_serve_seed.json"))
+        << api_.log();
+    uv_loop_init(&loop_);
+    loop_ready_ = true;
+    pki_ = testing::TestPki::Make();
+    fs::create_directories(dir_ / "certs");
+    auto write = [&](const std::string& name, const std::string& text) {
+      std::ofstream(dir_ / "certs" / name) << text;
+      return (dir_ / "certs" / name).string();
+    };
+    options_.kubeconfig = api_.kubeconfig();
+    options_.listen = "127.0.0.1:0";
+    options_.admin = "127.0.0.1:0";
+    options_.tls_cert = write("server.pem", pki_.server.cert_pem);
+    options_.tls_key = write("server-key.pem", pki_.server.key_pem);
+    options_.tls_ca = write("ca.pem", pki_.ca.cert_pem);
+    options_.debounce_ms = 0;
+    source::SourceFlags flags;
+    flags.kubeconfig = options_.kubeconfig;
+    flags.debounce_ms = 0;
+    auto made = source::MakeManifestSource(flags);
+    ASSERT_TRUE(made.has_value()) << made.error().ToString();
+    auto server = ControlServer::Create(&loop_, options_, std::move(*made));
+    ASSERT_TRUE(server.has_value()) << server.error().ToString();
+    server_ = std::move(*server);
+    net::HttpClientOptions admin;
+    admin.host = "127.0.0.1";
+    admin.port = static_cast<uint16_t>(std::stoi(ReadText(api_.dir() + "/ready")));
+    admin.tls = *net::TlsContext::CreateClient(ReadText(api_.dir() + "/ca.crt") + "\n");
+    kubectl_ = std::make_unique<net::HttpClient>(&loop_, admin);
+  }
+
+  void TearDown() override {
+    if (!loop_ready_) return;
+    if (client_) {
+      bool closed = false;
+      client_->Close([&] { closed = true; });
+      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+      client_.reset();
+    }
+    kubectl_.reset();
+    if (server_) {
+      bool closed = false;
+      server_->Close([&] { closed = true; });
+      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+      server_.reset();
+    }
+    testing::DrainAndCloseLoop(&loop_);
+    api_.Stop();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // What kubectl would send (the current token), waiting for the answer.
+  int Api(const std::string& method, const std::string& target, const std::string& body = "") {
+    net::HttpClientRequest request;
+    request.method = method;
+    request.target = target;
+    request.body = body;
+    request.headers = {{"Authorization", "Bearer " + ReadText(api_.dir() + "/token")}};
+    if (!body.empty()) {
+      request.headers.emplace_back(
+          "Content-Type", method == "PATCH" ? "application/merge-patch+json" : "application/json");
+    }
+    int status = -1;
+    kubectl_->Send(std::move(request),
+                   [&](base::Result<net::HttpClientResponse> r) { status = r ? r->status : 0; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return status >= 0; }));
+    return status;
+  }
+
+  void StartSidecar() {
+    source_ = std::make_unique<proxy::xds::PolicySource>(
+        "prod", "web", [this](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
+          applied_ = std::move(p);
+          applied_at_.push_back(Clock::now());
+          return {};
+        });
+    proxy::xds::XdsClientOptions o;
+    o.server = "127.0.0.1:" + std::to_string(server_->xds_port());
+    o.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod("prod", "web"));
+    o.node = {"test", "prod", "web", "test"};
+    o.subscriptions = source_->Subscriptions();
+    auto client = proxy::xds::XdsClient::Create(&loop_, std::move(o), source_.get());
+    ASSERT_TRUE(client.has_value()) << client.error().ToString();
+    client_ = std::move(*client);
+    client_->Start();
+    ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
+  }
+
+  bool Allowed(int port) {
+    return applied_->CheckEgress(Ip("10.0.0.2"), port, config::Protocol::kTCP).allowed;
+  }
+
+  fs::path dir_;
+  testing::FakeApiServer api_;
+  uv_loop_t loop_{};
+  bool loop_ready_ = false;
+  testing::TestPki pki_;
+  ServeOptions options_;
+  std::unique_ptr<ControlServer> server_;
+  std::unique_ptr<net::HttpClient> kubectl_;
+  std::unique_ptr<proxy::xds::PolicySource> source_;
+  std::unique_ptr<proxy::xds::XdsClient> client_;
+  policy::EndpointPolicyPtr applied_;
+  std::vector<Clock::time_point> applied_at_;
+};
+
+TEST_F(KubernetesServeTest, ApiWritesChangeWhatTheSidecarEnforces) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  StartSidecar();
+  EXPECT_TRUE(Allowed(80));  // no policy selects web: not isolated
+
+  // Create, then edit the port ten times: each write is measured to the sidecar's apply.
+  std::vector<double> latencies_ms;
+  for (int edit = 0; edit <= 10; ++edit) {
+    const size_t before = applied_at_.size();
+    const int port = 5000 + edit;
+    const auto t0 = Clock::now();
+    if (edit == 0) {
+      ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(port)), 201);
+    } else {
+      ASSERT_EQ(Api("PUT", std::string(kPolicies) + "/web-egress", EgressPolicy(port)), 200);
+    }
+    ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_at_.size() > before; }))
+        << "edit " << edit << " never reached the sidecar";
+    latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(applied_at_[before] - t0).count());
+    EXPECT_TRUE(Allowed(port)) << edit;
+    EXPECT_FALSE(Allowed(80)) << edit;
+  }
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  const double p50 = latencies_ms[latencies_ms.size() / 2];
+  const double p99 = latencies_ms.back();  // 11 samples: the maximum
+  std::printf("API write -> applied in the sidecar: n=%zu p50=%.1f ms p99(max)=%.1f ms\n",
+              latencies_ms.size(), p50, p99);
+  RecordProperty("api_to_sidecar_p50_ms", std::to_string(p50));
+  EXPECT_LE(p99, 100.0);
+
+  // Relabel db: the policy no longer selects it as a peer.
+  size_t before = applied_at_.size();
+  ASSERT_EQ(
+      Api("PATCH", "/api/v1/namespaces/prod/pods/db", R"({"metadata":{"labels":{"app":"cache"}}})"),
+      200);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_at_.size() > before && !Allowed(5010); }));
+
+  // /status shows each kind's watch.
+  auto status = base::ParseJson(server_->StatusJson());
+  ASSERT_TRUE(status.has_value());
+  const base::JsonValue kinds = *status->root().Find("manifests")->Find("kinds");
+  ASSERT_EQ(kinds.size(), 4u) << kinds.ToJson();
+  for (const base::JsonValue& kind : kinds.Elements()) {
+    EXPECT_EQ(kind.Find("listed")->AsBool(), true) << kind.ToJson();
+    EXPECT_GE(kind.Find("watches")->AsInt64().value_or(0), 1) << kind.ToJson();
+  }
+  EXPECT_GE(kinds.At(2)->Find("events")->AsInt64().value_or(0), 11) << kinds.ToJson();
+
+  // Delete the policy: web is not isolated any more.
+  before = applied_at_.size();
+  ASSERT_EQ(Api("DELETE", std::string(kPolicies) + "/web-egress"), 200);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_at_.size() > before && Allowed(80); }));
+}
+
+TEST_F(KubernetesServeTest, ApiFaultsChangeNoDecisionAndTheServerRecovers) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
+  StartSidecar();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return Allowed(5432) && !Allowed(80); }));
+  const size_t applies = applied_at_.size();
+  // Compaction, cut watches, then 429s and 500s on every path for a while.
+  ASSERT_EQ(Api("POST", "/_test/compact"), 200);
+  ASSERT_EQ(Api("POST", "/_test/drop-watches"), 200);
+  auto run_for = [&](int ms) {
+    const auto until = Clock::now() + std::chrono::milliseconds(ms);
+    RunUntil(
+        &loop_, [&] { return Clock::now() > until; }, 5000);
+  };
+  run_for(300);
+  ASSERT_EQ(Api("POST", "/_test/fail?code=429&count=4&retry_after=1"), 200);
+  ASSERT_EQ(Api("POST", "/_test/drop-watches"), 200);
+  run_for(1500);
+  ASSERT_EQ(Api("POST", "/_test/fail?code=500&count=6"), 200);
+  ASSERT_EQ(Api("POST", "/_test/drop-watches"), 200);
+  run_for(1500);
+  ASSERT_EQ(Api("POST", "/_test/fail?code=500&count=0"), 200);
+  EXPECT_TRUE(Allowed(5432));
+  EXPECT_FALSE(Allowed(80));
+  EXPECT_EQ(applied_at_.size(), applies) << "a fault made the server push a different policy";
+  // Recovered: a new edit goes through.
+  ASSERT_EQ(Api("PUT", std::string(kPolicies) + "/web-egress", EgressPolicy(6379)), 200);
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return Allowed(6379) && !Allowed(5432); }, 15000));
+}
+
+// The "resources" section of a server's /status: every resource type's version and each
+// resource's version.
+std::string Resources(const ControlServer& server) {
+  auto status = base::ParseJson(server.StatusJson());
+  if (!status) return "";
+  auto resources = status->root().Find("resources");
+  return resources ? resources->ToJson() : "";
+}
+
+TEST_F(KubernetesServeTest, TwoReplicasPublishTheSameVersionsForTheSameCluster) {
+  source::SourceFlags flags;
+  flags.kubeconfig = options_.kubeconfig;
+  flags.debounce_ms = 0;
+  auto made = source::MakeManifestSource(flags);
+  ASSERT_TRUE(made.has_value());
+  ServeOptions second = options_;
+  auto replica = ControlServer::Create(&loop_, second, std::move(*made));
+  ASSERT_TRUE(replica.has_value()) << replica.error().ToString();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready() && (*replica)->ready(); }));
+  const std::string initial = Resources(*server_);
+  EXPECT_EQ(initial, Resources(**replica));
+  ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
+  ASSERT_EQ(Api("PATCH", "/api/v1/namespaces/prod/pods/db",
+                R"({"metadata":{"labels":{"app":"db","tier":"data"}}})"),
+            200);
+  // Each replica watches on its own; the same cluster state gives the same versions.
+  // Wait until each has seen both writes (its Pod and NetworkPolicy watches each delivered an
+  // event), then compare.
+  auto seen_both = [](const ControlServer& server) {
+    auto status = base::ParseJson(server.StatusJson());
+    if (!status) return false;
+    const base::JsonValue kinds = *status->root().Find("manifests")->Find("kinds");
+    return kinds.At(1)->Find("events")->AsInt64().value_or(0) >= 1 &&
+           kinds.At(2)->Find("events")->AsInt64().value_or(0) >= 1;
+  };
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return seen_both(*server_) && seen_both(**replica); }));
+  RunUntil(&loop_, [&] { return Resources(*server_) == Resources(**replica); });
+  EXPECT_NE(Resources(*server_), initial);
+  EXPECT_EQ(Resources(*server_), Resources(**replica));
+  EXPECT_NE(Resources(*server_).find("prod/web"), std::string::npos) << Resources(*server_);
+  bool closed = false;
+  (*replica)->Close([&] { closed = true; });
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+}
+
+}  // namespace
+}  // namespace picket::control
