@@ -1,6 +1,7 @@
 // inject/inject_main.cc — picket-inject: the kube-inject style CLI, the bootstrap generator the
 // injected sidecar runs at start, the admission webhook server, and a tiny readiness probe.
 // See inject/README.md.
+#include <linux/capability.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "base/log.h"
 #include "config/document.h"
 #include "inject/bootstrap_gen.h"
+#include "inject/switch_user.h"
 #include "inject/injector.h"
 #include "inject/probe.h"
 #include "inject/webhook_server.h"
@@ -35,6 +38,8 @@ struct BootstrapArgs {
   picket::inject::BootstrapParams params;
   std::string output;
   std::string exec;
+  std::optional<uid_t> user;
+  std::optional<gid_t> group;
 };
 
 struct WebhookArgs {
@@ -129,11 +134,26 @@ int RunBootstrap(const BootstrapArgs& a) {
     std::fprintf(stderr, "picket-inject bootstrap: %s\n", doc.error().ToString().c_str());
     return 2;
   }
+  if (a.user && exec.empty()) {
+    std::fprintf(stderr, "picket-inject bootstrap: --user needs --exec\n");
+    return 2;
+  }
   if (!WriteOutput(output, picket::config::EmitYaml(*doc))) return 1;
   if (!exec.empty()) {
     if (output.empty() || output == "-") {
       std::fprintf(stderr, "picket-inject bootstrap: --exec needs --output FILE\n");
       return 2;
+    }
+    if (a.user) {
+      // Root only to get here: uid --user, gid --group, and of the capabilities NET_ADMIN alone
+      // (the UDP/SCTP verdict queue and conntrack), carried across the exec.
+      const int keep[] = {CAP_NET_ADMIN};
+      auto kept = picket::inject::SwitchUserKeeping(*a.user, a.group.value_or(*a.user), keep);
+      if (!kept) {
+        std::fprintf(stderr, "picket-inject bootstrap: --user: %s\n",
+                     kept.error().ToString().c_str());
+        return 1;
+      }
     }
     std::string config_flag = "--config=" + output;
     char* argv[] = {const_cast<char*>(exec.c_str()), const_cast<char*>(config_flag.c_str()),
@@ -241,6 +261,12 @@ int main(int argc, char** argv) {
   bootstrap_cmd
       ->add_option("--exec", bootstrap.exec, "Then exec PROGRAM --config=F (needs --output)")
       ->type_name("PROGRAM");
+  bootstrap_cmd
+      ->add_option("--user", bootstrap.user,
+                   "Before the exec, switch from root to this uid keeping only NET_ADMIN")
+      ->type_name("UID");
+  bootstrap_cmd->add_option("--group", bootstrap.group, "The gid for --user (default: the uid)")
+      ->type_name("GID");
 
   WebhookArgs webhook;
   CLI::App* webhook_cmd =

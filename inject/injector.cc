@@ -128,8 +128,17 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
   const bool udp_sctp = UdpSctpEnforced(annotations);
   std::vector<std::string> args = ProxyArgs(o);
   if (!udp_sctp) args.insert(args.begin() + 1, "--udp-sctp=false");
-  Node caps = udp_sctp ? Map({{"add", StrSeq({"NET_ADMIN"})}, {"drop", StrSeq({"ALL"})}})
+  // A capability added to a non-root container does not survive its first exec (no ambient
+  // capabilities in Kubernetes; no_new_privs ignores file capabilities). So with UDP/SCTP the
+  // container starts as root with NET_ADMIN, SETGID and SETUID only, and `picket-inject
+  // bootstrap --user --group` switches to the proxy uid keeping NET_ADMIN alone before it execs
+  // picket-proxy (inject/switch_user.h). Without UDP/SCTP it simply runs as the proxy uid.
+  const std::string id = std::to_string(o.proxy_uid);
+  if (udp_sctp) args.insert(args.end() - 1, {"--user=" + id, "--group=" + id});
+  Node caps = udp_sctp ? Map({{"add", StrSeq({"NET_ADMIN", "SETGID", "SETUID"})},
+                              {"drop", StrSeq({"ALL"})}})
                        : Map({{"drop", StrSeq({"ALL"})}});
+  const int run_as = udp_sctp ? 0 : static_cast<int>(o.proxy_uid);
   Node c = Map({
       {"name", Str(kProxyContainerName)},
       {"image", Str(o.image)},
@@ -147,9 +156,9 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
                                {"capabilities", std::move(caps)},
                                {"privileged", Node::Bool(false)},
                                {"readOnlyRootFilesystem", Node::Bool(true)},
-                               {"runAsGroup", Node::Int(o.proxy_uid)},
-                               {"runAsNonRoot", Node::Bool(true)},
-                               {"runAsUser", Node::Int(o.proxy_uid)}})},
+                               {"runAsGroup", Node::Int(run_as)},
+                               {"runAsNonRoot", Node::Bool(run_as != 0)},
+                               {"runAsUser", Node::Int(run_as)}})},
       {"volumeMounts", Seq({Map({{"name", Str(kRunVolumeName)}, {"mountPath", Str(kRunMountPath)}}),
                             Map({{"name", Str(kCertsVolumeName)},
                                  {"mountPath", Str(kCertsMountPath)},
