@@ -738,9 +738,12 @@ def main():
     write_atomically(os.path.join(args.dir, "ready"), f"{port}\n")
     while not stop.wait(3600):
         pass
-    with store.cond:
-        store.stopping = True
+    # A watch writer may hold the store's lock while blocked on a client that stopped reading:
+    # never wait for it long. Handler threads are daemons; the process ends with the main one.
+    store.stopping = True
+    if store.cond.acquire(timeout=1.0):
         store.cond.notify_all()
+        store.cond.release()
     server.shutdown()
     server.server_close()
     return 0
