@@ -53,6 +53,8 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::Create(
   if (!server) return std::unexpected(AsError(server.error()));
   s->xds_ = std::move(*server);
   s->snapshot_ = std::make_unique<XdsSnapshot>(*s->xds_);
+  ControlServer* self = s.get();
+  s->xds_->SetUdpSctpObserver([self] { self->RefreshUdpSctp(); });
 
   // Parts already started hold loop handles: close them (and let their close callbacks run)
   // before `s` is destroyed.
@@ -62,7 +64,6 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::Create(
     while (!closed) uv_run(loop, UV_RUN_ONCE);
     return std::unexpected(std::move(error));
   };
-  ControlServer* self = s.get();
   if (auto started =
           s->source_->Start(loop, [self](source::SourceUpdate u) { self->Apply(std::move(u)); });
       !started) {
@@ -106,6 +107,7 @@ void ControlServer::Apply(source::SourceUpdate update) {
   }
   compile_errors_.clear();
   unprotected_.SetCluster(*update.cluster, uv_now(loop_));
+  RefreshUdpSctp();
   loaded_once_ = true;
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -142,6 +144,30 @@ void ControlServer::WriteUnprotected(base::JsonWriter& w) const {
   w.EndArray().Member("truncated", pods.size() > kListed).EndObject();
 }
 
+void ControlServer::RefreshUdpSctp() {
+  udp_sctp_.Update(xds_->UdpSctpUnenforcedPods(),
+                   [this](const std::string& pod) { return snapshot_->PublishedRules(pod); });
+}
+
+void ControlServer::WriteUdpSctpUnenforced(base::JsonWriter& w) const {
+  constexpr size_t kListed = 1000;  // the count is always whole; the list is capped
+  const auto& pods = udp_sctp_.pods();
+  w.Key("udp_sctp_unenforced")
+      .BeginObject()
+      .Member("count", pods.size())
+      .Member("warnings", udp_sctp_.warnings())
+      .Key("pods")
+      .BeginArray();
+  for (size_t i = 0; i < pods.size() && i < kListed; ++i) {
+    w.BeginObject().Member("pod", pods[i].pod).Key("policies").BeginArray();
+    for (const auto& name : pods[i].policies) w.String(name);
+    w.EndArray().Key("protocols").BeginArray();
+    for (config::Protocol p : pods[i].protocols) w.String(config::ProtocolName(p));
+    w.EndArray().EndObject();
+  }
+  w.EndArray().Member("truncated", pods.size() > kListed).EndObject();
+}
+
 std::string ControlServer::PrometheusText() const {
   const size_t unprotected =
       unprotected_.List(xds_->ConnectedPods(), xds_->last_disconnect_ms(), uv_now(loop_)).size();
@@ -155,6 +181,11 @@ std::string ControlServer::PrometheusText() const {
          "Pods a NetworkPolicy selects with no sidecar connected (past the grace).", unprotected);
   metric("picket_control_selected_pods", "gauge", "Pods some NetworkPolicy selects.",
          unprotected_.selected_count());
+  metric("picket_control_udp_sctp_unenforced_pods", "gauge",
+         "Pods whose policies name UDP or SCTP ports while their sidecar does not enforce them.",
+         udp_sctp_.pods().size());
+  metric("picket_control_udp_sctp_unenforced_warnings_total", "counter",
+         "Warnings logged for pods entering (or changing in) that list.", udp_sctp_.warnings());
   metric("picket_control_streams_active", "gauge", "Sidecar streams open.", st.streams_active);
   metric("picket_control_streams_refused_total", "counter",
          "Sidecar streams closed with a non-OK status.", st.streams_refused);
@@ -179,6 +210,7 @@ std::string ControlServer::StatusJson() const {
   WriteErrors(w, "cluster_errors", compile_errors_);
   w.Member("reloads", reloads_).Member("loaded", loaded_once_).EndObject();
   WriteUnprotected(w);
+  WriteUdpSctpUnenforced(w);
   const SnapshotStats& st = snapshot_->stats();
   w.Key("snapshot")
       .BeginObject()

@@ -3,9 +3,11 @@
 // Owns: the composition of the control server: a ManifestSource (control/source/: a directory
 // today) → XdsSnapshot (control/xds_snapshot.h) → XdsServer (control/xds_server.h), plus the
 // admin endpoint (control/serve_admin.h), which also lists the pods NetworkPolicies select but
-// no sidecar enforces (control/unprotected.h). An update that fails (an object that does not
-// validate, or a cluster that does not compile) is logged and shown on /status; the last good
-// state keeps being served. Ready (/ready) once the first state from the source is applied.
+// no sidecar enforces (control/unprotected.h) and the pods whose policies name UDP or SCTP ports
+// while their sidecar does not enforce them (control/udp_sctp_unenforced.h). An update that fails
+// (an object that does not validate, or a cluster that does not compile) is logged and shown on
+// /status; the last good state keeps being served. Ready (/ready) once the first state from the
+// source is applied.
 //
 // Loop-thread only. Close() and run the loop until `done` before destroying.
 #pragma once
@@ -25,6 +27,7 @@
 #include "control/flags.h"
 #include "control/serve_admin.h"
 #include "control/source/manifest_source.h"
+#include "control/udp_sctp_unenforced.h"
 #include "control/unprotected.h"
 #include "control/xds_server.h"
 #include "control/xds_snapshot.h"
@@ -74,7 +77,8 @@ class ControlServer {
   // The first state from the source has been applied.
   bool ready() const { return loaded_once_; }
   std::string StatusJson() const;
-  // /stats/prometheus: unprotected and selected pods, sidecar streams, pushes, ACKs and NACKs.
+  // /stats/prometheus: unprotected and selected pods, UDP/SCTP-unenforced pods, sidecar streams,
+  // pushes, ACKs and NACKs.
   std::string PrometheusText() const;
   XdsServer& xds() { return *xds_; }
   void Close(std::function<void()> done);
@@ -88,6 +92,9 @@ class ControlServer {
         unprotected_(options_.unprotected_grace_ms) {}
   void Apply(source::SourceUpdate update);
   void WriteUnprotected(base::JsonWriter& w) const;
+  void WriteUdpSctpUnenforced(base::JsonWriter& w) const;
+  // Recomputes the UDP/SCTP-unenforced pods (a stream or the published rules changed).
+  void RefreshUdpSctp();
   void OneClosed();
 
   uv_loop_t* loop_;
@@ -97,6 +104,7 @@ class ControlServer {
   std::unique_ptr<XdsSnapshot> snapshot_;
   std::unique_ptr<AdminServer> admin_;
   UnprotectedPods unprotected_;
+  UdpSctpUnenforced udp_sctp_;
   config::Errors source_errors_;   // the source's current problems (last good objects in use)
   config::Errors compile_errors_;  // the last reload's cluster-level errors
   bool loaded_once_ = false;

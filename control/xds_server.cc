@@ -96,6 +96,7 @@ void XdsServer::OnStreamClosed(XdsStream* stream) {
   *it = std::move(streams_.back());
   streams_.pop_back();
   --stats_.streams_active;
+  if (stream->SaysUdpSctpUnenforced()) NoteUdpSctpChange();
 }
 
 void XdsServer::AdmitIdentity(XdsStream* stream) {
@@ -125,6 +126,16 @@ std::set<std::string> XdsServer::ConnectedPods() const {
   std::set<std::string> pods;
   for (const auto& s : streams_) {
     if (s->state() == XdsStream::State::kAwaitNode || s->state() == XdsStream::State::kActive) {
+      pods.insert(s->pod_name());
+    }
+  }
+  return pods;
+}
+
+std::set<std::string> XdsServer::UdpSctpUnenforcedPods() const {
+  std::set<std::string> pods;
+  for (const auto& s : streams_) {
+    if (s->state() == XdsStream::State::kActive && s->SaysUdpSctpUnenforced()) {
       pods.insert(s->pod_name());
     }
   }

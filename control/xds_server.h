@@ -124,6 +124,13 @@ class XdsServer {
   const std::map<std::string, uint64_t, std::less<>>& last_disconnect_ms() const {
     return last_disconnect_ms_;
   }
+  // Pods with an active stream whose node says `udp_sctp_enforced: false` (PROTOCOL.md §3.7).
+  std::set<std::string> UdpSctpUnenforcedPods() const;
+  // Called (not during Close) after a stream whose node says `udp_sctp_enforced: false` became
+  // active or closed, i.e. whenever UdpSctpUnenforcedPods() may have changed.
+  void SetUdpSctpObserver(std::function<void()> observer) {
+    udp_sctp_observer_ = std::move(observer);
+  }
   // Bytes of partial frames buffered by all streams now.
   size_t buffered_bytes() const { return buffered_bytes_; }
   // The per-type version of everything currently stored (hash over names and versions).
@@ -153,6 +160,10 @@ class XdsServer {
   void OnConnection(int status);
   void OnSweep();
   void OnStreamClosed(XdsStream* stream);
+  // A stream saying it does not enforce UDP/SCTP became active or closed.
+  void NoteUdpSctpChange() {
+    if (!closing_ && udp_sctp_observer_) udp_sctp_observer_();
+  }
   // `stream` just authenticated: closes the oldest streams of its identity over the cap.
   void AdmitIdentity(XdsStream* stream);
   // Whether `stream` may build and send a response now; if not, it is retried later.
@@ -180,6 +191,7 @@ class XdsServer {
   int open_handles_ = 0;
   bool closing_ = false;
   std::function<void()> on_closed_;
+  std::function<void()> udp_sctp_observer_;
   std::map<std::string, TypeState, std::less<>> types_;
   std::map<std::string, uint64_t, std::less<>> last_disconnect_ms_;  // "ns/name" → when
   std::vector<std::unique_ptr<XdsStream>> streams_;

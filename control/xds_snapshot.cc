@@ -69,6 +69,13 @@ std::expected<void, config::Errors> XdsSnapshot::SetCluster(const config::Cluste
   return {};
 }
 
+const policy::PodPolicy* XdsSnapshot::PublishedRules(const std::string& pod) const {
+  auto identity = pod_identity_.find(pod);
+  if (identity == pod_identity_.end()) return nullptr;
+  auto rules = identity_policies_.find(identity->second);
+  return rules == identity_policies_.end() ? nullptr : &rules->second;
+}
+
 bool XdsSnapshot::TryIncremental(const config::Cluster& cluster, config::Errors& errors) {
   std::map<std::string, const config::Pod*> before, after;
   for (const auto& p : cluster_.pods) before[Key(p.ns, p.name)] = &p;

@@ -52,6 +52,9 @@ class XdsSnapshot {
 
   const SnapshotStats& stats() const { return stats_; }
   const policy::ClusterPolicy* compiled() const { return compiled_.get(); }
+  // The rules published for pod "ns/name" (its identity's: `ns`, `pod` and `host_ips` empty),
+  // or nullptr when no PodPolicy is published for it. Valid until the next SetCluster.
+  const policy::PodPolicy* PublishedRules(const std::string& pod) const;
 
  private:
   // Adds/removes the changed pods; false (with `errors` when they are the reason) when the

@@ -251,6 +251,7 @@ bool XdsStream::CheckNode(const std::optional<net::Node>& node) {
   node_ = node;
   state_ = State::kActive;
   spdlog::info("xds: stream {} ({}) is {} ({})", id_, peer_address_, own_name(), node->id);
+  if (SaysUdpSctpUnenforced()) server_.NoteUdpSctpChange();
   return true;
 }
 
@@ -563,7 +564,13 @@ void XdsStream::WriteStatus(base::JsonWriter& w) const {
         .Member("namespace", node_->ns)
         .Member("pod", node_->pod)
         .Member("user_agent", node_->user_agent)
-        .EndObject();
+        .Key("udp_sctp_enforced");
+    if (node_->udp_sctp_enforced) {
+      w.Bool(*node_->udp_sctp_enforced);
+    } else {
+      w.Null();
+    }
+    w.EndObject();
   }
   w.Member("peer", peer_address_).Member("state", kStates[static_cast<int>(state_)]);
   w.Key("subscriptions").BeginObject();

@@ -68,6 +68,10 @@ class XdsStream : public net::TlsStream::Handler {
   // decoder's buffer (the stream closed).
   void ReleaseBuffered();
   uint64_t id() const { return id_; }
+  // The node (first request) says `udp_sctp_enforced: false`.
+  bool SaysUdpSctpUnenforced() const {
+    return node_ && node_->udp_sctp_enforced.has_value() && !*node_->udp_sctp_enforced;
+  }
   // This stream as one JSON object of the admin endpoint's /status "sidecars".
   void WriteStatus(base::JsonWriter& w) const;
 

@@ -65,6 +65,10 @@ class Decoder {
     String(*n, "namespace", node.ns, Need::kRequired, 63);
     String(*n, "pod", node.pod, Need::kRequired, 253);
     String(*n, "user_agent", node.user_agent);
+    // Free-form (Envoy's Node.metadata): only the keys read here are checked, others ignored.
+    if (auto metadata = n->Object("metadata")) {
+      node.udp_sctp_enforced = metadata->Bool("udp_sctp_enforced");
+    }
     n->Finish();
     out = std::move(node);
   }
@@ -190,6 +194,9 @@ void WriteNode(JsonWriter& w, const std::optional<Node>& n) {
   if (!n) return;
   w.Key("node").BeginObject().Member("id", n->id).Member("namespace", n->ns).Member("pod", n->pod);
   if (!n->user_agent.empty()) w.Member("user_agent", n->user_agent);
+  if (n->udp_sctp_enforced) {
+    w.Key("metadata").BeginObject().Member("udp_sctp_enforced", *n->udp_sctp_enforced).EndObject();
+  }
   w.EndObject();
 }
 

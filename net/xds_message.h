@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -58,10 +59,24 @@ struct Status {
 
 // Who a sidecar is. Sent on the first request of a stream only.
 struct Node {
+  Node() = default;
+  // `udp_sctp_enforced` last and optional, so a Node that says nothing of it reads as before.
+  Node(std::string id, std::string ns, std::string pod, std::string user_agent,
+       std::optional<bool> udp_sctp_enforced = std::nullopt)
+      : id(std::move(id)),
+        ns(std::move(ns)),
+        pod(std::move(pod)),
+        user_agent(std::move(user_agent)),
+        udp_sctp_enforced(udp_sctp_enforced) {}
+
   std::string id;          // free-form, unique per sidecar instance (e.g. "picket-proxy~ns/pod")
   std::string ns;          // the pod's namespace
   std::string pod;         // the pod's name
   std::string user_agent;  // e.g. "picket-proxy/0.1"
+  // From `node.metadata`, free-form as Envoy's Node.metadata (keys this reader does not know are
+  // ignored): whether this sidecar gives new UDP and SCTP flows a policy verdict (its verdict
+  // queue is bound). nullopt: not said (unknown).
+  std::optional<bool> udp_sctp_enforced;
   friend bool operator==(const Node&, const Node&) = default;
 };
 

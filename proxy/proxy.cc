@@ -237,6 +237,10 @@ std::expected<void, std::string> Proxy::StartXds() {
   config.ca = x.tls.ca;
   config.ns = bootstrap_.node.ns;
   config.pod = bootstrap_.node.name;
+  // The workers are bound by now: `enforced` is set only if the verdict queue was bound, so the
+  // opt-out and a missing CAP_NET_ADMIN both say false, and the control server warns for pods
+  // whose policies name UDP or SCTP ports (control/udp_sctp_unenforced.h).
+  config.udp_sctp_enforced = stats_.packet_flows.enforced.load(std::memory_order_relaxed);
   auto agent = xds::XdsAgent::Create(
       loop_, config, [this](policy::EndpointPolicyPtr p) { return ApplyPolicy(std::move(p)); },
       [this](xds::ServiceMapPtr services) {

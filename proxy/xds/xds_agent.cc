@@ -25,7 +25,7 @@ base::Result<std::unique_ptr<XdsAgent>> XdsAgent::Create(uv_loop_t* loop,
   options.server_name = config.server_name;
   options.tls = std::move(*tls);
   options.node = {"picket-proxy~" + config.ns + "/" + config.pod, config.ns, config.pod,
-                  "picket-proxy"};
+                  "picket-proxy", config.udp_sctp_enforced};
   options.subscriptions = agent->source_->Subscriptions();
   options.initial_backoff_ms = config.initial_backoff_ms;
   options.max_backoff_ms = config.max_backoff_ms;

@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/error.h"
@@ -35,6 +36,10 @@ struct XdsAgentConfig {
   std::string ns;  // this pod
   std::string pod;
   std::string server_name;  // name to verify in the server certificate; default: the host
+  // Sent as node.metadata.udp_sctp_enforced (control/PROTOCOL.md §3.7): true only when the
+  // UDP/SCTP verdict queue is bound; false under the opt-out or when binding failed (no
+  // CAP_NET_ADMIN). nullopt: not said.
+  std::optional<bool> udp_sctp_enforced;
   uint64_t initial_backoff_ms = 250;
   uint64_t max_backoff_ms = 30000;
 };

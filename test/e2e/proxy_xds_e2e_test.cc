@@ -6,7 +6,8 @@
 // enforcement: an edit of the NetworkPolicy file in the manifests directory changes what every
 // sidecar allows (waited for by polling each sidecar's /config_dump policy version); killing the
 // control server changes nothing for traffic; restarting it resyncs every sidecar; /config_dump
-// and /stats/prometheus show the xDS state (connected, last ACKed version); SIGTERM still ends
+// and /stats/prometheus show the xDS state (connected, last ACKed version), and each node tells the
+// control server whether its sidecar enforces UDP/SCTP; SIGTERM still ends
 // each sidecar with exit 0. Fails loudly without root.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -187,6 +188,19 @@ TEST_F(ProxyXdsE2eTest, PolicyFromControlServerSurvivesItsDeathAndResyncs) {
   }
   EXPECT_TRUE(Reaches(0)) << "a → b should be allowed";
   EXPECT_FALSE(Reaches(2)) << "c → b should be denied";
+  // Each sidecar's node tells the control server what its /config_dump says of UDP/SCTP
+  // (node.metadata.udp_sctp_enforced); the policy names no UDP port, so nothing is warned about.
+  const std::string control = AdminGet(net_->node(), "/status", 15013);
+  for (int i = 0; i < kPods; ++i) {
+    const bool enforced =
+        Admin(i, "/config_dump").find("\"udp_sctp\":{\"enforced\":true") != std::string::npos;
+    EXPECT_NE(control.find("\"pod\":\"" + std::string(kNames[i]) +
+                           "\",\"user_agent\":\"picket-proxy\",\"udp_sctp_enforced\":" +
+                           (enforced ? "true" : "false")),
+              std::string::npos)
+        << control;
+  }
+  EXPECT_NE(control.find("\"udp_sctp_unenforced\":{\"count\":0,"), std::string::npos) << control;
 
   // Edits of the policy file change enforcement in every sidecar.
   std::vector<double> ms;

@@ -61,6 +61,43 @@ TEST(XdsMessageTest, DecodedPayloadsViewTheFrameDocument) {
   }
 }
 
+// node.metadata.udp_sctp_enforced: true, false and absent each survive a round trip; absent
+// encodes no `metadata` at all (what a sidecar that does not say sends).
+TEST(XdsMessageTest, NodeMetadataRoundTrips) {
+  for (std::optional<bool> enforced : {std::optional<bool>(true), std::optional<bool>(false),
+                                       std::optional<bool>()}) {
+    Node node{"id", "ns", "pod", "ua"};
+    node.udp_sctp_enforced = enforced;
+    for (const Message& m :
+         {Message(DiscoveryRequest{node, "", {}, "t", "", std::nullopt}),
+          Message(DeltaDiscoveryRequest{node, "t", {"*"}, {}, {}, "", std::nullopt})}) {
+      const std::string text = EncodeMessage(m);
+      EXPECT_EQ(text.find("\"metadata\"") != std::string::npos, enforced.has_value()) << text;
+      auto decoded = DecodeMessage(text);
+      ASSERT_TRUE(decoded.has_value()) << text << ": " << decoded.error().ToString();
+      EXPECT_EQ(*decoded, m) << text;
+      EXPECT_EQ(EncodeMessage(*decoded), text);
+    }
+  }
+  auto node_of = [](const char* text) -> std::optional<Node> {
+    auto m = DecodeMessage(text);
+    EXPECT_TRUE(m.has_value()) << text << ": " << m.error().ToString();
+    if (!m.has_value()) return std::nullopt;
+    return std::get<DiscoveryRequest>(*m).node;
+  };
+  // Free-form: keys nobody reads are ignored; null reads as absent.
+  auto node = node_of(
+      R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
+      R"("metadata":{"udp_sctp_enforced":false,"cluster":"x","n":[1,{}]}}}})");
+  ASSERT_TRUE(node.has_value());
+  EXPECT_EQ(node->udp_sctp_enforced, std::optional<bool>(false));
+  node = node_of(
+      R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
+      R"("metadata":{"udp_sctp_enforced":null}}}})");
+  ASSERT_TRUE(node.has_value());
+  EXPECT_EQ(node->udp_sctp_enforced, std::nullopt);
+}
+
 TEST(XdsMessageTest, ErrorsNameTheField) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"discovery_request":{"type_url":1}})",
@@ -77,6 +114,13 @@ TEST(XdsMessageTest, ErrorsNameTheField) {
        "discovery_request.resource_names[1]: duplicate resource name \"a\""},
       {R"({"discovery_request":{"type_url":"t","node":{"id":"x"}}})",
        "discovery_request.node.namespace: Required value"},
+      {R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
+       R"("metadata":{"udp_sctp_enforced":"no"}}}})",
+       "discovery_request.node.metadata.udp_sctp_enforced: Invalid value: \"no\": expected a "
+       "boolean"},
+      {R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
+       R"("metadata":[]}}})",
+       "discovery_request.node.metadata: Invalid value: [...]: expected an object"},
       {R"({"discovery_request":{"type_url":"t","error_detail":{"code":99}}})",
        "discovery_request.error_detail.code: Invalid value: 99: must be between 0 and 16, "
        "inclusive"},
