@@ -26,10 +26,17 @@
 #   --no-sidecars     machinery check only: namespaces, bridge and servers, no Picket at all;
 #                     every connection must succeed
 #   --quiet           print progress lines and the summary, not the grids
+#   --source S        where the control server reads the cluster: `xds` (the default: a working
+#                     copy of the manifests, `picket-control serve --manifests`), `kubernetes`
+#                     (the Kubernetes API test server of test/k8s/apiserver, seeded with the
+#                     demo's namespaces and pods; each step is `kubectl apply`, `serve
+#                     --kubeconfig` list+watches it, and the prediction is `picket-control matrix
+#                     --kubeconfig` on the live objects), or `file` (no control
+#                     server: each sidecar's policy_file from `picket-control compile`)
 # Environment: PICKET_BAZEL (default bazel), PICKET_BAZEL_STARTUP (startup options, e.g.
 # --output_base=...), PICKET_BAZEL_FLAGS (build flags, e.g. --config=asan), PICKET_INIT_FLAGS
-# (extra picket-init flags), PICKET_POLICY_SOURCE (xds, the default: `picket-control serve`;
-# file: each sidecar's policy_file from `picket-control compile`, no control server).
+# (extra picket-init flags), PICKET_POLICY_SOURCE (the default of --source), KUBECTL (for
+# --source kubernetes; default Debian's 1.20 as tools/install-deps.sh unpacks it, else PATH's).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,7 +52,7 @@ SIDECAR_UID=1337
 PORTS=80,81
 PROTOCOLS=TCP,UDP
 
-install=1 build=1 keep=0 sidecars=1 quiet=0 bin_dir=
+install=1 build=1 keep=0 sidecars=1 quiet=0 bin_dir= source_opt=
 quiet_flag=()
 while (($#)); do
   case "$1" in
@@ -55,6 +62,7 @@ while (($#)); do
     --keep-workdir) keep=1 ;;
     --no-sidecars) sidecars=0 ;;
     --quiet) quiet=1 quiet_flag=(--quiet) ;;
+    --source) source_opt=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "quickstart: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -161,8 +169,18 @@ for tool in ip iptables-restore setpriv; do
   command -v "$tool" >/dev/null || die "$tool is missing (tools/install-deps.sh installs it)"
 done
 
-SOURCE=${PICKET_POLICY_SOURCE:-xds}
-[[ $SOURCE == xds || $SOURCE == file ]] || die "PICKET_POLICY_SOURCE must be xds or file"
+SOURCE=${source_opt:-${PICKET_POLICY_SOURCE:-xds}}
+[[ $SOURCE == xds || $SOURCE == kubernetes || $SOURCE == file ]] ||
+  die "--source must be xds, kubernetes or file (got '$SOURCE')"
+if [[ $SOURCE == kubernetes ]]; then
+  KUBECTL=${KUBECTL:-}
+  [[ -n $KUBECTL ]] || { [[ -x /opt/kubectl-1.20/usr/bin/kubectl ]] &&
+    KUBECTL=/opt/kubectl-1.20/usr/bin/kubectl; } || KUBECTL=$(command -v kubectl) ||
+    die "--source kubernetes needs kubectl (tools/install-deps.sh unpacks Debian's 1.20)"
+  APISERVER="$ROOT/test/k8s/apiserver/fake_apiserver.py"
+  [[ -f $APISERVER ]] || die "missing $APISERVER"
+  "$PY" -c 'import yaml' 2>/dev/null || die "--source kubernetes needs python3-yaml"
+fi
 
 if ((sidecars)); then
   if ((build)); then
@@ -271,14 +289,38 @@ compile_all() {
   ((failed == 0)) || { cat "$WORK"/tmp/*.log >&2; die "picket-control compile failed"; }
 }
 
-if [[ $SOURCE == xds ]]; then
+# What `matrix` (the prediction) reads: the manifests' working copy, or the live cluster's
+# objects (from the node namespace, where the API server listens). The working copy is kept in
+# step with the cluster either way: `compile -f` of it gives the policy versions to wait for.
+ON_CLUSTER=()
+CLUSTER_FLAGS=(-f "$MANIFESTS")
+SERVE_SOURCE=(--manifests "$MANIFESTS")
+if [[ $SOURCE == kubernetes ]]; then
+  say "starting the Kubernetes API test server on $NODE_IP (node namespace), seeded with the demo's namespaces and pods"
+  spawn "$NODE" "$WORK/apiserver.log" "$PY" "$APISERVER" --dir "$WORK/api" --listen "$NODE_IP" \
+    --seed "$DEMO/cluster.yaml"
+  API_PID=${PIDS[-1]}
+  until [[ -e $WORK/api/ready ]]; do
+    check_alive "$API_PID" "the Kubernetes API test server" "$WORK/apiserver.log"
+    sleep 0.02
+  done
+  ON_CLUSTER=(ip netns exec "$NODE")
+  CLUSTER_FLAGS=(--kubeconfig "$WORK/api/kubeconfig")
+  SERVE_SOURCE=(--kubeconfig "$WORK/api/kubeconfig")
+fi
+# kubectl against the API test server, from the node namespace; its cache under $WORK.
+kubectl_node() {
+  ip netns exec "$NODE" env HOME="$WORK" "$KUBECTL" --kubeconfig "$WORK/api/kubeconfig" "$@"
+}
+
+if [[ $SOURCE != file ]]; then
   say "making a CA and certificates for the control server and the sidecars (picket-control certs)"
   pod_flags=()
   for line in "${POD_LINES[@]}"; do pod_flags+=(--pod "${line%% *}"); done
   "$CONTROL" certs --out "$WORK/certs" --server-ip "$NODE_IP" "${pod_flags[@]}" \
     >"$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "picket-control certs failed"; }
-  say "starting picket-control serve on $NODE_IP:$XDS_PORT (node namespace)"
-  spawn "$NODE" "$WORK/control.log" "$CONTROL" serve --manifests "$MANIFESTS" \
+  say "starting picket-control serve ${SERVE_SOURCE[*]} on $NODE_IP:$XDS_PORT (node namespace)"
+  spawn "$NODE" "$WORK/control.log" "$CONTROL" serve "${SERVE_SOURCE[@]}" \
     --listen "$NODE_IP:$XDS_PORT" --admin "$CONTROL_ADMIN" --tls-cert "$WORK/certs/server.pem" \
     --tls-key "$WORK/certs/server-key.pem" --tls-ca "$WORK/certs/ca.pem"
   CONTROL_PID=${PIDS[-1]}
@@ -297,7 +339,7 @@ for line in "${POD_LINES[@]}"; do
   ip netns exec "$netns" "$INIT" ${PICKET_INIT_FLAGS:-} >"$dir/init.log" 2>&1 ||
     { cat "$dir/init.log" >&2; die "picket-init failed in $name"; }
   # The bootstrap comes from the injector, never by hand.
-  if [[ $SOURCE == xds ]]; then
+  if [[ $SOURCE != file ]]; then
     # The sidecar (uid 1337) reads its own certificate and key; nothing else of the CA.
     install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod.pem" "$dir/sidecar.pem"
     install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod-key.pem" "$dir/sidecar-key.pem"
@@ -318,7 +360,7 @@ for line in "${POD_LINES[@]}"; do
 done
 "$PY" "$LIB/picket_demo.py" wait-ready --pods "$WORK/pods.json" --admin "$ADMIN" --timeout 30 ||
   die "sidecars did not become ready (logs: $WORK/pods/*/proxy.log; --keep-workdir keeps them)"
-[[ $SOURCE != xds ]] || check_alive "$CONTROL_PID" "picket-control serve" "$WORK/control.log"
+[[ $SOURCE == file ]] || check_alive "$CONTROL_PID" "picket-control serve" "$WORK/control.log"
 
 # ---------------------------------------------------------------------------------------------
 # 6. The story.
@@ -332,21 +374,29 @@ for ((k = 0; k < total; k++)); do
   title=$(head -n 1 "$step/STEP")
   say "step $n/$total: $title"
   ((quiet)) || sed '1d; s/^/    /' "$step/STEP"
+  t=$(date +%s.%N)
   for f in "$step"/*.yaml; do
     [[ -e $f ]] || continue
-    ((quiet)) || echo "    applying $(basename "$f")"
+    if [[ $SOURCE == kubernetes ]]; then
+      ((quiet)) || echo "    kubectl apply -f $(basename "$f")"
+      kubectl_node apply -f "$f" >>"$WORK/kubectl.log" 2>&1 ||
+        { tail -n 5 "$WORK/kubectl.log" >&2; die "kubectl apply -f $f failed"; }
+    else
+      ((quiet)) || echo "    applying $(basename "$f")"
+    fi
     cp "$f" "$WORK/tmp/$(basename "$f")"
     mv "$WORK/tmp/$(basename "$f")" "$MANIFESTS/$(basename "$f")"
   done
-  # From the change to every sidecar enforcing it: the control server's push (xds), or
-  # compiling and writing each policy_file (file). compile_all also gives the versions to expect.
-  t=$(date +%s.%N)
+  # From the change to every sidecar enforcing it: the control server's push (xds: the file
+  # watched; kubernetes: the watch event), or compiling and writing each policy_file (file).
+  # compile_all also gives the versions to expect.
   compile_all
   "$PY" "$LIB/picket_demo.py" wait-policy --pods "$WORK/pods.json" --admin "$ADMIN" \
     --timeout 20 ||
     die "the sidecars did not all receive the new policy"
   waited=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
-  "$CONTROL" matrix -f "$MANIFESTS" --ports "$PORTS" --protocols "$PROTOCOLS" --output json \
+  "${ON_CLUSTER[@]}" "$CONTROL" matrix "${CLUSTER_FLAGS[@]}" --ports "$PORTS" \
+    --protocols "$PROTOCOLS" --output json \
     >"$WORK/predicted-$n.json" 2>"$WORK/matrix-$n.log" ||
     { cat "$WORK/matrix-$n.log" >&2; die "picket-control matrix failed"; }
   say "step $n/$total: all ${#POD_LINES[@]} sidecars enforce the new policy (${waited}s); probing"
@@ -362,7 +412,7 @@ done
 echo
 say "summary"
 "$PY" "$LIB/picket_demo.py" summary "${results[@]}"
-if [[ $SOURCE == xds ]]; then
+if [[ $SOURCE != file ]]; then
   "$PY" "$LIB/picket_demo.py" control-status --netns "$NODE" --admin "$CONTROL_ADMIN"
 fi
 if ((status == 0)); then

@@ -86,8 +86,9 @@ def cmd_pods(args):
         if not re.search(r"(?m)^kind:\s*Pod\s*$", doc):
             continue
         meta = re.search(r"(?ms)^metadata:\n(.*?)(?=^\S)", doc + "\nend:")
-        name = re.search(r"(?m)^  name:\s*(\S+)", meta.group(1)).group(1)
-        ns = re.search(r"(?m)^  namespace:\s*(\S+)", meta.group(1)).group(1)
+        # Values may be quoted ("y": a bare y is a boolean to kubectl's YAML 1.1).
+        name = re.search(r"(?m)^  name:\s*(\S+)", meta.group(1)).group(1).strip("'\"")
+        ns = re.search(r"(?m)^  namespace:\s*(\S+)", meta.group(1)).group(1).strip("'\"")
         ip = re.search(r"(?m)^  podIP:\s*(\S+)", doc).group(1)
         pods.append({"name": f"{ns}/{name}", "namespace": ns, "pod": name, "ip": ip,
                      "netns": f"{args.prefix}-{ns}-{name}",

@@ -3,6 +3,8 @@
 #
 #  1. a full run passes: every step's observed matrix equals `picket-control matrix`;
 #  2. a second run right after it passes too (the first left nothing in the way);
+#  2b. the same story with --source kubernetes (kubectl against the Kubernetes API test server,
+#     `serve --kubeconfig`) passes too;
 #  3. a run interrupted with SIGINT in the middle of the story exits 130 and leaves nothing.
 # After each run: no network namespace of that run, the root namespace's links, iptables and
 # ip6tables rules as before, none of its processes alive, its working directory gone.
@@ -45,7 +47,8 @@ check_clean() {
     for o in "${OURS[@]}"; do
       [[ $exe == "$o" ]] && fail "$what: process ${p#/proc/} ($exe) still running"
     done
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "$R/examples/lib/picket_demo.py"; then
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null |
+      grep -q -e "$R/examples/lib/picket_demo.py" -e "$R/test/k8s/apiserver/fake_apiserver.py"; then
       fail "$what: demo helper ${p#/proc/} still running"
     fi
   done
@@ -59,15 +62,17 @@ check_clean() {
 # SIGINT reaches its trap as it would from a terminal; sets QS_PID.
 set -m
 start() {
-  "$QUICKSTART" "${ARGS[@]}" >"$OUT/$1.log" 2>&1 &
+  local name=$1
+  shift
+  "$QUICKSTART" "${ARGS[@]}" "$@" >"$OUT/$name.log" 2>&1 &
   QS_PID=$!
 }
 
 BEFORE=$(root_state)
 
-for run in first second; do
+for run in first second kubernetes; do
   t0=$SECONDS
-  start "$run"
+  if [[ $run == kubernetes ]]; then start "$run" --source kubernetes; else start "$run"; fi
   wait "$QS_PID"
   rc=$?
   cat "$OUT/$run.log"
