@@ -345,13 +345,29 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
 
   if (YAML::Node n = root["xds"]; n.IsDefined() && !n.IsNull()) {
     Bootstrap::Xds xds;
-    if (r.CheckMap(n, "xds", {"address", "tls"})) {
+    if (r.CheckMap(n, "xds", {"address", "fallback_addresses", "tls"})) {
       std::string host;
       uint64_t port = 0;
       if (!r.String(n, "xds", "address", &xds.address)) {
         r.Fail(n, "xds.address", "Required value: host:port of the control server");
       } else if (!SplitHostPort(xds.address, &host, &port)) {
         r.Fail(n["address"], "xds.address", "must be host:port");
+      }
+      if (YAML::Node f = n["fallback_addresses"]; f.IsDefined() && !f.IsNull()) {
+        if (!f.IsSequence() || f.size() > Bootstrap::kMaxXdsFallbacks) {
+          r.Fail(f, "xds.fallback_addresses",
+                 "must be a list of at most " + std::to_string(Bootstrap::kMaxXdsFallbacks) +
+                     " host:port");
+        } else {
+          for (size_t i = 0; i < f.size(); ++i) {
+            const std::string field = "xds.fallback_addresses[" + std::to_string(i) + "]";
+            if (!f[i].IsScalar() || !SplitHostPort(f[i].Scalar(), &host, &port)) {
+              r.Fail(f[i], field, "must be host:port");
+              continue;
+            }
+            xds.fallback_addresses.push_back(f[i].Scalar());
+          }
+        }
       }
       if (YAML::Node t = n["tls"]; t.IsDefined() && !t.IsNull()) {
         if (r.CheckMap(t, "xds.tls", {"cert", "key", "ca"})) {

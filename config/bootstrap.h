@@ -83,8 +83,13 @@ struct Bootstrap {
     std::string key;
     std::string ca;
   };
+  static constexpr size_t kMaxXdsFallbacks = 16;
   struct Xds {
     std::string address;  // host:port of the control server
+    // More control-server replicas (host:port, at most kMaxXdsFallbacks), tried in order after
+    // `address` on every reconnect attempt. Usually empty: one Service name whose addresses are
+    // the replicas does the same.
+    std::vector<std::string> fallback_addresses;
     Tls tls;
   };
 

@@ -337,6 +337,8 @@ void XdsServer::WriteStatusMembers(base::JsonWriter& w) const {
       .Member("buffered_bytes", buffered_bytes_)
       .Member("responses_sent", stats_.responses_sent)
       .Member("resources_sent", stats_.resources_sent)
+      .Member("resources_skipped_on_resume", stats_.resources_skipped_on_resume)
+      .Member("subscriptions_resumed", stats_.subscriptions_resumed)
       .Member("bytes_sent", stats_.bytes_sent)
       .Member("acks", stats_.acks)
       .Member("nacks", stats_.nacks)

@@ -84,6 +84,11 @@ struct XdsServerStats {
   uint64_t buffer_budget_refusals = 0;        // partial frames over max_buffered_bytes
   uint64_t responses_sent = 0;
   uint64_t resources_sent = 0;
+  // Resume (PROTOCOL.md §4.5): resources not sent on a new stream because the sidecar said it
+  // already holds their version (delta initial_resource_versions, SotW version_info), and the
+  // subscriptions whose first request needed nothing sent at all.
+  uint64_t resources_skipped_on_resume = 0;
+  uint64_t subscriptions_resumed = 0;
   uint64_t bytes_sent = 0;  // frame bytes before TLS
   uint64_t acks = 0;
   uint64_t nacks = 0;

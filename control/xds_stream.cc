@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <utility>
 
 #include "base/hash.h"
 #include "control/xds_server.h"
@@ -303,6 +304,11 @@ void XdsStream::HandleMessage(net::DiscoveryRequest request) {
   } else if (!created) {
     // A new subscribe on an existing type supersedes the previous one (xDS): answer it.
     sub.sent_version.clear();
+  } else if (!request.version_info.empty()) {
+    // Resume (PROTOCOL.md §4.5): the sidecar applied this version, perhaps from another
+    // replica (versions are content hashes). If it is still current, nothing is sent.
+    sub.sent_version = request.version_info;
+    sub.resuming = true;
   }
   std::set<std::string, std::less<>> names(request.resource_names.begin(),
                                            request.resource_names.end());
@@ -327,6 +333,7 @@ void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
     sub.delta = true;
     // Only the first request of a type on a stream may tell what the client already holds.
     for (auto& [name, version] : request.initial_resource_versions) sub.sent[name] = version;
+    sub.resuming = !request.initial_resource_versions.empty();
   } else if (!sub.delta) {
     CloseWithStatus(net::StatusCode::kInvalidArgument,
                     "type " + request.type_url + " is subscribed as state of the world");
@@ -439,7 +446,11 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
     for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
     version = base::HashVersion(all);
   }
-  if (version == sub.sent_version) return;  // nothing this stream sees has changed
+  const bool resuming = std::exchange(sub.resuming, false);
+  if (version == sub.sent_version) {  // nothing this stream sees has changed
+    if (resuming) NoteResumed(type_url, sub, version, selected.size());
+    return;
+  }
   sub.sent_version = version;
   sub.pending_nonce = NextNonce();
   sub.pending_version = version;
@@ -465,6 +476,8 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
   const auto* type = server_.FindType(type_url);
   std::vector<Changed> changed;
   std::vector<std::string> removed;
+  const bool resuming = std::exchange(sub.resuming, false);
+  size_t skipped = 0;
   for (const std::string& name : sub.pending) {
     const bool subscribed = sub.wildcard || sub.names.contains(name);
     const StoredResource* r = nullptr;
@@ -474,7 +487,10 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
     }
     auto held = sub.sent.find(name);
     if (subscribed && r != nullptr) {
-      if (held != sub.sent.end() && held->second == r->version) continue;
+      if (held != sub.sent.end() && held->second == r->version) {
+        ++skipped;
+        continue;
+      }
       sub.sent[name] = r->version;
       changed.emplace_back(name, r);
     } else if (held != sub.sent.end() || (subscribed && r == nullptr && sub.names.contains(name))) {
@@ -489,8 +505,22 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
     sub.sent_revision = type != nullptr ? type->revision : 0;
     sub.sent.clear();
   }
-  if (changed.empty() && removed.empty()) return;
+  if (resuming) server_.stats_.resources_skipped_on_resume += skipped;
+  if (changed.empty() && removed.empty()) {
+    if (resuming) NoteResumed(type_url, sub, server_.TypeVersion(type_url), 0);
+    return;
+  }
   WriteDelta(type_url, sub, changed, removed);
+}
+
+void XdsStream::NoteResumed(std::string_view type_url, Subscription& sub,
+                            const std::string& version, size_t skipped) {
+  // The sidecar holds exactly what this replica would send: as if it had been sent and ACKed.
+  ++server_.stats_.subscriptions_resumed;
+  server_.stats_.resources_skipped_on_resume += skipped;
+  sub.acked_version = version;
+  sub.acked_at_ms = WallMs();
+  spdlog::info("xds: {} resumed {} at version {} (nothing resent)", own_name(), type_url, version);
 }
 
 void XdsStream::SendDeltaSinceRevision(const std::string& type_url, Subscription& sub) {

@@ -95,6 +95,9 @@ class XdsStream : public net::TlsStream::Handler {
     // later pushes are "everything past it" (`sent` is then empty).
     bool revision_mode = false;
     uint64_t sent_revision = 0;
+    // The first request of this type on the stream said what the sidecar holds (resume after
+    // a reconnect, perhaps to another replica): the first push skips what it holds.
+    bool resuming = false;
     std::string pending_nonce;  // outstanding response; next push waits for its ACK/NACK
     std::string pending_version;
     std::string acked_version;
@@ -121,6 +124,9 @@ class XdsStream : public net::TlsStream::Handler {
   void SendSotw(const std::string& type_url, Subscription& sub);
   void SendDelta(const std::string& type_url, Subscription& sub);
   void SendDeltaSinceRevision(const std::string& type_url, Subscription& sub);
+  // The first push after a resume found nothing to send: counts it, records `version` as ACKed.
+  void NoteResumed(std::string_view type_url, Subscription& sub, const std::string& version,
+                   size_t skipped);
   // A resource to send: its name and what the server stores for it.
   using Changed = std::pair<std::string, const StoredResource*>;
   void WriteDelta(const std::string& type_url, Subscription& sub,

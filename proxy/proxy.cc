@@ -232,6 +232,7 @@ std::expected<void, std::string> Proxy::StartXds() {
   const config::Bootstrap::Xds& x = *bootstrap_.xds;
   xds::XdsAgentConfig config;
   config.address = x.address;
+  config.fallback_addresses = x.fallback_addresses;
   config.cert = x.tls.cert;
   config.key = x.tls.key;
   config.ca = x.tls.ca;

@@ -22,6 +22,7 @@ base::Result<std::unique_ptr<XdsAgent>> XdsAgent::Create(uv_loop_t* loop,
                                                   std::move(on_service_map));
   XdsClientOptions options;
   options.server = config.address;
+  options.fallback_servers = config.fallback_addresses;
   options.server_name = config.server_name;
   options.tls = std::move(*tls);
   options.node = {"picket-proxy~" + config.ns + "/" + config.pod, config.ns, config.pod,

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "proxy/xds/policy_source.h"
@@ -30,7 +31,9 @@ namespace picket::proxy::xds {
 
 struct XdsAgentConfig {
   std::string address;  // "host:port" of the control server
-  std::string cert;     // PEM files: this pod's certificate (URI SAN spiffe://…/ns/NS/pod/NAME)
+  // More control-server replicas, tried in order after `address` (XdsClientOptions).
+  std::vector<std::string> fallback_addresses;
+  std::string cert;  // PEM files: this pod's certificate (URI SAN spiffe://…/ns/NS/pod/NAME)
   std::string key;
   std::string ca;
   std::string ns;  // this pod

@@ -62,17 +62,24 @@ uint64_t BackoffDelayMs(uint32_t attempt, uint64_t initial_ms, uint64_t max_ms, 
 base::Result<std::unique_ptr<XdsClient>> XdsClient::Create(uv_loop_t* loop,
                                                            XdsClientOptions options,
                                                            ResourceHandler* handler) {
+  std::vector<std::pair<std::string, uint16_t>> servers;
   auto hp = net::SplitHostPort(options.server);
   if (!hp) return std::unexpected(base::Error::Of("xds server " + hp.error()));
+  servers.push_back(*hp);
+  for (const std::string& fallback : options.fallback_servers) {
+    auto fhp = net::SplitHostPort(fallback);
+    if (!fhp) return std::unexpected(base::Error::Of("xds fallback server " + fhp.error()));
+    servers.push_back(*fhp);
+  }
   if (!options.tls) return std::unexpected(base::Error::Of("xds: a TLS context is required"));
   if (options.subscriptions.empty())
     return std::unexpected(base::Error::Of("xds: no subscriptions"));
   auto resolver = Resolver::Create(loop);
   if (!resolver) return std::unexpected(resolver.error());
   std::unique_ptr<XdsClient> client(new XdsClient(loop, std::move(options), handler));
-  client->host_ = hp->first;
-  client->port_ = hp->second;
-  if (client->options_.server_name.empty()) client->options_.server_name = client->host_;
+  client->servers_ = std::move(servers);
+  client->host_ = client->servers_[0].first;
+  client->port_ = client->servers_[0].second;
   client->resolver_ = std::move(*resolver);
   return client;
 }
@@ -105,6 +112,8 @@ void XdsClient::Start() {
 
 void XdsClient::Resolve() {
   status_.state = XdsClientStatus::State::kResolving;
+  host_ = servers_[server_index_].first;
+  port_ = servers_[server_index_].second;
   // Re-resolved on every attempt: the server may have moved.
   resolver_->Resolve(host_, port_, [this](auto result) { OnResolved(std::move(result)); });
 }
@@ -115,7 +124,7 @@ void XdsClient::OnResolved(base::Result<Resolver::Addresses> result) {
     status_.last_error = host_ + ": " + result.error().ToString();
     ++status_.connect_failures;
     spdlog::warn("xds: {}", status_.last_error);
-    ScheduleReconnect();
+    NextServerOrBackoff();
     return;
   }
   addresses_ = std::move(*result);
@@ -126,7 +135,7 @@ void XdsClient::OnResolved(base::Result<Resolver::Addresses> result) {
 void XdsClient::TryNextAddress() {
   if (closing_) return;
   if (next_address_ >= addresses_.size()) {
-    ScheduleReconnect();
+    NextServerOrBackoff();
     return;
   }
   const sockaddr_storage& address = addresses_[next_address_++];
@@ -134,8 +143,9 @@ void XdsClient::TryNextAddress() {
   status_.server_address = AddressText(address);
   decoder_ = net::FrameDecoder(options_.max_frame_size);
   node_sent_ = false;
-  auto stream = net::TlsStream::Connect(loop_, reinterpret_cast<const sockaddr*>(&address),
-                                        options_.tls, options_.server_name, this);
+  auto stream =
+      net::TlsStream::Connect(loop_, reinterpret_cast<const sockaddr*>(&address), options_.tls,
+                              options_.server_name.empty() ? host_ : options_.server_name, this);
   if (!stream) {
     status_.last_error = status_.server_address + ": " + stream.error().ToString();
     ++status_.connect_failures;
@@ -146,6 +156,14 @@ void XdsClient::TryNextAddress() {
   uv_timer_start(
       &timer_, [](uv_timer_t* t) { static_cast<XdsClient*>(t->data)->OnConnectTimeout(); },
       options_.connect_timeout_ms, 0);
+}
+
+void XdsClient::NextServerOrBackoff() {
+  if (++server_index_ < servers_.size()) {
+    Resolve();
+    return;
+  }
+  ScheduleReconnect();
 }
 
 void XdsClient::OnConnectTimeout() {
@@ -163,7 +181,7 @@ void XdsClient::OnTlsReady(net::TlsStream&) {
   ++status_.connects;
   last_receive_ms_ = uv_now(loop_);
   last_keepalive_tick_ms_ = last_receive_ms_;
-  spdlog::info("xds: connected to {} ({})", options_.server, status_.server_address);
+  spdlog::info("xds: connected to {}:{} ({})", host_, port_, status_.server_address);
   SendSubscriptions();
   uv_timer_start(
       &keepalive_timer_, [](uv_timer_t* t) { static_cast<XdsClient*>(t->data)->OnKeepalive(); },
@@ -312,6 +330,9 @@ void XdsClient::OnKeepalive() {
     Disconnect("no frame from the server for 3 keepalive intervals");
     return;
   }
+  // A stream that lasted an interval works even if it had nothing to send (a resume to a
+  // replica that holds the same versions): the next disconnect starts backoff afresh.
+  attempt_ = 0;
   Send(net::Keepalive{});
 }
 
@@ -349,6 +370,7 @@ void XdsClient::ScheduleReconnect() {
   const double r = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
   const uint64_t delay =
       BackoffDelayMs(attempt_++, options_.initial_backoff_ms, options_.max_backoff_ms, r);
+  server_index_ = 0;  // every attempt starts from the first server of the list
   uv_timer_start(
       &timer_, [](uv_timer_t* t) { static_cast<XdsClient*>(t->data)->Resolve(); }, delay, 0);
 }

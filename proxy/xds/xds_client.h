@@ -20,6 +20,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -51,8 +52,12 @@ struct XdsSubscription {
 };
 
 struct XdsClientOptions {
-  std::string server;       // "host:port", "[v6]:port"
-  std::string server_name;  // certificate name to verify; default: the host part
+  std::string server;  // "host:port", "[v6]:port"
+  // More "host:port"s (control-server replicas at distinct addresses), tried in order after
+  // every address of `server` on each attempt. Usually empty: one Service name whose addresses
+  // are the replicas does the same.
+  std::vector<std::string> fallback_servers;
+  std::string server_name;  // certificate name to verify; default: the host part of each server
   std::shared_ptr<net::TlsContext> tls;
   net::Node node;
   std::vector<XdsSubscription> subscriptions;
@@ -125,6 +130,8 @@ class XdsClient : public net::TlsStream::Handler {
   void Resolve();
   void OnResolved(base::Result<Resolver::Addresses> result);
   void TryNextAddress();
+  // This attempt's addresses ran out: the next server of the list, or backoff after the last.
+  void NextServerOrBackoff();
   void OnConnectTimeout();
   void Disconnect(const std::string& reason);
   void ScheduleReconnect();
@@ -140,6 +147,8 @@ class XdsClient : public net::TlsStream::Handler {
   uv_loop_t* loop_;
   XdsClientOptions options_;
   ResourceHandler* handler_;
+  std::vector<std::pair<std::string, uint16_t>> servers_;  // `server`, then the fallbacks
+  size_t server_index_ = 0;                                // the one being resolved/tried
   std::string host_;
   uint16_t port_ = 0;
   std::unique_ptr<Resolver> resolver_;

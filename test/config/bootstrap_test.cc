@@ -182,6 +182,36 @@ xds: {address: "c:1"}
       << Render(c.error());
 }
 
+TEST(BootstrapTest, XdsFallbackAddressesAreHostPortsAndBounded) {
+  auto b = ParseBootstrap(R"(node: {namespace: a, name: b, ips: [10.0.0.1]}
+xds: {address: "c:1", fallback_addresses: ["c-1:15012", "[fd00::1]:15012"],
+      tls: {cert: c.pem, key: k.pem, ca: ca.pem}}
+)",
+                          "b.yaml");
+  ASSERT_TRUE(b) << Render(b.error());
+  EXPECT_EQ(b->xds->fallback_addresses, (std::vector<std::string>{"c-1:15012", "[fd00::1]:15012"}));
+  auto c = ParseBootstrap(R"(node: {namespace: a, name: b, ips: [10.0.0.1]}
+xds: {address: "c:1", fallback_addresses: ["c-1:15012", "nope"],
+      tls: {cert: c.pem, key: k.pem, ca: ca.pem}}
+)",
+                          "c.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(Render(c.error()).find("c.yaml:2: xds.fallback_addresses[1]: must be host:port"),
+            std::string::npos)
+      << Render(c.error());
+  std::string many;
+  for (int i = 0; i <= 16; ++i) many += (i ? ", " : "") + std::string("\"c:1\"");
+  auto d = ParseBootstrap(
+      "node: {namespace: a, name: b, ips: [10.0.0.1]}\nxds: {address: \"c:1\", "
+      "fallback_addresses: [" +
+          many + "], tls: {cert: c.pem, key: k.pem, ca: ca.pem}}\n",
+      "d.yaml");
+  ASSERT_FALSE(d);
+  EXPECT_NE(Render(d.error()).find("xds.fallback_addresses: must be a list of at most 16"),
+            std::string::npos)
+      << Render(d.error());
+}
+
 TEST(BootstrapTest, PassthroughSourcesMustMatchTheirFamily) {
   auto ok = ParseBootstrap(std::string(kMinimal) + "listeners: {inbound_passthrough_v6: \"\"}\n",
                            "b.yaml");

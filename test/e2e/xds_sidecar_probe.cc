@@ -5,6 +5,10 @@
 //   applied <CLOCK_REALTIME ns> <version>
 // so the test can measure file write → enforcement. With --reject-peer IP it refuses (NACKs)
 // any snapshot whose address map knows IP: a stand-in for a sidecar-side validation failure.
+// --xds-fallback ADDR (repeatable) gives more control-server replicas; every change of the
+// connection is printed as
+//   xds <CLOCK_REALTIME ns> <state> <server address>
+// (polled every millisecond) so the test can measure a failover.
 #include <uv.h>
 
 #include <csignal>
@@ -25,12 +29,26 @@ struct Probe {
   uint16_t port = 0;
   std::string reject_peer;
   uv_tcp_t listener;
+  uv_timer_t watch;
+  const picket::proxy::xds::XdsAgent* agent = nullptr;
+  std::string last_connection;
 };
 
 int64_t RealtimeNs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+void OnWatch(uv_timer_t* timer) {
+  auto* probe = static_cast<Probe*>(timer->data);
+  const auto& status = probe->agent->status();
+  const std::string now =
+      std::string(picket::proxy::xds::XdsStateName(status.state)) + " " + status.server_address;
+  if (now == probe->last_connection) return;
+  probe->last_connection = now;
+  std::printf("xds %lld %s\n", static_cast<long long>(RealtimeNs()), now.c_str());
+  std::fflush(stdout);
 }
 
 void OnConnection(uv_stream_t* server, int status) {
@@ -72,6 +90,7 @@ void OnConnection(uv_stream_t* server, int status) {
 int main(int argc, char** argv) {
   picket::proxy::xds::XdsAgentConfig config;
   Probe probe{};
+  uint64_t initial_backoff_ms = 50;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], v = argv[i + 1];
     if (flag == "--xds") config.address = v;
@@ -82,8 +101,10 @@ int main(int argc, char** argv) {
     if (flag == "--pod") config.pod = v;
     if (flag == "--port") probe.port = static_cast<uint16_t>(std::stoi(v));
     if (flag == "--reject-peer") probe.reject_peer = v;
+    if (flag == "--xds-fallback") config.fallback_addresses.push_back(v);
+    if (flag == "--initial-backoff-ms") initial_backoff_ms = std::stoull(v);
   }
-  config.initial_backoff_ms = 50;
+  config.initial_backoff_ms = initial_backoff_ms;
   config.max_backoff_ms = 500;
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
@@ -116,6 +137,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "probe: cannot listen on %u\n", probe.port);
     return 1;
   }
+  probe.agent = agent->get();
+  uv_timer_init(&loop, &probe.watch);
+  probe.watch.data = &probe;
+  uv_timer_start(&probe.watch, OnWatch, 1, 1);
   (*agent)->Start();
   uv_run(&loop, UV_RUN_DEFAULT);  // until killed (the test stops it by PID)
   return 0;

@@ -173,8 +173,10 @@ TEST_F(XdsClientTest, ServerRestartKeepsStateThenResyncs) {
       {});
   ASSERT_TRUE(RunUntil(&loop_, [&] { return client_->status().connects == 2; }));
   ASSERT_TRUE(RunUntil(&loop_, [&] { return handler_.state[kAddress].contains("default/c"); }));
-  // Delta resume: the entry the client already held was not resent.
-  EXPECT_EQ(server_->stats().resources_sent, 2u);  // v1 policy (SotW always answers) + default/c
+  // Resume: neither the delta entry nor the SotW policy the client already held was resent.
+  EXPECT_EQ(server_->stats().resources_sent, 1u);  // default/c
+  EXPECT_EQ(server_->stats().resources_skipped_on_resume, 2u);
+  EXPECT_EQ(server_->stats().subscriptions_resumed, 1u);  // the policy: nothing to send
   EXPECT_GT(handler_.applied, applied);
 }
 
