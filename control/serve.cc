@@ -168,35 +168,6 @@ void ControlServer::WriteUdpSctpUnenforced(base::JsonWriter& w) const {
   w.EndArray().Member("truncated", pods.size() > kListed).EndObject();
 }
 
-std::string ControlServer::PrometheusText() const {
-  const size_t unprotected =
-      unprotected_.List(xds_->ConnectedPods(), xds_->last_disconnect_ms(), uv_now(loop_)).size();
-  const XdsServerStats& st = xds_->stats();
-  std::string out;
-  auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + " " + std::to_string(value) + "\n";
-  };
-  metric("picket_control_unprotected_pods", "gauge",
-         "Pods a NetworkPolicy selects with no sidecar connected (past the grace).", unprotected);
-  metric("picket_control_selected_pods", "gauge", "Pods some NetworkPolicy selects.",
-         unprotected_.selected_count());
-  metric("picket_control_udp_sctp_unenforced_pods", "gauge",
-         "Pods whose policies name UDP or SCTP ports while their sidecar does not enforce them.",
-         udp_sctp_.pods().size());
-  metric("picket_control_udp_sctp_unenforced_warnings_total", "counter",
-         "Warnings logged for pods entering (or changing in) that list.", udp_sctp_.warnings());
-  metric("picket_control_streams_active", "gauge", "Sidecar streams open.", st.streams_active);
-  metric("picket_control_streams_refused_total", "counter",
-         "Sidecar streams closed with a non-OK status.", st.streams_refused);
-  metric("picket_control_responses_sent_total", "counter", "Responses pushed.", st.responses_sent);
-  metric("picket_control_acks_total", "counter", "ACKs received.", st.acks);
-  metric("picket_control_nacks_total", "counter", "NACKs received.", st.nacks);
-  metric("picket_control_ready", "gauge", "1 once the first manifest state is applied.",
-         loaded_once_ ? 1 : 0);
-  return out;
-}
-
 std::string ControlServer::StatusJson() const {
   base::JsonWriter w;
   w.BeginObject();

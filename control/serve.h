@@ -77,8 +77,9 @@ class ControlServer {
   // The first state from the source has been applied.
   bool ready() const { return loaded_once_; }
   std::string StatusJson() const;
-  // /stats/prometheus: unprotected and selected pods, UDP/SCTP-unenforced pods, sidecar streams,
-  // pushes, ACKs and NACKs.
+  // /stats/prometheus (control/serve_metrics.cc): sidecars, streams, pushes, ACKs and NACKs per
+  // type, unprotected and UDP/SCTP-unenforced pods, the source's errors and, for a Kubernetes
+  // source, per kind: lists, watches, events, bookmarks, 410 relists, API errors by code, lag.
   std::string PrometheusText() const;
   XdsServer& xds() { return *xds_; }
   void Close(std::function<void()> done);

@@ -92,6 +92,13 @@ struct XdsServerStats {
   uint64_t bytes_sent = 0;  // frame bytes before TLS
   uint64_t acks = 0;
   uint64_t nacks = 0;
+  // The same three per resource type (type URL → counts), for /stats/prometheus.
+  struct PerType {
+    uint64_t responses_sent = 0;
+    uint64_t acks = 0;
+    uint64_t nacks = 0;
+  };
+  std::map<std::string, PerType, std::less<>> by_type;
 };
 
 class XdsServer {

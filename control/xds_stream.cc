@@ -71,6 +71,7 @@ XdsStream::XdsStream(XdsServer& server, uint64_t id, uint64_t now_ms)
       id_(id),
       decoder_(server.options_.max_frame_size),
       connected_ms_(now_ms),
+      connected_unix_ms_(WallMs()),
       last_activity_ms_(now_ms) {}
 
 XdsStream::~XdsStream() { Close(); }
@@ -269,12 +270,14 @@ bool XdsStream::CheckNames(std::string_view type_url, const std::vector<std::str
   return true;
 }
 
-void XdsStream::RecordAckOrNack(Subscription& sub, const std::string& version,
+void XdsStream::RecordAckOrNack(const std::string& type_url, Subscription& sub,
+                                const std::string& version,
                                 const std::optional<net::Status>& error) {
   sub.pending_nonce.clear();
   if (error) {
     ++sub.nacks;
     ++server_.stats_.nacks;
+    ++server_.stats_.by_type[type_url].nacks;
     sub.last_nack = error;
     sub.last_nack_version = sub.pending_version;
     sub.last_nack_ms = WallMs();
@@ -282,6 +285,7 @@ void XdsStream::RecordAckOrNack(Subscription& sub, const std::string& version,
   } else {
     ++sub.acks;
     ++server_.stats_.acks;
+    ++server_.stats_.by_type[type_url].acks;
     sub.acked_version = version.empty() ? sub.pending_version : version;
     sub.acked_at_ms = WallMs();
   }
@@ -300,7 +304,7 @@ void XdsStream::HandleMessage(net::DiscoveryRequest request) {
   if (!request.response_nonce.empty()) {
     // xDS: a request whose nonce is not the latest response's is stale; ignore it.
     if (request.response_nonce != sub.pending_nonce) return;
-    RecordAckOrNack(sub, request.version_info, request.error_detail);
+    RecordAckOrNack(request.type_url, sub, request.version_info, request.error_detail);
   } else if (!created) {
     // A new subscribe on an existing type supersedes the previous one (xDS): answer it.
     sub.sent_version.clear();
@@ -341,7 +345,7 @@ void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
   }
   if (!request.response_nonce.empty()) {
     if (request.response_nonce != sub.pending_nonce) return;
-    RecordAckOrNack(sub, "", request.error_detail);
+    RecordAckOrNack(request.type_url, sub, "", request.error_detail);
   }
   const auto* type = server_.FindType(request.type_url);
   for (const std::string& name : request.resource_names_subscribe) {
@@ -463,6 +467,7 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   response.resources.reserve(selected.size());
   for (const auto& [name, r] : selected) response.resources.push_back(WireResource(name, *r));
   ++server_.stats_.responses_sent;
+  ++server_.stats_.by_type[type_url].responses_sent;
   server_.stats_.resources_sent += selected.size();
   WriteFrame(net::EncodeMessage(response));
 }
@@ -560,6 +565,7 @@ void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
   response.resources.reserve(changed.size());
   for (const auto& [name, r] : changed) response.resources.push_back(WireResource(name, *r));
   ++server_.stats_.responses_sent;
+  ++server_.stats_.by_type[type_url].responses_sent;
   server_.stats_.resources_sent += changed.size();
   WriteFrame(net::EncodeMessage(response));
 }
@@ -585,6 +591,7 @@ void XdsStream::WriteStatus(base::JsonWriter& w) const {
   static constexpr std::string_view kStates[] = {"handshake", "await_node", "active", "closed"};
   w.BeginObject()
       .Member("connected_ms", connected_ms_)
+      .Member("connected_unix_ms", connected_unix_ms_)
       .Member("id", id_)
       .Member("identity", spiffe_id_);
   if (node_) {

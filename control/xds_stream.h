@@ -118,7 +118,7 @@ class XdsStream : public net::TlsStream::Handler {
   bool CheckNode(const std::optional<net::Node>& node);
   // Own-pod-only types: every name must be this pod's. False: the stream was closed.
   bool CheckNames(std::string_view type_url, const std::vector<std::string>& names);
-  void RecordAckOrNack(Subscription& sub, const std::string& version,
+  void RecordAckOrNack(const std::string& type_url, Subscription& sub, const std::string& version,
                        const std::optional<net::Status>& error);
   void TrySend(const std::string& type_url, Subscription& sub);
   void SendSotw(const std::string& type_url, Subscription& sub);
@@ -150,6 +150,7 @@ class XdsStream : public net::TlsStream::Handler {
   std::map<std::string, Subscription, std::less<>> subscriptions_;
   uint64_t nonce_counter_ = 0;
   uint64_t connected_ms_;
+  uint64_t connected_unix_ms_;  // wall clock (ms since the Unix epoch) at accept, for /status
   uint64_t last_activity_ms_;
   uint64_t partial_since_ms_ = 0;  // when the frame now incomplete began; 0: none
   size_t accounted_buffered_ = 0;  // this stream's part of XdsServer::buffered_bytes_

@@ -87,6 +87,7 @@ net::HttpClient::RequestId KubeReflector::Send(std::string target, net::HttpClie
     // Reported like a failed request (after the current callback returns, via the timer).
     last_error_ = token.error().ToString();
     ++counters_.failures;
+    ++counters_.errors_by_code[0];
     const Phase next = phase_ == Phase::kWatching ? Phase::kWatching : Phase::kListing;
     RetryIn(NextBackoff(), next);
     return 0;
@@ -165,6 +166,7 @@ void KubeReflector::ApplyList() {
   next_.clear();
   listed_ = true;
   ++counters_.lists;
+  counters_.last_seen_ms = uv_now(loop_);
   attempt_ = 0;
   last_error_.clear();
   Changed();
@@ -230,6 +232,7 @@ void KubeReflector::OnWatchLine(std::string_view line) {
   attempt_ = 0;
   const std::string version = ResourceVersionOf(*object);
   if (!version.empty()) resource_version_ = version;
+  counters_.last_seen_ms = uv_now(loop_);
   if (type == "BOOKMARK") {
     ++counters_.bookmarks;
     return;
@@ -260,6 +263,7 @@ void KubeReflector::OnWatchEnd(base::Result<net::HttpClientResponse> result) {
     if (counters_.events + counters_.bookmarks == events_at_watch_start_ &&
         uv_now(loop_) - watch_started_ms_ < 1000) {
       ++counters_.failures;
+      ++counters_.errors_by_code[0];
       last_error_ = Describe("watch") + ": ended at once without an event";
       RetryIn(NextBackoff(), Phase::kWatching);
       return;
@@ -273,6 +277,7 @@ void KubeReflector::OnWatchEnd(base::Result<net::HttpClientResponse> result) {
 void KubeReflector::Fail(const base::Result<net::HttpClientResponse>& result, std::string what) {
   const Phase next = phase_ == Phase::kWatching ? Phase::kWatching : Phase::kListing;
   uint64_t delay = 0;
+  ++counters_.errors_by_code[result ? result->status : 0];
   if (!result) {
     ++counters_.failures;
     last_error_ = Describe(what) + ": " + result.error().ToString();

@@ -59,7 +59,12 @@ struct ReflectorCounters {
   uint64_t relists_410 = 0;  // lists forced by 410 (watch or continue token)
   uint64_t status_401 = 0;
   uint64_t status_429 = 0;
-  uint64_t failures = 0;            // 5xx, connection and decode failures of a response
+  uint64_t failures = 0;  // 5xx, connection and decode failures of a response
+  // Every failed request by HTTP status (0: no response — connection, TLS or decode failure).
+  std::map<int, uint64_t> errors_by_code;
+  // uv_now() of the last sign of life from the API for this kind: a list completed, an event
+  // or a bookmark arrived (0: none yet). /stats/prometheus's watch lag is the time since.
+  uint64_t last_seen_ms = 0;
   std::vector<uint64_t> delays_ms;  // every wait before a retry, in order (last 64)
 };
 

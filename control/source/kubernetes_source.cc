@@ -134,6 +134,27 @@ void KubernetesSource::WriteStatusMembers(base::JsonWriter& w) const {
   w.EndArray();
 }
 
+std::vector<SourceKindMetrics> KubernetesSource::KindMetrics() const {
+  std::vector<SourceKindMetrics> out;
+  for (const auto& r : reflectors_) {
+    const ReflectorCounters& c = r->counters();
+    SourceKindMetrics m;
+    m.kind = r->kind().name;
+    m.listed = r->listed();
+    m.objects = r->objects().size();
+    m.lists = c.lists;
+    m.watches = c.watches;
+    m.events = c.events;
+    m.bookmarks = c.bookmarks;
+    m.relists_410 = c.relists_410;
+    m.errors_by_code = c.errors_by_code;
+    if (c.last_seen_ms != 0 && loop_ != nullptr)
+      m.since_last_seen_ms = uv_now(loop_) - c.last_seen_ms;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 void KubernetesSource::Close(std::function<void()> done) {
   closed_ = true;
   for (auto& r : reflectors_) r->Stop();

@@ -57,6 +57,7 @@ class KubernetesSource final : public ManifestSource {
   // "kinds": [{kind, listed, resource_version, objects, lists, watches, events, bookmarks,
   // relists_410, status_401, status_429, failures, last_error}, ...]
   void WriteStatusMembers(base::JsonWriter& w) const override;
+  std::vector<SourceKindMetrics> KindMetrics() const override;
 
   // Per kind, in WatchedKinds() order (empty before Start()).
   const std::vector<std::unique_ptr<KubeReflector>>& reflectors() const { return reflectors_; }

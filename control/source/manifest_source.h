@@ -19,8 +19,10 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "base/json.h"
@@ -37,6 +39,21 @@ struct SourceUpdate {
   base::Errors errors;
   // Units read again for this update (files for a directory, objects for a watch): for the log.
   size_t parsed = 0;
+};
+
+// One watched kind's health, for /stats/prometheus (a watch source; a directory has none).
+struct SourceKindMetrics {
+  std::string kind;  // "Pod", "NetworkPolicy", ...
+  bool listed = false;
+  size_t objects = 0;
+  uint64_t lists = 0;
+  uint64_t watches = 0;
+  uint64_t events = 0;
+  uint64_t bookmarks = 0;
+  uint64_t relists_410 = 0;
+  std::map<int, uint64_t> errors_by_code;  // failed requests by HTTP status; 0: no response
+  // Milliseconds since the last list, event or bookmark of this kind; nullopt: none yet.
+  std::optional<uint64_t> since_last_seen_ms;
 };
 
 class ManifestSource {
@@ -59,6 +76,8 @@ class ManifestSource {
   // Extra members of /status's "manifests" object, the source's own health (a watch source: per
   // kind, listed or not, its resourceVersion, relists, API errors). Default: none.
   virtual void WriteStatusMembers(base::JsonWriter& /*w*/) const {}
+  // Per watched kind (empty: the source watches no API).
+  virtual std::vector<SourceKindMetrics> KindMetrics() const { return {}; }
 };
 
 }  // namespace picket::control::source
