@@ -8,10 +8,11 @@
 // the backend) and PICKET_DGRAM_IN (from mangle PREROUTING); the jumps match only
 // `-m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED`, so a flow's first packet is judged
 // and the kernel carries the rest of an accepted flow (its conntrack entry is confirmed once that
-// packet is through; a one-way flow's later packets are still NEW but confirmed, so never queued). A packet conntrack cannot place (INVALID: e.g. an SCTP chunk that opens nothing)
-// is judged too rather than slipping past. The queue is used WITHOUT `--queue-bypass`: when no
-// sidecar listens, the kernel drops what it would have queued — fail closed, as the TCP redirect
-// to a closed port is.
+// packet is through; a one-way flow's later packets are still NEW but confirmed, so never queued).
+// A packet conntrack cannot place (INVALID: e.g. an SCTP chunk that opens nothing) is judged too
+// rather than slipping past. The queue is used WITHOUT `--queue-bypass`: when no sidecar listens,
+// the kernel drops what it would have queued — fail closed, as the TCP redirect to a closed port
+// is.
 //
 // The exclusions are the TCP capture's (inject/redirect_rules.h): outbound, the proxy's uids and
 // gids, loopback (app to app), excluded interfaces, CIDRs and ports, the include lists; inbound,

@@ -18,9 +18,9 @@
 #include "base/log.h"
 #include "config/document.h"
 #include "inject/bootstrap_gen.h"
-#include "inject/switch_user.h"
 #include "inject/injector.h"
 #include "inject/probe.h"
+#include "inject/switch_user.h"
 #include "inject/webhook_server.h"
 
 namespace {

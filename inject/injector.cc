@@ -135,9 +135,10 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
   // picket-proxy (inject/switch_user.h). Without UDP/SCTP it simply runs as the proxy uid.
   const std::string id = std::to_string(o.proxy_uid);
   if (udp_sctp) args.insert(args.end() - 1, {"--user=" + id, "--group=" + id});
-  Node caps = udp_sctp ? Map({{"add", StrSeq({"NET_ADMIN", "SETGID", "SETUID"})},
-                              {"drop", StrSeq({"ALL"})}})
-                       : Map({{"drop", StrSeq({"ALL"})}});
+  Node caps =
+      udp_sctp
+          ? Map({{"add", StrSeq({"NET_ADMIN", "SETGID", "SETUID"})}, {"drop", StrSeq({"ALL"})}})
+          : Map({{"drop", StrSeq({"ALL"})}});
   const int run_as = udp_sctp ? 0 : static_cast<int>(o.proxy_uid);
   Node c = Map({
       {"name", Str(kProxyContainerName)},

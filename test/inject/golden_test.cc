@@ -1,6 +1,6 @@
 // Golden tests: picket-inject over every workload kind, List, multi-document, already-injected,
-// opted-out, hostNetwork, native-sidecar, capability and UDP/SCTP opt-out inputs (testdata/<name>.in.yaml →
-// <name>.out.yaml), and picket-init --dry-run (testdata/init_*.golden).
+// opted-out, hostNetwork, native-sidecar, capability and UDP/SCTP opt-out inputs
+// (testdata/<name>.in.yaml → <name>.out.yaml), and picket-init --dry-run (testdata/init_*.golden).
 //
 // To regenerate after an intended change, then review the diff:
 //   bazel test --spawn_strategy=standalone //test/inject:golden_test

@@ -28,7 +28,7 @@ constexpr uint64_t kNetAdmin = uint64_t{1} << CAP_NET_ADMIN;
 
 struct Report {
   int exit_code = -1;
-  std::string text;                   // what the exec'd program wrote
+  std::string text;                      // what the exec'd program wrote
   std::map<std::string, uint64_t> caps;  // CapInh, CapPrm, CapEff, CapBnd, CapAmb
 };
 
@@ -84,9 +84,12 @@ class SwitchUserTest : public ::testing::Test {
       data[1].permitted = data[1].effective = static_cast<uint32_t>(want >> 32);
       if (syscall(SYS_capset, &header, data) != 0) _exit(102);
       if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(103);  // allowPrivilegeEscalation
-      std::vector<std::string> args = {inject_,         "bootstrap",
-                                       "--namespace=x", "--pod=a",
-                                       "--ip=10.77.1.1", "--policy-file=" + dir_ + "/policy.json",
+      std::vector<std::string> args = {inject_,
+                                       "bootstrap",
+                                       "--namespace=x",
+                                       "--pod=a",
+                                       "--ip=10.77.1.1",
+                                       "--policy-file=" + dir_ + "/policy.json",
                                        "--output=" + dir_ + "/bootstrap-" + std::to_string(runs_),
                                        "--exec=" + script_};
       args.insert(args.end(), extra.begin(), extra.end());
@@ -119,8 +122,8 @@ class SwitchUserTest : public ::testing::Test {
 };
 
 TEST_F(SwitchUserTest, TheInjectedSidecarRunsAsTheProxyUidWithNetAdminOnly) {
-  Report r = Run(/*root=*/true, {CAP_NET_ADMIN, CAP_SETGID, CAP_SETUID},
-                 {"--user=1337", "--group=1337"});
+  Report r =
+      Run(/*root=*/true, {CAP_NET_ADMIN, CAP_SETGID, CAP_SETUID}, {"--user=1337", "--group=1337"});
   ASSERT_EQ(r.exit_code, 0) << r.text;
   EXPECT_NE(r.text.find("ids 1337 1337 1337\n"), std::string::npos) << r.text;
   EXPECT_EQ(r.caps["CapEff"], kNetAdmin) << r.text;

@@ -64,8 +64,8 @@ TEST(XdsMessageTest, DecodedPayloadsViewTheFrameDocument) {
 // node.metadata.udp_sctp_enforced: true, false and absent each survive a round trip; absent
 // encodes no `metadata` at all (what a sidecar that does not say sends).
 TEST(XdsMessageTest, NodeMetadataRoundTrips) {
-  for (std::optional<bool> enforced : {std::optional<bool>(true), std::optional<bool>(false),
-                                       std::optional<bool>()}) {
+  for (std::optional<bool> enforced :
+       {std::optional<bool>(true), std::optional<bool>(false), std::optional<bool>()}) {
     Node node{"id", "ns", "pod", "ua"};
     node.udp_sctp_enforced = enforced;
     for (const Message& m :
@@ -86,14 +86,14 @@ TEST(XdsMessageTest, NodeMetadataRoundTrips) {
     return std::get<DiscoveryRequest>(*m).node;
   };
   // Free-form: keys nobody reads are ignored; null reads as absent.
-  auto node = node_of(
-      R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
-      R"("metadata":{"udp_sctp_enforced":false,"cluster":"x","n":[1,{}]}}}})");
+  auto node =
+      node_of(R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
+              R"("metadata":{"udp_sctp_enforced":false,"cluster":"x","n":[1,{}]}}}})");
   ASSERT_TRUE(node.has_value());
   EXPECT_EQ(node->udp_sctp_enforced, std::optional<bool>(false));
-  node = node_of(
-      R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
-      R"("metadata":{"udp_sctp_enforced":null}}}})");
+  node =
+      node_of(R"({"discovery_request":{"type_url":"t","node":{"id":"i","namespace":"n","pod":"p",)"
+              R"("metadata":{"udp_sctp_enforced":null}}}})");
   ASSERT_TRUE(node.has_value());
   EXPECT_EQ(node->udp_sctp_enforced, std::nullopt);
 }
