@@ -5,6 +5,7 @@
 #include <map>
 #include <tuple>
 
+#include "config/endpoint_slice.h"
 #include "config/label_validation.h"
 #include "config/manifest_cidr.h"
 #include "config/manifest_defaults.h"
@@ -294,6 +295,29 @@ void DecodeService(const YAML::Node& root, const DecodeContext& ctx, Cluster* ou
   out->services.push_back(std::move(service));
 }
 
+void DecodeEndpointSlice(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {
+  YAML::Node meta_peek = Get(root, "metadata");
+  std::string ns = PeekString(meta_peek, "namespace");
+  FieldReader r(
+      ctx.file,
+      ObjectName("EndpointSlice", ns.empty() ? "default" : ns, PeekString(meta_peek, "name")),
+      ctx.errors, ctx.budget, ctx.line_offset);
+  size_t before = ctx.errors->size();
+  CheckApiVersion(root, "discovery.k8s.io/v1", r);
+  Metadata meta;
+  bool ok = DecodeMetadata(root, /*namespaced=*/true, &IsDns1123Subdomain, r, &meta);
+  EndpointSlice slice;
+  slice.ns = meta.ns;
+  slice.name = meta.name;
+  if (auto it = meta.labels.find("kubernetes.io/service-name"); it != meta.labels.end()) {
+    slice.service_name = it->second;
+  }
+  slice.source = {ctx.file, r.Line(root)};
+  DecodeEndpointSliceBody(root, ctx.options.strict_cidr, r, &slice);
+  if (!ok || ctx.errors->size() != before) return;
+  out->endpoint_slices.push_back(std::move(slice));
+}
+
 void DecodeObject(const YAML::Node& root, std::string_view default_kind, int depth,
                   const DecodeContext& ctx, Cluster* out) {
   FieldReader doc(ctx.file, "", ctx.errors, ctx.budget, ctx.line_offset);
@@ -319,6 +343,7 @@ void DecodeObject(const YAML::Node& root, std::string_view default_kind, int dep
   if (kind == "Pod") return DecodePod(root, ctx, out);
   if (kind == "NetworkPolicy") return DecodeNetworkPolicy(root, ctx, out);
   if (kind == "Service") return DecodeService(root, ctx, out);
+  if (kind == "EndpointSlice") return DecodeEndpointSlice(root, ctx, out);
   if (kind == "List" ||
       (kind.size() > 4 && kind.ends_with("List") && !IsNullish(Get(root, "items")))) {
     // `kind: List` (kubectl get -o yaml) or a typed list such as `PodList`, whose items may
@@ -373,6 +398,9 @@ void CheckDuplicates(const Cluster& cluster, Errors* errors) {
   for (const Pod& pod : cluster.pods) check("Pod", pod.ns, pod.name, pod.source);
   for (const NetworkPolicy& p : cluster.policies) check("NetworkPolicy", p.ns, p.name, p.source);
   for (const Service& s : cluster.services) check("Service", s.ns, s.name, s.source);
+  for (const EndpointSlice& s : cluster.endpoint_slices) {
+    check("EndpointSlice", s.ns, s.name, s.source);
+  }
 }
 
 }  // namespace picket::config
