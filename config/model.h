@@ -68,6 +68,9 @@ struct Pod {
   // node where a Pod is running is always allowed", Kubernetes docs, Network Policies).
   std::vector<std::string> host_ips;
   bool host_network = false;
+  // Non-empty for a pod the offline commands made from a workload's pod template
+  // (LoadOptions::workload_templates): the workload, "Deployment ns/name".
+  std::string template_of;
   SourceLocation source;
 };
 
