@@ -5,6 +5,7 @@
 #include <map>
 #include <tuple>
 
+#include "config/endpoint_slice.h"
 #include "config/label_validation.h"
 #include "config/manifest_cidr.h"
 #include "config/manifest_defaults.h"
@@ -294,6 +295,87 @@ void DecodeService(const YAML::Node& root, const DecodeContext& ctx, Cluster* ou
   out->services.push_back(std::move(service));
 }
 
+void DecodeEndpointSlice(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {
+  YAML::Node meta_peek = Get(root, "metadata");
+  std::string ns = PeekString(meta_peek, "namespace");
+  FieldReader r(
+      ctx.file,
+      ObjectName("EndpointSlice", ns.empty() ? "default" : ns, PeekString(meta_peek, "name")),
+      ctx.errors, ctx.budget, ctx.line_offset);
+  size_t before = ctx.errors->size();
+  CheckApiVersion(root, "discovery.k8s.io/v1", r);
+  Metadata meta;
+  bool ok = DecodeMetadata(root, /*namespaced=*/true, &IsDns1123Subdomain, r, &meta);
+  EndpointSlice slice;
+  slice.ns = meta.ns;
+  slice.name = meta.name;
+  if (auto it = meta.labels.find("kubernetes.io/service-name"); it != meta.labels.end()) {
+    slice.service_name = it->second;
+  }
+  slice.source = {ctx.file, r.Line(root)};
+  DecodeEndpointSliceBody(root, ctx.options.strict_cidr, r, &slice);
+  if (!ok || ctx.errors->size() != before) return;
+  out->endpoint_slices.push_back(std::move(slice));
+}
+
+// LoadOptions::workload_templates: a workload's pod template as one Pod (see manifest_loader.h).
+void DecodeWorkload(const YAML::Node& root, const std::string& kind, const DecodeContext& ctx,
+                    Cluster* out) {
+  YAML::Node meta_peek = Get(root, "metadata");
+  std::string ns = PeekString(meta_peek, "namespace");
+  FieldReader r(ctx.file,
+                ObjectName(kind, ns.empty() ? "default" : ns, PeekString(meta_peek, "name")),
+                ctx.errors, ctx.budget, ctx.line_offset);
+  size_t before = ctx.errors->size();
+  Metadata meta;
+  bool ok = DecodeMetadata(root, /*namespaced=*/true, &IsDns1123Subdomain, r, &meta);
+  const std::string path = kind == "CronJob" ? "spec.jobTemplate.spec.template" : "spec.template";
+  YAML::Node tmpl = root;
+  std::string at;
+  for (const char* step : kind == "CronJob"
+                              ? std::vector<const char*>{"spec", "jobTemplate", "spec", "template"}
+                              : std::vector<const char*>{"spec", "template"}) {
+    at = Child(at, step);
+    YAML::Node next = tmpl.IsMap() ? Get(tmpl, step) : YAML::Node();
+    if (IsNullish(next)) {
+      r.Report(tmpl, at, "Required value");
+      return;
+    }
+    if (!r.ExpectMap(next, at)) return;
+    tmpl.reset(next);
+  }
+  Pod pod;
+  pod.ns = meta.ns;
+  pod.name = meta.name + "-template";
+  pod.template_of = kind + " " + meta.ns + "/" + meta.name;
+  pod.source = {ctx.file, r.Line(root)};
+  YAML::Node tmeta = Get(tmpl, "metadata");
+  if (!IsNullish(tmeta) && r.ExpectMap(tmeta, Child(path, "metadata"))) {
+    std::map<std::string, int> lines;
+    YAML::Node labels = Get(tmeta, "labels");
+    pod.labels = r.StringMap(labels, Child(path, "metadata.labels"), &lines);
+    ValidateLabels(pod.labels, lines, LineOf(labels), Child(path, "metadata.labels"), r);
+  }
+  YAML::Node spec = Get(tmpl, "spec");
+  const std::string spec_path = Child(path, "spec");
+  if (!IsNullish(spec) && r.ExpectMap(spec, spec_path)) {
+    DecodeContainerPorts(Get(spec, "initContainers"), Child(spec_path, "initContainers"), r,
+                         &pod.ports);
+    DecodeContainerPorts(Get(spec, "containers"), Child(spec_path, "containers"), r, &pod.ports);
+    YAML::Node host_network = Get(spec, "hostNetwork");
+    if (!IsNullish(host_network)) {
+      pod.host_network = r.Bool(host_network, Child(spec_path, "hostNetwork")).value_or(false);
+    }
+  }
+  if (!ok || ctx.errors->size() != before) return;
+  out->pods.push_back(std::move(pod));
+}
+
+bool IsWorkloadKind(std::string_view kind) {
+  return kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet" ||
+         kind == "ReplicaSet" || kind == "Job" || kind == "CronJob";
+}
+
 void DecodeObject(const YAML::Node& root, std::string_view default_kind, int depth,
                   const DecodeContext& ctx, Cluster* out) {
   FieldReader doc(ctx.file, "", ctx.errors, ctx.budget, ctx.line_offset);
@@ -319,6 +401,10 @@ void DecodeObject(const YAML::Node& root, std::string_view default_kind, int dep
   if (kind == "Pod") return DecodePod(root, ctx, out);
   if (kind == "NetworkPolicy") return DecodeNetworkPolicy(root, ctx, out);
   if (kind == "Service") return DecodeService(root, ctx, out);
+  if (kind == "EndpointSlice") return DecodeEndpointSlice(root, ctx, out);
+  if (ctx.options.workload_templates && IsWorkloadKind(kind)) {
+    return DecodeWorkload(root, kind, ctx, out);
+  }
   if (kind == "List" ||
       (kind.size() > 4 && kind.ends_with("List") && !IsNullish(Get(root, "items")))) {
     // `kind: List` (kubectl get -o yaml) or a typed list such as `PodList`, whose items may
@@ -373,6 +459,9 @@ void CheckDuplicates(const Cluster& cluster, Errors* errors) {
   for (const Pod& pod : cluster.pods) check("Pod", pod.ns, pod.name, pod.source);
   for (const NetworkPolicy& p : cluster.policies) check("NetworkPolicy", p.ns, p.name, p.source);
   for (const Service& s : cluster.services) check("Service", s.ns, s.name, s.source);
+  for (const EndpointSlice& s : cluster.endpoint_slices) {
+    check("EndpointSlice", s.ns, s.name, s.source);
+  }
 }
 
 }  // namespace picket::config

@@ -29,6 +29,12 @@ struct LoadOptions {
   // Mirror the API server's StrictIPCIDRValidation gate (leading zeros, IPv4-mapped IPv6,
   // host bits set are errors). Off by default, as in Kubernetes 1.33.
   bool strict_cidr = false;
+  // For the offline commands (never `serve`): each Deployment, StatefulSet, DaemonSet,
+  // ReplicaSet, Job and CronJob becomes one Pod `<workload>-template` of the workload's
+  // namespace from its pod template (labels, container ports, hostNetwork), with `template_of`
+  // set and no IP (config/workload_template.h assigns them). Always added, even when pods of the
+  // workload are in the manifests too. Otherwise workloads are skipped with a notice.
+  bool workload_templates = false;
 };
 
 struct LoadResult {

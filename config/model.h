@@ -1,9 +1,9 @@
 // config/model.h — the plain, immutable C++ values that Kubernetes objects become.
 //
-// Owns: the data model of Namespace, Pod, NetworkPolicy and Service after parsing, validation and
-// defaulting. Nothing here parses or validates; `config/manifest_loader.h` produces these values
-// and `//policy` consumes them. Plain structs, no behaviour beyond trivial helpers, safe to copy
-// and to share read-only across threads.
+// Owns: the data model of Namespace, Pod, NetworkPolicy, Service and EndpointSlice after parsing,
+// validation and defaulting. Nothing here parses or validates; `config/manifest_loader.h` produces
+// these values and `//policy` consumes them. Plain structs, no behaviour beyond trivial helpers,
+// safe to copy and to share read-only across threads.
 //
 // Empty vs absent (Kubernetes API reference, NetworkPolicyPeer): a peer's `pod_selector` /
 // `namespace_selector` are std::optional because nil ("this peer kind is not used") and `{}`
@@ -68,6 +68,9 @@ struct Pod {
   // node where a Pod is running is always allowed", Kubernetes docs, Network Policies).
   std::vector<std::string> host_ips;
   bool host_network = false;
+  // Non-empty for a pod the offline commands made from a workload's pod template
+  // (LoadOptions::workload_templates): the workload, "Deployment ns/name".
+  std::string template_of;
   SourceLocation source;
 };
 
@@ -128,12 +131,39 @@ struct Service {
   SourceLocation source;
 };
 
+// discovery.k8s.io/v1 EndpointSlice: a Service's backends as the EndpointSlice controller (or
+// whoever manages them) published them. `ports[].port` is already the target port resolved on the
+// endpoints of this slice (a named targetPort differs per slice).
+struct EndpointSlicePort {
+  std::string name;              // matches the Service port's name
+  std::optional<uint16_t> port;  // nil: "ports are not restricted" (we then have no backend port)
+  Protocol protocol = Protocol::kTCP;  // defaulted to TCP
+};
+
+struct SliceEndpoint {
+  std::vector<std::string> addresses;  // textual; of the slice's addressType
+  // conditions.ready; "nil should be interpreted as ready" (EndpointConditions).
+  bool ready = true;
+  std::string target_pod;  // targetRef.name when targetRef.kind is Pod (or absent), else empty
+};
+
+struct EndpointSlice {
+  std::string ns;
+  std::string name;
+  std::string service_name;  // label kubernetes.io/service-name; empty: belongs to no Service
+  std::string address_type;  // "IPv4", "IPv6" or "FQDN"
+  std::vector<SliceEndpoint> endpoints;
+  std::vector<EndpointSlicePort> ports;
+  SourceLocation source;
+};
+
 // Everything one load produced: the cluster state a control server or an offline tool sees.
 struct Cluster {
   std::vector<Namespace> namespaces;
   std::vector<Pod> pods;
   std::vector<NetworkPolicy> policies;
   std::vector<Service> services;
+  std::vector<EndpointSlice> endpoint_slices;
 };
 
 inline const char* ProtocolName(Protocol p) {

@@ -21,6 +21,14 @@ std::vector<ClusterPolicy::Endpoint> Endpoints(const ClusterPolicy& cluster) {
 
 }  // namespace
 
+TemplatePods TemplatePodsOf(const config::Cluster& cluster) {
+  TemplatePods out;
+  for (const config::Pod& pod : cluster.pods) {
+    if (!pod.template_of.empty()) out.emplace(pod.ns + "/" + pod.name, pod.template_of);
+  }
+  return out;
+}
+
 std::vector<Probe> ComputeMatrix(const ClusterPolicy& cluster, const std::vector<uint16_t>& ports,
                                  const std::vector<config::Protocol>& protocols) {
   const std::vector<ClusterPolicy::Endpoint> endpoints = Endpoints(cluster);
@@ -39,8 +47,22 @@ std::vector<Probe> ComputeMatrix(const ClusterPolicy& cluster, const std::vector
   return probes;
 }
 
-std::string MatrixJson(const std::vector<Probe>& probes) {
-  std::string out = "{\"probes\":[";
+std::string MatrixJson(const std::vector<Probe>& probes, const TemplatePods& templates) {
+  std::string out = "{";
+  if (!templates.empty()) {
+    out += "\"pods\":[";
+    bool first = true;
+    for (const auto& [pod, workload] : templates) {
+      out += first ? "{\"pod\":" : ",{\"pod\":";
+      first = false;
+      base::AppendJsonString(out, pod);
+      out += ",\"synthetic\":true,\"template_of\":";
+      base::AppendJsonString(out, workload);
+      out += '}';
+    }
+    out += "],";
+  }
+  out += "\"probes\":[";
   for (size_t i = 0; i < probes.size(); ++i) {
     const Probe& p = probes[i];
     if (i) out += ',';
@@ -59,7 +81,8 @@ std::string MatrixJson(const std::vector<Probe>& probes) {
 }
 
 std::string MatrixTable(const ClusterPolicy& cluster, const std::vector<uint16_t>& ports,
-                        const std::vector<config::Protocol>& protocols) {
+                        const std::vector<config::Protocol>& protocols,
+                        const TemplatePods& templates) {
   const std::vector<ClusterPolicy::Endpoint> endpoints = Endpoints(cluster);
   size_t width = 1;
   for (const auto& e : endpoints) width = std::max(width, e.name.size());
@@ -85,6 +108,15 @@ std::string MatrixTable(const ClusterPolicy& cluster, const std::vector<uint16_t
       }
     }
   }
+  if (!templates.empty()) out << '\n';
+  for (const auto& [pod, workload] : templates) {
+    out << pod << ": synthetic";
+    const size_t slash = pod.find('/');
+    if (auto e = cluster.FindPod(pod.substr(0, slash), pod.substr(slash + 1)); e && e->address) {
+      out << ", " << e->address->ToString();
+    }
+    out << " (from " << workload << "'s template)\n";
+  }
   std::string text = out.str();
   // Trailing pad spaces make diffs noisy.
   std::string trimmed;
@@ -97,14 +129,17 @@ std::string MatrixTable(const ClusterPolicy& cluster, const std::vector<uint16_t
 }
 
 std::string Explain(const ClusterPolicy& cluster, const ClusterPolicy::Endpoint& from,
-                    const ClusterPolicy::Endpoint& to, uint16_t port, config::Protocol protocol) {
+                    const ClusterPolicy::Endpoint& to, uint16_t port, config::Protocol protocol,
+                    const TemplatePods& templates) {
   const ClusterPolicy::Verdict v = cluster.Check(from, to, port, protocol);
   std::ostringstream out;
   auto describe = [&](const ClusterPolicy::Endpoint& e) {
     std::string s = e.name;
     if (e.pod != nullptr) {
-      s += " (pod";
+      const auto tmpl = templates.find(e.name);
+      s += tmpl == templates.end() ? " (pod" : " (synthetic pod";
       if (e.address) s += ", " + e.address->ToString();
+      if (tmpl != templates.end()) s += ", from " + tmpl->second + "'s template";
       s += ")";
     } else if (e.address && e.address->ToString() != e.name) {
       s += " (" + e.address->ToString() + ", not an enforced pod)";

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "config/manifest_loader.h"
+#include "config/workload_template.h"
 #include "control/matrix.h"
 #include "control/source/kubeconfig.h"
 #include "control/source/kubernetes_snapshot.h"
@@ -68,7 +69,13 @@ bool HasInput(const Input& in, std::ostream& err) {
 
 // The objects of `in`: every error of the files, or of the cluster's objects, is printed.
 std::expected<config::LoadResult, config::Errors> Read(const Input& in) {
-  if (in.kubeconfig.empty()) return config::LoadManifestPaths(in.files);
+  if (in.kubeconfig.empty()) {
+    // Files: workloads stand for their pods (one each, from the template; see
+    // config/workload_template.h). Never in serve, which enforces on real pods only.
+    auto loaded = config::LoadManifestPaths(in.files, {.workload_templates = true});
+    if (loaded) config::AssignTemplateAddresses(&loaded->cluster);
+    return loaded;
+  }
   auto config =
       source::LoadKubeconfig(in.kubeconfig, {.context = in.kube_context, .allow_insecure = false});
   if (!config) return std::unexpected(config::Errors{config.error()});
@@ -125,7 +132,11 @@ CommandRun AddValidate(CLI::App& sub) {
     if (cluster == nullptr) return kInvalid;
     out << "valid: " << loaded.cluster.namespaces.size() << " namespaces, "
         << loaded.cluster.pods.size() << " pods, " << loaded.cluster.policies.size()
-        << " network policies\n";
+        << " network policies";
+    if (const size_t t = TemplatePodsOf(loaded.cluster).size(); t > 0) {
+      out << " (" << t << " pods from workload templates)";
+    }
+    out << '\n';
     return kOk;
   };
 }
@@ -154,12 +165,14 @@ CommandRun AddMatrix(CLI::App& sub) {
     if (!HasInput(o->input, err)) return kUsage;
     std::vector<config::Protocol> protocols;
     for (const std::string& p : o->protocols) protocols.push_back(kProtocols.at(p));
-    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err);
+    config::LoadResult loaded;
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err, &loaded);
     if (cluster == nullptr) return kInvalid;
+    const TemplatePods templates = TemplatePodsOf(loaded.cluster);
     if (o->output == "json") {
-      out << MatrixJson(ComputeMatrix(*cluster, o->ports, protocols));
+      out << MatrixJson(ComputeMatrix(*cluster, o->ports, protocols), templates);
     } else {
-      out << MatrixTable(*cluster, o->ports, protocols);
+      out << MatrixTable(*cluster, o->ports, protocols, templates);
     }
     return kOk;
   };
@@ -180,12 +193,14 @@ CommandRun AddExplain(CLI::App& sub) {
   AddProtocolOption(sub, "--protocol", &o->protocol);
   return [o](std::ostream& out, std::ostream& err) {
     if (!HasInput(o->input, err)) return kUsage;
-    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err);
+    config::LoadResult loaded;
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err, &loaded);
     if (cluster == nullptr) return kInvalid;
     auto src = ResolveEndpoint(*cluster, o->from, err);
     auto dst = ResolveEndpoint(*cluster, o->to, err);
     if (!src || !dst) return kUsage;
-    out << Explain(*cluster, *src, *dst, o->port, kProtocols.at(o->protocol));
+    out << Explain(*cluster, *src, *dst, o->port, kProtocols.at(o->protocol),
+                   TemplatePodsOf(loaded.cluster));
     return kOk;
   };
 }
@@ -215,13 +230,19 @@ CommandRun AddCompile(CLI::App& sub) {
   return [o](std::ostream& out, std::ostream& err) {
     if (!HasInput(o->input, err)) return kUsage;
     const size_t slash = o->pod.find('/');
-    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err);
+    config::LoadResult loaded;
+    std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err, &loaded);
     if (cluster == nullptr) return kInvalid;
     const policy::PodEntry* entry =
         cluster->FindPodEntry(o->pod.substr(0, slash), o->pod.substr(slash + 1));
     if (entry == nullptr) {
       err << "no such pod: " << o->pod << '\n';
       return kInvalid;
+    }
+    // The policy itself is the same; say on stderr that the pod (and its address) is made up.
+    if (const TemplatePods templates = TemplatePodsOf(loaded.cluster); templates.contains(o->pod)) {
+      err << o->pod << ": synthetic pod from " << templates.at(o->pod)
+          << "'s template (its address is from a documentation range)\n";
     }
     auto snapshot =
         policy::BuildEndpointPolicy(cluster->AddressMap(), cluster->PodPolicyOf(*entry));

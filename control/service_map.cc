@@ -35,6 +35,42 @@ std::optional<uint16_t> ResolveTargetPort(const config::ServicePort& sp, const c
   return std::nullopt;
 }
 
+using Slices = std::vector<const config::EndpointSlice*>;
+
+// The backends of `sp` from the Service's EndpointSlices: per slice, the slice port of the same
+// name and protocol (its number is the target port resolved for that slice's endpoints); every
+// ready IP endpoint of the slice (its first address). A pod's addresses from several slices
+// (dual-stack: one IPv4 and one IPv6 slice) are merged into one backend; an endpoint without a Pod
+// targetRef is named by its first address.
+std::vector<ServiceBackendPod> SliceBackends(const config::ServicePort& sp, const Slices& slices) {
+  std::map<std::pair<std::string, uint16_t>, std::vector<std::string>> by_pod;
+  for (const config::EndpointSlice* slice : slices) {
+    if (slice->address_type != "IPv4" && slice->address_type != "IPv6") continue;
+    std::optional<uint16_t> target;
+    for (const config::EndpointSlicePort& port : slice->ports) {
+      if (port.name == sp.name && port.protocol == sp.protocol) target = port.port;
+    }
+    if (!target) continue;
+    for (const config::SliceEndpoint& endpoint : slice->endpoints) {
+      if (!endpoint.ready || endpoint.addresses.empty()) continue;
+      std::string pod = endpoint.target_pod.empty() ? endpoint.addresses[0] : endpoint.target_pod;
+      // "These are all assumed to be fungible and clients may choose to only use the first
+      // element" (Endpoint.addresses): the first, and one address per family and pod.
+      const std::string& ip = endpoint.addresses[0];
+      std::vector<std::string>& ips = by_pod[{std::move(pod), *target}];
+      const bool v6 = ip.find(':') != std::string::npos;
+      if (std::none_of(ips.begin(), ips.end(), [v6](const std::string& have) {
+            return (have.find(':') != std::string::npos) == v6;
+          })) {
+        ips.push_back(ip);
+      }
+    }
+  }
+  std::vector<ServiceBackendPod> out;
+  for (auto& [key, ips] : by_pod) out.push_back({key.first, std::move(ips), key.second});
+  return out;
+}
+
 }  // namespace
 
 std::vector<ServiceMapEntry> ComputeServiceMap(const config::Cluster& cluster) {
@@ -49,9 +85,24 @@ std::vector<ServiceMapEntry> ComputeServiceMap(const config::Cluster& cluster) {
     std::sort(pods.begin(), pods.end(),
               [](const config::Pod* a, const config::Pod* b) { return a->name < b->name; });
   }
+  std::map<std::pair<std::string_view, std::string_view>, Slices> slices_by_service;
+  for (const config::EndpointSlice& slice : cluster.endpoint_slices) {
+    if (!slice.service_name.empty())
+      slices_by_service[{slice.ns, slice.service_name}].push_back(&slice);
+  }
   const std::vector<const config::Pod*> no_pods;
   for (const config::Service& service : cluster.services) {
-    if (service.selector.empty() || service.cluster_ips.empty()) continue;
+    if (service.cluster_ips.empty()) continue;
+    auto sliced = slices_by_service.find({service.ns, service.name});
+    if (sliced != slices_by_service.end()) {
+      ServiceMapEntry entry{service.ns, service.name, service.cluster_ips, {}};
+      for (const config::ServicePort& sp : service.ports) {
+        entry.ports.push_back({sp.name, sp.port, sp.protocol, SliceBackends(sp, sliced->second)});
+      }
+      out.push_back(std::move(entry));
+      continue;
+    }
+    if (service.selector.empty()) continue;
     auto in_ns = pods_by_ns.find(service.ns);
     const std::vector<const config::Pod*>& pods =
         in_ns != pods_by_ns.end() ? in_ns->second : no_pods;

@@ -128,6 +128,7 @@ config::Cluster ManifestSet::Merged() const {
     Append(out.namespaces, file.good.namespaces);
     Append(out.pods, file.good.pods);
     Append(out.services, file.good.services);
+    Append(out.endpoint_slices, file.good.endpoint_slices);
     Append(out.policies, file.good.policies);
   }
   return out;

@@ -44,6 +44,8 @@ const std::vector<KindInfo>& WatchedKinds() {
       {KubeKind::kNetworkPolicy, "NetworkPolicy", "networking.k8s.io/v1",
        "/apis/networking.k8s.io/v1/networkpolicies"},
       {KubeKind::kService, "Service", "v1", "/api/v1/services"},
+      {KubeKind::kEndpointSlice, "EndpointSlice", "discovery.k8s.io/v1",
+       "/apis/discovery.k8s.io/v1/endpointslices"},
   };
   return kinds;
 }
@@ -98,6 +100,9 @@ DecodedObject DecodeApiObject(const KindInfo& kind, const base::JsonValue& objec
       break;
     case KubeKind::kService:
       out.object = Take(c.services);
+      break;
+    case KubeKind::kEndpointSlice:
+      out.object = Take(c.endpoint_slices);
       break;
   }
   if (!out.object && out.skipped.empty()) {

@@ -24,7 +24,7 @@
 
 namespace picket::control::source {
 
-enum class KubeKind { kNamespace, kPod, kNetworkPolicy, kService };
+enum class KubeKind { kNamespace, kPod, kNetworkPolicy, kService, kEndpointSlice };
 
 struct KindInfo {
   KubeKind kind;
@@ -33,11 +33,11 @@ struct KindInfo {
   const char* path;         // "/api/v1/pods": every namespace
 };
 
-// Namespaces, Pods, NetworkPolicies, Services: in this order.
+// Namespaces, Pods, NetworkPolicies, Services, EndpointSlices: in this order.
 const std::vector<KindInfo>& WatchedKinds();
 
-using KubeObject =
-    std::variant<config::Namespace, config::Pod, config::NetworkPolicy, config::Service>;
+using KubeObject = std::variant<config::Namespace, config::Pod, config::NetworkPolicy,
+                                config::Service, config::EndpointSlice>;
 
 struct DecodedObject {
   std::string key;  // "ns/name" ("name" for Namespaces); empty when metadata.name is missing

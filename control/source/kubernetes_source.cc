@@ -92,6 +92,9 @@ void KubernetesSource::Deliver() {
               cluster.policies.push_back(object);
             }
             if constexpr (std::is_same_v<T, config::Service>) cluster.services.push_back(object);
+            if constexpr (std::is_same_v<T, config::EndpointSlice>) {
+              cluster.endpoint_slices.push_back(object);
+            }
           },
           *entry.good);
     }

@@ -169,6 +169,101 @@ TEST_F(PicketControlTest, MatrixJsonIsExact) {
             "]}\n");
 }
 
+// With -f, a Deployment stands for its pods: one pod from its template (its labels, ports), an
+// address from 192.0.2.0/24, marked synthetic in both outputs; the NetworkPolicy selecting the
+// template's labels predicts the cells.
+constexpr char kDeployment[] = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: x}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - {name: c, image: i, ports: [{containerPort: 9000, name: grpc}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: grpc}]
+)";
+
+TEST_F(PicketControlTest, MatrixOnADeploymentTemplate) {
+  const std::string a = Write("cluster.yaml", kCluster);
+  const std::string b = Write("deploy.yaml", kDeployment);
+  RunResult r = Exec({"matrix", "-f", a, b, "--ports", "9000", "--output", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "{\"pods\":[{\"pod\":\"x/api-template\",\"synthetic\":true,"
+            "\"template_of\":\"Deployment x/api\"}],\"probes\":["
+            "{\"from\":\"x/a\",\"to\":\"x/api-template\",\"port\":9000,\"protocol\":\"TCP\","
+            "\"allowed\":true},"
+            "{\"from\":\"x/a\",\"to\":\"y/b\",\"port\":9000,\"protocol\":\"TCP\",\"allowed\":true},"
+            "{\"from\":\"x/api-template\",\"to\":\"x/a\",\"port\":9000,\"protocol\":\"TCP\","
+            "\"allowed\":true},"
+            "{\"from\":\"x/api-template\",\"to\":\"y/b\",\"port\":9000,\"protocol\":\"TCP\","
+            "\"allowed\":true},"
+            "{\"from\":\"y/b\",\"to\":\"x/a\",\"port\":9000,\"protocol\":\"TCP\",\"allowed\":true},"
+            "{\"from\":\"y/b\",\"to\":\"x/api-template\",\"port\":9000,\"protocol\":\"TCP\","
+            "\"allowed\":false}"
+            "]}\n");
+  r = Exec({"matrix", "-f", a, b, "--ports", "9000", "--output", "table"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "9000/TCP\n"
+            "               x/a            x/api-template y/b\n"
+            "x/a            -              .              .\n"
+            "x/api-template .              -              .\n"
+            "y/b            .              X              -\n"
+            "\n"
+            "x/api-template: synthetic, 192.0.2.1 (from Deployment x/api's template)\n");
+  r = Exec({"explain", "-f", a, b, "--from", "x/a", "--to", "192.0.2.1", "--port", "9000"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Final verdict: ALLOWED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("-> x/api-template (synthetic pod, 192.0.2.1, from Deployment x/api's "
+                       "template) port 9000/TCP"),
+            std::string::npos)
+      << r.out;
+  r = Exec({"validate", "-f", a, b});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "valid: 2 namespaces, 3 pods, 1 network policies (1 pods from workload "
+            "templates)\n");
+  r = Exec({"compile", "-f", a, b, "--pod", "x/api-template"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  EXPECT_EQ(r.err,
+            "x/api-template: synthetic pod from Deployment x/api's template (its address is from "
+            "a documentation range)\n");
+}
+
+// A workload whose pod template is malformed is an error of the workload, with the template's
+// field path, in every offline command.
+TEST_F(PicketControlTest, MalformedWorkloadTemplateIsAnError) {
+  const std::string f = Write("deploy.yaml", R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: x}
+spec:
+  template:
+    metadata: {labels: {app: "-api"}}
+)");
+  for (const char* command : {"validate", "matrix"}) {
+    RunResult r = Exec({command, "-f", f});
+    EXPECT_EQ(r.code, 1) << command;
+    EXPECT_EQ(r.out, "") << command;
+    EXPECT_EQ(r.err.rfind(f + ":6: Deployment x/api: spec.template.metadata.labels: Invalid value: "
+                              "\"-api\": ",
+                          0),
+              0u)
+        << command << ": " << r.err;
+  }
+}
+
 TEST_F(PicketControlTest, MatrixTable) {
   Write("cluster.yaml", kCluster);
   Write("policy.yaml", kPolicy);

@@ -139,6 +139,58 @@ TEST_F(XdsServiceTest, ServiceMapReachesTheSidecarAndPicksAnAllowedBackend) {
   EXPECT_EQ(server_->stats().nacks, 0u);
 }
 
+// A Service without a selector whose backends come only from an EndpointSlice (as an external
+// controller, or kube-controller-manager for a selector Service, publishes them): the sidecar gets
+// the slice's ready endpoints and its egress policy is judged on the backend.
+TEST_F(XdsServiceTest, SliceOnlyServiceIsEnforcedOnItsBackend) {
+  config::Cluster cluster = LoadCluster(std::string(kCluster) + R"(
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: prod}
+spec: {clusterIP: 10.96.0.20, ports: [{name: http, port: 80, targetPort: http}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: api-1, namespace: prod, labels: {kubernetes.io/service-name: api}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.0.0.2], targetRef: {kind: Pod, name: web-1}}
+- {addresses: [10.0.0.3], conditions: {ready: true}, targetRef: {kind: Pod, name: web-2}}
+ports: [{name: http, port: 9091}]
+)");
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  EXPECT_EQ(server_->resource_count(net::kServiceType), 2u);
+  StartSidecar("prod", "client");
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return policy_ != nullptr && services_ != nullptr; }));
+  const auto* backends = services_->Find(Ip("10.96.0.20"), 80, config::Protocol::kTCP);
+  ASSERT_NE(backends, nullptr);
+  ASSERT_EQ(backends->size(), 2u);
+  EXPECT_EQ((*backends)[0].pod, "prod/web-1");
+  EXPECT_EQ((*backends)[0].port, 9091);  // the slice's port, not the pods' containerPort
+  // Egress allows web-2 only: it is picked, on the slice's port.
+  const ServiceMap::Backend* picked = Pick("10.96.0.20", 80);
+  ASSERT_NE(picked, nullptr);
+  EXPECT_EQ(picked->pod, "prod/web-2");
+  EXPECT_EQ(picked->address, Ip("10.0.0.3"));
+  EXPECT_EQ(picked->port, 9091);
+
+  // web-2's endpoint turns not ready: only web-1 is left, which egress denies.
+  const int maps_before = service_maps_;
+  cluster.endpoint_slices[0].endpoints[1].ready = false;
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return service_maps_ > maps_before; }));
+  ASSERT_EQ(services_->Find(Ip("10.96.0.20"), 80, config::Protocol::kTCP)->size(), 1u);
+  EXPECT_EQ(Pick("10.96.0.20", 80), nullptr);
+
+  // The slice is deleted: the Service, having no selector, has no entry any more.
+  cluster.endpoint_slices.clear();
+  ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return services_->services() == 1; }));
+  EXPECT_EQ(services_->Find(Ip("10.96.0.20"), 80, config::Protocol::kTCP), nullptr);
+  EXPECT_EQ(server_->stats().nacks, 0u);
+}
+
 TEST_F(XdsServiceTest, BadResourceIsNackedAndTheLastGoodMapKept) {
   ASSERT_TRUE(snapshot_->SetCluster(LoadCluster(kCluster)).has_value());
   StartSidecar("prod", "client");

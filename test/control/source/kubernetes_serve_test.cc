@@ -206,7 +206,7 @@ TEST_F(KubernetesServeTest, ApiWritesChangeWhatTheSidecarEnforces) {
   auto status = base::ParseJson(server_->StatusJson());
   ASSERT_TRUE(status.has_value());
   const base::JsonValue kinds = *status->root().Find("manifests")->Find("kinds");
-  ASSERT_EQ(kinds.size(), 4u) << kinds.ToJson();
+  ASSERT_EQ(kinds.size(), 5u) << kinds.ToJson();
   for (const base::JsonValue& kind : kinds.Elements()) {
     EXPECT_EQ(kind.Find("listed")->AsBool(), true) << kind.ToJson();
     EXPECT_GE(kind.Find("watches")->AsInt64().value_or(0), 1) << kind.ToJson();

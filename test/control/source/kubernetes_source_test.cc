@@ -157,6 +157,7 @@ class KubernetesSourceTest : public ::testing::Test {
     for (const auto& p : c.pods) out.insert("Pod " + p.ns + "/" + p.name);
     for (const auto& p : c.policies) out.insert("NetworkPolicy " + p.ns + "/" + p.name);
     for (const auto& s : c.services) out.insert("Service " + s.ns + "/" + s.name);
+    for (const auto& s : c.endpoint_slices) out.insert("EndpointSlice " + s.ns + "/" + s.name);
     return out;
   }
   // The names in the latest delivered state.
@@ -245,6 +246,49 @@ TEST_F(KubernetesSourceTest, WatchEventsReachUpdatesAndBadObjectsKeepTheirLastGo
   ASSERT_TRUE(RunUntil([&] { return !LatestHas("Pod y/b"); }));
   EXPECT_TRUE(updates_.back().pods_only);
   EXPECT_EQ(Reflector(KubeKind::kNetworkPolicy).counters().lists, lists);  // no relist
+}
+
+TEST_F(KubernetesSourceTest, EndpointSlicesAreWatchedAndDecoded) {
+  StartSource();
+  ASSERT_TRUE(RunUntil([&] { return !updates_.empty(); }));
+  EXPECT_TRUE(Reflector(KubeKind::kEndpointSlice).listed());
+  constexpr const char* kSlices = "/apis/discovery.k8s.io/v1/namespaces/x/endpointslices";
+  EXPECT_EQ(Api("POST", kSlices,
+                R"({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":)"
+                R"({"name":"web-abc","namespace":"x","labels":{"kubernetes.io/service-name":)"
+                R"("web"}},"addressType":"IPv4","endpoints":[{"addresses":["10.1.0.1"],)"
+                R"("conditions":{"ready":true},"targetRef":{"kind":"Pod","name":"a",)"
+                R"("namespace":"x"}},{"addresses":["10.1.0.9"],"conditions":{"ready":false}}],)"
+                R"("ports":[{"name":"http","port":8080,"protocol":"TCP"}]})")
+                .status,
+            201);
+  ASSERT_TRUE(RunUntil([&] { return LatestHas("EndpointSlice x/web-abc"); }));
+  const config::Cluster& cluster = *updates_.back().cluster;
+  ASSERT_EQ(cluster.endpoint_slices.size(), 1u);
+  const config::EndpointSlice& slice = cluster.endpoint_slices[0];
+  EXPECT_EQ(slice.service_name, "web");
+  EXPECT_EQ(slice.address_type, "IPv4");
+  ASSERT_EQ(slice.endpoints.size(), 2u);
+  EXPECT_EQ(slice.endpoints[0].target_pod, "a");
+  EXPECT_TRUE(slice.endpoints[0].ready);
+  EXPECT_FALSE(slice.endpoints[1].ready);
+  EXPECT_EQ(slice.ports.at(0).port, 8080);
+  EXPECT_FALSE(updates_.back().pods_only);
+  // A slice that does not validate: the API's object error, the rest of the world kept.
+  EXPECT_EQ(Api("POST", kSlices,
+                R"({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":)"
+                R"({"name":"bad","namespace":"x"},"addressType":"IPv4",)"
+                R"("endpoints":[{"addresses":["fd00::1"]}]})")
+                .status,
+            201);
+  ASSERT_TRUE(RunUntil([&] { return !updates_.back().errors.empty(); }));
+  EXPECT_EQ(updates_.back().errors[0].ToString(),
+            "EndpointSlice x/bad: endpoints[0].addresses[0]: Invalid value: \"fd00::1\": must be "
+            "a valid IPv4 address");
+  EXPECT_TRUE(LatestHas("EndpointSlice x/web-abc"));
+  // DELETED.
+  EXPECT_EQ(Api("DELETE", std::string(kSlices) + "/web-abc").status, 200);
+  ASSERT_TRUE(RunUntil([&] { return !LatestHas("EndpointSlice x/web-abc"); }));
 }
 
 TEST_F(KubernetesSourceTest, CompactionRelistsWithoutEverShowingASmallerWorld) {
@@ -379,8 +423,8 @@ TEST_F(KubernetesSourceTest, ReadOnceListsEachKindOnceWithoutWatching) {
   auto stats = base::ParseJson(Api("GET", "/_test/stats").body);
   ASSERT_TRUE(stats.has_value());
   const base::JsonValue lists = *stats->root().Find("requests")->Find("list");
-  EXPECT_EQ(lists.size(), 4u) << lists.ToJson();
-  for (const char* kind : {"namespaces", "pods", "networkpolicies", "services"}) {
+  EXPECT_EQ(lists.size(), 5u) << lists.ToJson();
+  for (const char* kind : {"namespaces", "pods", "networkpolicies", "services", "endpointslices"}) {
     EXPECT_EQ(lists.Find(kind)->AsInt64(), 1) << kind;
   }
   EXPECT_EQ(stats->root().Find("watches")->AsInt64(), 0);
