@@ -13,6 +13,7 @@
 #include "control/certs.h"
 #include "control/offline_commands.h"
 #include "control/serve.h"
+#include "control/status_command.h"
 
 namespace {
 
@@ -31,6 +32,8 @@ constexpr CommandRow kCommands[] = {
     {"explain", "Why a connection is allowed or denied", picket::control::AddExplain},
     {"compile", "A pod's sidecar policy_file", picket::control::AddCompile},
     {"serve", "Push policy to sidecars (xDS over mutual TLS)", picket::control::AddServe},
+    {"status", "Each sidecar of a replica: versions ACKed, last NACK (as istioctl proxy-status)",
+     picket::control::AddStatus},
     {"certs", "A CA and certificates for the control server and sidecars",
      picket::control::AddCerts},
 };

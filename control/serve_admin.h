@@ -1,7 +1,8 @@
 // control/serve_admin.h — the control server's admin endpoint: plain HTTP/1.1 on loopback.
 //
 // Owns: a net::HttpServer with three read-only routes: GET /status (JSON: connected sidecars
-// with node, last ACKed version, last NACK and when; every resource's version; manifest errors;
+// with pod, node, connected since, per type the last ACKed and the latest version, last NACK and
+// when — what `picket-control status` shows; every resource's version; manifest errors;
 // the unprotected pods), GET /stats/prometheus (text exposition format 0.0.4) and GET /ready
 // (200 once the first manifest load succeeded, else 503). One request per connection; another
 // method gets 405, another path 404, a malformed request 400. Request heads are capped at 8 KiB.

@@ -425,6 +425,39 @@ void XdsStream::TrySend(const std::string& type_url, Subscription& sub) {
   }
 }
 
+std::string XdsStream::LatestVersion(const std::string& type_url, const Subscription& sub) const {
+  if (sub.wildcard) return server_.TypeVersion(type_url);
+  const auto* type = server_.FindType(type_url);
+  if (sub.delta) {
+    // Pushes carry the type's version but only go out when a subscribed name changed: while the
+    // stream holds every subscribed name at its current version, the last push is the latest.
+    for (const std::string& name : sub.names) {
+      const StoredResource* r = nullptr;
+      if (type != nullptr) {
+        auto found = type->resources.find(name);
+        if (found != type->resources.end()) r = &found->second;
+      }
+      auto held = sub.sent.find(name);
+      if (r != nullptr ? held == sub.sent.end() || held->second != r->version
+                       : held != sub.sent.end()) {
+        return server_.TypeVersion(type_url);
+      }
+    }
+    return sub.pending_version.empty() ? server_.TypeVersion(type_url) : sub.pending_version;
+  }
+  std::vector<std::pair<std::string_view, const StoredResource*>> selected;
+  if (type != nullptr) {
+    for (const std::string& name : sub.names) {
+      auto r = type->resources.find(name);
+      if (r != type->resources.end()) selected.emplace_back(r->first, &r->second);
+    }
+  }
+  if (selected.size() == 1) return selected[0].second->version;
+  std::string all;
+  for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
+  return base::HashVersion(all);
+}
+
 void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   if (!sub.dirty) return;
   sub.dirty = false;
@@ -440,16 +473,7 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
       }
     }
   }
-  std::string version;
-  if (sub.wildcard) {
-    version = server_.TypeVersion(type_url);
-  } else if (selected.size() == 1) {
-    version = selected[0].second->version;
-  } else {
-    std::string all;
-    for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
-    version = base::HashVersion(all);
-  }
+  const std::string version = LatestVersion(type_url, sub);
   const bool resuming = std::exchange(sub.resuming, false);
   if (version == sub.sent_version) {  // nothing this stream sees has changed
     if (resuming) NoteResumed(type_url, sub, version, selected.size());
@@ -593,7 +617,8 @@ void XdsStream::WriteStatus(base::JsonWriter& w) const {
       .Member("connected_ms", connected_ms_)
       .Member("connected_unix_ms", connected_unix_ms_)
       .Member("id", id_)
-      .Member("identity", spiffe_id_);
+      .Member("identity", spiffe_id_)
+      .Member("pod", pod_name());
   if (node_) {
     w.Key("node")
         .BeginObject()
@@ -616,7 +641,8 @@ void XdsStream::WriteStatus(base::JsonWriter& w) const {
         .BeginObject()
         .Member("acks", sub.acks)
         .Member("last_acked_unix_ms", sub.acked_at_ms)
-        .Member("last_acked_version", sub.acked_version);
+        .Member("last_acked_version", sub.acked_version)
+        .Member("latest_version", LatestVersion(type_url, sub));
     w.Key("last_nack");
     WriteNack(w, sub.last_nack, sub.last_nack_version, sub.last_nack_ms);
     w.Member("mode", sub.delta ? "delta" : "sotw").Member("nacks", sub.nacks);

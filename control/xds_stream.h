@@ -121,6 +121,11 @@ class XdsStream : public net::TlsStream::Handler {
   void RecordAckOrNack(const std::string& type_url, Subscription& sub, const std::string& version,
                        const std::optional<net::Status>& error);
   void TrySend(const std::string& type_url, Subscription& sub);
+  // The version this subscription would be sent now, for SendSotw and /status's "latest_version"
+  // (what `picket-control status` compares the ACKed one with). SotW: of the resources it
+  // selects; wildcard: the type's; delta by name: the last push's while the stream holds every
+  // subscribed name at its current version, else the type's.
+  std::string LatestVersion(const std::string& type_url, const Subscription& sub) const;
   void SendSotw(const std::string& type_url, Subscription& sub);
   void SendDelta(const std::string& type_url, Subscription& sub);
   void SendDeltaSinceRevision(const std::string& type_url, Subscription& sub);

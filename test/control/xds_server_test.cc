@@ -216,6 +216,54 @@ TEST_F(XdsServerTest, DeltaChangesCoalesceWhileUnackedAndLaggingStreamsResync) {
             static_cast<int>(net::StatusCode::kUnavailable));
 }
 
+// /status "latest_version" (what `picket-control status` compares the ACKed version with) is
+// what this stream would be sent now: a change to resources it does not subscribe to leaves it
+// at the ACKed version (SotW by name and delta by name); a change it must receive moves it on
+// until the push is ACKed.
+TEST_F(XdsServerTest, StatusLatestVersionIsWhatTheStreamWouldBeSent) {
+  RawClient& c = Connect("default", "a");
+  auto versions = [&](const std::string& type) {
+    const base::JsonDocument doc = ParseStatus(server_->StatusJson());
+    const auto sub = doc.root().Find("sidecars")->At(0)->Find("subscriptions")->Find(type);
+    EXPECT_TRUE(sub.has_value()) << server_->StatusJson();
+    if (!sub) return std::pair<std::string, std::string>();
+    return std::pair(std::string(sub->Find("last_acked_version")->AsString().value_or("?")),
+                     std::string(sub->Find("latest_version")->AsString().value_or("?")));
+  };
+  c.Send(DiscoveryRequest{NodeFor("default", "a"), "", {"default/a"}, kPodPolicy, "", {}});
+  c.Send(DeltaDiscoveryRequest{{}, kAddress, {"default/a"}, {}, {}, "", {}});
+  ASSERT_TRUE(WaitFor<DiscoveryResponse>(c, 1));
+  ASSERT_TRUE(WaitFor<DeltaDiscoveryResponse>(c, 1));
+  c.Send(DiscoveryRequest{
+      {}, "v1", {"default/a"}, kPodPolicy, c.Received<DiscoveryResponse>()[0].nonce, {}});
+  c.Send(DeltaDiscoveryRequest{
+      {}, kAddress, {}, {}, {}, c.Received<DeltaDiscoveryResponse>()[0].nonce, {}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().acks == 2; }));
+  const auto [policy_acked, policy_latest] = versions(kPodPolicy);
+  EXPECT_EQ(policy_acked, "v1");
+  EXPECT_EQ(policy_latest, "v1");
+  const auto [address_acked, address_latest] = versions(kAddress);
+  EXPECT_FALSE(address_acked.empty());
+  EXPECT_EQ(address_latest, address_acked);
+
+  // Another pod's policy and address entry change: nothing for this stream; still in sync.
+  server_->Update(kPodPolicy, {{"default/b", "v2", Payload("b2")}}, {});
+  server_->Update(kAddress, {{"default/b", "2", Payload("10.0.0.20")}}, {});
+  EXPECT_EQ(versions(kPodPolicy), std::pair(std::string("v1"), std::string("v1")));
+  EXPECT_EQ(versions(kAddress), std::pair(address_acked, address_acked));
+
+  // Its own address entry changes: pushed, and until the ACK the latest is ahead.
+  server_->Update(kAddress, {{"default/a", "2", Payload("10.0.0.10")}}, {});
+  ASSERT_TRUE(WaitFor<DeltaDiscoveryResponse>(c, 2));
+  const auto [acked_before, latest_before] = versions(kAddress);
+  EXPECT_EQ(acked_before, address_acked);
+  EXPECT_NE(latest_before, address_acked);
+  c.Send(DeltaDiscoveryRequest{
+      {}, kAddress, {}, {}, {}, c.Received<DeltaDiscoveryResponse>()[1].nonce, {}});
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->stats().acks == 3; }));
+  EXPECT_EQ(versions(kAddress), std::pair(latest_before, latest_before));
+}
+
 TEST_F(XdsServerTest, OtherPodsPolicyIsRefusedAndClosed) {
   RawClient& c = Connect("default", "a");
   c.Send(DiscoveryRequest{NodeFor("default", "a"), "", {"default/b"}, kPodPolicy, "", {}});
