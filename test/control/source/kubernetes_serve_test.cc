@@ -268,7 +268,9 @@ TEST_F(KubernetesServeTest, TwoReplicasPublishTheSameVersionsForTheSameCluster) 
   ServeOptions second = options_;
   auto replica = ControlServer::Create(&loop_, second, std::move(*made));
   ASSERT_TRUE(replica.has_value()) << replica.error().ToString();
-  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready() && (*replica)->ready(); }));
+  // Generous bounds: each returns as soon as it holds; a loaded CI machine may need seconds.
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return server_->ready() && (*replica)->ready(); }, 30000));
   const std::string initial = Resources(*server_);
   EXPECT_EQ(initial, Resources(**replica));
   ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
@@ -285,8 +287,15 @@ TEST_F(KubernetesServeTest, TwoReplicasPublishTheSameVersionsForTheSameCluster) 
     return kinds.At(1)->Find("events")->AsInt64().value_or(0) >= 1 &&
            kinds.At(2)->Find("events")->AsInt64().value_or(0) >= 1;
   };
-  ASSERT_TRUE(RunUntil(&loop_, [&] { return seen_both(*server_) && seen_both(**replica); }));
-  RunUntil(&loop_, [&] { return Resources(*server_) == Resources(**replica); });
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return seen_both(*server_) && seen_both(**replica); }, 30000));
+  RunUntil(
+      &loop_,
+      [&] {
+        const std::string now = Resources(*server_);
+        return now != initial && now == Resources(**replica);
+      },
+      30000);
   EXPECT_NE(Resources(*server_), initial);
   EXPECT_EQ(Resources(*server_), Resources(**replica));
   EXPECT_NE(Resources(*server_).find("prod/web"), std::string::npos) << Resources(*server_);
