@@ -1,14 +1,14 @@
 // control/serve_metrics.cc — ControlServer::PrometheusText (serve.h): /stats/prometheus.
 //
-// Families (text format 0.0.4, control/prometheus_text.h); README "Control server metrics"
-// lists them for users. Watch lag, per kind, is the time since the API last showed this replica
-// it is alive for that kind — a list completed, or a watch event or BOOKMARK arrived. A watch
-// with bookmarks hears from kube-apiserver about once a minute even when nothing changes, so a
-// lag of minutes means a stuck or failing watch; the family has no sample for a kind the API
-// has never answered yet.
+// Families (text format 0.0.4, base/prometheus_text.h), picket_build_info first; the real promtool
+// reports nothing on them (//test/control:serve_test, README "Sidecar metrics"). Watch lag, per
+// kind, is the time since the API last showed this replica it is alive for that kind — a list
+// completed, or a watch event or BOOKMARK arrived. A watch with bookmarks hears from kube-apiserver
+// about once a minute even when nothing changes, so a lag of minutes means a stuck or failing
+// watch; the family has no sample for a kind the API has never answered yet.
 #include <uv.h>
 
-#include "control/prometheus_text.h"
+#include "base/prometheus_text.h"
 #include "control/serve.h"
 
 namespace picket::control {
@@ -17,7 +17,8 @@ std::string ControlServer::PrometheusText() const {
   const size_t unprotected =
       unprotected_.List(xds_->ConnectedPods(), xds_->last_disconnect_ms(), uv_now(loop_)).size();
   const XdsServerStats& st = xds_->stats();
-  control::PrometheusText p;
+  base::PrometheusText p;
+  p.BuildInfo();
 
   // --- sidecars and pushes ---
   p.Single("picket_control_sidecars_connected", "gauge",

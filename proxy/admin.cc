@@ -1,13 +1,18 @@
 #include "proxy/admin.h"
 
+#include <malloc.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <set>
 
 #include "base/json.h"
+#include "base/log.h"
+#include "base/version.h"
 
 namespace picket::proxy {
 namespace {
@@ -140,27 +145,187 @@ std::string PolicyDumpJson(std::string_view version, std::string_view encoded) {
   return w.Take();
 }
 
+const std::vector<AdminEndpoint> kAdminEndpoints = {
+    {"/config_dump", "dump the bootstrap, the policy and the Service map in force (JSON)", false},
+    {"/drain", "stop accepting on every listener (Picket's name for /drain_listeners)", true},
+    {"/drain_listeners",
+     "stop accepting on the listeners; ?inboundonly: only inbound ones; ?graceful: report "
+     "DRAINING for the drain time first",
+     true},
+    {"/flows", "recent flow records (NDJSON); ?verdict=DROPPED|FORWARDED", false},
+    {"/logging", "GET: logger levels; POST ?level=L: every logger, ?<logger>=L: one logger", false},
+    {"/memory", "memory use (JSON): glibc mallinfo2 and /proc/self/statm", false},
+    {"/quitquitquit", "exit the proxy (status 0)", true},
+    {"/ready", "200 LIVE once a policy is in force, else 503 and the state", false},
+    {"/server_info", "version, state, uptime and command line options (JSON)", false},
+    {"/stats/prometheus", "metrics, Prometheus text format 0.0.4", false},
+};
+
+namespace {
+
+std::string Seconds(uint64_t s) { return std::to_string(s) + "s"; }
+
+std::string HelpText() {
+  std::string out = "admin commands are:\n";
+  for (const AdminEndpoint& e : kAdminEndpoints) {
+    out += "  ";
+    out += e.path;
+    out += ": ";
+    out += e.help;
+    if (e.mutates) out += " (POST, admin.socket only)";
+    out += '\n';
+  }
+  return out;
+}
+
+// The named loggers that exist in this process (base/log.h), in kLoggerNames order.
+std::vector<std::shared_ptr<spdlog::logger>> Loggers() {
+  std::vector<std::shared_ptr<spdlog::logger>> out;
+  for (const char* name : base::kLoggerNames) {
+    if (auto logger = spdlog::get(name)) out.push_back(std::move(logger));
+  }
+  return out;
+}
+
+std::string LoggingText() {
+  std::string out = "active loggers:\n";
+  for (const auto& logger : Loggers()) {
+    const auto level = spdlog::level::to_string_view(logger->level());
+    out += "  " + logger->name() + ": " + std::string(level.data(), level.size()) + "\n";
+  }
+  return out;
+}
+
+// POST /logging: `level=L` sets every logger, `<logger>=L` one; all are checked before any is
+// set, so a bad request changes nothing.
+net::HttpResponse SetLogging(std::string_view query) {
+  std::vector<std::pair<std::shared_ptr<spdlog::logger>, spdlog::level::level_enum>> changes;
+  const auto loggers = Loggers();
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    auto level = base::ParseLogLevel(value);
+    if (!level) {
+      return Text(400, "/logging: " + std::string(key) + ": " + level.error().ToString() + "\n");
+    }
+    bool found = false;
+    for (const auto& logger : loggers) {
+      if (key == "level" || logger->name() == key) {
+        changes.emplace_back(logger, *level);
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string names;
+      for (const auto& logger : loggers) names += " " + logger->name();
+      return Text(400, "/logging: unknown logger \"" + std::string(key) +
+                           "\" (use level=L for all, or one of:" + names + ")\n");
+    }
+  }
+  for (auto& [logger, level] : changes) logger->set_level(level);
+  return Text(200, LoggingText());
+}
+
+uint64_t StatmResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+std::string ServerInfoJson(std::string_view state, const AdminHandler::ServerInfo& info) {
+  const auto level =
+      spdlog::get("admin") ? spdlog::get("admin")->level() : spdlog::default_logger_raw()->level();
+  const auto level_name = spdlog::level::to_string_view(level);
+  base::JsonWriter w;
+  w.BeginObject()
+      .Member("version", std::string(base::GitCommit()) + "/" + std::string(base::Version()) +
+                             "/Clean/RELEASE/BoringSSL")
+      .Member("state", state)
+      .Member("uptime_current_epoch", Seconds(info.uptime_seconds))
+      .Member("uptime_all_epochs", Seconds(info.uptime_seconds))
+      .Key("command_line_options")
+      .BeginObject()
+      .Member("concurrency", static_cast<uint64_t>(info.concurrency))
+      .Member("config_path", info.config_path)
+      .Member("log_level", std::string_view(level_name.data(), level_name.size()))
+      .Member("service_node", info.service_node)
+      .Member("drain_time", Seconds(info.drain_time_seconds))
+      .Member("mode", "Serve")
+      .EndObject()
+      .EndObject();
+  return w.Take();
+}
+
+std::string MemoryJson() {
+  const struct mallinfo2 m = mallinfo2();
+  base::JsonWriter w;
+  w.BeginObject()
+      .Member("allocated", std::to_string(m.uordblks))
+      .Member("heap_size", std::to_string(m.arena + m.hblkhd))
+      .Member("pageheap_unmapped", "0")
+      .Member("pageheap_free", std::to_string(m.fordblks))
+      .Member("total_physical_bytes", std::to_string(StatmResidentBytes()))
+      .EndObject();
+  return w.Take();
+}
+
 net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler,
                              AdminScope scope) {
   const bool get = request.method == "GET" || request.method == "HEAD";
-  if (request.path == "/drain") {
+  const AdminEndpoint* endpoint = nullptr;
+  for (const AdminEndpoint& e : kAdminEndpoints) {
+    if (request.path == e.path) endpoint = &e;
+  }
+  if (endpoint == nullptr) return Text(404, HelpText());
+  // POST /logging changes levels: a mutation, though GET /logging is a read.
+  const bool mutation = endpoint->mutates || (request.path == "/logging" && !get);
+  if (mutation) {
     // The app shares our network namespace: on TCP it could stop its own sidecar.
     if (scope != AdminScope::kFull) {
-      return Text(403, "/drain: served only on the admin Unix socket (admin.socket)\n");
+      return Text(403, request.path +
+                           ": mutating admin verbs are served only on the admin Unix socket "
+                           "(admin.socket), not on the TCP endpoint\n");
     }
     // Mutations must be POST (Envoy answers a GET on them with 400).
-    if (request.method != "POST") return Text(400, "/drain: this endpoint requires POST\n");
+    if (request.method != "POST") {
+      return Text(400, request.path + ": this endpoint requires POST\n");
+    }
+  } else if (!get) {
+    net::HttpResponse r = Text(405, request.path + ": this endpoint requires GET\n");
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  auto json = [](std::string body) {
+    net::HttpResponse r = Text(200, std::move(body) + "\n");
+    r.content_type = "application/json";
+    return r;
+  };
+  if (request.path == "/drain") {
     handler.Drain();
     return Text(200, "OK\n");
   }
-  if (request.path == "/ready" || request.path == "/stats/prometheus" ||
-      request.path == "/config_dump" || request.path == "/flows") {
-    if (!get) {
-      net::HttpResponse r = Text(405, request.path + ": this endpoint requires GET\n");
-      r.headers.emplace_back("Allow", "GET, HEAD");
-      return r;
-    }
+  if (request.path == "/drain_listeners") {
+    handler.DrainListeners(QueryParam(request.query, "inboundonly").has_value(),
+                           QueryParam(request.query, "graceful").has_value());
+    return Text(200, "OK\n");
   }
+  if (request.path == "/quitquitquit") {
+    handler.Quit();
+    return Text(200, "OK\n");
+  }
+  if (request.path == "/logging") return get ? Text(200, LoggingText()) : SetLogging(request.query);
+  if (request.path == "/server_info")
+    return json(ServerInfoJson(handler.ServerState(), handler.Info()));
+  if (request.path == "/memory") return json(MemoryJson());
   if (request.path == "/ready") {
     std::string state = handler.ServerState();
     return Text(state == "LIVE" ? 200 : 503, state + "\n");
@@ -175,23 +340,19 @@ net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& hand
     r.content_type = "application/json";
     return r;
   }
-  if (request.path == "/flows") {
-    std::string verdict = QueryParam(request.query, "verdict").value_or("");
-    if (!verdict.empty() && verdict != "DROPPED" && verdict != "FORWARDED") {
-      return Text(400, "/flows: verdict must be DROPPED or FORWARDED\n");
-    }
-    std::string body;
-    for (const std::string& line : handler.Flows(verdict)) {
-      body += line;
-      body += '\n';
-    }
-    net::HttpResponse r = Text(200, std::move(body));
-    r.content_type = "application/x-ndjson";
-    return r;
+  // /flows
+  std::string verdict = QueryParam(request.query, "verdict").value_or("");
+  if (!verdict.empty() && verdict != "DROPPED" && verdict != "FORWARDED") {
+    return Text(400, "/flows: verdict must be DROPPED or FORWARDED\n");
   }
-  return Text(404,
-              "not found; endpoints: /ready /stats/prometheus /config_dump /flows "
-              "POST /drain\n");
+  std::string body;
+  for (const std::string& line : handler.Flows(verdict)) {
+    body += line;
+    body += '\n';
+  }
+  net::HttpResponse r = Text(200, std::move(body));
+  r.content_type = "application/x-ndjson";
+  return r;
 }
 
 AdminServer::AdminServer(uv_loop_t* loop, AdminHandler& handler, AdminScope scope)
@@ -205,9 +366,7 @@ AdminServer::AdminServer(uv_loop_t* loop, AdminHandler& handler, AdminScope scop
   auto route = [this](const net::HttpRequest& request) {
     return RouteAdmin(request, handler_, scope_);
   };
-  for (const char* path : {"/ready", "/stats/prometheus", "/config_dump", "/flows", "/drain"}) {
-    http_->Handle(path, route);
-  }
+  for (const AdminEndpoint& e : kAdminEndpoints) http_->Handle(e.path, route);
   http_->HandleNotFound(route);
 }
 

@@ -4,12 +4,17 @@
 // `RouteAdmin` (pure: request → response) and `AdminServer` (a net::HttpServer on the main loop
 // with every route registered; one request per connection, answered with `Connection: close`).
 //
-// Routes (Envoy's names, Envoy docs: admin interface): GET /ready (200 "LIVE" once a policy is
-// loaded, else 503 with the state), GET /stats/prometheus, GET /config_dump, GET /flows
-// (`?verdict=DROPPED|FORWARDED`), POST /drain (stop accepting; GET on it → 400, as Envoy).
+// Routes (Envoy's names, Envoy docs: admin interface; `kAdminEndpoints` lists them): GET /ready
+// (200 "LIVE" once a policy is loaded, else 503 with the state), GET /stats/prometheus, GET
+// /config_dump, GET /flows (`?verdict=DROPPED|FORWARDED`), GET /server_info (Envoy's JSON
+// subset), GET /memory (glibc mallinfo2 and /proc/self/statm), GET /logging (levels of the named
+// loggers, base/log.h); POST /logging (`?level=L` all, `?<logger>=L` one), POST /drain_listeners
+// (`?inboundonly`, `?graceful`), POST /drain (Picket's older name: /drain_listeners), POST
+// /quitquitquit (exit 0). A GET on a POST verb → 400, a POST on a GET verb → 405 (as Envoy); any
+// other path → 404 with the listing of every endpoint, one line each (as Envoy's help).
 // Scope: the TCP endpoint on 127.0.0.1 is reachable by the app (same network namespace), so it
-// is read-only — POST /drain there gets 403. Mutations are served only on the Unix-domain socket
-// (`admin.socket`: mode 0600 in a directory made 0700, both owned by the proxy's uid).
+// is read-only — every POST verb there gets 403. Mutations are served only on the Unix-domain
+// socket (`admin.socket`: mode 0600 in a directory made 0700, both owned by the proxy's uid).
 // `ServiceMapJson` renders the "service_map" part of /config_dump and `PolicyDumpJson` its
 // "policy" part (the Proxy assembles the rest).
 //
@@ -38,8 +43,47 @@ class AdminHandler {
   virtual std::string PrometheusStats() const = 0;
   virtual std::string ConfigDump() const = 0;  // JSON
   virtual std::vector<std::string> Flows(const std::string& verdict) const = 0;
+  // Stops accepting on every listener (POST /drain, /drain_listeners).
   virtual void Drain() = 0;
+  // POST /drain_listeners: `inbound_only` stops only the inbound listeners; `graceful` first
+  // reports DRAINING (/ready 503) for the drain time, still accepting, then stops accepting.
+  // The default (test fakes) is Drain().
+  virtual void DrainListeners(bool /*inbound_only*/, bool /*graceful*/) { Drain(); }
+  // POST /quitquitquit: exit the process with status 0 soon after the answer is written.
+  virtual void Quit() {}
+  // GET /server_info: the values only the proxy knows (see ServerInfoJson).
+  struct ServerInfo {
+    uint64_t uptime_seconds = 0;  // since the process started (one epoch: no hot restart)
+    uint32_t concurrency = 0;     // workers
+    std::string config_path;
+    std::string service_node;  // "namespace/name"
+    uint64_t drain_time_seconds = 0;
+  };
+  virtual ServerInfo Info() const { return {}; }
 };
+
+// The GET /server_info body, Envoy's ServerInfo JSON reduced to what Picket has:
+// {"version":"<commit>/<version>/Clean/RELEASE/BoringSSL","state":S,"uptime_current_epoch":"Ns",
+// "uptime_all_epochs":"Ns","command_line_options":{"concurrency":N,"config_path":P,
+// "log_level":L,"service_node":"ns/name","drain_time":"Ns","mode":"Serve"}}. Envoy's
+// hot_restart_version and restart epochs do not exist here (uptime_all_epochs equals the
+// current epoch); durations are protobuf JSON strings ("12s"), as Envoy writes them.
+std::string ServerInfoJson(std::string_view state, const AdminHandler::ServerInfo& info);
+
+// The GET /memory body, Envoy's field names with values as JSON strings (protobuf uint64), from
+// glibc's mallinfo2() and /proc/self/statm: "allocated" (uordblks: bytes in use), "heap_size"
+// (arena + hblkhd: bytes obtained from the OS), "pageheap_free" (fordblks: free in the heap),
+// "pageheap_unmapped" ("0": glibc does not report it), "total_physical_bytes" (statm resident
+// pages × page size).
+std::string MemoryJson();
+
+// One line per endpoint, "  /path: what it does" (the 404 body, after "admin commands are:").
+struct AdminEndpoint {
+  const char* path;
+  const char* help;
+  bool mutates;  // POST, served only on admin.socket
+};
+extern const std::vector<AdminEndpoint> kAdminEndpoints;
 
 // The Service map the sidecar applied (proxy/xds/service_map.h), as /config_dump shows it under
 // "service_map". Plain values, so that this target stays free of the xDS types and the JSON shape

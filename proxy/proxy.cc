@@ -322,22 +322,68 @@ void Proxy::OnPolicyFileEvent(uv_fs_event_t* h, const char* filename, int, int s
 }
 
 void Proxy::Shutdown() {
-  if (shutting_down_) return;
+  if (shutting_down_) {
+    // /quitquitquit during a SIGTERM drain: end the drain time now.
+    if (quitting_) {
+      for (auto& worker : workers_) worker->PostShutdown(std::chrono::milliseconds(0));
+    }
+    return;
+  }
   shutting_down_ = true;
   // The last good policy stays in force while connections drain; no new snapshot is taken.
   if (xds_agent_ && !xds_closing_) {
     xds_closing_ = true;
     xds_agent_->Close([] { Logger("policy")->info("xds: stream closed"); });
   }
-  for (auto& worker : workers_) worker->PostShutdown(bootstrap_.timeouts.drain);
+  const auto drain = quitting_ ? std::chrono::milliseconds(0) : bootstrap_.timeouts.drain;
+  for (auto& worker : workers_) worker->PostShutdown(drain);
   if (workers_.empty()) CloseHandles();
 }
 
-void Proxy::Drain() {
-  if (draining_) return;
-  draining_ = true;
-  Logger("admin")->info("drain: listeners closed");
-  for (auto& worker : workers_) worker->PostStopAccepting();
+void Proxy::Drain() { DrainListeners(false, false); }
+
+void Proxy::DrainListeners(bool inbound_only, bool graceful) {
+  draining_ = true;  // /ready answers 503 DRAINING from now on
+  if (graceful) {
+    // Envoy's graceful drain: keep accepting for the drain time, then stop. A second request
+    // while one is pending changes nothing but widens it to every listener.
+    graceful_inbound_only_ = (graceful_drain_ == nullptr || graceful_inbound_only_) && inbound_only;
+    if (graceful_drain_ != nullptr || shutting_down_) return;
+    Logger("admin")->info("drain_listeners: draining {} listeners for {} ms",
+                          inbound_only ? "inbound" : "all", bootstrap_.timeouts.drain.count());
+    graceful_drain_ = new uv_timer_t;
+    uv_timer_init(loop_, graceful_drain_);
+    graceful_drain_->data = this;
+    uv_timer_start(
+        graceful_drain_,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Proxy*>(t->data);
+          self->DrainListeners(self->graceful_inbound_only_, false);
+        },
+        static_cast<uint64_t>(bootstrap_.timeouts.drain.count()), 0);
+    return;
+  }
+  Logger("admin")->info("drain_listeners: {} listeners closed", inbound_only ? "inbound" : "all");
+  for (auto& worker : workers_) worker->PostStopAccepting(inbound_only);
+}
+
+void Proxy::Quit() {
+  Logger("admin")->info("quitquitquit: exiting");
+  quitting_ = true;
+  Shutdown();
+}
+
+AdminHandler::ServerInfo Proxy::Info() const {
+  ServerInfo info;
+  info.uptime_seconds = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count());
+  info.concurrency = static_cast<uint32_t>(workers_.size());
+  info.config_path = bootstrap_.source_file;
+  info.service_node = bootstrap_.node.ns + "/" + bootstrap_.node.name;
+  info.drain_time_seconds = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(bootstrap_.timeouts.drain).count());
+  return info;
 }
 
 void Proxy::OnWorkerExited(uv_async_t* h) { static_cast<Proxy*>(h->data)->WorkerExited(); }
@@ -371,6 +417,11 @@ void Proxy::CloseHandles() {
              [](uv_handle_t* t) { delete reinterpret_cast<Debounce*>(t); });
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&worker_exited_), nullptr);
+  if (graceful_drain_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(graceful_drain_),
+             [](uv_handle_t* t) { delete reinterpret_cast<uv_timer_t*>(t); });
+    graceful_drain_ = nullptr;
+  }
 }
 
 std::string Proxy::ServerState() const {

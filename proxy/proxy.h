@@ -5,7 +5,9 @@
 // an atomic rename is seen) and SIGHUP, and starts the workers. ApplyPolicy() is the one apply
 // path for a new snapshot — the policy file and the xDS client both call it: the snapshot must
 // be for this pod; it is swapped into every worker (uv_async), which re-checks its established
-// connections. Shutdown() (SIGTERM) stops accepting, lets connections finish up to the drain
+// connections. Admin verbs: Drain()/DrainListeners() stop accepting (all listeners or the inbound
+// ones; `graceful` first reports DRAINING for the drain time), Quit() is Shutdown() with no drain
+// time. Shutdown() (SIGTERM) stops accepting, lets connections finish up to the drain
 // timeout, then closes the rest with `shutdown`; once every worker has exited the Proxy closes
 // its own handles so the main loop's uv_run() returns.
 //
@@ -74,6 +76,9 @@ class Proxy final : public AdminHandler {
   std::string ConfigDump() const override;
   std::vector<std::string> Flows(const std::string& verdict) const override;
   void Drain() override;
+  void DrainListeners(bool inbound_only, bool graceful) override;
+  void Quit() override;
+  ServerInfo Info() const override;
 
  private:
   static void OnSignal(uv_signal_t* h, int signum);
@@ -106,6 +111,10 @@ class Proxy final : public AdminHandler {
   uv_async_t worker_exited_;
   std::unique_ptr<xds::XdsAgent> xds_agent_;  // set when bootstrap_.xds is
   bool xds_closing_ = false;
+  bool quitting_ = false;                 // /quitquitquit: no drain time
+  uv_timer_t* graceful_drain_ = nullptr;  // /drain_listeners?graceful
+  bool graceful_inbound_only_ = false;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 // Max connections for a file-descriptor limit: each relayed connection holds two sockets and,

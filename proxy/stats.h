@@ -61,7 +61,8 @@ struct Stats {
   }
 };
 
-// Prometheus text exposition format 0.0.4 (one family per name, TYPE first, trailing newline).
+// Prometheus text exposition format 0.0.4 through base/prometheus_text.h: picket_build_info first,
+// then every family with its HELP and TYPE.
 std::string RenderPrometheus(const Stats& stats, bool policy_loaded);
 
 }  // namespace picket::proxy

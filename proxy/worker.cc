@@ -150,11 +150,11 @@ void Worker::PostServiceMap(xds::ServiceMapPtr services) {
   }
 }
 
-void Worker::PostStopAccepting() {
+void Worker::PostStopAccepting(bool inbound_only) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (async_closed_) return;
-    commands_.stop_accepting = true;
+    (inbound_only ? commands_.stop_accepting_inbound : commands_.stop_accepting) = true;
     uv_async_send(&async_);
   }
 }
@@ -180,6 +180,7 @@ void Worker::RunCommands() {
   // The map first: a policy re-check never sees a map older than the policy it came with.
   if (commands.services) services_ = std::move(*commands.services);
   if (commands.policy) ApplyPolicy(std::move(*commands.policy));
+  if (commands.stop_accepting_inbound) CloseInboundListeners();
   if (commands.stop_accepting) CloseListeners();
   if (commands.shutdown) BeginShutdown(*commands.shutdown);
 }
@@ -431,6 +432,15 @@ void Worker::CloseListeners() {
   uv_timer_stop(&backoff_timer_);
 }
 
+void Worker::CloseInboundListeners() {
+  for (auto& listener : listeners_) {
+    if (listener->kind() == Listener::Kind::kTcpAccept &&
+        listener->direction() == filters::Direction::kInbound) {
+      listener->Close();
+    }
+  }
+}
+
 void Worker::OnDrainTimer(uv_timer_t* h) {
   auto* self = static_cast<Worker*>(h->data);
   std::vector<Connection*> open;
@@ -439,7 +449,11 @@ void Worker::OnDrainTimer(uv_timer_t* h) {
 }
 
 void Worker::BeginShutdown(std::chrono::milliseconds drain_timeout) {
-  if (shutting_down_) return;
+  if (shutting_down_) {
+    // A second shutdown with no drain time (/quitquitquit) cuts the running drain short.
+    if (drain_timeout.count() == 0) uv_timer_start(&drain_timer_, &Worker::OnDrainTimer, 0, 0);
+    return;
+  }
   shutting_down_ = true;
   CloseListeners();
   uv_timer_start(&drain_timer_, &Worker::OnDrainTimer, static_cast<uint64_t>(drain_timeout.count()),

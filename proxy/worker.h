@@ -91,7 +91,9 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   void PostPolicy(policy::EndpointPolicyPtr policy);
   // The service map outbound connections to a Service address are resolved with (may be null).
   void PostServiceMap(xds::ServiceMapPtr services);
-  void PostStopAccepting();
+  // Closes the listeners (only the inbound TCP ones with `inbound_only`); relayed connections go
+  // on.
+  void PostStopAccepting(bool inbound_only = false);
   void PostShutdown(std::chrono::milliseconds drain_timeout);
 
   // Loop thread.
@@ -119,6 +121,7 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
     std::optional<policy::EndpointPolicyPtr> policy;
     std::optional<xds::ServiceMapPtr> services;
     bool stop_accepting = false;
+    bool stop_accepting_inbound = false;
     std::optional<std::chrono::milliseconds> shutdown;
   };
 
@@ -150,6 +153,7 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   void PauseListeners();
   void ResumeListeners();
   void CloseListeners();
+  void CloseInboundListeners();
   void BeginShutdown(std::chrono::milliseconds drain_timeout);
   void MaybeFinish();
 

@@ -51,3 +51,19 @@ if [[ ! -x $KUBECTL_DIR/usr/bin/kubectl ]]; then
   $SUDO dpkg -x "$deb_dir"/kubernetes-client_*.deb "$KUBECTL_DIR"
   rm -rf "$deb_dir"
 fi
+
+# promtool (the metrics tests, test/base/promtool.h): Debian's prometheus 2.42 package unpacked
+# into /opt/prometheus-2.42, never installed — that would start a Prometheus daemon. The tests
+# take PROMTOOL=... to use another one.
+PROMETHEUS_DIR=/opt/prometheus-2.42
+if [[ ! -x $PROMETHEUS_DIR/usr/bin/promtool ]]; then
+  echo "picket: unpacking Debian's prometheus (for promtool) into $PROMETHEUS_DIR" >&2
+  deb_dir=$(mktemp -d)
+  if ! (cd "$deb_dir" && apt-get download -qq prometheus 2>/dev/null); then
+    $SUDO apt-get update -qq
+    (cd "$deb_dir" && apt-get download -qq prometheus 2>/dev/null)
+  fi
+  $SUDO mkdir -p "$PROMETHEUS_DIR"
+  $SUDO dpkg -x "$deb_dir"/prometheus_*.deb "$PROMETHEUS_DIR"
+  rm -rf "$deb_dir"
+fi

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "base/json.h"
+#include "base/prometheus_text.h"
 #include "net/host_port.h"
 
 namespace picket::proxy::xds {
@@ -440,30 +441,25 @@ std::string XdsClient::StatusJson() const {
 }
 
 std::string XdsClient::PrometheusText() const {
-  std::string out;
-  auto line = [&out](const std::string& s) { out += s + "\n"; };
-  line("# TYPE picket_xds_connected gauge");
-  line("picket_xds_connected " + std::to_string(status_.connected() ? 1 : 0));
-  line("# TYPE picket_xds_connects_total counter");
-  line("picket_xds_connects_total " + std::to_string(status_.connects));
-  line("# TYPE picket_xds_disconnects_total counter");
-  line("picket_xds_disconnects_total " + std::to_string(status_.disconnects));
-  line("# TYPE picket_xds_connect_failures_total counter");
-  line("picket_xds_connect_failures_total " + std::to_string(status_.connect_failures));
-  line("# TYPE picket_xds_acks_total counter");
+  base::PrometheusText p;
+  p.Single("picket_xds_connected", "gauge", "1 while the xDS stream to the control server is up.",
+           status_.connected() ? 1 : 0);
+  p.Single("picket_xds_connects_total", "counter", "xDS streams established.", status_.connects);
+  p.Single("picket_xds_disconnects_total", "counter", "xDS streams lost after being established.",
+           status_.disconnects);
+  p.Single("picket_xds_connect_failures_total", "counter",
+           "Attempts to reach the control server that failed (resolve, connect or TLS).",
+           status_.connect_failures);
+  p.Family("picket_xds_acks_total", "counter", "Responses accepted (ACKed), per resource type.");
+  for (const auto& [type_url, s] : status_.types) p.Sample(s.acks, {{"type_url", type_url}});
+  p.Family("picket_xds_nacks_total", "counter", "Responses rejected (NACKed), per resource type.");
+  for (const auto& [type_url, s] : status_.types) p.Sample(s.nacks, {{"type_url", type_url}});
+  p.Family("picket_xds_last_ack_timestamp_seconds", "gauge",
+           "Unix time of the last ACK, per resource type.");
   for (const auto& [type_url, s] : status_.types) {
-    line("picket_xds_acks_total{type_url=\"" + type_url + "\"} " + std::to_string(s.acks));
+    p.Sample(static_cast<uint64_t>(s.last_acked_unix_ms / 1000), {{"type_url", type_url}});
   }
-  line("# TYPE picket_xds_nacks_total counter");
-  for (const auto& [type_url, s] : status_.types) {
-    line("picket_xds_nacks_total{type_url=\"" + type_url + "\"} " + std::to_string(s.nacks));
-  }
-  line("# TYPE picket_xds_last_ack_timestamp_seconds gauge");
-  for (const auto& [type_url, s] : status_.types) {
-    line("picket_xds_last_ack_timestamp_seconds{type_url=\"" + type_url + "\"} " +
-         std::to_string(s.last_acked_unix_ms / 1000));
-  }
-  return out;
+  return p.Take();
 }
 
 }  // namespace picket::proxy::xds

@@ -17,6 +17,7 @@
 #include "control/source/from_flags.h"
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/xds_client.h"
+#include "test/base/promtool.h"
 #include "test/control/xds_test_util.h"
 
 namespace picket::control {
@@ -227,6 +228,23 @@ TEST_F(ServeTest, AdminEndpointServesStatusAndReady) {
                    ->empty());
   EXPECT_TRUE(AdminGet("/ready").starts_with("HTTP/1.1 200"));
   EXPECT_TRUE(AdminGet("/nope").starts_with("HTTP/1.1 404"));
+}
+
+// The real promtool (test/base/promtool.h) reads both ends' metrics with no lint note: the
+// control server's /stats/prometheus (over HTTP, with a sidecar connected and ACKing, so every
+// per-type family has samples) and the sidecar's picket_xds_* families.
+TEST_F(ServeTest, MetricsPassPromtool) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  StartSidecar();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->xds().stats().by_type.size() > 0; }));
+  const std::string response = AdminGet("/stats/prometheus");
+  const std::string body = response.substr(response.find("\r\n\r\n") + 4);
+  EXPECT_NE(body.find("\npicket_control_acks_total{type_url="), std::string::npos) << body;
+  EXPECT_TRUE(body.starts_with("# HELP picket_build_info ")) << body;
+  EXPECT_EQ(testing::PromtoolUnexpected(body, {}), "") << body;
+  const std::string sidecar = client_->PrometheusText();
+  EXPECT_NE(sidecar.find("\npicket_xds_acks_total{type_url="), std::string::npos) << sidecar;
+  EXPECT_EQ(testing::PromtoolUnexpected(sidecar, {}), "") << sidecar;
 }
 
 // prod/web is selected by web-egress: unprotected until its sidecar connects, protected while it

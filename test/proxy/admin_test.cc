@@ -2,9 +2,16 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "base/version.h"
 #include "proxy/stats.h"
 
 namespace picket::proxy {
@@ -20,21 +27,35 @@ class FakeHandler final : public AdminHandler {
     return {"{\"a\":1}", "{\"b\":2}"};
   }
   void Drain() override { ++drains; }
+  void DrainListeners(bool inbound_only, bool graceful) override {
+    drain_listeners.push_back(std::string(inbound_only ? "inbound" : "all") +
+                              (graceful ? "+graceful" : ""));
+  }
+  void Quit() override { ++quits; }
+  ServerInfo Info() const override {
+    return {.uptime_seconds = 42,
+            .concurrency = 2,
+            .config_path = "/etc/picket/bootstrap.yaml",
+            .service_node = "shop/web-0",
+            .drain_time_seconds = 20};
+  }
 
   std::string state = "PRE_INITIALIZING";
   mutable std::string last_verdict = "unset";
   int drains = 0;
+  int quits = 0;
+  std::vector<std::string> drain_listeners;
 };
 
 // The request as net::HttpServer hands it to the route (the parser has its own tests).
-net::HttpResponse Get(FakeHandler& h, const std::string& target,
-                      const std::string& method = "GET") {
+net::HttpResponse Get(FakeHandler& h, const std::string& target, const std::string& method = "GET",
+                      AdminScope scope = AdminScope::kFull) {
   net::HttpRequest request;
   request.method = method;
   const size_t q = target.find('?');
   request.path = target.substr(0, q);
   if (q != std::string::npos) request.query = target.substr(q + 1);
-  return RouteAdmin(request, h);
+  return RouteAdmin(request, h, scope);
 }
 
 TEST(AdminTest, ReadyIs503UntilLive) {
@@ -77,6 +98,151 @@ TEST(AdminTest, DrainNeedsPost) {
   post.path = "/drain";
   EXPECT_EQ(RouteAdmin(post, h, AdminScope::kReadOnly).status, 403);  // the TCP endpoint
   EXPECT_EQ(h.drains, 1);
+}
+
+// Every POST verb: refused with 403 on the TCP endpoint (whatever the method), 400 on a GET,
+// served on admin.socket.
+TEST(AdminTest, MutatingVerbsOnlyOnTheAdminSocketAndOnlyByPost) {
+  for (const char* path : {"/drain", "/drain_listeners", "/quitquitquit"}) {
+    SCOPED_TRACE(path);
+    FakeHandler h;
+    for (const char* method : {"GET", "POST"}) {
+      const net::HttpResponse r = Get(h, path, method, AdminScope::kReadOnly);
+      EXPECT_EQ(r.status, 403);
+      EXPECT_NE(r.body.find("admin.socket"), std::string::npos) << r.body;
+    }
+    EXPECT_EQ(Get(h, path, "GET").status, 400);
+    EXPECT_EQ(h.drains + h.quits + h.drain_listeners.size(), 0u);
+    EXPECT_EQ(Get(h, path, "POST").status, 200);
+    EXPECT_EQ(h.drains + h.quits + h.drain_listeners.size(), 1u);
+  }
+}
+
+TEST(AdminTest, DrainListenersTakesInboundOnlyAndGraceful) {
+  FakeHandler h;
+  for (const char* target :
+       {"/drain_listeners", "/drain_listeners?inboundonly", "/drain_listeners?graceful",
+        "/drain_listeners?inboundonly&graceful"}) {
+    EXPECT_EQ(Get(h, target, "POST").status, 200) << target;
+  }
+  EXPECT_EQ(h.drain_listeners,
+            (std::vector<std::string>{"all", "inbound", "all+graceful", "inbound+graceful"}));
+}
+
+TEST(AdminTest, QuitQuitQuit) {
+  FakeHandler h;
+  const net::HttpResponse r = Get(h, "/quitquitquit", "POST");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "OK\n");
+  EXPECT_EQ(h.quits, 1);
+}
+
+TEST(AdminTest, ServerInfoIsEnvoysJsonSubset) {
+  FakeHandler h;
+  h.state = "DRAINING";
+  const net::HttpResponse r = Get(h, "/server_info");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  auto doc = base::ParseJson(r.body);
+  ASSERT_TRUE(doc.has_value()) << r.body;
+  const base::JsonValue root = doc->root();
+  EXPECT_EQ(root.Find("state")->AsString(), "DRAINING");
+  EXPECT_EQ(root.Find("uptime_current_epoch")->AsString(), "42s");
+  EXPECT_EQ(root.Find("uptime_all_epochs")->AsString(), "42s");
+  EXPECT_EQ(root.Find("version")->AsString(), std::string(base::GitCommit()) + "/" +
+                                                  std::string(base::Version()) +
+                                                  "/Clean/RELEASE/BoringSSL");
+  const base::JsonValue options = *root.Find("command_line_options");
+  EXPECT_EQ(options.Find("concurrency")->AsUint64(), 2u);
+  EXPECT_EQ(options.Find("config_path")->AsString(), "/etc/picket/bootstrap.yaml");
+  EXPECT_EQ(options.Find("service_node")->AsString(), "shop/web-0");
+  EXPECT_EQ(options.Find("drain_time")->AsString(), "20s");
+  EXPECT_EQ(options.Find("mode")->AsString(), "Serve");
+  EXPECT_TRUE(options.Find("log_level")->AsString().has_value());
+  // A read: served on the TCP endpoint too.
+  EXPECT_EQ(Get(h, "/server_info", "GET", AdminScope::kReadOnly).status, 200);
+  EXPECT_EQ(Get(h, "/server_info", "POST").status, 405);
+}
+
+TEST(AdminTest, MemoryReportsTheHeapAsEnvoysStrings) {
+  FakeHandler h;
+  const net::HttpResponse r = Get(h, "/memory", "GET", AdminScope::kReadOnly);
+  EXPECT_EQ(r.status, 200);
+  auto doc = base::ParseJson(r.body);
+  ASSERT_TRUE(doc.has_value()) << r.body;
+  for (const char* key :
+       {"allocated", "heap_size", "pageheap_unmapped", "pageheap_free", "total_physical_bytes"}) {
+    ASSERT_TRUE(doc->root().Find(key).has_value()) << key;
+    EXPECT_TRUE(doc->root().Find(key)->AsString().has_value()) << key;
+  }
+  const auto number = [&](const char* key) {
+    return std::stoull(std::string(*doc->root().Find(key)->AsString()));
+  };
+  EXPECT_GT(number("allocated"), 0u);
+  EXPECT_GE(number("heap_size"), number("allocated"));
+  EXPECT_GT(number("total_physical_bytes"), 0u);
+}
+
+class LoggingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : base::kLoggerNames) {
+      auto logger = spdlog::get(name);
+      if (!logger) logger = spdlog::null_logger_mt(name);
+      logger->set_level(spdlog::level::info);
+    }
+  }
+  FakeHandler h;
+};
+
+TEST_F(LoggingTest, ListsSetsAllAndSetsOne) {
+  net::HttpResponse r = Get(h, "/logging", "GET", AdminScope::kReadOnly);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body,
+            "active loggers:\n  conn: info\n  policy: info\n  xds: info\n  inject: info\n"
+            "  admin: info\n");
+  // Setting is a mutation: not on the TCP endpoint.
+  EXPECT_EQ(Get(h, "/logging?level=debug", "POST", AdminScope::kReadOnly).status, 403);
+  EXPECT_EQ(spdlog::get("conn")->level(), spdlog::level::info);
+  r = Get(h, "/logging?level=debug", "POST");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body,
+            "active loggers:\n  conn: debug\n  policy: debug\n  xds: debug\n  inject: debug\n"
+            "  admin: debug\n");
+  r = Get(h, "/logging?conn=trace&xds=off", "POST");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(spdlog::get("conn")->level(), spdlog::level::trace);
+  EXPECT_EQ(spdlog::get("xds")->level(), spdlog::level::off);
+  EXPECT_EQ(spdlog::get("policy")->level(), spdlog::level::debug);
+}
+
+TEST_F(LoggingTest, BadRequestsChangeNothing) {
+  net::HttpResponse r = Get(h, "/logging?conn=debug&level=loud", "POST");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("loud"), std::string::npos) << r.body;
+  r = Get(h, "/logging?conn=debug&nosuch=debug", "POST");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("unknown logger \"nosuch\""), std::string::npos) << r.body;
+  EXPECT_EQ(spdlog::get("conn")->level(), spdlog::level::info);
+  EXPECT_EQ(Get(h, "/logging", "PUT").status, 400);  // a mutation that is not a POST
+}
+
+// Envoy's help: any other path lists every endpoint, one line each, with a 404.
+TEST(AdminTest, UnknownPathListsEveryEndpoint) {
+  FakeHandler h;
+  const net::HttpResponse r = Get(h, "/nope", "GET", AdminScope::kReadOnly);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_TRUE(r.body.starts_with("admin commands are:\n")) << r.body;
+  size_t lines = 0;
+  for (const AdminEndpoint& e : kAdminEndpoints) {
+    EXPECT_NE(r.body.find(std::string("\n  ") + e.path + ": "), std::string::npos) << e.path;
+    ++lines;
+  }
+  EXPECT_EQ(static_cast<size_t>(std::count(r.body.begin(), r.body.end(), '\n')), lines + 1);
+  for (const char* path : {"/server_info", "/quitquitquit", "/drain_listeners", "/logging",
+                           "/memory", "/ready", "/stats/prometheus", "/config_dump", "/flows"}) {
+    EXPECT_NE(r.body.find(std::string("  ") + path + ": "), std::string::npos) << path;
+  }
 }
 
 TEST(AdminTest, UnknownPathAndWrongMethod) {

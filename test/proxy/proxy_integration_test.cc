@@ -638,6 +638,107 @@ TEST_F(ProxyTest, DrainIsRefusedOnTcpAndServedOnTheAdminSocket) {
   EXPECT_EQ(rmdir(dir.c_str()), 0);
 }
 
+// A Unix socket directory under /tmp (sun_path is 108 bytes; TEST_TMPDIR may be longer).
+std::string AdminSocketDir() {
+  char made[] = "/tmp/picket-admin-XXXXXX";
+  EXPECT_NE(mkdtemp(made), nullptr) << std::strerror(errno);
+  return made;
+}
+
+// Envoy's /drain_listeners?inboundonly: the inbound listener stops accepting, the outbound one
+// keeps relaying; the pod reports DRAINING.
+TEST_F(ProxyTest, DrainListenersInboundOnlyKeepsOutbound) {
+  config::Bootstrap b = MakeBootstrap();
+  const std::string dir = AdminSocketDir();
+  b.admin.socket = dir + "/admin.sock";
+  StartEchoProxy(b);
+  const uint16_t inbound = proxy_->inbound_port();
+  EXPECT_EQ(Http(proxy_->admin_port(), "POST", "/drain_listeners?inboundonly").substr(0, 4),
+            "403\n");
+  EXPECT_EQ(UnixHttp(b.admin.socket, "POST", "/drain_listeners?inboundonly"), "200\nOK\n");
+  EXPECT_EQ(UnixHttp(b.admin.socket, "GET", "/ready"), "503\nDRAINING\n");
+  EXPECT_TRUE(WaitFor([&] {
+    const int fd = ConnectTo(inbound);
+    if (fd >= 0) close(fd);
+    return fd < 0;
+  }));
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "outbound still accepts"));
+  close(fd);
+  loop_.Call([&] { proxy_->Shutdown(); });
+  EXPECT_EQ(loop_.StopAndClose(), 0);
+  proxy_.reset();
+  EXPECT_EQ(rmdir(dir.c_str()), 0);
+}
+
+// ?graceful: DRAINING at once while the listeners still accept, closed once the drain time
+// has passed.
+TEST_F(ProxyTest, DrainListenersGracefulAcceptsUntilTheDrainTime) {
+  config::Bootstrap b = MakeBootstrap();
+  b.timeouts.drain = std::chrono::milliseconds(3000);
+  const std::string dir = AdminSocketDir();
+  b.admin.socket = dir + "/admin.sock";
+  StartEchoProxy(b);
+  const uint16_t outbound = proxy_->outbound_port();
+  const auto posted = std::chrono::steady_clock::now();
+  EXPECT_EQ(UnixHttp(b.admin.socket, "POST", "/drain_listeners?graceful"), "200\nOK\n");
+  EXPECT_EQ(UnixHttp(b.admin.socket, "GET", "/ready"), "503\nDRAINING\n");
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "still accepting while draining"));
+  close(fd);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const int c = ConnectTo(outbound);
+        if (c >= 0) close(c);
+        return c < 0;
+      },
+      std::chrono::milliseconds(20000)));
+  EXPECT_GE(std::chrono::steady_clock::now() - posted, std::chrono::milliseconds(3000));
+  loop_.Call([&] { proxy_->Shutdown(); });
+  EXPECT_EQ(loop_.StopAndClose(), 0);
+  proxy_.reset();
+  EXPECT_EQ(rmdir(dir.c_str()), 0);
+}
+
+// /quitquitquit: the proxy shuts down at once (no drain time) and its loop ends by itself.
+TEST_F(ProxyTest, QuitQuitQuitEndsTheLoopWithoutTheDrainTime) {
+  config::Bootstrap b = MakeBootstrap();
+  b.timeouts.drain = std::chrono::milliseconds(600000);
+  const std::string dir = AdminSocketDir();
+  b.admin.socket = dir + "/admin.sock";
+  StartEchoProxy(b);
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "open while quitting"));
+  EXPECT_EQ(Http(proxy_->admin_port(), "POST", "/quitquitquit").substr(0, 4), "403\n");
+  EXPECT_EQ(UnixHttp(b.admin.socket, "POST", "/quitquitquit"), "200\nOK\n");
+  int error = 0;
+  ReadToEnd(fd, &error);  // closed by the proxy, not after ten minutes
+  close(fd);
+  EXPECT_EQ(loop_.StopAndClose(), 0);
+  proxy_.reset();
+  EXPECT_EQ(rmdir(dir.c_str()), 0);
+}
+
+// /quitquitquit during a SIGTERM drain of ten minutes ends it now.
+TEST_F(ProxyTest, QuitQuitQuitCutsARunningDrainShort) {
+  config::Bootstrap b = MakeBootstrap();
+  b.timeouts.drain = std::chrono::milliseconds(600000);
+  const std::string dir = AdminSocketDir();
+  b.admin.socket = dir + "/admin.sock";
+  StartEchoProxy(b);
+  int fd = -1;
+  ASSERT_NO_FATAL_FAILURE(ConnectAndEcho(&fd, "open while draining"));
+  loop_.Call([&] { proxy_->Shutdown(); });
+  EXPECT_EQ(UnixHttp(b.admin.socket, "GET", "/ready"), "503\nDRAINING\n");
+  EXPECT_EQ(UnixHttp(b.admin.socket, "POST", "/quitquitquit"), "200\nOK\n");
+  int error = 0;
+  ReadToEnd(fd, &error);
+  close(fd);
+  EXPECT_EQ(loop_.StopAndClose(), 0);
+  proxy_.reset();
+  EXPECT_EQ(rmdir(dir.c_str()), 0);
+}
+
 // The policy file path: the real text form (policy::Encode), loaded at start, bad updates
 // rejected with the old policy kept, good ones applied.
 TEST_F(ProxyTest, PolicyFileLoadsAndBadUpdatesAreRejected) {

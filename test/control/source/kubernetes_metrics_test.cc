@@ -16,7 +16,7 @@
 #include "net/http_client.h"
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/xds_client.h"
-#include "test/control/prometheus_check.h"
+#include "test/base/prometheus_check.h"
 #include "test/control/source/fake_apiserver_process.h"
 #include "test/control/xds_test_util.h"
 

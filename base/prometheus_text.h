@@ -1,6 +1,7 @@
-// control/prometheus_text.h — writes the Prometheus text exposition format, version 0.0.4.
+// base/prometheus_text.h — writes the Prometheus text exposition format, version 0.0.4.
 //
-// Owns: `PrometheusText`, the one writer of /stats/prometheus bodies on the control server.
+// Owns: `PrometheusText`, the one writer of /stats/prometheus bodies (the sidecar's admin and the
+// control server's), and `picket_build_info`, the family both expose.
 // Per the format ("Exposition formats", text format 0.0.4): each metric family is one
 // `# HELP name text` line (backslash and line feed escaped), one `# TYPE name type` line, then
 // all of its samples, `name{label="value",...} value`, with label values escaping backslash,
@@ -18,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace picket::control {
+namespace picket::base {
 
 class PrometheusText {
  public:
@@ -35,6 +36,10 @@ class PrometheusText {
     return Family(name, type, help).Sample(value);
   }
 
+  // `picket_build_info{version="0.2.0",revision="8e79ccc65050"} 1` (base/version.h): the
+  // Prometheus convention for joining a build's identity onto any series.
+  PrometheusText& BuildInfo();
+
   const std::string& text() const { return out_; }
   std::string Take() { return std::move(out_); }
 
@@ -48,4 +53,4 @@ class PrometheusText {
 // `value` escaped for a label value (\\, \", \n).
 std::string EscapeLabelValue(std::string_view value);
 
-}  // namespace picket::control
+}  // namespace picket::base

@@ -1,16 +1,17 @@
 // PrometheusText writes text format 0.0.4: HELP/TYPE lines, escaped label values and help, and
 // values Prometheus reads; the test's checker (prometheus_check.h) accepts it and refuses the
 // malformed texts it is meant to catch.
-#include "control/prometheus_text.h"
+#include "base/prometheus_text.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
-#include "test/control/prometheus_check.h"
+#include "base/version.h"
+#include "test/base/prometheus_check.h"
 
-namespace picket::control {
+namespace picket::base {
 namespace {
 
 using testing::CheckPrometheusText;
@@ -42,6 +43,16 @@ TEST(PrometheusTextTest, FamiliesSamplesAndEscapes) {
   EXPECT_EQ(CheckPrometheusText(text), "");
 }
 
+TEST(PrometheusTextTest, BuildInfoIsAGaugeOfOneWithVersionAndRevision) {
+  PrometheusText p;
+  const std::string text = p.BuildInfo().Take();
+  EXPECT_EQ(text,
+            "# HELP picket_build_info Always 1; the labels say which build of Picket this "
+            "process runs.\n# TYPE picket_build_info gauge\npicket_build_info{version=\"" +
+                std::string(Version()) + "\",revision=\"" + std::string(GitCommit()) + "\"} 1\n");
+  EXPECT_EQ(CheckPrometheusText(text), "");
+}
+
 TEST(PrometheusTextTest, CheckerRefusesMalformedText) {
   const std::string head = "# HELP m h\n# TYPE m gauge\n";
   EXPECT_EQ(CheckPrometheusText(head + "m 1\n"), "");
@@ -63,4 +74,4 @@ TEST(PrometheusTextTest, CheckerRefusesMalformedText) {
 }
 
 }  // namespace
-}  // namespace picket::control
+}  // namespace picket::base

@@ -1,11 +1,13 @@
-// control/prometheus_text.cc — see prometheus_text.h.
-#include "control/prometheus_text.h"
+// base/prometheus_text.cc — see prometheus_text.h.
+#include "base/prometheus_text.h"
 
 #include <cassert>
 #include <charconv>
 #include <cmath>
 
-namespace picket::control {
+#include "base/version.h"
+
+namespace picket::base {
 namespace {
 
 [[maybe_unused]] bool ValidName(std::string_view name) {
@@ -109,4 +111,11 @@ PrometheusText& PrometheusText::Sample(double value, const Labels& labels) {
   return *this;
 }
 
-}  // namespace picket::control
+PrometheusText& PrometheusText::BuildInfo() {
+  return Family("picket_build_info", "gauge",
+                "Always 1; the labels say which build of Picket this process runs.")
+      .Sample(uint64_t{1},
+              {{"version", std::string(Version())}, {"revision", std::string(GitCommit())}});
+}
+
+}  // namespace picket::base

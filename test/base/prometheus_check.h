@@ -1,5 +1,5 @@
-// test/control/prometheus_check.h — a strict checker of the Prometheus text exposition format
-// 0.0.4 for tests (promtool is not installed on the build machines).
+// test/base/prometheus_check.h — a strict checker of the Prometheus text exposition format
+// 0.0.4 for unit tests: in-process and fast (test/base/promtool.h runs the real promtool).
 //
 // CheckPrometheusText() returns "" when `text` is well-formed, else "line N: what is wrong".
 // It holds what the format requires plus two conventions of ours: every family has a HELP line
