@@ -194,7 +194,7 @@ bool IsDnsLabelish(const std::string& s) {
 }
 
 void ParseNode(Reader& r, const YAML::Node& n, Bootstrap::Node* out) {
-  if (!r.CheckMap(n, "node", {"namespace", "name", "ips"})) return;
+  if (!r.CheckMap(n, "node", {"namespace", "name", "ips", "node_name"})) return;
   if (!r.String(n, "node", "namespace", &out->ns)) {
     r.Fail(n, "node.namespace", "Required value");
   } else if (!IsDnsLabelish(out->ns)) {
@@ -204,6 +204,10 @@ void ParseNode(Reader& r, const YAML::Node& n, Bootstrap::Node* out) {
     r.Fail(n, "node.name", "Required value");
   } else if (!IsDnsLabelish(out->name)) {
     r.Fail(n["name"], "node.name", "must be a lowercase RFC 1123 name");
+  }
+  if (r.String(n, "node", "node_name", &out->node_name) && !IsDnsLabelish(out->node_name)) {
+    r.Fail(n["node_name"], "node.node_name",
+           "must be a Kubernetes node name (a lowercase RFC 1123 subdomain)");
   }
   YAML::Node ips = n["ips"];
   if (!ips.IsDefined() || ips.IsNull()) {

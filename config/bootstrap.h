@@ -25,6 +25,9 @@ struct Bootstrap {
     std::string ns;
     std::string name;
     std::vector<std::string> ips;  // the pod's addresses, textual (v4 and/or v6)
+    // The Kubernetes node the pod runs on (spec.nodeName, from the downward API): the flow
+    // records' `node_name`, as Hubble means it. Optional; empty: unknown, left out of records.
+    std::string node_name;
   };
   struct Listeners {
     uint16_t outbound_port = 15001;

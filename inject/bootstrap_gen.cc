@@ -75,6 +75,10 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   if (!IsDns1123Label(p.pod, 253)) {
     return std::unexpected(Error::At("--pod", "\"" + p.pod + "\" is not a valid pod name"));
   }
+  if (!p.node_name.empty() && !IsDns1123Label(p.node_name, 253)) {
+    return std::unexpected(
+        Error::At("--node-name", "\"" + p.node_name + "\" is not a valid Kubernetes node name"));
+  }
   Node ips = Node::Sequence();
   for (const std::string& entry : p.ips) {
     size_t start = 0;
@@ -133,6 +137,7 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   node.Set("namespace", Node::String(p.ns));
   node.Set("name", Node::String(p.pod));
   node.Set("ips", std::move(ips));
+  if (!p.node_name.empty()) node.Set("node_name", Node::String(p.node_name));
   Node& listeners = b.Set("listeners", Node::Mapping());
   listeners.Set("outbound_port", Node::Int(p.outbound_port));
   listeners.Set("inbound_port", Node::Int(p.inbound_port));

@@ -1,7 +1,7 @@
 // inject/bootstrap_gen.h — the sidecar bootstrap for one pod, as the injected sidecar builds it.
 //
-// Owns: `BootstrapParams` and `BuildBootstrap`, which turn a pod's namespace, name and IPs (as
-// the downward API gives them: `status.podIPs` arrives comma-separated) plus the control-plane
+// Owns: `BootstrapParams` and `BuildBootstrap`, which turn a pod's namespace, name, node and IPs
+// (as the downward API gives them: `status.podIPs` arrives comma-separated) plus the control-plane
 // settings into the bootstrap document of config/bootstrap.h (schema in proxy/README.md).
 // `picket-inject bootstrap` prints it; the injected sidecar runs the same command at start, and
 // the quick-start demo uses it to write each pod's bootstrap.
@@ -22,6 +22,9 @@ namespace picket::inject {
 struct BootstrapParams {
   std::string ns;
   std::string pod;
+  // The Kubernetes node (spec.nodeName; the injected sidecar gets it from the downward API as
+  // NODE_NAME): bootstrap `node.node_name`, the flow records' `node_name`. "" leaves it out.
+  std::string node_name;
   std::vector<std::string> ips;  // each entry may itself be a comma-separated list
   std::string policy_file;       // a local policy (demo); or
   std::string xds_address;       // host:port of picket-control

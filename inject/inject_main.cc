@@ -229,6 +229,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("bootstrap", "Print or write a pod's sidecar bootstrap");
   bootstrap_cmd->add_option("--namespace", p.ns, "The pod's namespace");
   bootstrap_cmd->add_option("--pod", p.pod, "The pod's name");
+  bootstrap_cmd
+      ->add_option("--node-name", p.node_name,
+                   "The Kubernetes node the pod runs on (flow records' node_name)")
+      ->type_name("NODE");
   bootstrap_cmd->add_option("--ip", p.ips, "The pod's IPs (repeatable, or comma-separated)")
       ->type_name("IP[,IP]...")
       ->allow_extra_args(false);

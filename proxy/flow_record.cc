@@ -1,5 +1,7 @@
 #include "proxy/flow_record.h"
 
+#include <openssl/rand.h>
+
 #include <ctime>
 
 #include "base/json.h"
@@ -7,16 +9,10 @@
 namespace picket::proxy {
 namespace {
 
-// Hubble's names where they exist (POLICY_DENIED); picket's reason in upper case otherwise.
-std::string DropReasonDesc(filters::CloseReason reason) {
-  if (reason == filters::CloseReason::kPolicyDenied ||
-      reason == filters::CloseReason::kPolicyChanged) {
-    return "POLICY_DENIED";
-  }
-  std::string out(filters::CloseReasonName(reason));
-  for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-  return out;
-}
+// The one namespaced key of the google.protobuf.Struct in `extensions`.
+constexpr char kExtensionsOpen[] =
+    ",\"extensions\":{\"@type\":\"type.googleapis.com/google.protobuf.Struct\","
+    "\"value\":{\"picket\":{";
 
 void AppendEndpoint(std::string* out, const char* key, const policy::PeerInfo* peer,
                     const NodeIdentity* self) {
@@ -42,13 +38,10 @@ void AppendEndpoint(std::string* out, const char* key, const policy::PeerInfo* p
     *out += k;
     *out += "\":";
   };
+  // Endpoint declaration order: namespace, labels, pod_name.
   if (!ns.empty()) {
     field("namespace");
     base::AppendJsonString(*out, ns);
-  }
-  if (!pod.empty()) {
-    field("pod_name");
-    base::AppendJsonString(*out, pod);
   }
   if (labels != nullptr && !labels->empty()) {
     field("labels");
@@ -57,13 +50,19 @@ void AppendEndpoint(std::string* out, const char* key, const policy::PeerInfo* p
     for (const auto& [k, v] : *labels) {
       if (!first_label) *out += ',';
       first_label = false;
+      // As Cilium prints Kubernetes pod labels: source prefix "k8s:", then key=value.
       base::AppendJsonString(*out, "k8s:" + k + "=" + v);
     }
     *out += ']';
   }
+  if (!pod.empty()) {
+    field("pod_name");
+    base::AppendJsonString(*out, pod);
+  }
   *out += '}';
 }
 
+// flow.Policy {name, namespace, kind}: Picket's policies are Kubernetes NetworkPolicies.
 void AppendPolicies(std::string* out, const char* key, const std::vector<std::string>& policies) {
   if (policies.empty()) return;
   *out += ",\"";
@@ -73,16 +72,75 @@ void AppendPolicies(std::string* out, const char* key, const std::vector<std::st
     if (i > 0) *out += ',';
     const std::string& p = policies[i];
     size_t slash = p.find('/');
-    *out += "{\"namespace\":";
-    base::AppendJsonString(*out, slash == std::string::npos ? "" : p.substr(0, slash));
-    *out += ",\"name\":";
+    *out += "{\"name\":";
     base::AppendJsonString(*out, slash == std::string::npos ? p : p.substr(slash + 1));
-    *out += '}';
+    if (slash != std::string::npos && slash > 0) {
+      *out += ",\"namespace\":";
+      base::AppendJsonString(*out, p.substr(0, slash));
+    }
+    *out += ",\"kind\":\"NetworkPolicy\"}";
   }
   *out += ']';
 }
 
+// TCP flags of the event the record stands for: the refused SYN of a denied connection, or
+// how a relayed one ended (FIN when it finished or idled out, RST when it was reset).
+const char* TcpFlags(const FlowRecord& r) {
+  if (!r.relayed) return "{\"SYN\":true}";
+  if (r.close_reason == filters::CloseReason::kNormal ||
+      r.close_reason == filters::CloseReason::kIdleTimeout) {
+    return "{\"FIN\":true}";
+  }
+  return "{\"RST\":true}";
+}
+
+void AppendNodeName(std::string* out, const NodeIdentity& node) {
+  if (node.node_name.empty()) return;
+  *out += ",\"node_name\":";
+  base::AppendJsonString(*out, node.node_name);
+}
+
 }  // namespace
+
+std::string_view HubbleDropReason(filters::CloseReason reason) {
+  switch (reason) {
+    case filters::CloseReason::kPolicyDenied:
+    case filters::CloseReason::kPolicyChanged:
+      return "POLICY_DENIED";
+    case filters::CloseReason::kNoPolicyYet:
+      return "NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION";
+    case filters::CloseReason::kConnectionLimit:
+    case filters::CloseReason::kResourceExhausted:
+      return "CT_MAP_INSERTION_FAILED";
+    case filters::CloseReason::kLoopDetected:
+      return "UNKNOWN_L3_TARGET_ADDRESS";
+    case filters::CloseReason::kUpstreamConnectFailed:
+    case filters::CloseReason::kUpstreamConnectTimeout:
+      return "STALE_OR_UNROUTABLE_IP";
+    case filters::CloseReason::kNormal:
+    case filters::CloseReason::kPeerReset:
+    case filters::CloseReason::kIdleTimeout:
+    case filters::CloseReason::kShutdown:
+      return "";  // they end forwarded connections only
+  }
+  return "";
+}
+
+std::string RandomUuid() {
+  uint8_t b[16];
+  RAND_bytes(b, sizeof b);
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // variant 10
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 0x0f];
+  }
+  return out;
+}
 
 std::string Rfc3339(std::chrono::system_clock::time_point time) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
@@ -103,45 +161,61 @@ std::string Rfc3339(std::chrono::system_clock::time_point time) {
 std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
   const bool ingress = r.direction == filters::Direction::kInbound;
   const std::string time = Rfc3339(r.time);
-  std::string node_name = node.ns + "/" + node.name;
   std::string out;
-  out.reserve(512);
-  out += "{\"flow\":{\"time\":\"" + time + "\",\"verdict\":\"";
+  out.reserve(768);
+  // Flow fields in flow.proto declaration order, as protojson prints them.
+  out += "{\"flow\":{\"time\":\"" + time + "\",\"uuid\":\"" + RandomUuid() + "\",\"verdict\":\"";
   out += r.forwarded ? "FORWARDED" : "DROPPED";
-  out += '"';
-  if (!r.forwarded) out += ",\"drop_reason_desc\":\"" + DropReasonDesc(r.close_reason) + "\"";
-  out += ",\"traffic_direction\":\"";
-  out += ingress ? "INGRESS" : "EGRESS";
   out += "\",\"IP\":{\"source\":\"" + r.source.address.ToString() + "\",\"destination\":\"" +
          r.destination.address.ToString() + "\",\"ipVersion\":\"";
   out += r.source.address.v6 ? "IPv6" : "IPv4";
   out += "\"},\"l4\":{\"";
   out += config::ProtocolName(r.protocol);
   out += "\":{\"source_port\":" + std::to_string(r.source.port) +
-         ",\"destination_port\":" + std::to_string(r.destination.port) + "}}";
+         ",\"destination_port\":" + std::to_string(r.destination.port);
+  if (r.protocol == config::Protocol::kTCP) {
+    out += ",\"flags\":";
+    out += TcpFlags(r);
+  }
+  out += "}}";
   const policy::PeerInfo* src_peer = r.policy ? r.policy->LookupPeer(r.source.address) : nullptr;
   const policy::PeerInfo* dst_peer =
       r.policy ? r.policy->LookupPeer(r.destination.address) : nullptr;
   // This pod is the source of egress and the destination of ingress, known or not.
   AppendEndpoint(&out, "source", src_peer, ingress ? nullptr : &node);
   AppendEndpoint(&out, "destination", dst_peer, ingress ? &node : nullptr);
-  if (const filters::ServiceAddress* svc = r.destination_service.get()) {
+  out += ",\"Type\":\"L3_L4\"";
+  AppendNodeName(&out, node);
+  const filters::ServiceAddress* svc = r.destination_service.get();
+  if (svc != nullptr) {
     const size_t slash = svc->name.find('/');
-    out += ",\"destination_service\":{\"namespace\":";
-    base::AppendJsonString(out, slash == std::string::npos ? "" : svc->name.substr(0, slash));
-    out += ",\"name\":";
+    out += ",\"destination_service\":{\"name\":";
     base::AppendJsonString(out,
                            slash == std::string::npos ? svc->name : svc->name.substr(slash + 1));
-    out += ",\"ip\":\"" + svc->address.address.ToString() +
-           "\",\"port\":" + std::to_string(svc->address.port) + "}";
+    if (slash != std::string::npos && slash > 0) {
+      out += ",\"namespace\":";
+      base::AppendJsonString(out, svc->name.substr(0, slash));
+    }
+    out += '}';
   }
-  out += ",\"node_name\":";
-  base::AppendJsonString(out, node_name);
-  out += ",\"is_reply\":false,\"Type\":\"L3_L4\"";
+  out += ",\"traffic_direction\":\"";
+  out += ingress ? "INGRESS" : "EGRESS";
+  out += '"';
+  if (!r.forwarded) {
+    const std::string_view reason = HubbleDropReason(r.close_reason);
+    if (!reason.empty()) {
+      out += ",\"drop_reason_desc\":\"";
+      out += reason;
+      out += '"';
+    }
+  }
+  out += ",\"is_reply\":false";
   const char* by = ingress ? (r.forwarded ? "ingress_allowed_by" : "ingress_denied_by")
                            : (r.forwarded ? "egress_allowed_by" : "egress_denied_by");
   AppendPolicies(&out, by, r.policies);
-  out += ",\"close_reason\":\"";
+  // Picket's own facts, namespaced (see the header comment).
+  out += kExtensionsOpen;
+  out += "\"close_reason\":\"";
   out += filters::CloseReasonName(r.close_reason);
   out += '"';
   if (!r.detail.empty()) {
@@ -153,9 +227,14 @@ std::string FlowRecordJson(const FlowRecord& r, const NodeIdentity& node) {
            ",\"to_source\":" + std::to_string(r.bytes_to_source) + "}";
     out += ",\"duration_ns\":" + std::to_string(r.duration.count());
   }
+  if (svc != nullptr) {
+    out += ",\"service_address\":{\"ip\":\"" + svc->address.address.ToString() +
+           "\",\"port\":" + std::to_string(svc->address.port) + "}";
+  }
   out += ",\"connection_id\":" + std::to_string(r.connection_id);
-  out += "},\"node_name\":";
-  base::AppendJsonString(out, node_name);
+  out += "}}}";
+  out += '}';
+  AppendNodeName(&out, node);
   out += ",\"time\":\"" + time + "\"}";
   return out;
 }
@@ -180,8 +259,9 @@ std::string SuppressedJson(std::chrono::system_clock::time_point time,
     out += ",\"count\":" + std::to_string(summary.top_sources[i].second) + "}";
   }
   out += "],\"interval_ms\":" + std::to_string(summary.interval_ms);
-  out += ",\"node_name\":";
+  out += ",\"pod\":";
   base::AppendJsonString(out, node.ns + "/" + node.name);
+  AppendNodeName(&out, node);
   out += ",\"time\":\"" + Rfc3339(time) + "\"}";
   return out;
 }
@@ -201,8 +281,9 @@ std::string PolicyChangedJson(std::chrono::system_clock::time_point time,
     if (i > 0) out += ',';
     out += FlowRecordJson(summary.sample[i], node);
   }
-  out += "]},\"verdict\":\"DROPPED\",\"close_reason\":\"policy_changed\",\"node_name\":";
+  out += "]},\"verdict\":\"DROPPED\",\"close_reason\":\"policy_changed\",\"pod\":";
   base::AppendJsonString(out, node.ns + "/" + node.name);
+  AppendNodeName(&out, node);
   out += ",\"time\":\"" + Rfc3339(time) + "\"}";
   return out;
 }

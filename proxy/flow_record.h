@@ -1,12 +1,22 @@
-// proxy/flow_record.h — one connection's flow record and its JSON line (Hubble-like).
+// proxy/flow_record.h — one connection's flow record and its JSON line (Hubble's exact shape).
 //
 // Owns: `FlowRecord` (what a worker knows when a connection is decided or closed) and
-// `FlowRecordJson`, the one rendering used by the flow-log file and by /flows. The shape follows
-// Hubble's exporter (Cilium api/v1/flow/flow.proto; Hubble export docs):
-// `{"flow":{...},"node_name":...,"time":...}` with `time`, `verdict` (FORWARDED/DROPPED),
-// `drop_reason_desc`, `traffic_direction` (INGRESS/EGRESS), `IP`, `l4.TCP`, `source`/`destination`
-// {namespace, pod_name, labels}, and `{egress,ingress}_{allowed,denied}_by`. Picket adds
-// `close_reason`, `policy_detail`, `bytes` and `duration_ns`. Empty fields are omitted.
+// `FlowRecordJson`, the one rendering used by the flow-log file and by /flows. Each line is a
+// Hubble `observer.GetFlowsResponse` as protojson prints it with proto field names
+// (`UseProtoNames`, what Cilium's flow.pb.json.go MarshalJSON and so `hubble observe -o json`
+// and the Hubble exporter print): `{"flow":{...},"node_name":...,"time":...}`. Every key is a
+// field of Cilium api/v1/flow/flow.proto `Flow` and every enum value one of its names:
+// `time`, `uuid` (random v4), `verdict`, `drop_reason_desc` (HubbleDropReason below), `IP`,
+// `l4` (`TCP`/`UDP`/`SCTP` with ports, TCP `flags`), `source`/`destination` Endpoint
+// {namespace, pod_name, labels}, `Type` L3_L4, `node_name` (the Kubernetes node, bootstrap
+// `node.node_name`; omitted when unknown), `destination_service` {name, namespace},
+// `traffic_direction`, `is_reply` false, `{egress,ingress}_{allowed,denied}_by` [Policy].
+// What Hubble has no field for (Picket's close reason, the policy detail, bytes, duration,
+// connection id, the Service address) is in `extensions`, a google.protobuf.Any holding a
+// google.protobuf.Struct (a well-known type every protojson parser resolves) under the one key
+// "picket": `"extensions":{"@type":"type.googleapis.com/google.protobuf.Struct",
+// "value":{"picket":{"close_reason":...}}}`. Default values are omitted, as protojson does.
+// test/proxy/hubble_schema.h checks the lines against the published schema.
 //
 // Pure functions; any thread. Peer enrichment (LookupPeer) happens at rendering time, on the
 // flow-log writer thread, with the snapshot the record carries.
@@ -17,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,9 +60,16 @@ struct FlowRecord {
 };
 
 struct NodeIdentity {
-  std::string ns;
-  std::string name;
+  std::string ns;         // the pod's namespace
+  std::string name;       // the pod's name
+  std::string node_name;  // the Kubernetes node (spec.nodeName); empty: unknown, omitted
 };
+
+// Hubble's flow.proto DropReason name for a close reason that ends a DROPPED flow; empty for the
+// reasons that only end forwarded connections (DROP_REASON_UNKNOWN, which protojson omits).
+std::string_view HubbleDropReason(filters::CloseReason reason);
+// A random (version 4) UUID, lower-case hex with dashes, from BoringSSL's RAND_bytes.
+std::string RandomUuid();
 
 // One JSON object (no trailing newline).
 std::string FlowRecordJson(const FlowRecord& record, const NodeIdentity& node);
@@ -64,7 +82,8 @@ struct SuppressedSummary {
   uint64_t interval_ms = 0;
 };
 // `{"suppressed":N,"by_reason":{"per_source":n,...},"top_sources":[{"source":ip,"count":n}],
-// "interval_ms":...,"node_name":...,"time":...}`; reasons with zero are omitted.
+// "interval_ms":...,"pod":"ns/name","node_name":...,"time":...}`; reasons with zero are omitted,
+// `node_name` (the Kubernetes node) when unknown. Picket's own line, not a Hubble flow.
 std::string SuppressedJson(std::chrono::system_clock::time_point time,
                            const SuppressedSummary& summary, const NodeIdentity& node);
 
@@ -76,7 +95,8 @@ struct RevocationSummary {
   std::vector<FlowRecord> sample;     // the first few
 };
 // `{"policy_changed":{"count":N,"policy_version":...,"policies":[...],"sample":[<flow>...]},
-// "verdict":"DROPPED","close_reason":"policy_changed","node_name":...,"time":...}`.
+// "verdict":"DROPPED","close_reason":"policy_changed","pod":"ns/name","node_name":...,
+// "time":...}`; each sample is a full flow line (FlowRecordJson). Picket's own line.
 std::string PolicyChangedJson(std::chrono::system_clock::time_point time,
                               const RevocationSummary& summary, const NodeIdentity& node);
 

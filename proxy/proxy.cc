@@ -120,7 +120,8 @@ Proxy::Proxy(config::Bootstrap bootstrap, uv_loop_t* loop, ProxyOptions options)
     : bootstrap_(std::move(bootstrap)), loop_(loop), options_(std::move(options)) {
   if (!options_.original_destination) options_.original_destination = &OriginalDestination;
   flow_log_ = std::make_unique<FlowLog>(
-      bootstrap_.flow_log, NodeIdentity{bootstrap_.node.ns, bootstrap_.node.name}, stats_);
+      bootstrap_.flow_log,
+      NodeIdentity{bootstrap_.node.ns, bootstrap_.node.name, bootstrap_.node.node_name}, stats_);
 }
 
 Proxy::~Proxy() {

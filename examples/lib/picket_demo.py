@@ -485,6 +485,13 @@ def flow_of(rec):
     return rec.get("flow", rec) if isinstance(rec, dict) else {}
 
 
+def picket_facts(fl):
+    """Picket's own facts of a flow (close_reason, policy_detail, ...): Hubble's flow.proto has no
+    field for them, so the sidecar puts them in `extensions` (an Any holding a Struct)."""
+    ext = (fl.get("extensions") or {}).get("value") or {}
+    return ext.get("picket") or {}
+
+
 def endpoint_name(ep, ip):
     ep = ep or {}
     if ep.get("namespace") and ep.get("pod_name"):
@@ -527,7 +534,7 @@ def summarize_drops(records):
         src = endpoint_name(fl.get("source"), ip.get("source"))
         dst = endpoint_name(fl.get("destination"), ip.get("destination"))
         direction = fl.get("traffic_direction", "?")
-        reason = fl.get("drop_reason_desc") or fl.get("close_reason") or "?"
+        reason = fl.get("drop_reason_desc") or picket_facts(fl).get("close_reason") or "?"
         pols = []
         for k in ("ingress_denied_by", "egress_denied_by"):
             for pol in fl.get(k) or []:

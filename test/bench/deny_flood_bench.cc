@@ -153,7 +153,7 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   testing::EchoServer echo;
   config::Bootstrap b;
-  b.node = {"default", "client", {"10.0.0.1"}};
+  b.node = {"default", "client", {"10.0.0.1"}, ""};
   b.listeners.outbound_port = 0;
   b.listeners.inbound_port = 0;
   b.listeners.ipv6 = v6;

@@ -101,8 +101,9 @@ timeouts: {conect: 5s}
                           "b.yaml");
   ASSERT_FALSE(b);
   std::string text = Render(b.error());
-  EXPECT_NE(text.find("b.yaml:5: node.colour: unknown field (known: namespace, name, ips)"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("b.yaml:5: node.colour: unknown field (known: namespace, name, ips, node_name)"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("b.yaml:7: timeouts.conect: unknown field"), std::string::npos) << text;
   EXPECT_EQ(b.error().size(), 2u);  // every error of the run, not just the first
@@ -274,6 +275,28 @@ TEST(BootstrapTest, UdpSctpEnforcementIsExplicitAndBounded) {
   for (const char* expected : {"udp_sctp.enforce: must be true or false",
                                "udp_sctp.queue:", "udp_sctp.queue_max_len:", "udp_sctp.bypass"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
+  }
+}
+
+// The Kubernetes node (flow records' node_name): optional, a lowercase RFC 1123 subdomain.
+TEST(BootstrapTest, NodeNameIsOptionalAndValidated) {
+  auto absent = ParseBootstrap(kMinimal, "a.yaml");
+  ASSERT_TRUE(absent) << Render(absent.error());
+  EXPECT_EQ(absent->node.node_name, "");
+  auto set = ParseBootstrap(
+      "node: {namespace: a, name: b, ips: [10.0.0.1], node_name: worker-1.example}\n"
+      "policy_file: p\n",
+      "s.yaml");
+  ASSERT_TRUE(set) << Render(set.error());
+  EXPECT_EQ(set->node.node_name, "worker-1.example");
+  for (const char* bad : {"Worker_1", "\"\"", "[a]"}) {
+    auto b =
+        ParseBootstrap(std::string("node: {namespace: a, name: b, ips: [10.0.0.1], node_name: ") +
+                           bad + "}\npolicy_file: p\n",
+                       "b.yaml");
+    ASSERT_FALSE(b) << bad;
+    EXPECT_NE(Render(b.error()).find("b.yaml:1: node.node_name: must be"), std::string::npos)
+        << Render(b.error());
   }
 }
 

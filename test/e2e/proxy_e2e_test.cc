@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "test/e2e/netns.h"
+#include "test/proxy/hubble_schema.h"
 
 namespace picket::e2e {
 namespace {
@@ -217,6 +218,12 @@ spec:
 
 class ProxyE2eTest : public ::testing::TestWithParam<Family> {
  protected:
+  static void TearDownTestSuite() {
+    // The Hubble check in TearDown must have seen flows, or it checked nothing (a whole run).
+    if (::testing::GTEST_FLAG(filter) == "*") {
+      EXPECT_GT(flows_checked_, 10u);
+    }
+  }
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "picket-proxy e2e tests create network namespaces and iptables "
                                 "rules: run them as root (they do not skip)";
@@ -269,6 +276,17 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
       proxy_.Wait(std::chrono::seconds(5));
     }
     apps_.clear();
+    if (!dir_.empty()) {
+      // Every flow the real picket-proxy wrote is a Hubble flow (flow.proto, protojson names);
+      // a line cut by the SIGKILL above is not one the proxy finished, so only whole lines.
+      std::string flows = ReadFile(flow_log_);
+      flows.erase(flows.rfind('\n') == std::string::npos ? 0 : flows.rfind('\n') + 1);
+      size_t checked = 0;
+      for (const std::string& e : picket::testing::CheckHubbleFlowLog(flows, &checked)) {
+        ADD_FAILURE() << flow_log_ << ": " << e;
+      }
+      flows_checked_ += checked;
+    }
     if (HasFailure() && !dir_.empty()) {
       std::fprintf(stderr, "--- proxy log ---\n%s\n--- flows ---\n%s\n",
                    ReadFile(dir_ + "/proxy.log").c_str(), ReadFile(flow_log_).c_str());
@@ -297,11 +315,13 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
   }
 
   void StartProxy(const std::string& extra = "") {
-    std::string bootstrap = "node:\n  namespace: default\n  name: client\n  ips: [" +
-                            std::string(kV4.client_ip) + ", \"" + kV6.client_ip +
-                            "\"]\nflow_log:\n  path: " + flow_log_ +
-                            "\n  log_allowed: true\npolicy_file: " + policy_file_ +
-                            "\nworkers: 2\ntimeouts: {drain: 5s}\n" + extra;
+    std::string bootstrap =
+        "node:\n  namespace: default\n  name: client\n  node_name: e2e-node\n"
+        "  ips: [" +
+        std::string(kV4.client_ip) + ", \"" + kV6.client_ip +
+        "\"]\nflow_log:\n  path: " + flow_log_ +
+        "\n  log_allowed: true\npolicy_file: " + policy_file_ +
+        "\nworkers: 2\ntimeouts: {drain: 5s}\n" + extra;
     ASSERT_TRUE(WriteFile(dir_ + "/bootstrap.yaml", bootstrap));
     ASSERT_TRUE(proxy_.Start(
         *client_, {proxy_bin_, "--config", dir_ + "/bootstrap.yaml", "--log-level", "debug"},
@@ -436,6 +456,7 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
   }
 
   std::string dir_, proxy_bin_, policy_file_, flow_log_;
+  static inline size_t flows_checked_ = 0;
   std::unique_ptr<Netns> client_, server_;
   std::vector<std::unique_ptr<AppServer>> apps_;
   Child proxy_;
@@ -463,8 +484,8 @@ TEST_P(ProxyE2eTest, AllowedConnectionsCarry64MiBEachWayByteExactOutboundAndInbo
   auto in_flows = WaitFlows(
       "FORWARDED",
       {"\"traffic_direction\":\"INGRESS\"", "\"destination_port\":" + std::to_string(kAllowedIn),
-       "\"source\":{\"namespace\":\"default\","
-       "\"pod_name\":\"server\""},
+       "\"source\":{\"namespace\":\"default\",\"labels\":[\"k8s:app=server\"],"
+       "\"pod_name\":\"server\"}"},
       1);
   EXPECT_EQ(in_flows.size(), 1u);
 }
@@ -484,12 +505,15 @@ TEST_P(ProxyE2eTest, DeniedConnectionsAreResetAtOnceWithOneDroppedRecord) {
   ASSERT_EQ(egress.size(), 1u);
   EXPECT_NE(egress[0].find("\"drop_reason_desc\":\"POLICY_DENIED\""), std::string::npos);
   EXPECT_NE(egress[0].find("\"close_reason\":\"policy_denied\""), std::string::npos);
-  EXPECT_NE(egress[0].find("\"egress_denied_by\":[{\"namespace\":\"default\","
-                           "\"name\":\"client-policy\"}]"),
+  EXPECT_NE(egress[0].find("\"egress_denied_by\":[{\"name\":\"client-policy\","
+                           "\"namespace\":\"default\",\"kind\":\"NetworkPolicy\"}]"),
             std::string::npos)
       << egress[0];
-  EXPECT_NE(egress[0].find("\"destination\":{\"namespace\":\"default\",\"pod_name\":\"server\""),
-            std::string::npos);
+  EXPECT_NE(egress[0].find("\"destination\":{\"namespace\":\"default\",\"labels\":"
+                           "[\"k8s:app=server\"],\"pod_name\":\"server\"}"),
+            std::string::npos)
+      << egress[0];
+  EXPECT_NE(egress[0].find("\"node_name\":\"e2e-node\""), std::string::npos) << egress[0];
   auto ingress = WaitFlows("DROPPED", {"\"destination_port\":" + std::to_string(kDeniedIn)}, 1);
   ASSERT_EQ(ingress.size(), 1u);
   EXPECT_NE(ingress[0].find("\"traffic_direction\":\"INGRESS\""), std::string::npos);

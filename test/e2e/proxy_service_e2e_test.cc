@@ -183,7 +183,7 @@ TEST_F(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
   const std::string record = dropped.substr(line, dropped.find('\n', line) - line);
   EXPECT_NE(record.find("\"close_reason\":\"policy_denied\""), std::string::npos) << record;
   EXPECT_NE(record.find("\"destination\":\"10.96.77.10\""), std::string::npos) << record;
-  EXPECT_NE(record.find("\"destination_service\":{\"namespace\":\"e2e\",\"name\":\"web\""),
+  EXPECT_NE(record.find("\"destination_service\":{\"name\":\"web\",\"namespace\":\"e2e\"}"),
             std::string::npos)
       << record;
 

@@ -141,6 +141,31 @@ TEST(Bootstrap, RejectsBadInput) {
   EXPECT_FALSE(with([](BootstrapParams& p) { p.ips = {"$(POD_IPS)"}; }).has_value());
   EXPECT_FALSE(with([](BootstrapParams& p) { p.ips = {}; }).has_value());
   EXPECT_FALSE(with([](BootstrapParams& p) { p.policy_file = ""; }).has_value());
+  auto bad_node = with([](BootstrapParams& p) { p.node_name = "$(NODE_NAME)"; });
+  ASSERT_FALSE(bad_node.has_value());
+  EXPECT_NE(bad_node.error().ToString().find("--node-name"), std::string::npos)
+      << bad_node.error().ToString();
+}
+
+// The Kubernetes node (downward API spec.nodeName) becomes node.node_name, which the proxy reads;
+// without it the field is left out (flow records then omit node_name).
+TEST(Bootstrap, NodeNameFromTheDownwardApi) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7"};
+  p.policy_file = "/p.yaml";
+  auto without = BuildBootstrap(p);
+  ASSERT_TRUE(without.has_value()) << without.error().ToString();
+  EXPECT_EQ(config::EmitYaml(*without).find("node_name"), std::string::npos);
+  p.node_name = "kind-worker2";
+  auto doc = BuildBootstrap(p);
+  ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
+  EXPECT_NE(config::EmitYaml(*doc).find("  node_name: kind-worker2\n"), std::string::npos)
+      << config::EmitYaml(*doc);
+  auto parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  EXPECT_EQ(parsed->node.node_name, "kind-worker2");
 }
 
 // picket-proxy refuses an xds section without cert, key and ca; the generator refuses first and

@@ -69,7 +69,7 @@ int Main() {
   testing::EchoServer echo;
   uint16_t denied_port = 9;  // the policy allows only the echo port
   config::Bootstrap b;
-  b.node = {"default", "client", {"10.0.0.1"}};
+  b.node = {"default", "client", {"10.0.0.1"}, ""};
   b.listeners.outbound_port = 0;
   b.listeners.inbound_port = 0;
   b.listeners.ipv6 = false;

@@ -35,7 +35,7 @@ class FlowLogTest : public ::testing::Test {
   }
 
   void Start() {
-    log_ = std::make_unique<FlowLog>(config_, NodeIdentity{"default", "client"}, stats_,
+    log_ = std::make_unique<FlowLog>(config_, NodeIdentity{"default", "client", ""}, stats_,
                                      [this] { return Now(); });
     std::string error;
     ASSERT_TRUE(log_->Start(&error)) << error;

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "proxy/rate_limiter.h"
 #include "test/filters/fake_policy.h"
+#include "test/proxy/hubble_schema.h"
 
 namespace picket::proxy {
 namespace {
@@ -22,27 +25,70 @@ FlowRecord Denied() {
   return r;
 }
 
+// The uuid is random: checked for shape, then replaced so the rest compares exactly.
+std::string WithoutUuid(std::string json) {
+  const std::string key = "\"uuid\":\"";
+  size_t at = json.find(key);
+  EXPECT_NE(at, std::string::npos) << json;
+  if (at == std::string::npos) return json;
+  at += key.size();
+  const std::string uuid = json.substr(at, 36);
+  EXPECT_EQ(uuid.size(), 36u);
+  for (size_t i = 0; i < uuid.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    EXPECT_TRUE(dash ? uuid[i] == '-' : std::isxdigit(static_cast<unsigned char>(uuid[i]))) << uuid;
+  }
+  EXPECT_EQ(uuid[14], '4') << uuid;                                          // version 4
+  EXPECT_NE(std::string("89ab").find(uuid[19]), std::string::npos) << uuid;  // variant 10
+  return json.replace(at, 36, "U");
+}
+
+void ExpectHubbleFlow(const std::string& json) {
+  std::vector<std::string> errors = testing::CheckHubbleFlowLine(json);
+  std::string all;
+  for (const std::string& e : errors) all += e + "\n";
+  EXPECT_TRUE(errors.empty()) << all << json;
+}
+
 TEST(FlowRecordTest, DeniedEgressInHubbleShape) {
   auto policy =
       std::make_shared<testing::FakePolicy>("v1", std::set<uint16_t>{}, std::set<uint16_t>{});
   policy->AddPeer("10.0.0.5", policy::PeerInfo{"prod", "db-0", {{"app", "db"}}});
   FlowRecord r = Denied();
   r.policy = policy;
-  std::string json = FlowRecordJson(r, NodeIdentity{"default", "client"});
-  EXPECT_EQ(json,
-            "{\"flow\":{\"time\":\"2023-08-21T12:18:58.510175415Z\",\"verdict\":\"DROPPED\","
-            "\"drop_reason_desc\":\"POLICY_DENIED\",\"traffic_direction\":\"EGRESS\","
+  std::string json = FlowRecordJson(r, NodeIdentity{"default", "client", "kind-worker"});
+  ExpectHubbleFlow(json);
+  EXPECT_EQ(WithoutUuid(json),
+            "{\"flow\":{\"time\":\"2023-08-21T12:18:58.510175415Z\",\"uuid\":\"U\","
+            "\"verdict\":\"DROPPED\","
             "\"IP\":{\"source\":\"10.0.0.1\",\"destination\":\"10.0.0.5\",\"ipVersion\":\"IPv4\"},"
-            "\"l4\":{\"TCP\":{\"source_port\":44916,\"destination_port\":80}},"
+            "\"l4\":{\"TCP\":{\"source_port\":44916,\"destination_port\":80,"
+            "\"flags\":{\"SYN\":true}}},"
             "\"source\":{\"namespace\":\"default\",\"pod_name\":\"client\"},"
-            "\"destination\":{\"namespace\":\"prod\",\"pod_name\":\"db-0\","
-            "\"labels\":[\"k8s:app=db\"]},"
-            "\"node_name\":\"default/client\",\"is_reply\":false,\"Type\":\"L3_L4\","
-            "\"egress_denied_by\":[{\"namespace\":\"default\",\"name\":\"deny-all\"}],"
-            "\"close_reason\":\"policy_denied\","
+            "\"destination\":{\"namespace\":\"prod\",\"labels\":[\"k8s:app=db\"],"
+            "\"pod_name\":\"db-0\"},"
+            "\"Type\":\"L3_L4\",\"node_name\":\"kind-worker\",\"traffic_direction\":\"EGRESS\","
+            "\"drop_reason_desc\":\"POLICY_DENIED\",\"is_reply\":false,"
+            "\"egress_denied_by\":[{\"name\":\"deny-all\",\"namespace\":\"default\","
+            "\"kind\":\"NetworkPolicy\"}],"
+            "\"extensions\":{\"@type\":\"type.googleapis.com/google.protobuf.Struct\","
+            "\"value\":{\"picket\":{\"close_reason\":\"policy_denied\","
             "\"policy_detail\":\"none of the rules of default/deny-all matched\","
-            "\"connection_id\":7},\"node_name\":\"default/client\","
+            "\"connection_id\":7}}}},\"node_name\":\"kind-worker\","
             "\"time\":\"2023-08-21T12:18:58.510175415Z\"}");
+}
+
+TEST(FlowRecordTest, EveryRecordHasItsOwnUuid) {
+  const NodeIdentity node{"default", "client", ""};
+  EXPECT_NE(FlowRecordJson(Denied(), node), FlowRecordJson(Denied(), node));
+}
+
+// Without the Kubernetes node (an old bootstrap, no downward API) node_name is left out rather
+// than filled with something else.
+TEST(FlowRecordTest, UnknownNodeNameIsOmitted) {
+  std::string json = FlowRecordJson(Denied(), NodeIdentity{"default", "client", ""});
+  ExpectHubbleFlow(json);
+  EXPECT_EQ(json.find("node_name"), std::string::npos) << json;
 }
 
 TEST(FlowRecordTest, ForwardedIngressV6CarriesBytesAndDuration) {
@@ -57,28 +103,49 @@ TEST(FlowRecordTest, ForwardedIngressV6CarriesBytesAndDuration) {
   r.duration = std::chrono::milliseconds(3);
   r.relayed = true;
   r.policies = {"default/allow-web"};
-  std::string json = FlowRecordJson(r, NodeIdentity{"default", "web"});
+  std::string json = FlowRecordJson(r, NodeIdentity{"default", "web", "n1"});
+  ExpectHubbleFlow(json);
   EXPECT_NE(json.find("\"verdict\":\"FORWARDED\""), std::string::npos);
   EXPECT_EQ(json.find("drop_reason_desc"), std::string::npos);
   EXPECT_NE(json.find("\"traffic_direction\":\"INGRESS\""), std::string::npos);
   EXPECT_NE(json.find("\"ipVersion\":\"IPv6\""), std::string::npos);
+  EXPECT_NE(json.find("\"flags\":{\"FIN\":true}"), std::string::npos) << json;
   EXPECT_NE(json.find("\"destination\":{\"namespace\":\"default\",\"pod_name\":\"web\"}"),
             std::string::npos);
   EXPECT_EQ(json.find("\"source\":{"), std::string::npos);  // unknown peer: omitted
-  EXPECT_NE(
-      json.find("\"ingress_allowed_by\":[{\"namespace\":\"default\",\"name\":\"allow-web\"}]"),
-      std::string::npos);
+  EXPECT_NE(json.find("\"ingress_allowed_by\":[{\"name\":\"allow-web\",\"namespace\":\"default\","
+                      "\"kind\":\"NetworkPolicy\"}]"),
+            std::string::npos);
   EXPECT_NE(json.find("\"bytes\":{\"to_destination\":10,\"to_source\":20}"), std::string::npos);
   EXPECT_NE(json.find("\"duration_ns\":3000000"), std::string::npos);
 }
 
-TEST(FlowRecordTest, OtherDropReasonsUseTheirNames) {
-  FlowRecord r = Denied();
-  r.close_reason = filters::CloseReason::kNoPolicyYet;
-  r.policies.clear();
-  std::string json = FlowRecordJson(r, NodeIdentity{"default", "client"});
-  EXPECT_NE(json.find("\"drop_reason_desc\":\"NO_POLICY_YET\""), std::string::npos);
-  EXPECT_NE(json.find("\"close_reason\":\"no_policy_yet\""), std::string::npos);
+// Every Picket close reason that can drop a flow maps to a DropReason of flow.proto; the others
+// (which only end forwarded connections) to none.
+TEST(FlowRecordTest, EveryDropReasonIsHubbles) {
+  for (filters::CloseReason reason : filters::kAllCloseReasons) {
+    FlowRecord r = Denied();
+    r.close_reason = reason;
+    r.policies.clear();
+    std::string json = FlowRecordJson(r, NodeIdentity{"default", "client", "n1"});
+    SCOPED_TRACE(std::string(filters::CloseReasonName(reason)));
+    ExpectHubbleFlow(json);
+    EXPECT_NE(
+        json.find("\"close_reason\":\"" + std::string(filters::CloseReasonName(reason)) + "\""),
+        std::string::npos);
+    const std::string_view hubble = HubbleDropReason(reason);
+    if (hubble.empty()) {
+      EXPECT_EQ(json.find("drop_reason_desc"), std::string::npos);
+    } else {
+      EXPECT_NE(json.find("\"drop_reason_desc\":\"" + std::string(hubble) + "\""),
+                std::string::npos);
+    }
+  }
+  EXPECT_EQ(HubbleDropReason(filters::CloseReason::kNoPolicyYet),
+            "NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION");
+  EXPECT_EQ(HubbleDropReason(filters::CloseReason::kPolicyDenied), "POLICY_DENIED");
+  EXPECT_EQ(HubbleDropReason(filters::CloseReason::kPolicyChanged), "POLICY_DENIED");
+  EXPECT_EQ(HubbleDropReason(filters::CloseReason::kNormal), "");
 }
 
 TEST(FlowRecordTest, UdpAndSctpFlowsNameTheirL4) {
@@ -86,13 +153,58 @@ TEST(FlowRecordTest, UdpAndSctpFlowsNameTheirL4) {
   for (auto [protocol, name] :
        {std::pair{config::Protocol::kUDP, "UDP"}, std::pair{config::Protocol::kSCTP, "SCTP"}}) {
     r.protocol = protocol;
-    std::string json = FlowRecordJson(r, NodeIdentity{"default", "client"});
+    std::string json = FlowRecordJson(r, NodeIdentity{"default", "client", ""});
+    ExpectHubbleFlow(json);
     EXPECT_NE(json.find(std::string("\"l4\":{\"") + name +
                         "\":{\"source_port\":44916,\"destination_port\":80}}"),
               std::string::npos)
         << json;
     EXPECT_EQ(json.find("\"TCP\""), std::string::npos);
   }
+}
+
+// A Service destination: Hubble's Service {name, namespace}; the ClusterIP and port, which
+// flow.Service has no field for, go with Picket's facts in extensions.
+TEST(FlowRecordTest, ServiceDestination) {
+  FlowRecord r = Denied();
+  r.destination_service = std::make_shared<filters::ServiceAddress>(
+      filters::ServiceAddress{"shop/web", {*policy::IpAddress::Parse("10.96.0.10"), 80}});
+  std::string json = FlowRecordJson(r, NodeIdentity{"default", "client", ""});
+  ExpectHubbleFlow(json);
+  EXPECT_NE(json.find("\"destination_service\":{\"name\":\"web\",\"namespace\":\"shop\"}"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"service_address\":{\"ip\":\"10.96.0.10\",\"port\":80}"), std::string::npos)
+      << json;
+}
+
+// The checker itself: it must reject what Hubble's schema does not have.
+TEST(HubbleSchemaTest, RejectsWhatFlowProtoDoesNotHave) {
+  const std::string good = FlowRecordJson(Denied(), NodeIdentity{"default", "client", "n1"});
+  ASSERT_TRUE(testing::CheckHubbleFlowLine(good).empty());
+  auto errors_of = [&](const std::string& from, const std::string& to) {
+    std::string bad = good;
+    size_t at = bad.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    bad.replace(at, from.size(), to);
+    std::vector<std::string> errors = testing::CheckHubbleFlowLine(bad);
+    return errors.empty() ? std::string() : errors[0];
+  };
+  EXPECT_EQ(errors_of("\"POLICY_DENIED\"", "\"NO_POLICY_YET\""),
+            "flow.drop_reason_desc: \"NO_POLICY_YET\" is not a value of flow.DropReason");
+  EXPECT_EQ(errors_of("\"is_reply\":false", "\"close_reason\":\"x\""),
+            "flow.close_reason: unknown field of flow.Flow");
+  EXPECT_EQ(errors_of("\"source_port\":44916", "\"source_port\":\"44916\""),
+            "flow.l4.TCP.source_port: must be an integer 0..4294967295");
+  EXPECT_EQ(errors_of("\"kind\":\"NetworkPolicy\"", "\"kind\":1"),
+            "flow.egress_denied_by[0].kind: must be a string");
+  EXPECT_EQ(errors_of("\"time\":\"2023-08-21T12:18:58.510175415Z\",\"uuid",
+                      "\"time\":\"2023-08-21 12:18:58\",\"uuid"),
+            "flow.time: must be an RFC 3339 UTC timestamp string");
+  EXPECT_EQ(errors_of("google.protobuf.Struct", "picket.Flow"),
+            "flow.extensions.@type: must be type.googleapis.com/google.protobuf.Struct");
+  EXPECT_EQ(errors_of("\"flags\":{\"SYN\":true}}", "\"flags\":{\"SYN\":true}},\"UDP\":{}"),
+            "flow.l4.UDP: oneof protocol already set by TCP");
 }
 
 TEST(FlowRecordTest, SuppressedRecord) {
@@ -103,10 +215,10 @@ TEST(FlowRecordTest, SuppressedRecord) {
   summary.by_reason[static_cast<size_t>(SuppressReason::kGlobalBytes)] = 2;
   summary.top_sources = {{"10.0.0.9", 40}};
   summary.interval_ms = 1000;
-  EXPECT_EQ(SuppressedJson(t, summary, NodeIdentity{"ns", "p"}),
+  EXPECT_EQ(SuppressedJson(t, summary, NodeIdentity{"ns", "p", ""}),
             "{\"suppressed\":42,\"by_reason\":{\"per_source\":40,\"global_bytes\":2},"
             "\"top_sources\":[{\"source\":\"10.0.0.9\",\"count\":40}],\"interval_ms\":1000,"
-            "\"node_name\":\"ns/p\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}");
+            "\"pod\":\"ns/p\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}");
 }
 
 TEST(FlowRecordTest, PolicyChangedRecord) {
@@ -116,7 +228,7 @@ TEST(FlowRecordTest, PolicyChangedRecord) {
   summary.count = 500;
   summary.policies = {"default/allow-web"};
   summary.sample = {Denied()};
-  std::string json = PolicyChangedJson(t, summary, NodeIdentity{"ns", "p"});
+  std::string json = PolicyChangedJson(t, summary, NodeIdentity{"ns", "p", ""});
   EXPECT_EQ(json.rfind("{\"policy_changed\":{\"count\":500,\"policy_version\":\"v2\","
                        "\"policies\":[\"default/allow-web\"],\"sample\":[{\"flow\":{",
                        0),
@@ -124,9 +236,17 @@ TEST(FlowRecordTest, PolicyChangedRecord) {
       << json;
   EXPECT_NE(json.find("\"connection_id\":7"), std::string::npos);
   EXPECT_NE(json.find("]},\"verdict\":\"DROPPED\",\"close_reason\":\"policy_changed\","
-                      "\"node_name\":\"ns/p\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}"),
+                      "\"pod\":\"ns/p\",\"time\":\"1970-01-01T00:00:00.000000000Z\"}"),
             std::string::npos)
       << json;
+  size_t flows = 0;
+  std::vector<std::string> errors = testing::CheckHubbleFlowLog(json + "\n", &flows);
+  EXPECT_TRUE(errors.empty()) << errors[0];
+  EXPECT_EQ(flows, 1u);
+  // With the Kubernetes node known, the summaries name it too.
+  EXPECT_NE(PolicyChangedJson(t, summary, NodeIdentity{"ns", "p", "n1"})
+                .find("\"pod\":\"ns/p\",\"node_name\":\"n1\",\"time\""),
+            std::string::npos);
 }
 
 TEST(WindowBudgetTest, ReserveIsOnlyForFirstSeen) {

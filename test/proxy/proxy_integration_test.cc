@@ -16,12 +16,14 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "policy/endpoint_policy.h"
 #include "proxy/proxy.h"
 #include "proxy/socket_util.h"
 #include "test/filters/fake_policy.h"
+#include "test/proxy/hubble_schema.h"
 #include "test/proxy/test_net.h"
 
 namespace picket::proxy {
@@ -45,19 +47,30 @@ uint64_t Closed(const Proxy& proxy, filters::CloseReason reason,
 
 class ProxyTest : public ::testing::Test {
  protected:
+  static void TearDownTestSuite() {
+    // The Hubble check in TearDown must have seen flows, or it checked nothing (a whole run).
+    if (::testing::GTEST_FLAG(filter) == "*") {
+      EXPECT_GT(flows_checked_, 10u);
+    }
+  }
   static void SetUpTestSuite() { signal(SIGPIPE, SIG_IGN); }
+
+  static std::string FlowLogPath() {
+    return std::string(std::getenv("TEST_TMPDIR")) + "/flows-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".log";
+  }
 
   static config::Bootstrap MakeBootstrap() {
     config::Bootstrap b;
     b.node.ns = "default";
     b.node.name = "client";
     b.node.ips = {"10.0.0.1"};
+    b.node.node_name = "kind-worker";
     b.listeners.outbound_port = 0;
     b.listeners.inbound_port = 0;
     b.listeners.ipv6 = false;
     b.admin.port = 0;
-    b.flow_log.path = std::string(std::getenv("TEST_TMPDIR")) + "/flows-" +
-                      ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".log";
+    b.flow_log.path = FlowLogPath();
     b.flow_log.log_allowed = true;
     b.workers = 1;
     b.policy_file = "";
@@ -111,7 +124,18 @@ class ProxyTest : public ::testing::Test {
       EXPECT_EQ(loop_.StopAndClose(), 0);  // every handle closed
       proxy_.reset();
     }
+    // Every flow the proxy wrote in this test is a Hubble flow (flow.proto, protojson names).
+    std::ifstream in(FlowLogPath());
+    if (!in) return;  // this test wrote no flow log
+    std::stringstream text;
+    text << in.rdbuf();
+    size_t flows = 0;
+    for (const std::string& e : picket::testing::CheckHubbleFlowLog(text.str(), &flows)) {
+      ADD_FAILURE() << FlowLogPath() << ": " << e;
+    }
+    flows_checked_ += flows;
   }
+  static inline size_t flows_checked_ = 0;
 
   std::vector<std::string> Flows(const std::string& verdict) {
     proxy_->flow_log().Flush();
@@ -226,7 +250,8 @@ TEST_F(ProxyTest, FailsClosedBeforeThePolicy) {
   ExpectResetWith(fd, filters::CloseReason::kNoPolicyYet);
   EXPECT_EQ(echo_.accepted(), 0);  // decided before any upstream connect
   ExpectOneFlow("DROPPED",
-                {"\"close_reason\":\"no_policy_yet\"", "\"drop_reason_desc\":\"NO_POLICY_YET\""});
+                {"\"close_reason\":\"no_policy_yet\"",
+                 "\"drop_reason_desc\":\"NO_CONFIGURATION_AVAILABLE_TO_PERFORM_POLICY_DECISION\""});
 }
 
 TEST_F(ProxyTest, AllowedRelayIsByteExactBothWaysWithHalfClose) {
@@ -338,8 +363,8 @@ TEST_F(ProxyTest, DeniedIsResetWithExactlyOneDroppedRecord) {
   ExpectResetWith(fd, filters::CloseReason::kPolicyDenied);
   EXPECT_EQ(echo_.accepted(), 0);
   ExpectOneFlow("DROPPED", {"\"drop_reason_desc\":\"POLICY_DENIED\"",
-                            "\"egress_denied_by\":[{\"namespace\":\"default\","
-                            "\"name\":\"egress-policy\"}]"});
+                            "\"egress_denied_by\":[{\"name\":\"egress-policy\","
+                            "\"namespace\":\"default\",\"kind\":\"NetworkPolicy\"}]"});
   EXPECT_TRUE(Flows("FORWARDED").empty());
   EXPECT_EQ(proxy_->stats().outbound.denied.load(), 1u);
 }
