@@ -290,7 +290,12 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   }
 
   if (YAML::Node n = root["admin"]; n.IsDefined() && !n.IsNull()) {
-    if (r.CheckMap(n, "admin", {"address", "socket"})) {
+    if (r.CheckMap(n, "admin", {"address", "socket", "metrics_port"})) {
+      if (n["metrics_port"].IsDefined() && !n["metrics_port"].IsNull()) {
+        uint16_t port = 0;
+        r.Uint(n, "admin", "metrics_port", &port, 1, 65535);
+        if (port != 0) b.admin.metrics_port = port;
+      }
       if (n["socket"].IsDefined() && r.String(n, "admin", "socket", &b.admin.socket) &&
           (b.admin.socket.empty() || b.admin.socket[0] != '/')) {
         r.Fail(n["socket"], "admin.socket",
@@ -312,6 +317,12 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
         }
       }
     }
+  }
+
+  if (b.admin.metrics_port && (*b.admin.metrics_port == b.listeners.outbound_port ||
+                               *b.admin.metrics_port == b.listeners.inbound_port)) {
+    r.Fail(root["admin"]["metrics_port"], "admin.metrics_port",
+           "must differ from listeners.outbound_port and listeners.inbound_port");
   }
 
   if (YAML::Node n = root["flow_log"]; n.IsDefined() && !n.IsNull()) {

@@ -47,6 +47,11 @@ struct Bootstrap {
     // read-only, since the app shares its network namespace. Its directory is made 0700 and must
     // be the proxy's uid's (an emptyDir mounted e.g. at /var/run/picket). Empty: none.
     std::string socket;
+    // The read-only metrics listener (as Istio's 15090): GET /stats/prometheus only, on each of
+    // the pod's addresses (node.ips), so Prometheus can scrape the sidecar from outside the pod;
+    // every other path is 404. picket-init must leave this port out of capture
+    // (--metrics-port). nullopt: none. 0 (tests only, not accepted from YAML): an ephemeral port.
+    std::optional<uint16_t> metrics_port;
   };
   struct FlowLog {
     std::string path = "stdout";  // "stdout" or a file path (rotated)

@@ -131,6 +131,11 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   if (p.outbound_port == p.inbound_port) {
     return std::unexpected(Error::Of("--outbound-port and --inbound-port must differ"));
   }
+  if (p.metrics_port != 0 &&
+      (p.metrics_port == p.outbound_port || p.metrics_port == p.inbound_port)) {
+    return std::unexpected(
+        Error::At("--metrics-port", "must differ from --outbound-port and --inbound-port"));
+  }
 
   Node b = Node::Mapping();
   Node& node = b.Set("node", Node::Mapping());
@@ -144,6 +149,7 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   Node& admin = b.Set("admin", Node::Mapping());
   admin.Set("address", Node::String("127.0.0.1:" + std::to_string(p.admin_port)));
   if (!p.admin_socket.empty()) admin.Set("socket", Node::String(p.admin_socket));
+  if (p.metrics_port != 0) admin.Set("metrics_port", Node::Int(p.metrics_port));
   if (!p.flow_log.empty()) b.Set("flow_log", Node::Mapping()).Set("path", Node::String(p.flow_log));
   // Written either way: the opt-out is explicit in the file the sidecar reads.
   Node& udp_sctp = b.Set("udp_sctp", Node::Mapping());

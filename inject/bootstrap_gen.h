@@ -37,6 +37,9 @@ struct BootstrapParams {
   // sidecar /etc/picket/run/admin/admin.sock on the run emptyDir, mounted only into the sidecar.
   // "" leaves it out.
   std::string admin_socket;
+  // The read-only metrics listener on the pod's IPs (bootstrap `admin.metrics_port`: GET
+  // /stats/prometheus only); 0 leaves it out.
+  uint16_t metrics_port = 0;
   std::string flow_log;  // "" keeps the proxy's default (stdout)
   // UDP and SCTP: a verdict per new flow from NFQUEUE `nfqueue` (picket-init's --nfqueue);
   // false is the explicit opt-out (picket-init --udp-sctp=false).

@@ -32,6 +32,9 @@ constexpr InitFlag kInitFlags[] = {
     {"inbound-port", "PORT=15006", "Inbound listener (REDIRECT target for inbound traffic)"},
     {"admin-port", "PORT=15000", "Never captured inbound"},
     {"readiness-port", "PORT=15021", "Never captured inbound"},
+    {"metrics-port", "PORT=0",
+     "The sidecar's metrics listener: never captured inbound, only the proxy uid answers (0: "
+     "none)"},
     {"proxy-uid", "UIDS=1337", "Uids whose traffic is never captured"},
     {"proxy-gid", "GIDS=<proxy-uid>", "Gids whose traffic is never captured"},
     {"include-outbound-cidrs", "CIDRS=*", "'*' or CIDRs to capture outbound"},

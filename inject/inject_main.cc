@@ -69,6 +69,16 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o) {
   AddPort(sub, "--inbound-port", &o->inbound_port, "Sidecar's inbound listener");
   AddPort(sub, "--admin-port", &o->admin_port, "Sidecar's admin endpoint");
   AddPort(sub, "--readiness-port", &o->readiness_port, "Sidecar's readiness probe port");
+  sub.add_option("--metrics-port", o->metrics_port,
+                 "Sidecar's read-only metrics listener on the pod's IPs (GET /stats/prometheus), "
+                 "left out of capture; 0: none")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  sub.add_option("--scrape-annotations", o->scrape_annotations,
+                 "Add prometheus.io/scrape|port|path for the metrics listener (never over the "
+                 "app's own)")
+      ->type_name("BOOL")
+      ->capture_default_str();
   sub.add_option("--proxy-uid", o->proxy_uid, "Uid the sidecar runs as")
       ->check(CLI::Range(1u, 2147483647u))
       ->capture_default_str();
@@ -250,6 +260,11 @@ int main(int argc, char** argv) {
       ->add_option("--admin-socket", p.admin_socket,
                    "The admin Unix socket of /drain (its directory becomes the proxy's, 0700)")
       ->type_name("PATH");
+  bootstrap_cmd
+      ->add_option("--metrics-port", p.metrics_port,
+                   "Read-only metrics listener on the pod's IPs (GET /stats/prometheus); 0: none")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   bootstrap_cmd->add_option("--flow-log", p.flow_log, "Flow log path (default: stdout)")
       ->type_name("PATH");
   bootstrap_cmd

@@ -79,6 +79,16 @@ bool UdpSctpEnforced(const Node& annotations) {
   return v.empty() || Truthy(v);
 }
 
+// The metrics listener's port for this pod: 0 when there is none (options or a falsy
+// picket.dev/metrics annotation).
+uint16_t MetricsPort(const InjectOptions& o, const Node& annotations) {
+  const std::string v = ScalarText(annotations.Find(kMetricsAnnotation));
+  return v.empty() || Truthy(v) ? o.metrics_port : 0;
+}
+
+constexpr const char* kPrometheusAnnotations[] = {"prometheus.io/scrape", "prometheus.io/port",
+                                                  "prometheus.io/path"};
+
 // Over the admin Unix socket, not 127.0.0.1:admin_port: an app that binds the admin port while
 // its sidecar restarts cannot answer the probe in the sidecar's place.
 Node ProbeCommand() {
@@ -100,6 +110,9 @@ Node InitContainer(const InjectOptions& o, const Node& annotations) {
     if (!v.empty()) args.push_back(flag + v);
   }
   if (!UdpSctpEnforced(annotations)) args.push_back("--udp-sctp=false");
+  if (const uint16_t metrics = MetricsPort(o, annotations); metrics != 0) {
+    args.push_back("--metrics-port=" + std::to_string(metrics));
+  }
   return Map({
       {"name", Str(kInitContainerName)},
       {"image", Str(o.image)},
@@ -128,6 +141,8 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
   const bool udp_sctp = UdpSctpEnforced(annotations);
   std::vector<std::string> args = ProxyArgs(o);
   if (!udp_sctp) args.insert(args.begin() + 1, "--udp-sctp=false");
+  const uint16_t metrics = MetricsPort(o, annotations);
+  if (metrics != 0) args.insert(args.end() - 2, "--metrics-port=" + std::to_string(metrics));
   // A capability added to a non-root container does not survive its first exec (no ambient
   // capabilities in Kubernetes; no_new_privs ignores file capabilities). So with UDP/SCTP the
   // container starts as root with NET_ADMIN, SETGID and SETUID only, and `picket-inject
@@ -166,6 +181,11 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
                                  {"mountPath", Str(kCertsMountPath)},
                                  {"readOnly", Node::Bool(true)}})})},
   });
+  if (metrics != 0) {
+    c.Set("ports", Seq({Map({{"name", Str(kMetricsPortName)},
+                             {"containerPort", Node::Int(metrics)},
+                             {"protocol", Str("TCP")}})}));
+  }
   Node& probe = *c.Find("readinessProbe");
   probe.Set("periodSeconds", Node::Int(2));
   probe.Set("failureThreshold", Node::Int(3));
@@ -545,6 +565,22 @@ base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view w
     ann.Set("kubectl.kubernetes.io/default-container", Str(first_app));
   }
   ann.Set(kStatusAnnotation, StatusJson(o));
+  if (const uint16_t metrics = MetricsPort(o, ann); metrics != 0 && o.scrape_annotations) {
+    // The app's own scrape annotations win: Prometheus keeps scraping the app (one target per
+    // pod under this convention), and the sidecar's metrics stay reachable on the named port.
+    bool app_has = false;
+    for (const char* key : kPrometheusAnnotations) app_has = app_has || ann.Find(key) != nullptr;
+    if (app_has) {
+      result.warnings.push_back(
+          std::string(what) + ": has prometheus.io annotations of its own: kept, none added; " +
+          "the sidecar's metrics are on port " + kMetricsPortName + " (" + std::to_string(metrics) +
+          ") at /stats/prometheus, not merged into the app's");
+    } else {
+      ann.Set("prometheus.io/scrape", Str("true"));
+      ann.Set("prometheus.io/port", Str(std::to_string(metrics)));
+      ann.Set("prometheus.io/path", Str("/stats/prometheus"));
+    }
+  }
 
   // picket-init first (capture is in place before anything else runs), then the native
   // sidecar, then the app's own init containers.

@@ -19,6 +19,12 @@
 // `picket.dev/enforcement: strict`; `--enforcement strict` on the CLI) refuses every pod whose
 // author takes it out of enforcement: see StrictViolations.
 //
+// Metrics: the sidecar serves GET /stats/prometheus on the pod's IPs at `metrics_port` (a
+// container port named picket-metrics; picket-init leaves it out of capture), and the pod gets
+// Prometheus's prometheus.io/scrape|port|path annotations — unless it has prometheus.io
+// annotations of its own (kept untouched, a warning says so; no Istio-style merged endpoint) or
+// `picket.dev/metrics: "false"` (no listener at all).
+//
 // The sidecar builds its bootstrap at start from the downward API (inject/README.md): its
 // command is `picket-inject bootstrap --namespace=$(POD_NAMESPACE) --pod=$(POD_NAME)
 // --ip=$(POD_IPS) ... --output=/etc/picket/run/bootstrap.yaml --exec=picket-proxy`.
@@ -44,6 +50,11 @@ inline constexpr char kKeepCapabilitiesAnnotation[] = "picket.dev/keep-capabilit
 // bootstrap's udp_sctp.enforce: false), and the sidecar does not get NET_ADMIN. By default the
 // sidecar container (never an app container) gets NET_ADMIN for its verdict queue and conntrack.
 inline constexpr char kUdpSctpAnnotation[] = "picket.dev/udp-sctp";
+// `"false"`: no metrics listener for this pod (no container port, no capture exclusion, no
+// prometheus.io annotations). By default the sidecar serves GET /stats/prometheus on the pod's
+// IPs at InjectOptions::metrics_port (Istio's 15090), left out of capture by picket-init.
+inline constexpr char kMetricsAnnotation[] = "picket.dev/metrics";
+inline constexpr char kMetricsPortName[] = "picket-metrics";
 inline constexpr char kEnforcementLabel[] = "picket.dev/enforcement";  // on the Namespace
 inline constexpr char kInitContainerName[] = "picket-init";
 inline constexpr char kProxyContainerName[] = "picket-proxy";
@@ -69,6 +80,13 @@ struct InjectOptions {
   uint16_t inbound_port = 15006;
   uint16_t admin_port = 15000;
   uint16_t readiness_port = 15021;
+  // The sidecar's read-only metrics listener on the pod's IPs (GET /stats/prometheus): a
+  // container port named picket-metrics, excluded from capture. 0: none.
+  uint16_t metrics_port = 15090;
+  // Add prometheus.io/scrape: "true", prometheus.io/port and prometheus.io/path to the pod
+  // (unless the app has prometheus.io annotations of its own: those are kept, nothing is added,
+  // and a warning says so — the two sets are not merged, see inject/README.md).
+  bool scrape_annotations = true;
   uint32_t proxy_uid = 1337;
   bool native_sidecar = false;  // sidecar in initContainers with restartPolicy: Always
   std::string cpu_request = "50m";

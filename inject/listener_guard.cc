@@ -43,8 +43,9 @@ std::string BuildGuardInstallTransaction(const RedirectConfig& c, const GuardSta
     o << "-A " << kListenGuardChain << " -m owner --uid-owner " << uid << " -j RETURN\n";
   }
   o << "-A " << kListenGuardChain << " -p tcp -j REJECT --reject-with tcp-reset\n";
-  o << "-I OUTPUT 1 -p tcp -m multiport --sports " << c.outbound_port << "," << c.inbound_port
-    << " -m tcp --tcp-flags SYN,ACK SYN,ACK -j " << kListenGuardChain << "\n";
+  o << "-I OUTPUT 1 -p tcp -m multiport --sports " << c.outbound_port << "," << c.inbound_port;
+  if (c.metrics_port != 0) o << "," << c.metrics_port;
+  o << " -m tcp --tcp-flags SYN,ACK SYN,ACK -j " << kListenGuardChain << "\n";
   o << "COMMIT\n";
   return o.str();
 }

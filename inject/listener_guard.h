@@ -14,6 +14,9 @@
 // The cost: while the proxy's own SYN queue overflows (a SYN flood), its cookie answers are
 // rejected too, so new inbound connections fail during the flood, as with syncookies off.
 //
+// The metrics port (RedirectConfig::metrics_port), when there is one, is guarded too: it is left
+// out of capture, so a squatter there would receive connections no policy judged.
+//
 // Only SYN-ACKs are matched, so the kernel's resets and TIME_WAIT acknowledgements for the
 // proxy's ports (sent from a socket-less control socket) pass as before. The jump is inserted at
 // the top of OUTPUT so no earlier ACCEPT can skip it. Pure functions; any thread.

@@ -115,6 +115,8 @@ flags (lists are comma-separated):
   --inbound-port=15006                inbound listener (REDIRECT target for inbound traffic)
   --admin-port=15000                  never captured inbound
   --readiness-port=15021              never captured inbound
+  --metrics-port=0                    the sidecar's metrics listener: never captured inbound,
+                                      only the proxy uid may answer on it (0: none)
   --proxy-uid=1337                    uids whose traffic is never captured
   --proxy-gid=<proxy-uid>             gids whose traffic is never captured
   --include-outbound-cidrs=*          '*' or CIDRs to capture outbound
@@ -183,6 +185,10 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
       ok = port(&c.admin_port);
     } else if (name == "readiness-port") {
       ok = port(&c.readiness_port);
+    } else if (name == "metrics-port") {
+      auto v = ParseNumber<uint16_t>(name, value, 0, 65535);
+      if (!v) return std::unexpected(v.error());
+      c.metrics_port = *v;
     } else if (name == "proxy-uid") {
       ok = ids(&c.proxy_uids);
     } else if (name == "proxy-gid") {
@@ -258,6 +264,11 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
   if (!gid_given) c.proxy_gids = c.proxy_uids;
   if (c.outbound_port == c.inbound_port) {
     return std::unexpected(Error::Of("--outbound-port and --inbound-port must differ"));
+  }
+  if (c.metrics_port != 0 &&
+      (c.metrics_port == c.outbound_port || c.metrics_port == c.inbound_port)) {
+    return std::unexpected(
+        Error::At("--metrics-port", "must differ from --outbound-port and --inbound-port"));
   }
   return cmd;
 }
@@ -337,6 +348,7 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
     o << "-A " << kInbound << " -i " << i << " -j RETURN\n";
   if (c.all_inbound_ports) {
     std::vector<uint16_t> excluded{c.admin_port, c.readiness_port};
+    if (c.metrics_port != 0) excluded.push_back(c.metrics_port);
     for (uint16_t p : c.exclude_inbound_ports) {
       if (std::find(excluded.begin(), excluded.end(), p) == excluded.end()) excluded.push_back(p);
     }
@@ -344,7 +356,7 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
     o << "-A " << kInbound << " -p tcp -j " << kInRedirect << "\n";
   } else {
     for (uint16_t p : c.include_inbound_ports) {
-      if (p == c.admin_port || p == c.readiness_port) continue;
+      if (p == c.admin_port || p == c.readiness_port || p == c.metrics_port) continue;
       o << "-A " << kInbound << " -p tcp --dport " << p << " -j " << kInRedirect << "\n";
     }
   }

@@ -34,6 +34,10 @@ struct RedirectConfig {
   uint16_t inbound_port = 15006;    // the sidecar's inbound listener
   uint16_t admin_port = 15000;      // never captured inbound
   uint16_t readiness_port = 15021;  // never captured inbound (kubelet probes it)
+  // The sidecar's read-only metrics listener on the pod's IPs (Prometheus scrapes it from
+  // outside): never captured inbound, and its SYN-ACKs are guarded like the listeners' (only a
+  // proxy uid may answer on it, inject/listener_guard.h). 0: none.
+  uint16_t metrics_port = 0;
   std::vector<uint32_t> proxy_uids{1337};
   std::vector<uint32_t> proxy_gids{1337};
   // Outbound: "*" (all) or a list of CIDRs of either family; exclusions always win.

@@ -281,6 +281,10 @@ std::string MemoryJson() {
 net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler,
                              AdminScope scope) {
   const bool get = request.method == "GET" || request.method == "HEAD";
+  if (scope == AdminScope::kMetricsOnly && request.path != "/stats/prometheus") {
+    // Reachable from the network: no admin verb, no dump, not even the listing of them.
+    return Text(404, "only /stats/prometheus is served on the metrics port\n");
+  }
   const AdminEndpoint* endpoint = nullptr;
   for (const AdminEndpoint& e : kAdminEndpoints) {
     if (request.path == e.path) endpoint = &e;
@@ -366,7 +370,11 @@ AdminServer::AdminServer(uv_loop_t* loop, AdminHandler& handler, AdminScope scop
   auto route = [this](const net::HttpRequest& request) {
     return RouteAdmin(request, handler_, scope_);
   };
-  for (const AdminEndpoint& e : kAdminEndpoints) http_->Handle(e.path, route);
+  if (scope_ == AdminScope::kMetricsOnly) {
+    http_->Handle("/stats/prometheus", route);
+  } else {
+    for (const AdminEndpoint& e : kAdminEndpoints) http_->Handle(e.path, route);
+  }
   http_->HandleNotFound(route);
 }
 

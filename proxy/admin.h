@@ -12,6 +12,8 @@
 // (`?inboundonly`, `?graceful`), POST /drain (Picket's older name: /drain_listeners), POST
 // /quitquitquit (exit 0). A GET on a POST verb → 400, a POST on a GET verb → 405 (as Envoy); any
 // other path → 404 with the listing of every endpoint, one line each (as Envoy's help).
+// The metrics listener (AdminScope::kMetricsOnly, bootstrap admin.metrics_port) serves GET
+// /stats/prometheus alone, on the pod's addresses; any other path there is 404.
 // Scope: the TCP endpoint on 127.0.0.1 is reachable by the app (same network namespace), so it
 // is read-only — every POST verb there gets 403. Mutations are served only on the Unix-domain
 // socket (`admin.socket`: mode 0600 in a directory made 0700, both owned by the proxy's uid).
@@ -132,6 +134,9 @@ std::string PolicyDumpJson(std::string_view version, std::string_view encoded);
 enum class AdminScope {
   kReadOnly,  // the TCP endpoint: mutations are refused with 403
   kFull,      // the Unix-domain socket only the proxy's uid can open
+  // The metrics listener on the pod's addresses (bootstrap admin.metrics_port): GET
+  // /stats/prometheus and nothing else — every other path is 404, the admin verbs included.
+  kMetricsOnly,
 };
 net::HttpResponse RouteAdmin(const net::HttpRequest& request, AdminHandler& handler,
                              AdminScope scope = AdminScope::kFull);

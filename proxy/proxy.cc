@@ -180,6 +180,18 @@ std::expected<void, std::string> Proxy::Start() {
   if (auto listening = admin_->Listen(bootstrap_.admin.host, bootstrap_.admin.port); !listening) {
     return std::unexpected(listening.error().ToString());
   }
+  if (bootstrap_.admin.metrics_port) {
+    // On the pod's own addresses (not a wildcard): what Prometheus reaches from outside.
+    uint16_t port = *bootstrap_.admin.metrics_port;
+    for (const std::string& ip : bootstrap_.node.ips) {
+      auto server = std::make_unique<AdminServer>(loop_, *this, AdminScope::kMetricsOnly);
+      if (auto listening = server->Listen(ip, port); !listening) {
+        return std::unexpected("metrics listener " + ip + ": " + listening.error().ToString());
+      }
+      port = server->port();  // port 0 (tests): every address shares the first one's port
+      metrics_.push_back(std::move(server));
+    }
+  }
   if (!bootstrap_.admin.socket.empty()) {
     admin_socket_ = std::make_unique<AdminServer>(loop_, *this, AdminScope::kFull);
     if (auto listening = admin_socket_->ListenUnix(bootstrap_.admin.socket); !listening) {
@@ -406,6 +418,7 @@ void Proxy::CloseHandles() {
   flow_log_->Stop();
   if (admin_) admin_->Close();
   if (admin_socket_) admin_socket_->Close();
+  for (auto& server : metrics_) server->Close();
   if (options_.handle_signals) {
     for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) {
       uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);

@@ -1,6 +1,7 @@
 // proxy/proxy.h — the sidecar process: workers, policy updates, admin, signals, shutdown.
 //
-// Owns: `Proxy`. Start() binds every worker's listeners (SO_REUSEPORT), the admin endpoint, opens
+// Owns: `Proxy`. Start() binds every worker's listeners (SO_REUSEPORT), the admin endpoint (and
+// the read-only metrics listener on the pod's addresses when admin.metrics_port is set), opens
 // the flow log, loads `policy_file` if configured, watches it (uv_fs_event on its directory, so
 // an atomic rename is seen) and SIGHUP, and starts the workers. ApplyPolicy() is the one apply
 // path for a new snapshot — the policy file and the xDS client both call it: the snapshot must
@@ -66,6 +67,8 @@ class Proxy final : public AdminHandler {
   uint16_t outbound_port() const { return outbound_port_; }
   uint16_t inbound_port() const { return inbound_port_; }
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+  // The metrics listener's port (bootstrap admin.metrics_port; 0 when there is none).
+  uint16_t metrics_port() const { return metrics_.empty() ? 0 : metrics_[0]->port(); }
   const Stats& stats() const { return stats_; }
   FlowLog& flow_log() { return *flow_log_; }
   uint64_t max_connections() const { return context_.max_connections; }
@@ -97,7 +100,8 @@ class Proxy final : public AdminHandler {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;         // 127.0.0.1, read-only
   std::unique_ptr<AdminServer> admin_socket_;  // admin.socket (Unix), every route; may be null
-  policy::EndpointPolicyPtr policy_;           // the snapshot in force (main thread's copy)
+  std::vector<std::unique_ptr<AdminServer>> metrics_;  // one per node.ips; /stats/prometheus only
+  policy::EndpointPolicyPtr policy_;                   // the snapshot in force (main thread's copy)
   uint16_t outbound_port_ = 0;
   uint16_t inbound_port_ = 0;
   bool draining_ = false;

@@ -28,6 +28,7 @@ TEST(BootstrapTest, MinimalGetsDefaults) {
   EXPECT_EQ(b->listeners.inbound_port, 15006);
   EXPECT_EQ(b->admin.host, "127.0.0.1");
   EXPECT_EQ(b->admin.port, 15000);
+  EXPECT_FALSE(b->admin.metrics_port.has_value());  // no metrics listener unless asked
   EXPECT_EQ(b->flow_log.path, "stdout");
   EXPECT_FALSE(b->flow_log.log_allowed);
   EXPECT_EQ(b->flow_log.lines_per_second, 1000u);
@@ -46,7 +47,7 @@ TEST(BootstrapTest, FullFile) {
   name: web-0
   ips: [10.1.0.7, "fd00::7"]
 listeners: {outbound_port: 16001, inbound_port: 16006, ipv6: false}
-admin: {address: "[::1]:16000"}
+admin: {address: "[::1]:16000", metrics_port: 15090}
 flow_log:
   path: /var/log/flows.json
   max_size: 1Mi
@@ -72,6 +73,7 @@ xds:
   EXPECT_FALSE(b->listeners.ipv6);
   EXPECT_EQ(b->admin.host, "::1");
   EXPECT_EQ(b->admin.port, 16000);
+  EXPECT_EQ(b->admin.metrics_port, 15090);
   EXPECT_EQ(b->flow_log.max_size_bytes, 1u << 20);
   EXPECT_EQ(b->flow_log.max_files, 5u);
   EXPECT_TRUE(b->flow_log.log_allowed);
@@ -107,6 +109,29 @@ timeouts: {conect: 5s}
       << text;
   EXPECT_NE(text.find("b.yaml:7: timeouts.conect: unknown field"), std::string::npos) << text;
   EXPECT_EQ(b.error().size(), 2u);  // every error of the run, not just the first
+}
+
+TEST(BootstrapTest, MetricsPortIsAPortOtherThanTheListeners) {
+  for (const auto& [value, expected] : {
+           std::pair{"0", "b.yaml:5: admin.metrics_port: must be between 1 and 65535"},
+           std::pair{"http", "b.yaml:5: admin.metrics_port: must be a non-negative integer"},
+           std::pair{"15006",
+                     "admin.metrics_port: must differ from listeners.outbound_port and "
+                     "listeners.inbound_port"},
+       }) {
+    auto b = ParseBootstrap(std::string(R"(node:
+  namespace: default
+  name: client
+  ips: [10.0.0.1]
+admin: {metrics_port: )") + value +
+                                R"(}
+policy_file: p.json
+)",
+                            "b.yaml");
+    ASSERT_FALSE(b) << value;
+    const std::string text = Render(b.error());
+    EXPECT_NE(text.find(expected), std::string::npos) << text;
+  }
 }
 
 TEST(BootstrapTest, ReportsEveryBadValue) {

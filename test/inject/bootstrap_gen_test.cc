@@ -123,6 +123,30 @@ TEST(Bootstrap, AdminSocket) {
   EXPECT_FALSE(BuildBootstrap(p).has_value());
 }
 
+// --metrics-port: admin.metrics_port as the proxy reads it; none by default; not a listener's.
+TEST(Bootstrap, MetricsPort) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7"};
+  p.policy_file = "/etc/picket/policy.json";
+  auto none = BuildBootstrap(p);
+  ASSERT_TRUE(none.has_value()) << none.error().ToString();
+  auto parsed = config::ParseBootstrap(config::EmitYaml(*none), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  EXPECT_FALSE(parsed->admin.metrics_port.has_value());
+  p.metrics_port = 15090;
+  auto doc = BuildBootstrap(p);
+  ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
+  parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  EXPECT_EQ(parsed->admin.metrics_port, 15090);
+  p.metrics_port = p.inbound_port;
+  auto refused = BuildBootstrap(p);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().field, "--metrics-port");
+}
+
 TEST(Bootstrap, RejectsBadInput) {
   BootstrapParams ok;
   ok.ns = "a";

@@ -1,5 +1,6 @@
 // Golden tests: picket-inject over every workload kind, List, multi-document, already-injected,
-// opted-out, hostNetwork, native-sidecar, capability and UDP/SCTP opt-out inputs
+// opted-out, hostNetwork, native-sidecar, capability, UDP/SCTP and metrics opt-out inputs, and an
+// app with its own prometheus.io annotations
 // (testdata/<name>.in.yaml → <name>.out.yaml), and picket-init --dry-run (testdata/init_*.golden).
 //
 // To regenerate after an intended change, then review the diff:
@@ -79,7 +80,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"daemonset", false, {}}, Case{"replicaset", false, {}}, Case{"job", false, {}},
         Case{"cronjob", false, {}}, Case{"list", false, {}}, Case{"multidoc", false, {}},
         Case{"native_sidecar", true, {}}, Case{"already_injected", false, {"already injected"}},
-        Case{"udp_sctp_off", false, {}},
+        Case{"udp_sctp_off", false, {}}, Case{"metrics_off", false, {}},
+        Case{"prometheus_own",
+             false,
+             {"Deployment \"shop/api\": has prometheus.io annotations of its own: kept, none "
+              "added"}},
         Case{"opted_out",
              false,
              {"Pod \"legacy\" has sidecar injection disabled",
@@ -167,16 +172,17 @@ TEST_P(InitGolden, DryRunMatchesGolden) {
 INSTANTIATE_TEST_SUITE_P(
     Flags, InitGolden,
     testing::Values(InitCase{"init_default.golden", {}},
-                    InitCase{"init_flags.golden",
-                             {"--proxy-uid=2000,2001", "--proxy-gid=3000",
-                              "--include-outbound-cidrs=10.0.0.0/8,fd00::/8",
-                              "--exclude-outbound-cidrs=10.96.0.1/32,fd00::1",
-                              "--include-outbound-ports=5432", "--exclude-outbound-ports=25,587",
-                              "--include-inbound-ports=8080,9090", "--exclude-interfaces=eth1",
-                              "--outbound-port=16001", "--inbound-port=16006"}},
+                    InitCase{
+                        "init_flags.golden",
+                        {"--proxy-uid=2000,2001", "--proxy-gid=3000",
+                         "--include-outbound-cidrs=10.0.0.0/8,fd00::/8",
+                         "--exclude-outbound-cidrs=10.96.0.1/32,fd00::1",
+                         "--include-outbound-ports=5432", "--exclude-outbound-ports=25,587",
+                         "--include-inbound-ports=8080,9090", "--exclude-interfaces=eth1",
+                         "--outbound-port=16001", "--inbound-port=16006", "--metrics-port=9090"}},
                     InitCase{"init_ipv4_only.golden",
                              {"--ipv6=false", "--exclude-inbound-ports=9100",
-                              "--include-outbound-cidrs=127.0.0.0/8"}}),
+                              "--metrics-port=15090", "--include-outbound-cidrs=127.0.0.0/8"}}),
     [](const testing::TestParamInfo<InitCase>& info) {
       std::string n = info.param.golden;
       return n.substr(0, n.find('.'));

@@ -41,6 +41,19 @@ TEST(ListenerGuard, RejectsSynAcksOfListenerPortsNotOwnedByAProxyUid) {
             "COMMIT\n");
 }
 
+// The metrics port is left out of capture: a squatter there would get unjudged connections.
+TEST(ListenerGuard, GuardsTheMetricsPortToo) {
+  auto cmd = ParseInitArgs({"--metrics-port=15090"});
+  ASSERT_TRUE(cmd.has_value());
+  EXPECT_NE(BuildGuardInstallTransaction(cmd->config, {})
+                .find("-I OUTPUT 1 -p tcp -m multiport --sports 15001,15006,15090 -m tcp "),
+            std::string::npos);
+  auto none = ParseInitArgs({"--metrics-port=0"});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_NE(BuildGuardInstallTransaction(none->config, {}).find("--sports 15001,15006 -m tcp"),
+            std::string::npos);
+}
+
 TEST(ListenerGuard, ParsesOnlyItsOwnChainAndJumps) {
   GuardState s = ParseGuardState(kGuardInstalled);
   EXPECT_TRUE(s.chain);

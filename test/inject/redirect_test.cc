@@ -44,10 +44,32 @@ TEST(InitArgs, ParsesAndRejects) {
                                        {"positional"},
                                        {"--ipv6=maybe"},
                                        {"--outbound-port=15006"},
+                                       {"--metrics-port=15006"},
+                                       {"--metrics-port=-1"},
                                        {"--proxy-uid="}}) {
     auto r = ParseInitArgs(bad);
     EXPECT_FALSE(r.has_value()) << bad[0];
   }
+}
+
+// The metrics listener is reached from outside the pod: never redirected inbound, whether every
+// port is captured or a list is; off (0) by default.
+TEST(InitArgs, MetricsPortIsNeverCapturedInbound) {
+  auto none = ParseInitArgs({});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->config.metrics_port, 0);
+  auto all = ParseInitArgs({"--metrics-port=15090"});
+  ASSERT_TRUE(all.has_value()) << all.error().ToString();
+  auto text = BuildInstallTransaction(all->config, Family::kIPv4);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_NE(text->find("-A PICKET_INBOUND -p tcp --dport 15090 -j RETURN\n"), std::string::npos)
+      << *text;
+  auto listed = ParseInitArgs({"--metrics-port=15090", "--include-inbound-ports=80,15090"});
+  ASSERT_TRUE(listed.has_value());
+  text = BuildInstallTransaction(listed->config, Family::kIPv6);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_NE(text->find("--dport 80 -j PICKET_IN_REDIRECT"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("15090"), std::string::npos) << *text;
 }
 
 TEST(NatState, FindsOursAndOthers) {

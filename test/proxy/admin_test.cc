@@ -245,6 +245,27 @@ TEST(AdminTest, UnknownPathListsEveryEndpoint) {
   }
 }
 
+// The metrics listener (reachable from the network): /stats/prometheus only, every other path
+// 404 without the listing, the mutating verbs included.
+TEST(AdminTest, MetricsScopeServesOnlyStats) {
+  FakeHandler h;
+  h.state = "LIVE";
+  const net::HttpResponse stats = Get(h, "/stats/prometheus", "GET", AdminScope::kMetricsOnly);
+  EXPECT_EQ(stats.status, 200);
+  EXPECT_EQ(stats.body, "x 1\n");
+  for (const AdminEndpoint& e : kAdminEndpoints) {
+    if (std::string_view(e.path) == "/stats/prometheus") continue;
+    for (const char* method : {"GET", "POST"}) {
+      const net::HttpResponse r = Get(h, e.path, method, AdminScope::kMetricsOnly);
+      EXPECT_EQ(r.status, 404) << e.path << " " << method;
+      EXPECT_EQ(r.body.find("admin commands"), std::string::npos) << r.body;
+    }
+  }
+  EXPECT_EQ(Get(h, "/nope", "GET", AdminScope::kMetricsOnly).status, 404);
+  EXPECT_EQ(Get(h, "/stats/prometheus", "POST", AdminScope::kMetricsOnly).status, 405);
+  EXPECT_EQ(h.drains + h.quits + h.drain_listeners.size(), 0u);
+}
+
 TEST(AdminTest, UnknownPathAndWrongMethod) {
   FakeHandler h;
   EXPECT_EQ(Get(h, "/nope").status, 404);

@@ -602,6 +602,38 @@ TEST_F(ProxyTest, AdminEndpoints) {
   EXPECT_EQ(Http(admin, "GET", "/flows?verdict=DROPPED"), "200\n");
 }
 
+// admin.metrics_port: the pod's address serves GET /stats/prometheus and nothing else (no admin
+// verb, no dump, no help listing: it is reachable from outside the pod).
+TEST_F(ProxyTest, MetricsListenerServesOnlyStatsOnThePodAddress) {
+  config::Bootstrap b = MakeBootstrap();
+  b.node.ips = {"127.0.0.1"};  // the pod's address, here loopback
+  b.admin.metrics_port = 0;    // ephemeral (YAML accepts 1-65535 only)
+  StartEchoProxy(b);
+  const uint16_t metrics = proxy_->metrics_port();
+  ASSERT_NE(metrics, 0);
+  ASSERT_NE(metrics, proxy_->admin_port());
+  const std::string stats = Http(metrics, "GET", "/stats/prometheus");
+  EXPECT_EQ(stats.substr(0, 4), "200\n");
+  EXPECT_NE(stats.find("# TYPE envoy_tcp_downstream_cx_total counter"), std::string::npos);
+  for (const char* path :
+       {"/ready", "/config_dump", "/flows", "/server_info", "/logging", "/memory", "/nope", "/"}) {
+    EXPECT_EQ(Http(metrics, "GET", path),
+              "404\nonly /stats/prometheus is served on the metrics port\n")
+        << path;
+  }
+  for (const char* path : {"/quitquitquit", "/drain", "/drain_listeners", "/logging"}) {
+    EXPECT_EQ(Http(metrics, "POST", path).substr(0, 4), "404\n") << path;
+  }
+  EXPECT_EQ(Http(metrics, "POST", "/stats/prometheus").substr(0, 4), "405\n");
+  EXPECT_EQ(Http(proxy_->admin_port(), "GET", "/ready"), "200\nLIVE\n");  // still running
+}
+
+// No admin.metrics_port: no metrics listener.
+TEST_F(ProxyTest, NoMetricsListenerByDefault) {
+  StartEchoProxy();
+  EXPECT_EQ(proxy_->metrics_port(), 0);
+}
+
 // One request over the Unix-domain admin socket at `path`: "status\nbody", as Http() answers.
 std::string UnixHttp(const std::string& path, const std::string& method,
                      const std::string& target) {
