@@ -30,6 +30,7 @@ using picket::inject::InjectOptions;
 // Reads `-f FILE` / `--filename=FILE` style flags into these; what runs a subcommand reads them.
 struct InjectArgs {
   InjectOptions options;
+  std::string kubernetes_version;
   std::string filename;
   std::string output;
 };
@@ -44,6 +45,7 @@ struct BootstrapArgs {
 
 struct WebhookArgs {
   picket::inject::WebhookConfig config;
+  std::string kubernetes_version;
 };
 
 struct ProbeArgs {
@@ -55,7 +57,7 @@ void AddPort(CLI::App& sub, const std::string& name, uint16_t* port, const std::
 }
 
 // The injection options shared by `inject` and `webhook`.
-void AddInjectOptions(CLI::App& sub, InjectOptions* o) {
+void AddInjectOptions(CLI::App& sub, InjectOptions* o, std::string* kubernetes_version) {
   sub.add_option("--image", o->image, "Image holding picket-init, picket-proxy and picket-inject")
       ->capture_default_str();
   sub.add_option("--image-pull-policy", o->image_pull_policy, "imagePullPolicy of the containers")
@@ -83,7 +85,12 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o) {
       ->check(CLI::Range(1u, 2147483647u))
       ->capture_default_str();
   sub.add_flag("--native-sidecar", o->native_sidecar,
-               "Sidecar as an init container with restartPolicy: Always");
+               "Sidecar as an init container with restartPolicy: Always (=false: classic); "
+               "default: from --kubernetes-version");
+  sub.add_option("--kubernetes-version", *kubernetes_version,
+                 "The API server's version (kubectl version): native sidecars from 1.29, classic "
+                 "before or when not given")
+      ->type_name("VERSION");
   sub.add_option_function<std::string>(
          "--enforcement",
          [o](const std::string& v) {
@@ -94,6 +101,19 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o) {
          "NET_RAW/NET_ADMIN (the webhook's /inject-strict path always is strict)")
       ->check(CLI::IsMember({"permissive", "strict"}))
       ->default_str("permissive");
+}
+
+// --native-sidecar when given, else what --kubernetes-version allows (classic when unknown).
+bool ResolveSidecarMode(const CLI::App& sub, const std::string& kubernetes_version,
+                        InjectOptions* o, const char* program) {
+  if (sub.count("--native-sidecar") > 0) return true;
+  auto native = picket::inject::NativeSidecarsByDefault(kubernetes_version);
+  if (!native) {
+    std::fprintf(stderr, "%s: %s\n", program, native.error().ToString().c_str());
+    return false;
+  }
+  o->native_sidecar = *native;
+  return true;
 }
 
 bool WriteOutput(const std::string& path, const std::string& text) {
@@ -191,8 +211,11 @@ int RunWebhook(const WebhookArgs& a) {
     std::fprintf(stderr, "picket-inject webhook: %s\n", server.error().ToString().c_str());
     return 1;
   }
-  spdlog::get("inject")->info("webhook: serving https on {} (port {})", cfg.listen,
-                              (*server)->port());
+  spdlog::get("inject")->info("webhook: serving https on {} (port {}); {} sidecars{}", cfg.listen,
+                              (*server)->port(), cfg.inject.native_sidecar ? "native" : "classic",
+                              a.kubernetes_version.empty()
+                                  ? " (no --kubernetes-version)"
+                                  : " (Kubernetes " + a.kubernetes_version + ")");
   int sig = 0;
   sigwait(&stop, &sig);
   spdlog::get("inject")->info("webhook: signal {}, stopping", sig);
@@ -231,7 +254,7 @@ int main(int argc, char** argv) {
       ->required();
   inject_cmd->add_option("-o,--output", inject.output, "Where to write, - or empty for stdout")
       ->type_name("OUT");
-  AddInjectOptions(*inject_cmd, &inject.options);
+  AddInjectOptions(*inject_cmd, &inject.options, &inject.kubernetes_version);
 
   BootstrapArgs bootstrap;
   picket::inject::BootstrapParams& p = bootstrap.params;
@@ -299,7 +322,7 @@ int main(int argc, char** argv) {
   webhook_cmd->add_option("--tls-key", webhook.config.tls_key_file, "Private key (PEM)")
       ->type_name("F")
       ->required();
-  AddInjectOptions(*webhook_cmd, &webhook.config.inject);
+  AddInjectOptions(*webhook_cmd, &webhook.config.inject, &webhook.kubernetes_version);
 
   ProbeArgs probe;
   CLI::App* probe_cmd =
@@ -330,8 +353,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "picket-inject: %s\n", logging.error().ToString().c_str());
     return picket::base::kUsageExit;
   }
-  if (inject_cmd->parsed()) return RunInject(inject);
+  if (inject_cmd->parsed()) {
+    if (!ResolveSidecarMode(*inject_cmd, inject.kubernetes_version, &inject.options,
+                            "picket-inject")) {
+      return picket::base::kUsageExit;
+    }
+    return RunInject(inject);
+  }
   if (bootstrap_cmd->parsed()) return RunBootstrap(bootstrap);
-  if (webhook_cmd->parsed()) return RunWebhook(webhook);
+  if (webhook_cmd->parsed()) {
+    if (!ResolveSidecarMode(*webhook_cmd, webhook.kubernetes_version, &webhook.config.inject,
+                            "picket-inject webhook")) {
+      return picket::base::kUsageExit;
+    }
+    return RunWebhook(webhook);
+  }
   return RunProbe(probe);
 }

@@ -458,6 +458,31 @@ std::vector<Error> StrictViolations(const Node& metadata, const Node& spec,
   return out;
 }
 
+base::Result<bool> NativeSidecarsByDefault(std::string_view v) {
+  if (v.empty()) return false;
+  const std::string given(v);
+  if (v.front() == 'v') v.remove_prefix(1);
+  // MAJOR.MINOR, then anything that does not continue the minor (".3", "-gke.1", "+").
+  auto number = [&v](uint32_t* out) {
+    size_t n = 0;
+    uint64_t value = 0;
+    while (n < v.size() && n < 4 && v[n] >= '0' && v[n] <= '9') value = value * 10 + (v[n++] - '0');
+    if (n == 0 || (n < v.size() && v[n] >= '0' && v[n] <= '9')) return false;
+    *out = static_cast<uint32_t>(value);
+    v.remove_prefix(n);
+    return true;
+  };
+  uint32_t major = 0, minor = 0;
+  if (!number(&major) || v.empty() || v.front() != '.' || (v.remove_prefix(1), !number(&minor)) ||
+      (!v.empty() && v.front() != '.' && v.front() != '-' && v.front() != '+')) {
+    return std::unexpected(Error::At(
+        "--kubernetes-version",
+        "\"" + given + "\" is not a Kubernetes version (e.g. v1.29.3 or 1.30, as `kubectl " +
+            "version` prints the server's)"));
+  }
+  return major > 1 || (major == 1 && minor >= 29);
+}
+
 std::vector<std::string> ProxyArgs(const InjectOptions& o) {
   return {
       "bootstrap",

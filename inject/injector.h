@@ -88,7 +88,10 @@ struct InjectOptions {
   // and a warning says so — the two sets are not merged, see inject/README.md).
   bool scrape_annotations = true;
   uint32_t proxy_uid = 1337;
-  bool native_sidecar = false;  // sidecar in initContainers with restartPolicy: Always
+  // The sidecar in initContainers with restartPolicy: Always (a native sidecar) instead of first
+  // in containers. picket-inject sets it from --native-sidecar when given, else from
+  // --kubernetes-version (NativeSidecarsByDefault); without either: classic.
+  bool native_sidecar = false;
   std::string cpu_request = "50m";
   std::string memory_request = "64Mi";
   std::string memory_limit = "256Mi";
@@ -137,6 +140,15 @@ struct InjectTextResult {
 [[nodiscard]] base::Result<InjectTextResult> InjectYamlText(std::string_view text,
                                                             std::string_view file_name,
                                                             const InjectOptions& options);
+
+// Whether a cluster whose API server is `kubernetes_version` ("v1.29.3", "1.30",
+// "v1.29.1-gke.1589000", "1.31+"; "" = unknown) runs native sidecars by default: Kubernetes 1.29
+// and later (the SidecarContainers feature gate is beta, on by default, from 1.29; alpha and off
+// by default in 1.28, where an API server without the gate drops `restartPolicy` from init
+// containers and the pod would wait forever for a sidecar that never exits — so 1.28 needs an
+// explicit --native-sidecar). Unknown: false (classic). An unparsable version is an error
+// naming --kubernetes-version. AdmissionReview carries no server version, hence the flag.
+[[nodiscard]] base::Result<bool> NativeSidecarsByDefault(std::string_view kubernetes_version);
 
 // The sidecar's args (the `bootstrap ... --exec` command) for these options; exposed for tests
 // and docs.

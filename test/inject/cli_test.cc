@@ -88,6 +88,32 @@ TEST(InjectCli, EnforcementStrictRefusesWhatPermissiveInjects) {
   EXPECT_EQ(RunBinary({"picket-inject", "-f", in, "--enforcement", "lax"}).exit_code, 2);
 }
 
+// Native sidecars from --kubernetes-version 1.29 on; classic before or without it; the explicit
+// --native-sidecar[=false] wins either way.
+TEST(InjectCli, KubernetesVersionChoosesTheSidecarForm) {
+  const std::string in = "test/inject/testdata/job_native.in.yaml";
+  const std::string native = Read("test/inject/testdata/job_native.out.yaml");
+  CommandResult r = RunBinary({"picket-inject", "-f", in, "--kubernetes-version", "v1.29.3"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, native);
+  r = RunBinary({"picket-inject", "-f", in, "--kubernetes-version=1.28", "--native-sidecar"});
+  EXPECT_EQ(r.out, native);
+  for (std::vector<std::string> classic :
+       {std::vector<std::string>{"picket-inject", "-f", in},
+        {"picket-inject", "-f", in, "--kubernetes-version", "v1.28.4"},
+        {"picket-inject", "-f", in, "--kubernetes-version=v1.30.0", "--native-sidecar=false"}}) {
+    r = RunBinary(classic);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find("restartPolicy: Always"), std::string::npos) << classic.back();
+    EXPECT_NE(r.out.find("  containers:\n      - name: picket-proxy"), std::string::npos) << r.out;
+  }
+  r = RunBinary({"picket-inject", "-f", in, "--kubernetes-version", "latest"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--kubernetes-version: \"latest\" is not a Kubernetes version"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(InjectCli, BootstrapPrintsWritesAndExecs) {
   CommandResult r =
       RunBinary({"picket-inject", "bootstrap", "--namespace", "shop", "--pod", "web-0", "--ip",

@@ -79,8 +79,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"pod", false, {}}, Case{"deployment", false, {}}, Case{"statefulset", false, {}},
         Case{"daemonset", false, {}}, Case{"replicaset", false, {}}, Case{"job", false, {}},
         Case{"cronjob", false, {}}, Case{"list", false, {}}, Case{"multidoc", false, {}},
-        Case{"native_sidecar", true, {}}, Case{"already_injected", false, {"already injected"}},
-        Case{"udp_sctp_off", false, {}}, Case{"metrics_off", false, {}},
+        Case{"native_sidecar", true, {}}, Case{"job_native", true, {}},
+        Case{"already_injected", false, {"already injected"}}, Case{"udp_sctp_off", false, {}},
+        Case{"metrics_off", false, {}},
         Case{"prometheus_own",
              false,
              {"Deployment \"shop/api\": has prometheus.io annotations of its own: kept, none "
@@ -150,6 +151,44 @@ TEST(InjectJson, AcceptsAJsonDocument) {
       "p.json", InjectOptions{});
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_NE(r->yaml.find("name: picket-proxy"), std::string::npos);
+}
+
+// AdmissionReview carries no server version: --kubernetes-version decides the default.
+TEST(NativeSidecars, FromKubernetes129UnknownIsClassic) {
+  for (const char* yes : {"v1.29.0", "1.29", "v1.30.2", "v1.29.1-gke.1589000", "1.31+",
+                          "v1.33.0-eks-4096722", "2.0"}) {
+    auto r = NativeSidecarsByDefault(yes);
+    ASSERT_TRUE(r.has_value()) << yes << ": " << r.error().ToString();
+    EXPECT_TRUE(*r) << yes;
+  }
+  // 1.28: SidecarContainers is alpha, off unless the gate is on (then --native-sidecar).
+  for (const char* no : {"", "v1.28.9", "1.27", "v1.20.15", "v1.28.0-gke.1"}) {
+    auto r = NativeSidecarsByDefault(no);
+    ASSERT_TRUE(r.has_value()) << no << ": " << r.error().ToString();
+    EXPECT_FALSE(*r) << no;
+  }
+  for (const char* bad : {"latest", "v1", "1.", "1.x", "1.29x", "v", "11111.1"}) {
+    auto r = NativeSidecarsByDefault(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().field, "--kubernetes-version") << bad;
+  }
+}
+
+// The native form's order: picket-init, the sidecar, then the app's init containers.
+TEST(NativeSidecars, InitOrder) {
+  auto docs = Docs(Read(std::string(kTestdata) + "job_native.out.yaml"));
+  ASSERT_EQ(docs.size(), 1u);
+  const config::Node* spec = docs[0].Find("spec")->Find("template")->Find("spec");
+  const auto& inits = spec->Find("initContainers")->items();
+  ASSERT_EQ(inits.size(), 3u);
+  EXPECT_EQ(inits[0].StringAt("name"), "picket-init");
+  EXPECT_EQ(inits[1].StringAt("name"), "picket-proxy");
+  EXPECT_EQ(inits[1].StringAt("restartPolicy"), "Always");
+  EXPECT_NE(inits[1].Find("startupProbe"), nullptr);
+  EXPECT_EQ(inits[2].StringAt("name"), "fetch");
+  const auto& containers = spec->Find("containers")->items();
+  ASSERT_EQ(containers.size(), 1u);  // the Job completes when `pi` exits
+  EXPECT_EQ(containers[0].StringAt("name"), "pi");
 }
 
 struct InitCase {
