@@ -158,8 +158,8 @@ CommandRun AddMatrix(CLI::App& sub) {
       ->delimiter(',')
       ->check(CLI::IsMember({"TCP", "UDP", "SCTP"}))
       ->capture_default_str();
-  sub.add_option("--output", o->output, "json or table")
-      ->check(CLI::IsMember({"json", "table"}))
+  sub.add_option("-o,--output", o->output, "table, json or yaml")
+      ->check(CLI::IsMember({"json", "table", "yaml"}))
       ->capture_default_str();
   return [o](std::ostream& out, std::ostream& err) {
     if (!HasInput(o->input, err)) return kUsage;
@@ -169,8 +169,9 @@ CommandRun AddMatrix(CLI::App& sub) {
     std::unique_ptr<policy::ClusterPolicy> cluster = Load(o->input, err, &loaded);
     if (cluster == nullptr) return kInvalid;
     const TemplatePods templates = TemplatePodsOf(loaded.cluster);
-    if (o->output == "json") {
-      out << MatrixJson(ComputeMatrix(*cluster, o->ports, protocols), templates);
+    if (o->output == "json" || o->output == "yaml") {
+      const std::string json = MatrixJson(ComputeMatrix(*cluster, o->ports, protocols), templates);
+      out << (o->output == "json" ? json : JsonAsYaml(json));
     } else {
       out << MatrixTable(*cluster, o->ports, protocols, templates);
     }

@@ -276,8 +276,8 @@ CommandRun AddStatus(CLI::App& sub) {
   auto o = std::make_shared<Options>();
   sub.add_option("--admin", o->admin, "A replica's admin endpoint (HOST:PORT)")
       ->capture_default_str();
-  sub.add_option("-o,--output", o->output, "text or json")
-      ->check(CLI::IsMember({"text", "json"}))
+  sub.add_option("-o,--output", o->output, "text, json or yaml")
+      ->check(CLI::IsMember({"text", "json", "yaml"}))
       ->capture_default_str();
   sub.add_option("--timeout-ms", o->timeout_ms, "Give up on the admin endpoint after this long")
       ->capture_default_str();
@@ -303,8 +303,12 @@ CommandRun AddStatus(CLI::App& sub) {
       return 1;
     }
     const uint64_t now = NowUnixMs();
-    out << (o->output == "json" ? FormatProxyStatusJson(*status, o->admin, now)
-                                : FormatProxyStatusText(*status, o->admin, now));
+    if (o->output == "text") {
+      out << FormatProxyStatusText(*status, o->admin, now);
+    } else {
+      const std::string json = FormatProxyStatusJson(*status, o->admin, now);
+      out << (o->output == "json" ? json : JsonAsYaml(json));
+    }
     return 0;
   };
 }

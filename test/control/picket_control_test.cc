@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "config/document.h"
 #include "policy/endpoint_policy.h"
 
 extern char** environ;
@@ -167,6 +168,26 @@ TEST_F(PicketControlTest, MatrixJsonIsExact) {
             "{\"from\":\"x/a\",\"to\":\"y/b\",\"port\":8080,\"protocol\":\"UDP\",\"allowed\":true},"
             "{\"from\":\"y/b\",\"to\":\"x/a\",\"port\":8080,\"protocol\":\"UDP\",\"allowed\":false}"
             "]}\n");
+}
+
+// -o yaml (kubectl's spelling) prints the --output json document as YAML.
+TEST_F(PicketControlTest, MatrixYamlIsTheJsonDocument) {
+  const std::string a = Write("cluster.yaml", kCluster);
+  const std::string b = Write("policy.yaml", kPolicy);
+  RunResult json = Exec({"matrix", "-f", a, b, "--ports", "80", "--output", "json"});
+  RunResult yaml = Exec({"matrix", "-f", a, b, "--ports", "80", "-o", "yaml"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  ASSERT_EQ(yaml.code, 0) << yaml.err;
+  EXPECT_EQ(yaml.out,
+            "probes:\n"
+            "- from: x/a\n  to: y/b\n  port: 80\n  protocol: TCP\n  allowed: true\n"
+            "- from: y/b\n  to: x/a\n  port: 80\n  protocol: TCP\n  allowed: false\n");
+  auto from_yaml = config::ParseYamlDocuments(yaml.out, "matrix.yaml");
+  auto from_json = config::ParseJson(json.out, "matrix.json");
+  ASSERT_TRUE(from_yaml.has_value() && from_json.has_value());
+  ASSERT_EQ(from_yaml->size(), 1u);
+  EXPECT_EQ((*from_yaml)[0], *from_json);
+  EXPECT_EQ(Exec({"matrix", "-f", a, b, "--output", "xml"}).code, 2);
 }
 
 // With -f, a Deployment stands for its pods: one pod from its template (its labels, ports), an

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/json.h"
+#include "config/document.h"
 #include "control/serve.h"
 #include "control/source/from_flags.h"
 #include "net/xds_message.h"
@@ -358,6 +359,25 @@ TEST_F(StatusCommandTest, RowsSayWhatEachSidecarAckedAndItsLastNack) {
               json.out.c_str());
   auto doc = base::ParseJson(json.out);
   ASSERT_TRUE(doc.has_value()) << json.out;
+  // -o yaml: the same document (age_s may have ticked between the two runs: compared apart).
+  RunResult yaml = Status({"--admin", admin_, "-o", "yaml"});
+  ASSERT_EQ(yaml.code, 0) << yaml.err;
+  {
+    auto from_yaml = config::ParseYamlDocuments(yaml.out, "status.yaml");
+    ASSERT_TRUE(from_yaml.has_value() && from_yaml->size() == 1u) << yaml.out;
+    auto from_json = config::ParseJson(json.out, "status.json");
+    ASSERT_TRUE(from_json.has_value());
+    auto without_age = [](config::Node n) {
+      for (config::Node& s : n.MappingAt("sidecars").items()) {
+        if (config::Node* nack = s.Find("last_nack"); nack != nullptr && nack->IsMapping()) {
+          nack->Set("age_s", config::Node::Int(0));
+        }
+      }
+      return n;
+    };
+    EXPECT_EQ(without_age((*from_yaml)[0]), without_age(*from_json)) << yaml.out;
+    EXPECT_EQ(yaml.out.rfind("replica:\n  admin: ", 0), 0u) << yaml.out;
+  }
   const base::JsonValue root = doc->root();
   EXPECT_EQ(root.Find("replica")->Find("admin")->AsString(), admin_);
   EXPECT_EQ(root.Find("replica")->Find("ready")->AsBool(), true);
@@ -389,7 +409,7 @@ TEST_F(StatusCommandTest, RowsSayWhatEachSidecarAckedAndItsLastNack) {
 }
 
 TEST_F(StatusCommandTest, UsageAndUnreachableAdmin) {
-  RunResult bad = Status({"--admin", admin_, "--output", "yaml"});
+  RunResult bad = Status({"--admin", admin_, "--output", "xml"});
   EXPECT_EQ(bad.code, 2) << bad.out << bad.err;
   RunResult no_port = Status({"--admin", "127.0.0.1"});
   EXPECT_EQ(no_port.code, 2) << no_port.out << no_port.err;
