@@ -154,12 +154,15 @@ Result<void> SetUpLogging(const LogOptions& options, std::string_view default_lo
   if (!level) return std::unexpected(std::move(level).error());
   auto format = ParseLogFormat(options.format);
   if (!format) return std::unexpected(std::move(format).error());
+  auto make = [&options](const std::string& name) {
+    return options.to_stdout ? spdlog::stdout_color_mt(name) : spdlog::stderr_color_mt(name);
+  };
   for (const char* name : kLoggerNames) {
-    if (!spdlog::get(name)) spdlog::stderr_color_mt(name);
+    if (!spdlog::get(name)) make(name);
   }
   const std::string main_name(default_logger);
   std::shared_ptr<spdlog::logger> main = spdlog::get(main_name);
-  if (!main) main = spdlog::stderr_color_mt(main_name);
+  if (!main) main = make(main_name);
   spdlog::set_default_logger(main);
   // Both apply to every registered logger and to the ones created later (e.g. lazily by name).
   spdlog::set_formatter(MakeLogFormatter(*format));

@@ -2,7 +2,8 @@
 // picket-init).
 //
 // Owns: the line format (text or JSON lines), the accepted level names, and the named loggers by
-// concern (conn, policy, xds, inject, admin) writing to stderr. Every line carries an RFC 3339
+// concern (conn, policy, xds, inject, admin) writing to stderr (or stdout: LogOptions::to_stdout,
+// e.g. picket-proxy's bootstrap `process_log: stdout`). Every line carries an RFC 3339
 // UTC time with milliseconds, the level, the logger name and the message:
 //   text: 2026-12-07T02:51:23.123Z info conn [c42] ...
 //   json: {"time":"2026-12-07T02:51:23.123Z","level":"info","logger":"conn","msg":"[c42] ..."}
@@ -37,6 +38,9 @@ inline constexpr std::array<const char*, 5> kLoggerNames = {"conn", "policy", "x
 struct LogOptions {
   std::string level = "info";   // one of kLogLevels
   std::string format = "text";  // one of kLogFormats
+  // stdout instead of stderr (one stream for `kubectl logs` and log shippers that keep only
+  // stdout). Each line is flushed on its own under spdlog's console mutex.
+  bool to_stdout = false;
 };
 
 // Errors name the flag and the allowed set.
@@ -47,9 +51,9 @@ struct LogOptions {
 // sink).
 std::unique_ptr<spdlog::formatter> MakeLogFormatter(LogFormat format);
 
-// Creates the loggers of kLoggerNames (stderr) plus `default_logger` as spdlog's default logger
-// (what spdlog::info() writes to, e.g. "control"), and applies the format and level to all of
-// them and to any logger created later.
+// Creates the loggers of kLoggerNames (stderr, or stdout with `to_stdout`) plus `default_logger` as
+// spdlog's default logger (what spdlog::info() writes to, e.g. "control"), and applies the format
+// and level to all of them and to any logger created later.
 [[nodiscard]] Result<void> SetUpLogging(const LogOptions& options, std::string_view default_logger);
 
 }  // namespace picket::base

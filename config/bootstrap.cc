@@ -252,7 +252,8 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   Bootstrap b;
   if (!r.CheckMap(root, "",
                   {"node", "listeners", "admin", "flow_log", "limits", "timeouts",
-                   "recheck_on_policy_change", "policy_file", "workers", "xds", "udp_sctp"})) {
+                   "recheck_on_policy_change", "policy_file", "workers", "xds", "udp_sctp",
+                   "process_log"})) {
     return b;
   }
   if (root["node"].IsDefined()) {
@@ -355,6 +356,12 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   }
 
   r.Bool(root, "", "recheck_on_policy_change", &b.recheck_on_policy_change);
+  if (r.String(root, "", "process_log", &b.process_log) && b.process_log != "stderr" &&
+      b.process_log != "stdout") {
+    r.Fail(
+        root["process_log"], "process_log",
+        "Unsupported value: \"" + b.process_log + "\": supported values: \"stderr\", \"stdout\"");
+  }
   r.String(root, "", "policy_file", &b.policy_file);
   r.Uint(root, "", "workers", &b.workers, 0, 256);
 

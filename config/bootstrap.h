@@ -109,6 +109,9 @@ struct Bootstrap {
   Timeouts timeouts;
   UdpSctp udp_sctp;
   bool recheck_on_policy_change = true;
+  // Where the process log (base/log.h) goes: "stderr" (default) or "stdout", so that it and the
+  // flow log (flow_log.path: stdout) share one stream for `kubectl logs` and log shippers.
+  std::string process_log = "stderr";
   std::string policy_file;  // may be empty when xds is set
   uint32_t workers = 0;     // 0: number of cores
   std::optional<Xds> xds;

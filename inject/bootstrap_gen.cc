@@ -131,6 +131,10 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   if (p.outbound_port == p.inbound_port) {
     return std::unexpected(Error::Of("--outbound-port and --inbound-port must differ"));
   }
+  if (!p.process_log.empty() && p.process_log != "stdout" && p.process_log != "stderr") {
+    return std::unexpected(
+        Error::At("--process-log", "\"" + p.process_log + "\" is not stdout or stderr"));
+  }
   if (p.metrics_port != 0 &&
       (p.metrics_port == p.outbound_port || p.metrics_port == p.inbound_port)) {
     return std::unexpected(
@@ -151,6 +155,7 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   if (!p.admin_socket.empty()) admin.Set("socket", Node::String(p.admin_socket));
   if (p.metrics_port != 0) admin.Set("metrics_port", Node::Int(p.metrics_port));
   if (!p.flow_log.empty()) b.Set("flow_log", Node::Mapping()).Set("path", Node::String(p.flow_log));
+  if (!p.process_log.empty()) b.Set("process_log", Node::String(p.process_log));
   // Written either way: the opt-out is explicit in the file the sidecar reads.
   Node& udp_sctp = b.Set("udp_sctp", Node::Mapping());
   udp_sctp.Set("enforce", Node::Bool(p.udp_sctp));

@@ -41,6 +41,8 @@ struct BootstrapParams {
   // /stats/prometheus only); 0 leaves it out.
   uint16_t metrics_port = 0;
   std::string flow_log;  // "" keeps the proxy's default (stdout)
+  // "stdout" or "stderr": the bootstrap's process_log; "" keeps the proxy's default (stderr).
+  std::string process_log;
   // UDP and SCTP: a verdict per new flow from NFQUEUE `nfqueue` (picket-init's --nfqueue);
   // false is the explicit opt-out (picket-init --udp-sctp=false).
   bool udp_sctp = true;

@@ -291,6 +291,11 @@ int main(int argc, char** argv) {
   bootstrap_cmd->add_option("--flow-log", p.flow_log, "Flow log path (default: stdout)")
       ->type_name("PATH");
   bootstrap_cmd
+      ->add_option("--process-log", p.process_log,
+                   "The proxy's own log: stderr (default) or stdout, with the flow log")
+      ->check(CLI::IsMember({"stdout", "stderr"}))
+      ->type_name("stdout|stderr");
+  bootstrap_cmd
       ->add_option("--udp-sctp", p.udp_sctp,
                    "Enforce UDP and SCTP (needs NET_ADMIN); false: not enforced")
       ->type_name("BOOL")

@@ -1,6 +1,7 @@
 #include "proxy/flow_log.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -295,11 +296,32 @@ void FlowLog::WriterMain() {
   }
 }
 
+std::vector<std::string_view> WholeLineChunks(std::string_view lines, size_t limit) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start < lines.size()) {
+    size_t end = start;
+    while (end < lines.size()) {
+      const size_t nl = lines.find('\n', end);
+      const size_t next = nl == std::string_view::npos ? lines.size() : nl + 1;
+      if (end > start && next - start > limit) break;  // a line longer than limit goes alone
+      end = next;
+    }
+    out.push_back(lines.substr(start, end - start));
+    start = end;
+  }
+  return out;
+}
+
 void FlowLog::WriteLines(const std::string& lines) {
   if (file_) {
     file_->Write(lines);
-  } else {
-    WriteAll(STDOUT_FILENO, lines);
+    return;
+  }
+  // stdout is usually a pipe the process log may share (bootstrap process_log: stdout): a write
+  // of at most PIPE_BUF bytes is atomic there, so a process-log line never lands in a record.
+  for (std::string_view chunk : WholeLineChunks(lines, PIPE_BUF)) {
+    WriteAll(STDOUT_FILENO, std::string(chunk));
   }
 }
 

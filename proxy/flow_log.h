@@ -2,7 +2,8 @@
 //
 // Owns: `FlowLog`. Workers call Submit() (a lock, the admission decision and a queue push; no
 // I/O, no rendering); a dedicated writer thread renders records to JSON lines in batches, writes
-// them to the sink (a size-rotated file, or stdout) and keeps the most recent ones for /flows.
+// them to the sink (a size-rotated file of our own, RotatingFile, or stdout in chunks of whole
+// lines a pipe writes atomically: WholeLineChunks) and keeps the most recent ones for /flows.
 //
 // Admission (proxy/flow_budget.h): a per-source token bucket, then a global lines-per-second
 // budget at Submit and a global bytes-per-second budget after rendering, both with a quarter
@@ -27,6 +28,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -56,6 +58,12 @@ class RotatingFile {
   int fd_ = -1;
   uint64_t size_ = 0;
 };
+
+// `lines` (whole lines, each ending in '\n') cut into consecutive chunks of whole lines of at
+// most `limit` bytes each; a line longer than `limit` is a chunk of its own. The stdout sink
+// writes each chunk with one write(): up to PIPE_BUF a pipe write is atomic, so the process log
+// sharing stdout (bootstrap process_log: stdout) never splits a record.
+std::vector<std::string_view> WholeLineChunks(std::string_view lines, size_t limit);
 
 class FlowLog {
  public:

@@ -1,8 +1,9 @@
 // proxy/main.cc — `picket-proxy --config bootstrap.yaml`: the per-pod sidecar.
 //
 // Reads and validates the bootstrap (every error, `file:line: field: reason`, exit 2), sets up
-// the loggers (base/log.h), starts the Proxy on the main loop and runs until SIGTERM has drained
-// the connections (exit 0). A start failure (e.g. a port in use) is logged and exits 1.
+// the loggers (base/log.h; on stdout with `process_log: stdout`), starts the Proxy on the main loop
+// and runs until SIGTERM has drained the connections (exit 0). A start failure (e.g. a port in use)
+// is logged and exits 1.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
 
   // A write to a socket the peer has closed must be an EPIPE, not a signal.
   signal(SIGPIPE, SIG_IGN);
+  log.to_stdout = bootstrap->process_log == "stdout";
   if (auto logging = picket::base::SetUpLogging(log, "admin"); !logging) {
     std::fprintf(stderr, "picket-proxy: %s\n", logging.error().ToString().c_str());
     return picket::base::kUsageExit;

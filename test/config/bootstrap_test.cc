@@ -29,6 +29,7 @@ TEST(BootstrapTest, MinimalGetsDefaults) {
   EXPECT_EQ(b->admin.host, "127.0.0.1");
   EXPECT_EQ(b->admin.port, 15000);
   EXPECT_FALSE(b->admin.metrics_port.has_value());  // no metrics listener unless asked
+  EXPECT_EQ(b->process_log, "stderr");
   EXPECT_EQ(b->flow_log.path, "stdout");
   EXPECT_FALSE(b->flow_log.log_allowed);
   EXPECT_EQ(b->flow_log.lines_per_second, 1000u);
@@ -61,6 +62,7 @@ flow_log:
 limits: {max_connections: 100, buffer_size: 32Ki, pipe_size: 256Ki, splice: false}
 timeouts: {connect: 250ms, idle: 10m, drain: 2s}
 recheck_on_policy_change: false
+process_log: stdout
 workers: 2
 xds:
   address: control.picket:15010
@@ -85,6 +87,7 @@ xds:
   EXPECT_EQ(b->timeouts.connect, std::chrono::milliseconds(250));
   EXPECT_EQ(b->timeouts.idle, std::chrono::minutes(10));
   EXPECT_FALSE(b->recheck_on_policy_change);
+  EXPECT_EQ(b->process_log, "stdout");
   EXPECT_EQ(b->workers, 2u);
   ASSERT_TRUE(b->xds);
   EXPECT_EQ(b->xds->address, "control.picket:15010");
@@ -145,6 +148,7 @@ timeouts: {idle: 5 minutes, drain: 0s}
 limits: {buffer_size: 12}
 recheck_on_policy_change: maybe
 workers: -1
+process_log: syslog
 )",
                           "bad.yaml");
   ASSERT_FALSE(b);
@@ -159,6 +163,8 @@ workers: -1
            "bad.yaml:8: limits.buffer_size: must be between 4096 and 16777216 bytes",
            "bad.yaml:9: recheck_on_policy_change: must be true or false",
            "bad.yaml:10: workers: must be a non-negative integer",
+           "bad.yaml:11: process_log: Unsupported value: \"syslog\": supported values: "
+           "\"stderr\", \"stdout\"",
            "policy_file: Required value",
        }) {
     EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;

@@ -147,6 +147,25 @@ TEST(Bootstrap, MetricsPort) {
   EXPECT_EQ(refused.error().field, "--metrics-port");
 }
 
+// --process-log: the bootstrap's process_log, as the proxy reads it.
+TEST(Bootstrap, ProcessLog) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7"};
+  p.policy_file = "/etc/picket/policy.json";
+  p.process_log = "stdout";
+  auto doc = BuildBootstrap(p);
+  ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
+  auto parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  EXPECT_EQ(parsed->process_log, "stdout");
+  p.process_log = "syslog";
+  auto refused = BuildBootstrap(p);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().field, "--process-log");
+}
+
 TEST(Bootstrap, RejectsBadInput) {
   BootstrapParams ok;
   ok.ns = "a";

@@ -97,6 +97,10 @@ std::string Body(const std::string& response) {
 
 class AdminBinaryTest : public ::testing::Test {
  protected:
+  // Bootstrap `process_log: stdout`: the log is read from the proxy's stdout and its stderr is
+  // kept apart (other_) to show it stays empty.
+  virtual bool ProcessLogOnStdout() const { return false; }
+
   void SetUp() override {
     char made[] = "/tmp/picket-admin-XXXXXX";  // sun_path is 108 bytes: not TEST_TMPDIR
     ASSERT_NE(mkdtemp(made), nullptr) << std::strerror(errno);
@@ -109,22 +113,27 @@ class AdminBinaryTest : public ::testing::Test {
                            << "listeners: {outbound_port: " << FreePort()
                            << ", inbound_port: " << FreePort() << "}\n"
                            << "admin: {address: \"127.0.0.1:" << admin_port_
-                           << "\", socket: " << socket_ << "}\n";
+                           << "\", socket: " << socket_ << "}\n"
+                           << (ProcessLogOnStdout() ? "process_log: stdout\n" : "");
     int err[2];
     ASSERT_EQ(pipe2(err, O_CLOEXEC), 0);
+    int other[2];
+    ASSERT_EQ(pipe2(other, O_CLOEXEC), 0);
     const std::string binary = picket::testing::RunfilePath("proxy/picket-proxy");
     pid_ = fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
-      dup2(err[1], 2);
       const int null = open("/dev/null", O_RDWR);
       dup2(null, 0);
-      dup2(null, 1);
+      dup2(err[1], ProcessLogOnStdout() ? 1 : 2);
+      dup2(other[1], ProcessLogOnStdout() ? 2 : 1);
       execl(binary.c_str(), binary.c_str(), "--config", config_.c_str(), nullptr);
       _exit(127);
     }
     close(err[1]);
+    close(other[1]);
     stderr_ = err[0];
+    other_ = other[0];
     pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
     ASSERT_GE(pidfd_, 0) << std::strerror(errno);
     // The start line is logged once every listener and the admin endpoints are bound.
@@ -138,10 +147,11 @@ class AdminBinaryTest : public ::testing::Test {
     }
     if (pidfd_ >= 0) close(pidfd_);
     if (stderr_ >= 0) close(stderr_);
+    if (other_ >= 0) close(other_);
     std::filesystem::remove_all(dir_);
   }
 
-  // Reads the proxy's stderr until `text` appears or it ends; bounded by a 20 s deadline.
+  // Reads the proxy's log stream until `text` appears or it ends; bounded by a 20 s deadline.
   bool ReadStderrUntil(const std::string& text) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (log_.find(text) == std::string::npos) {
@@ -172,7 +182,8 @@ class AdminBinaryTest : public ::testing::Test {
   uint16_t admin_port_ = 0;
   pid_t pid_ = -1;
   int pidfd_ = -1;
-  int stderr_ = -1;
+  int stderr_ = -1;  // the stream the process log goes to
+  int other_ = -1;   // the other one of stdout and stderr
   bool reaped_ = false;
 };
 
@@ -214,6 +225,29 @@ TEST_F(AdminBinaryTest, QuitQuitQuitOnTheAdminSocketExitsZero) {
   ASSERT_TRUE(WIFEXITED(status)) << status << "\n" << log_;
   EXPECT_EQ(WEXITSTATUS(status), 0) << log_;
   EXPECT_NE(log_.find("quitquitquit"), std::string::npos) << log_;
+}
+
+// Bootstrap `process_log: stdout`: the process log is on stdout (one stream with the flow log,
+// whose default path is stdout), stderr stays empty to the end.
+class ProcessLogOnStdoutTest : public AdminBinaryTest {
+ protected:
+  bool ProcessLogOnStdout() const override { return true; }
+};
+
+TEST_F(ProcessLogOnStdoutTest, StartAndExitLinesAreOnStdout) {
+  // SetUp found the start line on stdout.
+  EXPECT_NE(log_.find(" info admin picket-proxy shop/web-0: outbound"), std::string::npos) << log_;
+  const std::string response = UnixRequest(socket_, "POST", "/quitquitquit");
+  EXPECT_TRUE(response.starts_with("HTTP/1.1 200")) << response;
+  const int status = WaitForExit();
+  ASSERT_NE(status, -1) << "picket-proxy did not exit within 20 s\n" << log_;
+  ReadStderrUntil("\x01");  // the rest of stdout, up to EOF
+  EXPECT_NE(log_.find("quitquitquit"), std::string::npos) << log_;
+  std::string err;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(other_, buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(err, "");
 }
 
 }  // namespace

@@ -99,6 +99,34 @@ class FlowLogTest : public ::testing::Test {
   size_t offset_ = 0;
 };
 
+// The stdout sink's writes: whole lines, each chunk at most the limit (PIPE_BUF in the sink),
+// a longer line alone, nothing lost or reordered.
+TEST(WholeLineChunksTest, PacksWholeLinesUpToTheLimit) {
+  const std::string a(5, 'a'), b(3, 'b'), c(9, 'c');
+  const std::string lines = a + "\n" + b + "\n" + c + "\n" + b + "\n";
+  const std::vector<std::string_view> chunks = WholeLineChunks(lines, 10);
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[0], a + "\n" + b + "\n");  // 10 bytes: fits exactly
+  EXPECT_EQ(chunks[1], c + "\n");             // 10 bytes
+  EXPECT_EQ(chunks[2], b + "\n");
+  const std::string long_line = std::string(25, 'x') + "\n";
+  const std::string with_long = b + "\n" + long_line + b + "\n";  // outlives the views
+  const std::vector<std::string_view> alone = WholeLineChunks(with_long, 10);
+  ASSERT_EQ(alone.size(), 3u);
+  EXPECT_EQ(alone[1], long_line);
+  EXPECT_TRUE(WholeLineChunks("", 10).empty());
+  // PIPE_BUF-sized chunks of a real batch: every chunk ends a line, the concatenation is exact.
+  std::string batch;
+  for (int i = 0; i < 500; ++i) batch += std::string(static_cast<size_t>(40 + i % 90), 'r') + "\n";
+  std::string joined;
+  for (std::string_view chunk : WholeLineChunks(batch, 4096)) {
+    EXPECT_LE(chunk.size(), 4096u);
+    EXPECT_EQ(chunk.back(), '\n');
+    joined += chunk;
+  }
+  EXPECT_EQ(joined, batch);
+}
+
 TEST_F(FlowLogTest, GlobalBudgetHoldsUnderAThousandSourceFlood) {
   Start();
   uint64_t submitted = 0, written = 0, reported = 0;
