@@ -1,5 +1,6 @@
 // The real picket-proxy binary's admin: its /stats/prometheus passes the real promtool with only
-// the documented lint notes (README "Sidecar metrics"), /server_info describes the process, the
+// the documented lint notes (README "Sidecar metrics"), on the admin endpoints and on the
+// metrics listener (which serves nothing else), /server_info describes the process, the
 // TCP endpoint refuses /quitquitquit, and POST /quitquitquit on admin.socket makes the process
 // exit 0 (waited for through a pidfd, with a deadline; no sleeps).
 #include <arpa/inet.h>
@@ -107,13 +108,16 @@ class AdminBinaryTest : public ::testing::Test {
     dir_ = made;
     socket_ = dir_ + "/admin/admin.sock";
     admin_port_ = FreePort();
+    metrics_port_ = FreePort();
     config_ = dir_ + "/bootstrap.yaml";
-    std::ofstream(config_) << "node: {namespace: shop, name: web-0, ips: [10.0.0.1]}\n"
+    // The pod's address is loopback here: the metrics listener binds node.ips.
+    std::ofstream(config_) << "node: {namespace: shop, name: web-0, ips: [127.0.0.1]}\n"
                            << "policy_file: " << dir_ << "/policy.json\n"
                            << "listeners: {outbound_port: " << FreePort()
                            << ", inbound_port: " << FreePort() << "}\n"
                            << "admin: {address: \"127.0.0.1:" << admin_port_
-                           << "\", socket: " << socket_ << "}\n"
+                           << "\", socket: " << socket_ << ", metrics_port: " << metrics_port_
+                           << "}\n"
                            << (ProcessLogOnStdout() ? "process_log: stdout\n" : "");
     int err[2];
     ASSERT_EQ(pipe2(err, O_CLOEXEC), 0);
@@ -180,6 +184,7 @@ class AdminBinaryTest : public ::testing::Test {
 
   std::string dir_, socket_, config_, log_;
   uint16_t admin_port_ = 0;
+  uint16_t metrics_port_ = 0;
   pid_t pid_ = -1;
   int pidfd_ = -1;
   int stderr_ = -1;  // the stream the process log goes to
@@ -196,6 +201,23 @@ TEST_F(AdminBinaryTest, MetricsPassPromtoolWithOnlyTheDocumentedNotes) {
   // The TCP endpoint serves the same families.
   const std::string tcp = Body(TcpRequest(admin_port_, "GET", "/stats/prometheus"));
   EXPECT_EQ(picket::testing::PromtoolUnexpected(tcp, kDocumentedLintNotes), "") << tcp;
+}
+
+// The metrics listener (admin.metrics_port, what Prometheus scrapes from outside the pod): the
+// same families for promtool, and nothing else — /quitquitquit there is a 404 and the process
+// keeps running.
+TEST_F(AdminBinaryTest, MetricsPortServesOnlyStats) {
+  const std::string response = TcpRequest(metrics_port_, "GET", "/stats/prometheus");
+  ASSERT_TRUE(response.starts_with("HTTP/1.1 200")) << response;
+  EXPECT_EQ(picket::testing::PromtoolUnexpected(Body(response), kDocumentedLintNotes), "")
+      << response;
+  for (const char* method : {"POST", "GET"}) {
+    for (const char* path : {"/quitquitquit", "/drain_listeners", "/config_dump", "/"}) {
+      const std::string r = TcpRequest(metrics_port_, method, path);
+      EXPECT_TRUE(r.starts_with("HTTP/1.1 404")) << method << " " << path << ": " << r;
+    }
+  }
+  EXPECT_TRUE(TcpRequest(admin_port_, "GET", "/ready").starts_with("HTTP/1.1 503")) << "alive";
 }
 
 TEST_F(AdminBinaryTest, ServerInfoDescribesTheProcess) {
