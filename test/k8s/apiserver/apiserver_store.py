@@ -497,7 +497,7 @@ def token_review(store, body, now):
     extra = {}
     if "pod" in k8s:
         pod = store.objects["pods"].get((ns, k8s["pod"]["name"]))
-        if pod is None:
+        if pod is None or pod["metadata"]["uid"] != k8s["pod"]["uid"]:
             return refused("Token has been invalidated")
         extra = {"authentication.kubernetes.io/pod-name": [k8s["pod"]["name"]],
                  "authentication.kubernetes.io/pod-uid": [k8s["pod"]["uid"]]}

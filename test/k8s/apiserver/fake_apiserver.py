@@ -267,13 +267,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return False
         store = self.server.store
         resource = "tokenreviews" if is_review else "serviceaccounts/token"
+        body = self.read_body()  # first: an injected failure leaves the connection usable
         with store.cond:
             by_verb = store.stats["requests"].setdefault("create", {})
             by_verb[resource] = by_verb.get(resource, 0) + 1
             self.inject_failure(store, path)
         if method != "POST":
             raise method_not_allowed()
-        body = self.read_body()
         with store.cond:
             now = time.time() + store.token_clock_offset
             if is_review:
