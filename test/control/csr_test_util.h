@@ -22,6 +22,7 @@ enum class CsrKey { kP256, kP384, kRsa1024, kRsa2048 };
 
 struct TestCsr {
   std::string pem;
+  std::string key_pem;         // the private key (PKCS#8 PEM), for the TLS identity
   std::string public_key_der;  // SubjectPublicKeyInfo, to compare with the issued leaf's
 };
 
@@ -71,6 +72,15 @@ inline TestCsr MakeTestCsr(CsrKey type, const std::string& uri, bool forge = fal
   X509_REQ_sign(req, key, EVP_sha256());
   TestCsr out;
   out.public_key_der = PublicKeyDer(key);
+  {
+    BIO* kbio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(kbio, key, nullptr, nullptr, 0, nullptr, nullptr);
+    const uint8_t* kdata = nullptr;
+    size_t klen = 0;
+    BIO_mem_contents(kbio, &kdata, &klen);
+    out.key_pem.assign(reinterpret_cast<const char*>(kdata), klen);
+    BIO_free(kbio);
+  }
   EVP_PKEY* other = nullptr;
   if (forge) {
     other = NewTestKey(type);

@@ -13,11 +13,13 @@
 #include <fstream>
 
 #include "base/json.h"
+#include "control/csr_server.h"
 #include "control/serve.h"
 #include "control/source/from_flags.h"
 #include "net/http_client.h"
 #include "proxy/xds/policy_source.h"
 #include "proxy/xds/xds_client.h"
+#include "test/control/csr_test_util.h"
 #include "test/control/source/fake_apiserver_process.h"
 #include "test/control/xds_test_util.h"
 
@@ -74,6 +76,8 @@ class KubernetesServeTest : public ::testing::Test {
     options_.tls_key = write("server-key.pem", pki_.server.key_pem);
     options_.tls_ca = write("ca.pem", pki_.ca.cert_pem);
     options_.debounce_ms = 0;
+    options_.csr_listen = "127.0.0.1:0";
+    options_.ca_key = write("ca-key.pem", pki_.ca.key_pem);
     source::SourceFlags flags;
     flags.kubeconfig = options_.kubeconfig;
     flags.debounce_ms = 0;
@@ -111,6 +115,11 @@ class KubernetesServeTest : public ::testing::Test {
 
   // What kubectl would send (the current token), waiting for the answer.
   int Api(const std::string& method, const std::string& target, const std::string& body = "") {
+    return ApiBody(method, target, body).first;
+  }
+
+  std::pair<int, std::string> ApiBody(const std::string& method, const std::string& target,
+                                      const std::string& body = "") {
     net::HttpClientRequest request;
     request.method = method;
     request.target = target;
@@ -121,13 +130,57 @@ class KubernetesServeTest : public ::testing::Test {
           "Content-Type", method == "PATCH" ? "application/merge-patch+json" : "application/json");
     }
     int status = -1;
-    kubectl_->Send(std::move(request),
-                   [&](base::Result<net::HttpClientResponse> r) { status = r ? r->status : 0; });
+    std::string text;
+    kubectl_->Send(std::move(request), [&](base::Result<net::HttpClientResponse> r) {
+      status = r ? r->status : 0;
+      if (r) text = r->body;
+    });
     EXPECT_TRUE(RunUntil(&loop_, [&] { return status >= 0; }));
-    return status;
+    return {status, text};
   }
 
-  void StartSidecar() {
+  // What the sidecar does with its projected token: a P-256 key, a CSR, the chain back.
+  std::optional<control::PemPair> IssueFor(const std::string& pod) {
+    auto [status, body] = ApiBody(
+        "POST", "/api/v1/namespaces/prod/serviceaccounts/default/token",
+        R"({"spec":{"audiences":["picket"],"boundObjectRef":{"kind":"Pod","apiVersion":"v1",)"
+        R"("name":")" +
+            pod + R"("}}})");
+    EXPECT_EQ(status, 201) << body;
+    auto doc = base::ParseJson(body);
+    if (!doc) return std::nullopt;
+    const std::string token(doc->root().Find("status")->Find("token")->AsString().value_or(""));
+    const auto csr = testing::MakeTestCsr(testing::CsrKey::kP256, "ignored");
+    net::HttpClientOptions o;
+    o.host = "127.0.0.1";
+    o.port = server_->csr_port();
+    o.tls = *net::TlsContext::CreateClient(pki_.ca.cert_pem);
+    net::HttpClient client(&loop_, o);
+    net::HttpClientRequest request;
+    request.method = "POST";
+    request.target = std::string(kSignPath);
+    request.headers = {{"Authorization", "Bearer " + token}};
+    base::JsonWriter w;
+    w.BeginObject().Member("csr", csr.pem).EndObject();
+    request.body = w.Take();
+    std::optional<control::PemPair> out;
+    bool done = false;
+    client.Send(std::move(request), [&](base::Result<net::HttpClientResponse> r) {
+      done = true;
+      EXPECT_TRUE(r.has_value() && r->status == 200) << (r ? r->body : r.error().ToString());
+      if (!r || r->status != 200) return;
+      auto reply = base::ParseJson(r->body);
+      if (!reply) return;
+      out = control::PemPair{
+          std::string(reply->root().Find("certificate_chain")->AsString().value_or("")),
+          csr.key_pem};
+    });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return done; }));
+    client.Close();
+    return out;
+  }
+
+  void StartSidecar(std::optional<control::PemPair> identity = {}) {
     source_ = std::make_unique<proxy::xds::PolicySource>(
         "prod", "web", [this](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
           applied_ = std::move(p);
@@ -136,7 +189,7 @@ class KubernetesServeTest : public ::testing::Test {
         });
     proxy::xds::XdsClientOptions o;
     o.server = "127.0.0.1:" + std::to_string(server_->xds_port());
-    o.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod("prod", "web"));
+    o.tls = pki_.Context(net::TlsRole::kClient, identity ? *identity : pki_.Pod("prod", "web"));
     o.node = {"test", "prod", "web", "test"};
     o.subscriptions = source_->Subscriptions();
     auto client = proxy::xds::XdsClient::Create(&loop_, std::move(o), source_.get());
@@ -163,6 +216,21 @@ class KubernetesServeTest : public ::testing::Test {
   policy::EndpointPolicyPtr applied_;
   std::vector<Clock::time_point> applied_at_;
 };
+
+TEST_F(KubernetesServeTest, SidecarWithAnIssuedCertificateGetsItsPolicy) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  auto identity = IssueFor("web");
+  ASSERT_TRUE(identity.has_value());
+  StartSidecar(identity);  // the mutual-TLS stream opens with the issued certificate
+  EXPECT_TRUE(Allowed(80));
+  ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return !Allowed(80); }));
+  EXPECT_TRUE(Allowed(5432));
+  const std::string metrics = server_->PrometheusText();
+  EXPECT_NE(metrics.find("picket_control_certificates_issued_total 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("picket_control_token_reviews_total 1\n"), std::string::npos);
+}
 
 TEST_F(KubernetesServeTest, ApiWritesChangeWhatTheSidecarEnforces) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
