@@ -18,6 +18,7 @@
 #include "control/source/from_flags.h"
 #include "net/http_client.h"
 #include "proxy/xds/policy_source.h"
+#include "proxy/xds/xds_agent.h"
 #include "proxy/xds/xds_client.h"
 #include "test/control/csr_test_util.h"
 #include "test/control/source/fake_apiserver_process.h"
@@ -77,6 +78,7 @@ class KubernetesServeTest : public ::testing::Test {
     options_.tls_ca = write("ca.pem", pki_.ca.cert_pem);
     options_.debounce_ms = 0;
     options_.csr_listen = "127.0.0.1:0";
+    options_.cert_validity_s = 3;  // sidecars in token mode renew every 2 s
     options_.ca_key = write("ca-key.pem", pki_.ca.key_pem);
     source::SourceFlags flags;
     flags.kubeconfig = options_.kubeconfig;
@@ -230,6 +232,55 @@ TEST_F(KubernetesServeTest, SidecarWithAnIssuedCertificateGetsItsPolicy) {
   EXPECT_NE(metrics.find("picket_control_certificates_issued_total 1\n"), std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("picket_control_token_reviews_total 1\n"), std::string::npos);
+}
+
+// The sidecar's own flow (proxy/xds/xds_agent.h in token mode): only a token file and the CA
+// bundle; the certificate is issued, the stream opens with it, and it is renewed (3 s
+// certificates, renewed at 2 s) while the stream and the policy stay.
+TEST_F(KubernetesServeTest, TokenModeAgentObtainsRenewsAndKeepsItsStream) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  auto [status, body] =
+      ApiBody("POST", "/api/v1/namespaces/prod/serviceaccounts/default/token",
+              R"({"spec":{"audiences":["picket"],"expirationSeconds":3600,)"
+              R"("boundObjectRef":{"kind":"Pod","apiVersion":"v1","name":"web"}}})");
+  ASSERT_EQ(status, 201) << body;
+  auto doc = base::ParseJson(body);
+  ASSERT_TRUE(doc.has_value());
+  const std::string token_file = (dir_ / "token").string();
+  std::ofstream(token_file) << doc->root().Find("status")->Find("token")->AsString().value_or("");
+  proxy::xds::XdsAgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(server_->xds_port());
+  config.ca = options_.tls_ca;
+  config.token_file = token_file;
+  config.csr_address = "127.0.0.1:" + std::to_string(server_->csr_port());
+  config.ns = "prod";
+  config.pod = "web";
+  size_t applies = 0;
+  auto agent = proxy::xds::XdsAgent::Create(
+      &loop_, config, [&](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
+        applied_ = std::move(p);
+        ++applies;
+        return {};
+      });
+  ASSERT_TRUE(agent.has_value()) << agent.error().ToString();
+  (*agent)->Start();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
+  ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return !Allowed(80); }));
+  const size_t applies_before = applies;
+  // Three renewals at 2 s each: the stream stays up throughout, no decision changes.
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return (*agent)->certs()->status().issued >= 4; }, 20000));
+  EXPECT_FALSE(Allowed(80));
+  EXPECT_TRUE(Allowed(5432));
+  EXPECT_EQ(applies, applies_before);
+  EXPECT_EQ((*agent)->status().connects, 1u);
+  EXPECT_EQ((*agent)->status().disconnects, 0u);
+  EXPECT_EQ((*agent)->certs()->status().failures, 0u);
+  EXPECT_EQ(server_->csr()->counters().issued, 4u);
+  bool closed = false;
+  (*agent)->Close([&] { closed = true; });
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
 }
 
 TEST_F(KubernetesServeTest, ApiWritesChangeWhatTheSidecarEnforces) {
