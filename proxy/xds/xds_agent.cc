@@ -1,6 +1,8 @@
 // proxy/xds/xds_agent.cc — see xds_agent.h.
 #include "proxy/xds/xds_agent.h"
 
+#include <chrono>
+
 #include "net/tls.h"
 
 namespace picket::proxy::xds {
@@ -81,6 +83,22 @@ void XdsAgent::Start() {
   }
   started_ = true;
   client_->Start();
+}
+
+std::string XdsAgent::PrometheusText() const {
+  std::string out = client_->PrometheusText();
+  if (!certs_) return out;
+  const CertClientStatus& c = certs_->status();
+  const auto expiry =
+      std::chrono::duration_cast<std::chrono::seconds>(c.expires_at.time_since_epoch()).count();
+  out += "# TYPE picket_xds_certificates_issued_total counter\n";
+  out += "picket_xds_certificates_issued_total " + std::to_string(c.issued) + "\n";
+  out += "# TYPE picket_xds_certificate_failures_total counter\n";
+  out += "picket_xds_certificate_failures_total " + std::to_string(c.failures) + "\n";
+  out += "# TYPE picket_xds_certificate_expiry_timestamp_seconds gauge\n";
+  out += "picket_xds_certificate_expiry_timestamp_seconds " +
+         std::to_string(c.issued > 0 ? expiry : 0) + "\n";
+  return out;
 }
 
 }  // namespace picket::proxy::xds

@@ -71,7 +71,9 @@ class XdsAgent {
 
   const XdsClientStatus& status() const { return client_->status(); }
   std::string StatusJson() const { return client_->StatusJson(); }
-  std::string PrometheusText() const { return client_->PrometheusText(); }
+  // picket_xds_* (XdsClient), and in token mode picket_xds_certificates_issued_total,
+  // picket_xds_certificate_failures_total and picket_xds_certificate_expiry_timestamp_seconds.
+  std::string PrometheusText() const;
   const policy::EndpointPolicyPtr& current() const { return source_->current(); }
   const ServiceMapPtr& service_map() const { return source_->service_map(); }
 

@@ -278,6 +278,9 @@ TEST_F(KubernetesServeTest, TokenModeAgentObtainsRenewsAndKeepsItsStream) {
   EXPECT_EQ((*agent)->status().disconnects, 0u);
   EXPECT_EQ((*agent)->certs()->status().failures, 0u);
   EXPECT_EQ(server_->csr()->counters().issued, 4u);
+  const std::string metrics = (*agent)->PrometheusText();
+  EXPECT_NE(metrics.find("picket_xds_certificates_issued_total 4\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("picket_xds_certificate_failures_total 0\n"), std::string::npos);
   bool closed = false;
   (*agent)->Close([&] { closed = true; });
   EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
