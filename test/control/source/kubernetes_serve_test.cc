@@ -286,6 +286,54 @@ TEST_F(KubernetesServeTest, TokenModeAgentObtainsRenewsAndKeepsItsStream) {
   EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
 }
 
+// A sidecar that starts before its pod has an IP (not yet in the watched state): refused with
+// 503 PodNotSynced, it retries with backoff and gets its certificate once the pod is synced.
+TEST_F(KubernetesServeTest, TokenModeAgentRetriesUntilItsPodIsSynced) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  ASSERT_EQ(Api("POST", "/api/v1/namespaces/prod/pods",
+                R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"late",)"
+                R"("labels":{"app":"late"}},"spec":{"containers":[{"name":"c","image":"x"}]}})"),
+            201);
+  auto [status, body] =
+      ApiBody("POST", "/api/v1/namespaces/prod/serviceaccounts/default/token",
+              R"({"spec":{"audiences":["picket"],"boundObjectRef":{"kind":"Pod","apiVersion":"v1",)"
+              R"("name":"late"}}})");
+  ASSERT_EQ(status, 201) << body;
+  auto doc = base::ParseJson(body);
+  ASSERT_TRUE(doc.has_value());
+  const std::string token_file = (dir_ / "late-token").string();
+  std::ofstream(token_file) << doc->root().Find("status")->Find("token")->AsString().value_or("");
+  proxy::xds::XdsAgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(server_->xds_port());
+  config.ca = options_.tls_ca;
+  config.token_file = token_file;
+  config.csr_address = "127.0.0.1:" + std::to_string(server_->csr_port());
+  config.ns = "prod";
+  config.pod = "late";
+  bool applied = false;
+  auto agent = proxy::xds::XdsAgent::Create(
+      &loop_, config, [&](policy::EndpointPolicyPtr) -> std::expected<void, std::string> {
+        applied = true;
+        return {};
+      });
+  ASSERT_TRUE(agent.has_value()) << agent.error().ToString();
+  (*agent)->Start();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return (*agent)->certs()->status().failures >= 1; }));
+  EXPECT_NE((*agent)->certs()->status().last_error.find("PodNotSynced"), std::string::npos)
+      << (*agent)->certs()->status().last_error;
+  EXPECT_FALSE(applied);
+  EXPECT_EQ((*agent)->status().connects, 0u);  // no stream without a certificate
+  ASSERT_EQ(Api("PATCH", "/api/v1/namespaces/prod/pods/late/status",
+                R"({"status":{"podIP":"10.0.0.9","podIPs":[{"ip":"10.0.0.9"}]}})"),
+            200);
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return applied; }, 15000));
+  EXPECT_EQ((*agent)->certs()->status().issued, 1u);
+  bool closed = false;
+  (*agent)->Close([&] { closed = true; });
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+}
+
 TEST_F(KubernetesServeTest, ApiWritesChangeWhatTheSidecarEnforces) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
   StartSidecar();
