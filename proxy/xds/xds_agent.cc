@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "base/prometheus_text.h"
 #include "net/tls.h"
 
 namespace picket::proxy::xds {
@@ -91,13 +92,15 @@ std::string XdsAgent::PrometheusText() const {
   const CertClientStatus& c = certs_->status();
   const auto expiry =
       std::chrono::duration_cast<std::chrono::seconds>(c.expires_at.time_since_epoch()).count();
-  out += "# TYPE picket_xds_certificates_issued_total counter\n";
-  out += "picket_xds_certificates_issued_total " + std::to_string(c.issued) + "\n";
-  out += "# TYPE picket_xds_certificate_failures_total counter\n";
-  out += "picket_xds_certificate_failures_total " + std::to_string(c.failures) + "\n";
-  out += "# TYPE picket_xds_certificate_expiry_timestamp_seconds gauge\n";
-  out += "picket_xds_certificate_expiry_timestamp_seconds " +
-         std::to_string(c.issued > 0 ? expiry : 0) + "\n";
+  base::PrometheusText p;
+  p.Single("picket_xds_certificates_issued_total", "counter",
+           "Certificates this sidecar obtained from the control server (token flow).", c.issued);
+  p.Single("picket_xds_certificate_failures_total", "counter",
+           "Failed certificate requests (each retried with backoff).", c.failures);
+  p.Single("picket_xds_certificate_expiry_timestamp_seconds", "gauge",
+           "Unix time the current certificate expires (0 before the first).",
+           static_cast<uint64_t>(c.issued > 0 ? expiry : 0));
+  out += p.Take();
   return out;
 }
 
