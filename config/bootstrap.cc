@@ -392,20 +392,33 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
         }
       }
       if (YAML::Node t = n["tls"]; t.IsDefined() && !t.IsNull()) {
-        if (r.CheckMap(t, "xds.tls", {"cert", "key", "ca"})) {
+        if (r.CheckMap(t, "xds.tls", {"cert", "key", "ca", "token_file", "csr_address"})) {
           r.String(t, "xds.tls", "cert", &xds.tls.cert);
           r.String(t, "xds.tls", "key", &xds.tls.key);
           r.String(t, "xds.tls", "ca", &xds.tls.ca);
-          if (xds.tls.cert.empty() != xds.tls.key.empty()) {
-            r.Fail(t, "xds.tls", "cert and key must be given together");
-          } else if (xds.tls.cert.empty() || xds.tls.ca.empty()) {
+          r.String(t, "xds.tls", "token_file", &xds.tls.token_file);
+          r.String(t, "xds.tls", "csr_address", &xds.tls.csr_address);
+          const bool token = !xds.tls.token_file.empty() || !xds.tls.csr_address.empty();
+          if (token && (!xds.tls.cert.empty() || !xds.tls.key.empty())) {
             r.Fail(t, "xds.tls",
-                   "Required value: cert, key and ca (the control server requires mutual TLS)");
+                   "give cert and key, or token_file and csr_address (an issued certificate), "
+                   "not both");
+          } else if (token && (xds.tls.token_file.empty() || xds.tls.csr_address.empty())) {
+            r.Fail(t, "xds.tls", "token_file and csr_address must be given together");
+          } else if (token && !SplitHostPort(xds.tls.csr_address, &host, &port)) {
+            r.Fail(t["csr_address"], "xds.tls.csr_address", "must be host:port");
+          } else if (xds.tls.cert.empty() != xds.tls.key.empty()) {
+            r.Fail(t, "xds.tls", "cert and key must be given together");
+          } else if ((!token && xds.tls.cert.empty()) || xds.tls.ca.empty()) {
+            r.Fail(t, "xds.tls",
+                   "Required value: ca, and cert and key or token_file and csr_address (the "
+                   "control server requires mutual TLS)");
           }
         }
       } else {
         r.Fail(n, "xds.tls",
-               "Required value: cert, key and ca (the control server requires mutual TLS)");
+               "Required value: ca, and cert and key or token_file and csr_address (the "
+               "control server requires mutual TLS)");
       }
     }
     b.xds = std::move(xds);

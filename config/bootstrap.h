@@ -90,6 +90,11 @@ struct Bootstrap {
     std::string cert;
     std::string key;
     std::string ca;
+    // Instead of cert and key: the pod's projected service-account token (audience picket) and
+    // the control server's certificate endpoint (host:port, its --csr-listen); the sidecar's
+    // certificate is issued and renewed from them (control/PROTOCOL.md §7.1).
+    std::string token_file;
+    std::string csr_address;
   };
   static constexpr size_t kMaxXdsFallbacks = 16;
   struct Xds {

@@ -235,6 +235,7 @@ void DecodePod(const YAML::Node& root, const DecodeContext& ctx, Cluster* out) {
   Pod pod;
   pod.ns = meta.ns;
   pod.name = meta.name;
+  pod.uid = PeekString(meta_peek, "uid");
   pod.labels = std::move(meta.labels);
   pod.source = {ctx.file, r.Line(root)};
   YAML::Node spec = Get(root, "spec");

@@ -60,6 +60,9 @@ struct ContainerPort {
 struct Pod {
   std::string ns;
   std::string name;
+  // metadata.uid as the API server assigned it (empty in hand-written manifests): tells a pod
+  // from an earlier one of the same name (certificate issuance, control/csr_server.h).
+  std::string uid;
   Labels labels;
   std::vector<ContainerPort> ports;  // from spec.containers[*].ports and initContainers
   std::vector<std::string> ips;      // status.podIPs (or status.podIP), textual, v4 and/or v6

@@ -9,6 +9,7 @@
 
 #include "base/json.h"
 #include "control/source/from_flags.h"
+#include "control/source/kubeconfig.h"
 #include "net/host_port.h"
 #include "net/tls.h"
 #include "net/xds_message.h"
@@ -69,6 +70,50 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::Create(
       !started) {
     return fail(std::move(started.error()));
   }
+  if (!options.csr_listen.empty()) {
+    if (options.kubeconfig.empty() && !options.in_cluster) {
+      return fail(base::Error::At("--csr-listen",
+                                  "certificate issuance needs the Kubernetes API (TokenReview): "
+                                  "use --kubeconfig or --in-cluster"));
+    }
+    auto csr_hp = net::SplitHostPort(options.csr_listen, /*allow_zero_port=*/true);
+    if (!csr_hp) return fail(AsError(csr_hp.error()).Context("--csr-listen"));
+    if (options.ca_key.empty()) {
+      return fail(base::Error::At("--ca-key", "--csr-listen needs the CA's key to sign with"));
+    }
+    if (options.cert_validity_s == 0 || options.cert_validity_s > 24 * 3600) {
+      return fail(base::Error::At("--cert-validity-s", "must be between 1 and 86400"));
+    }
+    auto ca = CertificateAuthority::Load(options.ca_cert.empty() ? options.tls_ca : options.ca_cert,
+                                         options.ca_key);
+    if (!ca) return fail(AsError(ca.error()).Context("--ca-cert/--ca-key"));
+    auto api = options.in_cluster ? source::LoadInCluster()
+                                  : source::LoadKubeconfig(
+                                        options.kubeconfig,
+                                        {.context = options.kube_context,
+                                         .allow_insecure = options.kube_insecure_skip_tls_verify});
+    if (!api) return fail(AsError(api.error()));
+    auto https = net::TlsContext::CreateServerOnly(credentials->cert_chain_pem,
+                                                   credentials->private_key_pem);
+    if (!https) return fail(AsError(https.error()).Context("--csr-listen"));
+    CsrServerOptions csr;
+    csr.listen_host = csr_hp->first;
+    csr.listen_port = csr_hp->second;
+    csr.trust_domain = options.trust_domain;
+    csr.validity = std::chrono::seconds(options.cert_validity_s);
+    csr.rate_per_s = options.csr_rate;
+    csr.burst = options.csr_burst;
+    csr.max_concurrent_reviews = options.csr_max_reviews;
+    auto server = CsrServer::Create(
+        loop, std::move(csr), std::move(*https), std::move(*ca), std::move(*api),
+        [self](const std::string& ns, const std::string& name) -> std::optional<std::string> {
+          auto it = self->pod_uids_.find(ns + "/" + name);
+          if (it == self->pod_uids_.end()) return std::nullopt;
+          return it->second;
+        });
+    if (!server) return fail(AsError(server.error()));
+    s->csr_ = std::move(*server);
+  }
   if (!options.admin.empty()) {
     auto admin_hp = net::SplitHostPort(options.admin, /*allow_zero_port=*/true);
     if (!admin_hp) return fail(AsError(admin_hp.error()).Context("--admin"));
@@ -87,6 +132,12 @@ void ControlServer::Apply(source::SourceUpdate update) {
   const auto start = std::chrono::steady_clock::now();
   ++reloads_;
   source_errors_ = std::move(update.errors);
+  if (update.cluster) {  // whether or not it compiles: these pods exist now
+    pod_uids_.clear();
+    for (const config::Pod& pod : update.cluster->pods) {
+      if (!pod.uid.empty()) pod_uids_[pod.ns + "/" + pod.name] = pod.uid;
+    }
+  }
   if (!update.cluster) {
     if (update.parsed > 0) {
       spdlog::warn(
@@ -205,6 +256,10 @@ void ControlServer::Close(std::function<void()> done) {
     ++closing_parts_;
     admin_->Close([this] { OneClosed(); });
   }
+  if (csr_) {
+    ++closing_parts_;
+    csr_->Close([this] { OneClosed(); });
+  }
   if (xds_) {
     ++closing_parts_;
     xds_->Close([this] { OneClosed(); });
@@ -242,6 +297,7 @@ int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) 
   out << "xds listening on port " << (*server)->xds_port() << "\n";
   if ((*server)->admin_port() != 0)
     out << "admin listening on port " << (*server)->admin_port() << "\n";
+  if ((*server)->csr_port() != 0) out << "csr listening on port " << (*server)->csr_port() << "\n";
   out.flush();
 
   struct Stopper {

@@ -7,7 +7,8 @@
 // while their sidecar does not enforce them (control/udp_sctp_unenforced.h). An update that fails
 // (an object that does not validate, or a cluster that does not compile) is logged and shown on
 // /status; the last good state keeps being served. Ready (/ready) once the first state from the
-// source is applied.
+// source is applied. With --csr-listen, it also issues each sidecar its pod certificate
+// (control/csr_server.h), checking pods against the source's latest state.
 //
 // Loop-thread only. Close() and run the loop until `done` before destroying.
 #pragma once
@@ -19,11 +20,13 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
 #include "base/json.h"
 #include "config/error.h"
+#include "control/csr_server.h"
 #include "control/flags.h"
 #include "control/serve_admin.h"
 #include "control/source/manifest_source.h"
@@ -57,6 +60,15 @@ struct ServeOptions {
   // A selected pod without a connected sidecar is listed as unprotected only after this long
   // (control/unprotected.h): a reconnecting sidecar or a starting pod is not a gap.
   uint64_t unprotected_grace_ms = 10000;
+  // Per-pod certificate issuance (control/csr_server.h): on when `csr_listen` is set; needs a
+  // Kubernetes source (TokenReview) and the CA's key. The listener serves with --tls-cert.
+  std::string csr_listen;  // e.g. "0.0.0.0:15014"
+  std::string ca_cert;     // default: --tls-ca
+  std::string ca_key;
+  uint64_t cert_validity_s = 24 * 3600;  // at most 24 h
+  double csr_rate = CsrServerOptions{}.rate_per_s;
+  double csr_burst = CsrServerOptions{}.burst;
+  uint64_t csr_max_reviews = CsrServerOptions{}.max_concurrent_reviews;
 };
 
 // Declares the `serve` flags on `sub`, bound to `options` (control/serve_flags.cc).
@@ -74,6 +86,8 @@ class ControlServer {
 
   uint16_t xds_port() const { return xds_->port(); }
   uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+  uint16_t csr_port() const { return csr_ ? csr_->port() : 0; }
+  const CsrServer* csr() const { return csr_.get(); }
   // The first state from the source has been applied.
   bool ready() const { return loaded_once_; }
   std::string StatusJson() const;
@@ -104,6 +118,9 @@ class ControlServer {
   std::unique_ptr<XdsServer> xds_;
   std::unique_ptr<XdsSnapshot> snapshot_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<CsrServer> csr_;
+  // "ns/name" -> metadata.uid of every pod in the source's latest state (issuance checks it).
+  std::unordered_map<std::string, std::string> pod_uids_;
   UnprotectedPods unprotected_;
   UdpSctpUnenforced udp_sctp_;
   config::Errors source_errors_;   // the source's current problems (last good objects in use)

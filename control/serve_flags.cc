@@ -73,6 +73,34 @@ void AddServeFlags(CLI::App& sub, ServeOptions* o) {
                  "Streams one sidecar identity may hold; another closes its oldest")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000}))
       ->capture_default_str();
+  CLI::Option* csr_listen =
+      sub.add_option("--csr-listen", o->csr_listen,
+                     "Issue sidecars their pod certificates here (HTTPS with --tls-cert; "
+                     "POST /picket.v1.Certificates/Sign); needs --kubeconfig or --in-cluster "
+                     "and --ca-key; empty: off")
+          ->type_name("HOST:PORT");
+  sub.add_option("--ca-cert", o->ca_cert,
+                 "CA certificate to sign sidecar certificates with, then its chain (PEM); "
+                 "default: --tls-ca")
+      ->type_name("FILE")
+      ->needs(csr_listen);
+  sub.add_option("--ca-key", o->ca_key, "The signing CA's private key (PEM)")
+      ->type_name("FILE")
+      ->needs(csr_listen);
+  sub.add_option("--cert-validity-s", o->cert_validity_s,
+                 "Lifetime of an issued sidecar certificate, in seconds")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{86400}))
+      ->capture_default_str();
+  sub.add_option("--csr-rate", o->csr_rate, "Certificate requests admitted per second, sustained")
+      ->check(CLI::Range(0.001, 1e6))
+      ->capture_default_str();
+  sub.add_option("--csr-burst", o->csr_burst, "... and at once")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  sub.add_option("--csr-max-reviews", o->csr_max_reviews,
+                 "TokenReviews in flight at once; more requests get 503")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{10000}))
+      ->capture_default_str();
   sub.add_option("--unprotected-grace-ms", o->unprotected_grace_ms,
                  "A selected pod without a connected sidecar counts as unprotected after this")
       ->check(CLI::Range(uint64_t{0}, uint64_t{3600000}))

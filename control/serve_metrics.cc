@@ -47,6 +47,20 @@ std::string ControlServer::PrometheusText() const {
   p.Single("picket_control_udp_sctp_unenforced_warnings_total", "counter",
            "Warnings logged for pods entering (or changing in) that list.", udp_sctp_.warnings());
 
+  // --- certificate issuance (--csr-listen) ---
+  if (csr_) {
+    const CsrCounters& c = csr_->counters();
+    p.Single("picket_control_certificates_issued_total", "counter", "Sidecar certificates signed.",
+             c.issued);
+    p.Family("picket_control_certificates_refused_total", "counter",
+             "Certificate requests refused, per reason (control/PROTOCOL.md).");
+    for (const auto& [reason, n] : c.refused) p.Sample(n, {{"reason", reason}});
+    p.Single("picket_control_token_reviews_total", "counter", "TokenReviews sent to the API.",
+             c.reviews);
+    p.Single("picket_control_token_reviews_in_flight", "gauge", "TokenReviews awaiting an answer.",
+             c.reviews_in_flight);
+  }
+
   // --- the source: manifests or the Kubernetes API ---
   p.Single("picket_control_ready", "gauge", "1 once the first state from the source is applied.",
            loaded_once_ ? 1 : 0);

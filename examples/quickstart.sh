@@ -31,7 +31,9 @@
 #                     (the Kubernetes API test server of test/k8s/apiserver, seeded with the
 #                     demo's namespaces and pods; each step is `kubectl apply`, `serve
 #                     --kubeconfig` list+watches it, and the prediction is `picket-control matrix
-#                     --kubeconfig` on the live objects), or `file` (no control
+#                     --kubeconfig` on the live objects; each sidecar starts with only its pod's
+#                     token from a TokenRequest and gets its certificate from `serve
+#                     --csr-listen`, as in a cluster), or `file` (no control
 #                     server: each sidecar's policy_file from `picket-control compile`)
 # Environment: PICKET_BAZEL (default bazel), PICKET_BAZEL_STARTUP (startup options, e.g.
 # --output_base=...), PICKET_BAZEL_FLAGS (build flags, e.g. --config=asan), PICKET_INIT_FLAGS
@@ -46,6 +48,7 @@ LIB="$ROOT/examples/lib"
 NODE_IP=10.77.0.1            # the bridge's address in the node namespace: the control server
 POD_PREFIX_LEN=16            # every pod address of examples/demo/cluster.yaml is in 10.77.0.0/16
 XDS_PORT=15012
+CSR_PORT=15014              # its certificate endpoint (--source kubernetes: --csr-listen)
 CONTROL_ADMIN=127.0.0.1:15013   # picket-control serve's admin endpoint, in the node namespace
 ADMIN=127.0.0.1:15000
 SIDECAR_UID=1337
@@ -307,6 +310,9 @@ if [[ $SOURCE == kubernetes ]]; then
   ON_CLUSTER=(ip netns exec "$NODE")
   CLUSTER_FLAGS=(--kubeconfig "$WORK/api/kubeconfig")
   SERVE_SOURCE=(--kubeconfig "$WORK/api/kubeconfig")
+  # As in a cluster: each sidecar's certificate is issued for its pod's service-account token
+  # (control/PROTOCOL.md 7.1), not made by `picket-control certs`.
+  SERVE_SOURCE+=(--csr-listen "$NODE_IP:$CSR_PORT" --ca-key "$WORK/certs/ca-key.pem")
 fi
 # kubectl against the API test server, from the node namespace; its cache under $WORK.
 kubectl_node() {
@@ -339,7 +345,20 @@ for line in "${POD_LINES[@]}"; do
   ip netns exec "$netns" "$INIT" ${PICKET_INIT_FLAGS:-} >"$dir/init.log" 2>&1 ||
     { cat "$dir/init.log" >&2; die "picket-init failed in $name"; }
   # The bootstrap comes from the injector, never by hand.
-  if [[ $SOURCE != file ]]; then
+  if [[ $SOURCE == kubernetes ]]; then
+    # What kubelet does for the injected projected volume: a token bound to this pod (audience
+    # picket), which the sidecar exchanges for its certificate; it never sees a key but its own.
+    printf '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"audiences":["picket"],"expirationSeconds":3600,"boundObjectRef":{"kind":"Pod","apiVersion":"v1","name":"%s"}}}' \
+      "$pod" >"$WORK/tmp/tokenrequest-$ns-$pod.json"
+    kubectl_node create --raw "/api/v1/namespaces/$ns/serviceaccounts/default/token" \
+      -f "$WORK/tmp/tokenrequest-$ns-$pod.json" >"$WORK/tmp/token-$ns-$pod.json" 2>"$dir/token.log" ||
+      { cat "$dir/token.log" >&2; die "TokenRequest for $name failed"; }
+    "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"]["token"])' \
+      "$WORK/tmp/token-$ns-$pod.json" >"$dir/token" || die "no token in the TokenRequest of $name"
+    chmod 0400 "$dir/token"
+    source_flags=(--xds-address "$NODE_IP:$XDS_PORT" --xds-token-file "$dir/token"
+      --xds-csr-address "$NODE_IP:$CSR_PORT" --xds-ca "$WORK/certs/ca.pem")
+  elif [[ $SOURCE != file ]]; then
     # The sidecar (uid 1337) reads its own certificate and key; nothing else of the CA.
     install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod.pem" "$dir/sidecar.pem"
     install -m 0400 -o "$SIDECAR_UID" "$WORK/certs/pods/$ns.$pod-key.pem" "$dir/sidecar-key.pem"

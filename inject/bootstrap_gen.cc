@@ -46,6 +46,35 @@ bool IsHostPort(const std::string& s) {
 // The proxy refuses an xds section without all three TLS files (the control server requires
 // mutual TLS), so the flags are checked together and every missing one is named.
 base::Result<void> CheckXdsTls(const BootstrapParams& p) {
+  const bool token = !p.xds_token_file.empty() || !p.xds_csr_address.empty();
+  if (token) {
+    if (!p.xds_cert.empty() || !p.xds_key.empty()) {
+      return std::unexpected(Error::Of(
+          "give --xds-cert and --xds-key, or --xds-token-file and --xds-csr-address, not both"));
+    }
+    const std::pair<const char*, const std::string*> token_flags[] = {
+        {"--xds-token-file", &p.xds_token_file},
+        {"--xds-csr-address", &p.xds_csr_address},
+        {"--xds-ca", &p.xds_ca}};
+    std::string missing;
+    for (const auto& [flag, value] : token_flags) {
+      if (value->empty()) missing += (missing.empty() ? "" : ", ") + std::string(flag);
+    }
+    if (p.xds_address.empty()) {
+      return std::unexpected(
+          Error::Of("--xds-token-file, --xds-csr-address: only meaningful with --xds-address"));
+    }
+    if (!missing.empty()) {
+      return std::unexpected(Error::Of("an issued certificate needs " + missing +
+                                       " (the token, the control server's certificate "
+                                       "endpoint and its CA)"));
+    }
+    if (!IsHostPort(p.xds_csr_address)) {
+      return std::unexpected(
+          Error::At("--xds-csr-address", "\"" + p.xds_csr_address + "\" is not host:port"));
+    }
+    return {};
+  }
   const std::pair<const char*, const std::string*> flags[] = {
       {"--xds-cert", &p.xds_cert}, {"--xds-key", &p.xds_key}, {"--xds-ca", &p.xds_ca}};
   std::string missing, given;
@@ -165,8 +194,13 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
     Node& xds = b.Set("xds", Node::Mapping());
     xds.Set("address", Node::String(p.xds_address));
     Node& tls = xds.Set("tls", Node::Mapping());
-    tls.Set("cert", Node::String(p.xds_cert));
-    tls.Set("key", Node::String(p.xds_key));
+    if (!p.xds_token_file.empty()) {
+      tls.Set("token_file", Node::String(p.xds_token_file));
+      tls.Set("csr_address", Node::String(p.xds_csr_address));
+    } else {
+      tls.Set("cert", Node::String(p.xds_cert));
+      tls.Set("key", Node::String(p.xds_key));
+    }
     tls.Set("ca", Node::String(p.xds_ca));
   }
   // The proxy's own validator on exactly the text that will be written: whatever picket-proxy

@@ -29,6 +29,9 @@ struct BootstrapParams {
   std::string policy_file;       // a local policy (demo); or
   std::string xds_address;       // host:port of picket-control
   std::string xds_cert, xds_key, xds_ca;
+  // Instead of --xds-cert/--xds-key: the pod's projected service-account token and the control
+  // server's certificate endpoint (the certificate is issued and renewed; PROTOCOL.md §7.1).
+  std::string xds_token_file, xds_csr_address;
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
   uint16_t admin_port = 15000;
@@ -51,8 +54,9 @@ struct BootstrapParams {
 
 // Validates and builds the document. Everything picket-proxy would refuse at start-up
 // (config/bootstrap.h) is refused here first, naming the flag to fix: RFC 1123 names, IP
-// literals, exactly one policy source, --xds-address as host:port together with all three of
-// --xds-cert, --xds-key and --xds-ca (the proxy requires mutual TLS to the control server),
+// literals, exactly one policy source, --xds-address as host:port together with --xds-ca and
+// either --xds-cert and --xds-key or --xds-token-file and --xds-csr-address (host:port) (the
+// proxy requires mutual TLS to the control server),
 // ports, and --admin-socket as an absolute path below a directory other than "/".
 // test/inject/bootstrap_gen_test.cc checks that whatever this accepts the proxy's own parser
 // (config::ParseBootstrap) accepts too.

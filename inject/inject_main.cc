@@ -65,7 +65,13 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o, std::string* kubernetes_v
   sub.add_option("--xds-address", o->xds_address, "Control server")
       ->type_name("HOST:PORT")
       ->capture_default_str();
-  sub.add_option("--certs-secret", o->certs_secret, "Secret with tls.crt, tls.key, ca.crt")
+  sub.add_option("--csr-address", o->csr_address,
+                 "Control server's certificate endpoint (sidecars get their certificate there "
+                 "with their projected service-account token)")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  sub.add_option("--ca-configmap", o->ca_configmap,
+                 "ConfigMap with ca.crt, the control server's CA bundle (public)")
       ->capture_default_str();
   AddPort(sub, "--outbound-port", &o->outbound_port, "Sidecar's outbound listener");
   AddPort(sub, "--inbound-port", &o->inbound_port, "Sidecar's inbound listener");
@@ -276,6 +282,15 @@ int main(int argc, char** argv) {
   bootstrap_cmd->add_option("--xds-cert", p.xds_cert, "Sidecar certificate")->type_name("F");
   bootstrap_cmd->add_option("--xds-key", p.xds_key, "Sidecar private key")->type_name("F");
   bootstrap_cmd->add_option("--xds-ca", p.xds_ca, "CA of the control server")->type_name("F");
+  bootstrap_cmd
+      ->add_option("--xds-token-file", p.xds_token_file,
+                   "Projected service-account token (audience picket): the certificate is "
+                   "issued by the control server instead of --xds-cert/--xds-key")
+      ->type_name("F");
+  bootstrap_cmd
+      ->add_option("--xds-csr-address", p.xds_csr_address,
+                   "The control server's certificate endpoint (its --csr-listen)")
+      ->type_name("HOST:PORT");
   AddPort(*bootstrap_cmd, "--outbound-port", &p.outbound_port, "Outbound listener");
   AddPort(*bootstrap_cmd, "--inbound-port", &p.inbound_port, "Inbound listener");
   AddPort(*bootstrap_cmd, "--admin-port", &p.admin_port, "Admin endpoint");

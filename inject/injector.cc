@@ -204,9 +204,20 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
 Node Volumes(const InjectOptions& o) {
   return Seq({
       Map({{"name", Str(kRunVolumeName)}, {"emptyDir", Map({{"medium", Str("Memory")}})}}),
+      // The pod's own token (kubelet rotates it) and the public CA bundle: no Secret. Mounted
+      // into the sidecar only; 0444 because kubelet writes it as root and the sidecar runs as
+      // its own uid (the app containers have no mount of it).
       Map({{"name", Str(kCertsVolumeName)},
-           {"secret",
-            Map({{"secretName", Str(o.certs_secret)}, {"defaultMode", Node::Int(0440)}})}}),
+           {"projected",
+            Map({{"defaultMode", Node::Int(0444)},
+                 {"sources",
+                  Seq({Map({{"serviceAccountToken", Map({{"audience", Str("picket")},
+                                                         {"expirationSeconds", Node::Int(3600)},
+                                                         {"path", Str("token")}})}}),
+                       Map({{"configMap",
+                             Map({{"name", Str(o.ca_configmap)},
+                                  {"items", Seq({Map({{"key", Str("ca.crt")},
+                                                      {"path", Str("ca.crt")}})})}})}})})}})}}),
   });
 }
 
@@ -491,8 +502,8 @@ std::vector<std::string> ProxyArgs(const InjectOptions& o) {
       "--node-name=$(NODE_NAME)",
       "--ip=$(POD_IPS)",
       "--xds-address=" + o.xds_address,
-      std::string("--xds-cert=") + kCertsMountPath + "/tls.crt",
-      std::string("--xds-key=") + kCertsMountPath + "/tls.key",
+      std::string("--xds-token-file=") + kCertsMountPath + "/token",
+      "--xds-csr-address=" + o.csr_address,
       std::string("--xds-ca=") + kCertsMountPath + "/ca.crt",
       "--outbound-port=" + std::to_string(o.outbound_port),
       "--inbound-port=" + std::to_string(o.inbound_port),

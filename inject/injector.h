@@ -75,7 +75,10 @@ struct InjectOptions {
   std::string image = "picket/picket:latest";  // holds picket-init, picket-proxy, picket-inject
   std::string image_pull_policy = "IfNotPresent";
   std::string xds_address = "picket-control.picket-system.svc:15012";
-  std::string certs_secret = "picket-sidecar-tls";  // tls.crt, tls.key, ca.crt
+  // The sidecar's identity: a projected service-account token (audience picket, 1 h, rotated
+  // by kubelet) exchanged at `csr_address` for its certificate; `ca_configmap` holds ca.crt.
+  std::string csr_address = "picket-control.picket-system.svc:15014";
+  std::string ca_configmap = "picket-ca";
   uint16_t outbound_port = 15001;
   uint16_t inbound_port = 15006;
   uint16_t admin_port = 15000;

@@ -76,6 +76,9 @@ void HttpConnection::Enter(State state) {
     case State::kIdle:
       timeout_ms = options_.idle_timeout_ms;
       break;
+    case State::kWaiting:
+      timeout_ms = options_.async_timeout_ms;
+      break;
     case State::kLingering:
       timeout_ms = options_.linger_ms;
       break;
@@ -106,6 +109,14 @@ void HttpConnection::OnTimer() {
       ++counters_.idle_closed;
       Close();
       return;
+    case State::kWaiting: {
+      ++counters_.timed_out;
+      ++async_seq_;  // the handler's responder now does nothing
+      const HttpRequest request = std::move(*waiting_request_);
+      waiting_request_.reset();
+      Respond(&request, HttpResponse::Text(503, "no response in time\n"), true);
+      return;
+    }
     case State::kLingering:
       Close();
       return;
@@ -120,7 +131,8 @@ size_t HttpConnection::pending_output() const {
 
 void HttpConnection::UpdateReading() {
   if (state_ == State::kClosing) return;
-  const bool want = state_ == State::kLingering || pending_output() <= options_.max_pending_output;
+  const bool want = state_ == State::kLingering ||
+                    (state_ != State::kWaiting && pending_output() <= options_.max_pending_output);
   if (want && !reading_) {
     reading_ = uv_read_start(
                    Stream(&tcp_),
@@ -174,7 +186,11 @@ void HttpConnection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     parser_.Feed(data);
   }
   Pump();
-  if (peer_closed && state_ != State::kClosing && state_ != State::kLingering) StartLingering();
+  if (peer_closed && state_ == State::kWaiting) {
+    close_after_response_ = true;
+  } else if (peer_closed && state_ != State::kClosing && state_ != State::kLingering) {
+    StartLingering();
+  }
 }
 
 void HttpConnection::Pump() {
@@ -196,10 +212,41 @@ void HttpConnection::Pump() {
       break;
     }
     ++counters_.requests;
-    const HttpResponse response = owner_.Dispatch(*result.request);
+    if (alive_ == nullptr) alive_ = std::make_shared<HttpConnection*>(this);
+    const uint64_t seq = ++async_seq_;
+    HttpResponder responder = [alive = std::weak_ptr<HttpConnection*>(alive_),
+                               seq](HttpResponse response) {
+      if (auto connection = alive.lock()) (*connection)->OnAsyncResponse(seq, std::move(response));
+    };
+    in_dispatch_ = true;
+    std::optional<HttpResponse> response = owner_.Dispatch(*result.request, responder);
+    in_dispatch_ = false;
     if (state_ == State::kClosing) return;  // the owner closed the server from the handler
-    Respond(&*result.request, response, !result.request->keep_alive || !options_.keep_alive);
+    if (!response && sync_response_) response = std::move(sync_response_);
+    sync_response_.reset();
+    if (!response) {  // answered later: OnAsyncResponse
+      waiting_request_ = std::move(*result.request);
+      Enter(State::kWaiting);
+      break;
+    }
+    ++async_seq_;  // a synchronous answer: this request's responder is spent
+    Respond(&*result.request, *response, !result.request->keep_alive || !options_.keep_alive);
   }
+  UpdateReading();
+}
+
+void HttpConnection::OnAsyncResponse(uint64_t seq, HttpResponse response) {
+  if (seq != async_seq_ || state_ == State::kClosing) return;  // spent, or too late
+  ++async_seq_;
+  if (in_dispatch_) {
+    sync_response_ = std::move(response);
+    return;
+  }
+  if (state_ != State::kWaiting || !waiting_request_) return;
+  const HttpRequest request = std::move(*waiting_request_);
+  waiting_request_.reset();
+  Respond(&request, response, close_after_response_ || !request.keep_alive || !options_.keep_alive);
+  if (state_ == State::kIdle) Pump();  // pipelined requests read meanwhile
   UpdateReading();
 }
 
@@ -285,6 +332,7 @@ void HttpConnection::OnShutdown(int status) {
 void HttpConnection::Close() {
   if (state_ == State::kClosing) return;
   Enter(State::kClosing);
+  alive_.reset();  // responders of this connection now do nothing
   if (counted_open_) {
     --counters_.open;
     counted_open_ = false;

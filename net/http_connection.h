@@ -5,6 +5,8 @@
 //   kHead       reading a request head           header_timeout_ms → 408, close
 //   kBody       reading a Content-Length body    body_timeout_ms → 408, close
 //   kIdle       keep-alive, between requests     idle_timeout_ms → close
+//   kWaiting    an asynchronous handler has the  async_timeout_ms → 503, close
+//               request; nothing more is read
 //   kLingering  response sent, our side shut;    linger_ms → close
 //               the peer's bytes are dropped
 //   kClosing    handles closing
@@ -17,6 +19,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,12 +34,15 @@ class HttpConnection {
   class Owner {
    public:
     virtual ~Owner() = default;
-    virtual HttpResponse Dispatch(const HttpRequest& request) = 0;
+    // The response, or nullopt when an asynchronous handler took the request and will call
+    // `responder` (made by the connection for this request).
+    virtual std::optional<HttpResponse> Dispatch(const HttpRequest& request,
+                                                 const HttpResponder& responder) = 0;
     // From the last close callback: the owner frees the connection.
     virtual void OnConnectionClosed(HttpConnection* connection) = 0;
   };
 
-  enum class State { kHead, kBody, kIdle, kLingering, kClosing };
+  enum class State { kHead, kBody, kIdle, kWaiting, kLingering, kClosing };
 
   HttpConnection(const HttpServerOptions& options, HttpServerCounters& counters, Owner& owner);
   ~HttpConnection();
@@ -60,6 +66,8 @@ class HttpConnection {
   void OnHandleClosed();
   void Pump();
   void Respond(const HttpRequest* request, const HttpResponse& response, bool close);
+  // An asynchronous handler's response for request number `seq`.
+  void OnAsyncResponse(uint64_t seq, HttpResponse response);
   void Send(std::string_view plaintext);
   void SendRaw(std::string bytes);
   void StartLingering();
@@ -79,6 +87,15 @@ class HttpConnection {
   HttpRequestParser parser_;
   std::unique_ptr<TlsEngine> tls_;
   size_t lingered_bytes_ = 0;
+  // Asynchronous requests: the one being answered (its number, its copy), whether its handler is
+  // still running (a response given from inside it is kept in `sync_response_`), and whether the
+  // peer closed meanwhile. `alive_` is what responders hold: reset when the connection closes.
+  uint64_t async_seq_ = 0;
+  std::optional<HttpRequest> waiting_request_;
+  bool in_dispatch_ = false;
+  std::optional<HttpResponse> sync_response_;
+  bool close_after_response_ = false;
+  std::shared_ptr<HttpConnection*> alive_;
   char read_buffer_[16384];
 };
 

@@ -48,9 +48,11 @@ class HttpServer::Core final : public HttpConnection::Owner {
   struct Route {
     std::vector<std::string> methods;
     HttpHandler handler;
+    HttpAsyncHandler async_handler;  // instead of `handler` when set
   };
 
-  HttpResponse Dispatch(const HttpRequest& request) override {
+  std::optional<HttpResponse> Dispatch(const HttpRequest& request,
+                                       const HttpResponder& responder) override {
     auto it = routes_.find(request.path);
     if (it == routes_.end()) {
       if (!not_found_) return HttpResponse::Text(404, "not found: " + request.path + "\n");
@@ -69,6 +71,16 @@ class HttpServer::Core final : public HttpConnection::Owner {
           405, request.path + ": method " + request.method + " not allowed; use " + allow + "\n");
       r.headers.emplace_back("Allow", allow);
       return r;
+    }
+    if (it->second.async_handler) {
+      try {  // no exception crosses the libuv callback
+        it->second.async_handler(request, responder);
+      } catch (const std::exception& e) {
+        responder(HttpResponse::Text(500, std::string("internal error: ") + e.what() + "\n"));
+      } catch (...) {
+        responder(HttpResponse::Text(500, "internal error\n"));
+      }
+      return std::nullopt;
     }
     return Call(it->second.handler, request);
   }
@@ -228,10 +240,15 @@ std::unique_ptr<HttpServer> HttpServer::Create(uv_loop_t* loop, HttpServerOption
 HttpServer::~HttpServer() { core_->Detach(); }
 
 void HttpServer::Handle(std::string path, std::vector<std::string> methods, HttpHandler handler) {
-  core_->routes_[std::move(path)] = Core::Route{std::move(methods), std::move(handler)};
+  core_->routes_[std::move(path)] = Core::Route{std::move(methods), std::move(handler), nullptr};
 }
 
 void HttpServer::HandleNotFound(HttpHandler handler) { core_->not_found_ = std::move(handler); }
+
+void HttpServer::HandleAsync(std::string path, std::vector<std::string> methods,
+                             HttpAsyncHandler handler) {
+  core_->routes_[std::move(path)] = Core::Route{std::move(methods), nullptr, std::move(handler)};
+}
 
 base::Result<void> HttpServer::Listen(const std::string& host, uint16_t port) {
   sockaddr_storage address{};

@@ -21,7 +21,11 @@
 // Routing: exact paths. A route may name its methods (GET implies HEAD); another method gets 405
 // with `Allow`. An unknown path gets the not-found handler (default: 404). A HEAD response carries
 // the GET response's length but no body. Handlers run on the loop thread, synchronously, and
-// must be quick; an exception out of a handler becomes a 500.
+// must be quick; an exception out of a handler becomes a 500. An asynchronous route
+// (HandleAsync) gets an `HttpResponder` to call once, later, on the loop thread (e.g. after a
+// request of its own): its connection reads nothing more until then (pipelined requests wait),
+// and answers 503 and closes when no response came `async_timeout_ms` after the request. A
+// responder called after its connection closed (or after that timeout) does nothing.
 //
 // Threads: loop-thread only — create, register, listen, close and destroy on the thread that runs
 // `loop`. Lifetime: destroying the server closes it; its handles finish closing on the loop (run
@@ -56,6 +60,9 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Sends the response of one asynchronous request; only the first call counts.
+using HttpResponder = std::function<void(HttpResponse)>;
+using HttpAsyncHandler = std::function<void(const HttpRequest&, HttpResponder)>;
 
 struct HttpServerOptions {
   HttpParserLimits limits;
@@ -64,6 +71,7 @@ struct HttpServerOptions {
   uint64_t body_timeout_ms = 30'000;
   uint64_t idle_timeout_ms = 60'000;
   uint64_t linger_ms = 2'000;
+  uint64_t async_timeout_ms = 30'000;  // an asynchronous handler's response → 503, close
   size_t max_pending_output = 1 << 20;
   // false: every response carries "Connection: close" (one request per connection).
   bool keep_alive = true;
@@ -99,6 +107,8 @@ class HttpServer {
   void Handle(std::string path, std::vector<std::string> methods, HttpHandler handler);
   void Handle(std::string path, HttpHandler handler) { Handle(std::move(path), {}, handler); }
   void HandleNotFound(HttpHandler handler);
+  // The handler answers through its responder, now or later (see the file comment).
+  void HandleAsync(std::string path, std::vector<std::string> methods, HttpAsyncHandler handler);
 
   // Binds and listens. `host` is an IPv4 or IPv6 literal ("::" listens on both families).
   [[nodiscard]] base::Result<void> Listen(const std::string& host, uint16_t port);

@@ -249,6 +249,8 @@ std::expected<void, std::string> Proxy::StartXds() {
   config.cert = x.tls.cert;
   config.key = x.tls.key;
   config.ca = x.tls.ca;
+  config.token_file = x.tls.token_file;
+  config.csr_address = x.tls.csr_address;
   config.ns = bootstrap_.node.ns;
   config.pod = bootstrap_.node.name;
   // The workers are bound by now: `enforced` is set only if the verdict queue was bound, so the

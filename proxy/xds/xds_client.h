@@ -107,6 +107,9 @@ class XdsClient : public net::TlsStream::Handler {
 
   void Start();
   void Close(std::function<void()> done);
+  // The TLS context of the next connections (a renewed certificate); the current stream, if
+  // any, keeps the one it was opened with.
+  void SetTls(std::shared_ptr<net::TlsContext> tls) { options_.tls = std::move(tls); }
 
   const XdsClientStatus& status() const { return status_; }
   // For /config_dump: the status as a JSON object.

@@ -210,8 +210,37 @@ xds: {address: "c:1"}
 )",
                           "c.yaml");
   ASSERT_FALSE(c);
-  EXPECT_NE(Render(c.error()).find("xds.tls: Required value: cert, key and ca"), std::string::npos)
+  EXPECT_NE(Render(c.error()).find("xds.tls: Required value: ca, and cert and key or token_file "
+                                   "and csr_address"),
+            std::string::npos)
       << Render(c.error());
+}
+
+TEST(BootstrapTest, XdsTokenIdentity) {
+  auto b = ParseBootstrap(R"(node: {namespace: a, name: b, ips: [10.0.0.1]}
+xds: {address: "c:15012", tls: {ca: ca.pem, token_file: /var/run/secrets/picket/token,
+      csr_address: "c:15014"}}
+)",
+                          "b.yaml");
+  ASSERT_TRUE(b) << Render(b.error());
+  EXPECT_EQ(b->xds->tls.token_file, "/var/run/secrets/picket/token");
+  EXPECT_EQ(b->xds->tls.csr_address, "c:15014");
+  EXPECT_TRUE(b->xds->tls.cert.empty());
+  const std::pair<const char*, const char*> bad[] = {
+      {"{ca: ca.pem, token_file: t}", "xds.tls: token_file and csr_address must be given together"},
+      {"{ca: ca.pem, token_file: t, csr_address: nope}", "xds.tls.csr_address: must be host:port"},
+      {"{ca: ca.pem, token_file: t, csr_address: \"c:1\", cert: c, key: k}", "not both"},
+      {"{token_file: t, csr_address: \"c:1\"}", "xds.tls: Required value: ca"},
+  };
+  for (const auto& [tls, want] : bad) {
+    const std::string text =
+        "node: {namespace: a, name: b, ips: [10.0.0.1]}\n"
+        "xds: {address: \"c:1\", tls: " +
+        std::string(tls) + "}\n";
+    auto c = ParseBootstrap(text, "c.yaml");
+    ASSERT_FALSE(c) << tls;
+    EXPECT_NE(Render(c.error()).find(want), std::string::npos) << Render(c.error());
+  }
 }
 
 TEST(BootstrapTest, XdsFallbackAddressesAreHostPortsAndBounded) {

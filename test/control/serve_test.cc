@@ -324,6 +324,28 @@ TEST_F(ServeConfigMapTest, LoadsEachObjectOnceAndIsReady) {
   EXPECT_TRUE(Allowed(5432));
 }
 
+TEST(ServeFlagsTest, CertificateIssuanceFlags) {
+  const std::vector<std::string> base = {"--kubeconfig", "kc", "--tls-cert", "c",
+                                         "--tls-key",    "k",  "--tls-ca",   "a"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ParseServeFlags(args);
+  };
+  auto ok = with({"--csr-listen", "0.0.0.0:15014", "--ca-key", "ck", "--cert-validity-s", "10",
+                  "--csr-max-reviews", "8"});
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+  EXPECT_EQ(ok->csr_listen, "0.0.0.0:15014");
+  EXPECT_EQ(ok->ca_key, "ck");
+  EXPECT_EQ(ok->cert_validity_s, 10u);
+  EXPECT_EQ(ok->csr_max_reviews, 8u);
+  EXPECT_EQ(with({})->csr_listen, "");  // off unless asked for
+  EXPECT_EQ(with({})->cert_validity_s, 86400u);
+  EXPECT_FALSE(with({"--ca-key", "ck"}).has_value());  // needs --csr-listen
+  EXPECT_FALSE(with({"--csr-listen", "x:1", "--cert-validity-s", "86401"}).has_value());
+  EXPECT_FALSE(with({"--csr-listen", "x:1", "--cert-validity-s", "0"}).has_value());
+}
+
 TEST(ServeFlagsTest, RequiresManifestsAndTls) {
   EXPECT_FALSE(ParseServeFlags({"--listen", "127.0.0.1:1"}).has_value());
   EXPECT_FALSE(ParseServeFlags({"--manifests", "d"}).has_value());

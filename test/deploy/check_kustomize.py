@@ -21,6 +21,8 @@ CONTROL_RESOURCES = {
     ("networking.k8s.io", "networkpolicies"),
     ("discovery.k8s.io", "endpointslices"),
 }
+# ... plus exactly one write: create on tokenreviews (certificate issuance, PROTOCOL.md 7.1).
+CONTROL_CREATE = {("authentication.k8s.io", "tokenreviews")}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 BINARIES = ["picket-control", "picket-proxy", "picket-init", "picket-inject"]
 
@@ -58,11 +60,18 @@ def check_rbac(objects):
     role = find(objects, "ClusterRole", CONTROL)
     if role is None:
         return
-    seen = set()
+    seen, created = set(), set()
     for rule in role.get("rules", []):
         verbs = rule.get("verbs", [])
+        if verbs == ["create"]:
+            created |= {(g, r) for g in rule.get("apiGroups", []) for r in rule.get("resources", [])}
+            if created - CONTROL_CREATE:
+                fail(f"ClusterRole {CONTROL}: rule {rule} creates {sorted(created - CONTROL_CREATE)}"
+                     f"; only {sorted(CONTROL_CREATE)} may be created")
+            continue
         if sorted(verbs) != ["list", "watch"]:
-            fail(f"ClusterRole {CONTROL}: rule {rule} has verbs {verbs}, want exactly list, watch")
+            fail(f"ClusterRole {CONTROL}: rule {rule} has verbs {verbs}, want exactly list, watch "
+                 "(or create on tokenreviews)")
         for key in ("resourceNames", "nonResourceURLs"):
             if key in rule:
                 fail(f"ClusterRole {CONTROL}: rule {rule} has {key}")
@@ -71,6 +80,9 @@ def check_rbac(objects):
                 if (group, resource) in seen:
                     fail(f"ClusterRole {CONTROL}: {group or 'core'}/{resource} granted twice")
                 seen.add((group, resource))
+    if created != CONTROL_CREATE:
+        fail(f"ClusterRole {CONTROL}: creates {sorted(created)}, want exactly "
+             f"{sorted(CONTROL_CREATE)} (TokenReviews for certificate issuance)")
     if seen != CONTROL_RESOURCES:
         fail(f"ClusterRole {CONTROL}: grants {sorted(seen)}, want exactly "
              f"{sorted(CONTROL_RESOURCES)} (missing {sorted(CONTROL_RESOURCES - seen)}, extra "

@@ -8,7 +8,10 @@
 // --xds-fallback ADDR (repeatable) gives more control-server replicas; every change of the
 // connection is printed as
 //   xds <CLOCK_REALTIME ns> <state> <server address>
-// (polled every millisecond) so the test can measure a failover.
+// (polled every millisecond) so the test can measure a failover. With --token-file F and
+// --csr ADDR instead of --cert/--key, the certificate is issued for the pod's token by the
+// control server (proxy/xds/cert_client.h) and renewed; each issuance is printed as
+//   cert <CLOCK_REALTIME ns> <issued so far>
 #include <uv.h>
 
 #include <csignal>
@@ -32,6 +35,7 @@ struct Probe {
   uv_timer_t watch;
   const picket::proxy::xds::XdsAgent* agent = nullptr;
   std::string last_connection;
+  uint64_t certs_seen = 0;
 };
 
 int64_t RealtimeNs() {
@@ -42,6 +46,13 @@ int64_t RealtimeNs() {
 
 void OnWatch(uv_timer_t* timer) {
   auto* probe = static_cast<Probe*>(timer->data);
+  if (const auto* certs = probe->agent->certs();
+      certs != nullptr && certs->status().issued != probe->certs_seen) {
+    probe->certs_seen = certs->status().issued;
+    std::printf("cert %lld %llu\n", static_cast<long long>(RealtimeNs()),
+                static_cast<unsigned long long>(probe->certs_seen));
+    std::fflush(stdout);
+  }
   const auto& status = probe->agent->status();
   const std::string now =
       std::string(picket::proxy::xds::XdsStateName(status.state)) + " " + status.server_address;
@@ -96,6 +107,8 @@ int main(int argc, char** argv) {
     if (flag == "--xds") config.address = v;
     if (flag == "--cert") config.cert = v;
     if (flag == "--key") config.key = v;
+    if (flag == "--token-file") config.token_file = v;
+    if (flag == "--csr") config.csr_address = v;
     if (flag == "--ca") config.ca = v;
     if (flag == "--ns") config.ns = v;
     if (flag == "--pod") config.pod = v;

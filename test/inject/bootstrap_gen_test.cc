@@ -98,6 +98,42 @@ TEST(Bootstrap, TheProxyAcceptsIt) {
   EXPECT_EQ(parsed->xds->tls.key, "/k");
 }
 
+// The injected sidecar's identity: its projected token and the control server's certificate
+// endpoint instead of certificate files.
+TEST(Bootstrap, XdsTokenIdentity) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "web-0";
+  p.ips = {"10.0.0.7"};
+  p.xds_address = "picket-control.picket-system.svc:15012";
+  p.xds_token_file = "/etc/picket/certs/token";
+  p.xds_csr_address = "picket-control.picket-system.svc:15014";
+  p.xds_ca = "/etc/picket/certs/ca.crt";
+  auto doc = BuildBootstrap(p);
+  ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
+  auto parsed = config::ParseBootstrap(config::EmitYaml(*doc), "generated.yaml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+  EXPECT_EQ(parsed->xds->tls.token_file, "/etc/picket/certs/token");
+  EXPECT_EQ(parsed->xds->tls.csr_address, "picket-control.picket-system.svc:15014");
+  EXPECT_TRUE(parsed->xds->tls.cert.empty());
+
+  BootstrapParams both = p;
+  both.xds_cert = "/c";
+  both.xds_key = "/k";
+  ASSERT_FALSE(BuildBootstrap(both).has_value());
+  EXPECT_NE(BuildBootstrap(both).error().ToString().find("not both"), std::string::npos);
+  BootstrapParams no_csr = p;
+  no_csr.xds_csr_address.clear();
+  ASSERT_FALSE(BuildBootstrap(no_csr).has_value());
+  EXPECT_NE(BuildBootstrap(no_csr).error().ToString().find("needs --xds-csr-address"),
+            std::string::npos)
+      << BuildBootstrap(no_csr).error().ToString();
+  BootstrapParams bad = p;
+  bad.xds_csr_address = "nope";
+  ASSERT_FALSE(BuildBootstrap(bad).has_value());
+  EXPECT_NE(BuildBootstrap(bad).error().ToString().find("--xds-csr-address"), std::string::npos);
+}
+
 // The injected sidecar's admin Unix socket: in the bootstrap as admin.socket, as the proxy reads
 // it; a relative path, one directly under "/" or one too long for sun_path is refused.
 TEST(Bootstrap, AdminSocket) {

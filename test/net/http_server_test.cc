@@ -50,10 +50,37 @@ class HttpServerTest : public ::testing::Test {
       });
       server_->Handle("/throw",
                       [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
+      // Asynchronous: answered now ("now"), never ("never"), or when the test says (Release).
+      server_->HandleAsync("/async", {"POST"}, [this](const HttpRequest& r, HttpResponder done) {
+        if (r.body == "now") {
+          done(HttpResponse::Text(200, "now\n"));
+          done(HttpResponse::Text(500, "a second answer is ignored\n"));
+        } else if (r.body != "never") {
+          held_.push_back({r.body, std::move(done)});
+        }
+      });
       auto listening = server_->Listen("127.0.0.1", 0);
       ASSERT_TRUE(listening.has_value()) << listening.error().ToString();
     });
     loop_.Start();
+  }
+
+  // Answers the held asynchronous requests, in order, with their body.
+  size_t Release() {
+    size_t n = 0;
+    loop_.Call([&] {
+      auto held = std::move(held_);
+      held_.clear();
+      n = held.size();
+      for (auto& [body, done] : held) done(HttpResponse::Text(200, "later " + body));
+    });
+    return n;
+  }
+
+  size_t Held() {
+    size_t n = 0;
+    loop_.Call([&] { n = held_.size(); });
+    return n;
   }
 
   HttpServerCounters Counters() {
@@ -83,7 +110,56 @@ class HttpServerTest : public ::testing::Test {
 
   testing::LoopThread loop_;
   std::unique_ptr<HttpServer> server_;
+  std::vector<std::pair<std::string, HttpResponder>> held_;  // loop thread
 };
+
+TEST_F(HttpServerTest, AsyncHandlersAnswerLaterInOrder) {
+  Start();
+  auto c = Connect();
+  ASSERT_TRUE(c->Send(HttpRequestText("POST", "/async", "now")));
+  auto r = c->Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "now\n");
+  // Pipelined: the second waits for the first's answer; then it is dispatched in turn.
+  ASSERT_TRUE(c->Send(HttpRequestText("POST", "/async", "a") +
+                      HttpRequestText("POST", "/echo", "b") +
+                      HttpRequestText("POST", "/async", "c")));
+  ASSERT_TRUE(testing::WaitFor([&] { return Held() == 1; }));
+  EXPECT_EQ(Release(), 1u);
+  r = c->Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "later a");
+  r = c->Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "POST /echo? b");
+  ASSERT_TRUE(testing::WaitFor([&] { return Held() == 1; }));
+  EXPECT_EQ(Release(), 1u);
+  r = c->Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "later c");
+  EXPECT_FALSE(r->Has("Connection: close"));
+}
+
+TEST_F(HttpServerTest, AsyncHandlerWithoutAnswerTimesOutAndALateAnswerIsDropped) {
+  HttpServerOptions options;
+  options.async_timeout_ms = 50;
+  Start(options);
+  auto c = Connect();
+  ASSERT_TRUE(c->Send(HttpRequestText("POST", "/async", "never")));
+  auto r = c->Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_TRUE(r->Has("Connection: close"));
+  EXPECT_TRUE(c->WaitClosed());
+  // A held request whose connection closed: its answer goes nowhere, harmlessly.
+  auto d = Connect();
+  ASSERT_TRUE(d->Send(HttpRequestText("POST", "/async", "held")));
+  ASSERT_TRUE(testing::WaitFor([&] { return Held() == 1; }));
+  d.reset();
+  ASSERT_TRUE(testing::WaitFor([&] { return Counters().open == 0; }));
+  EXPECT_EQ(Release(), 1u);
+  EXPECT_EQ(Counters().timed_out, 2u);  // the 503, and the held one's own timeout
+}
 
 TEST_F(HttpServerTest, AnswersAndKeepsTheConnectionAlive) {
   Start();

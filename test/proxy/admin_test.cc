@@ -178,7 +178,10 @@ TEST(AdminTest, MemoryReportsTheHeapAsEnvoysStrings) {
   const auto number = [&](const char* key) {
     return std::stoull(std::string(*doc->root().Find(key)->AsString()));
   };
+#if !defined(__SANITIZE_ADDRESS__)
+  // glibc's mallinfo2; under ASan the sanitizer's allocator owns the heap and mallinfo2 is zeros.
   EXPECT_GT(number("allocated"), 0u);
+#endif
   EXPECT_GE(number("heap_size"), number("allocated"));
   EXPECT_GT(number("total_physical_bytes"), 0u);
 }

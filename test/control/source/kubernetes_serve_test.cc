@@ -13,11 +13,14 @@
 #include <fstream>
 
 #include "base/json.h"
+#include "control/csr_server.h"
 #include "control/serve.h"
 #include "control/source/from_flags.h"
 #include "net/http_client.h"
 #include "proxy/xds/policy_source.h"
+#include "proxy/xds/xds_agent.h"
 #include "proxy/xds/xds_client.h"
+#include "test/control/csr_test_util.h"
 #include "test/control/source/fake_apiserver_process.h"
 #include "test/control/xds_test_util.h"
 
@@ -74,6 +77,9 @@ class KubernetesServeTest : public ::testing::Test {
     options_.tls_key = write("server-key.pem", pki_.server.key_pem);
     options_.tls_ca = write("ca.pem", pki_.ca.cert_pem);
     options_.debounce_ms = 0;
+    options_.csr_listen = "127.0.0.1:0";
+    options_.cert_validity_s = 3;  // sidecars in token mode renew every 2 s
+    options_.ca_key = write("ca-key.pem", pki_.ca.key_pem);
     source::SourceFlags flags;
     flags.kubeconfig = options_.kubeconfig;
     flags.debounce_ms = 0;
@@ -111,6 +117,11 @@ class KubernetesServeTest : public ::testing::Test {
 
   // What kubectl would send (the current token), waiting for the answer.
   int Api(const std::string& method, const std::string& target, const std::string& body = "") {
+    return ApiBody(method, target, body).first;
+  }
+
+  std::pair<int, std::string> ApiBody(const std::string& method, const std::string& target,
+                                      const std::string& body = "") {
     net::HttpClientRequest request;
     request.method = method;
     request.target = target;
@@ -121,13 +132,57 @@ class KubernetesServeTest : public ::testing::Test {
           "Content-Type", method == "PATCH" ? "application/merge-patch+json" : "application/json");
     }
     int status = -1;
-    kubectl_->Send(std::move(request),
-                   [&](base::Result<net::HttpClientResponse> r) { status = r ? r->status : 0; });
+    std::string text;
+    kubectl_->Send(std::move(request), [&](base::Result<net::HttpClientResponse> r) {
+      status = r ? r->status : 0;
+      if (r) text = r->body;
+    });
     EXPECT_TRUE(RunUntil(&loop_, [&] { return status >= 0; }));
-    return status;
+    return {status, text};
   }
 
-  void StartSidecar() {
+  // What the sidecar does with its projected token: a P-256 key, a CSR, the chain back.
+  std::optional<control::PemPair> IssueFor(const std::string& pod) {
+    auto [status, body] = ApiBody(
+        "POST", "/api/v1/namespaces/prod/serviceaccounts/default/token",
+        R"({"spec":{"audiences":["picket"],"boundObjectRef":{"kind":"Pod","apiVersion":"v1",)"
+        R"("name":")" +
+            pod + R"("}}})");
+    EXPECT_EQ(status, 201) << body;
+    auto doc = base::ParseJson(body);
+    if (!doc) return std::nullopt;
+    const std::string token(doc->root().Find("status")->Find("token")->AsString().value_or(""));
+    const auto csr = testing::MakeTestCsr(testing::CsrKey::kP256, "ignored");
+    net::HttpClientOptions o;
+    o.host = "127.0.0.1";
+    o.port = server_->csr_port();
+    o.tls = *net::TlsContext::CreateClient(pki_.ca.cert_pem);
+    net::HttpClient client(&loop_, o);
+    net::HttpClientRequest request;
+    request.method = "POST";
+    request.target = std::string(kSignPath);
+    request.headers = {{"Authorization", "Bearer " + token}};
+    base::JsonWriter w;
+    w.BeginObject().Member("csr", csr.pem).EndObject();
+    request.body = w.Take();
+    std::optional<control::PemPair> out;
+    bool done = false;
+    client.Send(std::move(request), [&](base::Result<net::HttpClientResponse> r) {
+      done = true;
+      EXPECT_TRUE(r.has_value() && r->status == 200) << (r ? r->body : r.error().ToString());
+      if (!r || r->status != 200) return;
+      auto reply = base::ParseJson(r->body);
+      if (!reply) return;
+      out = control::PemPair{
+          std::string(reply->root().Find("certificate_chain")->AsString().value_or("")),
+          csr.key_pem};
+    });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return done; }));
+    client.Close();
+    return out;
+  }
+
+  void StartSidecar(std::optional<control::PemPair> identity = {}) {
     source_ = std::make_unique<proxy::xds::PolicySource>(
         "prod", "web", [this](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
           applied_ = std::move(p);
@@ -136,7 +191,7 @@ class KubernetesServeTest : public ::testing::Test {
         });
     proxy::xds::XdsClientOptions o;
     o.server = "127.0.0.1:" + std::to_string(server_->xds_port());
-    o.tls = pki_.Context(net::TlsRole::kClient, pki_.Pod("prod", "web"));
+    o.tls = pki_.Context(net::TlsRole::kClient, identity ? *identity : pki_.Pod("prod", "web"));
     o.node = {"test", "prod", "web", "test"};
     o.subscriptions = source_->Subscriptions();
     auto client = proxy::xds::XdsClient::Create(&loop_, std::move(o), source_.get());
@@ -163,6 +218,121 @@ class KubernetesServeTest : public ::testing::Test {
   policy::EndpointPolicyPtr applied_;
   std::vector<Clock::time_point> applied_at_;
 };
+
+TEST_F(KubernetesServeTest, SidecarWithAnIssuedCertificateGetsItsPolicy) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  auto identity = IssueFor("web");
+  ASSERT_TRUE(identity.has_value());
+  StartSidecar(identity);  // the mutual-TLS stream opens with the issued certificate
+  EXPECT_TRUE(Allowed(80));
+  ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return !Allowed(80); }));
+  EXPECT_TRUE(Allowed(5432));
+  const std::string metrics = server_->PrometheusText();
+  EXPECT_NE(metrics.find("picket_control_certificates_issued_total 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("picket_control_token_reviews_total 1\n"), std::string::npos);
+}
+
+// The sidecar's own flow (proxy/xds/xds_agent.h in token mode): only a token file and the CA
+// bundle; the certificate is issued, the stream opens with it, and it is renewed (3 s
+// certificates, renewed at 2 s) while the stream and the policy stay.
+TEST_F(KubernetesServeTest, TokenModeAgentObtainsRenewsAndKeepsItsStream) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  auto [status, body] =
+      ApiBody("POST", "/api/v1/namespaces/prod/serviceaccounts/default/token",
+              R"({"spec":{"audiences":["picket"],"expirationSeconds":3600,)"
+              R"("boundObjectRef":{"kind":"Pod","apiVersion":"v1","name":"web"}}})");
+  ASSERT_EQ(status, 201) << body;
+  auto doc = base::ParseJson(body);
+  ASSERT_TRUE(doc.has_value());
+  const std::string token_file = (dir_ / "token").string();
+  std::ofstream(token_file) << doc->root().Find("status")->Find("token")->AsString().value_or("");
+  proxy::xds::XdsAgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(server_->xds_port());
+  config.ca = options_.tls_ca;
+  config.token_file = token_file;
+  config.csr_address = "127.0.0.1:" + std::to_string(server_->csr_port());
+  config.ns = "prod";
+  config.pod = "web";
+  size_t applies = 0;
+  auto agent = proxy::xds::XdsAgent::Create(
+      &loop_, config, [&](policy::EndpointPolicyPtr p) -> std::expected<void, std::string> {
+        applied_ = std::move(p);
+        ++applies;
+        return {};
+      });
+  ASSERT_TRUE(agent.has_value()) << agent.error().ToString();
+  (*agent)->Start();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return applied_ != nullptr; }));
+  ASSERT_EQ(Api("POST", kPolicies, EgressPolicy(5432)), 201);
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return !Allowed(80); }));
+  const size_t applies_before = applies;
+  // Three renewals at 2 s each: the stream stays up throughout, no decision changes.
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return (*agent)->certs()->status().issued >= 4; }, 20000));
+  EXPECT_FALSE(Allowed(80));
+  EXPECT_TRUE(Allowed(5432));
+  EXPECT_EQ(applies, applies_before);
+  EXPECT_EQ((*agent)->status().connects, 1u);
+  EXPECT_EQ((*agent)->status().disconnects, 0u);
+  EXPECT_EQ((*agent)->certs()->status().failures, 0u);
+  EXPECT_EQ(server_->csr()->counters().issued, 4u);
+  const std::string metrics = (*agent)->PrometheusText();
+  EXPECT_NE(metrics.find("picket_xds_certificates_issued_total 4\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("picket_xds_certificate_failures_total 0\n"), std::string::npos);
+  bool closed = false;
+  (*agent)->Close([&] { closed = true; });
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+}
+
+// A sidecar that starts before its pod has an IP (not yet in the watched state): refused with
+// 503 PodNotSynced, it retries with backoff and gets its certificate once the pod is synced.
+TEST_F(KubernetesServeTest, TokenModeAgentRetriesUntilItsPodIsSynced) {
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));
+  ASSERT_EQ(Api("POST", "/api/v1/namespaces/prod/pods",
+                R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"late",)"
+                R"("labels":{"app":"late"}},"spec":{"containers":[{"name":"c","image":"x"}]}})"),
+            201);
+  auto [status, body] =
+      ApiBody("POST", "/api/v1/namespaces/prod/serviceaccounts/default/token",
+              R"({"spec":{"audiences":["picket"],"boundObjectRef":{"kind":"Pod","apiVersion":"v1",)"
+              R"("name":"late"}}})");
+  ASSERT_EQ(status, 201) << body;
+  auto doc = base::ParseJson(body);
+  ASSERT_TRUE(doc.has_value());
+  const std::string token_file = (dir_ / "late-token").string();
+  std::ofstream(token_file) << doc->root().Find("status")->Find("token")->AsString().value_or("");
+  proxy::xds::XdsAgentConfig config;
+  config.address = "127.0.0.1:" + std::to_string(server_->xds_port());
+  config.ca = options_.tls_ca;
+  config.token_file = token_file;
+  config.csr_address = "127.0.0.1:" + std::to_string(server_->csr_port());
+  config.ns = "prod";
+  config.pod = "late";
+  bool applied = false;
+  auto agent = proxy::xds::XdsAgent::Create(
+      &loop_, config, [&](policy::EndpointPolicyPtr) -> std::expected<void, std::string> {
+        applied = true;
+        return {};
+      });
+  ASSERT_TRUE(agent.has_value()) << agent.error().ToString();
+  (*agent)->Start();
+  ASSERT_TRUE(RunUntil(&loop_, [&] { return (*agent)->certs()->status().failures >= 1; }));
+  EXPECT_NE((*agent)->certs()->status().last_error.find("PodNotSynced"), std::string::npos)
+      << (*agent)->certs()->status().last_error;
+  EXPECT_FALSE(applied);
+  EXPECT_EQ((*agent)->status().connects, 0u);  // no stream without a certificate
+  ASSERT_EQ(Api("PATCH", "/api/v1/namespaces/prod/pods/late/status",
+                R"({"status":{"podIP":"10.0.0.9","podIPs":[{"ip":"10.0.0.9"}]}})"),
+            200);
+  ASSERT_TRUE(RunUntil(
+      &loop_, [&] { return applied; }, 15000));
+  EXPECT_EQ((*agent)->certs()->status().issued, 1u);
+  bool closed = false;
+  (*agent)->Close([&] { closed = true; });
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }));
+}
 
 TEST_F(KubernetesServeTest, ApiWritesChangeWhatTheSidecarEnforces) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->ready(); }));

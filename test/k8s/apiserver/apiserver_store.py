@@ -5,10 +5,13 @@ Owns: the semantics fake_apiserver.py serves over HTTP, without any I/O. Thread-
 Store field is guarded by Store.cond (a Condition on an RLock); callers hold it around every
 call. Sources of each behaviour: Kubernetes API concepts ("Resource versions", "Efficient
 detection of changes", "Retrieving large results sets in chunks"), RFC 7386 (merge patch),
-RFC 6902 (JSON patch), and the Pod, Service and Namespace strategies of kube-apiserver.
+RFC 6902 (JSON patch), the Pod, Service and Namespace strategies of kube-apiserver, and its
+service-account token issuance and review (TokenRequest, TokenReview: "Managing Service
+Accounts", "Bound service account tokens", authentication.k8s.io/v1).
 """
 
-import bisect, collections, copy, datetime, random, re, threading, time, uuid
+import base64, bisect, collections, copy, datetime, hashlib, hmac, json, random, re, secrets
+import threading, time, uuid
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's request body limit (413 beyond it)
 # (group, version, resource, kind, namespaced, short names, has a status subresource)
@@ -231,6 +234,8 @@ class Store:
         self.log = collections.deque(maxlen=10000)  # (seq, method, path, code), not /_test/
         self.seq = 0
         self.stopping = False
+        self.token_key = secrets.token_bytes(32)  # signs this server's service-account tokens
+        self.token_clock_offset = 0  # seconds added to now for token expiry (/_test/)
 
     def _write(self, res, key, obj, event):
         """Stores obj (None: delete) under a new resourceVersion and wakes the watches."""
@@ -377,6 +382,132 @@ class Store:
         floor = min([self.rv] + list(self.watch_positions.values()))
         del self.history[:bisect.bisect_right(self.history, floor, key=lambda e: e[0])]
         self.cond.notify_all()
+
+
+# --- service-account tokens (TokenRequest, TokenReview) ---------------------------------------
+# The audience of tokens requested without one, as kube-apiserver's --api-audiences default.
+API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+MIN_TOKEN_SECONDS, DEFAULT_TOKEN_SECONDS = 600, 3600  # as the TokenRequest validation
+MAX_TOKEN_SECONDS = 2 ** 32  # the API's own bound (a uint32 in the token's claims)
+AUTH_GROUP = ("authentication.k8s.io", "v1")
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sa_uid(ns, sa):  # service accounts are implicit here: a stable uid per (namespace, name)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"serviceaccount:{ns}/{sa}"))
+
+
+def token_request(store, ns, sa, body, now):
+    """POST .../serviceaccounts/SA/token: a JWT bound to a pod (as kubelet asks for projected
+    volumes), or to nothing. Returns the TokenRequest with its status."""
+    what = f'TokenRequest.authentication.k8s.io "{sa}" is invalid'
+    if not isinstance(body, dict) or body.get("kind", "TokenRequest") != "TokenRequest":
+        raise ApiError(400, "BadRequest", "the body must be a TokenRequest")
+    spec = body.get("spec")
+    if not isinstance(spec, dict):
+        spec = {}
+    if ("", ns) not in store.objects["namespaces"]:
+        raise not_found(BY_KIND["Namespace"], ns)
+    audiences = spec.get("audiences") or [API_AUDIENCE]
+    seconds = spec.get("expirationSeconds", DEFAULT_TOKEN_SECONDS)
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise ApiError(422, "Invalid", f"{what}: spec.audiences: must be a list of strings")
+    if not isinstance(seconds, int) or seconds < MIN_TOKEN_SECONDS:
+        raise ApiError(422, "Invalid", f"{what}: spec.expirationSeconds: Invalid value: "
+                       f"{seconds!r}: may not specify a duration less than 10 minutes")
+    if seconds > MAX_TOKEN_SECONDS:
+        raise ApiError(422, "Invalid", f"{what}: spec.expirationSeconds: Invalid value: "
+                       f"{seconds}: may not specify a duration larger than 2^32 seconds")
+    claims_k8s = {"namespace": ns, "serviceaccount": {"name": sa, "uid": sa_uid(ns, sa)}}
+    ref = spec.get("boundObjectRef")
+    if ref:
+        if not isinstance(ref, dict) or ref.get("kind") != "Pod" or ref.get(
+                "apiVersion", "v1") != "v1" or not ref.get("name"):
+            raise ApiError(422, "Invalid", f"{what}: spec.boundObjectRef: Unsupported value: "
+                           f"{ref!r}: this test server binds tokens to v1 Pods by name")
+        pod = store.get(BY_KIND["Pod"], ns, ref["name"])
+        uid = pod["metadata"]["uid"]
+        if ref.get("uid") and ref["uid"] != uid:
+            raise ApiError(409, "Conflict", f"the UID in the bound object reference "
+                           f"({ref['uid']}) does not match the UID in record. The object might "
+                           "have been deleted and then recreated")
+        pod_sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        if pod_sa != sa:
+            raise ApiError(400, "BadRequest", f'cannot bind token for serviceaccount "{sa}" to '
+                           f'pod running with different serviceaccount name.')
+        claims_k8s["pod"] = {"name": ref["name"], "uid": uid}
+    issued = int(now)
+    claims = {"aud": audiences, "exp": issued + seconds, "iat": issued, "nbf": issued,
+              "iss": ISSUER, "sub": f"system:serviceaccount:{ns}:{sa}",
+              "kubernetes.io": claims_k8s}
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = _b64(hmac.new(store.token_key, f"{head}.{payload}".encode(), hashlib.sha256).digest())
+    expires = datetime.datetime.fromtimestamp(issued + seconds, datetime.timezone.utc)
+    return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": sa, "namespace": ns, "creationTimestamp": None},
+            "spec": {"audiences": audiences, "expirationSeconds": seconds,
+                     "boundObjectRef": ref or None},
+            "status": {"token": f"{head}.{payload}.{sig}",
+                       "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+
+def token_review(store, body, now):
+    """POST /apis/authentication.k8s.io/v1/tokenreviews: the review of a token this server
+    issued, as kube-apiserver's service-account authenticator: audiences intersected, expiry,
+    and the bound pod still existing with the same uid. Returns the TokenReview (201)."""
+    if not isinstance(body, dict) or body.get("kind", "TokenReview") != "TokenReview":
+        raise ApiError(400, "BadRequest", "the body must be a TokenReview")
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    token = spec.get("token")
+    if not isinstance(token, str) or not token:
+        raise ApiError(422, "Invalid", 'TokenReview.authentication.k8s.io "" is invalid: '
+                       "spec.token: Required value")
+    wanted = spec.get("audiences") or [API_AUDIENCE]
+    review = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+              "metadata": {"creationTimestamp": None}, "spec": spec}
+
+    def refused(reason):
+        review["status"] = {"user": {}, "error": f"[invalid bearer token, {reason}]"}
+        return review
+    parts = token.split(".")
+    if len(parts) != 3:
+        return refused("token lookup failed")
+    expect = _b64(hmac.new(store.token_key, f"{parts[0]}.{parts[1]}".encode(),
+                           hashlib.sha256).digest())
+    if not hmac.compare_digest(expect, parts[2]):
+        return refused("square/go-jose: error in cryptographic primitive")
+    claims = json.loads(_unb64(parts[1]))
+    audiences = [a for a in wanted if a in claims["aud"]]
+    if not audiences:
+        return refused("token audiences " + json.dumps(claims["aud"]) + " is invalid for the "
+                       "target audiences " + json.dumps(wanted))
+    if now >= claims["exp"]:
+        return refused("service account token has expired")
+    k8s = claims["kubernetes.io"]
+    ns, sa = k8s["namespace"], k8s["serviceaccount"]["name"]
+    extra = {}
+    if "pod" in k8s:
+        pod = store.objects["pods"].get((ns, k8s["pod"]["name"]))
+        if pod is None or pod["metadata"]["uid"] != k8s["pod"]["uid"]:
+            return refused("Token has been invalidated")
+        extra = {"authentication.kubernetes.io/pod-name": [k8s["pod"]["name"]],
+                 "authentication.kubernetes.io/pod-uid": [k8s["pod"]["uid"]]}
+    user = {"username": f"system:serviceaccount:{ns}:{sa}", "uid": sa_uid(ns, sa),
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                       "system:authenticated"]}
+    if extra:
+        user["extra"] = extra
+    review["status"] = {"authenticated": True, "user": user, "audiences": audiences}
+    return review
 
 
 # --- kubectl's server-side printing ----------------------------------------------------------

@@ -19,6 +19,20 @@ behaviour real clients depend on (Kubernetes API concepts, "Efficient detection 
     default 5 s, and 2 s before the deadline, as the watch cache); a watch from a compacted
     version gets HTTP 200 and one ERROR event with a 410 Expired Status, from a version not yet
     reached one ERROR 504 Timeout after 3 s; an object leaving a watch's selector is DELETED;
+  - service-account tokens: TokenRequest (POST /api/v1/namespaces/NS/serviceaccounts/SA/token,
+    what kubelet asks for a projected serviceAccountToken volume: spec.audiences (default
+    https://kubernetes.default.svc.cluster.local), spec.expirationSeconds (600 .. 2^32, default
+    3600), spec.boundObjectRef {kind: Pod, name[, uid]}: the pod must exist, with that uid and
+    spec.serviceAccountName SA) returns a JWT; TokenReview (POST
+    /apis/authentication.k8s.io/v1/tokenreviews, spec.token, spec.audiences) authenticates it
+    as kube-apiserver: status.authenticated, user.username system:serviceaccount:NS:SA, groups,
+    user.extra authentication.kubernetes.io/pod-name and /pod-uid for a pod-bound token,
+    status.audiences (the intersection); otherwise status.error and no authenticated, for a
+    token of another audience, expired, not issued here, or whose pod was deleted (or deleted
+    and re-created: its uid differs). Service accounts are implicit (every name exists in every
+    namespace; a stable uid per name) and tokens are signed HS256 with a per-process key (the
+    real one: RS256; a token is opaque to its clients). These tokens do not authenticate API
+    requests here (only the server's own token and client certificates do);
   - kubectl's server-side printing: GET/LIST/WATCH with `Accept: ...;as=Table;...` get a
     meta.k8s.io Table (Name, Age; pods as kube-apiserver's printer; namespaces' Status).
 Deliberate simplifications (documented for test writers):
@@ -39,11 +53,12 @@ Deliberate simplifications (documented for test writers):
     Open watches keep streaming (their events are already theirs).
 Test controls (same port and token): POST /_test/compact; /_test/drop-watches (every open watch
 connection is shut down, no last chunk); /_test/fail?code=C&count=N[&retry_after=S][&path=PREFIX]
-(the next N requests whose path starts with PREFIX get C: 429 with Retry-After: S and
+(the next N requests, TokenReviews included, whose path starts with PREFIX get C: 429 with Retry-After: S and
 details.retryAfterSeconds, others a Status); /_test/rotate-token (DIR/token and the kubeconfigs
 rewritten atomically; the old token gets 401); /_test/split?bytes=K (watch events in chunks of K
 bytes, each write of framing and data at most K bytes; 0: off); /_test/bookmark (a BOOKMARK now
-on every watch that allows them);
+on every watch that allows them); /_test/advance-token-clock?seconds=S (the clock that
+service-account tokens expire by moves S seconds on: an expired token without waiting);
 GET /_test/stats: {"requests": {VERB: {RESOURCE: n}}, "open_watches", "watches" (ever opened),
 "unauthorized" (401s), "too_many_requests" (429s), "failures_injected", "dropped_watches",
 "resource_version", "compacted" (the oldest version still served), "split_bytes"};
@@ -65,7 +80,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # beside it in r
 from apiserver_store import (BY_KIND, BY_NAME, MAX_BODY, RESOURCES, VERBS, OPENAPI_V2_PB, ApiError,
                              Store, api_version, expired, labels_match, fields_match, json_patch,
                              merge_patch, parse_bool, parse_field_selector, parse_label_selector,
-                             table)
+                             table, token_request, token_review)
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -217,6 +232,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise ApiError(401, "Unauthorized", "Unauthorized")
             if parts[:1] == ["_test"]:
                 return self.test_control(method, parts[1:], query)
+            if self.serve_tokens(method, parts, url.path):
+                return
             route = self.route(parts, query)
             if route:
                 res, ns, name, sub, watch = route
@@ -240,6 +257,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
             traceback.print_exc()
             self.send_json(500, ApiError(500, "InternalError", f"Internal error occurred: {e!r}"
                                          ).status())
+
+    def serve_tokens(self, method, parts, path):
+        """TokenRequest and TokenReview; False for every other path."""
+        is_review = parts == ["apis", "authentication.k8s.io", "v1", "tokenreviews"]
+        is_request = len(parts) == 7 and parts[:3] == ["api", "v1", "namespaces"] and \
+            parts[4] == "serviceaccounts" and parts[6] == "token"
+        if not (is_review or is_request):
+            return False
+        store = self.server.store
+        resource = "tokenreviews" if is_review else "serviceaccounts/token"
+        body = self.read_body()  # first: an injected failure leaves the connection usable
+        with store.cond:
+            by_verb = store.stats["requests"].setdefault("create", {})
+            by_verb[resource] = by_verb.get(resource, 0) + 1
+            self.inject_failure(store, path)
+        if method != "POST":
+            raise method_not_allowed()
+        with store.cond:
+            now = time.time() + store.token_clock_offset
+            if is_review:
+                out = token_review(store, body, now)
+            else:
+                out = token_request(store, parts[3], parts[5], body, now)
+        self.send_json(201, out)
+        return True
 
     def send_plain(self, code, text):
         self.send_bytes(code, "text/plain; charset=utf-8", text.encode())
@@ -617,6 +659,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except (KeyError, ValueError):
                     raise ApiError(400, "BadRequest", "fail needs code=C [count=N] "
                                    "[retry_after=S] [path=PREFIX]")
+            elif action == "advance-token-clock":
+                try:
+                    store.token_clock_offset += int(query["seconds"])
+                except (KeyError, ValueError):
+                    raise ApiError(400, "BadRequest", "advance-token-clock needs seconds=S")
             elif action == "split":
                 store.split_bytes = max(0, int(query.get("bytes", 0)))
             elif action == "rotate-token":

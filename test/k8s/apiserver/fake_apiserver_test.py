@@ -305,6 +305,94 @@ class FakeApiServerTest(unittest.TestCase):
                      headers={"Authorization": "Bearer " + self.api.token()})
         self.assertEqual(json.loads(conn.getresponse().read())["metadata"]["name"], "chunky")
 
+    def token_for(self, ns, pod, audiences=("picket",), seconds=3600, uid=None, sa="default"):
+        ref = {"kind": "Pod", "apiVersion": "v1", "name": pod}
+        if uid:
+            ref["uid"] = uid
+        return self.api.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token", {
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"audiences": list(audiences), "expirationSeconds": seconds,
+                     "boundObjectRef": ref}})
+
+    def review(self, token, audiences=("picket",)):
+        status, _, body = self.api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                                           {"apiVersion": "authentication.k8s.io/v1",
+                                            "kind": "TokenReview",
+                                            "spec": {"token": token,
+                                                     "audiences": list(audiences)}})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(body["kind"], "TokenReview")
+        return body["status"]
+
+    def test_bound_token_request_and_review(self):
+        uid = self.api.create_pod("default", "web")["metadata"]["uid"]
+        self.assertTrue(uid)
+        status, _, req = self.token_for("default", "web", uid=uid)
+        self.assertEqual(status, 201, req)
+        self.assertEqual(req["kind"], "TokenRequest")
+        self.assertRegex(req["status"]["expirationTimestamp"], r"^\d{4}-\d\d-\d\dT.*Z$")
+        token = req["status"]["token"]
+        self.assertEqual(len(token.split(".")), 3)  # a JWT
+        got = self.review(token)
+        self.assertIs(got["authenticated"], True)
+        self.assertEqual(got["user"]["username"], "system:serviceaccount:default:default")
+        self.assertEqual(got["user"]["extra"], {
+            "authentication.kubernetes.io/pod-name": ["web"],
+            "authentication.kubernetes.io/pod-uid": [uid]})
+        self.assertIn("system:serviceaccounts:default", got["user"]["groups"])
+        self.assertEqual(got["audiences"], ["picket"])
+        # Another audience, a forged signature, garbage: unauthenticated, each with an error.
+        for bad, audiences in ((token, ["other"]), (token[:-2] + "xx", ["picket"]),
+                               ("not-a-jwt", ["picket"])):
+            refused = self.review(bad, audiences)
+            self.assertNotIn("authenticated", refused)
+            self.assertEqual(refused["user"], {})
+            self.assertRegex(refused["error"], r"^\[invalid bearer token, .+\]$")
+        # Expired: after expirationSeconds on the token clock, not before.
+        self.api.control("advance-token-clock", seconds=3599)
+        self.assertIs(self.review(token)["authenticated"], True)
+        self.api.control("advance-token-clock", seconds=1)
+        self.assertIn("has expired", self.review(token)["error"])
+
+    def test_token_of_a_deleted_or_recreated_pod_is_refused(self):
+        self.api.create_pod("default", "web")
+        token = self.token_for("default", "web")[2]["status"]["token"]
+        self.assertIs(self.review(token)["authenticated"], True)
+        self.api.ok("DELETE", "/api/v1/namespaces/default/pods/web")
+        self.assertIn("invalidated", self.review(token)["error"])
+        self.api.create_pod("default", "web")  # same name, another uid
+        self.assertIn("invalidated", self.review(token)["error"])
+        self.assertIs(self.review(self.token_for("default", "web")[2]["status"]["token"])[
+            "authenticated"], True)
+
+    def test_token_request_errors(self):
+        uid = self.api.create_pod("default", "web")["metadata"]["uid"]
+        self.assertStatus(self.token_for("default", "gone"), 404, "NotFound")
+        self.assertStatus(self.token_for("nope", "web"), 404, "NotFound")
+        self.assertStatus(self.token_for("default", "web", uid="0" + uid[1:]), 409, "Conflict")
+        body = self.assertStatus(self.token_for("default", "web", seconds=599), 422, "Invalid")
+        self.assertIn("spec.expirationSeconds", body["message"])
+        body = self.assertStatus(self.token_for("default", "web", sa="builder"), 400,
+                                 "BadRequest")
+        self.assertIn("different serviceaccount", body["message"])
+        # An unbound token: no pod extras.
+        status, _, req = self.api.request(
+            "POST", "/api/v1/namespaces/default/serviceaccounts/default/token",
+            {"kind": "TokenRequest", "spec": {}})
+        self.assertEqual(status, 201, req)
+        got = self.review(req["status"]["token"], ["https://kubernetes.default.svc.cluster.local"])
+        self.assertIs(got["authenticated"], True)
+        self.assertNotIn("extra", got["user"])
+        self.assertEqual(self.control_stats_create(), {"tokenreviews": 1,
+                                                       "serviceaccounts/token": 6})
+        self.api.control("fail", code=503, count=1, path="/apis/authentication.k8s.io/")
+        self.assertStatus(self.api.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                                           {"spec": {"token": "x"}}), 503, "ServiceUnavailable")
+
+    def control_stats_create(self):
+        create = self.api.control("stats")["requests"]["create"]
+        return {k: v for k, v in create.items() if k in ("tokenreviews", "serviceaccounts/token")}
+
 
 class SeedTest(unittest.TestCase):
     def test_seed_objects_keep_their_status_and_get_namespaces(self):

@@ -142,6 +142,41 @@ class PythonClientFidelityTest(unittest.TestCase):
         stats = self.api.control("stats")
         self.assertEqual((stats["too_many_requests"], stats["requests"]["list"]["namespaces"]),
                          (1, 2))
+    def test_token_request_and_token_review(self):
+        """What kubelet and picket-control do: a pod-bound token, then its review."""
+        uid = self.v1.create_namespaced_pod("default", self.pod("web")).metadata.uid
+        request = self.v1.create_namespaced_service_account_token(
+            "default", "default", client.AuthenticationV1TokenRequest(
+                spec=client.V1TokenRequestSpec(
+                    audiences=["picket"], expiration_seconds=3600,
+                    bound_object_ref=client.V1BoundObjectReference(
+                        kind="Pod", api_version="v1", name="web", uid=uid))))
+        token = request.status.token
+        self.assertTrue(request.status.expiration_timestamp)  # parsed as a datetime
+        auth_client = config.new_client_from_config(config_file=self.api.path("kubeconfig"))
+        self.addCleanup(auth_client.close)
+        auth = client.AuthenticationV1Api(auth_client)
+
+        def review(audiences):
+            return auth.create_token_review(client.V1TokenReview(
+                spec=client.V1TokenReviewSpec(token=token, audiences=audiences))).status
+        got = review(["picket"])
+        self.assertTrue(got.authenticated)
+        self.assertEqual(got.user.username, "system:serviceaccount:default:default")
+        self.assertEqual(got.user.extra, {"authentication.kubernetes.io/pod-name": ["web"],
+                                          "authentication.kubernetes.io/pod-uid": [uid]})
+        self.assertEqual(got.audiences, ["picket"])
+        other = review(["elsewhere"])
+        self.assertFalse(other.authenticated)
+        self.assertTrue(other.error)
+        self.v1.delete_namespaced_pod("web", "default")
+        self.assertFalse(review(["picket"]).authenticated)
+        with self.assertRaises(ApiException) as e:  # no pod to bind to
+            self.v1.create_namespaced_service_account_token("default", "default", {
+                "spec": {"audiences": ["picket"], "boundObjectRef": {
+                    "kind": "Pod", "apiVersion": "v1", "name": "web"}}})
+        self.assertEqual(e.exception.status, 404)
+
 
 if __name__ == "__main__":
     unittest.main(warnings="ignore")  # the client's connection pools warn at exit
