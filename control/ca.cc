@@ -16,43 +16,21 @@
 #include <ctime>
 
 #include "net/tls.h"
+#include "net/x509.h"
 
 namespace picket::control {
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, [](BIO* b) { BIO_free(b); }>>;
+using PkeyPtr = bssl::UniquePtr<EVP_PKEY>;
+using X509Ptr = bssl::UniquePtr<X509>;
+using ReqPtr = bssl::UniquePtr<X509_REQ>;
+using BioPtr = bssl::UniquePtr<BIO>;
 
 constexpr long kBackdateSeconds = 300;  // tolerate this much clock skew at the peer
 
 std::unexpected<CsrRefusal> Refuse(std::string reason, std::string message) {
   ERR_clear_error();
   return std::unexpected(CsrRefusal{std::move(reason), std::move(message)});
-}
-
-bool AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) return false;
-  const bool ok = X509_add_ext(cert, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
-  return ok;
-}
-
-std::string ToPem(X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), cert);
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  BIO_mem_contents(bio.get(), &data, &len);
-  return std::string(reinterpret_cast<const char*>(data), len);
 }
 
 // The key check: ECDSA P-256 only.
@@ -197,16 +175,19 @@ std::expected<IssuedCertificate, CsrRefusal> CertificateAuthority::Sign(
       ASN1_TIME_set(X509_getm_notAfter(cert.get()), not_after) != nullptr &&
       X509_set_issuer_name(cert.get(), X509_get_subject_name(impl_->cert.get())) &&
       X509_set_pubkey(cert.get(), key) &&
-      AddExtension(cert.get(), impl_->cert.get(), NID_basic_constraints, "critical,CA:FALSE") &&
-      AddExtension(cert.get(), impl_->cert.get(), NID_key_usage, "critical,digitalSignature") &&
-      AddExtension(cert.get(), impl_->cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") &&
-      AddExtension(cert.get(), impl_->cert.get(), NID_authority_key_identifier, "keyid") &&
-      AddExtension(cert.get(), impl_->cert.get(), NID_subject_alt_name,
-                   "critical,URI:" + std::string(uri)) &&
+      net::AddV3Extension(cert.get(), impl_->cert.get(), NID_basic_constraints,
+                          "critical,CA:FALSE") &&
+      net::AddV3Extension(cert.get(), impl_->cert.get(), NID_key_usage,
+                          "critical,digitalSignature") &&
+      net::AddV3Extension(cert.get(), impl_->cert.get(), NID_ext_key_usage,
+                          "serverAuth,clientAuth") &&
+      net::AddV3Extension(cert.get(), impl_->cert.get(), NID_authority_key_identifier, "keyid") &&
+      net::AddV3Extension(cert.get(), impl_->cert.get(), NID_subject_alt_name,
+                          "critical,URI:" + std::string(uri)) &&
       X509_sign(cert.get(), impl_->key.get(), EVP_sha256()) != 0;
   ASN1_INTEGER_free(serial);
   if (!ok) return Refuse("SigningFailed", net::TlsErrorString("signing the certificate"));
-  return IssuedCertificate{ToPem(cert.get()) + chain_pem_,
+  return IssuedCertificate{net::CertificatePem(cert.get()) + chain_pem_,
                            std::chrono::system_clock::from_time_t(not_after)};
 }
 

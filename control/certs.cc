@@ -22,17 +22,14 @@
 #include <sstream>
 
 #include "net/tls.h"
+#include "net/x509.h"
 
 namespace picket::control {
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, [](BIO* b) { BIO_free(b); }>>;
+using PkeyPtr = bssl::UniquePtr<EVP_PKEY>;
+using X509Ptr = bssl::UniquePtr<X509>;
+using BioPtr = bssl::UniquePtr<BIO>;
 
 std::unexpected<base::Error> SslError(std::string_view what) {
   return std::unexpected(base::Error::Of(net::TlsErrorString(what)));
@@ -50,34 +47,6 @@ PkeyPtr NewKey() {
     return nullptr;
   }
   return key;
-}
-
-std::string ToPem(X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), cert);
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  BIO_mem_contents(bio.get(), &data, &len);
-  return std::string(reinterpret_cast<const char*>(data), len);
-}
-
-std::string ToPem(EVP_PKEY* key) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  BIO_mem_contents(bio.get(), &data, &len);
-  return std::string(reinterpret_cast<const char*>(data), len);
-}
-
-bool AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) return false;
-  const bool ok = X509_add_ext(cert, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
-  return ok;
 }
 
 // A certificate with a random serial, the given subject CN, validity and public key.
@@ -130,13 +99,13 @@ base::Result<PemPair> MakeCa(std::string_view common_name, int valid_days) {
   X509Ptr cert = NewCert(common_name, valid_days, key.get());
   if (!cert) return SslError("CA certificate");
   X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
-  if (!AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE") ||
-      !AddExtension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
-      !AddExtension(cert.get(), cert.get(), NID_subject_key_identifier, "hash") ||
+  if (!net::AddV3Extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE") ||
+      !net::AddV3Extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
+      !net::AddV3Extension(cert.get(), cert.get(), NID_subject_key_identifier, "hash") ||
       !X509_sign(cert.get(), key.get(), EVP_sha256())) {
     return SslError("CA certificate");
   }
-  return PemPair{ToPem(cert.get()), ToPem(key.get())};
+  return PemPair{net::CertificatePem(cert.get()), net::PrivateKeyPem(key.get())};
 }
 
 base::Result<PemPair> MakeLeaf(const PemPair& ca, const LeafSpec& spec) {
@@ -157,16 +126,16 @@ base::Result<PemPair> MakeLeaf(const PemPair& ca, const LeafSpec& spec) {
   for (const auto& ip : spec.ip_addresses) add("IP", ip);
   for (const auto& u : spec.uris) add("URI", u);
   if (san.empty()) return std::unexpected(base::Error::Of("a leaf certificate needs a SAN"));
-  if (!AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
-      !AddExtension(cert.get(), ca_cert.get(), NID_key_usage,
-                    "critical,digitalSignature,keyEncipherment") ||
-      !AddExtension(cert.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") ||
-      !AddExtension(cert.get(), ca_cert.get(), NID_authority_key_identifier, "keyid") ||
-      !AddExtension(cert.get(), ca_cert.get(), NID_subject_alt_name, san) ||
+  if (!net::AddV3Extension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE") ||
+      !net::AddV3Extension(cert.get(), ca_cert.get(), NID_key_usage,
+                           "critical,digitalSignature,keyEncipherment") ||
+      !net::AddV3Extension(cert.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth") ||
+      !net::AddV3Extension(cert.get(), ca_cert.get(), NID_authority_key_identifier, "keyid") ||
+      !net::AddV3Extension(cert.get(), ca_cert.get(), NID_subject_alt_name, san) ||
       !X509_sign(cert.get(), ca_key.get(), EVP_sha256())) {
     return SslError("certificate for " + spec.common_name);
   }
-  return PemPair{ToPem(cert.get()), ToPem(key.get())};
+  return PemPair{net::CertificatePem(cert.get()), net::PrivateKeyPem(key.get())};
 }
 
 namespace {

@@ -16,19 +16,13 @@
 #include "base/json.h"
 #include "net/host_port.h"
 #include "net/tls.h"
+#include "net/x509.h"
 #include "proxy/xds/xds_client.h"
 
 namespace picket::proxy::xds {
 namespace {
 
 constexpr std::string_view kSignPath = "/picket.v1.Certificates/Sign";
-
-std::string BioText(BIO* bio) {
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  BIO_mem_contents(bio, &data, &len);
-  return std::string(reinterpret_cast<const char*>(data), len);
-}
 
 base::Result<std::string> ReadToken(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
@@ -62,7 +56,7 @@ base::Result<std::pair<std::string, std::string>> MakeKeyAndCsr() {
                   PEM_write_bio_PrivateKey(key_bio, key, nullptr, nullptr, 0, nullptr, nullptr) &&
                   PEM_write_bio_X509_REQ(req_bio, req);
   std::pair<std::string, std::string> out;
-  if (ok) out = {BioText(key_bio), BioText(req_bio)};
+  if (ok) out = {net::MemBioText(key_bio), net::MemBioText(req_bio)};
   EC_KEY_free(ec);
   EVP_PKEY_free(key);
   X509_REQ_free(req);
