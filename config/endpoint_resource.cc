@@ -24,6 +24,10 @@ bool PrintableAscii(std::string_view s) {
 }
 
 constexpr std::string_view kNotAscii = "Invalid value: must be printable ASCII";
+// What the [first, last] ranges of one pod policy's identity sets may expand to in all: more
+// identities than a cluster of a million pods has (a range is a few bytes that could otherwise
+// stand for four billion ids).
+constexpr uint64_t kMaxRangeIds = uint64_t{1} << 21;
 
 // One reader over the whole value: every method reads one shape and reports into `errors_`.
 class Reader {
@@ -96,6 +100,12 @@ class Reader {
       }
     }
     f.Array("named_ports", Need::kOptional, [&](const JsonValue& item, const std::string& p) {
+      if (item.IsString()) {
+        // The compact form policy/endpoint_codec.cc writes: "name:port" (TCP) or
+        // "name:port/PROTOCOL".
+        if (auto np = CompactNamedPort(item, p)) out.named_ports.push_back(std::move(*np));
+        return;
+      }
       JsonFields port(item, p, errors_);
       NamedPortResource np;
       bool ok = String(port, "name", Need::kRequired, &np.name);
@@ -110,6 +120,44 @@ class Reader {
     });
     f.Finish();
     return out;
+  }
+
+  std::optional<NamedPortResource> CompactNamedPort(const JsonValue& v, const std::string& path) {
+    std::string text;
+    if (!Item(v, path, &text)) return std::nullopt;
+    auto bad = [&](std::string_view why) {
+      errors_->push_back(Error::At(path, base::InvalidValue(base::ShowJson(v), why)));
+      return std::nullopt;
+    };
+    const size_t colon = text.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return bad("expected \"name:port\" or \"name:port/PROTOCOL\"");
+    }
+    NamedPortResource np;
+    np.name = text.substr(0, colon);
+    if (np.name.find('/') != std::string::npos) return bad("the name contains '/'");
+    std::string_view rest = std::string_view(text).substr(colon + 1);
+    const size_t slash = rest.find('/');
+    const std::string_view digits = rest.substr(0, slash);
+    if (digits.empty() || digits.size() > 5 ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos) {
+      return bad("the port must be a number between 1 and 65535");
+    }
+    const int port = std::stoi(std::string(digits));
+    if (port < 1 || port > 65535) return bad("the port must be a number between 1 and 65535");
+    np.port = static_cast<uint16_t>(port);
+    np.protocol = Protocol::kTCP;
+    if (slash != std::string_view::npos) {
+      const std::string_view proto = rest.substr(slash + 1);
+      if (proto == "UDP") {
+        np.protocol = Protocol::kUDP;
+      } else if (proto == "SCTP") {
+        np.protocol = Protocol::kSCTP;
+      } else if (proto != "TCP") {
+        return bad("the protocol must be TCP, UDP or SCTP");
+      }
+    }
+    return np;
   }
 
   PeerResource Peer(JsonFields& f) {
@@ -176,6 +224,7 @@ class Reader {
     String(f, "namespace", Need::kRequired, &out.ns);
     String(f, "pod", Need::kRequired, &out.pod);
     StringList(f, "host_ips", &out.host_ips);
+    uint64_t range_ids = 0;
     f.Array("identity_sets", Need::kOptional, [&](const JsonValue& set, const std::string& p) {
       std::vector<uint32_t> ids;
       if (!set.IsArray()) {
@@ -184,9 +233,41 @@ class Reader {
       } else {
         size_t i = 0;
         for (const JsonValue& id : set.Elements()) {
-          if (auto n = base::JsonInt(id, 0, UINT32_MAX, base::Index(p, i++), errors_)) {
-            ids.push_back(static_cast<uint32_t>(*n));
+          const std::string at = base::Index(p, i++);
+          if (!id.IsArray()) {
+            if (auto n = base::JsonInt(id, 0, UINT32_MAX, at, errors_)) {
+              ids.push_back(static_cast<uint32_t>(*n));
+            }
+            continue;
           }
+          // [first, last]: the ids first..last, inclusive.
+          std::vector<JsonValue> ends;
+          for (const JsonValue& e : id.Elements()) ends.push_back(e);
+          if (ends.size() != 2) {
+            errors_->push_back(Error::At(
+                at, base::InvalidValue(base::ShowJson(id), "expected an id or [first, last]")));
+            continue;
+          }
+          auto first = base::JsonInt(ends[0], 0, UINT32_MAX, base::Index(at, 0), errors_);
+          auto last = base::JsonInt(ends[1], 0, UINT32_MAX, base::Index(at, 1), errors_);
+          if (!first || !last) continue;
+          const std::string shown =
+              "[" + std::to_string(*first) + "," + std::to_string(*last) + "]";
+          if (*last < *first) {
+            errors_->push_back(
+                Error::At(at, base::InvalidValue(shown, "last is smaller than first")));
+            continue;
+          }
+          // A range is a few bytes that can stand for many ids: bound what they expand to.
+          const uint64_t count = static_cast<uint64_t>(*last - *first) + 1;
+          if (count > kMaxRangeIds - range_ids) {
+            errors_->push_back(Error::At(
+                at, base::InvalidValue(shown, "ranges expand to more than " +
+                                           std::to_string(kMaxRangeIds) + " ids in one policy")));
+            continue;
+          }
+          range_ids += count;
+          for (int64_t n = *first; n <= *last; ++n) ids.push_back(static_cast<uint32_t>(n));
         }
       }
       out.identity_sets.push_back(std::move(ids));

@@ -50,6 +50,7 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::Create(
   xds.frame_timeout_ms = options.frame_timeout_ms;
   xds.max_streams_per_identity = options.max_streams_per_identity;
   xds.own_pod_only_types.insert(std::string(net::kPodPolicyType));
+  xds.scoped_types.insert(std::string(net::kAddressEntryType));
   auto server = XdsServer::Create(loop, std::move(*tls), std::move(xds));
   if (!server) return std::unexpected(AsError(server.error()));
   s->xds_ = std::move(*server);

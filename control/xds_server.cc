@@ -7,6 +7,7 @@
 
 #include "base/hash.h"
 #include "control/xds_stream.h"
+#include "net/xds_message.h"
 #include "net/tls_stream.h"
 
 namespace picket::control {
@@ -227,7 +228,7 @@ size_t XdsServer::encoded_bytes(std::string_view type_url) const {
   const TypeState* type = FindType(type_url);
   size_t total = 0;
   if (type != nullptr) {
-    for (const auto& [name, r] : type->resources) total += r.encoded->size();
+    for (const auto& [name, r] : type->resources) total += r.payload_size;
   }
   return total;
 }
@@ -240,14 +241,25 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
     auto it = type.resources.find(u.name);
     if (it != type.resources.end() && it->second.version == u.version) continue;
     const uint64_t revision = ++type.revision;
-    if (it != type.resources.end()) type.by_revision.erase(it->second.revision);
+    // tags_revision: when this name last had other tags (0: never), whether it changed in place
+    // or was removed and is back (its removal then leaves the log: see SendScopedSinceRevision).
+    uint64_t tags_revision = 0;
+    if (it != type.resources.end()) {
+      type.by_revision.erase(it->second.revision);
+      tags_revision = it->second.tags == u.tags ? it->second.tags_revision : revision;
+    }
     if (auto removed = type.removed_at.find(u.name); removed != type.removed_at.end()) {
+      const TypeState::Removal& gone = type.removed_log.at(removed->second);
+      tags_revision = gone.tags == u.tags ? gone.tags_revision : revision;
       type.removed_log.erase(removed->second);
       type.removed_at.erase(removed);
     }
     type.by_revision.emplace(revision, u.name);
-    StoredResource stored{u.version, std::make_shared<const std::string>(std::move(u.encoded)),
-                          revision};
+    size_t payload_offset = 0;
+    auto wire = std::make_shared<const std::string>(
+        net::EncodeWireResource(u.name, u.version, u.encoded, &payload_offset));
+    StoredResource stored{u.version,     std::move(wire),  payload_offset, u.encoded.size(),
+                          revision,      std::move(u.tags), tags_revision};
     type.resources.insert_or_assign(u.name, std::move(stored));
     changed.insert(std::move(u.name));
   }
@@ -255,9 +267,10 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
     auto it = type.resources.find(name);
     if (it == type.resources.end()) continue;
     type.by_revision.erase(it->second.revision);
+    TypeState::Removal removal{name, std::move(it->second.tags), it->second.tags_revision};
     type.resources.erase(it);
     const uint64_t revision = ++type.revision;
-    type.removed_log.emplace(revision, name);
+    type.removed_log.emplace(revision, std::move(removal));
     type.removed_at[name] = revision;
     changed.insert(name);
   }
@@ -266,7 +279,7 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
   while (type.removed_log.size() > max_log) {
     auto oldest = type.removed_log.begin();
     type.removed_floor = oldest->first;
-    type.removed_at.erase(oldest->second);
+    type.removed_at.erase(oldest->second.name);
     type.removed_log.erase(oldest);
   }
   if (changed.empty()) return;
@@ -275,6 +288,72 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
   current.reserve(streams_.size());
   for (auto& s : streams_) current.push_back(s.get());
   for (XdsStream* s : current) s->OnResourcesChanged(type_url, changed);
+}
+
+ResourceScope::ResourceScope(std::vector<uint32_t> tags) : tags_(std::move(tags)) {
+  std::sort(tags_.begin(), tags_.end());
+  tags_.erase(std::unique(tags_.begin(), tags_.end()), tags_.end());
+  for (uint32_t tag : tags_) {
+    if (tag < kDenseLimit) {
+      if (tag / 64 >= dense_.size()) dense_.resize(tag / 64 + 1);
+      dense_[tag / 64] |= uint64_t{1} << (tag % 64);
+    } else {
+      sparse_.push_back(tag);
+    }
+  }
+}
+
+void XdsServer::SetScopes(const std::vector<std::pair<std::string, ScopePtr>>& scopes) {
+  std::set<std::string_view> changed;
+  for (const auto& [pod, scope] : scopes) {
+    auto it = scopes_.find(pod);
+    const ScopePtr& before = it == scopes_.end() ? ScopeOf("") : it->second;
+    if (before == scope || (scope != nullptr && *before == *scope)) continue;
+    if (scope == nullptr || scope->tags().empty()) {
+      if (it != scopes_.end()) scopes_.erase(it);
+    } else {
+      scopes_.insert_or_assign(pod, scope);
+    }
+    changed.insert(pod);
+  }
+  if (changed.empty()) return;
+  std::vector<XdsStream*> affected;
+  for (auto& s : streams_) {
+    if (s->state() == XdsStream::State::kActive && changed.contains(s->pod_name())) {
+      affected.push_back(s.get());
+    }
+  }
+  for (XdsStream* s : affected) s->OnScopeChanged();
+}
+
+const ScopePtr& XdsServer::ScopeOf(std::string_view pod) const {
+  static const ScopePtr kEmpty = std::make_shared<const ResourceScope>();
+  auto it = scopes_.find(pod);
+  return it == scopes_.end() ? kEmpty : it->second;
+}
+
+size_t XdsServer::VisibleCount(std::string_view type_url, std::string_view pod) const {
+  const TypeState* type = FindType(type_url);
+  if (type == nullptr) return 0;
+  if (!options_.scoped_types.contains(type_url)) return type->resources.size();
+  const ResourceScope& scope = *ScopeOf(pod);
+  size_t n = 0;
+  for (const auto& [name, r] : type->resources) n += scope.Sees(r.tags) ? 1 : 0;
+  return n;
+}
+
+size_t XdsServer::StreamsSeeing(std::string_view type_url, std::string_view name) const {
+  const TypeState* type = FindType(type_url);
+  if (type == nullptr) return 0;
+  auto r = type->resources.find(name);
+  if (r == type->resources.end()) return 0;
+  const bool scoped = options_.scoped_types.contains(type_url);
+  size_t n = 0;
+  for (const auto& s : streams_) {
+    if (s->state() != XdsStream::State::kActive) continue;
+    n += !scoped || ScopeOf(s->pod_name())->Sees(r->second.tags) ? 1 : 0;
+  }
+  return n;
 }
 
 void XdsServer::Close(std::function<void()> done) {

@@ -14,11 +14,13 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,22 +57,76 @@ struct XdsServerOptions {
   uint64_t sweep_interval_ms = 1000;
   // Backpressure: when the bytes queued on all sockets exceed this, pushes wait until they
   // drain (checked every 5 ms), so a burst (initial sync of many sidecars) cannot balloon memory.
-  size_t max_queued_bytes = 256u << 20;
+  size_t max_queued_bytes = 32u << 20;
   // How long the time a pod's last stream closed is remembered (for the unprotected-pod grace,
   // control/unprotected.h); a pod gone longer is forgotten, so the memory is bounded by the pods
   // that connected within it.
   uint64_t disconnect_memory_ms = 10 * 60 * 1000;
   // Per type: resources a stream may subscribe to only under its own "ns/pod" name.
   std::set<std::string, std::less<>> own_pod_only_types;
+  // Per type: scoped resources (control/PROTOCOL.md §6.1). Each stream sees only the resources
+  // whose tags its pod's ResourceScope (SetScopes) contains, whatever it subscribes to, and a pod
+  // without a scope sees none of them.
+  std::set<std::string, std::less<>> scoped_types;
 };
+
+// What one pod may see of the scoped types: a sorted set of tags. A scoped resource carries its
+// own tags (Upsert::tags) and is visible to a pod whose scope holds any of them. The tags mean
+// what the resources' producer says (control/xds_snapshot.h: identity ids and named ports).
+// Immutable once shared: pods with equal scopes share one, and pointer equality is the fast path
+// of "did this pod's scope change".
+class ResourceScope {
+ public:
+  ResourceScope() = default;
+  explicit ResourceScope(std::vector<uint32_t> tags);  // any order; duplicates are dropped
+
+  bool Sees(std::span<const uint32_t> resource_tags) const {
+    for (uint32_t tag : resource_tags) {
+      if (Has(tag)) return true;
+    }
+    return false;
+  }
+  const std::vector<uint32_t>& tags() const { return tags_; }  // ascending, unique
+  friend bool operator==(const ResourceScope& a, const ResourceScope& b) {
+    return a.tags_ == b.tags_;
+  }
+
+ private:
+  // Small tags (identity ids are dense from 0) are one bit each; the rest are searched.
+  static constexpr uint32_t kDenseLimit = 1u << 22;
+  bool Has(uint32_t tag) const {
+    if (tag < kDenseLimit) {
+      const size_t word = tag / 64;
+      return word < dense_.size() && (dense_[word] >> (tag % 64)) & 1;
+    }
+    return std::binary_search(sparse_.begin(), sparse_.end(), tag);
+  }
+  std::vector<uint32_t> tags_;
+  std::vector<uint64_t> dense_;
+  std::vector<uint32_t> sparse_;
+};
+using ScopePtr = std::shared_ptr<const ResourceScope>;
 
 // One resource as the server holds it. `encoded` is the payload's JSON text, encoded once by
 // its producer (control/xds_snapshot.cc) and spliced verbatim by net::EncodeMessage into every
 // response that carries it.
 struct StoredResource {
   std::string version;
-  std::shared_ptr<const std::string> encoded;
+  // The resource as every response carries it, {"name":…,"version":…,"resource":<payload>}
+  // (net::EncodeWireResource), encoded once; the payload is payload() within it.
+  std::shared_ptr<const std::string> wire;
+  size_t payload_offset = 0;
+  size_t payload_size = 0;
   uint64_t revision = 0;  // the type's revision at which this version was stored
+  // Scoped types: who may see it (ResourceScope), and the revision at which this name last had
+  // other tags (0: never), so a stream sent it under other tags, that may hold it without seeing
+  // it now, is told it is gone.
+  std::vector<uint32_t> tags;
+  uint64_t tags_revision = 0;
+
+  std::string_view payload() const {
+    return std::string_view(*wire).substr(payload_offset, payload_size);
+  }
 };
 
 struct XdsServerStats {
@@ -117,9 +173,21 @@ class XdsServer {
     std::string name;
     std::string version;  // base::HashVersion(encoded)
     std::string encoded;  // the payload's JSON text
+    std::vector<uint32_t> tags = {};  // scoped types only: ascending (ResourceScope)
   };
   void Update(std::string_view type_url, std::vector<Upsert> upserts,
               const std::vector<std::string>& removals);
+
+  // Scoped types: replaces the scope of each pod ("ns/name") listed; nullptr removes it (the pod
+  // then sees no scoped resource). Streams of those pods are sent what entered their scope and
+  // told what left it.
+  void SetScopes(const std::vector<std::pair<std::string, ScopePtr>>& scopes);
+  // The scope of `pod` (never null: the empty scope when none was set).
+  const ScopePtr& ScopeOf(std::string_view pod) const;
+  // Scoped types: how many resources of `type_url` `pod`'s scope sees, and how many active
+  // streams see resource `name` (for the scale benchmark and /status).
+  size_t VisibleCount(std::string_view type_url, std::string_view pod) const;
+  size_t StreamsSeeing(std::string_view type_url, std::string_view name) const;
 
   // Stops listening and closes every stream; `done` runs once all handles are closed.
   void Close(std::function<void()> done = nullptr);
@@ -162,7 +230,12 @@ class XdsServer {
     bool version_stale = true;
     uint64_t revision = 0;
     std::map<uint64_t, std::string> by_revision;              // present resources by their revision
-    std::map<uint64_t, std::string> removed_log;              // removals by revision (bounded)
+    struct Removal {
+      std::string name;
+      std::vector<uint32_t> tags;  // its tags when removed, and since when it had them
+      uint64_t tags_revision = 0;
+    };
+    std::map<uint64_t, Removal> removed_log;                  // removals by revision (bounded)
     std::map<std::string, uint64_t, std::less<>> removed_at;  // name → its removed_log key
     uint64_t removed_floor = 0;  // removals at or below this revision were pruned
   };
@@ -206,6 +279,7 @@ class XdsServer {
   std::function<void()> udp_sctp_observer_;
   std::map<std::string, TypeState, std::less<>> types_;
   std::map<std::string, uint64_t, std::less<>> last_disconnect_ms_;  // "ns/name" → when
+  std::map<std::string, ScopePtr, std::less<>> scopes_;              // "ns/name" → its scope
   std::vector<std::unique_ptr<XdsStream>> streams_;
   std::vector<std::unique_ptr<XdsStream>> dead_streams_;  // freed on the next sweep
   uint64_t next_stream_id_ = 1;

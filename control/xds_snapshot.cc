@@ -52,7 +52,9 @@ std::expected<void, config::Errors> XdsSnapshot::SetCluster(const config::Cluste
     ++stats_.incremental_updates;
   } else {
     if (!errors.empty()) return std::unexpected(std::move(errors));
-    auto compiled = policy::ClusterPolicy::Compile(cluster);
+    // The previous compile keeps identity ids stable, so unchanged pods keep their entries
+    // (and tags) byte for byte.
+    auto compiled = policy::ClusterPolicy::Compile(cluster, compiled_.get());
     if (!compiled) return std::unexpected(std::move(compiled.error()));
     compiled_ = std::move(*compiled);
     cluster_ = cluster;
@@ -73,7 +75,7 @@ const policy::PodPolicy* XdsSnapshot::PublishedRules(const std::string& pod) con
   auto identity = pod_identity_.find(pod);
   if (identity == pod_identity_.end()) return nullptr;
   auto rules = identity_policies_.find(identity->second);
-  return rules == identity_policies_.end() ? nullptr : &rules->second;
+  return rules == identity_policies_.end() ? nullptr : &rules->second.rules;
 }
 
 bool XdsSnapshot::TryIncremental(const config::Cluster& cluster, config::Errors& errors) {
@@ -137,23 +139,25 @@ bool XdsSnapshot::PublishChurnedPodPolicies(const std::vector<std::string>& remo
     const policy::PodEntry* pod = compiled_->FindPodEntry(std::string_view(key).substr(0, slash),
                                                           std::string_view(key).substr(slash + 1));
     if (pod == nullptr || pod->host_network) continue;
-    auto rules = identity_policies_.find(pod->identity);
-    if (rules == identity_policies_.end() || members[pod->identity] == 0) return false;
-    policy::PodPolicy own = rules->second;
-    own.ns = pod->ns;
-    own.pod = pod->name;
-    own.host_ips = pod->host_ips;
-    upserts.push_back(MakeUpsert(key, policy::EncodePodPolicy(own)));
+    if (!identity_policies_.contains(pod->identity) || members[pod->identity] == 0) return false;
+    // An existing identity: its rules are unchanged, and the pod's own are they plus its name
+    // and node (computed for this pod alone).
+    upserts.push_back(MakeUpsert(key, policy::EncodePodPolicy(compiled_->PodPolicyOf(*pod))));
     published.emplace_back(key, pod->identity);
   }
   std::vector<std::string> removals;
+  std::vector<std::pair<std::string, ScopePtr>> scopes;
   for (const std::string& key : removed) {
     if (pod_identity_.erase(key) > 0) removals.push_back(key);
+    scopes.emplace_back(key, nullptr);
   }
   for (auto& [key, identity] : published) {
     pod_identity_[key] = identity;
     removals.erase(std::remove(removals.begin(), removals.end(), key), removals.end());
+    auto scope = identity_scopes_.find(identity);
+    scopes.emplace_back(key, scope == identity_scopes_.end() ? nullptr : scope->second);
   }
+  PublishScopes(std::move(scopes));
   stats_.pod_policies_published += upserts.size() + removals.size();
   server_.Update(net::kPodPolicyType, std::move(upserts), removals);
   return true;
@@ -170,7 +174,10 @@ void XdsSnapshot::PublishAddressEntries(const std::vector<std::string>& names) {
       removals.push_back(key);
       continue;
     }
-    upserts.push_back(MakeUpsert(key, policy::EncodeAddressEntry(compiled_->AddressEntryOf(*pod))));
+    const policy::AddressEntry entry = compiled_->AddressEntryOf(*pod);
+    XdsServer::Upsert upsert = MakeUpsert(key, policy::EncodeAddressEntry(entry));
+    upsert.tags = TagsOf(entry);
+    upserts.push_back(std::move(upsert));
   }
   stats_.address_entries_published += upserts.size() + removals.size();
   server_.Update(net::kAddressEntryType, std::move(upserts), removals);
@@ -210,15 +217,21 @@ void XdsSnapshot::PublishPodPolicies(bool all, const std::vector<std::string>& c
     present.insert(Key(pod->ns, pod->name));
   }
   std::vector<XdsServer::Upsert> upserts;
-  std::map<policy::IdentityId, policy::PodPolicy> next;
+  std::map<policy::IdentityId, IdentityRules> next;
+  std::map<policy::IdentityId, ScopePtr> next_scopes;
+  std::vector<std::pair<std::string, ScopePtr>> scopes;
   for (const auto& [identity, pods] : by_identity) {
     policy::PodPolicy rules = compiled_->PodPolicyOf(*pods.front());
     rules.ns.clear();
     rules.pod.clear();
     rules.host_ips.clear();
+    const ScopePtr scope = ScopeFor(identity, rules);
+    next_scopes.emplace(identity, scope);
+    for (const policy::PodEntry* pod : pods) scopes.emplace_back(Key(pod->ns, pod->name), scope);
+    std::string version = base::HashVersion(policy::EncodePodPolicy(rules));
     auto previous = identity_policies_.find(identity);
     const bool identity_changed =
-        all || previous == identity_policies_.end() || !(previous->second == rules);
+        all || previous == identity_policies_.end() || previous->second.version != version;
     for (const policy::PodEntry* pod : pods) {
       const std::string key = Key(pod->ns, pod->name);
       auto published = pod_identity_.find(key);
@@ -233,20 +246,89 @@ void XdsSnapshot::PublishPodPolicies(bool all, const std::vector<std::string>& c
       upserts.push_back(MakeUpsert(key, policy::EncodePodPolicy(own)));
       pod_identity_[key] = identity;
     }
-    next.emplace(identity, std::move(rules));
+    // Kept without the identity sets: they are the bulk (an id per selected identity), and what
+    // they select is in the scope; the version says whether they changed.
+    rules.identity_sets = {};
+    next.emplace(identity, IdentityRules{std::move(version), std::move(rules)});
   }
   identity_policies_ = std::move(next);
+  identity_scopes_ = std::move(next_scopes);
   std::vector<std::string> removals;
   for (auto it = pod_identity_.begin(); it != pod_identity_.end();) {
     if (!present.contains(it->first)) {
       removals.push_back(it->first);
+      scopes.emplace_back(it->first, nullptr);
       it = pod_identity_.erase(it);
     } else {
       ++it;
     }
   }
+  // Scopes before policies: what a new rule needs is pushed before the rule itself.
+  PublishScopes(std::move(scopes));
   stats_.pod_policies_published += upserts.size() + removals.size();
   server_.Update(net::kPodPolicyType, std::move(upserts), removals);
+}
+
+}  // namespace picket::control
+
+namespace picket::control {
+
+uint32_t XdsSnapshot::PortTag(const std::string& name, config::Protocol protocol) {
+  auto [it, inserted] = port_tags_.try_emplace({name, protocol}, 0);
+  if (inserted) it->second = kPortTagBase + static_cast<uint32_t>(port_tags_.size() - 1);
+  return it->second;
+}
+
+std::vector<uint32_t> XdsSnapshot::TagsOf(const policy::AddressEntry& entry) {
+  std::vector<uint32_t> tags{entry.identity};
+  for (const policy::NamedPort& port : entry.named_ports) {
+    tags.push_back(PortTag(port.name, port.protocol));
+  }
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  return tags;
+}
+
+ScopePtr XdsSnapshot::ScopeFor(policy::IdentityId self, const policy::PodPolicy& rules) {
+  if (!rules.ingress.isolated && !rules.egress.isolated) return nullptr;
+  std::vector<uint32_t> tags{self};  // the pod itself: its own IPs and ingress named ports
+  auto add = [&](const policy::DirectionRules& direction, bool egress) {
+    if (!direction.isolated) return;
+    for (const policy::RuleEntry& e : direction.entries) {
+      if (e.peer.kind == policy::PeerMatch::Kind::kIdentities) {
+        const auto& set = rules.identity_sets[e.peer.identity_set];
+        tags.insert(tags.end(), set.begin(), set.end());
+      } else if (egress && e.port.kind == policy::PortMatch::Kind::kNamed) {
+        // A named port resolves on the destination: every pod with that port name may be one.
+        tags.push_back(PortTag(e.port.name, e.port.protocol));
+      }
+    }
+  };
+  add(rules.ingress, false);
+  add(rules.egress, true);
+  ResourceScope scope(std::move(tags));
+  if (auto previous = identity_scopes_.find(self);
+      previous != identity_scopes_.end() && previous->second != nullptr &&
+      *previous->second == scope) {
+    return previous->second;
+  }
+  return std::make_shared<const ResourceScope>(std::move(scope));
+}
+
+void XdsSnapshot::PublishScopes(std::vector<std::pair<std::string, ScopePtr>> changes) {
+  std::vector<std::pair<std::string, ScopePtr>> changed;
+  for (auto& [pod, scope] : changes) {
+    auto it = pod_scopes_.find(pod);
+    const ScopePtr before = it == pod_scopes_.end() ? nullptr : it->second;
+    if (before == scope) continue;
+    if (scope == nullptr) {
+      pod_scopes_.erase(it);
+    } else {
+      pod_scopes_[pod] = scope;
+    }
+    changed.emplace_back(std::move(pod), std::move(scope));
+  }
+  if (!changed.empty()) server_.SetScopes(changed);
 }
 
 }  // namespace picket::control

@@ -11,6 +11,15 @@
 // join a selector's identity set). Anything else recompiles the cluster; the server still pushes
 // only resources whose version changed.
 //
+// Scoped pushes (control/PROTOCOL.md §6.1): the address map is a scoped type. Each entry is
+// tagged with its pod's identity id and one tag per named port it has; each pod's scope holds the
+// identities its own rules can match (every identity set an isolating rule names, and its own
+// identity, for the pod itself), plus the named-port tags of egress rules whose named port must
+// resolve on a destination no selector names (`to` an ipBlock, or no `to`). A pod no policy
+// isolates gets an empty scope. Pods of one identity share one scope object. Peers outside the
+// scope cannot change any verdict of the pod: a selector never matches them, and an ipBlock
+// matches their address as it matches any address.
+//
 // The service map (control/service_map.h) is one resource per Service, pushed to every sidecar;
 // it is recomputed on every SetCluster (Services or pods may have changed) and only entries
 // whose encoded text changed are republished.
@@ -52,8 +61,9 @@ class XdsSnapshot {
 
   const SnapshotStats& stats() const { return stats_; }
   const policy::ClusterPolicy* compiled() const { return compiled_.get(); }
-  // The rules published for pod "ns/name" (its identity's: `ns`, `pod` and `host_ips` empty),
-  // or nullptr when no PodPolicy is published for it. Valid until the next SetCluster.
+  // The rules published for pod "ns/name" (its identity's: `ns`, `pod` and `host_ips` empty,
+  // and `identity_sets` not kept: entries name their ports and peer kinds, not the peers), or
+  // nullptr when no PodPolicy is published for it. Valid until the next SetCluster.
   const policy::PodPolicy* PublishedRules(const std::string& pod) const;
 
  private:
@@ -71,15 +81,33 @@ class XdsSnapshot {
   bool PublishChurnedPodPolicies(const std::vector<std::string>& removed,
                                  const std::vector<std::string>& added);
 
+  // An address entry's tags: its identity id, and a tag per named port (kPortTagBase + n).
+  std::vector<uint32_t> TagsOf(const policy::AddressEntry& entry);
+  uint32_t PortTag(const std::string& name, config::Protocol protocol);
+  // The scope of the pods of identity `self` whose rules are `rules`: null when not isolated.
+  // Returns the previous object when the content is unchanged (the server's fast path).
+  ScopePtr ScopeFor(policy::IdentityId self, const policy::PodPolicy& rules);
+  // Publishes `changes` (pod → scope, null: none) to the server, for those that differ.
+  void PublishScopes(std::vector<std::pair<std::string, ScopePtr>> changes);
+
+  static constexpr uint32_t kPortTagBase = 0x80000000u;
+
   XdsServer& server_;
   std::unique_ptr<policy::ClusterPolicy> compiled_;
   config::Cluster cluster_;  // the last applied model
   // Per identity: the last published rules (ns/pod cleared), to skip identities that did not
-  // change.
-  std::map<policy::IdentityId, policy::PodPolicy> identity_policies_;
+  // change: their version (of the whole encoding), and the rules without identity sets.
+  struct IdentityRules {
+    std::string version;
+    policy::PodPolicy rules;
+  };
+  std::map<policy::IdentityId, IdentityRules> identity_policies_;
   std::map<std::string, policy::IdentityId> pod_identity_;  // "ns/name" → identity published
   std::vector<std::string> published_pods_;                 // names with a published PodPolicy
   std::map<std::string, std::string> service_versions_;     // "ns/name" → published version
+  std::map<std::pair<std::string, config::Protocol>, uint32_t> port_tags_;
+  std::map<policy::IdentityId, ScopePtr> identity_scopes_;  // current, per identity
+  std::map<std::string, ScopePtr> pod_scopes_;              // "ns/name" → published scope
   SnapshotStats stats_;
 };
 

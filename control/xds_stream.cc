@@ -1,6 +1,6 @@
 // control/xds_stream.cc — see xds_stream.h; the rules implemented are control/PROTOCOL.md §4.
-// Why ~550 lines: one stream's state machine (handshake, node, per-type SotW and delta
-// subscriptions, ACK/NACK bookkeeping, backpressure) is kept in one place so every transition is
+// Why ~700 lines: one stream's state machine (handshake, node, per-type SotW and delta
+// subscriptions, scoped types, ACK/NACK bookkeeping, backpressure) is kept in one place so every transition is
 // visible beside the others.
 #include "control/xds_stream.h"
 
@@ -40,11 +40,9 @@ void WriteNack(base::JsonWriter& w, const std::optional<net::Status>& status,
 
 // A stored resource as a response carries it: its pre-encoded payload text, spliced verbatim by
 // net::EncodeMessage (never parsed or re-serialised here).
-net::Resource WireResource(std::string_view name, const StoredResource& r) {
+net::Resource WireResource(const StoredResource& r) {
   net::Resource out;
-  out.name = std::string(name);
-  out.version = r.version;
-  out.encoded = *r.encoded;
+  out.wire = r.wire;
   return out;
 }
 
@@ -106,7 +104,7 @@ void XdsStream::CloseWithStatus(net::StatusCode code, const std::string& message
   close_reason_ = message;
   if (code != net::StatusCode::kOk) ++server_.stats_.streams_refused;
   if (tls_ != nullptr) {
-    WriteFrame(net::EncodeMessage(net::StreamStatus{{static_cast<int>(code), message}}));
+    WriteFrame(net::EncodeFramedMessage(net::StreamStatus{{static_cast<int>(code), message}}));
     if (tls_ != nullptr) tls_->CloseAfterFlush();
     tls_ = nullptr;
   }
@@ -230,7 +228,7 @@ void XdsStream::HandleFrame(std::string_view body) {
   } else if (auto* delta = std::get_if<net::DeltaDiscoveryRequest>(&*message)) {
     HandleMessage(std::move(*delta));
   } else if (std::holds_alternative<net::Keepalive>(*message)) {
-    WriteFrame(net::EncodeMessage(net::Keepalive{}));
+    WriteFrame(net::EncodeFramedMessage(net::Keepalive{}));
   } else {
     CloseWithStatus(net::StatusCode::kInvalidArgument,
                     "unexpected message from a client: " + std::string(MessageName(*message)));
@@ -347,12 +345,9 @@ void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
     if (request.response_nonce != sub.pending_nonce) return;
     RecordAckOrNack(request.type_url, sub, "", request.error_detail);
   }
-  const auto* type = server_.FindType(request.type_url);
   for (const std::string& name : request.resource_names_subscribe) {
     if (name == kWildcard) {
-      if (!sub.wildcard && type != nullptr) {
-        for (const auto& [n, r] : type->resources) sub.pending.insert(n);
-      }
+      if (!sub.wildcard) sub.pending_all = true;
       sub.wildcard = true;
       continue;
     }
@@ -379,9 +374,7 @@ void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
       sub.pending.insert(own_name());
     } else {
       sub.wildcard = true;
-      if (type != nullptr) {
-        for (const auto& [n, r] : type->resources) sub.pending.insert(n);
-      }
+      sub.pending_all = true;
     }
   }
   if (created) {
@@ -399,7 +392,9 @@ void XdsStream::OnResourcesChanged(std::string_view type_url, const std::set<std
   bool affected = false;
   if (sub.wildcard) {
     affected = !names.empty();
-    if (sub.delta && !sub.revision_mode) sub.pending.insert(names.begin(), names.end());
+    if (sub.delta && !sub.revision_mode && !sub.pending_all) {
+      sub.pending.insert(names.begin(), names.end());
+    }
   } else {
     for (const std::string& name : sub.names) {
       if (names.contains(name)) {
@@ -411,6 +406,26 @@ void XdsStream::OnResourcesChanged(std::string_view type_url, const std::set<std
   if (!affected) return;
   if (!sub.delta) sub.dirty = true;
   TrySend(it->first, sub);
+}
+
+void XdsStream::OnScopeChanged() {
+  if (state_ != State::kActive) return;
+  for (auto& [type_url, sub] : subscriptions_) {
+    if (!Scoped(type_url)) continue;
+    if (!sub.delta) {
+      sub.dirty = true;
+    } else if (!sub.revision_mode) {
+      // Revision mode compares with sent_scope itself; otherwise reconsider every name.
+      if (sub.wildcard) sub.pending_all = true;
+      sub.pending.insert(sub.names.begin(), sub.names.end());
+      for (const auto& [n, v] : sub.sent) sub.pending.insert(n);
+    }
+    TrySend(type_url, sub);
+  }
+}
+
+bool XdsStream::Scoped(std::string_view type_url) const {
+  return server_.options_.scoped_types.contains(type_url);
 }
 
 void XdsStream::TrySend(const std::string& type_url, Subscription& sub) {
@@ -426,8 +441,16 @@ void XdsStream::TrySend(const std::string& type_url, Subscription& sub) {
 }
 
 std::string XdsStream::LatestVersion(const std::string& type_url, const Subscription& sub) const {
-  if (sub.wildcard) return server_.TypeVersion(type_url);
   const auto* type = server_.FindType(type_url);
+  if (sub.delta && sub.revision_mode && Scoped(type_url)) {
+    // Pushes carry the type's version but only go out when something this pod sees changed.
+    const bool caught_up = (type == nullptr || type->revision <= sub.sent_revision) &&
+                           sub.sent_scope != nullptr &&
+                           *sub.sent_scope == *server_.ScopeOf(own_name());
+    return caught_up && !sub.scoped_version.empty() ? sub.scoped_version
+                                                    : server_.TypeVersion(type_url);
+  }
+  if (sub.wildcard && !(Scoped(type_url) && !sub.delta)) return server_.TypeVersion(type_url);
   if (sub.delta) {
     // Pushes carry the type's version but only go out when a subscribed name changed: while the
     // stream holds every subscribed name at its current version, the last push is the latest.
@@ -445,34 +468,37 @@ std::string XdsStream::LatestVersion(const std::string& type_url, const Subscrip
     }
     return sub.pending_version.empty() ? server_.TypeVersion(type_url) : sub.pending_version;
   }
-  std::vector<std::pair<std::string_view, const StoredResource*>> selected;
-  if (type != nullptr) {
-    for (const std::string& name : sub.names) {
-      auto r = type->resources.find(name);
-      if (r != type->resources.end()) selected.emplace_back(r->first, &r->second);
-    }
-  }
+  const auto selected = SelectSotw(type_url, sub);
   if (selected.size() == 1) return selected[0].second->version;
   std::string all;
   for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
   return base::HashVersion(all);
 }
 
+std::vector<std::pair<std::string_view, const StoredResource*>> XdsStream::SelectSotw(
+    const std::string& type_url, const Subscription& sub) const {
+  std::vector<std::pair<std::string_view, const StoredResource*>> selected;
+  const auto* type = server_.FindType(type_url);
+  if (type == nullptr) return selected;
+  const ResourceScope* scope = Scoped(type_url) ? server_.ScopeOf(own_name()).get() : nullptr;
+  auto select = [&](std::string_view name, const StoredResource& r) {
+    if (scope == nullptr || scope->Sees(r.tags)) selected.emplace_back(name, &r);
+  };
+  if (sub.wildcard) {
+    for (const auto& [name, r] : type->resources) select(name, r);
+  } else {
+    for (const std::string& name : sub.names) {
+      auto r = type->resources.find(name);
+      if (r != type->resources.end()) select(r->first, r->second);
+    }
+  }
+  return selected;
+}
+
 void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   if (!sub.dirty) return;
   sub.dirty = false;
-  const auto* type = server_.FindType(type_url);
-  std::vector<std::pair<std::string_view, const StoredResource*>> selected;
-  if (type != nullptr) {
-    if (sub.wildcard) {
-      for (const auto& [name, r] : type->resources) selected.emplace_back(name, &r);
-    } else {
-      for (const std::string& name : sub.names) {
-        auto r = type->resources.find(name);
-        if (r != type->resources.end()) selected.emplace_back(r->first, &r->second);
-      }
-    }
-  }
+  const auto selected = SelectSotw(type_url, sub);
   const std::string version = LatestVersion(type_url, sub);
   const bool resuming = std::exchange(sub.resuming, false);
   if (version == sub.sent_version) {  // nothing this stream sees has changed
@@ -489,11 +515,11 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   response.nonce = sub.pending_nonce;
   response.control_plane = server_.options_.control_plane_id;
   response.resources.reserve(selected.size());
-  for (const auto& [name, r] : selected) response.resources.push_back(WireResource(name, *r));
+  for (const auto& entry : selected) response.resources.push_back(WireResource(*entry.second));
   ++server_.stats_.responses_sent;
   ++server_.stats_.by_type[type_url].responses_sent;
   server_.stats_.resources_sent += selected.size();
-  WriteFrame(net::EncodeMessage(response));
+  WriteFrame(net::EncodeFramedMessage(response));
 }
 
 void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
@@ -501,43 +527,68 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
     SendDeltaSinceRevision(type_url, sub);
     return;
   }
-  if (sub.pending.empty()) return;
+  const bool scoped = Scoped(type_url);
+  if (sub.pending.empty() && !sub.pending_all && !(scoped && !sub.initial_sent)) return;
   const auto* type = server_.FindType(type_url);
+  // Scoped: a resource this pod does not see is, to this stream, a resource that does not exist.
+  const ScopePtr scope = scoped ? server_.ScopeOf(own_name()) : nullptr;
   std::vector<Changed> changed;
   std::vector<std::string> removed;
   const bool resuming = std::exchange(sub.resuming, false);
+  // A wildcard subscription that covers everything (its next state is revision mode) keeps no
+  // per-name record.
+  const bool keep_sent = !sub.wildcard;
   size_t skipped = 0;
-  for (const std::string& name : sub.pending) {
+  auto consider = [&](const std::string& name, const StoredResource* found) {
     const bool subscribed = sub.wildcard || sub.names.contains(name);
-    const StoredResource* r = nullptr;
-    if (type != nullptr) {
-      auto found = type->resources.find(name);
-      if (found != type->resources.end()) r = &found->second;
-    }
+    const StoredResource* r =
+        found != nullptr && (scope == nullptr || scope->Sees(found->tags)) ? found : nullptr;
     auto held = sub.sent.find(name);
     if (subscribed && r != nullptr) {
       if (held != sub.sent.end() && held->second == r->version) {
         ++skipped;
-        continue;
+        return;
       }
-      sub.sent[name] = r->version;
+      if (keep_sent) sub.sent[name] = r->version;
       changed.emplace_back(name, r);
     } else if (held != sub.sent.end() || (subscribed && r == nullptr && sub.names.contains(name))) {
       if (held != sub.sent.end()) sub.sent.erase(held);
       removed.push_back(name);
     }
+  };
+  if (sub.pending_all && type != nullptr) {
+    // Every stored resource, in one pass over the store (no per-name lookups).
+    for (const auto& [name, r] : type->resources) consider(name, &r);
   }
+  for (const std::string& name : sub.pending) {
+    const StoredResource* found = nullptr;
+    if (type != nullptr) {
+      auto it = type->resources.find(name);
+      if (it != type->resources.end()) {
+        if (sub.pending_all) continue;  // already considered
+        found = &it->second;
+      }
+    }
+    consider(name, found);
+  }
+  sub.pending_all = false;
   sub.pending.clear();
   if (sub.wildcard) {
     // The initial sync covered every name: from now on only the revision is tracked.
     sub.revision_mode = true;
     sub.sent_revision = type != nullptr ? type->revision : 0;
     sub.sent.clear();
+    sub.sent_scope = scope;
   }
   if (resuming) server_.stats_.resources_skipped_on_resume += skipped;
   if (changed.empty() && removed.empty()) {
-    if (resuming) NoteResumed(type_url, sub, server_.TypeVersion(type_url), 0);
-    return;
+    if (resuming) {
+      NoteResumed(type_url, sub, server_.TypeVersion(type_url), 0);
+      sub.scoped_version = sub.acked_version;
+      return;
+    }
+    // A scoped stream may see nothing yet: its first response says so (it is in sync).
+    if (!scoped || sub.initial_sent) return;
   }
   WriteDelta(type_url, sub, changed, removed);
 }
@@ -553,6 +604,10 @@ void XdsStream::NoteResumed(std::string_view type_url, Subscription& sub,
 }
 
 void XdsStream::SendDeltaSinceRevision(const std::string& type_url, Subscription& sub) {
+  if (Scoped(type_url)) {
+    SendScopedSinceRevision(type_url, sub);
+    return;
+  }
   const auto* type = server_.FindType(type_url);
   if (type == nullptr || type->revision <= sub.sent_revision) return;
   if (sub.sent_revision < type->removed_floor) {
@@ -568,9 +623,64 @@ void XdsStream::SendDeltaSinceRevision(const std::string& type_url, Subscription
   }
   for (auto it = type->removed_log.upper_bound(sub.sent_revision); it != type->removed_log.end();
        ++it) {
-    removed.push_back(it->second);
+    removed.push_back(it->second.name);
   }
   sub.sent_revision = type->revision;
+  if (changed.empty() && removed.empty()) return;
+  WriteDelta(type_url, sub, changed, removed);
+}
+
+void XdsStream::SendScopedSinceRevision(const std::string& type_url, Subscription& sub) {
+  const auto* type = server_.FindType(type_url);
+  const ScopePtr& scope = server_.ScopeOf(own_name());
+  const ResourceScope& before = *sub.sent_scope;
+  const bool rescope = scope != sub.sent_scope && !(*scope == before);
+  if (type == nullptr || (type->revision <= sub.sent_revision && !rescope)) {
+    if (!rescope) sub.sent_scope = scope;
+    return;
+  }
+  if (sub.sent_revision < type->removed_floor) {
+    CloseWithStatus(net::StatusCode::kUnavailable,
+                    "stream fell behind the removal log; reconnect to resync");
+    return;
+  }
+  // What the stream holds: each resource unchanged since the last push, as the scope of that
+  // push saw it. A resource changed since is sent if seen now; if not seen now it is reported
+  // removed when the stream may hold an older version (seen by the old scope, or tagged
+  // differently then). Reporting a name the sidecar does not hold is harmless; missing one is not.
+  std::vector<Changed> changed;
+  std::vector<std::string> removed;
+  auto consider = [&](const std::string& name, const StoredResource& r) {
+    const bool sees = scope->Sees(r.tags);
+    if (r.revision > sub.sent_revision) {
+      if (sees) {
+        changed.emplace_back(name, &r);
+      } else if (r.tags_revision > sub.sent_revision || before.Sees(r.tags)) {
+        removed.push_back(name);
+      }
+      return;
+    }
+    const bool held = before.Sees(r.tags);
+    if (sees && !held) changed.emplace_back(name, &r);
+    if (!sees && held) removed.push_back(name);
+  };
+  if (rescope) {
+    for (const auto& [name, r] : type->resources) consider(name, r);
+  } else {
+    for (auto it = type->by_revision.upper_bound(sub.sent_revision); it != type->by_revision.end();
+         ++it) {
+      consider(it->second, type->resources.find(it->second)->second);
+    }
+  }
+  for (auto it = type->removed_log.upper_bound(sub.sent_revision); it != type->removed_log.end();
+       ++it) {
+    const auto& gone = it->second;
+    if (gone.tags_revision > sub.sent_revision || before.Sees(gone.tags)) {
+      removed.push_back(gone.name);
+    }
+  }
+  sub.sent_revision = type->revision;
+  sub.sent_scope = scope;
   if (changed.empty() && removed.empty()) return;
   WriteDelta(type_url, sub, changed, removed);
 }
@@ -580,6 +690,8 @@ void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
                            const std::vector<std::string>& removed) {
   sub.pending_nonce = NextNonce();
   sub.pending_version = server_.TypeVersion(type_url);
+  sub.scoped_version = sub.pending_version;
+  sub.initial_sent = true;
   net::DeltaDiscoveryResponse response;
   response.system_version_info = sub.pending_version;
   response.type_url = type_url;
@@ -587,16 +699,15 @@ void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
   response.nonce = sub.pending_nonce;
   response.control_plane = server_.options_.control_plane_id;
   response.resources.reserve(changed.size());
-  for (const auto& [name, r] : changed) response.resources.push_back(WireResource(name, *r));
+  for (const auto& entry : changed) response.resources.push_back(WireResource(*entry.second));
   ++server_.stats_.responses_sent;
   ++server_.stats_.by_type[type_url].responses_sent;
   server_.stats_.resources_sent += changed.size();
-  WriteFrame(net::EncodeMessage(response));
+  WriteFrame(net::EncodeFramedMessage(response));
 }
 
-void XdsStream::WriteFrame(std::string_view body) {
+void XdsStream::WriteFrame(const std::string& framed) {
   if (tls_ == nullptr) return;
-  const std::string framed = net::EncodeFrame(body);
   server_.stats_.bytes_sent += framed.size();
   server_.NoteQueued(framed.size());
   if (auto ok = tls_->Write(framed); !ok) {
@@ -647,6 +758,7 @@ void XdsStream::WriteStatus(base::JsonWriter& w) const {
     WriteNack(w, sub.last_nack, sub.last_nack_version, sub.last_nack_ms);
     w.Member("mode", sub.delta ? "delta" : "sotw").Member("nacks", sub.nacks);
     w.Member("pending_nonce", sub.pending_nonce);
+    if (Scoped(type_url)) w.Member("scope_tags", server_.ScopeOf(own_name())->tags().size());
     if (sub.revision_mode) {
       w.Member("sent_revision", sub.sent_revision);
     } else if (sub.delta) {

@@ -19,6 +19,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/json.h"
 #include "net/frame.h"
@@ -28,6 +30,7 @@
 namespace picket::control {
 
 class XdsServer;
+struct ResourceScope;
 struct StoredResource;
 
 class XdsStream : public net::TlsStream::Handler {
@@ -44,6 +47,8 @@ class XdsStream : public net::TlsStream::Handler {
 
   // Resources of `type_url` named `names` changed (or were removed): push if subscribed.
   void OnResourcesChanged(std::string_view type_url, const std::set<std::string>& names);
+  // This pod's scope changed (XdsServer::SetScopes): push what entered it, remove what left.
+  void OnScopeChanged();
   // Closes now without a status (server shutdown) or with one.
   void Close();
   void CloseWithStatus(net::StatusCode code, const std::string& message);
@@ -91,10 +96,17 @@ class XdsStream : public net::TlsStream::Handler {
     // Delta: what the sidecar holds (name → version) and names to reconsider.
     std::map<std::string, std::string, std::less<>> sent;
     std::set<std::string, std::less<>> pending;
+    bool pending_all = false;  // reconsider every stored resource (a wildcard's initial sync)
     // Delta wildcard, after the initial sync: only the type revision last sent is kept, and
     // later pushes are "everything past it" (`sent` is then empty).
     bool revision_mode = false;
     uint64_t sent_revision = 0;
+    // Scoped types (XdsServerOptions::scoped_types): the scope the last push was computed with
+    // (in revision mode the stream holds exactly what it saw of each resource unchanged since),
+    // and the version of that push, which stays the latest while nothing visible changes.
+    std::shared_ptr<const ResourceScope> sent_scope;
+    std::string scoped_version;
+    bool initial_sent = false;  // a first response went out (scoped: even an empty one)
     // The first request of this type on the stream said what the sidecar holds (resume after
     // a reconnect, perhaps to another replica): the first push skips what it holds.
     bool resuming = false;
@@ -129,6 +141,13 @@ class XdsStream : public net::TlsStream::Handler {
   void SendSotw(const std::string& type_url, Subscription& sub);
   void SendDelta(const std::string& type_url, Subscription& sub);
   void SendDeltaSinceRevision(const std::string& type_url, Subscription& sub);
+  // Revision mode of a scoped type: what changed since the last push, filtered by the scope,
+  // or — when the scope itself changed — every resource that entered or left it.
+  void SendScopedSinceRevision(const std::string& type_url, Subscription& sub);
+  bool Scoped(std::string_view type_url) const;
+  // SotW: the resources this subscription selects now (scoped: only those its pod sees).
+  std::vector<std::pair<std::string_view, const StoredResource*>> SelectSotw(
+      const std::string& type_url, const Subscription& sub) const;
   // The first push after a resume found nothing to send: counts it, records `version` as ACKed.
   void NoteResumed(std::string_view type_url, Subscription& sub, const std::string& version,
                    size_t skipped);
@@ -136,8 +155,8 @@ class XdsStream : public net::TlsStream::Handler {
   using Changed = std::pair<std::string, const StoredResource*>;
   void WriteDelta(const std::string& type_url, Subscription& sub,
                   const std::vector<Changed>& changed, const std::vector<std::string>& removed);
-  // Frames `body` (one net::EncodeMessage) and queues it on the connection.
-  void WriteFrame(std::string_view body);
+  // Queues one framed message (net::EncodeFramedMessage) on the connection.
+  void WriteFrame(const std::string& framed);
   std::string NextNonce() { return std::to_string(++nonce_counter_); }
   std::string own_name() const { return ns_ + "/" + pod_; }
   uint64_t IdleLimit() const;

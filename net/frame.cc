@@ -12,6 +12,14 @@ void AppendFrame(std::string& out, std::string_view body) {
   out.append(body);
 }
 
+void SetFrameHeader(std::string& framed) {
+  const auto n = static_cast<uint32_t>(framed.size() - kFrameHeaderSize);
+  framed[0] = static_cast<char>((n >> 24) & 0xFF);
+  framed[1] = static_cast<char>((n >> 16) & 0xFF);
+  framed[2] = static_cast<char>((n >> 8) & 0xFF);
+  framed[3] = static_cast<char>(n & 0xFF);
+}
+
 std::string EncodeFrame(std::string_view body) {
   std::string out;
   out.reserve(kFrameHeaderSize + body.size());

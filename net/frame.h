@@ -30,6 +30,8 @@ inline constexpr uint32_t kDefaultMaxRequestFrameSize = 4u << 20;
 // Appends the framed `body` to `out`.
 void AppendFrame(std::string& out, std::string_view body);
 std::string EncodeFrame(std::string_view body);
+// `framed` is kFrameHeaderSize placeholder bytes followed by a body: writes the header for it.
+void SetFrameHeader(std::string& framed);
 
 class FrameDecoder {
  public:

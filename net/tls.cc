@@ -7,8 +7,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace picket::net {
 namespace {
@@ -268,29 +270,38 @@ base::Result<void> TlsEngine::Write(std::string_view plaintext) {
     return handshake_done_ ? FlushPending() : base::Result<void>{};
   }
   // Common case: encrypt straight from the caller's buffer (no copy of large responses).
+  return EncryptAll(plaintext);
+}
+
+base::Result<void> TlsEngine::EncryptAll(std::string_view plaintext) {
+  constexpr size_t kRecord = 16 * 1024;  // TLS's maximum record plaintext
+  if (plaintext.size() > kRecord) {
+    ciphertext_.reserve(ciphertext_.size() + plaintext.size() + plaintext.size() / kRecord * 64 +
+                        64);
+  }
   size_t offset = 0;
   while (offset < plaintext.size()) {
-    const size_t chunk = std::min<size_t>(plaintext.size() - offset, 1 << 20);
+    const size_t chunk = std::min(plaintext.size() - offset, kRecord);
     const int n = SSL_write(ssl_, plaintext.data() + offset, static_cast<int>(chunk));
     if (n <= 0) return std::unexpected(TlsError("TLS write failed"));
     offset += static_cast<size_t>(n);
+    DrainWbio();
   }
   return {};
 }
 
 base::Result<void> TlsEngine::FlushPending() {
-  size_t offset = 0;
-  while (offset < pending_plaintext_.size()) {
-    const size_t chunk = std::min<size_t>(pending_plaintext_.size() - offset, 1 << 20);
-    const int n = SSL_write(ssl_, pending_plaintext_.data() + offset, static_cast<int>(chunk));
-    if (n <= 0) {
-      pending_plaintext_.erase(0, offset);
-      return std::unexpected(TlsError("TLS write failed"));
-    }
-    offset += static_cast<size_t>(n);
-  }
-  pending_plaintext_.clear();
-  return {};
+  std::string pending = std::exchange(pending_plaintext_, {});
+  return EncryptAll(pending);
+}
+
+void TlsEngine::DrainWbio() {
+  const size_t pending = BIO_ctrl_pending(wbio_);
+  if (pending == 0) return;
+  const size_t at = ciphertext_.size();
+  ciphertext_.resize(at + pending);
+  const int n = BIO_read(wbio_, ciphertext_.data() + at, static_cast<int>(pending));
+  ciphertext_.resize(at + (n > 0 ? static_cast<size_t>(n) : 0));
 }
 
 void TlsEngine::Shutdown() {
@@ -298,13 +309,8 @@ void TlsEngine::Shutdown() {
 }
 
 std::string TlsEngine::TakeCiphertext() {
-  std::string out;
-  const size_t pending = BIO_ctrl_pending(wbio_);
-  if (pending == 0) return out;
-  out.resize(pending);
-  const int n = BIO_read(wbio_, out.data(), static_cast<int>(pending));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return out;
+  DrainWbio();
+  return std::exchange(ciphertext_, {});
 }
 
 std::vector<std::string> TlsEngine::PeerUriSans() const {

@@ -108,6 +108,12 @@ class TlsEngine {
   BIO* wbio_;  // owned by ssl_
   bool handshake_done_ = false;
   std::string pending_plaintext_;  // written before the handshake finished
+  // Ciphertext already taken out of wbio_. Large writes are encrypted a record at a time and
+  // moved here after each, so the memory BIO (which never gives capacity back) stays one record
+  // big instead of keeping the largest response's size for the connection's life.
+  std::string ciphertext_;
+  void DrainWbio();
+  base::Result<void> EncryptAll(std::string_view plaintext);
 };
 
 }  // namespace picket::net

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "base/json_fields.h"
+#include "net/frame.h"
 
 namespace picket::net {
 namespace {
@@ -179,6 +180,10 @@ void WriteNames(JsonWriter& w, std::string_view key, const std::vector<std::stri
 void WriteResources(JsonWriter& w, const std::vector<Resource>& resources) {
   w.Key("resources").BeginArray();
   for (const Resource& r : resources) {
+    if (r.wire) {
+      w.Raw(*r.wire);
+      continue;
+    }
     w.BeginObject().Member("name", r.name).Member("version", r.version).Key("resource");
     if (r.encoded.empty()) {
       w.Value(r.value);
@@ -293,6 +298,67 @@ std::string EncodeMessage(const Message& message) {
   std::visit(Encoder{w}, message);
   w.EndObject().EndObject();
   return w.Take();
+}
+
+std::string EncodeWireResource(std::string_view name, std::string_view version,
+                               std::string_view payload, size_t* payload_offset) {
+  std::string head = JsonWriter()
+                         .BeginObject()
+                         .Member("name", name)
+                         .Member("version", version)
+                         .Key("resource")
+                         .Raw("0")
+                         .EndObject()
+                         .Take();
+  // head is {"name":…,"version":…,"resource":0}: put the payload where the 0 is.
+  const size_t at = head.size() - 2;
+  std::string out;
+  out.reserve(head.size() + payload.size());
+  out.append(head, 0, at).append(payload).append("}");
+  if (payload_offset != nullptr) *payload_offset = at;
+  return out;
+}
+
+std::string Resource::PayloadJson() const {
+  if (wire) {
+    auto doc = base::ParseJson(*wire);
+    if (!doc) return {};
+    auto payload = doc->root().Find("resource");
+    return payload ? payload->ToJson() : std::string();
+  }
+  return encoded.empty() ? value.ToJson() : encoded;
+}
+
+namespace {
+
+// What a message will take once encoded, roughly: enough to reserve the buffer once for a large
+// response (its resources), not exact.
+size_t SizeHint(const Message& message) {
+  const std::vector<Resource>* resources = nullptr;
+  if (const auto* d = std::get_if<DeltaDiscoveryResponse>(&message)) resources = &d->resources;
+  if (const auto* s = std::get_if<DiscoveryResponse>(&message)) resources = &s->resources;
+  size_t n = 512;
+  if (resources != nullptr) {
+    for (const Resource& r : *resources) {
+      n += r.wire ? r.wire->size() : r.name.size() + r.version.size() + r.encoded.size() + 64;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string EncodeFramedMessage(const Message& message) {
+  std::string buffer;
+  buffer.reserve(kFrameHeaderSize + SizeHint(message));
+  buffer.assign(kFrameHeaderSize, '\0');
+  JsonWriter w(std::move(buffer));
+  w.BeginObject().Key(MessageName(message)).BeginObject();
+  std::visit(Encoder{w}, message);
+  w.EndObject().EndObject();
+  std::string framed = w.Take();
+  SetFrameHeader(framed);
+  return framed;
 }
 
 std::string_view MessageName(const Message& message) { return kNames[message.index()]; }

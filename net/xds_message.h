@@ -87,13 +87,22 @@ struct Resource {
   // into the message's document (and `encoded` empty).
   std::string encoded;
   base::JsonValue value;
+  // Sending only: the whole resource object, {"name":…,"version":…,"resource":…}, encoded once
+  // by EncodeWireResource and shared by every response that carries it (the control server's
+  // store); the three fields above are then unused.
+  std::shared_ptr<const std::string> wire = nullptr;
 
   // The payload's JSON text, whichever way it is held.
-  std::string PayloadJson() const { return encoded.empty() ? value.ToJson() : encoded; }
+  std::string PayloadJson() const;
   friend bool operator==(const Resource& a, const Resource& b) {
     return a.name == b.name && a.version == b.version && a.PayloadJson() == b.PayloadJson();
   }
 };
+
+// One resource as responses carry it (Resource::wire). `payload_offset` (optional) receives where
+// the payload starts in the result (it ends one byte before the end).
+std::string EncodeWireResource(std::string_view name, std::string_view version,
+                               std::string_view payload, size_t* payload_offset = nullptr);
 
 // The parsed frame a decoded response's resource values point into; copies share it. Not part
 // of what a message says, so it compares equal to any other.
@@ -162,6 +171,8 @@ using Message = std::variant<DiscoveryRequest, DiscoveryResponse, DeltaDiscovery
 // "discovery_request.type_url: Invalid value: 1: expected a string".
 [[nodiscard]] base::Result<Message> DecodeMessage(std::string_view body);
 std::string EncodeMessage(const Message& message);
+// The message framed (net/frame.h) in one buffer: EncodeFrame(EncodeMessage(m)) without the copy.
+std::string EncodeFramedMessage(const Message& message);
 
 // The name of a message's envelope key ("discovery_request", ...), for logs.
 std::string_view MessageName(const Message& message);

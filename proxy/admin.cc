@@ -111,6 +111,13 @@ std::string PolicyDumpJson(std::string_view version, std::string_view encoded) {
       for (const base::JsonValue& set : sets->Elements()) {
         for (const base::JsonValue& id : set.Elements()) {
           if (auto v = id.AsUint64()) named.insert(*v);
+          if (!id.IsArray()) continue;
+          // [first, last] (policy/endpoint_codec.cc); the policy was decoded, so it is bounded.
+          std::vector<uint64_t> ends;
+          for (const base::JsonValue& e : id.Elements()) ends.push_back(e.AsUint64().value_or(0));
+          if (ends.size() == 2) {
+            for (uint64_t n = ends[0]; n <= ends[1]; ++n) named.insert(n);
+          }
         }
       }
     }

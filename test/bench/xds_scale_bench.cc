@@ -5,10 +5,16 @@
 // child runs --clients lightweight sidecars (XdsClient, each subscribing to the address map as
 // a delta wildcard and to its own pod's policy, with a handler that only records what arrives).
 // Measured: full compile; initial sync of every client; one pod add and one pod remove reaching
-// every client (all are affected: every sidecar holds the address map); bytes the server sent
-// per churn; the server's CPU time and RSS (the server is alone in its process).
+// the sidecars whose scope holds the pod (control/PROTOCOL.md §6.1: scoped pushes; the server
+// says how many right after the change, and each client reports its own arrival, so the p99 is
+// over the sidecars reached); bytes the server sent per churn; the server's CPU time and RSS (the
+// server is alone in its process). `--shape all` adds, in every namespace, a policy allowing
+// ingress from every pod, so every scope is the whole cluster (the worst case). The last line is
+// one summary: initial_sync_s= peak_rss_mb= bytes_sent_mb= pod_add_p99_ms=
+// pod_add_bytes_per_sidecar= (numbers only).
 //
 //   bazel run -c opt //test/bench:xds_scale_bench -- --pods 10000 --policies 1000 --clients 1000
+//       [--shape default|all]
 //
 // The two processes talk over a pipe: the child reports "synced <monotonic ns>" and
 // "churn <monotonic ns>"; both sides use CLOCK_MONOTONIC, so differences are meaningful.
@@ -17,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -66,6 +73,10 @@ struct Flags {
   int pods = 10000;
   int policies = 1000;
   int clients = 1000;
+  // "default": the synthetic cluster as it is; "all": plus, in every namespace, a policy that
+  // selects every pod and allows ingress from every pod of every namespace, so every sidecar's
+  // scope is the whole cluster (the worst case of scoped pushes).
+  std::string shape = "default";
 };
 
 const std::string kMarker = "bench-new";
@@ -81,8 +92,6 @@ const std::string kMarker = "bench-new";
 struct Recorder {
   int clients = 0;
   int synced = 0;
-  int churn_seen = 0;
-  int removal_seen = 0;
   int out_fd = -1;
   void Report(const char* what) {
     const std::string line = std::string(what) + " " + std::to_string(NowNs()) + "\n";
@@ -153,9 +162,9 @@ class LightSidecar : public net::TlsStream::Handler {
         addresses_ = true;
         MaybeSynced();
       } else if (marker && frame.find("\"removed_resources\"") != std::string_view::npos) {
-        if (++recorder_.removal_seen == recorder_.clients) recorder_.Report("removal");
+        recorder_.Report("removal");  // one line per sidecar reached: the parent counts them
       } else if (marker) {
-        if (++recorder_.churn_seen == recorder_.clients) recorder_.Report("churn");
+        recorder_.Report("churn");
       }
     } else if (frame.starts_with("{\"discovery_response\"")) {
       net::DiscoveryRequest ack;
@@ -242,53 +251,131 @@ struct Parent {
   control::XdsServer* server = nullptr;
   control::XdsSnapshot* snapshot = nullptr;
   config::Cluster cluster;
+  std::vector<std::pair<std::string, std::string>> client_pods;
   std::string buffer;
   int64_t t_start = 0, t_churn = 0, t_remove = 0;
   uint64_t bytes_before = 0;
   double cpu_before = 0;
   int phase = 0;
+  // The summary line's figures.
+  double initial_sync_s = 0;
+  double bytes_sent_mb = 0;
+  double pod_add_p99_ms = 0;
+  long pod_add_bytes_per_sidecar = 0;
+  // Churn: how many sidecars must see the change, and when each did.
+  size_t expected = 0;
+  std::vector<int64_t> arrivals;
 };
+
+const std::string kMarkerName = "ns-0/" + kMarker;
+
+double Percentile(std::vector<int64_t> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))]);
+}
+
+void StartRemoval(Parent& p);
+void Finish(Parent& p);
+
+// Scope share: what part of the address map each client's scope holds.
+void PrintScopeShare(const Parent& p) {
+  const size_t total = p.server->resource_count(net::kAddressEntryType);
+  std::vector<int64_t> visible;
+  for (const auto& [ns, name] : p.client_pods) {
+    visible.push_back(
+        static_cast<int64_t>(p.server->VisibleCount(net::kAddressEntryType, ns + "/" + name)));
+  }
+  std::printf(
+      "scope per sidecar: min %.0f, median %.0f, max %.0f of %zu address entries "
+      "(median %.1f%%)\n",
+      Percentile(visible, 0), Percentile(visible, 0.5), Percentile(visible, 1.0), total,
+      total == 0 ? 0.0 : 100.0 * Percentile(visible, 0.5) / static_cast<double>(total));
+}
+
+void EndChurn(Parent& p) {
+  auto& stats = p.server->stats();
+  const uint64_t bytes = stats.bytes_sent - p.bytes_before;
+  p.pod_add_p99_ms = Ms(static_cast<int64_t>(Percentile(p.arrivals, 0.99)) - p.t_churn);
+  if (p.arrivals.empty()) p.pod_add_p99_ms = 0;
+  p.pod_add_bytes_per_sidecar = p.expected == 0 ? 0 : static_cast<long>(bytes / p.expected);
+  std::printf(
+      "pod add -> the %zu of %lu sidecars whose scope holds it: p50 %.1f ms, p99 %.1f ms; "
+      "bytes sent %.1f KB (%ld B per sidecar reached)\n",
+      p.expected, static_cast<unsigned long>(stats.streams_active),
+      p.arrivals.empty() ? 0.0 : Ms(static_cast<int64_t>(Percentile(p.arrivals, 0.5)) - p.t_churn),
+      p.pod_add_p99_ms, bytes / 1e3, p.pod_add_bytes_per_sidecar);
+  StartRemoval(p);
+}
+
+void StartRemoval(Parent& p) {
+  p.cluster.pods.pop_back();
+  p.bytes_before = p.server->stats().bytes_sent;
+  p.arrivals.clear();
+  p.t_remove = NowNs();
+  p.phase = 2;
+  auto ok = p.snapshot->SetCluster(p.cluster, true);
+  if (!ok) std::printf("pod remove failed\n");
+  if (p.expected == 0) Finish(p);
+}
+
+void Finish(Parent& p) {
+  auto& stats = p.server->stats();
+  if (p.expected > 0) {
+    std::printf("pod remove -> %zu sidecars: p99 %.1f ms; bytes sent %.1f KB (%.0f B per sidecar)\n",
+                p.expected, Ms(static_cast<int64_t>(Percentile(p.arrivals, 0.99)) - p.t_remove),
+                (stats.bytes_sent - p.bytes_before) / 1e3,
+                static_cast<double>(stats.bytes_sent - p.bytes_before) / p.expected);
+  }
+  std::printf(
+      "server totals: CPU %.2f s, RSS %ld MB (peak %ld MB), %lu responses, %lu ACKs, "
+      "%lu NACKs\n",
+      CpuSeconds() - p.cpu_before, RssKb("VmRSS:") / 1024, RssKb("VmHWM:") / 1024,
+      static_cast<unsigned long>(stats.responses_sent), static_cast<unsigned long>(stats.acks),
+      static_cast<unsigned long>(stats.nacks));
+  std::printf(
+      "initial_sync_s=%.3f peak_rss_mb=%ld bytes_sent_mb=%.1f pod_add_p99_ms=%.1f "
+      "pod_add_bytes_per_sidecar=%ld\n",
+      p.initial_sync_s, RssKb("VmHWM:") / 1024, p.bytes_sent_mb, p.pod_add_p99_ms,
+      p.pod_add_bytes_per_sidecar);
+  std::fflush(stdout);
+  p.server->Close(nullptr);
+  p.phase = -1;
+}
 
 void Step(Parent& p, const std::string& event, int64_t at) {
   auto& stats = p.server->stats();
   if (event == "synced") {
+    p.initial_sync_s = static_cast<double>(at - p.t_start) / 1e9;
+    p.bytes_sent_mb = stats.bytes_sent / 1e6;
     std::printf(
-        "initial sync: %d clients x (%zu address entries + own policy): %.0f ms; "
+        "initial sync: %d clients x (their scope of %zu address entries + own policy): %.0f ms; "
         "server sent %.1f MB, CPU %.2f s, RSS %ld MB\n",
         static_cast<int>(stats.streams_active), p.server->resource_count(net::kAddressEntryType),
         Ms(at - p.t_start), stats.bytes_sent / 1e6, CpuSeconds() - p.cpu_before,
         RssKb("VmRSS:") / 1024);
+    PrintScopeShare(p);
     // One pod add: a replica of an existing pod (same labels, so an existing identity).
     config::Pod pod = MakePod(0, 0);
     pod.name = kMarker;
     pod.ips = {"10.250.0.1"};
     p.cluster.pods.push_back(pod);
     p.bytes_before = stats.bytes_sent;
+    p.arrivals.clear();
+    p.phase = 1;
     p.t_churn = NowNs();
     auto ok = p.snapshot->SetCluster(p.cluster, /*pods_only=*/true);
     if (!ok) std::printf("pod add failed: %s\n", ok.error()[0].ToString().c_str());
+    // Pushes are decided inside SetCluster: who must see the pod is known now.
+    p.expected = p.server->StreamsSeeing(net::kAddressEntryType, kMarkerName);
     std::printf("pod add: computed in %.2f ms\n", p.snapshot->stats().last_compute_ms);
-  } else if (event == "churn") {
-    std::printf("pod add -> every sidecar: %.1f ms; bytes sent %.1f KB (%.0f B per sidecar)\n",
-                Ms(at - p.t_churn), (stats.bytes_sent - p.bytes_before) / 1e3,
-                static_cast<double>(stats.bytes_sent - p.bytes_before) / stats.streams_active);
-    p.cluster.pods.pop_back();
-    p.bytes_before = stats.bytes_sent;
-    p.t_remove = NowNs();
-    auto ok = p.snapshot->SetCluster(p.cluster, true);
-    if (!ok) std::printf("pod remove failed\n");
-  } else if (event == "removal") {
-    std::printf("pod remove -> every sidecar: %.1f ms; bytes sent %.1f KB (%.0f B per sidecar)\n",
-                Ms(at - p.t_remove), (stats.bytes_sent - p.bytes_before) / 1e3,
-                static_cast<double>(stats.bytes_sent - p.bytes_before) / stats.streams_active);
-    std::printf(
-        "server totals: CPU %.2f s, RSS %ld MB (peak %ld MB), %lu responses, %lu ACKs, "
-        "%lu NACKs\n",
-        CpuSeconds() - p.cpu_before, RssKb("VmRSS:") / 1024, RssKb("VmHWM:") / 1024,
-        static_cast<unsigned long>(stats.responses_sent), static_cast<unsigned long>(stats.acks),
-        static_cast<unsigned long>(stats.nacks));
-    p.server->Close(nullptr);
-    p.phase = -1;
+    if (p.expected == 0) EndChurn(p);
+  } else if (event == "churn" && p.phase == 1) {
+    p.arrivals.push_back(at);
+    if (p.arrivals.size() == p.expected) EndChurn(p);
+  } else if (event == "removal" && p.phase == 2) {
+    p.arrivals.push_back(at);
+    if (p.arrivals.size() == p.expected) Finish(p);
   }
 }
 
@@ -300,6 +387,11 @@ int Main(int argc, char** argv) {
     if (f == "--pods") flags.pods = v;
     if (f == "--policies") flags.policies = v;
     if (f == "--clients") flags.clients = v;
+    if (f == "--shape") flags.shape = argv[i + 1];
+  }
+  if (flags.shape != "default" && flags.shape != "all") {
+    std::fprintf(stderr, "--shape: \"%s\" is not one of default, all\n", flags.shape.c_str());
+    return 2;
   }
   rlimit nofile{};
   getrlimit(RLIMIT_NOFILE, &nofile);
@@ -309,10 +401,25 @@ int Main(int argc, char** argv) {
   auto ca = control::MakeCa("bench CA", 1);
   auto server_cert = control::MakeLeaf(*ca, {"server", {"localhost"}, {"127.0.0.1"}, {}, 1});
   config::Cluster cluster = SyntheticCluster(100, flags.pods, flags.policies);
+  if (flags.shape == "all") {
+    for (const config::Namespace& ns : std::vector<config::Namespace>(cluster.namespaces)) {
+      config::NetworkPolicy all;
+      all.ns = ns.name;
+      all.name = "allow-from-every-pod";
+      all.policy_types_ingress = true;
+      config::NetworkPolicyRule rule;
+      config::NetworkPolicyPeer everyone;
+      everyone.namespace_selector = config::LabelSelector{};
+      rule.peers.push_back(everyone);
+      all.ingress.push_back(rule);
+      cluster.policies.push_back(std::move(all));
+    }
+  }
   std::vector<std::pair<std::string, std::string>> pods;
   for (const auto& p : cluster.pods) pods.emplace_back(p.ns, p.name);
-  std::printf("cluster: %zu pods, %zu policies, %zu namespaces; %d sidecars\n", cluster.pods.size(),
-              cluster.policies.size(), cluster.namespaces.size(), flags.clients);
+  std::printf("cluster: %zu pods, %zu policies, %zu namespaces, shape %s; %d sidecars\n",
+              cluster.pods.size(), cluster.policies.size(), cluster.namespaces.size(),
+              flags.shape.c_str(), flags.clients);
 
   std::fflush(stdout);
   int to_child[2], from_child[2];
@@ -331,11 +438,12 @@ int Main(int argc, char** argv) {
   uv_loop_init(&loop);
   control::XdsServerOptions options;
   options.own_pod_only_types.insert(std::string(net::kPodPolicyType));
+  options.scoped_types.insert(std::string(net::kAddressEntryType));  // as control/serve.cc
   auto tls = net::TlsContext::Create(net::TlsRole::kServer,
                                      {server_cert->cert_pem, server_cert->key_pem, ca->cert_pem});
   auto server = control::XdsServer::Create(&loop, *tls, options);
   if (!server) {
-    std::cerr << server.error() << "\n";
+    std::cerr << server.error().ToString() << "\n";
     return 1;
   }
   control::XdsSnapshot snapshot(**server);
@@ -345,10 +453,12 @@ int Main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "full compile + encode: %.0f ms (%zu address entries: %.1f MB, %zu pod policies: %.1f "
-      "MB), server RSS %ld MB\n",
+      "full compile + encode: %.0f ms (%zu address entries: %.1f MB, %.0f B each; %zu pod "
+      "policies: %.1f MB), server RSS %ld MB\n",
       snapshot.stats().last_compute_ms, (*server)->resource_count(net::kAddressEntryType),
       (*server)->encoded_bytes(net::kAddressEntryType) / 1e6,
+      static_cast<double>((*server)->encoded_bytes(net::kAddressEntryType)) /
+          std::max<size_t>(1, (*server)->resource_count(net::kAddressEntryType)),
       (*server)->resource_count(net::kPodPolicyType),
       (*server)->encoded_bytes(net::kPodPolicyType) / 1e6, RssKb("VmRSS:") / 1024);
 
@@ -357,6 +467,7 @@ int Main(int argc, char** argv) {
   parent.server = server->get();
   parent.snapshot = &snapshot;
   parent.cluster = cluster;
+  for (int i = 0; i < flags.clients; ++i) parent.client_pods.push_back(pods[i * pods.size() / flags.clients]);
   parent.cpu_before = cpu0;
   parent.t_start = NowNs();
   const uint16_t port = (*server)->port();

@@ -76,7 +76,7 @@ spec:
 constexpr const char* kAnotherPod = R"(
 apiVersion: v1
 kind: Pod
-metadata: {name: cache, namespace: prod, labels: {app: cache}}
+metadata: {name: cache, namespace: prod, labels: {app: db}}
 spec: {containers: [{name: c, image: x}]}
 status: {podIP: 10.0.0.3}
 )";
@@ -340,15 +340,19 @@ TEST_F(StatusCommandTest, RowsSayWhatEachSidecarAckedAndItsLastNack) {
     EXPECT_LE(m[i].str(), Rfc3339Utc(after_connect)) << text.out;
   }
 
-  // A new pod: the address map moves to a new version; both sidecars ACK it (db's proxy is not
-  // asked: it holds no policy to apply the map to).
+  // A new db pod: web's address map (its scope holds db's identity) moves to a new version and
+  // web ACKs it; db's scope is empty (no policy isolates it), so db is sent nothing and stays
+  // SYNCED at the version it holds.
   const std::string old_addresses = web.addresses.acked_version;
+  const std::string db_addresses = db.addresses.acked_version;
   WriteFile(dir_ / "manifests" / "cache.yaml", kAnotherPod);
   ASSERT_TRUE(RunUntil(&loop_, [&] {
     auto st = ServerView();
     if (!st || st->sidecars.size() != 2) return false;
     for (const SidecarRow& r : st->sidecars) {
-      if (r.addresses.sync != "SYNCED" || r.addresses.acked_version == old_addresses) return false;
+      if (r.addresses.sync != "SYNCED") return false;
+      if (r.pod == "prod/web" && r.addresses.acked_version == old_addresses) return false;
+      if (r.pod == "prod/db" && r.addresses.acked_version != db_addresses) return false;
     }
     return true;
   })) << server_->StatusJson();

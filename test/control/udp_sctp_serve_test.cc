@@ -233,13 +233,14 @@ TEST_F(UdpSctpServeTest, UnenforcedSidecarOfAPodWhosePolicyNamesUdpIsListed) {
   EXPECT_EQ(Metric(kGauge), 1);
   EXPECT_EQ(Metric(kWarnings), 1);
 
-  // More requests on the streams (a policy push to everyone, ACKed) change nothing: no new
-  // warning.
+  // More requests on the streams (an address-map push to all three, ACKed: each gets a new
+  // replica of its own app, which its scope holds) change nothing: no new warning.
   const uint64_t acks = server_->xds().stats().acks;
   WriteFile(dir_ / "manifests" / "pods.yaml",
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n---\n" +
                 PodYaml("dns", "dns", "10.0.0.1") + PodYaml("dns2", "dns", "10.0.0.2") +
-                PodYaml("web", "web", "10.0.0.3") + PodYaml("db", "db", "10.0.0.4"));
+                PodYaml("web", "web", "10.0.0.3") + PodYaml("dns3", "dns", "10.0.0.4") +
+                PodYaml("web2", "web", "10.0.0.5"));
   ASSERT_TRUE(RunUntil(&loop_, [&] { return server_->xds().stats().acks >= acks + 3; }));
   s = Status();
   EXPECT_EQ(s.pods, std::vector<std::string>{"prod/dns:prod/dns-egress:UDP"});

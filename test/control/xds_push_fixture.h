@@ -38,6 +38,7 @@ class XdsPushTest : public ::testing::Test {
     pki_ = TestPki::Make();
     control::XdsServerOptions options;
     options.own_pod_only_types.insert(std::string(net::kPodPolicyType));
+    options.scoped_types.insert(std::string(net::kAddressEntryType));  // as control/serve.cc
     auto server = control::XdsServer::Create(
         &loop_, pki_.Context(net::TlsRole::kServer, pki_.server), std::move(options));
     ASSERT_TRUE(server.has_value()) << server.error().ToString();

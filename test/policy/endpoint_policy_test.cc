@@ -224,7 +224,7 @@ TEST(EndpointPolicyTest, ResourcesEncodeAndDecodeSeparately) {
   EXPECT_EQ(
       EncodeAddressEntry(entries[0]),
       R"({"identity":0,"namespace":"x","pod":"a","ips":["10.0.1.1","fd00::11"],)"
-      R"("labels":{"app":"web"},"named_ports":[{"name":"http","port":8080,"protocol":"TCP"}]})");
+      R"("labels":{"app":"web"},"named_ports":["http:8080"]})");
 }
 
 TEST(EndpointPolicyTest, AddressMapDeltaChangesOnlyTheAddressMap) {

@@ -38,6 +38,73 @@ TEST(EndpointResourceTest, DecodesInPlaceFromAParsedValue) {
   EXPECT_EQ(r->identity_sets, (std::vector<std::vector<uint32_t>>{{1, 2}}));
 }
 
+TEST(EndpointResourceTest, IdentitySetRangesExpandAndAreBounded) {
+  // A run of ids may be written [first, last] (policy/endpoint_codec.cc writes runs of three or
+  // more that way); single ids and ranges mix in one set.
+  auto r = DecodePodPolicyResource(
+      R"({"namespace":"x","pod":"a","identity_sets":[[1,[4,7],9],[[0,0]]]})", "p.json");
+  ASSERT_TRUE(r.has_value()) << r.error()[0].ToString();
+  EXPECT_EQ(r->identity_sets,
+            (std::vector<std::vector<uint32_t>>{{1, 4, 5, 6, 7, 9}, {0}}));
+
+  auto bad = DecodePodPolicyResource(
+      R"({"namespace":"x","pod":"a","identity_sets":[[[5,4],[1],[1,2,3],[0,4294967295],)"
+      R"(["a",1]]]})",
+      "p.json");
+  ASSERT_FALSE(bad.has_value());
+  std::vector<std::string> got;
+  for (const Error& e : bad.error()) got.push_back(e.ToString());
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "p.json: identity_sets[0][0]: Invalid value: [5,4]: last is smaller than "
+                     "first",
+                     "p.json: identity_sets[0][1]: Invalid value: [...]: expected an id or "
+                     "[first, last]",
+                     "p.json: identity_sets[0][2]: Invalid value: [...]: expected an id or "
+                     "[first, last]",
+                     "p.json: identity_sets[0][3]: Invalid value: [0,4294967295]: ranges expand "
+                     "to more than 2097152 ids in one policy",
+                     "p.json: identity_sets[0][4][0]: Invalid value: \"a\": expected an integer",
+                 }));
+}
+
+TEST(EndpointResourceTest, NamedPortsInBothForms) {
+  // Objects (the first form, still read) and the compact strings the encoder writes.
+  auto r = DecodeAddressEntryResource(
+      R"({"identity":7,"namespace":"x","pod":"a","named_ports":[)"
+      R"({"name":"http","port":8080,"protocol":"TCP"},"dns:53/UDP","metrics:9090",)"
+      R"("assoc:38412/SCTP","web:80/TCP"]})",
+      "e");
+  ASSERT_TRUE(r.has_value()) << r.error()[0].ToString();
+  ASSERT_EQ(r->named_ports.size(), 5u);
+  EXPECT_EQ(r->named_ports[1].name, "dns");
+  EXPECT_EQ(r->named_ports[1].port, 53);
+  EXPECT_EQ(r->named_ports[1].protocol, Protocol::kUDP);
+  EXPECT_EQ(r->named_ports[2].protocol, Protocol::kTCP);
+  EXPECT_EQ(r->named_ports[3].protocol, Protocol::kSCTP);
+  EXPECT_EQ(r->named_ports[4].port, 80);
+
+  auto bad = DecodeAddressEntryResource(
+      R"({"identity":7,"namespace":"x","pod":"a","named_ports":[)"
+      R"("http",":80","a/b:80","http:0","http:65536","http:8a","http:80/ICMP","http:123456"]})",
+      "e");
+  ASSERT_FALSE(bad.has_value());
+  std::vector<std::string> got;
+  for (const Error& e : bad.error()) got.push_back(e.ToString());
+  const std::string form = R"(expected "name:port" or "name:port/PROTOCOL")";
+  const std::string range = "the port must be a number between 1 and 65535";
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "e: named_ports[0]: Invalid value: \"http\": " + form,
+                     "e: named_ports[1]: Invalid value: \":80\": " + form,
+                     "e: named_ports[2]: Invalid value: \"a/b:80\": the name contains '/'",
+                     "e: named_ports[3]: Invalid value: \"http:0\": " + range,
+                     "e: named_ports[4]: Invalid value: \"http:65536\": " + range,
+                     "e: named_ports[5]: Invalid value: \"http:8a\": " + range,
+                     "e: named_ports[6]: Invalid value: \"http:80/ICMP\": the protocol must be "
+                     "TCP, UDP or SCTP",
+                     "e: named_ports[7]: Invalid value: \"http:123456\": " + range,
+                 }));
+}
+
 TEST(EndpointResourceTest, YamlIsNotAccepted) {
   // The text form is JSON only (what `picket-control compile` writes and the server pushes).
   auto r = DecodePodPolicyResource("namespace: x\npod: a\n", "p.yaml");
