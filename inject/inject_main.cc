@@ -50,6 +50,8 @@ struct WebhookArgs {
 
 struct ProbeArgs {
   picket::inject::ProbeRequest request;
+  std::optional<uid_t> user;
+  std::optional<gid_t> group;
 };
 
 void AddPort(CLI::App& sub, const std::string& name, uint16_t* port, const std::string& help) {
@@ -232,6 +234,21 @@ int RunWebhook(const WebhookArgs& a) {
 // One request to the admin endpoint (inject/probe.h): exit 0 on 200, 1 otherwise, 2 on a bad
 // flag.
 int RunProbe(const ProbeArgs& a) {
+  if (a.group && !a.user) {
+    std::fprintf(stderr, "picket-inject probe: --group needs --user\n");
+    return 2;
+  }
+  if (a.user) {
+    // An exec probe and `kubectl exec` run as the container's user: root with NET_ADMIN, SETGID
+    // and SETUID only (no DAC_OVERRIDE) when the sidecar enforces UDP/SCTP, and the admin
+    // socket's directory is the proxy uid's, mode 0700. Become that uid, with no capabilities.
+    auto switched = picket::inject::SwitchUserKeeping(*a.user, a.group.value_or(*a.user), {});
+    if (!switched) {
+      std::fprintf(stderr, "picket-inject probe: --user: %s\n",
+                   switched.error().ToString().c_str());
+      return 1;
+    }
+  }
   auto code = picket::inject::Probe(a.request);
   if (!code) {
     std::fprintf(stderr, "picket-inject probe: %s\n", code.error().error.ToString().c_str());
@@ -355,6 +372,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   probe_cmd->add_option("--method", probe.request.method, "GET, or POST (e.g. /drain)")
       ->capture_default_str();
+  probe_cmd
+      ->add_option("--user", probe.user,
+                   "First switch from root to this uid, dropping every capability (the proxy's "
+                   "uid: its admin socket's directory is 0700)")
+      ->type_name("UID");
+  probe_cmd->add_option("--group", probe.group, "The gid for --user (default: the uid)")
+      ->type_name("GID");
 
   // `inject` is the default command: `picket-inject -f FILE` is `picket-inject inject -f FILE`
   // (and so is `picket-inject --log-level debug -f FILE`, but not `... --log-level debug probe`).

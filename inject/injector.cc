@@ -90,11 +90,15 @@ constexpr const char* kPrometheusAnnotations[] = {"prometheus.io/scrape", "prome
                                                   "prometheus.io/path"};
 
 // Over the admin Unix socket, not 127.0.0.1:admin_port: an app that binds the admin port while
-// its sidecar restarts cannot answer the probe in the sidecar's place.
-Node ProbeCommand() {
-  return Map({{"exec", Map({{"command", StrSeq({"picket-inject", "probe",
-                                                std::string("--socket=") + kAdminSocketPath,
-                                                "--path=/ready"})}})}});
+// its sidecar restarts cannot answer the probe in the sidecar's place. The kubelet runs an exec
+// probe as the container's user, root without CAP_DAC_OVERRIDE when the sidecar enforces
+// UDP/SCTP, and the socket's directory is the proxy uid's (0700): the probe switches to it.
+Node ProbeCommand(const InjectOptions& o) {
+  const std::string id = std::to_string(o.proxy_uid);
+  return Map(
+      {{"exec", Map({{"command",
+                      StrSeq({"picket-inject", "probe", std::string("--socket=") + kAdminSocketPath,
+                              "--path=/ready", "--user=" + id, "--group=" + id})}})}});
 }
 
 Node InitContainer(const InjectOptions& o, const Node& annotations) {
@@ -165,7 +169,7 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
        Seq({EnvFromField("POD_NAME", "metadata.name"),
             EnvFromField("POD_NAMESPACE", "metadata.namespace"),
             EnvFromField("POD_IPS", "status.podIPs"), EnvFromField("NODE_NAME", "spec.nodeName")})},
-      {"readinessProbe", ProbeCommand()},
+      {"readinessProbe", ProbeCommand(o)},
       {"resources",
        Map({{"requests", Map({{"cpu", Str(o.cpu_request)}, {"memory", Str(o.memory_request)}})},
             {"limits", Map({{"memory", Str(o.memory_limit)}})}})},
@@ -193,7 +197,7 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
     // Kubernetes >= 1.28: an init container that keeps running. The next init container (and
     // the app) starts only once the startup probe passes, i.e. the proxy has its policy.
     c.Set("restartPolicy", Str("Always"));
-    Node startup = ProbeCommand();
+    Node startup = ProbeCommand(o);
     startup.Set("periodSeconds", Node::Int(1));
     startup.Set("failureThreshold", Node::Int(120));
     c.Set("startupProbe", std::move(startup));

@@ -63,7 +63,8 @@ inline constexpr char kCertsVolumeName[] = "picket-certs";
 // The sidecar's admin Unix socket, on the run emptyDir that only the sidecar mounts; the proxy
 // makes its directory 0700. The readiness (and startup) probe asks it for /ready, and the
 // operator drains through it: `kubectl exec POD -c picket-proxy -- picket-inject probe
-// --socket=/etc/picket/run/admin/admin.sock --method=POST --path=/drain`.
+// --socket=/etc/picket/run/admin/admin.sock --method=POST --path=/drain --user=1337 --group=1337`
+// (the container's user may be root without CAP_DAC_OVERRIDE: the probe becomes the proxy uid).
 inline constexpr char kAdminSocketPath[] = "/etc/picket/run/admin/admin.sock";
 
 enum class Enforcement : uint8_t {

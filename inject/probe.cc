@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -69,7 +70,16 @@ std::expected<int, ProbeError> Probe(const ProbeRequest& r) {
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     const int e = errno;
     close(fd);
-    return Failed("connect " + where + ": " + std::strerror(e));
+    std::string hint;
+    struct stat dir {};
+    const std::string socket_dir = r.socket.substr(0, r.socket.rfind('/') + 1);
+    if (e == EACCES && !r.socket.empty() && stat(socket_dir.c_str(), &dir) == 0 &&
+        dir.st_uid != geteuid()) {
+      // Root without CAP_DAC_OVERRIDE (the injected sidecar container) is refused as any uid.
+      hint = " (its directory is uid " + std::to_string(dir.st_uid) + "'s: run the probe as it, " +
+             "--user=" + std::to_string(dir.st_uid) + ")";
+    }
+    return Failed("connect " + where + ": " + std::strerror(e) + hint);
   }
   const std::string req =
       r.method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";

@@ -3,8 +3,9 @@
 // Owns: running commands (RunCommand), a network namespace made and removed by the test (Netns),
 // a veth link between two of them (Link), sockets created inside a namespace (setns on a
 // short-lived thread: the socket keeps its namespace), and a child process started inside a
-// namespace as another uid (Child: stopped by PID, never by name). Everything created carries
-// the test's PID in its name and is removed in destructors, also when a test fails.
+// namespace as another uid or as a container runtime starts it (Child, ContainerSecurity: stopped
+// by PID, never by name). Everything created carries the test's PID in its name and is removed
+// in destructors, also when a test fails.
 //
 // Blocking helpers for a test's main thread. Reusable by any e2e test.
 #pragma once
@@ -68,9 +69,21 @@ int ConnectFrom(const Netns& ns, const std::string& addr, uint16_t port,
                 std::chrono::milliseconds io_timeout = std::chrono::seconds(20),
                 const std::string& source = "");
 
+// What a container runtime (runc) makes of a container's securityContext for every process it
+// starts in the container — its command, an exec probe, `kubectl exec`: that uid and gid with no
+// supplementary groups; as root, `capabilities` (CAP_* numbers) as the bounding, permitted and
+// effective sets and nothing inheritable or ambient (a non-root uid keeps none across its exec);
+// no_new_privs for `allowPrivilegeEscalation: false`.
+struct ContainerSecurity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<int> capabilities;
+  bool no_new_privs = true;
+};
+
 // A process started inside a namespace (optionally as another uid/gid, with no supplementary
-// groups), its output appended to `log_file`. The destructor kills it (SIGKILL, by PID) if it is
-// still running.
+// groups, or as a container runtime starts it), its output appended to `log_file`. The
+// destructor kills it (SIGKILL, by PID) if it is still running.
 class Child {
  public:
   Child() = default;
@@ -80,13 +93,19 @@ class Child {
 
   bool Start(const Netns& ns, const std::vector<std::string>& argv, std::optional<uid_t> uid,
              const std::string& log_file);
+  bool Start(const Netns& ns, const std::vector<std::string>& argv,
+             const ContainerSecurity& security, const std::string& log_file);
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
   void Signal(int signum);
-  // Waits for exit up to `timeout`; the exit status, or nullopt on timeout.
+  // Waits for exit up to `timeout` (blocked on a pidfd); the exit status (128 + the signal when
+  // killed by one), or nullopt on timeout.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
 
  private:
+  bool Start(const Netns& ns, const std::vector<std::string>& argv, std::optional<uid_t> uid,
+             const ContainerSecurity* security, const std::string& log_file);
+
   pid_t pid_ = -1;
 };
 

@@ -192,6 +192,9 @@ TEST(InjectCli, ProbeFailsWhenNothingListens) {
   // Port 1 on loopback: nothing listens there in a test sandbox.
   EXPECT_EQ(RunBinary({"picket-inject", "probe", "--url=http://127.0.0.1:1/ready"}).exit_code, 1);
   EXPECT_EQ(RunBinary({"picket-inject", "probe", "--url=http://example.com/ready"}).exit_code, 2);
+  CommandResult r = RunBinary({"picket-inject", "probe", "--group=1337"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--group needs --user"), std::string::npos) << r.err;
 }
 
 TEST(InitCli, DryRunAndBadFlags) {
