@@ -377,19 +377,32 @@ def canonical_policy(content):
     by the pods they stand for, and the snapshot's version (a hash over the ids) is dropped.
     """
     # A sidecar's /config_dump shows only the address entries its rules name and its own
-    # (proxy/admin.h, PolicyDumpJson): compare the same cut of a compiled policy.
-    named = {i for ids in content.get("pod_policy", {}).get("identity_sets", []) for i in ids}
+    # (proxy/admin.h, PolicyDumpJson), and a pod no policy isolates is pushed no entries at all
+    # (scoped pushes, control/PROTOCOL.md 6.1): compare the same cut of a compiled policy.
+    def ids_of(items):
+        # An identity set lists ids, a run of them as [first, last].
+        for i in items:
+            if isinstance(i, list):
+                yield from range(i[0], i[1] + 1)
+            else:
+                yield i
+    sets = [list(ids_of(ids)) for ids in content.get("pod_policy", {}).get("identity_sets", [])]
+    named = {i for ids in sets for i in ids}
     own = (content.get("namespace"), content.get("pod"))
+    isolated = any(content.get("pod_policy", {}).get(d, {}).get("isolated")
+                   for d in ("ingress", "egress"))
     pods_of = {}
     entries = []
     for e in content.get("address_map", []):
+        if not isolated:
+            continue
         if e.get("identity") not in named and (e.get("namespace"), e.get("pod")) != own:
             continue
         pods_of.setdefault(e.get("identity"), []).append(f"{e.get('namespace')}/{e.get('pod')}")
         entries.append({k: v for k, v in e.items() if k != "identity"})
     pol = dict(content.get("pod_policy", {}))
     pol["identity_sets"] = [sorted(p for i in ids for p in pods_of.get(i, []))
-                            for ids in pol.get("identity_sets", [])]
+                            for ids in sets]
     entries.sort(key=lambda e: (e.get("namespace"), e.get("pod")))
     return json.dumps({"address_map": entries, "pod_policy": pol}, sort_keys=True)
 

@@ -47,8 +47,11 @@ std::string PodsYaml(bool with_d) {
   for (int i = 0; i < kPods + (with_d ? 1 : 0); ++i) {
     const std::string name = i < kPods ? kNames[i] : "d";
     const std::string ip = i < kPods ? PodIp(i) : "10.89.9.9";
+    // d is a replica of a (app: a): every policy's peer, so in every sidecar's scope (a pod no
+    // rule names would not be pushed to any sidecar at all).
+    const std::string app = i < kPods ? name : "a";
     out += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
-           ", namespace: e2e, labels: {app: " + name +
+           ", namespace: e2e, labels: {app: " + app +
            "}}\nspec: {containers: [{name: c, "
            "image: x}]}\nstatus: {podIP: " +
            ip + "}\n";
