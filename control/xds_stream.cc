@@ -1,7 +1,5 @@
 // control/xds_stream.cc — see xds_stream.h; the rules implemented are control/PROTOCOL.md §4.
-// Why ~700 lines: one stream's state machine (handshake, node, per-type SotW and delta
-// subscriptions, scoped types, ACK/NACK bookkeeping, backpressure) is kept in one place so every transition is
-// visible beside the others.
+// What each push carries (SotW, delta, scoped) is in control/xds_stream_push.cc.
 #include "control/xds_stream.h"
 
 #include <spdlog/spdlog.h>
@@ -9,7 +7,6 @@
 #include <chrono>
 #include <utility>
 
-#include "base/hash.h"
 #include "control/xds_server.h"
 
 namespace picket::control {
@@ -38,13 +35,6 @@ void WriteNack(base::JsonWriter& w, const std::optional<net::Status>& status,
       .EndObject();
 }
 
-// A stored resource as a response carries it: its pre-encoded payload text, spliced verbatim by
-// net::EncodeMessage (never parsed or re-serialised here).
-net::Resource WireResource(const StoredResource& r) {
-  net::Resource out;
-  out.wire = r.wire;
-  return out;
-}
 
 }  // namespace
 
@@ -428,171 +418,6 @@ bool XdsStream::Scoped(std::string_view type_url) const {
   return server_.options_.scoped_types.contains(type_url);
 }
 
-void XdsStream::TrySend(const std::string& type_url, Subscription& sub) {
-  if (state_ != State::kActive || tls_ == nullptr || !sub.pending_nonce.empty()) return;
-  // Backpressure: while the server's unsent bytes are over budget, wait for the queues to
-  // drain (XdsServer calls RetrySends) instead of building more responses.
-  if (!server_.MaySend(this)) return;
-  if (sub.delta) {
-    SendDelta(type_url, sub);
-  } else {
-    SendSotw(type_url, sub);
-  }
-}
-
-std::string XdsStream::LatestVersion(const std::string& type_url, const Subscription& sub) const {
-  const auto* type = server_.FindType(type_url);
-  if (sub.delta && sub.revision_mode && Scoped(type_url)) {
-    // Pushes carry the type's version but only go out when something this pod sees changed.
-    const bool caught_up = (type == nullptr || type->revision <= sub.sent_revision) &&
-                           sub.sent_scope != nullptr &&
-                           *sub.sent_scope == *server_.ScopeOf(own_name());
-    return caught_up && !sub.scoped_version.empty() ? sub.scoped_version
-                                                    : server_.TypeVersion(type_url);
-  }
-  if (sub.wildcard && !(Scoped(type_url) && !sub.delta)) return server_.TypeVersion(type_url);
-  if (sub.delta) {
-    // Pushes carry the type's version but only go out when a subscribed name changed: while the
-    // stream holds every subscribed name at its current version, the last push is the latest.
-    for (const std::string& name : sub.names) {
-      const StoredResource* r = nullptr;
-      if (type != nullptr) {
-        auto found = type->resources.find(name);
-        if (found != type->resources.end()) r = &found->second;
-      }
-      auto held = sub.sent.find(name);
-      if (r != nullptr ? held == sub.sent.end() || held->second != r->version
-                       : held != sub.sent.end()) {
-        return server_.TypeVersion(type_url);
-      }
-    }
-    return sub.pending_version.empty() ? server_.TypeVersion(type_url) : sub.pending_version;
-  }
-  const auto selected = SelectSotw(type_url, sub);
-  if (selected.size() == 1) return selected[0].second->version;
-  std::string all;
-  for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
-  return base::HashVersion(all);
-}
-
-std::vector<std::pair<std::string_view, const StoredResource*>> XdsStream::SelectSotw(
-    const std::string& type_url, const Subscription& sub) const {
-  std::vector<std::pair<std::string_view, const StoredResource*>> selected;
-  const auto* type = server_.FindType(type_url);
-  if (type == nullptr) return selected;
-  const ResourceScope* scope = Scoped(type_url) ? server_.ScopeOf(own_name()).get() : nullptr;
-  auto select = [&](std::string_view name, const StoredResource& r) {
-    if (scope == nullptr || scope->Sees(r.tags)) selected.emplace_back(name, &r);
-  };
-  if (sub.wildcard) {
-    for (const auto& [name, r] : type->resources) select(name, r);
-  } else {
-    for (const std::string& name : sub.names) {
-      auto r = type->resources.find(name);
-      if (r != type->resources.end()) select(r->first, r->second);
-    }
-  }
-  return selected;
-}
-
-void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
-  if (!sub.dirty) return;
-  sub.dirty = false;
-  const auto selected = SelectSotw(type_url, sub);
-  const std::string version = LatestVersion(type_url, sub);
-  const bool resuming = std::exchange(sub.resuming, false);
-  if (version == sub.sent_version) {  // nothing this stream sees has changed
-    if (resuming) NoteResumed(type_url, sub, version, selected.size());
-    return;
-  }
-  sub.sent_version = version;
-  sub.pending_nonce = NextNonce();
-  sub.pending_version = version;
-
-  net::DiscoveryResponse response;
-  response.version_info = version;
-  response.type_url = type_url;
-  response.nonce = sub.pending_nonce;
-  response.control_plane = server_.options_.control_plane_id;
-  response.resources.reserve(selected.size());
-  for (const auto& entry : selected) response.resources.push_back(WireResource(*entry.second));
-  ++server_.stats_.responses_sent;
-  ++server_.stats_.by_type[type_url].responses_sent;
-  server_.stats_.resources_sent += selected.size();
-  WriteFrame(net::EncodeFramedMessage(response));
-}
-
-void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
-  if (sub.revision_mode) {
-    SendDeltaSinceRevision(type_url, sub);
-    return;
-  }
-  const bool scoped = Scoped(type_url);
-  if (sub.pending.empty() && !sub.pending_all && !(scoped && !sub.initial_sent)) return;
-  const auto* type = server_.FindType(type_url);
-  // Scoped: a resource this pod does not see is, to this stream, a resource that does not exist.
-  const ScopePtr scope = scoped ? server_.ScopeOf(own_name()) : nullptr;
-  std::vector<Changed> changed;
-  std::vector<std::string> removed;
-  const bool resuming = std::exchange(sub.resuming, false);
-  // A wildcard subscription that covers everything (its next state is revision mode) keeps no
-  // per-name record.
-  const bool keep_sent = !sub.wildcard;
-  size_t skipped = 0;
-  auto consider = [&](const std::string& name, const StoredResource* found) {
-    const bool subscribed = sub.wildcard || sub.names.contains(name);
-    const StoredResource* r =
-        found != nullptr && (scope == nullptr || scope->Sees(found->tags)) ? found : nullptr;
-    auto held = sub.sent.find(name);
-    if (subscribed && r != nullptr) {
-      if (held != sub.sent.end() && held->second == r->version) {
-        ++skipped;
-        return;
-      }
-      if (keep_sent) sub.sent[name] = r->version;
-      changed.emplace_back(name, r);
-    } else if (held != sub.sent.end() || (subscribed && r == nullptr && sub.names.contains(name))) {
-      if (held != sub.sent.end()) sub.sent.erase(held);
-      removed.push_back(name);
-    }
-  };
-  if (sub.pending_all && type != nullptr) {
-    // Every stored resource, in one pass over the store (no per-name lookups).
-    for (const auto& [name, r] : type->resources) consider(name, &r);
-  }
-  for (const std::string& name : sub.pending) {
-    const StoredResource* found = nullptr;
-    if (type != nullptr) {
-      auto it = type->resources.find(name);
-      if (it != type->resources.end()) {
-        if (sub.pending_all) continue;  // already considered
-        found = &it->second;
-      }
-    }
-    consider(name, found);
-  }
-  sub.pending_all = false;
-  sub.pending.clear();
-  if (sub.wildcard) {
-    // The initial sync covered every name: from now on only the revision is tracked.
-    sub.revision_mode = true;
-    sub.sent_revision = type != nullptr ? type->revision : 0;
-    sub.sent.clear();
-    sub.sent_scope = scope;
-  }
-  if (resuming) server_.stats_.resources_skipped_on_resume += skipped;
-  if (changed.empty() && removed.empty()) {
-    if (resuming) {
-      NoteResumed(type_url, sub, server_.TypeVersion(type_url), 0);
-      sub.scoped_version = sub.acked_version;
-      return;
-    }
-    // A scoped stream may see nothing yet: its first response says so (it is in sync).
-    if (!scoped || sub.initial_sent) return;
-  }
-  WriteDelta(type_url, sub, changed, removed);
-}
-
 void XdsStream::NoteResumed(std::string_view type_url, Subscription& sub,
                             const std::string& version, size_t skipped) {
   // The sidecar holds exactly what this replica would send: as if it had been sent and ACKed.
@@ -601,119 +426,6 @@ void XdsStream::NoteResumed(std::string_view type_url, Subscription& sub,
   sub.acked_version = version;
   sub.acked_at_ms = WallMs();
   spdlog::info("xds: {} resumed {} at version {} (nothing resent)", own_name(), type_url, version);
-}
-
-void XdsStream::SendDeltaSinceRevision(const std::string& type_url, Subscription& sub) {
-  if (Scoped(type_url)) {
-    SendScopedSinceRevision(type_url, sub);
-    return;
-  }
-  const auto* type = server_.FindType(type_url);
-  if (type == nullptr || type->revision <= sub.sent_revision) return;
-  if (sub.sent_revision < type->removed_floor) {
-    CloseWithStatus(net::StatusCode::kUnavailable,
-                    "stream fell behind the removal log; reconnect to resync");
-    return;
-  }
-  std::vector<Changed> changed;
-  std::vector<std::string> removed;
-  for (auto it = type->by_revision.upper_bound(sub.sent_revision); it != type->by_revision.end();
-       ++it) {
-    changed.emplace_back(it->second, &type->resources.find(it->second)->second);
-  }
-  for (auto it = type->removed_log.upper_bound(sub.sent_revision); it != type->removed_log.end();
-       ++it) {
-    removed.push_back(it->second.name);
-  }
-  sub.sent_revision = type->revision;
-  if (changed.empty() && removed.empty()) return;
-  WriteDelta(type_url, sub, changed, removed);
-}
-
-void XdsStream::SendScopedSinceRevision(const std::string& type_url, Subscription& sub) {
-  const auto* type = server_.FindType(type_url);
-  const ScopePtr& scope = server_.ScopeOf(own_name());
-  const ResourceScope& before = *sub.sent_scope;
-  const bool rescope = scope != sub.sent_scope && !(*scope == before);
-  if (type == nullptr || (type->revision <= sub.sent_revision && !rescope)) {
-    if (!rescope) sub.sent_scope = scope;
-    return;
-  }
-  if (sub.sent_revision < type->removed_floor) {
-    CloseWithStatus(net::StatusCode::kUnavailable,
-                    "stream fell behind the removal log; reconnect to resync");
-    return;
-  }
-  // What the stream holds: each resource unchanged since the last push, as the scope of that
-  // push saw it. A resource changed since is sent if seen now; if not seen now it is reported
-  // removed when the stream may hold an older version (seen by the old scope, or tagged
-  // differently then). Reporting a name the sidecar does not hold is harmless; missing one is not.
-  std::vector<Changed> changed;
-  std::vector<std::string> removed;
-  auto consider = [&](const std::string& name, const StoredResource& r) {
-    const bool sees = scope->Sees(r.tags);
-    if (r.revision > sub.sent_revision) {
-      if (sees) {
-        changed.emplace_back(name, &r);
-      } else if (r.tags_revision > sub.sent_revision || before.Sees(r.tags)) {
-        removed.push_back(name);
-      }
-      return;
-    }
-    const bool held = before.Sees(r.tags);
-    if (sees && !held) changed.emplace_back(name, &r);
-    if (!sees && held) removed.push_back(name);
-  };
-  if (rescope) {
-    for (const auto& [name, r] : type->resources) consider(name, r);
-  } else {
-    for (auto it = type->by_revision.upper_bound(sub.sent_revision); it != type->by_revision.end();
-         ++it) {
-      consider(it->second, type->resources.find(it->second)->second);
-    }
-  }
-  for (auto it = type->removed_log.upper_bound(sub.sent_revision); it != type->removed_log.end();
-       ++it) {
-    const auto& gone = it->second;
-    if (gone.tags_revision > sub.sent_revision || before.Sees(gone.tags)) {
-      removed.push_back(gone.name);
-    }
-  }
-  sub.sent_revision = type->revision;
-  sub.sent_scope = scope;
-  if (changed.empty() && removed.empty()) return;
-  WriteDelta(type_url, sub, changed, removed);
-}
-
-void XdsStream::WriteDelta(const std::string& type_url, Subscription& sub,
-                           const std::vector<Changed>& changed,
-                           const std::vector<std::string>& removed) {
-  sub.pending_nonce = NextNonce();
-  sub.pending_version = server_.TypeVersion(type_url);
-  sub.scoped_version = sub.pending_version;
-  sub.initial_sent = true;
-  net::DeltaDiscoveryResponse response;
-  response.system_version_info = sub.pending_version;
-  response.type_url = type_url;
-  response.removed_resources = removed;
-  response.nonce = sub.pending_nonce;
-  response.control_plane = server_.options_.control_plane_id;
-  response.resources.reserve(changed.size());
-  for (const auto& entry : changed) response.resources.push_back(WireResource(*entry.second));
-  ++server_.stats_.responses_sent;
-  ++server_.stats_.by_type[type_url].responses_sent;
-  server_.stats_.resources_sent += changed.size();
-  WriteFrame(net::EncodeFramedMessage(response));
-}
-
-void XdsStream::WriteFrame(const std::string& framed) {
-  if (tls_ == nullptr) return;
-  server_.stats_.bytes_sent += framed.size();
-  server_.NoteQueued(framed.size());
-  if (auto ok = tls_->Write(framed); !ok) {
-    spdlog::warn("xds: stream {} write failed: {}", id_, ok.error().ToString());
-    Close();
-  }
 }
 
 size_t XdsStream::queued_bytes() const { return tls_ == nullptr ? 0 : tls_->write_queue_bytes(); }

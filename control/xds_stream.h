@@ -145,6 +145,9 @@ class XdsStream : public net::TlsStream::Handler {
   // or — when the scope itself changed — every resource that entered or left it.
   void SendScopedSinceRevision(const std::string& type_url, Subscription& sub);
   bool Scoped(std::string_view type_url) const;
+  // Revision mode: removals older than `removed_floor` were pruned from the log, so a stream
+  // that last synced before it cannot be told them: closed (it reconnects and resyncs). True then.
+  bool FellBehind(uint64_t removed_floor, const Subscription& sub);
   // SotW: the resources this subscription selects now (scoped: only those its pod sees).
   std::vector<std::pair<std::string_view, const StoredResource*>> SelectSotw(
       const std::string& type_url, const Subscription& sub) const;

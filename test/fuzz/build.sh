@@ -21,6 +21,7 @@ FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
 MANIFEST_SRCS=(
   config/label_validation.cc
   config/manifest_cidr.cc
+  config/endpoint_slice.cc
   config/manifest_decode.cc
   config/manifest_defaults.cc
   config/manifest_loader.cc
@@ -28,6 +29,7 @@ MANIFEST_SRCS=(
   config/yaml_documents.cc
   config/service.cc
   config/yaml_fields.cc
+  base/ip.cc
 )
 
 "$CXX" "${FLAGS[@]}" test/fuzz/manifest_fuzz.cc "${MANIFEST_SRCS[@]}" -lyaml-cpp \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (and with `run`, runs) the libFuzzer target for picket-proxy's bootstrap file:
-# test/fuzz/bootstrap_fuzz.cc over config/bootstrap.cc.
+# test/fuzz/bootstrap_fuzz.cc over config/bootstrap.cc (and base/ip.cc, its address parser).
 #
 #   test/fuzz/build_bootstrap.sh              # builds .out/fuzz/bootstrap_fuzz
 #   test/fuzz/build_bootstrap.sh run 300      # builds, then fuzzes for 300 s
@@ -14,7 +14,7 @@ mkdir -p "$OUT/artifacts/bootstrap" "$OUT/corpus/bootstrap"
 FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
-"$CXX" "${FLAGS[@]}" test/fuzz/bootstrap_fuzz.cc config/bootstrap.cc -lyaml-cpp \
+"$CXX" "${FLAGS[@]}" test/fuzz/bootstrap_fuzz.cc config/bootstrap.cc base/ip.cc -lyaml-cpp \
   -o "$OUT/bootstrap_fuzz"
 echo "built $OUT/bootstrap_fuzz"
 

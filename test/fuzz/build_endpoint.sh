@@ -16,9 +16,9 @@ FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 "$CXX" "${FLAGS[@]}" test/fuzz/endpoint_resource_fuzz.cc config/endpoint_resource.cc \
-  base/json.cc base/json_fields.cc \
+  base/json.cc base/json_fields.cc base/json_writer.cc base/ip.cc \
   policy/cluster_policy.cc policy/endpoint_codec.cc policy/endpoint_policy.cc \
-  policy/ip_address.cc policy/rule_set.cc policy/selector.cc -lsimdjson \
+  policy/rule_set.cc policy/selector.cc -lsimdjson \
   -o "$OUT/endpoint_resource_fuzz"
 echo "built $OUT/endpoint_resource_fuzz"
 

@@ -16,7 +16,7 @@ FLAGS=(-std=c++2b -D__cpp_concepts=202002L -Wno-macro-redefined -g -O1 -I.
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 "$CXX" "${FLAGS[@]}" test/fuzz/service_map_fuzz.cc proxy/xds/service_map.cc base/json.cc base/json_writer.cc \
-  base/json_fields.cc policy/ip_address.cc -lsimdjson -o "$OUT/service_map_fuzz"
+  base/json_fields.cc base/ip.cc -lsimdjson -o "$OUT/service_map_fuzz"
 echo "built $OUT/service_map_fuzz"
 
 if [[ "${1:-}" == run ]]; then
