@@ -290,8 +290,11 @@ Result<JsonDocument> ParseJson(std::string_view text, const JsonLimits& limits) 
   simdjson::error_code code = parser.allocate(text.size(), limits.max_depth);
   if (!code) {
     // The bytes are copied into a padded buffer of the parser (simdjson reads past the end).
-    code =
-        parser.parse_into_document(doc.state_->document, text.data(), text.size(), true).get(root);
+    // An empty view may have no data at all (std::string_view()); simdjson copies from the
+    // pointer whatever the size, and memcpy from null is undefined (found by the jsonpatch
+    // fuzzer).
+    const char* data = text.data() != nullptr ? text.data() : "";
+    code = parser.parse_into_document(doc.state_->document, data, text.size(), true).get(root);
   }
   if (code) return std::unexpected(Error::Of("invalid JSON: " + Describe(code, limits)));
   Store(doc.root_.bytes_, root);

@@ -370,6 +370,18 @@ class TreeBuilder final : public YAML::EventHandler {
   }
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
+    // The text was checked to be UTF-8, but yaml-cpp decodes the escapes \N and \_ to the
+    // single bytes 0x85 and 0xA0 (Latin-1, not UTF-8): such a value could not be written back
+    // (found by the document fuzzer).
+    for (size_t i = 0; i < value.size();) {
+      const size_t n = document_internal::Utf8SequenceLength(std::string_view(value).substr(i));
+      if (n == 0) {
+        return Fail(LineOf(mark),
+                    "invalid YAML: an escape decodes to bytes that are not UTF-8 (\\N, \\_): "
+                    "write the character itself");
+      }
+      i += n;
+    }
     Node n;
     if (tag == "!" || tag == "tag:yaml.org,2002:str") {
       n = Node::String(value);
@@ -486,12 +498,61 @@ class TreeBuilder final : public YAML::EventHandler {
 // yaml-cpp recurses once per nesting level while parsing; bound flow nesting before handing the
 // text over so hostile input cannot exhaust the stack inside the library.
 bool FlowNestingWithin(std::string_view text, size_t max_depth) {
+  // Brackets inside a quoted scalar are text, not nesting (what we emit quotes such strings, and
+  // an alias repeats them: found by the document fuzzer). A quote opens a scalar only where a
+  // node can start — after indentation, after `[`, `{` or `,`, or after `:`, `-` or `?` and a
+  // space — so a quote inside a plain scalar is never mistaken for one (that could hide real
+  // nesting from this check); anywhere else brackets are counted, which errs on the safe side.
   size_t depth = 0;
-  for (char c : text) {
+  bool line_start = true;     // only spaces since the last newline
+  char prev = '\n';           // the last character that is not a space
+  bool space_after = false;   // a space since `prev`
+  bool space_before = true;   // `prev` came after a space or a line start
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"' || c == '\'') {
+      // `-` and `?` are indicators only as a token of their own (`foo- "x` is a plain scalar).
+      const bool indicator =
+          space_after && (prev == ':' || ((prev == '-' || prev == '?') && space_before));
+      if (line_start || prev == '[' || prev == '{' || prev == ',' || indicator) {
+        // Skip to the closing quote: `\"` escapes in double quotes, `''` in single ones.
+        size_t j = i + 1;
+        for (; j < text.size(); ++j) {
+          if (c == '"' && text[j] == '\\') {
+            ++j;
+          } else if (text[j] == c) {
+            if (c == '\'' && j + 1 < text.size() && text[j + 1] == '\'') {
+              ++j;
+            } else {
+              break;
+            }
+          }
+        }
+        i = j;
+        prev = c;
+        line_start = false;
+        space_after = false;
+        space_before = false;
+        continue;
+      }
+    }
     if (c == '[' || c == '{') {
       if (++depth > max_depth) return false;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
+    }
+    if (c == '\n') {
+      line_start = true;
+      prev = '\n';
+      space_after = false;
+      space_before = true;
+    } else if (c == ' ' || c == '\t') {
+      space_after = true;
+    } else {
+      space_before = line_start || space_after;
+      line_start = false;
+      prev = c;
+      space_after = false;
     }
   }
   return true;

@@ -173,10 +173,25 @@ void EmitInline(const Node& n, size_t indent, std::string& out) {
   }
 }
 
+// An implicit key is at most 1024 characters (YAML 1.2 §7.4.2, as yaml-cpp enforces); a longer
+// one, or one whose quoting makes it longer, is written in the explicit form "? key\n: value".
+constexpr size_t kMaxImplicitKey = 1000;
+
 void EmitMapping(const Node& n, size_t indent, std::string& out) {
   for (const Member& m : n.members()) {
     out.append(indent, ' ');
-    out += IsPlainSafeYamlString(m.key) ? m.key : DoubleQuoted(m.key);
+    const std::string key = IsPlainSafeYamlString(m.key) ? m.key : DoubleQuoted(m.key);
+    if (key.size() > kMaxImplicitKey) {
+      out.append("? ").append(key).append("\n").append(indent, ' ').append(":");
+      if (IsBlockCollection(m.value)) {
+        out += '\n';
+        EmitBlock(m.value, indent + 2, out);
+      } else {
+        EmitInline(m.value, indent + 2, out);
+      }
+      continue;
+    }
+    out += key;
     out += ':';
     if (m.value.IsMapping() && !m.value.members().empty()) {
       out += '\n';
