@@ -504,10 +504,10 @@ bool FlowNestingWithin(std::string_view text, size_t max_depth) {
   // space — so a quote inside a plain scalar is never mistaken for one (that could hide real
   // nesting from this check); anywhere else brackets are counted, which errs on the safe side.
   size_t depth = 0;
-  bool line_start = true;     // only spaces since the last newline
-  char prev = '\n';           // the last character that is not a space
-  bool space_after = false;   // a space since `prev`
-  bool space_before = true;   // `prev` came after a space or a line start
+  bool line_start = true;    // only spaces since the last newline
+  char prev = '\n';          // the last character that is not a space
+  bool space_after = false;  // a space since `prev`
+  bool space_before = true;  // `prev` came after a space or a line start
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '"' || c == '\'') {

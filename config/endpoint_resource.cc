@@ -261,9 +261,10 @@ class Reader {
           // A range is a few bytes that can stand for many ids: bound what they expand to.
           const uint64_t count = static_cast<uint64_t>(*last - *first) + 1;
           if (count > kMaxRangeIds - range_ids) {
-            errors_->push_back(Error::At(
-                at, base::InvalidValue(shown, "ranges expand to more than " +
-                                           std::to_string(kMaxRangeIds) + " ids in one policy")));
+            errors_->push_back(
+                Error::At(at, base::InvalidValue(shown, "ranges expand to more than " +
+                                                            std::to_string(kMaxRangeIds) +
+                                                            " ids in one policy")));
             continue;
           }
           range_ids += count;

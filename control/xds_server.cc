@@ -7,8 +7,8 @@
 
 #include "base/hash.h"
 #include "control/xds_stream.h"
-#include "net/xds_message.h"
 #include "net/tls_stream.h"
+#include "net/xds_message.h"
 
 namespace picket::control {
 
@@ -258,8 +258,8 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
     size_t payload_offset = 0;
     auto wire = std::make_shared<const std::string>(
         net::EncodeWireResource(u.name, u.version, u.encoded, &payload_offset));
-    StoredResource stored{u.version,     std::move(wire),  payload_offset, u.encoded.size(),
-                          revision,      std::move(u.tags), tags_revision};
+    StoredResource stored{u.version, std::move(wire),   payload_offset, u.encoded.size(),
+                          revision,  std::move(u.tags), tags_revision};
     type.resources.insert_or_assign(u.name, std::move(stored));
     changed.insert(std::move(u.name));
   }

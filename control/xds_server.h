@@ -171,8 +171,8 @@ class XdsServer {
   // pushes to every affected stream. A resource whose version is unchanged is not resent.
   struct Upsert {
     std::string name;
-    std::string version;  // base::HashVersion(encoded)
-    std::string encoded;  // the payload's JSON text
+    std::string version;              // base::HashVersion(encoded)
+    std::string encoded;              // the payload's JSON text
     std::vector<uint32_t> tags = {};  // scoped types only: ascending (ResourceScope)
   };
   void Update(std::string_view type_url, std::vector<Upsert> upserts,
@@ -229,7 +229,7 @@ class XdsServer {
     std::string version;  // recomputed lazily
     bool version_stale = true;
     uint64_t revision = 0;
-    std::map<uint64_t, std::string> by_revision;              // present resources by their revision
+    std::map<uint64_t, std::string> by_revision;  // present resources by their revision
     struct Removal {
       std::string name;
       std::vector<uint32_t> tags;  // its tags when removed, and since when it had them

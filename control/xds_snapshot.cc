@@ -307,9 +307,9 @@ ScopePtr XdsSnapshot::ScopeFor(policy::IdentityId self, const policy::PodPolicy&
   add(rules.ingress, false);
   add(rules.egress, true);
   ResourceScope scope(std::move(tags));
-  if (auto previous = identity_scopes_.find(self);
-      previous != identity_scopes_.end() && previous->second != nullptr &&
-      *previous->second == scope) {
+  if (auto previous = identity_scopes_.find(self); previous != identity_scopes_.end() &&
+                                                   previous->second != nullptr &&
+                                                   *previous->second == scope) {
     return previous->second;
   }
   return std::make_shared<const ResourceScope>(std::move(scope));

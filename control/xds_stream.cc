@@ -35,7 +35,6 @@ void WriteNack(base::JsonWriter& w, const std::optional<net::Status>& status,
       .EndObject();
 }
 
-
 }  // namespace
 
 std::optional<std::pair<std::string, std::string>> ParseSpiffePodId(std::string_view uri,

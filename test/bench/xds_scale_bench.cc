@@ -322,10 +322,11 @@ void StartRemoval(Parent& p) {
 void Finish(Parent& p) {
   auto& stats = p.server->stats();
   if (p.expected > 0) {
-    std::printf("pod remove -> %zu sidecars: p99 %.1f ms; bytes sent %.1f KB (%.0f B per sidecar)\n",
-                p.expected, Ms(static_cast<int64_t>(Percentile(p.arrivals, 0.99)) - p.t_remove),
-                (stats.bytes_sent - p.bytes_before) / 1e3,
-                static_cast<double>(stats.bytes_sent - p.bytes_before) / p.expected);
+    std::printf(
+        "pod remove -> %zu sidecars: p99 %.1f ms; bytes sent %.1f KB (%.0f B per sidecar)\n",
+        p.expected, Ms(static_cast<int64_t>(Percentile(p.arrivals, 0.99)) - p.t_remove),
+        (stats.bytes_sent - p.bytes_before) / 1e3,
+        static_cast<double>(stats.bytes_sent - p.bytes_before) / p.expected);
   }
   std::printf(
       "server totals: CPU %.2f s, RSS %ld MB (peak %ld MB), %lu responses, %lu ACKs, "
@@ -467,7 +468,8 @@ int Main(int argc, char** argv) {
   parent.server = server->get();
   parent.snapshot = &snapshot;
   parent.cluster = cluster;
-  for (int i = 0; i < flags.clients; ++i) parent.client_pods.push_back(pods[i * pods.size() / flags.clients]);
+  for (int i = 0; i < flags.clients; ++i)
+    parent.client_pods.push_back(pods[i * pods.size() / flags.clients]);
   parent.cpu_before = cpu0;
   parent.t_start = NowNs();
   const uint16_t port = (*server)->port();

@@ -82,8 +82,7 @@ class XdsScopeTest : public ::testing::Test {
 
   // Connects `pod`, subscribes to the address map as a delta wildcard (as proxy/xds does),
   // waits for the first response and ACKs it.
-  RawClient& Synced(const std::string& pod,
-                    std::map<std::string, std::string> holding = {}) {
+  RawClient& Synced(const std::string& pod, std::map<std::string, std::string> holding = {}) {
     RawClient& c = Connect(pod);
     c.Send(DeltaDiscoveryRequest{net::Node{"test~" + pod, "default", pod, "test"},
                                  kAddress,
@@ -105,8 +104,8 @@ class XdsScopeTest : public ::testing::Test {
   }
 
   bool WaitFor(RawClient& c, size_t count) {
-    return RunUntil(&loop_,
-                    [&] { return c.Received<DeltaDiscoveryResponse>().size() >= count || c.closed; });
+    return RunUntil(
+        &loop_, [&] { return c.Received<DeltaDiscoveryResponse>().size() >= count || c.closed; });
   }
 
   // The stream's subscription in /status: {last_acked_version, latest_version}.

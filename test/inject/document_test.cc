@@ -93,7 +93,8 @@ TEST(DocumentYaml, RejectsDocumentsThatHangYamlCpp) {
     auto escaped = ParseYamlDocuments(text, "esc.yaml");
     ASSERT_FALSE(escaped.has_value()) << text;
     EXPECT_EQ(escaped.error().line, 2) << text;
-    EXPECT_NE(escaped.error().reason.find("not UTF-8"), std::string::npos) << escaped.error().reason;
+    EXPECT_NE(escaped.error().reason.find("not UTF-8"), std::string::npos)
+        << escaped.error().reason;
   }
   // Flow nesting is bounded before yaml-cpp sees the text (its parser recurses); brackets inside
   // a quoted scalar are text, also when an alias repeats them (the document fuzzer's finding:
@@ -107,7 +108,7 @@ TEST(DocumentYaml, RejectsDocumentsThatHangYamlCpp) {
   EXPECT_TRUE((*again)[0] == (*parsed)[0]);
   const std::string deep(200, '[');
   for (const std::string& text : {"a: " + deep + "\n", "a: foo- \"x\nb: " + deep + "\nc: y\"\n",
-                                   "a: x\"y\nb: " + deep + "\n", "a: !t \"" + deep + "\"\n"}) {
+                                  "a: x\"y\nb: " + deep + "\n", "a: !t \"" + deep + "\"\n"}) {
     auto r = ParseYamlDocuments(text, "deep.yaml");
     ASSERT_FALSE(r.has_value()) << text;
     EXPECT_NE(r.error().reason.find("flow nesting deeper than"), std::string::npos)

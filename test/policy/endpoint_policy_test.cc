@@ -221,10 +221,9 @@ TEST(EndpointPolicyTest, ResourcesEncodeAndDecodeSeparately) {
   ASSERT_TRUE(built.has_value());
   auto direct = CompileEndpointPolicy(Sample(), "x", "a");
   EXPECT_EQ((*built)->Encode(), (*direct)->Encode());
-  EXPECT_EQ(
-      EncodeAddressEntry(entries[0]),
-      R"({"identity":0,"namespace":"x","pod":"a","ips":["10.0.1.1","fd00::11"],)"
-      R"("labels":{"app":"web"},"named_ports":["http:8080"]})");
+  EXPECT_EQ(EncodeAddressEntry(entries[0]),
+            R"({"identity":0,"namespace":"x","pod":"a","ips":["10.0.1.1","fd00::11"],)"
+            R"("labels":{"app":"web"},"named_ports":["http:8080"]})");
 }
 
 TEST(EndpointPolicyTest, AddressMapDeltaChangesOnlyTheAddressMap) {

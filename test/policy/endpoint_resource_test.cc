@@ -44,8 +44,7 @@ TEST(EndpointResourceTest, IdentitySetRangesExpandAndAreBounded) {
   auto r = DecodePodPolicyResource(
       R"({"namespace":"x","pod":"a","identity_sets":[[1,[4,7],9],[[0,0]]]})", "p.json");
   ASSERT_TRUE(r.has_value()) << r.error()[0].ToString();
-  EXPECT_EQ(r->identity_sets,
-            (std::vector<std::vector<uint32_t>>{{1, 4, 5, 6, 7, 9}, {0}}));
+  EXPECT_EQ(r->identity_sets, (std::vector<std::vector<uint32_t>>{{1, 4, 5, 6, 7, 9}, {0}}));
 
   auto bad = DecodePodPolicyResource(
       R"({"namespace":"x","pod":"a","identity_sets":[[[5,4],[1],[1,2,3],[0,4294967295],)"
