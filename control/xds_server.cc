@@ -255,10 +255,9 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
       type.removed_at.erase(removed);
     }
     type.by_revision.emplace(revision, u.name);
-    size_t payload_offset = 0;
-    auto wire = std::make_shared<const std::string>(
-        net::EncodeWireResource(u.name, u.version, u.encoded, &payload_offset));
-    StoredResource stored{u.version, std::move(wire),   payload_offset, u.encoded.size(),
+    auto wire =
+        std::make_shared<const std::string>(net::EncodeWireResource(u.name, u.version, u.encoded));
+    StoredResource stored{u.version, std::move(wire),   u.encoded.size(),
                           revision,  std::move(u.tags), tags_revision};
     type.resources.insert_or_assign(u.name, std::move(stored));
     changed.insert(std::move(u.name));
@@ -290,10 +289,11 @@ void XdsServer::Update(std::string_view type_url, std::vector<Upsert> upserts,
   for (XdsStream* s : current) s->OnResourcesChanged(type_url, changed);
 }
 
-ResourceScope::ResourceScope(std::vector<uint32_t> tags) : tags_(std::move(tags)) {
-  std::sort(tags_.begin(), tags_.end());
-  tags_.erase(std::unique(tags_.begin(), tags_.end()), tags_.end());
-  for (uint32_t tag : tags_) {
+ResourceScope::ResourceScope(std::vector<uint32_t> tags) {
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  size_ = tags.size();
+  for (uint32_t tag : tags) {
     if (tag < kDenseLimit) {
       if (tag / 64 >= dense_.size()) dense_.resize(tag / 64 + 1);
       dense_[tag / 64] |= uint64_t{1} << (tag % 64);
@@ -303,16 +303,23 @@ ResourceScope::ResourceScope(std::vector<uint32_t> tags) : tags_(std::move(tags)
   }
 }
 
+uint64_t ResourceScope::Hash() const {
+  const std::string_view dense(reinterpret_cast<const char*>(dense_.data()), dense_.size() * 8);
+  const std::string_view sparse(reinterpret_cast<const char*>(sparse_.data()), sparse_.size() * 4);
+  return base::Fnv1a64(dense) * base::kFnv1a64Prime ^ base::Fnv1a64(sparse);
+}
+
 void XdsServer::SetScopes(const std::vector<std::pair<std::string, ScopePtr>>& scopes) {
   std::set<std::string_view> changed;
   for (const auto& [pod, scope] : scopes) {
-    auto it = scopes_.find(pod);
-    const ScopePtr& before = it == scopes_.end() ? ScopeOf("") : it->second;
-    if (before == scope || (scope != nullptr && *before == *scope)) continue;
-    if (scope == nullptr || scope->tags().empty()) {
-      if (it != scopes_.end()) scopes_.erase(it);
+    // No scope and an empty one are the same: the pod sees nothing, and nothing is stored.
+    const ScopePtr& before = ScopeOf(pod);
+    const ScopePtr& after = scope != nullptr ? scope : EmptyScope();
+    if (before == after || *before == *after) continue;
+    if (after->empty()) {
+      scopes_.erase(scopes_.find(pod));
     } else {
-      scopes_.insert_or_assign(pod, scope);
+      scopes_.insert_or_assign(pod, after);
     }
     changed.insert(pod);
   }
@@ -326,10 +333,14 @@ void XdsServer::SetScopes(const std::vector<std::pair<std::string, ScopePtr>>& s
   for (XdsStream* s : affected) s->OnScopeChanged();
 }
 
-const ScopePtr& XdsServer::ScopeOf(std::string_view pod) const {
+const ScopePtr& XdsServer::EmptyScope() {
   static const ScopePtr kEmpty = std::make_shared<const ResourceScope>();
+  return kEmpty;
+}
+
+const ScopePtr& XdsServer::ScopeOf(std::string_view pod) const {
   auto it = scopes_.find(pod);
-  return it == scopes_.end() ? kEmpty : it->second;
+  return it == scopes_.end() ? EmptyScope() : it->second;
 }
 
 size_t XdsServer::VisibleCount(std::string_view type_url, std::string_view pod) const {

@@ -70,9 +70,9 @@ struct XdsServerOptions {
   std::set<std::string, std::less<>> scoped_types;
 };
 
-// What one pod may see of the scoped types: a sorted set of tags. A scoped resource carries its
-// own tags (Upsert::tags) and is visible to a pod whose scope holds any of them. The tags mean
-// what the resources' producer says (control/xds_snapshot.h: identity ids and named ports).
+// What one pod may see of the scoped types: a set of tags. A scoped resource carries its own
+// tags (Upsert::tags) and is visible to a pod whose scope holds any of them. The tags mean what
+// the resources' producer says (control/xds_snapshot.h: identity ids and named ports).
 // Immutable once shared: pods with equal scopes share one, and pointer equality is the fast path
 // of "did this pod's scope change".
 class ResourceScope {
@@ -86,9 +86,11 @@ class ResourceScope {
     }
     return false;
   }
-  const std::vector<uint32_t>& tags() const { return tags_; }  // ascending, unique
+  size_t size() const { return size_; }  // distinct tags
+  bool empty() const { return size_ == 0; }
+  uint64_t Hash() const;  // of the content: equal scopes hash equal
   friend bool operator==(const ResourceScope& a, const ResourceScope& b) {
-    return a.tags_ == b.tags_;
+    return a.size_ == b.size_ && a.dense_ == b.dense_ && a.sparse_ == b.sparse_;
   }
 
  private:
@@ -101,32 +103,26 @@ class ResourceScope {
     }
     return std::binary_search(sparse_.begin(), sparse_.end(), tag);
   }
-  std::vector<uint32_t> tags_;
-  std::vector<uint64_t> dense_;
-  std::vector<uint32_t> sparse_;
+  size_t size_ = 0;
+  std::vector<uint64_t> dense_;   // its last word is never zero, so equal sets are equal vectors
+  std::vector<uint32_t> sparse_;  // ascending
 };
 using ScopePtr = std::shared_ptr<const ResourceScope>;
 
-// One resource as the server holds it. `encoded` is the payload's JSON text, encoded once by
-// its producer (control/xds_snapshot.cc) and spliced verbatim by net::EncodeMessage into every
-// response that carries it.
+// One resource as the server holds it: the payload its producer encoded once
+// (control/xds_snapshot.cc), wrapped once into the object every response carries and spliced
+// verbatim into each (net::Resource::wire).
 struct StoredResource {
   std::string version;
-  // The resource as every response carries it, {"name":…,"version":…,"resource":<payload>}
-  // (net::EncodeWireResource), encoded once; the payload is payload() within it.
+  // {"name":…,"version":…,"resource":<payload>} (net::EncodeWireResource), shared.
   std::shared_ptr<const std::string> wire;
-  size_t payload_offset = 0;
-  size_t payload_size = 0;
-  uint64_t revision = 0;  // the type's revision at which this version was stored
+  size_t payload_size = 0;  // the payload's bytes (encoded_bytes)
+  uint64_t revision = 0;    // the type's revision at which this version was stored
   // Scoped types: who may see it (ResourceScope), and the revision at which this name last had
   // other tags (0: never), so a stream sent it under other tags, that may hold it without seeing
   // it now, is told it is gone.
   std::vector<uint32_t> tags;
   uint64_t tags_revision = 0;
-
-  std::string_view payload() const {
-    return std::string_view(*wire).substr(payload_offset, payload_size);
-  }
 };
 
 struct XdsServerStats {
@@ -184,8 +180,9 @@ class XdsServer {
   void SetScopes(const std::vector<std::pair<std::string, ScopePtr>>& scopes);
   // The scope of `pod` (never null: the empty scope when none was set).
   const ScopePtr& ScopeOf(std::string_view pod) const;
+  static const ScopePtr& EmptyScope();
   // Scoped types: how many resources of `type_url` `pod`'s scope sees, and how many active
-  // streams see resource `name` (for the scale benchmark and /status).
+  // streams see resource `name` (what the scale benchmark reports and waits for).
   size_t VisibleCount(std::string_view type_url, std::string_view pod) const;
   size_t StreamsSeeing(std::string_view type_url, std::string_view name) const;
 

@@ -157,7 +157,7 @@ bool XdsSnapshot::PublishChurnedPodPolicies(const std::vector<std::string>& remo
     auto scope = identity_scopes_.find(identity);
     scopes.emplace_back(key, scope == identity_scopes_.end() ? nullptr : scope->second);
   }
-  PublishScopes(std::move(scopes));
+  server_.SetScopes(scopes);
   stats_.pod_policies_published += upserts.size() + removals.size();
   server_.Update(net::kPodPolicyType, std::move(upserts), removals);
   return true;
@@ -253,6 +253,11 @@ void XdsSnapshot::PublishPodPolicies(bool all, const std::vector<std::string>& c
   }
   identity_policies_ = std::move(next);
   identity_scopes_ = std::move(next_scopes);
+  // The pool keeps only the scopes in use.
+  scope_pool_.clear();
+  for (const auto& [identity, scope] : identity_scopes_) {
+    if (scope != nullptr) scope_pool_[scope->Hash()].push_back(scope);
+  }
   std::vector<std::string> removals;
   for (auto it = pod_identity_.begin(); it != pod_identity_.end();) {
     if (!present.contains(it->first)) {
@@ -264,7 +269,7 @@ void XdsSnapshot::PublishPodPolicies(bool all, const std::vector<std::string>& c
     }
   }
   // Scopes before policies: what a new rule needs is pushed before the rule itself.
-  PublishScopes(std::move(scopes));
+  server_.SetScopes(scopes);
   stats_.pod_policies_published += upserts.size() + removals.size();
   server_.Update(net::kPodPolicyType, std::move(upserts), removals);
 }
@@ -306,29 +311,15 @@ ScopePtr XdsSnapshot::ScopeFor(policy::IdentityId self, const policy::PodPolicy&
   };
   add(rules.ingress, false);
   add(rules.egress, true);
-  ResourceScope scope(std::move(tags));
-  if (auto previous = identity_scopes_.find(self); previous != identity_scopes_.end() &&
-                                                   previous->second != nullptr &&
-                                                   *previous->second == scope) {
-    return previous->second;
+  // Equal scopes are one object (every pod of a namespace whose policy allows the whole
+  // cluster, say): the server compares them by pointer first, and the memory is per scope.
+  auto scope = std::make_shared<const ResourceScope>(std::move(tags));
+  std::vector<ScopePtr>& same_hash = scope_pool_[scope->Hash()];
+  for (const ScopePtr& existing : same_hash) {
+    if (*existing == *scope) return existing;
   }
-  return std::make_shared<const ResourceScope>(std::move(scope));
-}
-
-void XdsSnapshot::PublishScopes(std::vector<std::pair<std::string, ScopePtr>> changes) {
-  std::vector<std::pair<std::string, ScopePtr>> changed;
-  for (auto& [pod, scope] : changes) {
-    auto it = pod_scopes_.find(pod);
-    const ScopePtr before = it == pod_scopes_.end() ? nullptr : it->second;
-    if (before == scope) continue;
-    if (scope == nullptr) {
-      pod_scopes_.erase(it);
-    } else {
-      pod_scopes_[pod] = scope;
-    }
-    changed.emplace_back(std::move(pod), std::move(scope));
-  }
-  if (!changed.empty()) server_.SetScopes(changed);
+  same_hash.push_back(scope);
+  return scope;
 }
 
 }  // namespace picket::control

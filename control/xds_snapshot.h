@@ -16,7 +16,7 @@
 // identities its own rules can match (every identity set an isolating rule names, and its own
 // identity, for the pod itself), plus the named-port tags of egress rules whose named port must
 // resolve on a destination no selector names (`to` an ipBlock, or no `to`). A pod no policy
-// isolates gets an empty scope. Pods of one identity share one scope object. Peers outside the
+// isolates gets an empty scope. Pods with equal scopes share one scope object. Peers outside the
 // scope cannot change any verdict of the pod: a selector never matches them, and an ipBlock
 // matches their address as it matches any address.
 //
@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/error.h"
@@ -85,10 +86,8 @@ class XdsSnapshot {
   std::vector<uint32_t> TagsOf(const policy::AddressEntry& entry);
   uint32_t PortTag(const std::string& name, config::Protocol protocol);
   // The scope of the pods of identity `self` whose rules are `rules`: null when not isolated.
-  // Returns the previous object when the content is unchanged (the server's fast path).
+  // An equal scope already in use is returned as that object (the server's fast path).
   ScopePtr ScopeFor(policy::IdentityId self, const policy::PodPolicy& rules);
-  // Publishes `changes` (pod → scope, null: none) to the server, for those that differ.
-  void PublishScopes(std::vector<std::pair<std::string, ScopePtr>> changes);
 
   static constexpr uint32_t kPortTagBase = 0x80000000u;
 
@@ -106,8 +105,8 @@ class XdsSnapshot {
   std::vector<std::string> published_pods_;                 // names with a published PodPolicy
   std::map<std::string, std::string> service_versions_;     // "ns/name" → published version
   std::map<std::pair<std::string, config::Protocol>, uint32_t> port_tags_;
-  std::map<policy::IdentityId, ScopePtr> identity_scopes_;  // current, per identity
-  std::map<std::string, ScopePtr> pod_scopes_;              // "ns/name" → published scope
+  std::map<policy::IdentityId, ScopePtr> identity_scopes_;          // current, per identity
+  std::unordered_map<uint64_t, std::vector<ScopePtr>> scope_pool_;  // by Hash(): in use
   SnapshotStats stats_;
 };
 

@@ -469,7 +469,7 @@ void XdsStream::WriteStatus(base::JsonWriter& w) const {
     WriteNack(w, sub.last_nack, sub.last_nack_version, sub.last_nack_ms);
     w.Member("mode", sub.delta ? "delta" : "sotw").Member("nacks", sub.nacks);
     w.Member("pending_nonce", sub.pending_nonce);
-    if (Scoped(type_url)) w.Member("scope_tags", server_.ScopeOf(own_name())->tags().size());
+    if (Scoped(type_url)) w.Member("scope_tags", server_.ScopeOf(own_name())->size());
     if (sub.revision_mode) {
       w.Member("sent_revision", sub.sent_revision);
     } else if (sub.delta) {

@@ -14,12 +14,21 @@
 namespace picket::control {
 namespace {
 
-// A stored resource as a response carries it: its pre-encoded payload text, spliced verbatim by
-// net::EncodeMessage (never parsed or re-serialised here).
+// A stored resource as a response carries it: the object encoded once by the server, shared and
+// spliced verbatim into the frame (never parsed or re-serialised here).
 net::Resource WireResource(const StoredResource& r) {
   net::Resource out;
   out.wire = r.wire;
   return out;
+}
+
+// A SotW selection's version: the one resource's, or a hash over names and versions.
+std::string SelectionVersion(
+    const std::vector<std::pair<std::string_view, const StoredResource*>>& selected) {
+  if (selected.size() == 1) return selected[0].second->version;
+  std::string all;
+  for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
+  return base::HashVersion(all);
 }
 
 }  // namespace
@@ -64,11 +73,7 @@ std::string XdsStream::LatestVersion(const std::string& type_url, const Subscrip
     }
     return sub.pending_version.empty() ? server_.TypeVersion(type_url) : sub.pending_version;
   }
-  const auto selected = SelectSotw(type_url, sub);
-  if (selected.size() == 1) return selected[0].second->version;
-  std::string all;
-  for (const auto& [name, r] : selected) all.append(name).append("=").append(r->version) += ';';
-  return base::HashVersion(all);
+  return SelectionVersion(SelectSotw(type_url, sub));
 }
 
 std::vector<std::pair<std::string_view, const StoredResource*>> XdsStream::SelectSotw(
@@ -95,7 +100,9 @@ void XdsStream::SendSotw(const std::string& type_url, Subscription& sub) {
   if (!sub.dirty) return;
   sub.dirty = false;
   const auto selected = SelectSotw(type_url, sub);
-  const std::string version = LatestVersion(type_url, sub);
+  // As LatestVersion says, from the selection made once.
+  const std::string version = sub.wildcard && !Scoped(type_url) ? server_.TypeVersion(type_url)
+                                                                : SelectionVersion(selected);
   const bool resuming = std::exchange(sub.resuming, false);
   if (version == sub.sent_version) {  // nothing this stream sees has changed
     if (resuming) NoteResumed(type_url, sub, version, selected.size());

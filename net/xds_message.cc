@@ -301,22 +301,17 @@ std::string EncodeMessage(const Message& message) {
 }
 
 std::string EncodeWireResource(std::string_view name, std::string_view version,
-                               std::string_view payload, size_t* payload_offset) {
-  std::string head = JsonWriter()
-                         .BeginObject()
-                         .Member("name", name)
-                         .Member("version", version)
-                         .Key("resource")
-                         .Raw("0")
-                         .EndObject()
-                         .Take();
-  // head is {"name":…,"version":…,"resource":0}: put the payload where the 0 is.
-  const size_t at = head.size() - 2;
+                               std::string_view payload) {
   std::string out;
-  out.reserve(head.size() + payload.size());
-  out.append(head, 0, at).append(payload).append("}");
-  if (payload_offset != nullptr) *payload_offset = at;
-  return out;
+  out.reserve(name.size() + version.size() + payload.size() + 40);
+  return JsonWriter(std::move(out))
+      .BeginObject()
+      .Member("name", name)
+      .Member("version", version)
+      .Key("resource")
+      .Raw(payload)
+      .EndObject()
+      .Take();
 }
 
 std::string Resource::PayloadJson() const {

@@ -99,10 +99,9 @@ struct Resource {
   }
 };
 
-// One resource as responses carry it (Resource::wire). `payload_offset` (optional) receives where
-// the payload starts in the result (it ends one byte before the end).
+// One resource as responses carry it (Resource::wire): its payload JSON spliced verbatim.
 std::string EncodeWireResource(std::string_view name, std::string_view version,
-                               std::string_view payload, size_t* payload_offset = nullptr);
+                               std::string_view payload);
 
 // The parsed frame a decoded response's resource values point into; copies share it. Not part
 // of what a message says, so it compares equal to any other.

@@ -212,7 +212,7 @@ int RunSidecars(const Flags& flags, int in_fd, int out_fd, const control::PemPai
   std::vector<std::unique_ptr<LightSidecar>> sidecars;
   const int64_t t0 = NowNs();
   for (int i = 0; i < flags.clients; ++i) {
-    const auto& [ns, name] = pods[i * pods.size() / flags.clients];
+    const auto& [ns, name] = pods[i];
     auto leaf = control::MakeLeaf(
         ca, {name, {}, {}, {control::SpiffePodUri("cluster.local", ns, name)}, 1});
     auto tls = net::TlsContext::Create(net::TlsRole::kClient,
@@ -416,8 +416,12 @@ int Main(int argc, char** argv) {
       cluster.policies.push_back(std::move(all));
     }
   }
+  // The clients' pods, spread evenly over the cluster; parent and child use the same list.
   std::vector<std::pair<std::string, std::string>> pods;
-  for (const auto& p : cluster.pods) pods.emplace_back(p.ns, p.name);
+  for (int i = 0; i < flags.clients; ++i) {
+    const config::Pod& p = cluster.pods[i * cluster.pods.size() / flags.clients];
+    pods.emplace_back(p.ns, p.name);
+  }
   std::printf("cluster: %zu pods, %zu policies, %zu namespaces, shape %s; %d sidecars\n",
               cluster.pods.size(), cluster.policies.size(), cluster.namespaces.size(),
               flags.shape.c_str(), flags.clients);
@@ -468,8 +472,7 @@ int Main(int argc, char** argv) {
   parent.server = server->get();
   parent.snapshot = &snapshot;
   parent.cluster = cluster;
-  for (int i = 0; i < flags.clients; ++i)
-    parent.client_pods.push_back(pods[i * pods.size() / flags.clients]);
+  parent.client_pods = pods;
   parent.cpu_before = cpu0;
   parent.t_start = NowNs();
   const uint16_t port = (*server)->port();

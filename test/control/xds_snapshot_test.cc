@@ -94,6 +94,58 @@ TEST_F(XdsSnapshotTest, PolicyReachesTheSidecarAndChangesEnforcement) {
   EXPECT_EQ(server_->stats().nacks, 0u);
 }
 
+// The scopes the snapshot gives the server (control/PROTOCOL.md §6.1): what each pod's rules can
+// match, nothing for a pod no policy isolates, one object for equal scopes.
+TEST_F(XdsSnapshotTest, ScopesHoldWhatTheRulesCanMatch) {
+  const std::string both_isolated = std::string(kBase) + R"(
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web2, namespace: prod, labels: {app: web, tier: b}}
+spec: {containers: [{name: c, image: x}]}
+status: {podIP: 10.0.0.3}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lone, namespace: prod, labels: {app: lone}}
+spec: {containers: [{name: c, image: x, ports: [{name: http, containerPort: 80}]}]}
+status: {podIP: 10.0.0.4}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-all, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-out, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 10.0.0.0/8}}]
+    ports: [{port: http}]
+)";
+  ASSERT_TRUE(snapshot_->SetCluster(LoadCluster(both_isolated)).has_value());
+  const auto& web = server_->ScopeOf("prod/web");
+  const auto& web2 = server_->ScopeOf("prod/web2");
+  // web and web2 are two identities (web2 has a tier label) whose rules name every pod of the
+  // namespace: equal scopes (each includes its own identity and the other's), one object.
+  ASSERT_FALSE(web->empty());
+  EXPECT_EQ(web.get(), web2.get()) << "equal scopes are not shared";
+  EXPECT_EQ(server_->VisibleCount(net::kAddressEntryType, "prod/web"), 4u);
+  // db's egress to an ipBlock on the named port `http`: every pod with a port named http (web,
+  // lone) may be a destination, plus db itself.
+  EXPECT_EQ(server_->VisibleCount(net::kAddressEntryType, "prod/db"), 3u);
+  // lone: no policy selects it, so it is sent nothing.
+  EXPECT_TRUE(server_->ScopeOf("prod/lone")->empty());
+  EXPECT_EQ(server_->VisibleCount(net::kAddressEntryType, "prod/lone"), 0u);
+}
+
 TEST_F(XdsSnapshotTest, PodChurnIsIncrementalAndSmall) {
   config::Cluster cluster = LoadCluster(std::string(kBase) + kPolicy);
   ASSERT_TRUE(snapshot_->SetCluster(cluster).has_value());
