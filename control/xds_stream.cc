@@ -312,7 +312,7 @@ void XdsStream::HandleMessage(net::DiscoveryRequest request) {
     sub.dirty = true;
   }
   if (created) sub.dirty = true;
-  TrySend(request.type_url, sub);
+  SendAfterRequest(request.type_url, sub);
 }
 
 void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
@@ -370,7 +370,7 @@ void XdsStream::HandleMessage(net::DeltaDiscoveryRequest request) {
     // Resources the client claims to hold but that no longer exist get reported as removed.
     for (const auto& [name, version] : sub.sent) sub.pending.insert(name);
   }
-  TrySend(request.type_url, sub);
+  SendAfterRequest(request.type_url, sub);
 }
 
 void XdsStream::OnResourcesChanged(std::string_view type_url, const std::set<std::string>& names) {

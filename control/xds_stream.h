@@ -133,6 +133,11 @@ class XdsStream : public net::TlsStream::Handler {
   void RecordAckOrNack(const std::string& type_url, Subscription& sub, const std::string& version,
                        const std::optional<net::Status>& error);
   void TrySend(const std::string& type_url, Subscription& sub);
+  // After a request of `type_url` was handled: its push, or, for a scoped type, every push.
+  void SendAfterRequest(const std::string& type_url, Subscription& sub);
+  // A scoped subscription of this stream has something unsent or un-ACKed; the other types'
+  // pushes wait for it.
+  bool ScopedBehind() const;
   // The version this subscription would be sent now, for SendSotw and /status's "latest_version"
   // (what `picket-control status` compares the ACKed one with). SotW: of the resources it
   // selects; wildcard: the type's; delta by name: the last push's while the stream holds every

@@ -33,8 +33,36 @@ std::string SelectionVersion(
 
 }  // namespace
 
+void XdsStream::SendAfterRequest(const std::string& type_url, Subscription& sub) {
+  if (Scoped(type_url)) {
+    // An ACK of a scoped type may be what other types' pushes wait for (ScopedBehind).
+    RetrySends();
+  } else {
+    TrySend(type_url, sub);
+  }
+}
+
+bool XdsStream::ScopedBehind() const {
+  for (const auto& [type_url, s] : subscriptions_) {
+    if (!Scoped(type_url)) continue;
+    if (!s.pending_nonce.empty()) return true;  // sent, not yet ACKed
+    if (!s.delta) {
+      if (s.dirty) return true;
+    } else if (s.revision_mode) {
+      if (!(*s.sent_scope == *server_.ScopeOf(own_name()))) return true;  // scope not yet sent
+    } else if (!s.initial_sent) {
+      return true;  // the first response has not gone out
+    }
+  }
+  return false;
+}
+
 void XdsStream::TrySend(const std::string& type_url, Subscription& sub) {
   if (state_ != State::kActive || tls_ == nullptr || !sub.pending_nonce.empty()) return;
+  // The peers a new rule names go first: a pod policy waits until the stream holds, ACKed, what
+  // its scope sees now (control/PROTOCOL.md §6.1), so a new allow is never enforced without its
+  // peers. Another type's ACK then retries it (SendAfterRequest).
+  if (!Scoped(type_url) && ScopedBehind()) return;
   // Backpressure: while the server's unsent bytes are over budget, wait for the queues to
   // drain (XdsServer calls RetrySends) instead of building more responses.
   if (!server_.MaySend(this)) return;
