@@ -189,6 +189,9 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   Node& udp_sctp = b.Set("udp_sctp", Node::Mapping());
   udp_sctp.Set("enforce", Node::Bool(p.udp_sctp));
   udp_sctp.Set("queue", Node::Int(p.nfqueue));
+  if (p.capture == config::CaptureMode::kVerdict) {
+    b.Set("capture", Node::String(config::CaptureModeName(p.capture)));
+  }
   if (!p.policy_file.empty()) b.Set("policy_file", Node::String(p.policy_file));
   if (!p.xds_address.empty()) {
     Node& xds = b.Set("xds", Node::Mapping());

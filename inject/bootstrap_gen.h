@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "config/bootstrap.h"
 #include "config/document.h"
 
 namespace picket::inject {
@@ -50,6 +51,10 @@ struct BootstrapParams {
   // false is the explicit opt-out (picket-init --udp-sctp=false).
   bool udp_sctp = true;
   uint16_t nfqueue = 15000;
+  // TCP: kVerdict (picket-init --capture=verdict) is written as the top-level `capture: verdict`
+  // (the sidecar judges new TCP flows from `nfqueue` too); kRelay, the parser's default, writes
+  // nothing.
+  config::CaptureMode capture = config::CaptureMode::kRelay;
 };
 
 // Validates and builds the document. Everything picket-proxy would refuse at start-up

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "inject/verdict_rules.h"
+
 namespace picket::inject {
 namespace {
 
@@ -17,17 +19,27 @@ constexpr char kNewFlows[] = " -m conntrack --ctstate NEW,INVALID ! --ctstatus C
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-bool IsOurs(std::string_view chain) { return StartsWith(chain, "PICKET_DGRAM_"); }
+// Ours in the mangle table: the UDP/SCTP queue's chains and verdict mode's TCP chains.
+constexpr const char* kOurPrefixes[] = {"PICKET_DGRAM_", "PICKET_TCP_"};
 
-// Drops our stale jumps (re-added by the caller, if at all) and chains we do not create.
-void RemoveStale(std::ostringstream& o, const NatState& current, bool keep_ours) {
+bool IsOurs(std::string_view chain) {
+  return std::any_of(std::begin(kOurPrefixes), std::end(kOurPrefixes),
+                     [&](const char* p) { return StartsWith(chain, p); });
+}
+
+bool JumpsToOurs(std::string_view line) {
+  return std::any_of(std::begin(kOurPrefixes), std::end(kOurPrefixes), [&](const char* p) {
+    return line.find(std::string(" -j ") + p) != std::string_view::npos;
+  });
+}
+
+// Drops our stale jumps (re-added by the caller, if at all) and our chains not in `keep`.
+void RemoveStale(std::ostringstream& o, const NatState& current,
+                 const std::vector<std::string>& keep) {
   for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
-  const auto& ours = PicketDatagramChains();
   std::vector<std::string> stale;
   for (const std::string& chain : current.picket_chains) {
-    if (!keep_ours || std::find(ours.begin(), ours.end(), chain) == ours.end()) {
-      stale.push_back(chain);
-    }
+    if (std::find(keep.begin(), keep.end(), chain) == keep.end()) stale.push_back(chain);
   }
   for (const std::string& chain : stale) o << "-F " << chain << "\n";
   for (const std::string& chain : stale) o << "-X " << chain << "\n";
@@ -57,7 +69,7 @@ NatState ParseMangleState(std::string_view text) {
       if (IsOurs(chain)) state.picket_chains.push_back(chain);
     } else if (StartsWith(line, "-A ")) {
       std::string chain = line.substr(3, line.find(' ', 3) - 3);
-      if (!IsOurs(chain) && line.find(" -j PICKET_DGRAM_") != std::string::npos) {
+      if (!IsOurs(chain) && JumpsToOurs(line)) {
         state.jump_rules.push_back(line);
       }
     }
@@ -65,9 +77,10 @@ NatState ParseMangleState(std::string_view text) {
   return state;
 }
 
-base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Family family,
-                                                   const NatState& current) {
-  if (!c.capture_datagrams) return BuildDatagramCleanupTransaction(current);
+namespace {
+
+// The `-A` lines of the UDP/SCTP chains and the jumps into them.
+base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family) {
   std::vector<std::string> include, exclude;
   bool include_all = false;
   for (const std::string& cidr : c.include_outbound_cidrs) {
@@ -87,10 +100,6 @@ base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Fami
   const std::string queue = " -j NFQUEUE --queue-num " + std::to_string(c.datagram_queue);
 
   std::ostringstream o;
-  o << "*mangle\n";
-  for (const std::string& chain : PicketDatagramChains()) o << ":" << chain << " - [0:0]\n";
-  RemoveStale(o, current, /*keep_ours=*/true);
-
   // Inbound (PREROUTING): loopback is the pod talking to itself (its OUTPUT side decided).
   o << "-A " << kIn << " -i lo -j RETURN\n";
   for (const std::string& i : c.exclude_interfaces)
@@ -145,15 +154,56 @@ base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Fami
     // so egress is judged against the backend, as for TCP.
     o << "-A POSTROUTING -p " << proto << kNewFlows << " -j " << kOut << "\n";
   }
-  o << "COMMIT\n";
   return o.str();
+}
+
+// The one mangle transaction: the UDP/SCTP chains when `datagrams`, verdict mode's TCP chains
+// when `tcp_verdict`; every other chain of ours in `current` is removed.
+base::Result<std::string> MangleTransaction(const RedirectConfig& c, Family family,
+                                            const NatState& current, bool datagrams,
+                                            bool tcp_verdict) {
+  std::vector<std::string> chains;
+  std::string lines;
+  if (datagrams) {
+    auto d = DatagramLines(c, family);
+    if (!d) return std::unexpected(d.error());
+    lines += *d;
+    chains = PicketDatagramChains();
+  }
+  if (tcp_verdict) {
+    auto t = TcpVerdictMangleLines(c, family);
+    if (!t) return std::unexpected(t.error());
+    lines += *t;
+    const auto& tcp = PicketTcpVerdictChains();
+    chains.insert(chains.end(), tcp.begin(), tcp.end());
+  }
+  if (chains.empty()) return BuildDatagramCleanupTransaction(current);
+  std::ostringstream o;
+  o << "*mangle\n";
+  for (const std::string& chain : chains) o << ":" << chain << " - [0:0]\n";
+  RemoveStale(o, current, chains);
+  o << lines << "COMMIT\n";
+  return o.str();
+}
+
+}  // namespace
+
+base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Family family,
+                                                   const NatState& current) {
+  return MangleTransaction(c, family, current, c.capture_datagrams, /*tcp_verdict=*/false);
+}
+
+base::Result<std::string> BuildMangleTransaction(const RedirectConfig& c, Family family,
+                                                 const NatState& current) {
+  return MangleTransaction(c, family, current, c.capture_datagrams,
+                           c.capture == config::CaptureMode::kVerdict);
 }
 
 std::string BuildDatagramCleanupTransaction(const NatState& current) {
   if (current.picket_chains.empty() && current.jump_rules.empty()) return "";
   std::ostringstream o;
   o << "*mangle\n";
-  RemoveStale(o, current, /*keep_ours=*/false);
+  RemoveStale(o, current, /*keep=*/{});
   o << "COMMIT\n";
   return o.str();
 }

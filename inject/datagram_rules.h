@@ -3,9 +3,12 @@
 //
 // Owns: the pure functions that turn a `RedirectConfig` (and, for re-runs and cleanup, the
 // current `iptables-save -t mangle` text) into the mangle-table part of picket-init's
-// transaction for one address family. Rules live in chains of our own, PICKET_DGRAM_OUT (jumped
-// to from mangle POSTROUTING: after any Service DNAT in nat OUTPUT, so egress is judged against
-// the backend) and PICKET_DGRAM_IN (from mangle PREROUTING); the jumps match only
+// transaction for one address family — the whole mangle table of ours: in verdict mode
+// (`capture: verdict`) the same transaction also holds the TCP verdict chains PICKET_TCP_* whose
+// lines inject/verdict_rules.h writes, so the table changes in one atomic step and switching
+// modes (or --udp-sctp) converges both ways. Rules live in chains of our own, PICKET_DGRAM_OUT
+// (jumped to from mangle POSTROUTING: after any Service DNAT in nat OUTPUT, so egress is judged
+// against the backend) and PICKET_DGRAM_IN (from mangle PREROUTING); the jumps match only
 // `-m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED`, so a flow's first packet is judged
 // and the kernel carries the rest of an accepted flow (its conntrack entry is confirmed once that
 // packet is through; a one-way flow's later packets are still NEW but confirmed, so never queued).
@@ -30,20 +33,31 @@
 
 namespace picket::inject {
 
-// Our mangle chains, in creation order.
+// Our UDP/SCTP mangle chains, in creation order.
 const std::vector<std::string>& PicketDatagramChains();
 
-// `iptables-save -t mangle` → our chains and the jumps into them (foreign_chains stays empty).
+// `iptables-save -t mangle` → our chains (PICKET_DGRAM_* and PICKET_TCP_*) and the jumps into
+// them (foreign_chains stays empty).
 NatState ParseMangleState(std::string_view iptables_save_output);
 
-// The mangle transaction for `family`: `*mangle ... COMMIT\n`. With
-// `config.capture_datagrams == false` it only removes what `current` shows of ours (empty when
-// there is nothing), so turning enforcement off converges too. Fails on a bad CIDR.
+// The mangle transaction picket-init applies for `family`: `*mangle ... COMMIT\n` with the
+// UDP/SCTP chains unless `config.capture_datagrams == false`, and the TCP verdict chains when
+// `config.capture == kVerdict`. Every other chain of ours in `current` is removed and our old
+// jumps are replaced; with neither part it only removes what `current` shows of ours (empty when
+// there is nothing), so turning either off converges too. Fails on a bad CIDR. In relay mode it
+// is exactly BuildDatagramTransaction.
+[[nodiscard]] base::Result<std::string> BuildMangleTransaction(const RedirectConfig& config,
+                                                               Family family,
+                                                               const NatState& current = {});
+
+// The same without the TCP verdict chains whatever `config.capture` says (the UDP/SCTP part
+// alone; a PICKET_TCP_* chain in `current` is removed as stale).
 [[nodiscard]] base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& config,
                                                                  Family family,
                                                                  const NatState& current = {});
 
-// Removes everything in `current` (empty when there is nothing to do).
+// Removes everything of ours in `current`, PICKET_TCP_* included (empty when there is nothing to
+// do): --cleanup's mangle transaction.
 std::string BuildDatagramCleanupTransaction(const NatState& current);
 
 }  // namespace picket::inject

@@ -49,6 +49,9 @@ constexpr InitFlag kInitFlags[] = {
     {"ipv6", "BOOL=true", "false: leave ip6tables alone (explicit opt-out)"},
     {"udp-sctp", "BOOL=true", "false: do not capture (nor enforce) UDP and SCTP"},
     {"nfqueue", "NUM=15000", "The queue new UDP/SCTP flows wait in for the sidecar's verdict"},
+    {"capture", "relay|verdict=relay",
+     "TCP: relay (redirected to the sidecar) or verdict (each new flow judged from --nfqueue, "
+     "then carried by the kernel)"},
     {"iptables-restore", "PATH", "Binary to use (e.g. iptables-legacy-restore)"},
     {"iptables-save", "PATH", "Binary to use"},
     {"ip6tables-restore", "PATH", "Binary to use"},
@@ -97,8 +100,9 @@ int main(int argc, char** argv) {
   if (cmd->dry_run) {
     if (cmd->action == Action::kCleanup) {
       std::fputs(
-          "# cleanup: reads `iptables-save -t nat` and `-t mangle` and removes every PICKET_* "
-          "chain and every jump into one; nothing is printed without reading the tables; then "
+          "# cleanup: reads `iptables-save -t nat`, `-t mangle` and `-t filter` and removes "
+          "every PICKET_* chain and every jump into one; nothing is printed without reading the "
+          "tables; then "
           "`ip -6 addr del` of the IPv6 passthrough source on lo if present\n",
           stdout);
       return 0;

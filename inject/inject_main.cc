@@ -16,6 +16,7 @@
 
 #include "base/cli.h"
 #include "base/log.h"
+#include "config/bootstrap.h"
 #include "config/document.h"
 #include "inject/bootstrap_gen.h"
 #include "inject/injector.h"
@@ -37,6 +38,7 @@ struct InjectArgs {
 
 struct BootstrapArgs {
   picket::inject::BootstrapParams params;
+  std::string capture = "relay";  // --capture: relay|verdict, into params.capture
   std::string output;
   std::string exec;
   std::optional<uid_t> user;
@@ -164,7 +166,9 @@ int RunInject(const InjectArgs& a) {
 }
 
 int RunBootstrap(const BootstrapArgs& a) {
-  const picket::inject::BootstrapParams& p = a.params;
+  picket::inject::BootstrapParams p = a.params;
+  p.capture = a.capture == "verdict" ? picket::config::CaptureMode::kVerdict
+                                     : picket::config::CaptureMode::kRelay;
   const std::string& output = a.output;
   const std::string& exec = a.exec;
   auto doc = picket::inject::BuildBootstrap(p);
@@ -184,7 +188,8 @@ int RunBootstrap(const BootstrapArgs& a) {
     }
     if (a.user) {
       // Root only to get here: uid --user, gid --group, and of the capabilities NET_ADMIN alone
-      // (the UDP/SCTP verdict queue and conntrack), carried across the exec.
+      // (the verdict queue — UDP/SCTP, TCP in verdict mode — and conntrack), carried across the
+      // exec.
       const int keep[] = {CAP_NET_ADMIN};
       auto kept = picket::inject::SwitchUserKeeping(*a.user, a.group.value_or(*a.user), keep);
       if (!kept) {
@@ -240,7 +245,7 @@ int RunProbe(const ProbeArgs& a) {
   }
   if (a.user) {
     // An exec probe and `kubectl exec` run as the container's user: root with NET_ADMIN, SETGID
-    // and SETUID only (no DAC_OVERRIDE) when the sidecar enforces UDP/SCTP, and the admin
+    // and SETUID only (no DAC_OVERRIDE) when the sidecar has NET_ADMIN, and the admin
     // socket's directory is the proxy uid's, mode 0700. Become that uid, with no capabilities.
     auto switched = picket::inject::SwitchUserKeeping(*a.user, a.group.value_or(*a.user), {});
     if (!switched) {
@@ -334,6 +339,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bootstrap_cmd->add_option("--nfqueue", p.nfqueue, "The UDP/SCTP verdict queue")
       ->type_name("NUM")
+      ->capture_default_str();
+  bootstrap_cmd
+      ->add_option("--capture", bootstrap.capture,
+                   "TCP: relay, or verdict (new flows judged from --nfqueue; needs NET_ADMIN and "
+                   "picket-init --capture=verdict)")
+      ->check(CLI::IsMember({"relay", "verdict"}))
+      ->type_name("relay|verdict")
       ->capture_default_str();
   bootstrap_cmd->add_option("-o,--output", bootstrap.output, "Write here instead of stdout")
       ->type_name("F");

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <utility>
 
+#include "config/bootstrap.h"
+
 namespace picket::inject {
 
 using base::Error;
@@ -79,6 +81,18 @@ bool UdpSctpEnforced(const Node& annotations) {
   return v.empty() || Truthy(v);
 }
 
+// TCP verdict mode (picket.dev/capture: verdict). Anything but "verdict" is relay here; InjectPod
+// refuses other values first (CheckCapture).
+bool VerdictCapture(const Node& annotations) {
+  return ScalarText(annotations.Find(kCaptureAnnotation)) ==
+         config::CaptureModeName(config::CaptureMode::kVerdict);
+}
+
+// The sidecar needs NET_ADMIN for its verdict queue: UDP/SCTP enforcement or TCP verdict mode.
+bool ProxyNeedsNetAdmin(const Node& annotations) {
+  return UdpSctpEnforced(annotations) || VerdictCapture(annotations);
+}
+
 // The metrics listener's port for this pod: 0 when there is none (options or a falsy
 // picket.dev/metrics annotation).
 uint16_t MetricsPort(const InjectOptions& o, const Node& annotations) {
@@ -91,8 +105,9 @@ constexpr const char* kPrometheusAnnotations[] = {"prometheus.io/scrape", "prome
 
 // Over the admin Unix socket, not 127.0.0.1:admin_port: an app that binds the admin port while
 // its sidecar restarts cannot answer the probe in the sidecar's place. The kubelet runs an exec
-// probe as the container's user, root without CAP_DAC_OVERRIDE when the sidecar enforces
-// UDP/SCTP, and the socket's directory is the proxy uid's (0700): the probe switches to it.
+// probe as the container's user, root without CAP_DAC_OVERRIDE when the sidecar has NET_ADMIN
+// (UDP/SCTP enforced or TCP verdict mode), and the socket's directory is the proxy uid's (0700):
+// the probe switches to it.
 Node ProbeCommand(const InjectOptions& o) {
   const std::string id = std::to_string(o.proxy_uid);
   return Map(
@@ -114,6 +129,7 @@ Node InitContainer(const InjectOptions& o, const Node& annotations) {
     if (!v.empty()) args.push_back(flag + v);
   }
   if (!UdpSctpEnforced(annotations)) args.push_back("--udp-sctp=false");
+  if (VerdictCapture(annotations)) args.push_back("--capture=verdict");
   if (const uint16_t metrics = MetricsPort(o, annotations); metrics != 0) {
     args.push_back("--metrics-port=" + std::to_string(metrics));
   }
@@ -141,24 +157,27 @@ Node EnvFromField(const char* name, const char* path) {
 }
 
 Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
-  // NET_ADMIN to the sidecar only (never the app): the UDP/SCTP verdict queue and conntrack.
-  const bool udp_sctp = UdpSctpEnforced(annotations);
+  // NET_ADMIN to the sidecar only (never the app): the verdict queue (UDP/SCTP, and TCP in
+  // verdict mode) and conntrack.
+  const bool net_admin = ProxyNeedsNetAdmin(annotations);
   std::vector<std::string> args = ProxyArgs(o);
-  if (!udp_sctp) args.insert(args.begin() + 1, "--udp-sctp=false");
+  if (VerdictCapture(annotations)) args.insert(args.begin() + 1, "--capture=verdict");
+  if (!UdpSctpEnforced(annotations)) args.insert(args.begin() + 1, "--udp-sctp=false");
   const uint16_t metrics = MetricsPort(o, annotations);
   if (metrics != 0) args.insert(args.end() - 2, "--metrics-port=" + std::to_string(metrics));
   // A capability added to a non-root container does not survive its first exec (no ambient
-  // capabilities in Kubernetes; no_new_privs ignores file capabilities). So with UDP/SCTP the
+  // capabilities in Kubernetes; no_new_privs ignores file capabilities). So with NET_ADMIN the
   // container starts as root with NET_ADMIN, SETGID and SETUID only, and `picket-inject
   // bootstrap --user --group` switches to the proxy uid keeping NET_ADMIN alone before it execs
-  // picket-proxy (inject/switch_user.h). Without UDP/SCTP it simply runs as the proxy uid.
+  // picket-proxy (inject/switch_user.h). Without it (no UDP/SCTP, relay) it simply runs as the
+  // proxy uid.
   const std::string id = std::to_string(o.proxy_uid);
-  if (udp_sctp) args.insert(args.end() - 1, {"--user=" + id, "--group=" + id});
+  if (net_admin) args.insert(args.end() - 1, {"--user=" + id, "--group=" + id});
   Node caps =
-      udp_sctp
+      net_admin
           ? Map({{"add", StrSeq({"NET_ADMIN", "SETGID", "SETUID"})}, {"drop", StrSeq({"ALL"})}})
           : Map({{"drop", StrSeq({"ALL"})}});
-  const int run_as = udp_sctp ? 0 : static_cast<int>(o.proxy_uid);
+  const int run_as = net_admin ? 0 : static_cast<int>(o.proxy_uid);
   Node c = Map({
       {"name", Str(kProxyContainerName)},
       {"image", Str(o.image)},
@@ -317,6 +336,20 @@ base::Result<std::vector<std::string>> KeptCapabilities(std::string_view what,
     start = comma + 1;
   }
   return kept;
+}
+
+// picket.dev/capture: absent, "relay" or "verdict"; anything else is an error at its field path.
+base::Result<void> CheckCapture(std::string_view what, const Node* annotations) {
+  const Node* value = annotations != nullptr ? annotations->Find(kCaptureAnnotation) : nullptr;
+  if (value == nullptr) return {};
+  const std::string v = ScalarText(value);
+  if (v == config::CaptureModeName(config::CaptureMode::kRelay) ||
+      v == config::CaptureModeName(config::CaptureMode::kVerdict)) {
+    return {};
+  }
+  return std::unexpected(
+      ObjectError(what, AnnotationField(kCaptureAnnotation),
+                  "Unsupported value: \"" + v + "\": supported values: \"relay\", \"verdict\""));
 }
 
 // Picket's own containers in an already-injected pod: the name, image, command and args these
@@ -589,6 +622,9 @@ base::Result<PodResult> InjectPod(Node& metadata, Node& spec, std::string_view w
   }
   auto kept = KeptCapabilities(what, annotations);
   if (!kept) return std::unexpected(std::move(kept.error()));
+  if (auto capture = CheckCapture(what, annotations); !capture) {
+    return std::unexpected(std::move(capture.error()));
+  }
   PodResult result;
   // Before Picket's containers go in: picket-init needs NET_ADMIN and NET_RAW.
   if (auto dropped = DropNetCapabilities(spec, what, *kept, result.warnings); !dropped) {

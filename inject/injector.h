@@ -50,6 +50,11 @@ inline constexpr char kKeepCapabilitiesAnnotation[] = "picket.dev/keep-capabilit
 // bootstrap's udp_sctp.enforce: false), and the sidecar does not get NET_ADMIN. By default the
 // sidecar container (never an app container) gets NET_ADMIN for its verdict queue and conntrack.
 inline constexpr char kUdpSctpAnnotation[] = "picket.dev/udp-sctp";
+// `"relay"` (the default) or `"verdict"`: how the pod's TCP reaches the policy (config/bootstrap.h
+// CaptureMode). Verdict: picket-init gets --capture=verdict, the bootstrap `capture: verdict`,
+// and the sidecar NET_ADMIN for the verdict queue even with picket.dev/udp-sctp: "false". Any
+// other value is an error naming the annotation.
+inline constexpr char kCaptureAnnotation[] = "picket.dev/capture";
 // `"false"`: no metrics listener for this pod (no container port, no capture exclusion, no
 // prometheus.io annotations). By default the sidecar serves GET /stats/prometheus on the pod's
 // IPs at InjectOptions::metrics_port (Istio's 15090), left out of capture by picket-init.

@@ -8,6 +8,31 @@ namespace {
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// The lines after the chain's declaration.
+std::string GuardInstallLines(const RedirectConfig& c, const GuardState& current) {
+  std::ostringstream o;
+  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
+  for (uint32_t uid : c.proxy_uids) {
+    o << "-A " << kListenGuardChain << " -m owner --uid-owner " << uid << " -j RETURN\n";
+  }
+  o << "-A " << kListenGuardChain << " -p tcp -j REJECT --reject-with tcp-reset\n";
+  o << "-I OUTPUT 1 -p tcp -m multiport --sports " << c.outbound_port << "," << c.inbound_port;
+  if (c.metrics_port != 0) o << "," << c.metrics_port;
+  o << " -m tcp --tcp-flags SYN,ACK SYN,ACK -j " << kListenGuardChain << "\n";
+  return o.str();
+}
+
+std::string GuardCleanupLines(const GuardState& current) {
+  std::ostringstream o;
+  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
+  if (current.chain) o << "-F " << kListenGuardChain << "\n-X " << kListenGuardChain << "\n";
+  return o.str();
+}
+
+std::string FilterTable(const std::string& lines) {
+  return lines.empty() ? "" : "*filter\n" + lines + "COMMIT\n";
+}
+
 }  // namespace
 
 GuardState ParseGuardState(std::string_view text) {
@@ -36,28 +61,24 @@ GuardState ParseGuardState(std::string_view text) {
 }
 
 std::string BuildGuardInstallTransaction(const RedirectConfig& c, const GuardState& current) {
-  std::ostringstream o;
-  o << "*filter\n:" << kListenGuardChain << " - [0:0]\n";
-  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
-  for (uint32_t uid : c.proxy_uids) {
-    o << "-A " << kListenGuardChain << " -m owner --uid-owner " << uid << " -j RETURN\n";
-  }
-  o << "-A " << kListenGuardChain << " -p tcp -j REJECT --reject-with tcp-reset\n";
-  o << "-I OUTPUT 1 -p tcp -m multiport --sports " << c.outbound_port << "," << c.inbound_port;
-  if (c.metrics_port != 0) o << "," << c.metrics_port;
-  o << " -m tcp --tcp-flags SYN,ACK SYN,ACK -j " << kListenGuardChain << "\n";
-  o << "COMMIT\n";
-  return o.str();
+  return FilterTable(std::string(":") + kListenGuardChain + " - [0:0]\n" +
+                     GuardInstallLines(c, current));
 }
 
 std::string BuildGuardCleanupTransaction(const GuardState& current) {
-  if (!current.chain && current.jump_rules.empty()) return "";
-  std::ostringstream o;
-  o << "*filter\n";
-  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
-  if (current.chain) o << "-F " << kListenGuardChain << "\n-X " << kListenGuardChain << "\n";
-  o << "COMMIT\n";
-  return o.str();
+  return FilterTable(GuardCleanupLines(current));
+}
+
+std::string BuildFilterTransaction(const RedirectConfig& c, const GuardState& guard,
+                                   const RejectState& reject) {
+  // Every declaration first, then the rules.
+  std::string declarations = std::string(":") + kListenGuardChain + " - [0:0]\n";
+  for (const std::string& chain : TcpRejectChains(c)) declarations += ":" + chain + " - [0:0]\n";
+  return FilterTable(declarations + GuardInstallLines(c, guard) + TcpRejectFilterLines(c, reject));
+}
+
+std::string BuildFilterCleanupTransaction(const GuardState& guard, const RejectState& reject) {
+  return FilterTable(GuardCleanupLines(guard) + TcpRejectCleanupLines(reject));
 }
 
 }  // namespace picket::inject

@@ -1,18 +1,20 @@
 // inject/listener_guard.h — the rule that keeps the proxy's listener ports the proxy's, as
 // iptables-restore input for the filter table.
 //
-// Owns: the PICKET_LISTEN_GUARD chain. The capture rules send every captured connection to the
-// outbound (15001) and inbound (15006) ports; while the proxy restarts those ports are free, and an
-// app that binds them would receive connections no policy judged. The guard makes such a socket
-// unable to complete a handshake: every SYN-ACK leaving with a listener port as its source passes
-// through filter OUTPUT carrying the listening socket's owner (xt_owner), and one not owned by a
-// proxy uid is rejected (`--reject-with tcp-reset` resets the squatter's half-open connection; the
-// client never sees a SYN-ACK, so nothing is ever accepted). A SYN-ACK sent with a SYN cookie
-// carries no socket at all (Linux `tcp_make_synack`, TCP_SYNACK_COOKIE) and is rejected as well:
-// otherwise a squatter whose small SYN queue a colluding client keeps full would answer with
-// cookies and slip through (test/e2e/squat_e2e_test.cc forces cookies with tcp_syncookies=2).
-// The cost: while the proxy's own SYN queue overflows (a SYN flood), its cookie answers are
-// rejected too, so new inbound connections fail during the flood, as with syncookies off.
+// Owns: the PICKET_LISTEN_GUARD chain, and the composition of picket-init's filter transaction
+// (the guard plus, in verdict mode, inject/verdict_rules.h's PICKET_TCP_REJECT). The capture rules
+// send every captured connection to the outbound (15001) and inbound (15006) ports; while the proxy
+// restarts those ports are free, and an app that binds them would receive connections no policy
+// judged. The guard makes such a socket unable to complete a handshake: every SYN-ACK leaving with
+// a listener port as its source passes through filter OUTPUT carrying the listening socket's owner
+// (xt_owner), and one not owned by a proxy uid is rejected (`--reject-with tcp-reset` resets the
+// squatter's half-open connection; the client never sees a SYN-ACK, so nothing is ever accepted). A
+// SYN-ACK sent with a SYN cookie carries no socket at all (Linux `tcp_make_synack`,
+// TCP_SYNACK_COOKIE) and is rejected as well: otherwise a squatter whose small SYN queue a
+// colluding client keeps full would answer with cookies and slip through
+// (test/e2e/squat_e2e_test.cc forces cookies with tcp_syncookies=2). The cost: while the proxy's
+// own SYN queue overflows (a SYN flood), its cookie answers are rejected too, so new inbound
+// connections fail during the flood, as with syncookies off.
 //
 // The metrics port (RedirectConfig::metrics_port), when there is one, is guarded too: it is left
 // out of capture, so a squatter there would receive connections no policy judged.
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "inject/redirect_rules.h"
+#include "inject/verdict_rules.h"
 
 namespace picket::inject {
 
@@ -46,5 +49,15 @@ std::string BuildGuardInstallTransaction(const RedirectConfig& config, const Gua
 
 // The transaction removing the guard; empty when there is none.
 std::string BuildGuardCleanupTransaction(const GuardState& current);
+
+// The filter transaction picket-init applies, one per family: the guard and, in verdict mode,
+// PICKET_TCP_REJECT (inject/verdict_rules.h; in relay mode a reject chain left by an earlier
+// verdict run is removed). In relay mode with no reject chain it is exactly
+// BuildGuardInstallTransaction.
+std::string BuildFilterTransaction(const RedirectConfig& config, const GuardState& guard,
+                                   const RejectState& reject);
+
+// --cleanup's filter transaction: the guard and the reject chain; empty when neither is there.
+std::string BuildFilterCleanupTransaction(const GuardState& guard, const RejectState& reject);
 
 }  // namespace picket::inject

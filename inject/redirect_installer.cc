@@ -6,6 +6,7 @@
 
 #include "inject/datagram_rules.h"
 #include "inject/listener_guard.h"
+#include "inject/verdict_rules.h"
 
 namespace picket::inject {
 namespace {
@@ -89,10 +90,12 @@ base::Result<void> SaveGuardTables(const InitCommand& cmd, CommandRunner& runner
   return {};
 }
 
-std::string GuardTransaction(const InitCommand& cmd, const Snapshot& snap, Mode mode) {
-  GuardState state = ParseGuardState(snap.saved);
-  return mode == Mode::kInstall ? BuildGuardInstallTransaction(cmd.config, state)
-                                : BuildGuardCleanupTransaction(state);
+// The guard and, in verdict mode, the TCP reject chain (removed in relay mode and by cleanup).
+std::string FilterTransaction(const InitCommand& cmd, const Snapshot& snap, Mode mode) {
+  GuardState guard = ParseGuardState(snap.saved);
+  RejectState reject = ParseRejectState(snap.saved);
+  return mode == Mode::kInstall ? BuildFilterTransaction(cmd.config, guard, reject)
+                                : BuildFilterCleanupTransaction(guard, reject);
 }
 
 base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mode) {
@@ -128,13 +131,13 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
   for (const Snapshot& snap : snapshots) {
     std::string transaction;
     if (snap.table == "filter") {
-      transaction = GuardTransaction(cmd, snap, mode);
+      transaction = FilterTransaction(cmd, snap, mode);
       if (transaction.empty()) continue;
     } else if (mode == Mode::kInstall) {
       NatState state = ParseNatState(snap.saved);
       NatState mangle = ParseMangleState(snap.mangle);
       auto t = BuildInstallTransaction(cmd.config, snap.tools.family, state);
-      auto d = BuildDatagramTransaction(cmd.config, snap.tools.family, mangle);
+      auto d = BuildMangleTransaction(cmd.config, snap.tools.family, mangle);
       if (!t || !d) {
         Error e = !t ? std::move(t.error()) : std::move(d.error());
         e.reason += Rollback(runner, changed);
@@ -166,14 +169,16 @@ base::Result<std::string> DryRunText(const InitCommand& cmd) {
   for (const FamilyTools& tools : Families(cmd)) {
     auto t = BuildInstallTransaction(cmd.config, tools.family);
     if (!t) return std::unexpected(t.error());
-    auto d = BuildDatagramTransaction(cmd.config, tools.family);
+    auto d = BuildMangleTransaction(cmd.config, tools.family);
     if (!d) return std::unexpected(d.error());
     out += "# " + std::string(FamilyName(tools.family)) + ": " + tools.restore + " --noflush\n";
     out += *t + *d;
   }
+  const bool verdict = cmd.config.capture == config::CaptureMode::kVerdict;
   for (const FamilyTools& tools : Families(cmd)) {
-    out += "# " + std::string(FamilyName(tools.family)) + " listener guard: " + tools.restore +
-           " --noflush\n" + BuildGuardInstallTransaction(cmd.config, {});
+    out += "# " + std::string(FamilyName(tools.family)) +
+           (verdict ? " listener guard and TCP verdict reject: " : " listener guard: ") +
+           tools.restore + " --noflush\n" + BuildFilterTransaction(cmd.config, {}, {});
   }
   if (!cmd.config.ipv6) out += "# IPv6: disabled (--ipv6=false); ip6tables left unchanged\n";
   if (auto argv = PassthroughAddressArgv(cmd, "replace"); !argv.empty()) {

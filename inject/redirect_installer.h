@@ -6,7 +6,10 @@
 //      then snapshot each family's filter table (the listener guard, inject/listener_guard.h);
 //   2. apply one `iptables-restore --noflush` transaction per family and table group (atomic
 //      each): the TCP redirect (nat) with the UDP/SCTP verdict queue (mangle,
-//      inject/datagram_rules.h), then the listener guard (filter);
+//      inject/datagram_rules.h), then the listener guard (filter). In verdict mode
+//      (`--capture=verdict`, inject/verdict_rules.h) the same mangle transaction holds the TCP
+//      verdict chains and the same filter transaction the TCP reject chain; in relay mode those
+//      are removed if an earlier run left them, so switching modes converges;
 //   3. if any step fails, restore every table already changed from its snapshot
 //      (`iptables-restore -T mangle`, `-T nat`, `-T filter`), so the namespace is exactly as
 //      before the run, and report the failing command with its stderr.

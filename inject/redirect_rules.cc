@@ -8,6 +8,8 @@
 #include <sstream>
 #include <utility>
 
+#include "inject/verdict_rules.h"
+
 namespace picket::inject {
 namespace {
 
@@ -131,6 +133,9 @@ flags (lists are comma-separated):
   --ipv6=true                         false: leave ip6tables alone (explicit opt-out)
   --udp-sctp=true                     false: do not capture (nor enforce) UDP and SCTP
   --nfqueue=15000                     the queue new UDP/SCTP flows wait in for a verdict
+  --capture=relay                     TCP: relay (redirect to the sidecar's listeners) or
+                                      verdict (new flows judged from --nfqueue, then carried
+                                      by the kernel; only what the sidecar marks is relayed)
   --iptables-restore=PATH, --iptables-save=PATH,
   --ip6tables-restore=PATH, --ip6tables-save=PATH
                                       binaries (e.g. iptables-legacy-restore)
@@ -248,6 +253,16 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
       auto v = ParseNumber<uint16_t>(name, value, 0, 65535);
       if (!v) return std::unexpected(v.error());
       c.datagram_queue = *v;
+    } else if (name == "capture") {
+      if (value == config::CaptureModeName(config::CaptureMode::kRelay)) {
+        c.capture = config::CaptureMode::kRelay;
+      } else if (value == config::CaptureModeName(config::CaptureMode::kVerdict)) {
+        c.capture = config::CaptureMode::kVerdict;
+      } else {
+        return std::unexpected(
+            Error::At("--capture",
+                      "\"" + value + "\" is not a capture mode: supported values: relay, verdict"));
+      }
     } else if (name == "iptables-restore") {
       cmd.iptables_restore = value;
     } else if (name == "iptables-save") {
@@ -341,6 +356,15 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
   for (const std::string& chain : stale) o << "-X " << chain << "\n";
 
   o << "-A " << kRedirect << " -p tcp -j REDIRECT --to-ports " << c.outbound_port << "\n";
+  if (c.capture == config::CaptureMode::kVerdict) {
+    // The sidecar judged the flow's first packet (mangle, inject/verdict_rules.h) and marked it
+    // for the relay (a Service address): only that is redirected. No inbound redirect.
+    o << "-A " << kOutput << " -m mark --mark " << VerdictMarkMatch(config::kVerdictMarkRelay)
+      << " -j " << kRedirect << "\n";
+    o << "-A OUTPUT -p tcp -j " << kOutput << "\n";
+    o << "COMMIT\n";
+    return o.str();
+  }
   o << "-A " << kInRedirect << " -p tcp -j REDIRECT --to-ports " << c.inbound_port << "\n";
 
   // Inbound (PREROUTING): interfaces we ignore, then our own ports, then capture.

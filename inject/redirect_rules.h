@@ -12,6 +12,11 @@
 // redirects TCP (nat table); UDP and SCTP go to a verdict queue (mangle table,
 // inject/datagram_rules.h).
 //
+// `capture: verdict` (RedirectConfig::capture, --capture=verdict): TCP is judged from the same
+// verdict queue instead (inject/verdict_rules.h: mangle and filter), and the nat table here only
+// redirects what the sidecar marked config::kVerdictMarkRelay to the outbound listener — no
+// inbound redirect at all. The nat chain set is the same in both modes, so switching converges.
+//
 // Pure functions; any thread.
 #pragma once
 
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "config/bootstrap.h"
 
 namespace picket::inject {
 
@@ -60,6 +66,10 @@ struct RedirectConfig {
   // inject/datagram_rules.h). Off: UDP and SCTP are not captured (and not enforced).
   bool capture_datagrams = true;
   uint16_t datagram_queue = 15000;
+  // How TCP reaches the policy: kRelay redirects every connection to the sidecar's listeners
+  // (nat); kVerdict queues each new flow's first packet to `datagram_queue` for a verdict and
+  // redirects only what the sidecar marks for the relay (inject/verdict_rules.h).
+  config::CaptureMode capture = config::CaptureMode::kRelay;
 };
 
 // Which family a CIDR (or bare address) belongs to; an error when neither.
@@ -99,7 +109,10 @@ NatState ParseNatState(std::string_view iptables_save_output);
 // The install transaction for `family` (for `iptables-restore --noflush`). Our chains are
 // (re)declared, which flushes them; jump rules found in `current` are deleted before ours are
 // appended, and stale PICKET_* chains are removed — so a re-run converges to the same state.
-// Fails on a CIDR that is not valid for either family.
+// Fails on a CIDR that is not valid for either family. With `config.capture == kVerdict`:
+// PICKET_OUTPUT holds only `-m mark --mark <kVerdictMarkRelay>/<kVerdictMarkMask> -j
+// PICKET_REDIRECT`, jumped to from OUTPUT; PICKET_INBOUND and PICKET_IN_REDIRECT stay empty and
+// PREROUTING has no jump (the same chains either way, so switching modes converges).
 [[nodiscard]] base::Result<std::string> BuildInstallTransaction(const RedirectConfig& config,
                                                                 Family family,
                                                                 const NatState& current = {});

@@ -1,12 +1,12 @@
 // inject/switch_user.h — the sidecar becomes uid 1337 and keeps NET_ADMIN, and nothing else.
 //
-// Owns: SwitchUserKeeping. The sidecar needs CAP_NET_ADMIN (the UDP/SCTP verdict queue and
-// conntrack) and must run as the proxy uid (1337: the capture rules let its traffic through by
-// owner). Kubernetes cannot give both: a capability added to a non-root container is lost at
-// the container's first execve(2), because the runtime sets no ambient capabilities and the
-// injected `allowPrivilegeEscalation: false` (no_new_privs) ignores file capabilities
-// (capabilities(7), "Transformation of capabilities during execve()"). So the injected sidecar
-// starts as root with `capabilities: {drop: [ALL], add: [NET_ADMIN, SETGID, SETUID]}`, and
+// Owns: SwitchUserKeeping. The sidecar needs CAP_NET_ADMIN (the verdict queue — UDP/SCTP, and
+// TCP in verdict mode — and conntrack) and must run as the proxy uid (1337: the capture rules let
+// its traffic through by owner). Kubernetes cannot give both: a capability added to a non-root
+// container is lost at the container's first execve(2), because the runtime sets no ambient
+// capabilities and the injected `allowPrivilegeEscalation: false` (no_new_privs) ignores file
+// capabilities (capabilities(7), "Transformation of capabilities during execve()"). So the injected
+// sidecar starts as root with `capabilities: {drop: [ALL], add: [NET_ADMIN, SETGID, SETUID]}`, and
 // `picket-inject bootstrap --user --group --exec` switches before the exec — the way HAProxy's
 // `user` with `setcap` does: no supplementary groups, the real, effective and saved ids set,
 // and of the capabilities only those kept (and held) left in permitted, effective, inheritable

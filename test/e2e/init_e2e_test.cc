@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -38,6 +39,19 @@ std::string InitBinary() {
 bool HasPendingConnection(int listen_fd) {
   pollfd p{listen_fd, POLLIN, 0};
   return poll(&p, 1, 0) == 1;
+}
+
+// A connection attempt that fails at once (a reset), not by timing out (a dropped SYN is
+// retransmitted after a second).
+bool RefusedAtOnce(const Netns& from, const std::string& addr, uint16_t port) {
+  const auto start = std::chrono::steady_clock::now();
+  const int fd = ConnectFrom(from, addr, port, 2000);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  if (fd >= 0) {
+    close(fd);
+    return false;
+  }
+  return elapsed < std::chrono::milliseconds(800);
 }
 
 class InitE2E : public testing::Test {
@@ -286,6 +300,95 @@ TEST_F(InitE2E, RerunChangesNothingAndCleanupRemovesEverything) {
   ExpectNoPicketRules();
   Init({"--cleanup"});  // nothing left to remove is fine
   ExpectNoPicketRules();
+}
+
+// --capture=verdict: each new TCP flow's first packet is marked "reject" and queued to the
+// sidecar with --queue-bypass (mangle), what is still so marked is reset (filter), and nat only
+// redirects what the sidecar marked for the relay. With no sidecar bound to the queue every new
+// flow is refused at once, both ways and in both families (fail closed); loopback is never judged.
+// Re-running changes nothing, relay mode removes every PICKET_TCP_* chain and jump, and cleanup
+// leaves nothing of ours.
+TEST_F(InitE2E, VerdictModeInstallsConvergesSwitchesAndCleansUp) {
+  Init({"--capture=verdict"});
+  for (const char* tool : {"iptables-save", "ip6tables-save"}) {
+    SCOPED_TRACE(tool);
+    const std::string mangle = Save(tool, "mangle"), filter = Save(tool, "filter"),
+                      nat = Save(tool, "nat");
+    for (const char* line :
+         {":PICKET_TCP_IN - [0:0]", ":PICKET_TCP_OUT - [0:0]", ":PICKET_TCP_JUDGE - [0:0]",
+          ":PICKET_DGRAM_IN - [0:0]",
+          "-A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN",
+          "-A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT",
+          "-A PICKET_TCP_IN -i lo -j RETURN", "-A PICKET_TCP_IN -j PICKET_TCP_JUDGE",
+          "-A PICKET_TCP_OUT -m owner --uid-owner 1337 -j RETURN",
+          "-A PICKET_TCP_OUT -o lo -j RETURN", "-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE",
+          "-A PICKET_TCP_JUDGE -j MARK --set-xmark 0x10000/0x30000",
+          "-A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 15000 --queue-bypass"}) {
+      EXPECT_NE(mangle.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << mangle;
+    }
+    for (const char* line :
+         {":PICKET_TCP_REJECT - [0:0]", ":PICKET_LISTEN_GUARD - [0:0]",
+          "-A INPUT -p tcp -j PICKET_TCP_REJECT", "-A OUTPUT -p tcp -j PICKET_TCP_REJECT",
+          "-A PICKET_TCP_REJECT -p tcp -m mark --mark 0x10000/0x30000 -j REJECT --reject-with "
+          "tcp-reset"}) {
+      EXPECT_NE(filter.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << filter;
+    }
+    EXPECT_NE(nat.find("-A OUTPUT -p tcp -j PICKET_OUTPUT\n"), std::string::npos) << nat;
+    EXPECT_NE(nat.find("-A PICKET_OUTPUT -m mark --mark 0x20000/0x30000 -j PICKET_REDIRECT\n"),
+              std::string::npos)
+        << nat;
+    EXPECT_EQ(nat.find("-A PREROUTING"), std::string::npos) << nat;
+  }
+
+  // No sidecar reads the queue: refused at once (a reset, not a timeout), nothing accepted.
+  const int p4 = Keep(ListenIn(*peer_, PeerV4(), 7200));
+  const int p6 = Keep(ListenIn(*peer_, PeerV6(), 7200));
+  const int a4 = Keep(ListenIn(*app_, "0.0.0.0", 7201));
+  const int a6 = Keep(ListenIn(*app_, "::", 7202));
+  ASSERT_TRUE(p4 >= 0 && p6 >= 0 && a4 >= 0 && a6 >= 0);
+  EXPECT_TRUE(RefusedAtOnce(*app_, PeerV4(), 7200));
+  EXPECT_TRUE(RefusedAtOnce(*app_, PeerV6(), 7200));
+  EXPECT_TRUE(RefusedAtOnce(*peer_, AppV4(), 7201));
+  EXPECT_TRUE(RefusedAtOnce(*peer_, AppV6(), 7202));
+  EXPECT_FALSE(HasPendingConnection(p4));
+  EXPECT_FALSE(HasPendingConnection(p6));
+  EXPECT_FALSE(HasPendingConnection(a4));
+  EXPECT_FALSE(HasPendingConnection(a6));
+  // The pod talking to itself is never judged.
+  ASSERT_GE(Keep(ConnectFrom(*app_, "127.0.0.1", 7201)), 0);
+  EXPECT_GE(Keep(AcceptWithin(a4, 3000)), 0);
+
+  // A re-run changes nothing, in any table of either family.
+  std::vector<std::string> before;
+  for (const char* tool : {"iptables-save", "ip6tables-save"}) {
+    for (const char* table : {"nat", "mangle", "filter"}) before.push_back(Save(tool, table));
+  }
+  Init({"--capture=verdict"});
+  std::vector<std::string> after;
+  for (const char* tool : {"iptables-save", "ip6tables-save"}) {
+    for (const char* table : {"nat", "mangle", "filter"}) after.push_back(Save(tool, table));
+  }
+  EXPECT_EQ(after, before);
+
+  // Relay mode: no PICKET_TCP_* chain or jump left; relay's rules are back.
+  Init({});
+  for (const char* tool : {"iptables-save", "ip6tables-save"}) {
+    const std::string all = app_->Exec({tool}).out;
+    EXPECT_EQ(all.find("PICKET_TCP_"), std::string::npos) << tool << ":\n" << all;
+    EXPECT_NE(all.find("-A PREROUTING -p tcp -j PICKET_INBOUND\n"), std::string::npos) << all;
+    EXPECT_NE(all.find(":PICKET_DGRAM_OUT"), std::string::npos) << all;
+    EXPECT_EQ(all.find("0x20000/0x30000"), std::string::npos) << all;
+  }
+
+  // Verdict again, then cleanup: nothing of ours in any table, and the refused flows connect.
+  Init({"--capture=verdict"});
+  EXPECT_NE(Save("ip6tables-save", "filter").find(":PICKET_TCP_REJECT"), std::string::npos);
+  Init({"--cleanup"});
+  ExpectNoPicketRules();
+  ASSERT_GE(Keep(ConnectFrom(*app_, PeerV6(), 7200)), 0);
+  EXPECT_GE(Keep(AcceptWithin(p6, 3000)), 0);
+  ASSERT_GE(Keep(ConnectFrom(*peer_, AppV4(), 7201)), 0);
+  EXPECT_GE(Keep(AcceptWithin(a4, 3000)), 0);
 }
 
 TEST_F(InitE2E, AFailureMidInstallLeavesNoRule) {

@@ -355,6 +355,48 @@ TEST(AdmissionKeepCapabilities, KeepsWhatTheAnnotationNamesAndRejectsOthers) {
             std::string::npos);
 }
 
+// The webhook shares the injector: picket.dev/capture: verdict (with UDP/SCTP off, too) gives
+// the same pod as the CLI — NET_ADMIN on the sidecar only — also under strict enforcement; any
+// other value is denied with the annotation's field path.
+TEST(AdmissionCapture, VerdictAsTheCliAndBadValuesDenied) {
+  const std::string verdict = StrictPod(
+      R"("annotations":{"picket.dev/capture":"verdict","picket.dev/udp-sctp":"false"})", "");
+  Node reply = ParseReply(HandleAdmissionReview(Review(verdict), InjectOptions{}));
+  ASSERT_TRUE(reply.Find("response")->Find("allowed")->AsBool());
+  Node pod = Patched(verdict, *reply.Find("response"));
+  auto cli = InjectYamlText(verdict, "pod.json", InjectOptions{});
+  ASSERT_TRUE(cli.has_value()) << cli.error().ToString();
+  auto docs = config::ParseYamlDocuments(cli->yaml, "cli");
+  ASSERT_TRUE(docs.has_value());
+  EXPECT_EQ(pod, (*docs)[0]);
+  const Node& proxy = pod.Find("spec")->Find("containers")->items()[0];
+  ASSERT_EQ(proxy.StringAt("name"), "picket-proxy");
+  const std::vector<std::string> args = Strings(proxy.Find("args"));
+  EXPECT_NE(std::find(args.begin(), args.end(), "--capture=verdict"), args.end());
+  EXPECT_EQ(Strings(proxy.Find("securityContext")->Find("capabilities")->Find("add")),
+            (std::vector<std::string>{"NET_ADMIN", "SETGID", "SETUID"}));
+  const Node& init = pod.Find("spec")->Find("initContainers")->items()[0];
+  const std::vector<std::string> init_args = Strings(init.Find("args"));
+  EXPECT_NE(std::find(init_args.begin(), init_args.end(), "--capture=verdict"), init_args.end());
+  EXPECT_EQ(Strings(App(pod)->Find("securityContext")->Find("capabilities")->Find("drop")),
+            (std::vector<std::string>{"NET_ADMIN", "NET_RAW"}));
+
+  // Verdict mode takes nothing out of enforcement: strict injects it (UDP/SCTP left on).
+  const std::string strict_verdict =
+      StrictPod(R"("annotations":{"picket.dev/capture":"verdict"})", "");
+  reply = ParseReply(HandleAdmissionReview(Review(strict_verdict), Strict()));
+  EXPECT_TRUE(reply.Find("response")->Find("allowed")->AsBool());
+
+  const std::string bad = StrictPod(R"("annotations":{"picket.dev/capture":"tproxy"})", "");
+  reply = ParseReply(HandleAdmissionReview(Review(bad), InjectOptions{}));
+  EXPECT_FALSE(reply.Find("response")->Find("allowed")->AsBool());
+  const std::string message = reply.Find("response")->Find("status")->StringAt("message");
+  EXPECT_NE(message.find("metadata.annotations[picket.dev/capture]: Unsupported value: "
+                         "\"tproxy\": supported values: \"relay\", \"verdict\""),
+            std::string::npos)
+      << message;
+}
+
 TEST(Base64, RoundTripsAndRejects) {
   for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\x00\x10"}) {
     auto d = Base64Decode(Base64Encode(s));

@@ -65,6 +65,38 @@ TEST(Bootstrap, UdpSctpOptOutIsExplicitAndTheProxyReadsIt) {
   }
 }
 
+// TCP verdict mode: written as the top-level `capture: verdict`, which the proxy reads; relay
+// (the parser's default) writes nothing. The queue is written either way, also without UDP/SCTP.
+TEST(Bootstrap, CaptureVerdictIsWrittenAndTheProxyReadsIt) {
+  BootstrapParams p;
+  p.ns = "shop";
+  p.pod = "api";
+  p.ips = {"10.0.0.9"};
+  p.policy_file = "/etc/picket/policy.json";
+  p.nfqueue = 77;
+  for (bool udp_sctp : {true, false}) {
+    p.udp_sctp = udp_sctp;
+    p.capture = config::CaptureMode::kVerdict;
+    auto doc = BuildBootstrap(p);
+    ASSERT_TRUE(doc.has_value()) << doc.error().ToString();
+    const std::string text = config::EmitYaml(*doc);
+    EXPECT_NE(text.find("\ncapture: verdict\n"), std::string::npos) << text;
+    auto parsed = config::ParseBootstrap(text, "gen.yaml");
+    ASSERT_TRUE(parsed.has_value()) << parsed.error()[0].ToString();
+    EXPECT_EQ(parsed->capture, config::CaptureMode::kVerdict);
+    EXPECT_EQ(parsed->udp_sctp.enforce, udp_sctp);
+    EXPECT_EQ(parsed->udp_sctp.queue, 77);
+
+    p.capture = config::CaptureMode::kRelay;
+    doc = BuildBootstrap(p);
+    ASSERT_TRUE(doc.has_value());
+    EXPECT_EQ(config::EmitYaml(*doc).find("capture"), std::string::npos);
+    parsed = config::ParseBootstrap(config::EmitYaml(*doc), "gen.yaml");
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed->capture, config::CaptureMode::kRelay);
+  }
+}
+
 TEST(Bootstrap, TheProxyAcceptsIt) {
   BootstrapParams p;
   p.ns = "shop";

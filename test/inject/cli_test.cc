@@ -197,6 +197,27 @@ TEST(InjectCli, ProbeFailsWhenNothingListens) {
   EXPECT_NE(r.err.find("--group needs --user"), std::string::npos) << r.err;
 }
 
+// `bootstrap --capture=verdict` writes `capture: verdict`; other values are a usage error.
+TEST(InjectCli, BootstrapCapture) {
+  const std::vector<std::string> base = {"picket-inject", "bootstrap",     "--namespace=shop",
+                                         "--pod=api",     "--ip=10.0.0.9", "--policy-file=/p"};
+  std::vector<std::string> verdict = base;
+  verdict.push_back("--capture=verdict");
+  CommandResult r = RunBinary(verdict);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\ncapture: verdict\n"), std::string::npos) << r.out;
+  std::vector<std::string> relay = base;
+  relay.push_back("--capture=relay");
+  r = RunBinary(relay);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("capture"), std::string::npos) << r.out;
+  std::vector<std::string> bad = base;
+  bad.push_back("--capture=tproxy");
+  r = RunBinary(bad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--capture"), std::string::npos) << r.err;
+}
+
 TEST(InitCli, DryRunAndBadFlags) {
   CommandResult r = RunBinary({"picket-init", "--dry-run"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -205,6 +226,16 @@ TEST(InitCli, DryRunAndBadFlags) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--exclude-outbound-cidrs"), std::string::npos) << r.err;
   EXPECT_EQ(RunBinary({"picket-init", "--help"}).exit_code, 0);
+  r = RunBinary({"picket-init", "--dry-run", "--capture=tproxy"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--capture: \"tproxy\" is not a capture mode: supported values: relay, "
+                       "verdict"),
+            std::string::npos)
+      << r.err;
+  r = RunBinary({"picket-init", "--dry-run", "--capture", "verdict"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, Read("test/inject/testdata/init_verdict_default.golden"));
+  EXPECT_NE(RunBinary({"picket-init", "--help"}).out.find("--capture"), std::string::npos);
 }
 
 }  // namespace

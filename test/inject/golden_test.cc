@@ -1,6 +1,6 @@
 // Golden tests: picket-inject over every workload kind, List, multi-document, already-injected,
-// opted-out, hostNetwork, native-sidecar, capability, UDP/SCTP and metrics opt-out inputs, and an
-// app with its own prometheus.io annotations
+// opted-out, hostNetwork, native-sidecar, capability, UDP/SCTP and metrics opt-out inputs, TCP
+// verdict mode (picket.dev/capture), and an app with its own prometheus.io annotations
 // (testdata/<name>.in.yaml → <name>.out.yaml), and picket-init --dry-run (testdata/init_*.golden).
 //
 // To regenerate after an intended change, then review the diff:
@@ -8,9 +8,11 @@
 //     --test_env=PICKET_UPDATE_GOLDENS=$PWD/test/inject/testdata   (one command line)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -81,7 +83,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"cronjob", false, {}}, Case{"list", false, {}}, Case{"multidoc", false, {}},
         Case{"native_sidecar", true, {}}, Case{"job_native", true, {}},
         Case{"already_injected", false, {"already injected"}}, Case{"udp_sctp_off", false, {}},
-        Case{"metrics_off", false, {}},
+        Case{"metrics_off", false, {}}, Case{"capture_verdict", false, {}},
         Case{"prometheus_own",
              false,
              {"Deployment \"shop/api\": has prometheus.io annotations of its own: kept, none "
@@ -191,6 +193,93 @@ TEST(NativeSidecars, InitOrder) {
   EXPECT_EQ(containers[0].StringAt("name"), "pi");
 }
 
+// The containers of the first pod template in `yaml`, by name.
+std::map<std::string, config::Node> Containers(const std::string& yaml, size_t doc) {
+  std::vector<config::Node> docs = Docs(yaml);
+  std::map<std::string, config::Node> out;
+  if (docs.size() <= doc) return out;
+  const config::Node* spec = docs[doc].Find("spec");
+  if (spec != nullptr && spec->Find("template") != nullptr) {
+    spec = spec->Find("template")->Find("spec");
+  }
+  for (const char* list : {"initContainers", "containers"}) {
+    const config::Node* cs = spec->Find(list);
+    if (cs == nullptr) continue;
+    for (const config::Node& c : cs->items()) out[c.StringAt("name")] = c;
+  }
+  return out;
+}
+
+std::vector<std::string> Strings(const config::Node* list) {
+  std::vector<std::string> out;
+  if (list == nullptr) return out;
+  for (const config::Node& n : list->items()) out.push_back(n.AsString());
+  return out;
+}
+
+std::vector<std::string> Added(const config::Node& container) {
+  const config::Node* sc = container.Find("securityContext");
+  const config::Node* caps = sc != nullptr ? sc->Find("capabilities") : nullptr;
+  return Strings(caps != nullptr ? caps->Find("add") : nullptr);
+}
+
+bool HasArg(const config::Node& container, const std::string& arg) {
+  std::vector<std::string> args = Strings(container.Find("args"));
+  return std::find(args.begin(), args.end(), arg) != args.end();
+}
+
+// picket.dev/capture: verdict → picket-init --capture=verdict, the sidecar's bootstrap --capture=
+// verdict, NET_ADMIN for the sidecar (switching to the proxy uid keeping it) even without
+// UDP/SCTP; the app never gets it.
+TEST(CaptureAnnotation, VerdictReachesInitAndSidecar) {
+  const std::string out = Read(std::string(kTestdata) + "capture_verdict.out.yaml");
+  for (size_t doc : {0u, 1u}) {
+    SCOPED_TRACE(doc == 0 ? "verdict" : "verdict with udp-sctp false");
+    auto cs = Containers(out, doc);
+    ASSERT_EQ(cs.size(), 3u);
+    const config::Node& init = cs["picket-init"];
+    const config::Node& proxy = cs["picket-proxy"];
+    EXPECT_TRUE(HasArg(init, "--capture=verdict"));
+    EXPECT_EQ(HasArg(init, "--udp-sctp=false"), doc == 1);
+    EXPECT_TRUE(HasArg(proxy, "--capture=verdict"));
+    EXPECT_EQ(HasArg(proxy, "--udp-sctp=false"), doc == 1);
+    EXPECT_TRUE(HasArg(proxy, "--user=1337"));
+    EXPECT_TRUE(HasArg(proxy, "--group=1337"));
+    EXPECT_EQ(Added(proxy), (std::vector<std::string>{"NET_ADMIN", "SETGID", "SETUID"}));
+    EXPECT_EQ(proxy.Find("securityContext")->Find("runAsUser")->AsInt(), 0);
+    for (const auto& [name, c] : cs) {
+      if (name == "picket-init" || name == "picket-proxy") continue;
+      EXPECT_TRUE(Added(c).empty()) << name;
+      const std::vector<std::string> drop =
+          Strings(c.Find("securityContext")->Find("capabilities")->Find("drop"));
+      EXPECT_EQ(drop, (std::vector<std::string>{"NET_ADMIN", "NET_RAW"})) << name;
+    }
+  }
+  // relay (explicit) is the default: the same as no annotation.
+  const char* pod =
+      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n"
+      "    picket.dev/capture: relay\nspec:\n  containers:\n  - {name: a, image: b}\n";
+  auto relay = InjectYamlText(pod, "p.yaml", InjectOptions{});
+  ASSERT_TRUE(relay.has_value()) << relay.error().ToString();
+  EXPECT_EQ(relay->yaml.find("--capture"), std::string::npos) << relay->yaml;
+}
+
+TEST(CaptureAnnotation, AnyOtherValueIsAnError) {
+  for (const char* value : {"tproxy", "Verdict", "\"\"", "true"}) {
+    const std::string pod = std::string("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n") +
+                            "  namespace: shop\n  annotations:\n    picket.dev/capture: " + value +
+                            "\nspec:\n  containers:\n  - {name: a, image: b}\n";
+    auto r = InjectYamlText(pod, "p.yaml", InjectOptions{});
+    ASSERT_FALSE(r.has_value()) << value;
+    EXPECT_EQ(r.error().field, "metadata.annotations[picket.dev/capture]") << value;
+    EXPECT_NE(r.error().ToString().find("Pod \"shop/p\""), std::string::npos)
+        << r.error().ToString();
+    EXPECT_NE(r.error().ToString().find("supported values: \"relay\", \"verdict\""),
+              std::string::npos)
+        << r.error().ToString();
+  }
+}
+
 struct InitCase {
   const char* golden;
   std::vector<std::string> args;
@@ -219,6 +308,12 @@ INSTANTIATE_TEST_SUITE_P(
                          "--include-outbound-ports=5432", "--exclude-outbound-ports=25,587",
                          "--include-inbound-ports=8080,9090", "--exclude-interfaces=eth1",
                          "--outbound-port=16001", "--inbound-port=16006", "--metrics-port=9090"}},
+                    InitCase{"init_verdict_default.golden", {"--capture=verdict"}},
+                    InitCase{"init_verdict.golden",
+                             {"--capture=verdict", "--metrics-port=15090",
+                              "--exclude-outbound-cidrs=10.96.0.1/32,fd00::1",
+                              "--include-inbound-ports=8080,9090", "--exclude-interfaces=eth1",
+                              "--nfqueue=15100"}},
                     InitCase{"init_ipv4_only.golden",
                              {"--ipv6=false", "--exclude-inbound-ports=9100",
                               "--metrics-port=15090", "--include-outbound-cidrs=127.0.0.0/8"}}),

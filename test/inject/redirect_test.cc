@@ -1,13 +1,20 @@
 // Tests inject/redirect_rules.h and inject/redirect_installer.h with a fake CommandRunner:
-// flag parsing, state parsing, re-run and cleanup transactions, and all-or-nothing rollback.
+// flag parsing, state parsing, re-run and cleanup transactions, and all-or-nothing rollback; and
+// `--capture=verdict` (inject/verdict_rules.h) across the nat, mangle and filter tables: its
+// rules per family, switching modes both ways, cleanup and rollback.
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "config/bootstrap.h"
+#include "inject/datagram_rules.h"
+#include "inject/listener_guard.h"
 #include "inject/redirect_installer.h"
 #include "inject/redirect_rules.h"
+#include "inject/verdict_rules.h"
 
 namespace picket::inject {
 namespace {
@@ -177,6 +184,469 @@ TEST(Installer, CleanupWithNothingInstalledRunsNoRestore) {
   ASSERT_EQ(r2.calls.size(), 7u);
   EXPECT_EQ(r2.calls[6].input.rfind(BuildCleanupTransaction(ParseNatState(kInstalledV4)), 0), 0u)
       << r2.calls[6].input;
+}
+
+// --- capture: verdict --------------------------------------------------------------------------
+
+// What `iptables-save` (nf_tables, 1.8.9) printed after picket-init with the default flags, and
+// after `--capture=verdict` over it.
+constexpr char kRelaySaved[] = R"(*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:PICKET_DGRAM_IN - [0:0]
+:PICKET_DGRAM_OUT - [0:0]
+-A PREROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
+-A PREROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
+-A POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
+-A POSTROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
+-A PICKET_DGRAM_IN -i lo -j RETURN
+-A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000
+-A PICKET_DGRAM_OUT -m owner --uid-owner 1337 -j RETURN
+-A PICKET_DGRAM_OUT -m owner --gid-owner 1337 -j RETURN
+-A PICKET_DGRAM_OUT -o lo -j RETURN
+-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 15000
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:PICKET_LISTEN_GUARD - [0:0]
+-A OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK SYN,ACK -j PICKET_LISTEN_GUARD
+-A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN
+-A PICKET_LISTEN_GUARD -p tcp -j REJECT --reject-with tcp-reset
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:PICKET_INBOUND - [0:0]
+:PICKET_IN_REDIRECT - [0:0]
+:PICKET_OUTPUT - [0:0]
+:PICKET_REDIRECT - [0:0]
+-A PREROUTING -p tcp -j PICKET_INBOUND
+-A OUTPUT -p tcp -j PICKET_OUTPUT
+-A PICKET_INBOUND -p tcp -m tcp --dport 15000 -j RETURN
+-A PICKET_INBOUND -p tcp -m tcp --dport 15021 -j RETURN
+-A PICKET_INBOUND -p tcp -j PICKET_IN_REDIRECT
+-A PICKET_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006
+-A PICKET_OUTPUT -s 127.0.0.7/32 -o lo -j RETURN
+-A PICKET_OUTPUT ! -d 127.0.0.1/32 -o lo -p tcp -m owner --uid-owner 1337 -j PICKET_IN_REDIRECT
+-A PICKET_OUTPUT -o lo -m owner ! --uid-owner 1337 -j RETURN
+-A PICKET_OUTPUT -m owner --uid-owner 1337 -j RETURN
+-A PICKET_OUTPUT ! -d 127.0.0.1/32 -o lo -p tcp -m owner --gid-owner 1337 -j PICKET_IN_REDIRECT
+-A PICKET_OUTPUT -o lo -m owner ! --gid-owner 1337 -j RETURN
+-A PICKET_OUTPUT -m owner --gid-owner 1337 -j RETURN
+-A PICKET_OUTPUT -d 127.0.0.1/32 -j RETURN
+-A PICKET_OUTPUT -p tcp -j PICKET_REDIRECT
+-A PICKET_REDIRECT -p tcp -j REDIRECT --to-ports 15001
+COMMIT
+)";
+constexpr char kVerdictSaved[] = R"(*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:PICKET_DGRAM_IN - [0:0]
+:PICKET_DGRAM_OUT - [0:0]
+:PICKET_TCP_IN - [0:0]
+:PICKET_TCP_JUDGE - [0:0]
+:PICKET_TCP_OUT - [0:0]
+-A PREROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
+-A PREROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
+-A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN
+-A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT
+-A POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
+-A POSTROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
+-A PICKET_DGRAM_IN -i lo -j RETURN
+-A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000
+-A PICKET_DGRAM_OUT -m owner --uid-owner 1337 -j RETURN
+-A PICKET_DGRAM_OUT -m owner --gid-owner 1337 -j RETURN
+-A PICKET_DGRAM_OUT -o lo -j RETURN
+-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 15000
+-A PICKET_TCP_IN -i lo -j RETURN
+-A PICKET_TCP_IN -p tcp -m tcp --dport 15000 -j RETURN
+-A PICKET_TCP_IN -p tcp -m tcp --dport 15021 -j RETURN
+-A PICKET_TCP_IN -j PICKET_TCP_JUDGE
+-A PICKET_TCP_JUDGE -j MARK --set-xmark 0x10000/0x30000
+-A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 15000 --queue-bypass
+-A PICKET_TCP_OUT -m owner --uid-owner 1337 -j RETURN
+-A PICKET_TCP_OUT -m owner --gid-owner 1337 -j RETURN
+-A PICKET_TCP_OUT -o lo -j RETURN
+-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:PICKET_LISTEN_GUARD - [0:0]
+:PICKET_TCP_REJECT - [0:0]
+-A INPUT -p tcp -j PICKET_TCP_REJECT
+-A OUTPUT -p tcp -j PICKET_TCP_REJECT
+-A OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK SYN,ACK -j PICKET_LISTEN_GUARD
+-A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN
+-A PICKET_LISTEN_GUARD -p tcp -j REJECT --reject-with tcp-reset
+-A PICKET_TCP_REJECT -p tcp -m mark --mark 0x10000/0x30000 -j REJECT --reject-with tcp-reset
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:PICKET_INBOUND - [0:0]
+:PICKET_IN_REDIRECT - [0:0]
+:PICKET_OUTPUT - [0:0]
+:PICKET_REDIRECT - [0:0]
+-A OUTPUT -p tcp -j PICKET_OUTPUT
+-A PICKET_OUTPUT -m mark --mark 0x20000/0x30000 -j PICKET_REDIRECT
+-A PICKET_REDIRECT -p tcp -j REDIRECT --to-ports 15001
+COMMIT
+)";
+
+bool Has(const std::string& text, const std::string& line) {
+  return text.find(line + "\n") != std::string::npos;
+}
+
+// One `# <title>...` section of --dry-run's text (up to the next `# ` line).
+std::string Section(const std::string& text, const std::string& title) {
+  size_t start = text.find("# " + title);
+  if (start == std::string::npos) return "";
+  start = text.find('\n', start) + 1;
+  size_t end = text.find("\n# ", start);
+  return text.substr(start, end == std::string::npos ? std::string::npos : end + 1 - start);
+}
+
+TEST(InitArgs, CaptureMode) {
+  auto relay = ParseInitArgs({});
+  ASSERT_TRUE(relay.has_value());
+  EXPECT_EQ(relay->config.capture, config::CaptureMode::kRelay);
+  auto verdict = ParseInitArgs({"--capture=verdict"});
+  ASSERT_TRUE(verdict.has_value()) << verdict.error().ToString();
+  EXPECT_EQ(verdict->config.capture, config::CaptureMode::kVerdict);
+  EXPECT_EQ(ParseInitArgs({"--capture=verdict", "--capture=relay"})->config.capture,
+            config::CaptureMode::kRelay);
+  for (const char* bad : {"--capture=Verdict", "--capture=", "--capture=tproxy"}) {
+    auto r = ParseInitArgs({bad});
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().field, "--capture") << bad;
+    EXPECT_NE(r.error().ToString().find("supported values: relay, verdict"), std::string::npos)
+        << r.error().ToString();
+  }
+  EXPECT_NE(InitUsage().find("--capture=relay"), std::string::npos);
+}
+
+TEST(VerdictMode, TheMarksAreTheSidecarsContract) {
+  EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkReject), "0x10000/0x30000");
+  EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkRelay), "0x20000/0x30000");
+}
+
+// Both families: the first packet of each new TCP flow is marked "reject" and queued with
+// --queue-bypass, the filter table resets what is still so marked, and nat redirects only what
+// the sidecar marked for the relay.
+TEST(VerdictMode, DryRunPerFamily) {
+  auto cmd = ParseInitArgs({"--capture=verdict", "--dry-run", "--nfqueue=77"});
+  ASSERT_TRUE(cmd.has_value());
+  auto text = DryRunText(*cmd);
+  ASSERT_TRUE(text.has_value()) << text.error().ToString();
+  for (const char* family : {"IPv4", "IPv6"}) {
+    SCOPED_TRACE(family);
+    const std::string v6 = std::string(family) == "IPv6" ? "6" : "";
+    const std::string tables = Section(*text, std::string(family) + ": ip" + v6 + "tables-restore");
+    ASSERT_FALSE(tables.empty()) << *text;
+    // nat: no inbound redirect at all; outbound only the relay mark.
+    EXPECT_TRUE(Has(tables,
+                    ":PICKET_INBOUND - [0:0]\n:PICKET_REDIRECT - [0:0]\n"
+                    ":PICKET_IN_REDIRECT - [0:0]\n:PICKET_OUTPUT - [0:0]"))
+        << tables;
+    EXPECT_TRUE(Has(tables, "-A PICKET_REDIRECT -p tcp -j REDIRECT --to-ports 15001"));
+    EXPECT_TRUE(Has(tables,
+                    "-A PICKET_OUTPUT -m mark --mark 0x20000/0x30000 -j PICKET_REDIRECT\n"
+                    "-A OUTPUT -p tcp -j PICKET_OUTPUT\nCOMMIT\n*mangle"))
+        << tables;
+    EXPECT_EQ(tables.find("PREROUTING -p tcp -j"), std::string::npos) << tables;
+    EXPECT_EQ(tables.find("--to-ports 15006"), std::string::npos) << tables;
+    EXPECT_EQ(tables.find("-A PICKET_INBOUND"), std::string::npos) << tables;
+    // mangle: one transaction with the UDP/SCTP chains and the TCP ones.
+    EXPECT_TRUE(Has(tables,
+                    "*mangle\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n"
+                    ":PICKET_TCP_IN - [0:0]\n:PICKET_TCP_OUT - [0:0]\n"
+                    ":PICKET_TCP_JUDGE - [0:0]"))
+        << tables;
+    EXPECT_TRUE(Has(tables, "-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 77"));
+    EXPECT_TRUE(Has(tables,
+                    "-A PICKET_TCP_JUDGE -j MARK --set-xmark 0x10000/0x30000\n"
+                    "-A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 77 --queue-bypass"))
+        << tables;
+    EXPECT_TRUE(Has(tables,
+                    "-A PICKET_TCP_IN -i lo -j RETURN\n"
+                    "-A PICKET_TCP_IN -p tcp --dport 15000 -j RETURN\n"
+                    "-A PICKET_TCP_IN -p tcp --dport 15021 -j RETURN\n"
+                    "-A PICKET_TCP_IN -j PICKET_TCP_JUDGE"))
+        << tables;
+    EXPECT_TRUE(Has(tables,
+                    "-A PICKET_TCP_OUT -m owner --uid-owner 1337 -j RETURN\n"
+                    "-A PICKET_TCP_OUT -m owner --gid-owner 1337 -j RETURN\n"
+                    "-A PICKET_TCP_OUT -o lo -j RETURN\n"
+                    "-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE"))
+        << tables;
+    EXPECT_TRUE(Has(tables, "-A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
+    EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT"));
+    EXPECT_EQ(tables.find("POSTROUTING -p tcp"), std::string::npos) << tables;
+    // filter: the guard as in relay mode, and the reset of what is still marked "reject".
+    const std::string filter =
+        Section(*text, std::string(family) + " listener guard and TCP verdict reject: ip" + v6 +
+                           "tables-restore --noflush");
+    EXPECT_EQ(filter,
+              "*filter\n"
+              ":PICKET_LISTEN_GUARD - [0:0]\n"
+              ":PICKET_TCP_REJECT - [0:0]\n"
+              "-A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN\n"
+              "-A PICKET_LISTEN_GUARD -p tcp -j REJECT --reject-with tcp-reset\n"
+              "-I OUTPUT 1 -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
+              "SYN,ACK -j PICKET_LISTEN_GUARD\n"
+              "-A PICKET_TCP_REJECT -p tcp -m mark --mark 0x10000/0x30000 -j REJECT "
+              "--reject-with tcp-reset\n"
+              "-I INPUT 1 -p tcp -j PICKET_TCP_REJECT\n"
+              "-I OUTPUT 1 -p tcp -j PICKET_TCP_REJECT\n"
+              "COMMIT\n");
+  }
+  // The IPv6 passthrough address stays as in relay mode.
+  EXPECT_NE(text->find("ip -6 addr replace ::7/128 dev lo"), std::string::npos);
+}
+
+TEST(VerdictMode, ExclusionsAndIncludeLists) {
+  auto cmd = ParseInitArgs({"--capture=verdict", "--proxy-uid=1500", "--proxy-gid=1600",
+                            "--exclude-outbound-cidrs=10.9.0.0/16,fd00:9::/64",
+                            "--exclude-outbound-ports=25", "--include-outbound-ports=5432",
+                            "--exclude-interfaces=eth9", "--exclude-inbound-ports=9100,15021",
+                            "--metrics-port=15090"});
+  ASSERT_TRUE(cmd.has_value()) << cmd.error().ToString();
+  auto v4 = TcpVerdictMangleLines(cmd->config, Family::kIPv4);
+  auto v6 = TcpVerdictMangleLines(cmd->config, Family::kIPv6);
+  ASSERT_TRUE(v4.has_value() && v6.has_value());
+  EXPECT_TRUE(Has(*v4,
+                  "-A PICKET_TCP_IN -i lo -j RETURN\n"
+                  "-A PICKET_TCP_IN -i eth9 -j RETURN\n"
+                  "-A PICKET_TCP_IN -p tcp --dport 15000 -j RETURN\n"
+                  "-A PICKET_TCP_IN -p tcp --dport 15021 -j RETURN\n"
+                  "-A PICKET_TCP_IN -p tcp --dport 15090 -j RETURN\n"
+                  "-A PICKET_TCP_IN -p tcp --dport 9100 -j RETURN\n"
+                  "-A PICKET_TCP_IN -j PICKET_TCP_JUDGE"))
+      << *v4;
+  EXPECT_TRUE(Has(*v4,
+                  "-A PICKET_TCP_OUT -m owner --uid-owner 1500 -j RETURN\n"
+                  "-A PICKET_TCP_OUT -m owner --gid-owner 1600 -j RETURN\n"
+                  "-A PICKET_TCP_OUT -o lo -j RETURN\n"
+                  "-A PICKET_TCP_OUT -o eth9 -j RETURN\n"
+                  "-A PICKET_TCP_OUT -p tcp --dport 25 -j RETURN\n"
+                  "-A PICKET_TCP_OUT -d 10.9.0.0/16 -j RETURN\n"
+                  "-A PICKET_TCP_OUT -p tcp --dport 5432 -j PICKET_TCP_JUDGE\n"
+                  "-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE"))
+      << *v4;
+  EXPECT_EQ(v4->find("fd00:9::"), std::string::npos);
+  EXPECT_TRUE(Has(*v6, "-A PICKET_TCP_OUT -d fd00:9::/64 -j RETURN")) << *v6;
+  EXPECT_EQ(v6->find("10.9.0.0"), std::string::npos);
+
+  // Include lists: only those inbound ports (never the sidecar's own) and outbound CIDRs.
+  auto listed = ParseInitArgs({"--capture=verdict", "--include-inbound-ports=8080,15000,15090",
+                               "--metrics-port=15090", "--include-outbound-cidrs=10.0.0.0/8"});
+  ASSERT_TRUE(listed.has_value());
+  auto l4 = TcpVerdictMangleLines(listed->config, Family::kIPv4);
+  auto l6 = TcpVerdictMangleLines(listed->config, Family::kIPv6);
+  ASSERT_TRUE(l4.has_value() && l6.has_value());
+  EXPECT_TRUE(Has(*l4,
+                  "-A PICKET_TCP_IN -i lo -j RETURN\n"
+                  "-A PICKET_TCP_IN -p tcp --dport 8080 -j PICKET_TCP_JUDGE\n"
+                  "-A PICKET_TCP_OUT -m owner --uid-owner 1337 -j RETURN"))
+      << *l4;
+  EXPECT_TRUE(Has(*l4, "-A PICKET_TCP_OUT -d 10.0.0.0/8 -j PICKET_TCP_JUDGE")) << *l4;
+  EXPECT_FALSE(Has(*l4, "-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE")) << *l4;
+  EXPECT_EQ(l6->find("-A PICKET_TCP_OUT -d"), std::string::npos) << *l6;  // no IPv6 CIDR listed
+  RedirectConfig bad = listed->config;
+  bad.exclude_outbound_cidrs = {"10.0.0.0/99"};
+  EXPECT_FALSE(TcpVerdictMangleLines(bad, Family::kIPv4).has_value());
+  EXPECT_FALSE(BuildMangleTransaction(bad, Family::kIPv4).has_value());
+
+  // Without UDP/SCTP the mangle transaction holds the TCP chains alone.
+  auto no_dgram = ParseInitArgs({"--capture=verdict", "--udp-sctp=false"});
+  auto mangle = BuildMangleTransaction(no_dgram->config, Family::kIPv4);
+  ASSERT_TRUE(mangle.has_value());
+  EXPECT_EQ(mangle->rfind("*mangle\n:PICKET_TCP_IN - [0:0]\n:PICKET_TCP_OUT - [0:0]\n"
+                          ":PICKET_TCP_JUDGE - [0:0]\n-A PICKET_TCP_JUDGE",
+                          0),
+            0u)
+      << *mangle;
+  EXPECT_EQ(mangle->find("DGRAM"), std::string::npos) << *mangle;
+}
+
+TEST(VerdictMode, StateParsersSeeOurTcpChains) {
+  NatState mangle = ParseMangleState(kVerdictSaved);
+  EXPECT_EQ(mangle.picket_chains,
+            (std::vector<std::string>{"PICKET_DGRAM_IN", "PICKET_DGRAM_OUT", "PICKET_TCP_IN",
+                                      "PICKET_TCP_JUDGE", "PICKET_TCP_OUT"}));
+  EXPECT_EQ(mangle.jump_rules.size(), 6u);  // udp, sctp twice; tcp in PREROUTING and OUTPUT
+  RejectState reject = ParseRejectState(kVerdictSaved);
+  EXPECT_TRUE(reject.chain);
+  EXPECT_EQ(reject.jump_rules, (std::vector<std::string>{"-A INPUT -p tcp -j PICKET_TCP_REJECT",
+                                                         "-A OUTPUT -p tcp -j PICKET_TCP_REJECT"}));
+  EXPECT_FALSE(ParseRejectState(kRelaySaved).chain);
+  EXPECT_TRUE(ParseRejectState(kRelaySaved).jump_rules.empty());
+  // The guard's parser does not take the reject chain's jumps for its own, nor the reverse.
+  EXPECT_EQ(ParseGuardState(kVerdictSaved).jump_rules.size(), 1u);
+}
+
+// Records calls; every save answers `saved` (each parser reads its own table from it).
+class SavedRunner : public CommandRunner {
+ public:
+  explicit SavedRunner(std::string saved) : saved_(std::move(saved)) {}
+  std::vector<std::pair<std::vector<std::string>, std::string>> calls;
+  int fail_restore = 0;  // the n-th `--noflush` restore fails (0: none)
+
+  base::Result<CommandResult> Run(const std::vector<std::string>& argv,
+                                  const std::string& input) override {
+    calls.push_back({argv, input});
+    if (argv.size() > 1 && argv[1] == "-t") return CommandResult{0, saved_, ""};
+    if (argv.size() > 1 && argv[1] == "--noflush" && ++restores_ == fail_restore) {
+      return CommandResult{1, "", "simulated failure"};
+    }
+    return CommandResult{0, "", ""};
+  }
+
+  // The inputs of the `--noflush` restores, in order.
+  std::vector<std::string> Applied() const {
+    std::vector<std::string> out;
+    for (const auto& [argv, input] : calls) {
+      if (argv.size() > 1 && argv[1] == "--noflush") out.push_back(input);
+    }
+    return out;
+  }
+
+ private:
+  std::string saved_;
+  int restores_ = 0;
+};
+
+// relay → verdict → relay (and verdict again over verdict): each run removes the other mode's
+// chains and jumps and replaces its own, in the nat, mangle and filter tables.
+TEST(VerdictMode, SwitchingModesConvergesBothWays) {
+  SavedRunner to_verdict(kRelaySaved);
+  ASSERT_TRUE(InstallRules(*ParseInitArgs({"--capture=verdict"}), to_verdict).has_value());
+  std::vector<std::string> applied = to_verdict.Applied();
+  ASSERT_EQ(applied.size(), 4u);  // nat+mangle v4, v6; filter v4, v6
+  const std::string& tables = applied[0];
+  EXPECT_TRUE(Has(tables, "-D PREROUTING -p tcp -j PICKET_INBOUND")) << tables;
+  EXPECT_TRUE(Has(tables, "-D OUTPUT -p tcp -j PICKET_OUTPUT")) << tables;
+  EXPECT_FALSE(Has(tables, "-A PREROUTING -p tcp -j PICKET_INBOUND")) << tables;
+  EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp -j PICKET_OUTPUT")) << tables;
+  EXPECT_TRUE(Has(tables, ":PICKET_TCP_JUDGE - [0:0]")) << tables;
+  EXPECT_TRUE(Has(tables,
+                  "-D PREROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus "
+                  "CONFIRMED -j PICKET_DGRAM_IN"))
+      << tables;
+  EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT"));
+  EXPECT_EQ(tables.find("-X "), std::string::npos) << tables;  // no chain of ours is stale
+  const std::string& filter = applied[2];
+  EXPECT_TRUE(Has(filter, ":PICKET_TCP_REJECT - [0:0]")) << filter;
+  EXPECT_TRUE(Has(filter, "-I INPUT 1 -p tcp -j PICKET_TCP_REJECT")) << filter;
+  EXPECT_TRUE(Has(filter,
+                  "-D OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp "
+                  "--tcp-flags SYN,ACK SYN,ACK -j PICKET_LISTEN_GUARD"))
+      << filter;
+
+  SavedRunner again(kVerdictSaved);
+  ASSERT_TRUE(InstallRules(*ParseInitArgs({"--capture=verdict"}), again).has_value());
+  applied = again.Applied();
+  ASSERT_EQ(applied.size(), 4u);
+  EXPECT_TRUE(Has(applied[0], "-D PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
+  EXPECT_TRUE(Has(applied[0], "-A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
+  EXPECT_EQ(applied[0].find("-X "), std::string::npos) << applied[0];
+  EXPECT_TRUE(Has(applied[2],
+                  "-D INPUT -p tcp -j PICKET_TCP_REJECT\n"
+                  "-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
+                  "-A PICKET_TCP_REJECT -p tcp -m mark --mark 0x10000/0x30000 -j REJECT "
+                  "--reject-with tcp-reset"))
+      << applied[2];
+  EXPECT_EQ(applied[2].find("-X "), std::string::npos) << applied[2];
+
+  SavedRunner to_relay(kVerdictSaved);
+  ASSERT_TRUE(InstallRules(*ParseInitArgs({}), to_relay).has_value());
+  applied = to_relay.Applied();
+  ASSERT_EQ(applied.size(), 4u);
+  EXPECT_TRUE(Has(applied[0], "-A PREROUTING -p tcp -j PICKET_INBOUND")) << applied[0];
+  EXPECT_TRUE(Has(applied[0], "-D OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT"));
+  EXPECT_TRUE(Has(applied[0],
+                  "-F PICKET_TCP_IN\n-F PICKET_TCP_JUDGE\n-F PICKET_TCP_OUT\n"
+                  "-X PICKET_TCP_IN\n-X PICKET_TCP_JUDGE\n-X PICKET_TCP_OUT"))
+      << applied[0];
+  EXPECT_EQ(applied[0].find(":PICKET_TCP_"), std::string::npos) << applied[0];
+  EXPECT_EQ(applied[0].find("-A PICKET_TCP_"), std::string::npos) << applied[0];
+  EXPECT_EQ(applied[2],
+            "*filter\n:PICKET_LISTEN_GUARD - [0:0]\n"
+            "-D OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
+            "SYN,ACK -j PICKET_LISTEN_GUARD\n"
+            "-A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN\n"
+            "-A PICKET_LISTEN_GUARD -p tcp -j REJECT --reject-with tcp-reset\n"
+            "-I OUTPUT 1 -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
+            "SYN,ACK -j PICKET_LISTEN_GUARD\n"
+            "-D INPUT -p tcp -j PICKET_TCP_REJECT\n-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
+            "-F PICKET_TCP_REJECT\n-X PICKET_TCP_REJECT\n"
+            "COMMIT\n");
+  // Relay over relay: exactly today's transactions, nothing of verdict mode.
+  SavedRunner relay(kRelaySaved);
+  ASSERT_TRUE(InstallRules(*ParseInitArgs({}), relay).has_value());
+  for (const std::string& input : relay.Applied()) {
+    EXPECT_EQ(input.find("PICKET_TCP_"), std::string::npos) << input;
+  }
+}
+
+TEST(VerdictMode, CleanupRemovesTheTcpChainsOfMangleAndFilter) {
+  SavedRunner r(kVerdictSaved);
+  ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r).has_value());
+  std::vector<std::string> applied = r.Applied();
+  ASSERT_EQ(applied.size(), 4u);
+  for (const char* chain : {"PICKET_TCP_IN", "PICKET_TCP_OUT", "PICKET_TCP_JUDGE",
+                            "PICKET_DGRAM_IN", "PICKET_OUTPUT", "PICKET_INBOUND"}) {
+    EXPECT_TRUE(Has(applied[0], std::string("-X ") + chain)) << chain << "\n" << applied[0];
+  }
+  EXPECT_TRUE(Has(applied[0], "-D PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
+  EXPECT_EQ(applied[2],
+            "*filter\n"
+            "-D OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
+            "SYN,ACK -j PICKET_LISTEN_GUARD\n"
+            "-F PICKET_LISTEN_GUARD\n-X PICKET_LISTEN_GUARD\n"
+            "-D INPUT -p tcp -j PICKET_TCP_REJECT\n-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
+            "-F PICKET_TCP_REJECT\n-X PICKET_TCP_REJECT\n"
+            "COMMIT\n");
+  // The cleanup transactions alone: ours and nothing else.
+  EXPECT_EQ(BuildFilterCleanupTransaction(GuardState{}, ParseRejectState(kVerdictSaved)),
+            "*filter\n-D INPUT -p tcp -j PICKET_TCP_REJECT\n-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
+            "-F PICKET_TCP_REJECT\n-X PICKET_TCP_REJECT\nCOMMIT\n");
+  EXPECT_EQ(BuildFilterCleanupTransaction(GuardState{}, RejectState{}), "");
+}
+
+// A failed IPv6 filter restore in verdict mode: every table touched is restored from its
+// snapshot, most recent first (filter v6, filter v4, then mangle and nat of v6 and of v4).
+TEST(VerdictMode, RollbackCoversEveryTable) {
+  SavedRunner r(kRelaySaved);
+  r.fail_restore = 4;
+  auto result = InstallRules(*ParseInitArgs({"--capture=verdict"}), r);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().ToString().find("simulated failure"), std::string::npos);
+  std::vector<std::string> rolled_back;
+  for (const auto& [argv, input] : r.calls) {
+    if (argv.size() > 2 && argv[1] == "-T") {
+      rolled_back.push_back(argv[0] + " " + argv[2]);
+      EXPECT_EQ(input, kRelaySaved);
+    }
+  }
+  EXPECT_EQ(rolled_back,
+            (std::vector<std::string>{"ip6tables-restore filter", "iptables-restore filter",
+                                      "ip6tables-restore mangle", "ip6tables-restore nat",
+                                      "iptables-restore mangle", "iptables-restore nat"}));
 }
 
 TEST(Installer, MissingBinaryIsReported) {
