@@ -253,7 +253,7 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   if (!r.CheckMap(root, "",
                   {"node", "listeners", "admin", "flow_log", "limits", "timeouts",
                    "recheck_on_policy_change", "policy_file", "workers", "xds", "udp_sctp",
-                   "process_log"})) {
+                   "capture", "process_log"})) {
     return b;
   }
   if (root["node"].IsDefined()) {
@@ -355,6 +355,16 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
     }
   }
 
+  if (std::string capture; r.String(root, "", "capture", &capture)) {
+    if (capture == "relay") {
+      b.capture = CaptureMode::kRelay;
+    } else if (capture == "verdict") {
+      b.capture = CaptureMode::kVerdict;
+    } else {
+      r.Fail(root["capture"], "capture",
+             "Unsupported value: \"" + capture + "\": supported values: \"relay\", \"verdict\"");
+    }
+  }
   r.Bool(root, "", "recheck_on_policy_change", &b.recheck_on_policy_change);
   if (r.String(root, "", "process_log", &b.process_log) && b.process_log != "stderr" &&
       b.process_log != "stdout") {

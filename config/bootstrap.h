@@ -20,6 +20,27 @@
 
 namespace picket::config {
 
+// How the pod's TCP reaches the policy (picket-init's --capture, the bootstrap's `capture`):
+// kRelay redirects every connection to the sidecar's listeners, which judge and relay it;
+// kVerdict queues each new TCP flow's first packet to the sidecar's verdict queue (the one
+// UDP/SCTP use), which judges it and lets the kernel carry the connection straight to its
+// destination. Service addresses stay on the relay in both (it picks the backend).
+enum class CaptureMode : uint8_t { kRelay, kVerdict };
+inline const char* CaptureModeName(CaptureMode m) {
+  return m == CaptureMode::kRelay ? "relay" : "verdict";
+}
+
+// The packet-mark contract of verdict mode between picket-init's rules and the sidecar (only
+// the bits of kVerdictMarkMask are ours; a mark never leaves the pod's network namespace). The
+// rules mark each new TCP flow's packet kVerdictMarkReject before queueing it (with
+// --queue-bypass): the filter table answers a packet still so marked with a TCP reset, so a
+// denied flow, and every flow while no sidecar listens, is refused. The sidecar's verdict clears
+// our bits (allowed: the kernel carries the flow) or sets kVerdictMarkRelay (a Service address:
+// the nat table redirects it to the outbound listener).
+inline constexpr uint32_t kVerdictMarkMask = 0x00030000;
+inline constexpr uint32_t kVerdictMarkReject = 0x00010000;
+inline constexpr uint32_t kVerdictMarkRelay = 0x00020000;
+
 struct Bootstrap {
   struct Node {
     std::string ns;
@@ -113,6 +134,9 @@ struct Bootstrap {
   Limits limits;
   Timeouts timeouts;
   UdpSctp udp_sctp;
+  // kVerdict needs the verdict queue (udp_sctp.queue, CAP_NET_ADMIN) whatever udp_sctp.enforce
+  // says, and picket-init --capture=verdict.
+  CaptureMode capture = CaptureMode::kRelay;
   bool recheck_on_policy_change = true;
   // Where the process log (base/log.h) goes: "stderr" (default) or "stdout", so that it and the
   // flow log (flow_log.path: stdout) share one stream for `kubectl logs` and log shippers.

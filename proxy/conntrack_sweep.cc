@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack_tcp.h>
 #include <netinet/in.h>
 
 #include <cerrno>
@@ -15,6 +16,7 @@ namespace picket::proxy {
 namespace {
 
 struct Context {
+  const SweepScope* scope;
   const std::function<bool(const base::IpAddress&)>* is_pod_address;
   const std::function<bool(filters::Direction, const PacketFlow&)>* allowed;
   SweepResult result;
@@ -31,7 +33,8 @@ base::IpAddress Address(const nf_conntrack* ct, bool v6, nf_conntrack_attr v4_at
 int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
   auto& c = *static_cast<Context*>(data);
   const uint8_t l4 = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
-  if (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP) return NFCT_CB_CONTINUE;
+  const bool tcp = l4 == IPPROTO_TCP;
+  if (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP && !(tcp && c.scope->tcp)) return NFCT_CB_CONTINUE;
   const uint8_t l3 = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
   if (l3 != AF_INET && l3 != AF_INET6) return NFCT_CB_CONTINUE;
   const bool v6 = l3 == AF_INET6;
@@ -40,8 +43,20 @@ int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
   const bool from_pod = (*c.is_pod_address)(orig_src);
   const bool to_pod = (*c.is_pod_address)(orig_dst);
   if (from_pod == to_pod) return NFCT_CB_CONTINUE;  // not ours, or the pod to itself
+  if (tcp) {
+    // Closing entries carry nothing more; a rewritten one (nat: the relay's Service flows) is
+    // the relay's to re-check.
+    const uint8_t state = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
+    if (state == TCP_CONNTRACK_TIME_WAIT || state == TCP_CONNTRACK_CLOSE) return NFCT_CB_CONTINUE;
+    if (Address(ct, v6, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC) != orig_dst ||
+        nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC) != nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST)) {
+      return NFCT_CB_CONTINUE;
+    }
+  }
   PacketFlow flow;
-  flow.protocol = l4 == IPPROTO_UDP ? config::Protocol::kUDP : config::Protocol::kSCTP;
+  flow.protocol = tcp                 ? config::Protocol::kTCP
+                  : l4 == IPPROTO_UDP ? config::Protocol::kUDP
+                                      : config::Protocol::kSCTP;
   flow.source = orig_src;
   flow.source_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
   filters::Direction direction;
@@ -56,20 +71,31 @@ int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
     flow.destination_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
   }
   ++c.result.examined;
-  if (!(*c.allowed)(direction, flow)) c.doomed.push_back(nfct_clone(ct));
+  if ((*c.allowed)(direction, flow)) return NFCT_CB_CONTINUE;
+  if (tcp) {
+    const filters::Endpoint source{orig_src, flow.source_port};
+    const filters::Endpoint destination{orig_dst, flow.destination_port};
+    const TcpTuple socket =
+        from_pod ? TcpTuple{source, destination} : TcpTuple{destination, source};
+    // The sidecar's own connections are not the app's flows (never captured, never judged).
+    auto owner = TcpSocketOwner(socket);
+    if (owner && owner->has_value() && **owner == c.scope->own_uid) return NFCT_CB_CONTINUE;
+    if (owner && owner->has_value()) c.result.tcp_revoked.push_back({direction, flow, socket});
+  }
+  c.doomed.push_back(nfct_clone(ct));
   return NFCT_CB_CONTINUE;
 }
 
 }  // namespace
 
 base::Result<SweepResult> SweepConntrack(
-    const std::function<bool(const base::IpAddress&)>& is_pod_address,
+    const SweepScope& scope, const std::function<bool(const base::IpAddress&)>& is_pod_address,
     const std::function<bool(filters::Direction, const PacketFlow&)>& allowed) {
   nfct_handle* h = nfct_open(CONNTRACK, 0);
   if (h == nullptr) {
     return std::unexpected(base::Error::Of(std::string("ctnetlink: ") + std::strerror(errno)));
   }
-  Context c{&is_pod_address, &allowed, {}, {}};
+  Context c{&scope, &is_pod_address, &allowed, {}, {}};
   nfct_callback_register(h, NFCT_T_ALL, &OnEntry, &c);
   uint32_t family = AF_UNSPEC;
   const int dumped = nfct_query(h, NFCT_Q_DUMP, &family);
@@ -91,9 +117,10 @@ base::Result<SweepResult> SweepConntrack(
   return c.result;
 }
 
-ConntrackSweeper::ConntrackSweeper(std::function<bool(const base::IpAddress&)> is_pod_address,
+ConntrackSweeper::ConntrackSweeper(SweepScope scope,
+                                   std::function<bool(const base::IpAddress&)> is_pod_address,
                                    std::function<void(base::Result<SweepResult>)> done)
-    : is_pod_address_(std::move(is_pod_address)), done_(std::move(done)) {
+    : scope_(scope), is_pod_address_(std::move(is_pod_address)), done_(std::move(done)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -124,7 +151,7 @@ void ConntrackSweeper::Run() {
       allowed = std::move(*pending_);
       pending_.reset();
     }
-    done_(SweepConntrack(is_pod_address_, allowed));
+    done_(SweepConntrack(scope_, is_pod_address_, allowed));
   }
 }
 

@@ -10,6 +10,14 @@
 // Service DNAT), inbound ones against the original source and destination port. Entries of the
 // pod talking to itself are left alone (loopback is never captured).
 //
+// Verdict mode (`tcp`): TCP entries too. An accepted TCP flow is a socket of the app's; deleting
+// its entry alone would cut it only at its next packet (judged again and reset). So a denied
+// entry is returned (`tcp_revoked`, with the app socket's tuple) for the worker to abort the
+// socket at once (proxy/socket_diag.h: the kernel resets the peer) and log it; its entry is
+// deleted too. Left alone: entries the nat table rewrote (Service flows on the relay, which
+// re-checks its own connections), closing ones (TIME_WAIT, CLOSE), and the sidecar's own
+// connections (the socket's owner is `own_uid`: the xDS stream, relayed upstreams).
+//
 // SweepConntrack blocks (a dump, plus one netlink round trip per deleted entry), so the worker
 // that owns the verdict queue runs it on a ConntrackSweeper's thread, never on its loop: it asks
 // for a sweep right after it swapped the policy, so no packet can be judged by the old policy
@@ -22,23 +30,37 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "base/error.h"
 #include "base/ip.h"
 #include "filters/filter.h"
 #include "proxy/packet_headers.h"
+#include "proxy/socket_diag.h"
 
 namespace picket::proxy {
 
+struct TcpRevocation {
+  filters::Direction direction;
+  PacketFlow flow;  // as its first packet was judged
+  TcpTuple socket;  // the app's socket
+};
+
 struct SweepResult {
-  uint64_t examined = 0;  // UDP and SCTP entries to or from this pod
+  uint64_t examined = 0;  // entries to or from this pod
   uint64_t deleted = 0;
+  std::vector<TcpRevocation> tcp_revoked;
+};
+
+struct SweepScope {
+  bool tcp = false;  // verdict mode
+  uint32_t own_uid = 0;
 };
 
 // `is_pod_address`: whether an address is this pod's. `allowed`: the verdict for a flow (the
 // same as the verdict queue's for its first packet).
 [[nodiscard]] base::Result<SweepResult> SweepConntrack(
-    const std::function<bool(const base::IpAddress&)>& is_pod_address,
+    const SweepScope& scope, const std::function<bool(const base::IpAddress&)>& is_pod_address,
     const std::function<bool(filters::Direction, const PacketFlow&)>& allowed);
 
 // One thread that runs SweepConntrack for the latest request: requests made while a sweep runs
@@ -47,7 +69,7 @@ struct SweepResult {
 class ConntrackSweeper {
  public:
   using Allowed = std::function<bool(filters::Direction, const PacketFlow&)>;
-  ConntrackSweeper(std::function<bool(const base::IpAddress&)> is_pod_address,
+  ConntrackSweeper(SweepScope scope, std::function<bool(const base::IpAddress&)> is_pod_address,
                    std::function<void(base::Result<SweepResult>)> done);
   ~ConntrackSweeper();
   ConntrackSweeper(const ConntrackSweeper&) = delete;
@@ -58,6 +80,7 @@ class ConntrackSweeper {
  private:
   void Run();
 
+  const SweepScope scope_;
   const std::function<bool(const base::IpAddress&)> is_pod_address_;
   const std::function<void(base::Result<SweepResult>)> done_;
   std::mutex mu_;

@@ -33,6 +33,14 @@ namespace picket::proxy {
 
 class Listener;
 
+// What becomes of a queued packet (kPacketVerdict).
+enum class PacketVerdict : uint8_t {
+  kDrop,    // dropped (UDP/SCTP denied; anything that cannot be judged)
+  kAccept,  // the kernel carries the flow
+  kReject,  // TCP denied: answered with a reset (the filter table's REJECT, by its mark)
+  kRelay,   // TCP to a Service address: redirected to the outbound listener (by its mark)
+};
+
 // The owner of listeners (the worker). Called on the loop's thread.
 class ListenerHandler {
  public:
@@ -44,11 +52,11 @@ class ListenerHandler {
   virtual void OnAcceptExhausted(Listener& listener, int error) = 0;
   // Any other accept() error (the next readable event retries).
   virtual void OnAcceptError(Listener& listener, int error) = 0;
-  // The first packet of a new UDP or SCTP flow (kPacketVerdict): true accepts it, false drops
-  // it. Must not block. The default drops (fail closed).
-  virtual bool OnPacketFlow(Listener& /*listener*/, filters::Direction /*direction*/,
-                            const PacketFlow& /*flow*/) {
-    return false;
+  // The first packet of a new UDP, SCTP or (verdict mode) TCP flow (kPacketVerdict). Must not
+  // block. The default drops (fail closed).
+  virtual PacketVerdict OnPacketFlow(Listener& /*listener*/, filters::Direction /*direction*/,
+                                     const PacketFlow& /*flow*/) {
+    return PacketVerdict::kDrop;
   }
   // A queued packet whose headers did not parse; it is dropped.
   virtual void OnPacketUnparsed(Listener& /*listener*/, const base::Error& /*error*/) {}
@@ -61,7 +69,7 @@ class Listener {
  public:
   enum class Kind {
     kTcpAccept,      // a listening TCP socket: accept4() per connection
-    kPacketVerdict,  // an NFQUEUE queue: a verdict per new UDP/SCTP flow (nfqueue_listener.h)
+    kPacketVerdict,  // an NFQUEUE queue: a verdict per new flow (nfqueue_listener.h)
   };
 
   virtual ~Listener() = default;

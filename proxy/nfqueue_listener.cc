@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "config/bootstrap.h"
 #include "proxy/packet_headers.h"
 
 namespace picket::proxy {
@@ -54,10 +55,23 @@ struct Round {
   int packets = 0;
 };
 
-void PutVerdict(Round& round, uint32_t id, bool accept) {
+// UDP/SCTP: accept or drop. TCP (verdict mode, config/bootstrap.h's mark contract): always
+// accepted into the next hooks, with our mark bits saying what they do with it — none (the
+// kernel carries the flow), reject (the filter table resets it) or relay (the nat table
+// redirects it). Bits outside kVerdictMarkMask are the packet's own and kept.
+void PutVerdict(Round& round, uint32_t id, PacketVerdict verdict, uint32_t mark = 0) {
   nlmsghdr* nlh = nfq_nlmsg_put(static_cast<char*>(mnl_nlmsg_batch_current(round.batch)),
                                 NFQNL_MSG_VERDICT, round.queue);
-  nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), accept ? NF_ACCEPT : NF_DROP);
+  const bool tcp_mark = verdict == PacketVerdict::kReject || verdict == PacketVerdict::kRelay ||
+                        (verdict == PacketVerdict::kAccept && (mark & config::kVerdictMarkMask));
+  nfq_nlmsg_verdict_put(nlh, static_cast<int>(id),
+                        verdict == PacketVerdict::kDrop ? NF_DROP : NF_ACCEPT);
+  if (tcp_mark) {
+    uint32_t ours = 0;
+    if (verdict == PacketVerdict::kReject) ours = config::kVerdictMarkReject;
+    if (verdict == PacketVerdict::kRelay) ours = config::kVerdictMarkRelay;
+    nfq_nlmsg_verdict_put_mark(nlh, (mark & ~config::kVerdictMarkMask) | ours);
+  }
   mnl_nlmsg_batch_next(round.batch);
 }
 
@@ -71,7 +85,7 @@ int OnPacket(const nlmsghdr* nlh, void* data) {
   ++round.packets;
   if (attr[NFQA_PAYLOAD] == nullptr) {
     round.handler->OnPacketUnparsed(*round.listener, base::Error::At("packet", "no payload"));
-    PutVerdict(round, id, false);
+    PutVerdict(round, id, PacketVerdict::kDrop);
     return MNL_CB_OK;
   }
   std::span<const uint8_t> payload(
@@ -80,13 +94,19 @@ int OnPacket(const nlmsghdr* nlh, void* data) {
   base::Result<PacketFlow> flow = ParsePacketFlow(payload);
   if (!flow) {
     round.handler->OnPacketUnparsed(*round.listener, flow.error());
-    PutVerdict(round, id, false);
+    PutVerdict(round, id, PacketVerdict::kDrop);
     return MNL_CB_OK;
   }
+  const uint32_t mark = attr[NFQA_MARK] != nullptr ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
   const filters::Direction direction = header->hook == NF_INET_PRE_ROUTING
                                            ? filters::Direction::kInbound
                                            : filters::Direction::kOutbound;
-  PutVerdict(round, id, round.handler->OnPacketFlow(*round.listener, direction, *flow));
+  PacketVerdict verdict = round.handler->OnPacketFlow(*round.listener, direction, *flow);
+  // Marks are TCP's only: a UDP/SCTP flow is accepted or dropped here.
+  if (flow->protocol != config::Protocol::kTCP && verdict != PacketVerdict::kAccept) {
+    verdict = PacketVerdict::kDrop;
+  }
+  PutVerdict(round, id, verdict, mark);
   return MNL_CB_OK;
 }
 

@@ -8,6 +8,7 @@ namespace {
 
 using base::Error;
 
+constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoSctp = 132;
 constexpr uint8_t kHopByHop = 0;
@@ -25,9 +26,13 @@ base::Result<PacketFlow> Transport(uint8_t protocol, std::span<const uint8_t> l4
     if (l4.size() < 12) return std::unexpected(Error::At("sctp", "common header truncated"));
     flow.protocol = config::Protocol::kSCTP;
     if (l4.size() >= 13) flow.sctp_first_chunk = l4[12];
+  } else if (protocol == kProtoTcp) {
+    if (l4.size() < 20) return std::unexpected(Error::At("tcp", "header truncated"));
+    flow.protocol = config::Protocol::kTCP;
+    flow.tcp_flags = l4[13];
   } else {
-    return std::unexpected(
-        Error::At("protocol", "transport " + std::to_string(protocol) + " is not UDP or SCTP"));
+    return std::unexpected(Error::At(
+        "protocol", "transport " + std::to_string(protocol) + " is not UDP, SCTP or TCP"));
   }
   flow.source_port = Be16(l4.data());
   flow.destination_port = Be16(l4.data() + 2);

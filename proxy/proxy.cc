@@ -66,6 +66,23 @@ std::string UdpSctpSection(const config::Bootstrap::UdpSctp& c, const Stats& sta
   return out + "}";
 }
 
+// The "capture" part of /config_dump: how the pod's TCP reaches the policy (config/bootstrap.h
+// CaptureMode) and, in verdict mode, whether the queue is bound.
+std::string CaptureSection(const config::Bootstrap& b, const Stats& stats,
+                           const std::string& error) {
+  std::string out = std::string("{\"mode\":\"") + config::CaptureModeName(b.capture) + "\"";
+  if (b.capture == config::CaptureMode::kVerdict) {
+    const bool bound = stats.verdict_bound.load(std::memory_order_relaxed);
+    out += ",\"queue\":" + std::to_string(b.udp_sctp.queue) +
+           ",\"queue_bound\":" + (bound ? "true" : "false");
+    if (!bound && !error.empty()) {
+      out += ",\"reason\":" +
+             JsonString("the queue could not be bound (new TCP flows are reset): " + error);
+    }
+  }
+  return out + "}";
+}
+
 // The "service_map" part of /config_dump: the map the xDS agent delivered last (the one every
 // worker was given) and the Service version it was ACKed at; null without xds or before the
 // first map.
@@ -119,6 +136,7 @@ uint64_t MaxConnectionsForFdLimit(uint64_t fd_limit) {
 Proxy::Proxy(config::Bootstrap bootstrap, uv_loop_t* loop, ProxyOptions options)
     : bootstrap_(std::move(bootstrap)), loop_(loop), options_(std::move(options)) {
   if (!options_.original_destination) options_.original_destination = &OriginalDestination;
+  stats_.capture_verdict = bootstrap_.capture == config::CaptureMode::kVerdict;
   flow_log_ = std::make_unique<FlowLog>(
       bootstrap_.flow_log,
       NodeIdentity{bootstrap_.node.ns, bootstrap_.node.name, bootstrap_.node.node_name}, stats_);
@@ -459,21 +477,24 @@ std::string Proxy::ConfigDump() const {
   for (size_t i = 0; i < b.node.ips.size(); ++i) {
     out += (i ? "," : "") + JsonString(b.node.ips[i]);
   }
-  out += "]},\"outbound_port\":" + std::to_string(outbound_port_) +
-         ",\"inbound_port\":" + std::to_string(inbound_port_) +
-         ",\"workers\":" + std::to_string(workers_.size()) +
-         ",\"max_connections\":" + std::to_string(context_.max_connections) +
-         ",\"connect_timeout_ms\":" + std::to_string(b.timeouts.connect.count()) +
-         ",\"idle_timeout_ms\":" + std::to_string(b.timeouts.idle.count()) +
-         ",\"drain_timeout_ms\":" + std::to_string(b.timeouts.drain.count()) +
-         ",\"recheck_on_policy_change\":" + (b.recheck_on_policy_change ? "true" : "false") +
-         ",\"policy_file\":" + JsonString(b.policy_file) +
-         ",\"flow_log\":" + JsonString(b.flow_log.path) +
-         ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
-         ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"udp_sctp\":" +
-         UdpSctpSection(b.udp_sctp, stats_,
-                        workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
-         ",\"policy\":";
+  out +=
+      "]},\"outbound_port\":" + std::to_string(outbound_port_) +
+      ",\"inbound_port\":" + std::to_string(inbound_port_) +
+      ",\"workers\":" + std::to_string(workers_.size()) +
+      ",\"max_connections\":" + std::to_string(context_.max_connections) +
+      ",\"connect_timeout_ms\":" + std::to_string(b.timeouts.connect.count()) +
+      ",\"idle_timeout_ms\":" + std::to_string(b.timeouts.idle.count()) +
+      ",\"drain_timeout_ms\":" + std::to_string(b.timeouts.drain.count()) +
+      ",\"recheck_on_policy_change\":" + (b.recheck_on_policy_change ? "true" : "false") +
+      ",\"policy_file\":" + JsonString(b.policy_file) +
+      ",\"flow_log\":" + JsonString(b.flow_log.path) +
+      ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
+      ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"capture\":" +
+      CaptureSection(b, stats_, workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
+      ",\"udp_sctp\":" +
+      UdpSctpSection(b.udp_sctp, stats_,
+                     workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
+      ",\"policy\":";
   if (policy_) {
     // Encode() is the policy_file text form; only what this pod's rules need is shown.
     out += PolicyDumpJson(policy_->version(), policy_->Encode());

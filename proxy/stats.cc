@@ -76,6 +76,20 @@ std::string RenderPrometheus(const Stats& s, bool policy_loaded) {
            Load(s.flow_records_suppressed));
   p.Single("picket_flow_records_dropped_total", "counter",
            "Flow records dropped because the writer queue was full.", Load(s.flow_records_dropped));
+  p.Family("picket_capture_mode", "gauge",
+           "1 for the pod's capture mode: relay (connections relayed) or verdict (each new TCP "
+           "flow judged from the verdict queue, the kernel carries it).");
+  p.Sample(uint64_t{s.capture_verdict ? 0u : 1u}, {{"mode", "relay"}});
+  p.Sample(uint64_t{s.capture_verdict ? 1u : 0u}, {{"mode", "verdict"}});
+  if (s.capture_verdict) {
+    p.Single("picket_verdict_queue_bound", "gauge",
+             "1 when the verdict queue is bound; 0: every new TCP flow is reset (fail closed).",
+             s.verdict_bound.load(std::memory_order_relaxed) ? 1 : 0);
+    p.Single("picket_verdict_untracked_total", "counter",
+             "Allowed verdict-mode TCP flows not remembered (max_connections reached): no record "
+             "at their close.",
+             Load(s.verdict_untracked));
+  }
   const PacketFlowStats& f = s.packet_flows;
   p.Single("picket_udp_sctp_enforced", "gauge",
            "1 when new UDP and SCTP flows get a policy verdict; 0: not enforced (opted out).",

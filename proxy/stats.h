@@ -52,6 +52,12 @@ struct Stats {
   std::atomic<uint64_t> flow_records_suppressed{0};
   std::atomic<uint64_t> flow_records_dropped{0};  // queue overflow
   std::atomic<uint64_t> pipes_open{0};
+  // Verdict mode (capture: verdict): set once at start; whether the queue is bound (else every
+  // new TCP flow is reset); allowed TCP flows carried but not remembered (past
+  // max_connections), so not logged at close.
+  bool capture_verdict = false;
+  std::atomic<bool> verdict_bound{false};
+  std::atomic<uint64_t> verdict_untracked{0};
 
   DirectionStats& For(filters::Direction d) {
     return d == filters::Direction::kInbound ? inbound : outbound;

@@ -17,9 +17,10 @@ namespace picket::proxy {
 namespace {
 
 constexpr uint64_t kAcceptBackoffMs = 100;
+constexpr uint8_t kTcpSyn = 0x02;
 
-// What the policy filter knows of a UDP/SCTP flow, from its first packet (or its conntrack
-// entry): the same fields as for an accepted TCP connection.
+// What the policy filter knows of a flow from its first packet (or its conntrack entry): the
+// same fields as for an accepted TCP connection.
 filters::ConnectionInfo PacketFlowInfo(filters::Direction direction, const PacketFlow& flow) {
   filters::ConnectionInfo info;
   info.direction = direction;
@@ -73,13 +74,14 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
   if (!listeners) return std::unexpected(listeners.error());
   listeners_ = std::move(*listeners);
   const config::Bootstrap::UdpSctp& udp_sctp = context_.bootstrap->udp_sctp;
-  if (index_ == 0 && udp_sctp.enforce) {
+  if (index_ == 0 && (udp_sctp.enforce || verdict_mode())) {
     auto verdict = NfqueueListener::Open(&loop_, udp_sctp.queue, udp_sctp.queue_max_len);
     if (verdict) {
       verdict_listener_ = verdict->get();
       listeners_.push_back(std::move(*verdict));
       // Runs on the sweeper's thread: stats are atomics, loggers are thread-safe.
       sweeper_ = std::make_unique<ConntrackSweeper>(
+          SweepScope{verdict_mode(), geteuid()},
           [this](const policy::IpAddress& address) {
             for (const policy::IpAddress& ip : context_.node_ips) {
               if (ip == address) return true;
@@ -90,25 +92,51 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
             PacketFlowStats& stats = context_.stats->packet_flows;
             if (!swept) {
               stats.conntrack_errors.fetch_add(1, std::memory_order_relaxed);
-              context_.conn_log->warn("policy change: UDP/SCTP flows not cut: {}",
-                                      swept.error().ToString());
+              context_.conn_log->warn("policy change: flows not cut: {}", swept.error().ToString());
               return;
             }
             stats.conntrack_deleted.fetch_add(swept->deleted, std::memory_order_relaxed);
             if (swept->deleted > 0) {
-              context_.conn_log->info("policy change: {} of {} UDP/SCTP flows cut", swept->deleted,
+              context_.conn_log->info("policy change: {} of {} flows cut", swept->deleted,
                                       swept->examined);
             }
+            if (swept->tcp_revoked.empty()) return;
+            std::lock_guard<std::mutex> lock(mu_);
+            if (async_closed_) return;
+            for (TcpRevocation& r : swept->tcp_revoked) {
+              commands_.tcp_revoked.push_back(std::move(r));
+            }
+            uv_async_send(&async_);
           });
-      context_.stats->packet_flows.enforced.store(true, std::memory_order_relaxed);
+      context_.stats->packet_flows.enforced.store(udp_sctp.enforce, std::memory_order_relaxed);
+      context_.stats->verdict_bound.store(verdict_mode(), std::memory_order_relaxed);
+      if (verdict_mode()) {
+        auto watcher = TcpCloseWatcher::Open(
+            &loop_, [this](const TcpCloseWatcher::Closed& closed) { OnTcpClosed(closed); });
+        if (watcher) {
+          close_watcher_ = std::move(*watcher);
+        } else {
+          context_.conn_log->error(
+              "TCP close events unavailable ({}): allowed verdict-mode flows are not logged at "
+              "close",
+              watcher.error().ToString());
+        }
+      }
     } else {
       // Still fail closed: with no socket on the queue the kernel drops every new UDP/SCTP flow
-      // the capture rules send there. TCP is served; /config_dump and the metrics say why UDP
-      // and SCTP are not (typically EPERM: the sidecar lacks CAP_NET_ADMIN).
+      // the capture rules send there, and (verdict mode) resets every new TCP flow. TCP to
+      // the relay is served; /config_dump and the metrics say why the rest is not (typically
+      // EPERM: the sidecar lacks CAP_NET_ADMIN).
       verdict_error_ = verdict.error().ToString();
-      context_.conn_log->error(
-          "UDP/SCTP verdict queue not bound ({}): new UDP and SCTP flows are dropped",
-          verdict_error_);
+      if (verdict_mode()) {
+        context_.conn_log->error(
+            "verdict queue not bound ({}): new TCP flows are reset, new UDP and SCTP flows dropped",
+            verdict_error_);
+      } else {
+        context_.conn_log->error(
+            "UDP/SCTP verdict queue not bound ({}): new UDP and SCTP flows are dropped",
+            verdict_error_);
+      }
     }
   }
   for (const auto& listener : listeners_) {
@@ -182,6 +210,7 @@ void Worker::RunCommands() {
   if (commands.policy) ApplyPolicy(std::move(*commands.policy));
   if (commands.stop_accepting_inbound) CloseInboundListeners();
   if (commands.stop_accepting) CloseListeners();
+  if (!commands.tcp_revoked.empty()) RevokeTcpFlows(std::move(commands.tcp_revoked));
   if (commands.shutdown) BeginShutdown(*commands.shutdown);
 }
 
@@ -393,18 +422,148 @@ bool Worker::PacketFlowAllowed(filters::Direction direction, const PacketFlow& f
   return allowed;
 }
 
-bool Worker::OnPacketFlow(Listener&, filters::Direction direction, const PacketFlow& flow) {
+PacketVerdict Worker::OnPacketFlow(Listener&, filters::Direction direction,
+                                   const PacketFlow& flow) {
+  if (flow.protocol == config::Protocol::kTCP) return OnTcpFlow(direction, flow);
   PacketFlowStats& stats = context_.stats->packet_flows;
   const size_t d = static_cast<size_t>(direction);
   filters::FilterResult why;
   if (PacketFlowAllowed(direction, flow, &why)) {
     stats.allowed[d].fetch_add(1, std::memory_order_relaxed);
-    return true;
+    return PacketVerdict::kAccept;
   }
   stats.denied[d].fetch_add(1, std::memory_order_relaxed);
   const filters::CloseReason reason = why.reason;
   RecordDenied(PacketFlowInfo(direction, flow), reason, std::move(why), next_id_++);
-  return false;
+  return PacketVerdict::kDrop;
+}
+
+PacketVerdict Worker::OnTcpFlow(filters::Direction direction, const PacketFlow& flow) {
+  DirectionStats& stats = context_.stats->For(direction);
+  stats.accepted.fetch_add(1, std::memory_order_relaxed);
+  // A Service address: the relay picks the backend and judges it (never the ClusterIP).
+  if (direction == filters::Direction::kOutbound && services_ &&
+      services_->Find(flow.destination, flow.destination_port, config::Protocol::kTCP) != nullptr) {
+    return PacketVerdict::kRelay;
+  }
+  filters::ConnectionInfo info = PacketFlowInfo(direction, flow);
+  filters::FilterResult result = filters::CheckPolicy(policy_.get(), info);
+  if (result.action != filters::FilterResult::Action::kContinue && !(flow.tcp_flags & kTcpSyn)) {
+    // No SYN: conntrack picked up a flow it had lost track of (e.g. its entry was deleted), and
+    // the packet may come from either end: allowed if either orientation is.
+    PacketFlow reversed = flow;
+    std::swap(reversed.source, reversed.destination);
+    std::swap(reversed.source_port, reversed.destination_port);
+    const filters::Direction other = direction == filters::Direction::kOutbound
+                                         ? filters::Direction::kInbound
+                                         : filters::Direction::kOutbound;
+    if (filters::CheckPolicy(policy_.get(), PacketFlowInfo(other, reversed)).action ==
+        filters::FilterResult::Action::kContinue) {
+      return PacketVerdict::kAccept;
+    }
+  }
+  const uint64_t id = next_id_++;
+  if (result.action != filters::FilterResult::Action::kContinue) {
+    stats.denied.fetch_add(1, std::memory_order_relaxed);
+    context_.stats->CountClose(direction, result.reason);
+    if (context_.conn_log->should_log(spdlog::level::debug)) {
+      context_.conn_log->debug("[C{}] {} {} -> {} reset: {}", id, filters::DirectionName(direction),
+                               EndpointToString(info.source),
+                               EndpointToString(info.original_destination),
+                               filters::CloseReasonName(result.reason));
+    }
+    const filters::CloseReason reason = result.reason;
+    RecordDenied(info, reason, std::move(result), id);
+    return PacketVerdict::kReject;
+  }
+  stats.allowed.fetch_add(1, std::memory_order_relaxed);
+  if (!(flow.tcp_flags & kTcpSyn)) return PacketVerdict::kAccept;  // a pickup: not ours to log
+  const TcpTuple tuple = direction == filters::Direction::kOutbound
+                             ? TcpTuple{info.source, info.original_destination}
+                             : TcpTuple{info.original_destination, info.source};
+  // Bounded: past max_connections a flow is carried but not remembered (no record at close).
+  if (verdict_flows_.size() < context_.max_connections || verdict_flows_.contains(tuple)) {
+    verdict_flows_.insert_or_assign(tuple,
+                                    VerdictFlow{id, uv_hrtime(), direction, std::move(result)});
+  } else {
+    context_.stats->verdict_untracked.fetch_add(1, std::memory_order_relaxed);
+  }
+  return PacketVerdict::kAccept;
+}
+
+void Worker::OnTcpClosed(const TcpCloseWatcher::Closed& closed) {
+  auto it = verdict_flows_.find(closed.tuple);
+  if (it == verdict_flows_.end()) return;  // not a flow we let through (or not remembered)
+  VerdictFlow flow = std::move(it->second);
+  verdict_flows_.erase(it);
+  const bool outbound = flow.direction == filters::Direction::kOutbound;
+  const uint64_t to_destination = outbound ? closed.bytes_sent : closed.bytes_received;
+  const uint64_t to_source = outbound ? closed.bytes_received : closed.bytes_sent;
+  DirectionStats& stats = context_.stats->For(flow.direction);
+  stats.rx_bytes.fetch_add(to_destination, std::memory_order_relaxed);
+  stats.tx_bytes.fetch_add(to_source, std::memory_order_relaxed);
+  context_.stats->CountClose(flow.direction, filters::CloseReason::kNormal);
+  const auto duration = std::chrono::nanoseconds(uv_hrtime() - flow.started_ns);
+  if (!context_.bootstrap->flow_log.log_allowed) return;
+  FlowRecord record;
+  record.protocol = config::Protocol::kTCP;
+  record.time = std::chrono::system_clock::now();
+  record.forwarded = true;
+  record.close_reason = filters::CloseReason::kNormal;
+  record.direction = flow.direction;
+  record.source = outbound ? closed.tuple.local : closed.tuple.remote;
+  record.destination = outbound ? closed.tuple.remote : closed.tuple.local;
+  record.connection_id = flow.id;
+  record.bytes_to_destination = to_destination;
+  record.bytes_to_source = to_source;
+  record.duration = duration;
+  record.relayed = true;  // the kernel moved the bytes; the counts are the app socket's
+  record.policies = std::move(flow.why.policies);
+  record.detail = std::move(flow.why.detail);
+  record.policy = policy_;
+  context_.flow_log->Submit(std::move(record));
+}
+
+void Worker::RevokeTcpFlows(std::vector<TcpRevocation> revoked) {
+  for (TcpRevocation& r : revoked) {
+    // The sweep judged with the policy of its request; a newer one may allow the flow again.
+    filters::FilterResult now =
+        filters::CheckPolicy(policy_.get(), PacketFlowInfo(r.direction, r.flow));
+    if (now.action == filters::FilterResult::Action::kContinue) continue;
+    auto destroyed = DestroyTcpSocket(r.socket);
+    if (!destroyed) {
+      context_.conn_log->warn("policy change: {} not reset: {}", EndpointToString(r.socket.remote),
+                              destroyed.error().ToString());
+      continue;
+    }
+    if (!*destroyed) continue;  // closed meanwhile
+    uint64_t id = next_id_++;
+    uint64_t started_ns = 0;
+    if (auto it = verdict_flows_.find(r.socket); it != verdict_flows_.end()) {
+      id = it->second.id;
+      started_ns = it->second.started_ns;
+      verdict_flows_.erase(it);
+    }
+    context_.stats->CountClose(r.direction, filters::CloseReason::kPolicyChanged);
+    const filters::ConnectionInfo info = PacketFlowInfo(r.direction, r.flow);
+    context_.conn_log->info("[C{}] {} {} -> {} reset: policy_changed", id,
+                            filters::DirectionName(r.direction), EndpointToString(info.source),
+                            EndpointToString(info.original_destination));
+    FlowRecord record;
+    record.protocol = config::Protocol::kTCP;
+    record.time = std::chrono::system_clock::now();
+    record.forwarded = false;
+    record.close_reason = filters::CloseReason::kPolicyChanged;
+    record.direction = r.direction;
+    record.source = info.source;
+    record.destination = info.original_destination;
+    record.connection_id = id;
+    if (started_ns != 0) record.duration = std::chrono::nanoseconds(uv_hrtime() - started_ns);
+    record.policies = std::move(now.policies);
+    record.detail = std::move(now.detail);
+    record.policy = policy_;
+    context_.flow_log->Submit(std::move(record));
+  }
 }
 
 void Worker::OnPacketUnparsed(Listener&, const base::Error& error) {
@@ -418,6 +577,7 @@ void Worker::SweepPacketFlows() {
   if (sweeper_ == nullptr) return;
   // The snapshot just swapped in, judged off the loop: the same decision as the queue's.
   sweeper_->Request([policy = policy_](filters::Direction direction, const PacketFlow& flow) {
+    // TCP here is verdict mode's, never a Service flow (the sweep leaves rewritten entries).
     return filters::CheckPolicy(policy.get(), PacketFlowInfo(direction, flow)).action ==
            filters::FilterResult::Action::kContinue;
   });
@@ -474,6 +634,7 @@ void Worker::MaybeFinish() {
 }
 
 void Worker::CloseLoopHandles() {
+  if (close_watcher_) close_watcher_->Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&backoff_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&resume_idle_), nullptr);

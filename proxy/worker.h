@@ -10,6 +10,14 @@
 // snapshot, a denied one dropped and logged (one DROPPED record, l4 UDP/SCTP); after each policy
 // swap it has its sweeper thread cut the conntrack entries of flows the new policy denies
 // (proxy/conntrack_sweep.h), off the loop.
+// In verdict mode (`capture: verdict`) worker 0 owns that queue whatever udp_sctp.enforce says,
+// and judges each new TCP flow's first packet there too: allowed, the kernel carries it; denied,
+// it is reset (the filter table's REJECT, by mark) and logged as the relay logs a reset
+// connection; to a Service address, it goes to the relay (the nat table, by mark), which picks
+// the backend. Allowed flows are remembered by the app socket's tuple (bounded by
+// max_connections) until the kernel reports the socket gone (proxy/socket_diag.h
+// TcpCloseWatcher): then the access record (log_allowed) with bytes and duration. A policy
+// change aborts the app sockets of flows it denies (one DROPPED policy_changed record each).
 //
 // Threads: Bind() runs on the creating thread before Start(); Post*() from any thread (they wake
 // the loop with uv_async); everything else on the worker's own thread. The Proxy owns the
@@ -37,8 +45,10 @@
 #include "filters/filter.h"
 #include "policy/endpoint_policy.h"
 #include "proxy/byte_mover.h"
+#include "proxy/conntrack_sweep.h"
 #include "proxy/flow_log.h"
 #include "proxy/listener.h"
+#include "proxy/socket_diag.h"
 #include "proxy/socket_util.h"
 #include "proxy/stats.h"
 #include "proxy/xds/service_map.h"
@@ -46,7 +56,6 @@
 namespace picket::proxy {
 
 class Connection;
-class ConntrackSweeper;
 
 // Seam: how an accepted socket's original destination is found (the kernel's conntrack in
 // production; a fixed map in loopback tests, where no redirect happens).
@@ -123,6 +132,14 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
     bool stop_accepting = false;
     bool stop_accepting_inbound = false;
     std::optional<std::chrono::milliseconds> shutdown;
+    std::vector<TcpRevocation> tcp_revoked;  // from the sweeper: app sockets to abort
+  };
+  // An allowed verdict-mode TCP flow, until its app socket is gone.
+  struct VerdictFlow {
+    uint64_t id = 0;
+    uint64_t started_ns = 0;  // uv_hrtime() at the verdict
+    filters::Direction direction = filters::Direction::kOutbound;
+    filters::FilterResult why;
   };
 
   static void OnAsync(uv_async_t* h);
@@ -137,12 +154,16 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   void OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer) override;
   void OnAcceptExhausted(Listener& listener, int error) override;
   void OnAcceptError(Listener& listener, int error) override;
-  bool OnPacketFlow(Listener& listener, filters::Direction direction,
-                    const PacketFlow& flow) override;
+  PacketVerdict OnPacketFlow(Listener& listener, filters::Direction direction,
+                             const PacketFlow& flow) override;
   void OnPacketUnparsed(Listener& listener, const base::Error& error) override;
   bool PacketFlowAllowed(filters::Direction direction, const PacketFlow& flow,
                          filters::FilterResult* why) const;
   void SweepPacketFlows();
+  PacketVerdict OnTcpFlow(filters::Direction direction, const PacketFlow& flow);
+  void OnTcpClosed(const TcpCloseWatcher::Closed& closed);
+  void RevokeTcpFlows(std::vector<TcpRevocation> revoked);
+  bool verdict_mode() const { return context_.bootstrap->capture == config::CaptureMode::kVerdict; }
   // One DROPPED record for a denied flow (TCP connection or UDP/SCTP flow), under the budgets.
   void RecordDenied(const filters::ConnectionInfo& info, filters::CloseReason reason,
                     filters::FilterResult result, uint64_t id);
@@ -171,8 +192,10 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   uv_idle_t resume_idle_;
   std::vector<uint64_t> resume_ids_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  Listener* verdict_listener_ = nullptr;       // in listeners_; worker 0 with udp_sctp.enforce
-  std::unique_ptr<ConntrackSweeper> sweeper_;  // with verdict_listener_
+  Listener* verdict_listener_ = nullptr;            // in listeners_; worker 0 with udp_sctp.enforce
+  std::unique_ptr<ConntrackSweeper> sweeper_;       // with verdict_listener_
+  std::unique_ptr<TcpCloseWatcher> close_watcher_;  // verdict mode, with verdict_listener_
+  std::unordered_map<TcpTuple, VerdictFlow, TcpTupleHash> verdict_flows_;
   std::string verdict_error_;
   uint16_t outbound_port_ = 0;
   uint16_t inbound_port_ = 0;

@@ -2,16 +2,23 @@
 # test/bench/run_proxy_bench.sh — the whole-process benchmark of picket-proxy (issue 3).
 #
 # Measures, in ONE run and alternating round by round, a direct connection (no redirect),
-# HAProxy in tcp mode with and without splice(), and picket-proxy with 1 and 2 worker threads,
-# all in the same namespace setup: bulk throughput (1 and 8 streams), connections per second,
-# request/response latency p50/p99 and memory per idle connection. It drives the benchmark harness
-# in test/bench/harness/ (README.md there): `run.sh --proxy-cmd` runs picket-proxy as uid 1337 in
-# the client namespace behind nat OUTPUT REDIRECT → 127.0.0.1:15001.
+# HAProxy in tcp mode with and without splice(), picket-proxy relaying with 1 and 2 worker threads
+# (capture: relay) and picket-proxy judging each new flow's first packet without relaying it
+# (capture: verdict), all in the same namespace setup: bulk throughput (1 and 8 streams),
+# connections per second with the sidecar's CPU per 1,000 new connections, request/response
+# latency p50/p99 and memory per idle connection. It drives the benchmark harness in
+# test/bench/harness/ (README.md there): `run.sh --proxy-cmd` runs picket-proxy as uid 1337 in the
+# client namespace; picket-1w/-2w sit behind the harness's nat OUTPUT REDIRECT → 127.0.0.1:15001,
+# picket-verdict behind `picket-init --capture=verdict` (`--proxy-init`, run as root in the client
+# namespace) with ambient CAP_NET_ADMIN (`--proxy-caps`) to read the verdict queue.
 #
 # Usage (root): test/bench/run_proxy_bench.sh [--quick] [extra pkbench options]
 #   PICKET_BENCH_HARNESS  harness directory (default: <repo>/test/bench/harness)
 #   PICKET_PROXY_BIN      a built picket-proxy (default: built here with bazel)
 #   PICKET_CONTROL_BIN    a built picket-control (default: built here with bazel)
+#   PICKET_INIT_BIN       a built picket-init (default: built here with bazel)
+#   PICKET_BENCH_VARIANTS the harness's own variants before the picket ones
+#                         (default: direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t)
 #   BAZEL_OUTPUT_BASE     bazel --output_base to build with (optional)
 # Output: the table on stdout and test/bench/proxy_results/proxy-<date>[-quick].md (+ .json).
 # Not part of the test suite (it takes minutes and needs a quiet machine).
@@ -27,13 +34,15 @@ fi
 
 proxy_bin="${PICKET_PROXY_BIN:-}"
 control_bin="${PICKET_CONTROL_BIN:-}"
-if [[ -z "$proxy_bin" || -z "$control_bin" ]]; then
+init_bin="${PICKET_INIT_BIN:-}"
+if [[ -z "$proxy_bin" || -z "$control_bin" || -z "$init_bin" ]]; then
   bazel_cmd=(bazel)
   [[ -n "${BAZEL_OUTPUT_BASE:-}" ]] && bazel_cmd+=(--output_base="$BAZEL_OUTPUT_BASE")
-  (cd "$repo" && "${bazel_cmd[@]}" build -c opt //proxy:picket-proxy //control:picket-control)
+  (cd "$repo" && "${bazel_cmd[@]}" build -c opt //proxy:picket-proxy //control:picket-control //inject:picket-init)
   bin="$(cd "$repo" && "${bazel_cmd[@]}" info -c opt bazel-bin 2>/dev/null)"
   proxy_bin="${proxy_bin:-$bin/proxy/picket-proxy}"
   control_bin="${control_bin:-$bin/control/picket-control}"
+  init_bin="${init_bin:-$bin/inject/picket-init}"
 fi
 
 # uid 1337 cannot read under /root: everything the proxy needs goes to a world-readable dir.
@@ -41,6 +50,8 @@ work="$(mktemp -d /tmp/picket-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 install -m 755 "$proxy_bin" "$work/picket-proxy"
+# picket-init runs as root; a copy keeps a rebuild during the run from changing it mid-way.
+install -m 755 "$init_bin" "$work/picket-init"
 
 # The bench pod has no NetworkPolicy: not isolated, every connection is allowed — but each one
 # still goes through the filter chain and a policy lookup, as in production.
@@ -76,15 +87,45 @@ policy_file: $work/policy.json
 workers: $workers
 YAML
 done
+# Verdict mode: the kernel carries allowed flows, nothing is relayed. Only worker 0 binds the verdict
+# queue and judges packets (other workers would only run outbound listeners for Service addresses,
+# which this bench has none of), so one worker is the whole sidecar here.
+cat > "$work/bootstrap-verdict.yaml" <<YAML
+node: {namespace: bench, name: client, ips: [10.99.0.1]}
+listeners: {outbound_port: 15001, inbound_port: 15006, ipv6: false}
+admin: {address: "127.0.0.1:15000"}
+flow_log: {path: stdout, log_allowed: false}
+policy_file: $work/policy.json
+capture: verdict
+workers: 1
+YAML
 
 quick=""
 for a in "$@"; do [[ "$a" == "--quick" ]] && quick="-quick"; done
 mkdir -p "$repo/test/bench/proxy_results"
 out="$repo/test/bench/proxy_results/proxy-$(date +%Y-%m-%d-%H%M)$quick.md"
 
+# picket-verdict's capture: picket-init's verdict rules instead of the harness's nat REDIRECT, IPv4
+# only like the bootstrap (ipv6: false), no UDP/SCTP capture (the bootstrap leaves udp_sctp
+# unenforced; the bench has no UDP). The harness runs it as root in each fresh client namespace
+# with $PKB_PROXY_UID / $PKB_LISTEN_PORT set (1337 / 15001, picket-init's defaults, passed anyway):
+# the sidecar's uid stays exempt from capture.
+verdict_init="$work/picket-init --capture=verdict --ipv6=false --udp-sctp=false"
+verdict_init+=' --proxy-uid="$PKB_PROXY_UID" --outbound-port="$PKB_LISTEN_PORT"'
 "$harness/run.sh" --no-install \
-  --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w" \
+  --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w,picket-verdict" \
   --proxy-name picket-1w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-1w.yaml --log-level warn" \
   --proxy-name picket-2w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-2w.yaml --log-level warn" \
+  --proxy-name picket-verdict --proxy-cmd "$work/picket-proxy --config $work/bootstrap-verdict.yaml --log-level warn" \
+  --proxy-init "picket-verdict=$verdict_init" \
+  --proxy-caps picket-verdict=net_admin \
+  --cpu-ref picket-1w \
   --out "$out" "$@"
+# an --out among the extra options replaces the default (the harness takes the last one)
+prev=""
+for a in "$@"; do
+  [[ "$prev" == "--out" ]] && out="$a"
+  [[ "$a" == --out=* ]] && out="${a#--out=}"
+  prev="$a"
+done
 echo "report: $out"

@@ -338,6 +338,27 @@ TEST(BootstrapTest, UdpSctpEnforcementIsExplicitAndBounded) {
   }
 }
 
+TEST(BootstrapTest, CaptureModeIsRelayUnlessVerdictIsAsked) {
+  auto relay = ParseBootstrap(std::string(kMinimal), "b.yaml");
+  ASSERT_TRUE(relay) << Render(relay.error());
+  EXPECT_EQ(relay->capture, CaptureMode::kRelay);
+  auto verdict = ParseBootstrap(std::string(kMinimal) + "capture: verdict\n", "b.yaml");
+  ASSERT_TRUE(verdict) << Render(verdict.error());
+  EXPECT_EQ(verdict->capture, CaptureMode::kVerdict);
+  EXPECT_STREQ(CaptureModeName(verdict->capture), "verdict");
+  auto bad = ParseBootstrap(std::string(kMinimal) + "capture: tproxy\n", "bad.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(Render(bad.error())
+                .find("capture: Unsupported value: \"tproxy\": supported values: "
+                      "\"relay\", \"verdict\""),
+            std::string::npos)
+      << Render(bad.error());
+  // The marks: two bits of their own, inside the mask.
+  EXPECT_EQ(kVerdictMarkReject & ~kVerdictMarkMask, 0u);
+  EXPECT_EQ(kVerdictMarkRelay & ~kVerdictMarkMask, 0u);
+  EXPECT_NE(kVerdictMarkReject, kVerdictMarkRelay);
+}
+
 // The Kubernetes node (flow records' node_name): optional, a lowercase RFC 1123 subdomain.
 TEST(BootstrapTest, NodeNameIsOptionalAndValidated) {
   auto absent = ParseBootstrap(kMinimal, "a.yaml");

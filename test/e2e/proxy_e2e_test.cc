@@ -1,10 +1,18 @@
 // picket-proxy end to end: two pods as network namespaces joined by veth, the capture rules a
-// sidecar needs installed in the client pod (iptables and ip6tables: nat OUTPUT → 15001 except
-// uid 1337, nat PREROUTING → 15006), the real binary running there as uid 1337 with a policy
-// file compiled by `picket-control compile` from small manifests. Each case runs on IPv4 and on
-// IPv6. Assertions are on flow records (/flows), counters (/stats/prometheus) and bytes — never
-// on log text. Needs root; fails loudly without it.
+// sidecar needs installed in the client pod, the real binary running there as uid 1337 with a
+// policy file compiled by `picket-control compile` from small manifests. Each case runs on IPv4
+// and on IPv6, and in both capture modes: relay (iptables and ip6tables: nat OUTPUT → 15001
+// except uid 1337, nat PREROUTING → 15006) and verdict (the real `picket-init --capture=verdict`:
+// each new TCP flow's first packet judged from the verdict queue, the sidecar with
+// CAP_NET_ADMIN; the kernel carries allowed connections, so the app sees its real peer). The
+// expectations are the same but where a verdict cannot look like a relay: a denied connection is
+// refused at connect() (the kernel's reset answers the SYN) instead of reset after it, a revoked
+// one fails with ECONNABORTED (its socket aborted; the peer gets the reset), and at SIGTERM
+// there is nothing to drain. Assertions are on flow records (/flows), counters
+// (/stats/prometheus) and bytes — never on log text. Needs root; fails loudly without it.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "test/e2e/netns.h"
 #include "test/proxy/hubble_schema.h"
@@ -120,6 +129,26 @@ Received ReceiveAll(int fd) {
   }
 }
 
+// "addr port" of a socket address (IPv4-mapped IPv6 as IPv4).
+std::string AddressAndPort(const sockaddr_storage& ss) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    inet_ntop(AF_INET, &a.sin_addr, text, sizeof text);
+    return std::string(text) + " " + std::to_string(ntohs(a.sin_port));
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+  inet_ntop(AF_INET6, &a.sin6_addr, text, sizeof text);
+  return std::string(text) + " " + std::to_string(ntohs(a.sin6_port));
+}
+
+std::string LocalAddressAndPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return AddressAndPort(ss);
+}
+
 // An application server in a pod: per connection, the first byte picks the mode —
 // 'E': echo until EOF; 'S': sink until EOF (hash what came), then send kBulk bytes of stream 2
 // while the client's direction stays half-closed, then close.
@@ -143,12 +172,23 @@ class AppServer {
     std::lock_guard<std::mutex> lock(mu_);
     return sunk_;
   }
+  // The peer address and port of the last connection accepted ("addr port").
+  std::string last_peer() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_peer_;
+  }
 
  private:
   void Serve() {
     while (!stop_) {
-      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      sockaddr_storage peer{};
+      socklen_t peer_len = sizeof peer;
+      int c = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
       if (c < 0) continue;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_peer_ = AddressAndPort(peer);
+      }
       ++accepted_;
       handlers_.emplace_back([this, c] { Handle(c); });
     }
@@ -186,6 +226,7 @@ class AppServer {
   std::vector<std::thread> handlers_;
   std::mutex mu_;
   Received sunk_;
+  std::string last_peer_;
 };
 
 const char* kManifestHead = R"(apiVersion: v1
@@ -216,7 +257,9 @@ spec:
   policyTypes: [Egress, Ingress]
 )";
 
-class ProxyE2eTest : public ::testing::TestWithParam<Family> {
+enum class Mode { kRelay, kVerdict };
+
+class ProxyE2eTest : public ::testing::TestWithParam<std::tuple<Family, Mode>> {
  protected:
   static void TearDownTestSuite() {
     // The Hubble check in TearDown must have seen flows, or it checked nothing (a whole run).
@@ -228,7 +271,7 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
     ASSERT_EQ(geteuid(), 0u) << "picket-proxy e2e tests create network namespaces and iptables "
                                 "rules: run them as root (they do not skip)";
     signal(SIGPIPE, SIG_IGN);
-    const Family& f = GetParam();
+    const Family& f = family();
     char dir_template[] = "/tmp/picket-proxy-e2e-XXXXXX";
     ASSERT_NE(mkdtemp(dir_template), nullptr);
     dir_ = dir_template;
@@ -241,17 +284,24 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
     ASSERT_TRUE(LinkNamespaces(*client_, kV4.client_ip, kV6.client_ip, *server_, kV4.server_ip,
                                kV6.server_ip, &error))
         << error;
-    // The inbound passthrough source on lo (as picket-init's environment provides).
-    ASSERT_EQ(client_->Exec({"ip", "-6", "addr", "add", "::7/128", "dev", "lo"}).status, 0);
-    for (const char* tool : {"iptables", "ip6tables"}) {
-      for (std::vector<std::string> rule : std::vector<std::vector<std::string>>{
-               {"-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--uid-owner", "1337", "-j", "RETURN"},
-               {"-A", "OUTPUT", "-p", "tcp", "-o", "lo", "-j", "RETURN"},
-               {"-A", "OUTPUT", "-p", "tcp", "-j", "REDIRECT", "--to-ports", "15001"},
-               {"-A", "PREROUTING", "-p", "tcp", "-j", "REDIRECT", "--to-ports", "15006"}}) {
-        rule.insert(rule.begin(), {tool, "-w", "-t", "nat"});
-        CommandResult r = client_->Exec(rule);
-        ASSERT_EQ(r.status, 0) << tool << ": " << r.output;
+    if (verdict()) {
+      // The real capture rules of verdict mode (with the passthrough source on lo).
+      CommandResult r = client_->Exec({Runfile("inject/picket-init"), "--capture=verdict"});
+      ASSERT_EQ(r.status, 0) << r.output;
+    } else {
+      // The inbound passthrough source on lo (as picket-init's environment provides).
+      ASSERT_EQ(client_->Exec({"ip", "-6", "addr", "add", "::7/128", "dev", "lo"}).status, 0);
+      for (const char* tool : {"iptables", "ip6tables"}) {
+        for (std::vector<std::string> rule : std::vector<std::vector<std::string>>{
+                 {"-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--uid-owner", "1337", "-j",
+                  "RETURN"},
+                 {"-A", "OUTPUT", "-p", "tcp", "-o", "lo", "-j", "RETURN"},
+                 {"-A", "OUTPUT", "-p", "tcp", "-j", "REDIRECT", "--to-ports", "15001"},
+                 {"-A", "PREROUTING", "-p", "tcp", "-j", "REDIRECT", "--to-ports", "15006"}}) {
+          rule.insert(rule.begin(), {tool, "-w", "-t", "nat"});
+          CommandResult r = client_->Exec(rule);
+          ASSERT_EQ(r.status, 0) << tool << ": " << r.output;
+        }
       }
     }
     // Apps: in the server pod (reached by the client's outbound connections) and in the client
@@ -321,11 +371,20 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
         std::string(kV4.client_ip) + ", \"" + kV6.client_ip +
         "\"]\nflow_log:\n  path: " + flow_log_ +
         "\n  log_allowed: true\npolicy_file: " + policy_file_ +
-        "\nworkers: 2\ntimeouts: {drain: 5s}\n" + extra;
+        "\nworkers: 2\ntimeouts: {drain: 5s}\n" + (verdict() ? "capture: verdict\n" : "") + extra;
     ASSERT_TRUE(WriteFile(dir_ + "/bootstrap.yaml", bootstrap));
-    ASSERT_TRUE(proxy_.Start(
-        *client_, {proxy_bin_, "--config", dir_ + "/bootstrap.yaml", "--log-level", "debug"},
-        kProxyUid, dir_ + "/proxy.log"));
+    if (verdict()) {
+      // uid 1337 with CAP_NET_ADMIN, as the injector starts it (ambient: kept across exec).
+      ASSERT_TRUE(proxy_.Start(*client_,
+                               {"setpriv", "--reuid=1337", "--regid=1337", "--clear-groups",
+                                "--inh-caps=+net_admin", "--ambient-caps=+net_admin", proxy_bin_,
+                                "--config", dir_ + "/bootstrap.yaml", "--log-level", "debug"},
+                               std::nullopt, dir_ + "/proxy.log"));
+    } else {
+      ASSERT_TRUE(proxy_.Start(
+          *client_, {proxy_bin_, "--config", dir_ + "/bootstrap.yaml", "--log-level", "debug"},
+          kProxyUid, dir_ + "/proxy.log"));
+    }
     // Listening once the admin endpoint answers (any status).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (Admin("GET", "/ready").empty()) {
@@ -408,8 +467,11 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
     return found;
   }
 
-  int ConnectOut(uint16_t port) { return ConnectFrom(*client_, GetParam().server_ip, port); }
-  int ConnectIn(uint16_t port) { return ConnectFrom(*server_, GetParam().client_ip, port); }
+  static const Family& family() { return std::get<0>(GetParam()); }
+  static bool verdict() { return std::get<1>(GetParam()) == Mode::kVerdict; }
+
+  int ConnectOut(uint16_t port) { return ConnectFrom(*client_, family().server_ip, port); }
+  int ConnectIn(uint16_t port) { return ConnectFrom(*server_, family().client_ip, port); }
 
   // The 64 MiB exchange of AppServer mode 'S' over `fd`: kBulk bytes up, then kBulk down while
   // the up direction is half-closed. Checks both hashes.
@@ -438,7 +500,16 @@ class ProxyE2eTest : public ::testing::TestWithParam<Family> {
     EXPECT_EQ(back, message);
   }
 
-  static void ExpectResetAtOnce(int fd) {
+  // A denied connection: the relay accepts it and resets it; in verdict mode the kernel's reset
+  // answers its SYN, so connect() itself fails. Either way at once, with no byte. `relayed`:
+  // it reached a listener (the proxy's own, dialled directly) whatever the mode.
+  static void ExpectResetAtOnce(int fd, bool relayed = !verdict()) {
+    if (!relayed) {
+      EXPECT_LT(fd, 0) << "connected, expected a refusal";
+      EXPECT_EQ(errno, ECONNREFUSED) << std::strerror(errno);
+      if (fd >= 0) close(fd);
+      return;
+    }
     ASSERT_GE(fd, 0) << std::strerror(errno);
     auto start = std::chrono::steady_clock::now();
     Received r = ReceiveAll(fd);
@@ -471,7 +542,16 @@ TEST_P(ProxyE2eTest, AllowedConnectionsCarry64MiBEachWayByteExactOutboundAndInbo
   Bulk(out, app(kAllowedOut));
   int in = ConnectIn(kAllowedIn);
   ASSERT_GE(in, 0) << std::strerror(errno);
+  const std::string client_end = LocalAddressAndPort(in);
   Bulk(in, app(kAllowedIn));
+  // Who the app saw: in verdict mode nothing is relayed, so its peer is the client itself,
+  // address and port; the relay connects to it from the passthrough source.
+  if (verdict()) {
+    EXPECT_EQ(app(kAllowedIn).last_peer(), client_end);
+  } else {
+    EXPECT_EQ(app(kAllowedIn).last_peer().substr(0, app(kAllowedIn).last_peer().find(' ')),
+              family().v6 ? "::7" : "127.0.0.7");
+  }
   ASSERT_TRUE(WaitCounter(
       [&] { return Closed("outbound", "normal") == 1 && Closed("inbound", "normal") == 1; }));
   const std::string port_out = "\"destination_port\":" + std::to_string(kAllowedOut);
@@ -527,7 +607,7 @@ TEST_P(ProxyE2eTest, TrafficFromThePodsOwnNodeIsAlwaysAllowedIn) {
   // Kubelet probes come from the pod's node. No rule allows kDeniedIn, yet the node (its
   // status.hostIPs address, here on the server side of the link) gets in, while the server pod
   // on the same port is still reset.
-  const Family& f = GetParam();
+  const Family& f = family();
   std::vector<std::string> add = {
       "ip",  f.v6 ? "-6" : "-4", "addr", "add", std::string(f.node_ip) + (f.v6 ? "/64" : "/24"),
       "dev", LinkEnd('b')};
@@ -578,6 +658,10 @@ TEST_P(ProxyE2eTest, PolicyUpdateThatRevokesAccessClosesTheConnection) {
   int fd = ConnectOut(kAllowedOut);
   ASSERT_GE(fd, 0);
   ASSERT_NO_FATAL_FAILURE(Echo(fd, "ping"));
+  // One the change leaves allowed (inbound on kAllowedIn): it must go on without a gap.
+  int kept = ConnectIn(kAllowedIn);
+  ASSERT_GE(kept, 0);
+  ASSERT_NO_FATAL_FAILURE(Echo(kept, "keep"));
   // A bad file first: rejected with a precise error, the old policy (and the connection) stay.
   ASSERT_TRUE(WriteFile(policy_file_ + ".tmp", "{\"version\": 1,"));
   ASSERT_EQ(std::rename((policy_file_ + ".tmp").c_str(), policy_file_.c_str()), 0);
@@ -586,14 +670,19 @@ TEST_P(ProxyE2eTest, PolicyUpdateThatRevokesAccessClosesTheConnection) {
   ASSERT_NO_FATAL_FAILURE(Echo(fd, "pong", /*open=*/false));
   // Now a valid policy that no longer allows port 7000.
   WritePolicy(kDeniedOut, kAllowedIn);
+  const auto changed = std::chrono::steady_clock::now();
   Received r = ReceiveAll(fd);
   close(fd);
-  EXPECT_EQ(r.error, ECONNRESET);
+  // Verdict mode aborts the app's socket (ECONNABORTED here; the peer gets the reset).
+  EXPECT_EQ(r.error, verdict() ? ECONNABORTED : ECONNRESET) << std::strerror(r.error);
+  EXPECT_LT(std::chrono::steady_clock::now() - changed, std::chrono::seconds(1));
   ASSERT_TRUE(WaitCounter([&] { return Closed("outbound", "policy_changed") == 1; }));
   auto revoked = WaitFlows("DROPPED", {"\"close_reason\":\"policy_changed\""}, 1);
   ASSERT_EQ(revoked.size(), 1u);
   EXPECT_NE(revoked[0].find("\"destination_port\":" + std::to_string(kAllowedOut)),
             std::string::npos);
+  ASSERT_NO_FATAL_FAILURE(Echo(kept, "still here", /*open=*/false));
+  close(kept);
 }
 
 TEST_P(ProxyE2eTest, SigtermStopsAcceptingDrainsAndExitsZero) {
@@ -610,6 +699,26 @@ TEST_P(ProxyE2eTest, SigtermStopsAcceptingDrainsAndExitsZero) {
     if (probe >= 0) close(probe);
     return probe < 0;
   }));
+  if (verdict()) {
+    // Nothing to drain: the kernel carries the established connection, which outlives the
+    // sidecar, while new connections stay refused until a sidecar binds the queue again.
+    std::optional<int> status = proxy_.Wait(std::chrono::seconds(5));
+    ASSERT_TRUE(status.has_value()) << "did not exit";
+    EXPECT_EQ(*status, 0);
+    ASSERT_NO_FATAL_FAILURE(Echo(fd, "pong", /*open=*/false));
+    ExpectResetAtOnce(ConnectOut(kAllowedOut));
+    // Restarted: new connections are judged again, and the first policy's sweep leaves the
+    // still-allowed established one alone.
+    StartProxy();
+    ASSERT_TRUE(WaitReady());
+    int again = ConnectOut(kAllowedOut);
+    ASSERT_GE(again, 0) << std::strerror(errno);
+    ASSERT_NO_FATAL_FAILURE(Echo(again, "back"));
+    close(again);
+    ASSERT_NO_FATAL_FAILURE(Echo(fd, "survived", /*open=*/false));
+    close(fd);
+    return;
+  }
   EXPECT_FALSE(proxy_.Wait(std::chrono::milliseconds(200)).has_value());  // still draining
   // The established connection still works, and ends on its own.
   ASSERT_NO_FATAL_FAILURE(Echo(fd, "pong", /*open=*/false));
@@ -650,21 +759,25 @@ TEST_P(ProxyE2eTest, DiallingTheProxysOwnListenersIsOneRefusedConnection) {
   const std::vector<std::pair<std::string, uint16_t>> targets = {{"::7", 15001},
                                                                  {"127.0.0.7", 15006},
                                                                  {"::ffff:127.0.0.1", 15001},
-                                                                 {GetParam().client_ip, 15001},
-                                                                 {GetParam().client_ip, 15006}};
+                                                                 {family().client_ip, 15001},
+                                                                 {family().client_ip, 15006}};
   for (const auto& [address, port] : targets) {
     SCOPED_TRACE(address + " port " + std::to_string(port));
     const long before = downstream();
     const long loops_before = loops();
-    ExpectResetAtOnce(ConnectFrom(*client_, address, port, std::chrono::seconds(5)));
+    ExpectResetAtOnce(ConnectFrom(*client_, address, port, std::chrono::seconds(5)),
+                      /*relayed=*/true);
     ASSERT_TRUE(WaitCounter([&] { return loops() == loops_before + 1; })) << loops();
     EXPECT_EQ(downstream(), before + 1);  // exactly one connection counted: no loop
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, ProxyE2eTest, ::testing::Values(kV4, kV6),
-                         [](const ::testing::TestParamInfo<Family>& info) {
-                           return info.param.v6 ? "IPv6" : "IPv4";
+INSTANTIATE_TEST_SUITE_P(FamiliesAndModes, ProxyE2eTest,
+                         ::testing::Combine(::testing::Values(kV4, kV6),
+                                            ::testing::Values(Mode::kRelay, Mode::kVerdict)),
+                         [](const ::testing::TestParamInfo<std::tuple<Family, Mode>>& info) {
+                           return std::string(std::get<0>(info.param).v6 ? "IPv6" : "IPv4") +
+                                  (std::get<1>(info.param) == Mode::kVerdict ? "Verdict" : "Relay");
                          });
 
 }  // namespace

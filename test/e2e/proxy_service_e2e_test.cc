@@ -5,8 +5,11 @@
 // that exists nowhere: the sidecar must connect straight to a backend). Each backend answers its
 // own byte, so the client sees which backend it reached. a's egress policy allows only backend 1
 // → every connection to ClusterIP:80 reaches backend 1; after a policy edit allowing neither,
-// connections are reset with one DROPPED flow record naming the Service. Fails loudly without
-// root.
+// connections are reset with one DROPPED flow record naming the Service. It runs in both capture
+// modes: in verdict mode (picket-init --capture=verdict) the ClusterIP still goes to the relay
+// (the sidecar's verdict marks it for the nat redirect), which picks the backend, while the pod
+// addresses themselves take the verdict path (backend 1 directly: carried by the kernel; backend
+// 2: refused). Fails loudly without root.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -74,7 +77,7 @@ std::unique_ptr<AnswerServer> ByteServer(const Netns& ns, const std::string& add
                                         [byte](int c) { (void)!send(c, &byte, 1, MSG_NOSIGNAL); });
 }
 
-class ProxyServiceE2eTest : public ::testing::Test {
+class ProxyServiceE2eTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(RequireRoot("proxy_service_e2e_test"));
@@ -85,7 +88,9 @@ class ProxyServiceE2eTest : public ::testing::Test {
     const std::string net_error = net_->Create(kPods);
     ASSERT_EQ(net_error, "");
     // Only the client has a sidecar: the real capture rules of the injected init container.
-    CommandResult init = net_->pod(0).Exec({Runfile("inject/picket-init")});
+    std::vector<std::string> init_argv{Runfile("inject/picket-init")};
+    if (verdict()) init_argv.push_back("--capture=verdict");
+    CommandResult init = net_->pod(0).Exec(init_argv);
     ASSERT_EQ(init.status, 0) << init.output;
 
     ASSERT_NO_FATAL_FAILURE(MakeCerts(dir_ / "certs", {{NodeIp(0), "e2e/a"}}));
@@ -99,8 +104,9 @@ class ProxyServiceE2eTest : public ::testing::Test {
       ASSERT_TRUE(backends_.back()->ok());
     }
 
-    sidecar_ = {"e2e", "a", PodIp(0), NodeIp(0) + ":" + std::to_string(kXdsPort),
-                (dir_ / "a").string()};
+    sidecar_ = {
+        "e2e",    "a", PodIp(0), NodeIp(0) + ":" + std::to_string(kXdsPort), (dir_ / "a").string(),
+        verdict()};
     proxy_ = std::make_unique<Child>();
     ASSERT_NO_FATAL_FAILURE(
         StartSidecar(*proxy_, net_->pod(0), dir_ / "certs", CopyProxy(dir_), sidecar_));
@@ -127,10 +133,12 @@ class ProxyServiceE2eTest : public ::testing::Test {
     return JsonField(Admin("/config_dump"), "\"policy\":{", "version");
   }
 
-  // The byte the backend behind ClusterIP:80 answered a connection from the client with; '\0'
-  // when the connection failed or was reset.
-  char ViaService() {
-    const int fd = ConnectFrom(net_->pod(0), kClusterIp, 80, std::chrono::seconds(2));
+  static bool verdict() { return GetParam(); }
+
+  // The byte the backend behind ClusterIP:80 (or at `address`:`port`) answered a connection
+  // from the client with; '\0' when the connection failed or was reset.
+  char ViaService(const std::string& address = kClusterIp, uint16_t port = 80) {
+    const int fd = ConnectFrom(net_->pod(0), address, port, std::chrono::seconds(2));
     if (fd < 0) return '\0';
     char byte = '\0';
     const ssize_t n = recv(fd, &byte, 1, 0);
@@ -146,7 +154,7 @@ class ProxyServiceE2eTest : public ::testing::Test {
   std::unique_ptr<Child> proxy_;
 };
 
-TEST_F(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
+TEST_P(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
   // Until the service map arrives, the ClusterIP is an ordinary (denied) destination: wait for
   // the first connection through the Service.
   ASSERT_TRUE(WaitFor([&] { return ViaService() != '\0'; }))
@@ -161,6 +169,14 @@ TEST_F(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
             std::string::npos)
       << dump;
   EXPECT_NE(dump.find("\"target_port\":"), std::string::npos) << dump;
+  EXPECT_NE(dump.find(verdict() ? "\"capture\":{\"mode\":\"verdict\",\"queue\":15000,"
+                                  "\"queue_bound\":true}"
+                                : "\"capture\":{\"mode\":\"relay\"}"),
+            std::string::npos)
+      << dump;
+  // The pods themselves, not through the Service: the same policy either way.
+  EXPECT_EQ(ViaService(PodIp(1), kAppPort), '1');
+  EXPECT_EQ(ViaService(PodIp(2), kAppPort), '\0');
 
   // Neither backend allowed: connections to the Service are reset, never sent to the ClusterIP.
   const std::string before = PolicyVersion();
@@ -190,6 +206,11 @@ TEST_F(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
   proxy_->Signal(SIGTERM);
   EXPECT_EQ(proxy_->Wait(std::chrono::seconds(10)), std::optional<int>(0));
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, ProxyServiceE2eTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Verdict" : "Relay";
+                         });
 
 }  // namespace
 }  // namespace picket::e2e

@@ -68,16 +68,41 @@ void StartSidecar(Child& child, const Netns& pod, const fs::path& certs,
   fs::copy_file(certs / "pods" / (base + ".pem"), d + "/tls.crt");
   fs::copy_file(certs / "pods" / (base + "-key.pem"), d + "/tls.key");
   fs::copy_file(certs / "ca.pem", d + "/ca.crt");
-  CommandResult gen =
-      RunCommand({Runfile("inject/picket-inject"), "bootstrap", "--namespace", sidecar.ns, "--pod",
-                  sidecar.name, "--ip", sidecar.ip, "--xds-address", sidecar.xds_address,
-                  "--xds-cert", d + "/tls.crt", "--xds-key", d + "/tls.key", "--xds-ca",
-                  d + "/ca.crt", "--output", d + "/bootstrap.yaml"});
+  std::vector<std::string> argv{Runfile("inject/picket-inject"),
+                                "bootstrap",
+                                "--namespace",
+                                sidecar.ns,
+                                "--pod",
+                                sidecar.name,
+                                "--ip",
+                                sidecar.ip,
+                                "--xds-address",
+                                sidecar.xds_address,
+                                "--xds-cert",
+                                d + "/tls.crt",
+                                "--xds-key",
+                                d + "/tls.key",
+                                "--xds-ca",
+                                d + "/ca.crt",
+                                "--output",
+                                d + "/bootstrap.yaml"};
+  if (sidecar.verdict) argv.push_back("--capture=verdict");
+  CommandResult gen = RunCommand(argv);
   ASSERT_EQ(gen.status, 0) << gen.output;
   for (const auto& entry : fs::directory_iterator(d)) {
     ASSERT_EQ(chown(entry.path().c_str(), kProxyUid, kProxyUid), 0) << entry.path();
   }
   ASSERT_EQ(chown(d.c_str(), kProxyUid, kProxyUid), 0) << d;
+  if (sidecar.verdict) {
+    // Ambient, so the non-root process keeps it across exec.
+    ASSERT_TRUE(child.Start(
+        pod,
+        {"setpriv", "--reuid=" + std::to_string(kProxyUid), "--regid=" + std::to_string(kProxyUid),
+         "--clear-groups", "--inh-caps=+net_admin", "--ambient-caps=+net_admin", proxy_bin,
+         "--config", d + "/bootstrap.yaml"},
+        std::nullopt, sidecar.log()));
+    return;
+  }
   ASSERT_TRUE(
       child.Start(pod, {proxy_bin, "--config", d + "/bootstrap.yaml"}, kProxyUid, sidecar.log()));
 }

@@ -56,13 +56,18 @@ struct Sidecar {
   std::string ip;
   std::string xds_address;  // host:port of the control server
   std::string dir;          // certificates, bootstrap.yaml and proxy.log
+  // `capture: verdict` (picket-inject bootstrap --capture=verdict), and the sidecar gets
+  // CAP_NET_ADMIN as the injector grants it; the pod's rules must be picket-init's
+  // --capture=verdict ones.
+  bool verdict = false;
   std::string log() const { return dir + "/proxy.log"; }
 };
 
 // Creates sidecar.dir with the pod's certificate, key and CA from `certs` (MakeCerts' output) and
 // the bootstrap `picket-inject bootstrap --xds-address …` writes (the xds section is its only
 // policy source), hands the directory to kProxyUid and starts `proxy_bin --config
-// <dir>/bootstrap.yaml` as kProxyUid inside `pod`, logging to sidecar.log().
+// <dir>/bootstrap.yaml` as kProxyUid inside `pod` (with CAP_NET_ADMIN when sidecar.verdict),
+// logging to sidecar.log().
 void StartSidecar(Child& child, const Netns& pod, const std::filesystem::path& certs,
                   const std::string& proxy_bin, const Sidecar& sidecar);
 

@@ -7,6 +7,10 @@
 // socket, allowed when its echo comes back; TCP: a connection, allowed when the server's byte
 // arrives — and must match the table (which k8s_netpol_test shows `picket-control matrix`
 // computes). Needs root; fails loudly without it.
+//
+// The same, in verdict mode (picket-init --capture=verdict, bootstrap `capture: verdict`: each
+// new TCP flow judged from the verdict queue, nothing relayed), for every upstream case of the
+// project's conformance set: every TCP and UDP cell on real packets.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -114,7 +118,12 @@ class EchoServers {
   std::thread thread_;
 };
 
-class UdpConformanceE2e : public ::testing::TestWithParam<const char*> {
+struct Run {
+  const char* id;
+  bool verdict;
+};
+
+class UdpConformanceE2e : public ::testing::TestWithParam<Run> {
  protected:
   void TearDown() override {
     for (auto& child : proxies_) {
@@ -157,9 +166,10 @@ TEST_P(UdpConformanceE2e, EveryCellAgreesWithTheTruthTable) {
   ASSERT_TRUE(files.has_value()) << files.error().ToString();
   std::string path;
   for (const std::string& f : *files) {
-    if (std::filesystem::path(f).filename().string().rfind(GetParam(), 0) == 0) path = f;
+    if (std::filesystem::path(f).filename().string().rfind(GetParam().id, 0) == 0) path = f;
   }
-  ASSERT_FALSE(path.empty()) << "no case " << GetParam();
+  ASSERT_FALSE(path.empty()) << "no case " << GetParam().id;
+  const bool verdict = GetParam().verdict;
   auto c = test::LoadConformanceCase(path);
   ASSERT_TRUE(c.has_value()) << c.error()[0].ToString();
   auto compiled = policy::ClusterPolicy::Compile(c->cluster);
@@ -208,8 +218,11 @@ TEST_P(UdpConformanceE2e, EveryCellAgreesWithTheTruthTable) {
                                               ", name: " + name.substr(slash + 1) + ", ips: [" +
                                               ip + "]}\npolicy_file: " + base +
                                               ".policy.json\nflow_log: {path: " + base +
-                                              ".flows}\nworkers: 1\nudp_sctp: {enforce: true}\n"));
-    r = pod.Exec({Runfile("inject/picket-init"), "--ipv6=false"});
+                                              ".flows}\nworkers: 1\nudp_sctp: {enforce: true}\n" +
+                                              (verdict ? "capture: verdict\n" : "")));
+    std::vector<std::string> init{Runfile("inject/picket-init"), "--ipv6=false"};
+    if (verdict) init.push_back("--capture=verdict");
+    r = pod.Exec(init);
     ASSERT_EQ(r.status, 0) << r.output;
     proxies_.push_back(std::make_unique<Child>());
     ASSERT_TRUE(proxies_.back()->Start(
@@ -291,11 +304,27 @@ TEST_P(UdpConformanceE2e, EveryCellAgreesWithTheTruthTable) {
       cells += pods_.size() - 1;
     }
   }
-  std::fprintf(stderr, "%s: %zu cells on real packets agree\n", GetParam(), cells);
+  std::fprintf(stderr, "%s (%s): %zu cells on real packets agree\n", GetParam().id,
+               verdict ? "verdict" : "relay", cells);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, UdpConformanceE2e, ::testing::Values("050", "053", "104", "105"),
-                         [](const auto& info) { return std::string("case") + info.param; });
+INSTANTIATE_TEST_SUITE_P(Cases, UdpConformanceE2e,
+                         ::testing::Values(Run{"050", false}, Run{"053", false}, Run{"104", false},
+                                           Run{"105", false}),
+                         [](const auto& info) { return std::string("case") + info.param.id; });
+
+// Verdict mode: every case of test/conformance/cases (their probes are TCP and UDP).
+INSTANTIATE_TEST_SUITE_P(VerdictCases, UdpConformanceE2e,
+                         ::testing::Values(Run{"001", true}, Run{"002", true}, Run{"003", true},
+                                           Run{"007", true}, Run{"009", true}, Run{"010", true},
+                                           Run{"014", true}, Run{"015", true}, Run{"017", true},
+                                           Run{"018", true}, Run{"020", true}, Run{"021", true},
+                                           Run{"027", true}, Run{"030", true}, Run{"032", true},
+                                           Run{"034", true}, Run{"042", true}, Run{"043", true},
+                                           Run{"050", true}, Run{"053", true}, Run{"101", true},
+                                           Run{"102", true}, Run{"103", true}, Run{"104", true},
+                                           Run{"105", true}),
+                         [](const auto& info) { return std::string("case") + info.param.id; });
 
 }  // namespace
 }  // namespace picket::e2e

@@ -1,5 +1,5 @@
 // Tests proxy/packet_headers.h: IPv4 (with options) and IPv6 (with extension headers) around
-// UDP and SCTP, and every bound: truncation at each layer, IHL, fragments, too many extension
+// UDP, SCTP and TCP, and every bound: truncation at each layer, IHL, fragments, too many extension
 // headers, other transports, and bytes past kMaxHeaderBytes never read.
 #include "proxy/packet_headers.h"
 
@@ -74,10 +74,30 @@ TEST(PacketHeaders, Ipv6ThroughExtensionHeaders) {
   EXPECT_EQ(sctp->destination_port, 7300);
 }
 
+TEST(PacketHeaders, TcpSynOnBothFamilies) {
+  Bytes syn(20, 0);
+  syn[0] = 0xc3;  // 50000
+  syn[1] = 0x50;
+  syn[3] = 80;
+  syn[12] = 0x50;  // data offset 5
+  syn[13] = 0x02;  // SYN
+  for (const Bytes& packet : {Ipv4(6, syn), Ipv6(6, syn)}) {
+    auto tcp = Parse(packet);
+    ASSERT_TRUE(tcp.has_value()) << tcp.error().ToString();
+    EXPECT_EQ(tcp->protocol, config::Protocol::kTCP);
+    EXPECT_EQ(tcp->source_port, 50000);
+    EXPECT_EQ(tcp->destination_port, 80);
+    EXPECT_EQ(tcp->tcp_flags, 0x02);
+    EXPECT_EQ(tcp->sctp_first_chunk, -1);
+  }
+  EXPECT_FALSE(Parse(Ipv4(6, Bytes(syn.begin(), syn.begin() + 19))).has_value());
+}
+
 TEST(PacketHeaders, RejectsWhatCannotBeJudged) {
   EXPECT_FALSE(Parse({}).has_value());
   EXPECT_FALSE(Parse({0x50, 0, 0}).has_value());    // version 5
-  EXPECT_FALSE(Parse(Ipv4(6, kUdp)).has_value());   // TCP
+  EXPECT_FALSE(Parse(Ipv4(6, kUdp)).has_value());   // TCP: 9 bytes, its header is 20
+  EXPECT_FALSE(Parse(Ipv4(1, kUdp)).has_value());   // ICMP
   EXPECT_FALSE(Parse(Ipv6(58, kUdp)).has_value());  // ICMPv6
   Bytes p = Ipv4(17, kUdp);
   for (size_t cut : {size_t{0}, size_t{19}, size_t{20}, size_t{27}}) {
