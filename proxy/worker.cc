@@ -110,7 +110,9 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
           });
       context_.stats->packet_flows.enforced.store(udp_sctp.enforce, std::memory_order_relaxed);
       context_.stats->verdict_bound.store(verdict_mode(), std::memory_order_relaxed);
-      if (verdict_mode()) {
+      // Hearing every socket's close costs the kernel a message per socket (and us a read):
+      // only when allowed flows are logged.
+      if (verdict_mode() && context_.bootstrap->flow_log.log_allowed) {
         auto watcher = TcpCloseWatcher::Open(
             &loop_, [this](const TcpCloseWatcher::Closed& closed) { OnTcpClosed(closed); });
         if (watcher) {
@@ -477,7 +479,8 @@ PacketVerdict Worker::OnTcpFlow(filters::Direction direction, const PacketFlow& 
     return PacketVerdict::kReject;
   }
   stats.allowed.fetch_add(1, std::memory_order_relaxed);
-  if (!(flow.tcp_flags & kTcpSyn)) return PacketVerdict::kAccept;  // a pickup: not ours to log
+  // Remembered only to be logged at close; a pickup (no SYN) is not ours to log.
+  if (close_watcher_ == nullptr || !(flow.tcp_flags & kTcpSyn)) return PacketVerdict::kAccept;
   const TcpTuple tuple = direction == filters::Direction::kOutbound
                              ? TcpTuple{info.source, info.original_destination}
                              : TcpTuple{info.original_destination, info.source};
