@@ -52,6 +52,9 @@ constexpr InitFlag kInitFlags[] = {
     {"capture", "relay|verdict=relay",
      "TCP: relay (redirected to the sidecar) or verdict (each new flow judged from --nfqueue, "
      "then carried by the kernel)"},
+    {"service-cidrs", "CIDRS",
+     "With --capture=verdict: the Service ClusterIP ranges; TCP elsewhere is not "
+     "connection-tracked"},
     {"iptables-restore", "PATH", "Binary to use (e.g. iptables-legacy-restore)"},
     {"iptables-save", "PATH", "Binary to use"},
     {"ip6tables-restore", "PATH", "Binary to use"},

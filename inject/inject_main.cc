@@ -21,6 +21,7 @@
 #include "inject/bootstrap_gen.h"
 #include "inject/injector.h"
 #include "inject/probe.h"
+#include "inject/redirect_rules.h"
 #include "inject/switch_user.h"
 #include "inject/webhook_server.h"
 
@@ -86,6 +87,14 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o, std::string* kubernetes_v
                  "left out of capture; 0: none")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  sub.add_option("--service-cidrs", o->service_cidrs,
+                 "The cluster's Service ClusterIP ranges (comma-separated): verdict-mode pods "
+                 "then leave TCP to anything else untracked by conntrack (cheaper new flows)")
+      ->delimiter(',')
+      ->check([](const std::string& cidr) -> std::string {
+        auto f = picket::inject::CidrFamily(cidr);
+        return f ? std::string() : f.error().ToString();
+      });
   sub.add_option("--scrape-annotations", o->scrape_annotations,
                  "Add prometheus.io/scrape|port|path for the metrics listener (never over the "
                  "app's own)")

@@ -129,7 +129,14 @@ Node InitContainer(const InjectOptions& o, const Node& annotations) {
     if (!v.empty()) args.push_back(flag + v);
   }
   if (!UdpSctpEnforced(annotations)) args.push_back("--udp-sctp=false");
-  if (VerdictCapture(annotations)) args.push_back("--capture=verdict");
+  if (VerdictCapture(annotations)) {
+    args.push_back("--capture=verdict");
+    if (!o.service_cidrs.empty()) {
+      std::string list;
+      for (const std::string& cidr : o.service_cidrs) list += (list.empty() ? "" : ",") + cidr;
+      args.push_back("--service-cidrs=" + list);
+    }
+  }
   if (const uint16_t metrics = MetricsPort(o, annotations); metrics != 0) {
     args.push_back("--metrics-port=" + std::to_string(metrics));
   }

@@ -97,6 +97,10 @@ struct InjectOptions {
   // and a warning says so — the two sets are not merged, see inject/README.md).
   bool scrape_annotations = true;
   uint32_t proxy_uid = 1337;
+  // The cluster's Service ClusterIP ranges (kube-apiserver --service-cluster-ip-range), passed
+  // to picket-init of verdict-mode pods (--service-cidrs): TCP to anything else is then not
+  // connection-tracked in the pod. Empty: every flow is tracked (always correct, costlier).
+  std::vector<std::string> service_cidrs;
   // The sidecar in initContainers with restartPolicy: Always (a native sidecar) instead of first
   // in containers. picket-inject sets it from --native-sidecar when given, else from
   // --kubernetes-version (NativeSidecarsByDefault); without either: classic.

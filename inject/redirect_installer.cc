@@ -46,7 +46,8 @@ struct Snapshot {
   FamilyTools tools;
   std::string table;   // "nat" (capture) or "filter" (the listener guard)
   std::string saved;   // iptables-save -t <table> output before we touched anything
-  std::string mangle;  // with "nat": iptables-save -t mangle (the UDP/SCTP verdict queue rules)
+  std::string mangle;  // with "nat": iptables-save -t mangle (the verdict queue rules)
+  std::string raw;     // with "nat": iptables-save -t raw (verdict mode's NOTRACK rules)
 };
 
 // Restores each snapshot; returns the problems it met (empty on success).
@@ -54,7 +55,9 @@ std::string Rollback(CommandRunner& runner, const std::vector<Snapshot>& changed
   std::string problems;
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
     std::vector<std::pair<std::string, const std::string*>> tables{{it->table, &it->saved}};
-    if (it->table == "nat") tables.insert(tables.begin(), {"mangle", &it->mangle});
+    if (it->table == "nat") {
+      tables.insert(tables.begin(), {{"raw", &it->raw}, {"mangle", &it->mangle}});
+    }
     for (const auto& [table, saved] : tables) {
       auto r = Run(runner, {it->tools.restore, "-T", table}, *saved);
       if (!r)
@@ -85,7 +88,7 @@ base::Result<void> SaveGuardTables(const InitCommand& cmd, CommandRunner& runner
           std::move(saved.error())
               .Context(std::string(FamilyName(tools.family)) + ": cannot read the filter table"));
     }
-    snapshots->push_back({tools, "filter", *saved, ""});
+    snapshots->push_back({tools, "filter", *saved, "", ""});
   }
   return {};
 }
@@ -123,7 +126,13 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
           std::move(mangle.error())
               .Context(std::string(FamilyName(tools.family)) + ": cannot read the mangle table"));
     }
-    snapshots.push_back({tools, "nat", *saved, *mangle});
+    auto raw = Run(runner, {tools.save, "-t", "raw"}, "");
+    if (!raw) {
+      return std::unexpected(
+          std::move(raw.error())
+              .Context(std::string(FamilyName(tools.family)) + ": cannot read the raw table"));
+    }
+    snapshots.push_back({tools, "nat", *saved, *mangle, *raw});
   }
   if (auto guard = SaveGuardTables(cmd, runner, &snapshots); !guard) return guard;
 
@@ -138,15 +147,17 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
       NatState mangle = ParseMangleState(snap.mangle);
       auto t = BuildInstallTransaction(cmd.config, snap.tools.family, state);
       auto d = BuildMangleTransaction(cmd.config, snap.tools.family, mangle);
-      if (!t || !d) {
-        Error e = !t ? std::move(t.error()) : std::move(d.error());
+      auto raw = BuildRawTransaction(cmd.config, snap.tools.family, ParseRawState(snap.raw));
+      if (!t || !d || !raw) {
+        Error e = !t ? std::move(t.error()) : !d ? std::move(d.error()) : std::move(raw.error());
         e.reason += Rollback(runner, changed);
         return std::unexpected(std::move(e));
       }
-      transaction = *t + *d;
+      transaction = *t + *d + *raw;
     } else {
       transaction = BuildCleanupTransaction(ParseNatState(snap.saved)) +
-                    BuildDatagramCleanupTransaction(ParseMangleState(snap.mangle));
+                    BuildDatagramCleanupTransaction(ParseMangleState(snap.mangle)) +
+                    BuildRawCleanupTransaction(ParseRawState(snap.raw));
       if (transaction.empty()) continue;
     }
     // Counted as changed before running: a failed restore is atomic, but restoring the
@@ -171,8 +182,10 @@ base::Result<std::string> DryRunText(const InitCommand& cmd) {
     if (!t) return std::unexpected(t.error());
     auto d = BuildMangleTransaction(cmd.config, tools.family);
     if (!d) return std::unexpected(d.error());
+    auto raw = BuildRawTransaction(cmd.config, tools.family);
+    if (!raw) return std::unexpected(raw.error());
     out += "# " + std::string(FamilyName(tools.family)) + ": " + tools.restore + " --noflush\n";
-    out += *t + *d;
+    out += *t + *d + *raw;
   }
   const bool verdict = cmd.config.capture == config::CaptureMode::kVerdict;
   for (const FamilyTools& tools : Families(cmd)) {

@@ -133,6 +133,8 @@ flags (lists are comma-separated):
   --ipv6=true                         false: leave ip6tables alone (explicit opt-out)
   --udp-sctp=true                     false: do not capture (nor enforce) UDP and SCTP
   --nfqueue=15000                     the queue new UDP/SCTP flows wait in for a verdict
+  --service-cidrs=                    with --capture=verdict: the Service ClusterIP ranges; TCP
+                                      elsewhere is then not connection-tracked (cheaper)
   --capture=relay                     TCP: relay (redirect to the sidecar's listeners) or
                                       verdict (new flows judged from --nfqueue, then carried
                                       by the kernel; only what the sidecar marks is relayed)
@@ -249,6 +251,12 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
       auto b = ParseBool(name, value);
       if (!b) return std::unexpected(b.error());
       c.capture_datagrams = *b;
+    } else if (name == "service-cidrs") {
+      c.service_cidrs = SplitList(value);
+      for (const std::string& cidr : c.service_cidrs) {
+        if (auto f = CidrFamily(cidr); !f)
+          return std::unexpected(std::move(f.error()).Under("--" + name));
+      }
     } else if (name == "nfqueue") {
       auto v = ParseNumber<uint16_t>(name, value, 0, 65535);
       if (!v) return std::unexpected(v.error());
@@ -277,6 +285,10 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
     if (!ok) return std::unexpected(ok.error());
   }
   if (!gid_given) c.proxy_gids = c.proxy_uids;
+  if (!c.service_cidrs.empty() && c.capture != config::CaptureMode::kVerdict) {
+    return std::unexpected(
+        Error::At("--service-cidrs", "only has a meaning with --capture=verdict"));
+  }
   if (c.outbound_port == c.inbound_port) {
     return std::unexpected(Error::Of("--outbound-port and --inbound-port must differ"));
   }

@@ -65,6 +65,11 @@ struct RedirectConfig {
   // UDP and SCTP: the first packet of each new flow to the sidecar's NFQUEUE (see
   // inject/datagram_rules.h). Off: UDP and SCTP are not captured (and not enforced).
   bool capture_datagrams = true;
+  // Verdict mode: the Service ClusterIP ranges (e.g. 10.96.0.0/12). Given, TCP to anything else
+  // (but loopback) is not connection-tracked (raw table, inject/verdict_rules.h): the verdict is
+  // the SYN's, the kernel need not track the flow, and new connections cost less; Service flows
+  // stay tracked for the nat redirect to the relay. Empty: every TCP flow is tracked.
+  std::vector<std::string> service_cidrs;
   uint16_t datagram_queue = 15000;
   // How TCP reaches the policy: kRelay redirects every connection to the sidecar's listeners
   // (nat); kVerdict queues each new flow's first packet to `datagram_queue` for a verdict and

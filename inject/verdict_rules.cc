@@ -14,8 +14,9 @@ bool EndsWith(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
 
-// A new TCP flow's first packet (a SYN); the rest of an accepted flow is the kernel's.
-constexpr char kNewTcp[] = " -p tcp -m conntrack --ctstate NEW";
+// A new TCP flow's first packet — a SYN (no ACK, RST or FIN), whether conntrack tracks the flow
+// or not (raw NOTRACK); the rest of an accepted flow is the kernel's.
+constexpr char kNewTcp[] = " -p tcp --syn";
 
 }  // namespace
 
@@ -102,6 +103,72 @@ base::Result<std::string> TcpVerdictMangleLines(const RedirectConfig& c, Family 
   o << "-A PREROUTING" << kNewTcp << " -j " << kTcpInChain << "\n";
   // OUTPUT, not POSTROUTING: nat OUTPUT (after mangle OUTPUT) redirects relay-marked packets.
   o << "-A OUTPUT" << kNewTcp << " -j " << kTcpOutChain << "\n";
+  return o.str();
+}
+
+NatState ParseRawState(std::string_view text) {
+  NatState state;
+  bool in_raw = false;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (StartsWith(line, "*")) {
+      in_raw = line == "*raw";
+      continue;
+    }
+    if (!in_raw) continue;
+    if (StartsWith(line, ":PICKET_")) {
+      state.picket_chains.push_back(line.substr(1, line.find(' ') - 1));
+    } else if (StartsWith(line, "-A ") && !StartsWith(line, "-A PICKET_") &&
+               line.find(" -j PICKET_") != std::string::npos) {
+      state.jump_rules.push_back(line);
+    }
+  }
+  return state;
+}
+
+base::Result<std::string> BuildRawTransaction(const RedirectConfig& c, Family family,
+                                              const NatState& current) {
+  if (c.capture != config::CaptureMode::kVerdict || c.service_cidrs.empty()) {
+    return BuildRawCleanupTransaction(current);
+  }
+  std::vector<std::string> services;
+  for (const std::string& cidr : c.service_cidrs) {
+    auto f = CidrFamily(cidr);
+    if (!f) return std::unexpected(f.error());
+    if (*f == family) services.push_back(cidr);
+  }
+  std::ostringstream o;
+  o << "*raw\n:" << kTcpNotrackInChain << " - [0:0]\n:" << kTcpNotrackOutChain << " - [0:0]\n";
+  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
+  for (const std::string& chain : current.picket_chains) {
+    if (chain != kTcpNotrackInChain && chain != kTcpNotrackOutChain) {
+      o << "-F " << chain << "\n-X " << chain << "\n";
+    }
+  }
+  // Loopback stays tracked: the relay's leg to a redirected app connection is reverse-translated.
+  o << "-A " << kTcpNotrackInChain << " -i lo -j RETURN\n";
+  o << "-A " << kTcpNotrackInChain << " -j CT --notrack\n";
+  o << "-A " << kTcpNotrackOutChain << " -o lo -j RETURN\n";
+  for (const std::string& cidr : services) {
+    o << "-A " << kTcpNotrackOutChain << " -d " << cidr << " -j RETURN\n";
+  }
+  o << "-A " << kTcpNotrackOutChain << " -j CT --notrack\n";
+  o << "-A PREROUTING -p tcp -j " << kTcpNotrackInChain << "\n";
+  o << "-A OUTPUT -p tcp -j " << kTcpNotrackOutChain << "\n";
+  o << "COMMIT\n";
+  return o.str();
+}
+
+std::string BuildRawCleanupTransaction(const NatState& current) {
+  if (current.picket_chains.empty() && current.jump_rules.empty()) return "";
+  std::ostringstream o;
+  o << "*raw\n";
+  for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
+  for (const std::string& chain : current.picket_chains) o << "-F " << chain << "\n";
+  for (const std::string& chain : current.picket_chains) o << "-X " << chain << "\n";
+  o << "COMMIT\n";
   return o.str();
 }
 

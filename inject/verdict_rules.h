@@ -10,15 +10,23 @@
 //
 //   mangle  PICKET_TCP_JUDGE  `-j MARK --set-xmark <reject>/<mask>`, then
 //                             `-j NFQUEUE --queue-num <datagram_queue> --queue-bypass`
-//           PICKET_TCP_IN     from `PREROUTING -p tcp -m conntrack --ctstate NEW`: loopback,
+//           PICKET_TCP_IN     from `PREROUTING -p tcp --syn` (a SYN: a new flow's first
+//                             packet, tracked or not): loopback,
 //                             excluded interfaces and the never-captured inbound ports (admin,
 //                             readiness, metrics, --exclude-inbound-ports) RETURN, the rest (or
 //                             the --include-inbound-ports) to PICKET_TCP_JUDGE
-//           PICKET_TCP_OUT    from `OUTPUT -p tcp -m conntrack --ctstate NEW` (OUTPUT, not
+//           PICKET_TCP_OUT    from `OUTPUT -p tcp --syn` (OUTPUT, not
 //                             POSTROUTING: before nat OUTPUT, which redirects relay-marked
 //                             packets): the proxy's uids/gids, loopback, excluded interfaces,
 //                             ports and CIDRs RETURN; include ports, then everything (or the
 //                             include CIDRs) to PICKET_TCP_JUDGE
+//   raw     PICKET_TCP_NOTRACK_IN / _OUT, only with --service-cidrs: TCP that is neither
+//                             loopback nor (outbound) to a Service range gets `CT --notrack`.
+//                             Judging needs no connection tracking — the queued packet is the
+//                             SYN (`--syn`), the reset needs none, revocation finds the app's
+//                             sockets through sock_diag — so the kernel skips it for pod-to-pod
+//                             flows; Service flows stay tracked for the nat redirect (and the
+//                             relay's loopback leg for its reverse translation).
 //   filter  PICKET_TCP_REJECT `-p tcp -m mark --mark <reject>/<mask> -j REJECT --reject-with
 //                             tcp-reset`, jumped to first in INPUT and OUTPUT
 //
@@ -45,6 +53,8 @@ inline constexpr char kTcpInChain[] = "PICKET_TCP_IN";
 inline constexpr char kTcpOutChain[] = "PICKET_TCP_OUT";
 inline constexpr char kTcpJudgeChain[] = "PICKET_TCP_JUDGE";
 inline constexpr char kTcpRejectChain[] = "PICKET_TCP_REJECT";
+inline constexpr char kTcpNotrackInChain[] = "PICKET_TCP_NOTRACK_IN";
+inline constexpr char kTcpNotrackOutChain[] = "PICKET_TCP_NOTRACK_OUT";
 
 // `value/mask` as iptables prints it: VerdictMarkMatch(kVerdictMarkReject) == "0x10000/0x30000".
 std::string VerdictMarkMatch(uint32_t value);
@@ -56,6 +66,19 @@ const std::vector<std::string>& PicketTcpVerdictChains();
 // them (no table header, no chain declarations). Fails on a bad CIDR.
 [[nodiscard]] base::Result<std::string> TcpVerdictMangleLines(const RedirectConfig& config,
                                                               Family family);
+
+// `iptables-save -t raw` → our chains (PICKET_TCP_NOTRACK_*) and the jumps into them.
+NatState ParseRawState(std::string_view iptables_save_raw_output);
+
+// The raw transaction for `family`: `*raw ... COMMIT\n` with our chains in verdict mode with
+// service CIDRs; otherwise only the removal of what `current` shows ("" when nothing). Fails on
+// a bad CIDR.
+[[nodiscard]] base::Result<std::string> BuildRawTransaction(const RedirectConfig& config,
+                                                            Family family,
+                                                            const NatState& current = {});
+
+// Removes everything in `current` ("" when nothing).
+std::string BuildRawCleanupTransaction(const NatState& current);
 
 // What `iptables-save -t filter` says about PICKET_TCP_REJECT.
 struct RejectState {

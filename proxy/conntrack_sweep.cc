@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
-#include <libnetfilter_conntrack/libnetfilter_conntrack_tcp.h>
 #include <netinet/in.h>
 
 #include <cerrno>
@@ -16,7 +15,6 @@ namespace picket::proxy {
 namespace {
 
 struct Context {
-  const SweepScope* scope;
   const std::function<bool(const base::IpAddress&)>* is_pod_address;
   const std::function<bool(filters::Direction, const PacketFlow&)>* allowed;
   SweepResult result;
@@ -33,8 +31,7 @@ base::IpAddress Address(const nf_conntrack* ct, bool v6, nf_conntrack_attr v4_at
 int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
   auto& c = *static_cast<Context*>(data);
   const uint8_t l4 = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
-  const bool tcp = l4 == IPPROTO_TCP;
-  if (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP && !(tcp && c.scope->tcp)) return NFCT_CB_CONTINUE;
+  if (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP) return NFCT_CB_CONTINUE;
   const uint8_t l3 = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
   if (l3 != AF_INET && l3 != AF_INET6) return NFCT_CB_CONTINUE;
   const bool v6 = l3 == AF_INET6;
@@ -43,20 +40,8 @@ int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
   const bool from_pod = (*c.is_pod_address)(orig_src);
   const bool to_pod = (*c.is_pod_address)(orig_dst);
   if (from_pod == to_pod) return NFCT_CB_CONTINUE;  // not ours, or the pod to itself
-  if (tcp) {
-    // Closing entries carry nothing more; a rewritten one (nat: the relay's Service flows) is
-    // the relay's to re-check.
-    const uint8_t state = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
-    if (state == TCP_CONNTRACK_TIME_WAIT || state == TCP_CONNTRACK_CLOSE) return NFCT_CB_CONTINUE;
-    if (Address(ct, v6, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC) != orig_dst ||
-        nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC) != nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST)) {
-      return NFCT_CB_CONTINUE;
-    }
-  }
   PacketFlow flow;
-  flow.protocol = tcp                 ? config::Protocol::kTCP
-                  : l4 == IPPROTO_UDP ? config::Protocol::kUDP
-                                      : config::Protocol::kSCTP;
+  flow.protocol = l4 == IPPROTO_UDP ? config::Protocol::kUDP : config::Protocol::kSCTP;
   flow.source = orig_src;
   flow.source_port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
   filters::Direction direction;
@@ -72,18 +57,54 @@ int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
   }
   ++c.result.examined;
   if ((*c.allowed)(direction, flow)) return NFCT_CB_CONTINUE;
-  if (tcp) {
-    const filters::Endpoint source{orig_src, flow.source_port};
-    const filters::Endpoint destination{orig_dst, flow.destination_port};
-    const TcpTuple socket =
-        from_pod ? TcpTuple{source, destination} : TcpTuple{destination, source};
-    // The sidecar's own connections are not the app's flows (never captured, never judged).
-    auto owner = TcpSocketOwner(socket);
-    if (owner && owner->has_value() && **owner == c.scope->own_uid) return NFCT_CB_CONTINUE;
-    if (owner && owner->has_value()) c.result.tcp_revoked.push_back({direction, flow, socket});
-  }
   c.doomed.push_back(nfct_clone(ct));
   return NFCT_CB_CONTINUE;
+}
+
+bool IsUnspecified(const base::IpAddress& a) {
+  for (size_t i = 0; i < (a.v6 ? 16u : 4u); ++i) {
+    if (a.bytes[i] != 0) return false;
+  }
+  return true;
+}
+
+// The app's TCP sockets, judged (verdict mode): see conntrack_sweep.h.
+base::Result<void> SweepTcpSockets(
+    const SweepScope& scope, const std::function<bool(const base::IpAddress&)>& is_pod_address,
+    const std::function<bool(filters::Direction, const PacketFlow&)>& allowed,
+    SweepResult* result) {
+  auto sockets = DumpTcpSockets();
+  if (!sockets) return std::unexpected(base::Error::Of("sock_diag: " + sockets.error().ToString()));
+  std::vector<filters::Endpoint> listeners;
+  for (const TcpSocketInfo& s : *sockets) {
+    if (s.state == TcpSocketInfo::kListen) listeners.push_back(s.tuple.local);
+  }
+  for (const TcpSocketInfo& s : *sockets) {
+    if (s.state == TcpSocketInfo::kListen || s.uid == scope.own_uid) continue;
+    const filters::Endpoint& local = s.tuple.local;
+    const filters::Endpoint& remote = s.tuple.remote;
+    // Loopback and the pod to itself are never captured, so never judged.
+    if (local.address.IsLoopback() || remote.address.IsLoopback() ||
+        is_pod_address(remote.address)) {
+      continue;
+    }
+    // Accepted on a port the app listens on: inbound; else the app connected out.
+    bool inbound = false;
+    for (const filters::Endpoint& l : listeners) {
+      inbound |= l.port == local.port && (IsUnspecified(l.address) || l.address == local.address);
+    }
+    PacketFlow flow;
+    flow.protocol = config::Protocol::kTCP;
+    flow.source = inbound ? remote.address : local.address;
+    flow.source_port = inbound ? remote.port : local.port;
+    flow.destination = inbound ? local.address : remote.address;
+    flow.destination_port = inbound ? local.port : remote.port;
+    const filters::Direction direction =
+        inbound ? filters::Direction::kInbound : filters::Direction::kOutbound;
+    ++result->examined;
+    if (!allowed(direction, flow)) result->tcp_revoked.push_back({direction, flow, s.tuple});
+  }
+  return {};
 }
 
 }  // namespace
@@ -95,7 +116,7 @@ base::Result<SweepResult> SweepConntrack(
   if (h == nullptr) {
     return std::unexpected(base::Error::Of(std::string("ctnetlink: ") + std::strerror(errno)));
   }
-  Context c{&scope, &is_pod_address, &allowed, {}, {}};
+  Context c{&is_pod_address, &allowed, {}, {}};
   nfct_callback_register(h, NFCT_T_ALL, &OnEntry, &c);
   uint32_t family = AF_UNSPEC;
   const int dumped = nfct_query(h, NFCT_Q_DUMP, &family);
@@ -114,6 +135,10 @@ base::Result<SweepResult> SweepConntrack(
   }
   nfct_close(h);
   if (!failures.empty()) return std::unexpected(base::Error::Of("ctnetlink " + failures));
+  if (scope.tcp) {
+    auto tcp = SweepTcpSockets(scope, is_pod_address, allowed, &c.result);
+    if (!tcp) return std::unexpected(std::move(tcp.error()));
+  }
   return c.result;
 }
 

@@ -10,13 +10,15 @@
 // Service DNAT), inbound ones against the original source and destination port. Entries of the
 // pod talking to itself are left alone (loopback is never captured).
 //
-// Verdict mode (`tcp`): TCP entries too. An accepted TCP flow is a socket of the app's; deleting
-// its entry alone would cut it only at its next packet (judged again and reset). So a denied
-// entry is returned (`tcp_revoked`, with the app socket's tuple) for the worker to abort the
-// socket at once (proxy/socket_diag.h: the kernel resets the peer) and log it; its entry is
-// deleted too. Left alone: entries the nat table rewrote (Service flows on the relay, which
-// re-checks its own connections), closing ones (TIME_WAIT, CLOSE), and the sidecar's own
-// connections (the socket's owner is `own_uid`: the xDS stream, relayed upstreams).
+// Verdict mode (`tcp`): TCP too, but not from conntrack (a TCP flow need not be tracked:
+// inject/verdict_rules.h's raw NOTRACK). An accepted TCP flow is a socket of the app's, so the
+// sweep dumps the namespace's TCP sockets (proxy/socket_diag.h) and judges each as its SYN was:
+// inbound when the app listens on its local port (address or wildcard), else outbound. Left
+// alone: listeners, closing sockets (TIME_WAIT, CLOSE), the sidecar's own (owner `own_uid`: the
+// xDS stream, relayed upstreams) and loopback or pod-to-itself ones (never captured). A denied
+// socket is returned (`tcp_revoked`) for the worker to abort on its loop (SOCK_DESTROY: the
+// peer gets the reset) and log; the `allowed` function says yes to a Service address (the
+// relay's to re-check).
 //
 // SweepConntrack blocks (a dump, plus one netlink round trip per deleted entry), so the worker
 // that owns the verdict queue runs it on a ConntrackSweeper's thread, never on its loop: it asks

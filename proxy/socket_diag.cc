@@ -66,13 +66,7 @@ size_t TcpTupleHash::operator()(const TcpTuple& t) const {
   return static_cast<size_t>(h);
 }
 
-namespace {
-
-// One request about the socket with `tuple` (exact match, any state but LISTEN), one reply: an
-// inet_diag_msg (SOCK_DIAG_BY_FAMILY) or an acknowledgement (SOCK_DESTROY). ENOENT: no socket.
-std::expected<const inet_diag_msg*, SysError> AskAboutSocket(uint16_t type, const TcpTuple& tuple,
-                                                             char (&reply)[512]) {
-  const char* what = type == SOCK_DESTROY ? "SOCK_DESTROY" : "SOCK_DIAG_BY_FAMILY";
+std::expected<bool, SysError> DestroyTcpSocket(const TcpTuple& tuple) {
   const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return std::unexpected(Fail("socket(NETLINK_SOCK_DIAG)"));
   struct {
@@ -80,14 +74,13 @@ std::expected<const inet_diag_msg*, SysError> AskAboutSocket(uint16_t type, cons
     inet_diag_req_v2 request;
   } message{};
   message.header.nlmsg_len = sizeof message;
-  message.header.nlmsg_type = type;
-  message.header.nlmsg_flags = NLM_F_REQUEST | (type == SOCK_DESTROY ? NLM_F_ACK : 0);
+  message.header.nlmsg_type = SOCK_DESTROY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
   message.header.nlmsg_seq = 1;
   inet_diag_req_v2& r = message.request;
   r.sdiag_family = tuple.local.address.v6 ? AF_INET6 : AF_INET;
   r.sdiag_protocol = IPPROTO_TCP;
-  constexpr int kTcpListen = 10;  // include/net/tcp_states.h
-  r.idiag_states = ~(1u << kTcpListen);
+  r.idiag_states = ~(1u << TcpSocketInfo::kListen);
   ToDiag(tuple.local, r.id.idiag_src, &r.id.idiag_sport);
   ToDiag(tuple.remote, r.id.idiag_dst, &r.id.idiag_dport);
   r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
@@ -96,48 +89,93 @@ std::expected<const inet_diag_msg*, SysError> AskAboutSocket(uint16_t type, cons
   kernel.nl_family = AF_NETLINK;
   if (sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
       0) {
-    SysError e = Fail(std::string(what) + " send");
+    SysError e = Fail("SOCK_DESTROY send");
     close(fd);
     return std::unexpected(std::move(e));
   }
+  alignas(nlmsghdr) char reply[512];
   const ssize_t n = recv(fd, reply, sizeof reply, 0);
   const int recv_errno = errno;
   close(fd);
-  if (n < 0) return std::unexpected(Fail(std::string(what) + " receive", recv_errno));
+  if (n < 0) return std::unexpected(Fail("SOCK_DESTROY receive", recv_errno));
   const auto* h = reinterpret_cast<const nlmsghdr*>(reply);
-  if (static_cast<size_t>(n) < sizeof(nlmsghdr) || h->nlmsg_len > static_cast<size_t>(n)) {
-    return std::unexpected(Fail(std::string(what) + ": short reply", EPROTO));
+  if (static_cast<size_t>(n) < NLMSG_LENGTH(sizeof(nlmsgerr)) || h->nlmsg_type != NLMSG_ERROR) {
+    return std::unexpected(Fail("SOCK_DESTROY: unexpected reply", EPROTO));
   }
-  if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
-    const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
-    if (error == 0) return nullptr;
-    return std::unexpected(Fail(what, error));
-  }
-  if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY && h->nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg))) {
-    return static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-  }
-  return std::unexpected(Fail(std::string(what) + ": unexpected reply", EPROTO));
+  // The acknowledgement: 0, or the error (ENOENT: no such socket).
+  const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+  if (error == 0) return true;
+  if (error == ENOENT) return false;
+  return std::unexpected(Fail("SOCK_DESTROY", error));
 }
 
-}  // namespace
-
-std::expected<bool, SysError> DestroyTcpSocket(const TcpTuple& tuple) {
-  alignas(nlmsghdr) char reply[512];
-  auto r = AskAboutSocket(SOCK_DESTROY, tuple, reply);
-  if (r) return true;
-  if (r.error().code == ENOENT) return false;
-  return std::unexpected(r.error());
-}
-
-std::expected<std::optional<uint32_t>, SysError> TcpSocketOwner(const TcpTuple& tuple) {
-  alignas(nlmsghdr) char reply[512];
-  auto r = AskAboutSocket(SOCK_DIAG_BY_FAMILY, tuple, reply);
-  if (!r) {
-    if (r.error().code == ENOENT) return std::nullopt;
-    return std::unexpected(r.error());
+std::expected<std::vector<TcpSocketInfo>, SysError> DumpTcpSockets() {
+  const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return std::unexpected(Fail("socket(NETLINK_SOCK_DIAG)"));
+  std::vector<TcpSocketInfo> out;
+  // ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING.
+  constexpr uint32_t kStates = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) |
+                               (1u << 8) | (1u << 9) | (1u << 10) | (1u << 11);
+  uint32_t seq = 0;
+  for (const uint8_t family : {AF_INET, AF_INET6}) {
+    struct {
+      nlmsghdr header;
+      inet_diag_req_v2 request;
+    } message{};
+    message.header.nlmsg_len = sizeof message;
+    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    message.header.nlmsg_seq = ++seq;
+    message.request.sdiag_family = family;
+    message.request.sdiag_protocol = IPPROTO_TCP;
+    message.request.idiag_states = kStates;
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof kernel) < 0) {
+      SysError e = Fail("sock_diag dump send");
+      close(fd);
+      return std::unexpected(std::move(e));
+    }
+    alignas(nlmsghdr) char buffer[32768];
+    for (bool done = false; !done;) {
+      const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        SysError e = Fail("sock_diag dump receive");
+        close(fd);
+        return std::unexpected(std::move(e));
+      }
+      int left = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left);
+           h = NLMSG_NEXT(h, left)) {
+        if (h->nlmsg_type == NLMSG_DONE) {
+          done = true;
+          break;
+        }
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          const int error = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))
+                                ? -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error
+                                : EPROTO;
+          close(fd);
+          return std::unexpected(Fail("sock_diag dump", error));
+        }
+        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+            h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+          continue;
+        }
+        const auto* msg = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+        TcpSocketInfo info;
+        info.tuple.local = FromDiag(msg->idiag_family, msg->id.idiag_src, msg->id.idiag_sport);
+        info.tuple.remote = FromDiag(msg->idiag_family, msg->id.idiag_dst, msg->id.idiag_dport);
+        info.state = msg->idiag_state;
+        info.uid = msg->idiag_uid;
+        out.push_back(info);
+      }
+    }
   }
-  if (*r == nullptr) return std::unexpected(Fail("SOCK_DIAG_BY_FAMILY: no answer", EPROTO));
-  return (*r)->idiag_uid;
+  close(fd);
+  return out;
 }
 
 std::expected<std::unique_ptr<TcpCloseWatcher>, SysError> TcpCloseWatcher::Open(uv_loop_t* loop,

@@ -5,8 +5,8 @@
 //
 // Owns: `TcpTuple` (a socket's local and remote endpoint, IPv4-mapped IPv6 folded to IPv4, so
 // a dual-stack app socket and the IPv4 packet that opened it have the same tuple),
-// `TcpSocketOwner` (its uid, SOCK_DIAG_BY_FAMILY), `DestroyTcpSocket` (SOCK_DESTROY, needs
-// CAP_NET_ADMIN and a kernel with CONFIG_INET_DIAG_DESTROY) and `TcpCloseWatcher` (the
+// `DumpTcpSockets` (SOCK_DIAG_BY_FAMILY, with owners and states), `DestroyTcpSocket` (SOCK_DESTROY,
+// needs CAP_NET_ADMIN and a kernel with CONFIG_INET_DIAG_DESTROY) and `TcpCloseWatcher` (the
 // SKNLGRP_INET_TCP_DESTROY and SKNLGRP_INET6_TCP_DESTROY multicast groups: one message per TCP
 // socket of this network namespace as it is freed, with its struct tcp_info: the payload sent
 // (bytes_sent less bytes_retrans) and received (bytes_received less the peer's FIN); needs
@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "filters/filter.h"
 #include "proxy/socket_util.h"
@@ -44,9 +45,16 @@ struct TcpTupleHash {
 // (RST to the peer, ECONNABORTED to its owner). True if one was aborted, false if there is none.
 [[nodiscard]] std::expected<bool, SysError> DestroyTcpSocket(const TcpTuple& tuple);
 
-// The uid owning the socket with `tuple` (any state but LISTEN); nullopt when there is none.
-[[nodiscard]] std::expected<std::optional<uint32_t>, SysError> TcpSocketOwner(
-    const TcpTuple& tuple);
+struct TcpSocketInfo {
+  static constexpr uint8_t kListen = 10;  // include/net/tcp_states.h
+  TcpTuple tuple;                         // a listener's remote is unspecified
+  uint8_t state = 0;                      // TCP_ESTABLISHED (1) ... TCP_CLOSING (11)
+  uint32_t uid = 0;                       // the owner
+};
+
+// Every TCP socket of this network namespace, both families, listeners included, but not
+// TIME_WAIT, CLOSE or request sockets (one dump per family).
+[[nodiscard]] std::expected<std::vector<TcpSocketInfo>, SysError> DumpTcpSockets();
 
 class TcpCloseWatcher {
  public:

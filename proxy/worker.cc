@@ -17,7 +17,6 @@ namespace picket::proxy {
 namespace {
 
 constexpr uint64_t kAcceptBackoffMs = 100;
-constexpr uint8_t kTcpSyn = 0x02;
 
 // What the policy filter knows of a flow from its first packet (or its conntrack entry): the
 // same fields as for an accepted TCP connection.
@@ -450,20 +449,6 @@ PacketVerdict Worker::OnTcpFlow(filters::Direction direction, const PacketFlow& 
   }
   filters::ConnectionInfo info = PacketFlowInfo(direction, flow);
   filters::FilterResult result = filters::CheckPolicy(policy_.get(), info);
-  if (result.action != filters::FilterResult::Action::kContinue && !(flow.tcp_flags & kTcpSyn)) {
-    // No SYN: conntrack picked up a flow it had lost track of (e.g. its entry was deleted), and
-    // the packet may come from either end: allowed if either orientation is.
-    PacketFlow reversed = flow;
-    std::swap(reversed.source, reversed.destination);
-    std::swap(reversed.source_port, reversed.destination_port);
-    const filters::Direction other = direction == filters::Direction::kOutbound
-                                         ? filters::Direction::kInbound
-                                         : filters::Direction::kOutbound;
-    if (filters::CheckPolicy(policy_.get(), PacketFlowInfo(other, reversed)).action ==
-        filters::FilterResult::Action::kContinue) {
-      return PacketVerdict::kAccept;
-    }
-  }
   const uint64_t id = next_id_++;
   if (result.action != filters::FilterResult::Action::kContinue) {
     stats.denied.fetch_add(1, std::memory_order_relaxed);
@@ -479,8 +464,8 @@ PacketVerdict Worker::OnTcpFlow(filters::Direction direction, const PacketFlow& 
     return PacketVerdict::kReject;
   }
   stats.allowed.fetch_add(1, std::memory_order_relaxed);
-  // Remembered only to be logged at close; a pickup (no SYN) is not ours to log.
-  if (close_watcher_ == nullptr || !(flow.tcp_flags & kTcpSyn)) return PacketVerdict::kAccept;
+  // Remembered only to be logged at close.
+  if (close_watcher_ == nullptr) return PacketVerdict::kAccept;
   const TcpTuple tuple = direction == filters::Direction::kOutbound
                              ? TcpTuple{info.source, info.original_destination}
                              : TcpTuple{info.original_destination, info.source};
@@ -578,9 +563,16 @@ void Worker::OnPacketUnparsed(Listener&, const base::Error& error) {
 
 void Worker::SweepPacketFlows() {
   if (sweeper_ == nullptr) return;
-  // The snapshot just swapped in, judged off the loop: the same decision as the queue's.
-  sweeper_->Request([policy = policy_](filters::Direction direction, const PacketFlow& flow) {
-    // TCP here is verdict mode's, never a Service flow (the sweep leaves rewritten entries).
+  // The snapshot just swapped in, judged off the loop: the same decision as the queue's. A TCP
+  // flow to a Service address went to the relay, which re-checks its own connections.
+  sweeper_->Request([policy = policy_, services = services_](filters::Direction direction,
+                                                             const PacketFlow& flow) {
+    if (flow.protocol == config::Protocol::kTCP && direction == filters::Direction::kOutbound &&
+        services != nullptr &&
+        services->Find(flow.destination, flow.destination_port, config::Protocol::kTCP) !=
+            nullptr) {
+      return true;
+    }
     return filters::CheckPolicy(policy.get(), PacketFlowInfo(direction, flow)).action ==
            filters::FilterResult::Action::kContinue;
   });

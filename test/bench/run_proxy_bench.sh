@@ -109,8 +109,10 @@ out="$repo/test/bench/proxy_results/proxy-$(date +%Y-%m-%d-%H%M)$quick.md"
 # only like the bootstrap (ipv6: false), no UDP/SCTP capture (the bootstrap leaves udp_sctp
 # unenforced; the bench has no UDP). The harness runs it as root in each fresh client namespace
 # with $PKB_PROXY_UID / $PKB_LISTEN_PORT set (1337 / 15001, picket-init's defaults, passed anyway):
-# the sidecar's uid stays exempt from capture.
+# the sidecar's uid stays exempt from capture. --service-cidrs as a cluster would give it (the
+# bench has no Service): TCP to the server is then not connection-tracked.
 verdict_init="$work/picket-init --capture=verdict --ipv6=false --udp-sctp=false"
+verdict_init+=" --service-cidrs=10.96.0.0/12"
 verdict_init+=' --proxy-uid="$PKB_PROXY_UID" --outbound-port="$PKB_LISTEN_PORT"'
 "$harness/run.sh" --no-install \
   --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w,picket-verdict" \

@@ -317,8 +317,8 @@ TEST_F(InitE2E, VerdictModeInstallsConvergesSwitchesAndCleansUp) {
     for (const char* line :
          {":PICKET_TCP_IN - [0:0]", ":PICKET_TCP_OUT - [0:0]", ":PICKET_TCP_JUDGE - [0:0]",
           ":PICKET_DGRAM_IN - [0:0]",
-          "-A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN",
-          "-A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT",
+          "-A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_IN",
+          "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_OUT",
           "-A PICKET_TCP_IN -i lo -j RETURN", "-A PICKET_TCP_IN -j PICKET_TCP_JUDGE",
           "-A PICKET_TCP_OUT -m owner --uid-owner 1337 -j RETURN",
           "-A PICKET_TCP_OUT -o lo -j RETURN", "-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE",

@@ -285,8 +285,11 @@ class ProxyE2eTest : public ::testing::TestWithParam<std::tuple<Family, Mode>> {
                                kV6.server_ip, &error))
         << error;
     if (verdict()) {
-      // The real capture rules of verdict mode (with the passthrough source on lo).
-      CommandResult r = client_->Exec({Runfile("inject/picket-init"), "--capture=verdict"});
+      // The real capture rules of verdict mode (with the passthrough source on lo), with Service
+      // ranges given: pod-to-pod TCP is not connection-tracked (the conformance test runs the
+      // tracked form).
+      CommandResult r = client_->Exec({Runfile("inject/picket-init"), "--capture=verdict",
+                                       "--service-cidrs=10.96.0.0/12,fd00:96::/112"});
       ASSERT_EQ(r.status, 0) << r.output;
     } else {
       // The inbound passthrough source on lo (as picket-init's environment provides).
@@ -682,7 +685,12 @@ TEST_P(ProxyE2eTest, PolicyUpdateThatRevokesAccessClosesTheConnection) {
   EXPECT_NE(revoked[0].find("\"destination_port\":" + std::to_string(kAllowedOut)),
             std::string::npos);
   ASSERT_NO_FATAL_FAILURE(Echo(kept, "still here", /*open=*/false));
+  // Then the inbound one is revoked too: its peer (here) is reset.
+  WritePolicy(kDeniedOut, kDeniedIn);
+  Received in = ReceiveAll(kept);
   close(kept);
+  EXPECT_EQ(in.error, ECONNRESET) << std::strerror(in.error);
+  ASSERT_TRUE(WaitCounter([&] { return Closed("inbound", "policy_changed") == 1; }));
 }
 
 TEST_P(ProxyE2eTest, SigtermStopsAcceptingDrainsAndExitsZero) {

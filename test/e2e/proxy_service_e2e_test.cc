@@ -89,7 +89,11 @@ class ProxyServiceE2eTest : public ::testing::TestWithParam<bool> {
     ASSERT_EQ(net_error, "");
     // Only the client has a sidecar: the real capture rules of the injected init container.
     std::vector<std::string> init_argv{Runfile("inject/picket-init")};
-    if (verdict()) init_argv.push_back("--capture=verdict");
+    if (verdict()) {
+      // The Service range given: the ClusterIP stays connection-tracked for the nat redirect to
+      // the relay, pod-to-pod TCP is not.
+      init_argv.insert(init_argv.end(), {"--capture=verdict", "--service-cidrs=10.96.0.0/12"});
+    }
     CommandResult init = net_->pod(0).Exec(init_argv);
     ASSERT_EQ(init.status, 0) << init.output;
 

@@ -1,8 +1,9 @@
-// proxy/socket_diag.h on real sockets, as root, in a network namespace of its own: the owner of
-// a connection's socket, SOCK_DESTROY (the app gets ECONNABORTED, the peer a reset; a second
-// destroy finds nothing), and the close events verdict mode logs allowed flows from, with exact
-// payload byte counts both ways (the peer's FIN not counted), on IPv4, IPv6 and an IPv4
-// connection of a dual-stack socket (its tuple folded to IPv4). Fails loudly without root.
+// proxy/socket_diag.h on real sockets, as root, in a network namespace of its own: the dump of
+// the namespace's TCP sockets (listeners, connections, their owners), SOCK_DESTROY (the app gets
+// ECONNABORTED, the peer a reset; a second destroy finds nothing), and the close events verdict
+// mode logs allowed flows from, with exact payload byte counts both ways (the peer's FIN not
+// counted), on IPv4, IPv6 and an IPv4 connection of a dual-stack socket (its tuple folded to IPv4).
+// Fails loudly without root.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -114,6 +115,19 @@ class SocketDiagE2eTest : public ::testing::Test {
     uv_loop_close(&loop_);
   }
 
+  // 1 when the dump of the namespace's TCP sockets holds `tuple` established and owned by root,
+  // 0 when it does not hold it, -1 on a dump error.
+  int Dumped(const proxy::TcpTuple& tuple) {
+    return ns_->InNetns([&] {
+      auto sockets = proxy::DumpTcpSockets();
+      if (!sockets) return -1;
+      for (const proxy::TcpSocketInfo& s : *sockets) {
+        if (s.tuple == tuple) return s.state == 1 && s.uid == 0 ? 1 : -1;
+      }
+      return 0;
+    });
+  }
+
   // Runs the loop until a close of `tuple` was heard (bounded).
   const proxy::TcpCloseWatcher::Closed* WaitClosed(const proxy::TcpTuple& tuple) {
     for (int i = 0; i < 500; ++i) {
@@ -136,11 +150,9 @@ class SocketDiagE2eTest : public ::testing::Test {
     const proxy::TcpTuple client{Local(p.client), Remote(p.client)};
     EXPECT_EQ(client.local.address.v6, v6_tuple);
     const proxy::TcpTuple server{client.remote, client.local};
-    const auto owner = ns_->InNetns([&] {
-      auto o = proxy::TcpSocketOwner(client);
-      return o && o->has_value() ? static_cast<int>(**o) : -1;
-    });
-    EXPECT_EQ(owner, 0);
+    // Both ends are in the dump, established, owned by us (root).
+    EXPECT_EQ(Dumped(client), 1);
+    EXPECT_EQ(Dumped(server), 1);
     ASSERT_NO_FATAL_FAILURE(SendAll(p.client, 1000));
     ASSERT_NO_FATAL_FAILURE(SendAll(p.server, 70000));
     shutdown(p.client, SHUT_WR);
@@ -173,6 +185,28 @@ TEST_F(SocketDiagE2eTest, CloseEventsCountPayloadBothWaysOnEveryFamily) {
   ExchangeAndClose(AF_INET6, "127.0.0.1", "::ffff:127.0.0.1", /*v6_tuple=*/false);
 }
 
+TEST_F(SocketDiagE2eTest, TheDumpShowsListenersOfBothFamilies) {
+  const int v4 = ListenIn(*ns_, "0.0.0.0", 0);
+  const int v6 = ListenIn(*ns_, "::1", 0);
+  ASSERT_GE(v4, 0);
+  ASSERT_GE(v6, 0);
+  const uint16_t p4 = Local(v4).port, p6 = Local(v6).port;
+  int found = ns_->InNetns([&] {
+    auto sockets = proxy::DumpTcpSockets();
+    if (!sockets) return -1;
+    int n = 0;
+    for (const proxy::TcpSocketInfo& s : *sockets) {
+      if (s.state != proxy::TcpSocketInfo::kListen) continue;
+      if (s.tuple.local.port == p4 && !s.tuple.local.address.v6) ++n;
+      if (s.tuple.local.port == p6 && s.tuple.local.address.v6) ++n;
+    }
+    return n;
+  });
+  EXPECT_EQ(found, 2);
+  close(v4);
+  close(v6);
+}
+
 TEST_F(SocketDiagE2eTest, DestroyAbortsTheSocketAndResetsThePeer) {
   for (const auto& [family, address] :
        std::vector<std::pair<int, std::string>>{{AF_INET, "127.0.0.1"}, {AF_INET6, "::1"}}) {
@@ -190,17 +224,13 @@ TEST_F(SocketDiagE2eTest, DestroyAbortsTheSocketAndResetsThePeer) {
     EXPECT_EQ(errno, ECONNABORTED) << std::strerror(errno);
     EXPECT_EQ(recv(p.server, &byte, 1, 0), -1);
     EXPECT_EQ(errno, ECONNRESET) << std::strerror(errno);
-    // Nothing left to destroy, nor to own.
+    // Nothing left to destroy, nor to dump.
     EXPECT_EQ(ns_->InNetns([&] {
       auto d = proxy::DestroyTcpSocket(client);
       return d ? (*d ? 1 : 0) : -1;
     }),
               0);
-    EXPECT_EQ(ns_->InNetns([&] {
-      auto o = proxy::TcpSocketOwner(client);
-      return o ? (o->has_value() ? 1 : 0) : -1;
-    }),
-              0);
+    EXPECT_EQ(Dumped(client), 0);
     close(p.client);
     close(p.server);
   }

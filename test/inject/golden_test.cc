@@ -264,6 +264,22 @@ TEST(CaptureAnnotation, VerdictReachesInitAndSidecar) {
   EXPECT_EQ(relay->yaml.find("--capture"), std::string::npos) << relay->yaml;
 }
 
+// --service-cidrs reaches picket-init of verdict-mode pods only.
+TEST(CaptureAnnotation, ServiceCidrsGoToVerdictPodsOnly) {
+  InjectOptions o;
+  o.service_cidrs = {"10.96.0.0/12", "fd00:96::/112"};
+  for (const char* mode : {"verdict", "relay"}) {
+    const std::string pod = std::string("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n") +
+                            "  annotations:\n    picket.dev/capture: " + mode +
+                            "\nspec:\n  containers:\n  - {name: a, image: b}\n";
+    auto r = InjectYamlText(pod, "p.yaml", o);
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ(r->yaml.find("--service-cidrs=10.96.0.0/12,fd00:96::/112") != std::string::npos,
+              std::string(mode) == "verdict")
+        << r->yaml;
+  }
+}
+
 TEST(CaptureAnnotation, AnyOtherValueIsAnError) {
   for (const char* value : {"tproxy", "Verdict", "\"\"", "true"}) {
     const std::string pod = std::string("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n") +
@@ -313,7 +329,7 @@ INSTANTIATE_TEST_SUITE_P(
                              {"--capture=verdict", "--metrics-port=15090",
                               "--exclude-outbound-cidrs=10.96.0.1/32,fd00::1",
                               "--include-inbound-ports=8080,9090", "--exclude-interfaces=eth1",
-                              "--nfqueue=15100"}},
+                              "--nfqueue=15100", "--service-cidrs=10.96.0.0/12,fd00:96::/112"}},
                     InitCase{"init_ipv4_only.golden",
                              {"--ipv6=false", "--exclude-inbound-ports=9100",
                               "--metrics-port=15090", "--include-outbound-cidrs=127.0.0.0/8"}}),

@@ -101,12 +101,13 @@ class FakeRunner : public CommandRunner {
 TEST(ListenerGuard, InstalledInBothFamiliesAfterTheCaptureRules) {
   FakeRunner r;
   ASSERT_TRUE(InstallRules(*ParseInitArgs({}), r).has_value());
-  // 6 saves (nat and mangle per family, then filter per family), nat+mangle v4, v6, filter v4, v6
-  ASSERT_EQ(r.calls.size(), 10u);
-  EXPECT_EQ(r.calls[6].input.rfind("*nat\n", 0), 0u);
-  EXPECT_EQ(r.calls[8].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
-  EXPECT_EQ(r.calls[8].input, BuildGuardInstallTransaction(ParseInitArgs({})->config, {}));
-  EXPECT_EQ(r.calls[9].argv, (std::vector<std::string>{"ip6tables-restore", "--noflush"}));
+  // 8 saves (nat, mangle and raw per family, then filter per family), nat+mangle v4, v6, filter
+  // v4, v6
+  ASSERT_EQ(r.calls.size(), 12u);
+  EXPECT_EQ(r.calls[8].input.rfind("*nat\n", 0), 0u);
+  EXPECT_EQ(r.calls[10].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
+  EXPECT_EQ(r.calls[10].input, BuildGuardInstallTransaction(ParseInitArgs({})->config, {}));
+  EXPECT_EQ(r.calls[11].argv, (std::vector<std::string>{"ip6tables-restore", "--noflush"}));
 }
 
 TEST(ListenerGuard, AFailedGuardRollsBackTheCaptureRulesToo) {
@@ -129,23 +130,25 @@ TEST(ListenerGuard, AFailedGuardRollsBackTheCaptureRulesToo) {
   auto result = InstallRules(*ParseInitArgs({}), f);
   ASSERT_FALSE(result.has_value());
   EXPECT_NE(result.error().ToString().find("REJECT: unknown option"), std::string::npos);
-  // ... then rollback, most recent first: filter v4, then mangle and nat of v6, then of v4.
-  ASSERT_EQ(f.calls.size(), 14u);
-  EXPECT_EQ(f.calls[9].argv, (std::vector<std::string>{"iptables-restore", "-T", "filter"}));
-  EXPECT_EQ(f.calls[9].input, "*filter\nCOMMIT\n");
-  EXPECT_EQ(f.calls[10].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "mangle"}));
-  EXPECT_EQ(f.calls[11].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
-  EXPECT_EQ(f.calls[12].argv, (std::vector<std::string>{"iptables-restore", "-T", "mangle"}));
-  EXPECT_EQ(f.calls[13].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
-  EXPECT_EQ(f.calls[13].input, "*nat\nCOMMIT\n");
+  // ... then rollback, most recent first: filter v4, then raw, mangle and nat of v6, then of v4.
+  ASSERT_EQ(f.calls.size(), 18u);
+  EXPECT_EQ(f.calls[11].argv, (std::vector<std::string>{"iptables-restore", "-T", "filter"}));
+  EXPECT_EQ(f.calls[11].input, "*filter\nCOMMIT\n");
+  EXPECT_EQ(f.calls[12].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "raw"}));
+  EXPECT_EQ(f.calls[13].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "mangle"}));
+  EXPECT_EQ(f.calls[14].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
+  EXPECT_EQ(f.calls[15].argv, (std::vector<std::string>{"iptables-restore", "-T", "raw"}));
+  EXPECT_EQ(f.calls[16].argv, (std::vector<std::string>{"iptables-restore", "-T", "mangle"}));
+  EXPECT_EQ(f.calls[17].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
+  EXPECT_EQ(f.calls[17].input, "*nat\nCOMMIT\n");
 }
 
 TEST(ListenerGuard, CleanupRemovesTheGuardAndDryRunShowsIt) {
   FakeRunner r;
   r.answers["iptables-save -t filter"] = CommandResult{0, kGuardInstalled, ""};
   ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r).has_value());
-  ASSERT_EQ(r.calls.size(), 7u);  // 6 saves, then the guard's cleanup
-  EXPECT_EQ(r.calls[6].input, BuildGuardCleanupTransaction(ParseGuardState(kGuardInstalled)));
+  ASSERT_EQ(r.calls.size(), 9u);  // 8 saves, then the guard's cleanup
+  EXPECT_EQ(r.calls[8].input, BuildGuardCleanupTransaction(ParseGuardState(kGuardInstalled)));
 
   auto text = DryRunText(*ParseInitArgs({"--dry-run"}));
   ASSERT_TRUE(text.has_value());

@@ -136,18 +136,21 @@ TEST(Installer, Ipv6FailureRollsBackIpv4) {
                                      "ip6tables-restore: line 7 failed"),
       std::string::npos)
       << result.error().ToString();
-  // save v4 nat+mangle, save v6 nat+mangle, save filter v4, v6, restore v4, restore v6 (fails),
-  // rollback v6 (mangle, nat), rollback v4 (mangle, nat).
-  ASSERT_EQ(r.calls.size(), 12u);
+  // save v4 nat+mangle+raw, save v6 nat+mangle+raw, save filter v4, v6, restore v4, restore v6
+  // (fails), rollback v6 (raw, mangle, nat), rollback v4 (raw, mangle, nat).
+  ASSERT_EQ(r.calls.size(), 16u);
   EXPECT_EQ(r.calls[1].argv, (std::vector<std::string>{"iptables-save", "-t", "mangle"}));
-  EXPECT_EQ(r.calls[4].argv, (std::vector<std::string>{"iptables-save", "-t", "filter"}));
-  EXPECT_EQ(r.calls[6].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
-  EXPECT_NE(r.calls[6].input.find("*mangle\n"), std::string::npos);
-  EXPECT_EQ(r.calls[8].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "mangle"}));
-  EXPECT_EQ(r.calls[9].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
-  EXPECT_EQ(r.calls[10].argv, (std::vector<std::string>{"iptables-restore", "-T", "mangle"}));
-  EXPECT_EQ(r.calls[11].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
-  EXPECT_EQ(r.calls[11].input, "*nat\nCOMMIT\n");  // the snapshot taken before
+  EXPECT_EQ(r.calls[2].argv, (std::vector<std::string>{"iptables-save", "-t", "raw"}));
+  EXPECT_EQ(r.calls[6].argv, (std::vector<std::string>{"iptables-save", "-t", "filter"}));
+  EXPECT_EQ(r.calls[8].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
+  EXPECT_NE(r.calls[8].input.find("*mangle\n"), std::string::npos);
+  EXPECT_EQ(r.calls[10].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "raw"}));
+  EXPECT_EQ(r.calls[11].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "mangle"}));
+  EXPECT_EQ(r.calls[12].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
+  EXPECT_EQ(r.calls[13].argv, (std::vector<std::string>{"iptables-restore", "-T", "raw"}));
+  EXPECT_EQ(r.calls[14].argv, (std::vector<std::string>{"iptables-restore", "-T", "mangle"}));
+  EXPECT_EQ(r.calls[15].argv, (std::vector<std::string>{"iptables-restore", "-T", "nat"}));
+  EXPECT_EQ(r.calls[15].input, "*nat\nCOMMIT\n");  // the snapshot taken before
 }
 
 TEST(Installer, Ipv6UnavailableIsAnErrorUnlessDisabled) {
@@ -177,13 +180,13 @@ TEST(Installer, RefusesAnotherMesh) {
 TEST(Installer, CleanupWithNothingInstalledRunsNoRestore) {
   FakeRunner r;
   ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r).has_value());
-  EXPECT_EQ(r.calls.size(), 6u);  // the six saves: nat and mangle, then filter, per family
+  EXPECT_EQ(r.calls.size(), 8u);  // the saves: nat, mangle and raw, then filter, per family
   FakeRunner r2;
   r2.answers["iptables-save -t"] = CommandResult{0, kInstalledV4, ""};
   ASSERT_TRUE(CleanupRules(*ParseInitArgs({"--cleanup"}), r2).has_value());
-  ASSERT_EQ(r2.calls.size(), 7u);
-  EXPECT_EQ(r2.calls[6].input.rfind(BuildCleanupTransaction(ParseNatState(kInstalledV4)), 0), 0u)
-      << r2.calls[6].input;
+  ASSERT_EQ(r2.calls.size(), 9u);
+  EXPECT_EQ(r2.calls[8].input.rfind(BuildCleanupTransaction(ParseNatState(kInstalledV4)), 0), 0u)
+      << r2.calls[8].input;
 }
 
 // --- capture: verdict --------------------------------------------------------------------------
@@ -258,8 +261,8 @@ constexpr char kVerdictSaved[] = R"(*mangle
 :PICKET_TCP_OUT - [0:0]
 -A PREROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
 -A PREROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
--A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN
--A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT
+-A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_IN
+-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_OUT
 -A POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
 -A POSTROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
 -A PICKET_DGRAM_IN -i lo -j RETURN
@@ -393,8 +396,8 @@ TEST(VerdictMode, DryRunPerFamily) {
                     "-A PICKET_TCP_OUT -o lo -j RETURN\n"
                     "-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE"))
         << tables;
-    EXPECT_TRUE(Has(tables, "-A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
-    EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT"));
+    EXPECT_TRUE(Has(tables, "-A PREROUTING -p tcp --syn -j PICKET_TCP_IN"));
+    EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp --syn -j PICKET_TCP_OUT"));
     EXPECT_EQ(tables.find("POSTROUTING -p tcp"), std::string::npos) << tables;
     // filter: the guard as in relay mode, and the reset of what is still marked "reject".
     const std::string filter =
@@ -547,7 +550,7 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
                   "-D PREROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus "
                   "CONFIRMED -j PICKET_DGRAM_IN"))
       << tables;
-  EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT"));
+  EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp --syn -j PICKET_TCP_OUT"));
   EXPECT_EQ(tables.find("-X "), std::string::npos) << tables;  // no chain of ours is stale
   const std::string& filter = applied[2];
   EXPECT_TRUE(Has(filter, ":PICKET_TCP_REJECT - [0:0]")) << filter;
@@ -561,8 +564,9 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
   ASSERT_TRUE(InstallRules(*ParseInitArgs({"--capture=verdict"}), again).has_value());
   applied = again.Applied();
   ASSERT_EQ(applied.size(), 4u);
-  EXPECT_TRUE(Has(applied[0], "-D PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
-  EXPECT_TRUE(Has(applied[0], "-A PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
+  EXPECT_TRUE(Has(applied[0],
+                  "-D PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_IN"));
+  EXPECT_TRUE(Has(applied[0], "-A PREROUTING -p tcp --syn -j PICKET_TCP_IN"));
   EXPECT_EQ(applied[0].find("-X "), std::string::npos) << applied[0];
   EXPECT_TRUE(Has(applied[2],
                   "-D INPUT -p tcp -j PICKET_TCP_REJECT\n"
@@ -577,7 +581,8 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
   applied = to_relay.Applied();
   ASSERT_EQ(applied.size(), 4u);
   EXPECT_TRUE(Has(applied[0], "-A PREROUTING -p tcp -j PICKET_INBOUND")) << applied[0];
-  EXPECT_TRUE(Has(applied[0], "-D OUTPUT -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_OUT"));
+  EXPECT_TRUE(
+      Has(applied[0], "-D OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_OUT"));
   EXPECT_TRUE(Has(applied[0],
                   "-F PICKET_TCP_IN\n-F PICKET_TCP_JUDGE\n-F PICKET_TCP_OUT\n"
                   "-X PICKET_TCP_IN\n-X PICKET_TCP_JUDGE\n-X PICKET_TCP_OUT"))
@@ -612,7 +617,8 @@ TEST(VerdictMode, CleanupRemovesTheTcpChainsOfMangleAndFilter) {
                             "PICKET_DGRAM_IN", "PICKET_OUTPUT", "PICKET_INBOUND"}) {
     EXPECT_TRUE(Has(applied[0], std::string("-X ") + chain)) << chain << "\n" << applied[0];
   }
-  EXPECT_TRUE(Has(applied[0], "-D PREROUTING -p tcp -m conntrack --ctstate NEW -j PICKET_TCP_IN"));
+  EXPECT_TRUE(Has(applied[0],
+                  "-D PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_IN"));
   EXPECT_EQ(applied[2],
             "*filter\n"
             "-D OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
@@ -629,7 +635,7 @@ TEST(VerdictMode, CleanupRemovesTheTcpChainsOfMangleAndFilter) {
 }
 
 // A failed IPv6 filter restore in verdict mode: every table touched is restored from its
-// snapshot, most recent first (filter v6, filter v4, then mangle and nat of v6 and of v4).
+// snapshot, most recent first (filter v6, filter v4, then raw, mangle and nat of v6 and of v4).
 TEST(VerdictMode, RollbackCoversEveryTable) {
   SavedRunner r(kRelaySaved);
   r.fail_restore = 4;
@@ -645,7 +651,8 @@ TEST(VerdictMode, RollbackCoversEveryTable) {
   }
   EXPECT_EQ(rolled_back,
             (std::vector<std::string>{"ip6tables-restore filter", "iptables-restore filter",
-                                      "ip6tables-restore mangle", "ip6tables-restore nat",
+                                      "ip6tables-restore raw", "ip6tables-restore mangle",
+                                      "ip6tables-restore nat", "iptables-restore raw",
                                       "iptables-restore mangle", "iptables-restore nat"}));
 }
 
@@ -665,6 +672,69 @@ TEST(ProcessRunner, FeedsStdinAndCapturesBothStreams) {
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_EQ(r->out.size(), 200000u);
   EXPECT_EQ(r->err, "err\n");
+}
+
+}  // namespace
+}  // namespace picket::inject
+
+namespace picket::inject {
+namespace {
+
+// --service-cidrs (verdict mode): TCP that is neither loopback nor to a Service range is not
+// connection-tracked (raw table); relay mode and cleanup remove those chains; bad input is an
+// error naming the flag.
+TEST(VerdictMode, ServiceCidrsLeavePodToPodTcpUntracked) {
+  auto cmd = ParseInitArgs({"--capture=verdict", "--service-cidrs=10.96.0.0/12,fd00:96::/112"});
+  ASSERT_TRUE(cmd.has_value()) << cmd.error().ToString();
+  auto v4 = BuildRawTransaction(cmd->config, Family::kIPv4);
+  ASSERT_TRUE(v4.has_value());
+  EXPECT_EQ(*v4,
+            "*raw\n:PICKET_TCP_NOTRACK_IN - [0:0]\n:PICKET_TCP_NOTRACK_OUT - [0:0]\n"
+            "-A PICKET_TCP_NOTRACK_IN -i lo -j RETURN\n"
+            "-A PICKET_TCP_NOTRACK_IN -j CT --notrack\n"
+            "-A PICKET_TCP_NOTRACK_OUT -o lo -j RETURN\n"
+            "-A PICKET_TCP_NOTRACK_OUT -d 10.96.0.0/12 -j RETURN\n"
+            "-A PICKET_TCP_NOTRACK_OUT -j CT --notrack\n"
+            "-A PREROUTING -p tcp -j PICKET_TCP_NOTRACK_IN\n"
+            "-A OUTPUT -p tcp -j PICKET_TCP_NOTRACK_OUT\nCOMMIT\n");
+  auto v6 = BuildRawTransaction(cmd->config, Family::kIPv6);
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_NE(v6->find("-A PICKET_TCP_NOTRACK_OUT -d fd00:96::/112 -j RETURN\n"), std::string::npos);
+  EXPECT_EQ(v6->find("10.96.0.0/12"), std::string::npos);
+  // Without Service ranges nothing is untracked (every flow stays tracked: always correct).
+  auto tracked = BuildRawTransaction(ParseInitArgs({"--capture=verdict"})->config, Family::kIPv4);
+  ASSERT_TRUE(tracked.has_value());
+  EXPECT_EQ(*tracked, "");
+
+  const NatState installed = ParseRawState(
+      "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:PICKET_TCP_NOTRACK_IN - [0:0]\n"
+      ":PICKET_TCP_NOTRACK_OUT - [0:0]\n-A PREROUTING -p tcp -j PICKET_TCP_NOTRACK_IN\n"
+      "-A OUTPUT -p tcp -j PICKET_TCP_NOTRACK_OUT\n"
+      "-A PICKET_TCP_NOTRACK_IN -i lo -j RETURN\nCOMMIT\n");
+  ASSERT_EQ(installed.picket_chains.size(), 2u);
+  ASSERT_EQ(installed.jump_rules.size(), 2u);
+  // A re-run deletes the old jumps before adding its own; relay mode removes everything.
+  auto again = BuildRawTransaction(cmd->config, Family::kIPv4, installed);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_NE(again->find("-D PREROUTING -p tcp -j PICKET_TCP_NOTRACK_IN\n"), std::string::npos);
+  EXPECT_EQ(again->find("-X "), std::string::npos);
+  const std::string removal =
+      "*raw\n-D PREROUTING -p tcp -j PICKET_TCP_NOTRACK_IN\n"
+      "-D OUTPUT -p tcp -j PICKET_TCP_NOTRACK_OUT\n-F PICKET_TCP_NOTRACK_IN\n"
+      "-F PICKET_TCP_NOTRACK_OUT\n-X PICKET_TCP_NOTRACK_IN\n-X PICKET_TCP_NOTRACK_OUT\nCOMMIT\n";
+  auto relay = BuildRawTransaction(ParseInitArgs({})->config, Family::kIPv4, installed);
+  ASSERT_TRUE(relay.has_value());
+  EXPECT_EQ(*relay, removal);
+  EXPECT_EQ(BuildRawCleanupTransaction(installed), removal);
+
+  auto relay_with_cidrs = ParseInitArgs({"--service-cidrs=10.96.0.0/12"});
+  ASSERT_FALSE(relay_with_cidrs.has_value());
+  EXPECT_EQ(relay_with_cidrs.error().ToString(),
+            "--service-cidrs: only has a meaning with --capture=verdict");
+  auto bad = ParseInitArgs({"--capture=verdict", "--service-cidrs=10.96.0.0/40"});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().ToString().find("--service-cidrs"), std::string::npos)
+      << bad.error().ToString();
 }
 
 }  // namespace
