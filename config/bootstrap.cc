@@ -348,9 +348,13 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   }
 
   if (YAML::Node n = root["udp_sctp"]; n.IsDefined() && !n.IsNull()) {
-    if (r.CheckMap(n, "udp_sctp", {"enforce", "queue", "queue_max_len"})) {
+    if (r.CheckMap(n, "udp_sctp", {"enforce", "queue", "queues", "queue_max_len"})) {
       r.Bool(n, "udp_sctp", "enforce", &b.udp_sctp.enforce);
       r.Uint(n, "udp_sctp", "queue", &b.udp_sctp.queue, 0, 65535);
+      r.Uint(n, "udp_sctp", "queues", &b.udp_sctp.queues, 1, 64);
+      if (static_cast<uint32_t>(b.udp_sctp.queue) + b.udp_sctp.queues - 1 > 65535) {
+        r.Fail(n["queues"], "udp_sctp.queues", "queues past 65535");
+      }
       r.Uint(n, "udp_sctp", "queue_max_len", &b.udp_sctp.queue_max_len, 1, 1u << 20);
     }
   }

@@ -105,6 +105,11 @@ struct Bootstrap {
   struct UdpSctp {
     bool enforce = false;
     uint16_t queue = 15000;
+    // Queues `queue` .. + queues - 1 (picket-init --nfqueue-count; the kernel picks one by the
+    // CPU that handles the packet). Queue queue+j belongs to worker j % workers, and with more
+    // than one queue each worker runs on the CPUs whose packets go to its queues, so a new flow's
+    // first packet wakes a reader on its own CPU. TCP verdicts use `queue` (worker 0).
+    uint16_t queues = 1;
     uint32_t queue_max_len = 4096;  // packets waiting for a verdict before the kernel drops
   };
   struct Tls {

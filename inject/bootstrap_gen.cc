@@ -189,6 +189,7 @@ base::Result<Node> BuildBootstrap(const BootstrapParams& p) {
   Node& udp_sctp = b.Set("udp_sctp", Node::Mapping());
   udp_sctp.Set("enforce", Node::Bool(p.udp_sctp));
   udp_sctp.Set("queue", Node::Int(p.nfqueue));
+  if (p.nfqueue_count > 1) udp_sctp.Set("queues", Node::Int(p.nfqueue_count));
   if (p.capture == config::CaptureMode::kVerdict) {
     b.Set("capture", Node::String(config::CaptureModeName(p.capture)));
   }

@@ -51,6 +51,8 @@ struct BootstrapParams {
   // false is the explicit opt-out (picket-init --udp-sctp=false).
   bool udp_sctp = true;
   uint16_t nfqueue = 15000;
+  // Queues from `nfqueue` on, by CPU (picket-init's --nfqueue-count; udp_sctp.queues).
+  uint16_t nfqueue_count = 1;
   // TCP: kVerdict (picket-init --capture=verdict) is written as the top-level `capture: verdict`
   // (the sidecar judges new TCP flows from `nfqueue` too); kRelay, the parser's default, writes
   // nothing.

@@ -97,7 +97,14 @@ base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family) 
     if (!f) return std::unexpected(f.error());
     if (*f == family) exclude.push_back(cidr);
   }
-  const std::string queue = " -j NFQUEUE --queue-num " + std::to_string(c.datagram_queue);
+  // One queue, or one per CPU (modulo the count): the sidecar's worker for that queue can run on
+  // the CPU that queued the packet.
+  const std::string queue =
+      c.datagram_queue_count > 1
+          ? " -j NFQUEUE --queue-balance " + std::to_string(c.datagram_queue) + ":" +
+                std::to_string(c.datagram_queue + c.datagram_queue_count - 1) +
+                " --queue-cpu-fanout"
+          : " -j NFQUEUE --queue-num " + std::to_string(c.datagram_queue);
 
   std::ostringstream o;
   // Inbound (PREROUTING): loopback is the pod talking to itself (its OUTPUT side decided).

@@ -49,6 +49,9 @@ constexpr InitFlag kInitFlags[] = {
     {"ipv6", "BOOL=true", "false: leave ip6tables alone (explicit opt-out)"},
     {"udp-sctp", "BOOL=true", "false: do not capture (nor enforce) UDP and SCTP"},
     {"nfqueue", "NUM=15000", "The queue new UDP/SCTP flows wait in for the sidecar's verdict"},
+    {"nfqueue-count", "N=1",
+     "UDP/SCTP over N queues from --nfqueue on, the queue chosen by the CPU (one sidecar worker "
+     "each)"},
     {"capture", "relay|verdict=relay",
      "TCP: relay (redirected to the sidecar) or verdict (each new flow judged from --nfqueue, "
      "then carried by the kernel)"},

@@ -87,6 +87,11 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o, std::string* kubernetes_v
                  "left out of capture; 0: none")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  sub.add_option("--nfqueue-count", o->nfqueue_count,
+                 "UDP/SCTP verdict queues per pod, picked by CPU, one sidecar worker each (no "
+                 "cross-CPU wakeup per new flow); 1: one queue")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   sub.add_option("--service-cidrs", o->service_cidrs,
                  "The cluster's Service ClusterIP ranges (comma-separated): verdict-mode pods "
                  "then leave TCP to anything else untracked by conntrack (cheaper new flows)")
@@ -349,6 +354,11 @@ int main(int argc, char** argv) {
   bootstrap_cmd->add_option("--nfqueue", p.nfqueue, "The UDP/SCTP verdict queue")
       ->type_name("NUM")
       ->capture_default_str();
+  bootstrap_cmd
+      ->add_option("--nfqueue-count", p.nfqueue_count,
+                   "UDP/SCTP verdict queues from --nfqueue on, by CPU (picket-init's "
+                   "--nfqueue-count)")
+      ->check(CLI::Range(1, 64));
   bootstrap_cmd
       ->add_option("--capture", bootstrap.capture,
                    "TCP: relay, or verdict (new flows judged from --nfqueue; needs NET_ADMIN and "

@@ -129,6 +129,9 @@ Node InitContainer(const InjectOptions& o, const Node& annotations) {
     if (!v.empty()) args.push_back(flag + v);
   }
   if (!UdpSctpEnforced(annotations)) args.push_back("--udp-sctp=false");
+  if (o.nfqueue_count > 1 && UdpSctpEnforced(annotations)) {
+    args.push_back("--nfqueue-count=" + std::to_string(o.nfqueue_count));
+  }
   if (VerdictCapture(annotations)) {
     args.push_back("--capture=verdict");
     if (!o.service_cidrs.empty()) {
@@ -170,6 +173,9 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
   std::vector<std::string> args = ProxyArgs(o);
   if (VerdictCapture(annotations)) args.insert(args.begin() + 1, "--capture=verdict");
   if (!UdpSctpEnforced(annotations)) args.insert(args.begin() + 1, "--udp-sctp=false");
+  if (o.nfqueue_count > 1 && UdpSctpEnforced(annotations)) {
+    args.insert(args.begin() + 1, "--nfqueue-count=" + std::to_string(o.nfqueue_count));
+  }
   const uint16_t metrics = MetricsPort(o, annotations);
   if (metrics != 0) args.insert(args.end() - 2, "--metrics-port=" + std::to_string(metrics));
   // A capability added to a non-root container does not survive its first exec (no ambient

@@ -101,6 +101,9 @@ struct InjectOptions {
   // to picket-init of verdict-mode pods (--service-cidrs): TCP to anything else is then not
   // connection-tracked in the pod. Empty: every flow is tracked (always correct, costlier).
   std::vector<std::string> service_cidrs;
+  // UDP/SCTP verdict queues per pod (picket-init --nfqueue-count, the bootstrap's
+  // udp_sctp.queues): one per CPU the sidecar's workers run on. 1: one queue.
+  uint16_t nfqueue_count = 1;
   // The sidecar in initContainers with restartPolicy: Always (a native sidecar) instead of first
   // in containers. picket-inject sets it from --native-sidecar when given, else from
   // --kubernetes-version (NativeSidecarsByDefault); without either: classic.

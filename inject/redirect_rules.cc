@@ -133,6 +133,7 @@ flags (lists are comma-separated):
   --ipv6=true                         false: leave ip6tables alone (explicit opt-out)
   --udp-sctp=true                     false: do not capture (nor enforce) UDP and SCTP
   --nfqueue=15000                     the queue new UDP/SCTP flows wait in for a verdict
+  --nfqueue-count=1                   UDP/SCTP over this many queues from --nfqueue on, by CPU
   --service-cidrs=                    with --capture=verdict: the Service ClusterIP ranges; TCP
                                       elsewhere is then not connection-tracked (cheaper)
   --capture=relay                     TCP: relay (redirect to the sidecar's listeners) or
@@ -261,6 +262,10 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
       auto v = ParseNumber<uint16_t>(name, value, 0, 65535);
       if (!v) return std::unexpected(v.error());
       c.datagram_queue = *v;
+    } else if (name == "nfqueue-count") {
+      auto v = ParseNumber<uint16_t>(name, value, 1, 64);
+      if (!v) return std::unexpected(v.error());
+      c.datagram_queue_count = *v;
     } else if (name == "capture") {
       if (value == config::CaptureModeName(config::CaptureMode::kRelay)) {
         c.capture = config::CaptureMode::kRelay;
@@ -285,6 +290,9 @@ base::Result<InitCommand> ParseInitArgs(const std::vector<std::string>& args) {
     if (!ok) return std::unexpected(ok.error());
   }
   if (!gid_given) c.proxy_gids = c.proxy_uids;
+  if (static_cast<uint32_t>(c.datagram_queue) + c.datagram_queue_count - 1 > 65535) {
+    return std::unexpected(Error::At("--nfqueue-count", "queues past 65535"));
+  }
   if (!c.service_cidrs.empty() && c.capture != config::CaptureMode::kVerdict) {
     return std::unexpected(
         Error::At("--service-cidrs", "only has a meaning with --capture=verdict"));

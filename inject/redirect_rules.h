@@ -71,6 +71,11 @@ struct RedirectConfig {
   // stay tracked for the nat redirect to the relay. Empty: every TCP flow is tracked.
   std::vector<std::string> service_cidrs;
   uint16_t datagram_queue = 15000;
+  // UDP/SCTP: queues `datagram_queue` .. + count - 1, the one a packet waits in chosen by the CPU
+  // that handles it (--queue-balance with --queue-cpu-fanout), so the sidecar worker that reads
+  // it can run on that CPU (no cross-CPU wakeup per new flow). 1: the one queue. TCP verdicts
+  // always use `datagram_queue`.
+  uint16_t datagram_queue_count = 1;
   // How TCP reaches the policy: kRelay redirects every connection to the sidecar's listeners
   // (nat); kVerdict queues each new flow's first packet to `datagram_queue` for a verdict and
   // redirects only what the sidecar marks for the relay (inject/verdict_rules.h).

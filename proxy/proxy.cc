@@ -52,7 +52,7 @@ std::string UdpSctpSection(const config::Bootstrap::UdpSctp& c, const Stats& sta
   const bool enforced = stats.packet_flows.enforced.load(std::memory_order_relaxed);
   std::string out = std::string("{\"enforced\":") + (enforced ? "true" : "false");
   if (c.enforce) {
-    out += ",\"queue\":" + std::to_string(c.queue) +
+    out += ",\"queue\":" + std::to_string(c.queue) + ",\"queues\":" + std::to_string(c.queues) +
            ",\"queue_max_len\":" + std::to_string(c.queue_max_len);
     if (!error.empty()) {
       out += ",\"reason\":" + JsonString(
@@ -180,6 +180,7 @@ std::expected<void, std::string> Proxy::Start() {
 
   size_t count = bootstrap_.workers != 0 ? bootstrap_.workers
                                          : std::max(1u, std::thread::hardware_concurrency());
+  context_.worker_count = count;
   uint16_t out_port = bootstrap_.listeners.outbound_port;
   uint16_t in_port = bootstrap_.listeners.inbound_port;
   for (size_t i = 0; i < count; ++i) {

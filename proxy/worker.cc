@@ -1,6 +1,8 @@
 #include "proxy/worker.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,6 +75,24 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
   if (!listeners) return std::unexpected(listeners.error());
   listeners_ = std::move(*listeners);
   const config::Bootstrap::UdpSctp& udp_sctp = context_.bootstrap->udp_sctp;
+  // The other queues of this worker (udp_sctp.queues > 1: UDP/SCTP only); worker 0's first one
+  // is opened below with the sweeper.
+  if (udp_sctp.enforce) {
+    for (uint32_t j = 1; j < udp_sctp.queues; ++j) {
+      if (j % context_.worker_count != static_cast<size_t>(index_)) continue;
+      auto more = NfqueueListener::Open(&loop_, static_cast<uint16_t>(udp_sctp.queue + j),
+                                        udp_sctp.queue_max_len);
+      if (!more) {
+        verdict_error_ = more.error().ToString();
+        context_.conn_log->error(
+            "verdict queue {} not bound ({}): its UDP and SCTP flows are "
+            "dropped",
+            udp_sctp.queue + j, verdict_error_);
+        continue;
+      }
+      listeners_.push_back(std::move(*more));
+    }
+  }
   if (index_ == 0 && (udp_sctp.enforce || verdict_mode())) {
     auto verdict = NfqueueListener::Open(&loop_, udp_sctp.queue, udp_sctp.queue_max_len);
     if (verdict) {
@@ -148,9 +168,34 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
   return {};
 }
 
+std::vector<int> Worker::PinnedCpus() const {
+  const uint32_t queues = context_.bootstrap->udp_sctp.queues;
+  std::vector<int> cpus;
+  if (queues <= 1 || !context_.bootstrap->udp_sctp.enforce) return cpus;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    // The kernel's --queue-cpu-fanout: CPU c queues to queue + c % queues.
+    if (CPU_ISSET(cpu, &allowed) && (static_cast<uint32_t>(cpu) % queues) % context_.worker_count ==
+                                        static_cast<size_t>(index_)) {
+      cpus.push_back(cpu);
+    }
+  }
+  return cpus;
+}
+
 void Worker::Start() {
   ResumeListeners();
-  thread_ = std::thread([this] {
+  const std::vector<int> cpus = PinnedCpus();
+  thread_ = std::thread([this, cpus] {
+    if (!cpus.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (int cpu : cpus) CPU_SET(cpu, &set);
+      // Best effort: a worker that cannot be pinned still reads its queues, from any CPU.
+      pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
     uv_run(&loop_, UV_RUN_DEFAULT);
     exited_.store(true, std::memory_order_release);
     if (context_.on_exit) context_.on_exit();

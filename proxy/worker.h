@@ -69,6 +69,7 @@ struct WorkerContext {
   std::optional<policy::IpAddress> inbound_passthrough_v4;
   std::optional<policy::IpAddress> inbound_passthrough_v6;
   uint64_t max_connections = 0;
+  size_t worker_count = 1;  // verdict queues are spread over the workers (udp_sctp.queues)
   OriginalDestinationFn original_destination;
   Stats* stats = nullptr;
   FlowLog* flow_log = nullptr;
@@ -93,6 +94,9 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
 
   void Start();
   void Join();
+  // The CPUs this worker runs on: with several verdict queues (udp_sctp.queues), those whose
+  // packets go to its queues (within the process's allowed CPUs); empty: not pinned.
+  std::vector<int> PinnedCpus() const;
   // True once the loop thread has finished (any thread).
   bool finished_for_join() const { return exited_.load(std::memory_order_acquire); }
 
@@ -192,8 +196,8 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   uv_idle_t resume_idle_;
   std::vector<uint64_t> resume_ids_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  Listener* verdict_listener_ = nullptr;            // in listeners_; worker 0 with udp_sctp.enforce
-  std::unique_ptr<ConntrackSweeper> sweeper_;       // with verdict_listener_
+  Listener* verdict_listener_ = nullptr;       // in listeners_: queue udp_sctp.queue (worker 0)
+  std::unique_ptr<ConntrackSweeper> sweeper_;  // with verdict_listener_
   std::unique_ptr<TcpCloseWatcher> close_watcher_;  // verdict mode, with verdict_listener_
   std::unordered_map<TcpTuple, VerdictFlow, TcpTupleHash> verdict_flows_;
   std::string verdict_error_;

@@ -13,6 +13,7 @@
 //   bazel build //test/bench:udp_verdict_bench //proxy:picket-proxy //inject:picket-init
 //     //control:picket-control     (one command line), then, as root, from the workspace:
 //   bazel-bin/test/bench/udp_verdict_bench [--flows=N] [--window=N] [--latency-flows=N]
+//     [--queues=N]   (verdict queues and sidecar workers; default 2, one per CPU here)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -46,6 +47,10 @@ struct Options {
   int flows = 60000;  // new flows in the flows/s phase
   int window = 512;   // in flight at most (the kernel queue holds 4096)
   int latency_flows = 3000;
+  // Verdict queues (picket-init --nfqueue-count, udp_sctp.queues), one sidecar worker each: a
+  // packet waits in its CPU's queue, read by a worker that runs on that CPU. 1: one queue, one
+  // worker (the reader then runs wherever the scheduler puts it).
+  int queues = 2;
   double seconds = 1.0;  // established-flow phase
 };
 
@@ -156,7 +161,8 @@ spec:
       std::fprintf(stderr, "compile: %s\n", r.output.c_str());
       return false;
     }
-    r = client_->Exec({o_.bin_dir + "/inject/picket-init", "--ipv6=false"});
+    r = client_->Exec({o_.bin_dir + "/inject/picket-init", "--ipv6=false",
+                       "--nfqueue-count=" + std::to_string(o_.queues)});
     if (r.status != 0) {
       std::fprintf(stderr, "picket-init: %s\n", r.output.c_str());
       return false;
@@ -171,7 +177,9 @@ spec:
                   "flow_log: {path: " +
                   dir_ +
                   "/flows.log}\n"
-                  "workers: 1\nudp_sctp: {enforce: true}\n");
+                  "workers: " +
+                  std::to_string(o_.queues) +
+                  "\nudp_sctp: {enforce: true, queues: " + std::to_string(o_.queues) + "}\n");
     if (!proxy_.Start(
             *client_,
             {"setpriv", "--reuid=1337", "--regid=1337", "--clear-groups", "--inh-caps=+net_admin",
@@ -342,6 +350,8 @@ int main(int argc, char** argv) {
       o.latency_flows = std::atoi(v);
     else if (const char* v = value("--seconds"))
       o.seconds = std::atof(v);
+    else if (const char* v = value("--queues"))
+      o.queues = std::max(1, std::min(64, std::atoi(v)));
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;

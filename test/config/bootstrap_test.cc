@@ -338,6 +338,20 @@ TEST(BootstrapTest, UdpSctpEnforcementIsExplicitAndBounded) {
   }
 }
 
+TEST(BootstrapTest, VerdictQueuesAreBounded) {
+  auto two =
+      ParseBootstrap(std::string(kMinimal) + "udp_sctp: {enforce: true, queues: 2}\n", "b.yaml");
+  ASSERT_TRUE(two) << Render(two.error());
+  EXPECT_EQ(two->udp_sctp.queues, 2);
+  EXPECT_EQ(ParseBootstrap(kMinimal, "b.yaml")->udp_sctp.queues, 1);
+  for (const char* bad : {"udp_sctp: {queues: 0}\n", "udp_sctp: {queues: 65}\n",
+                          "udp_sctp: {queue: 65535, queues: 2}\n"}) {
+    auto r = ParseBootstrap(std::string(kMinimal) + bad, "bad.yaml");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(Render(r.error()).find("udp_sctp.queues"), std::string::npos) << Render(r.error());
+  }
+}
+
 TEST(BootstrapTest, CaptureModeIsRelayUnlessVerdictIsAsked) {
   auto relay = ParseBootstrap(std::string(kMinimal), "b.yaml");
   ASSERT_TRUE(relay) << Render(relay.error());

@@ -206,7 +206,9 @@ class UdpE2eTest : public ::testing::TestWithParam<Family> {
       r = server_->Exec(add);
       ASSERT_EQ(r.status, 0) << r.output;
     }
-    r = client_->Exec({Runfile("inject/picket-init")});
+    // Two verdict queues, picked by CPU, one per sidecar worker (the conformance test runs the
+    // single queue).
+    r = client_->Exec({Runfile("inject/picket-init"), "--nfqueue-count=2"});
     ASSERT_EQ(r.status, 0) << r.output;
     proxy_bin_ = dir_ + "/picket-proxy";
     std::filesystem::copy_file(Runfile("proxy/picket-proxy"), proxy_bin_);
@@ -252,7 +254,7 @@ class UdpE2eTest : public ::testing::TestWithParam<Family> {
         "node:\n  namespace: default\n  name: client\n  ips: [" + std::string(kV4.client_ip) +
         ", \"" + kV6.client_ip + "\"]\nflow_log:\n  path: " + flow_log_ +
         "\npolicy_file: " + policy_file_ +
-        "\nworkers: 2\nudp_sctp: {enforce: " + (enforce ? "true" : "false") + "}\n";
+        "\nworkers: 2\nudp_sctp: {enforce: " + (enforce ? "true" : "false") + ", queues: 2}\n";
     ASSERT_TRUE(WriteFile(dir_ + "/bootstrap.yaml", bootstrap));
     // The sidecar's uid and gid, with CAP_NET_ADMIN as the injector grants it (ambient, so the
     // non-root process keeps it across exec).
@@ -347,7 +349,9 @@ TEST_P(UdpE2eTest, AllowedAndDeniedBothWaysNamedPortEndPortAndIpBlockExcept) {
   WritePolicy(kManifests);
   StartProxy();
   EXPECT_EQ(Counter("picket_udp_sctp_enforced"), 1);
-  EXPECT_NE(Admin("/config_dump").find("\"udp_sctp\":{\"enforced\":true,\"queue\":15000"),
+  EXPECT_NE(Admin("/config_dump")
+                .find("\"udp_sctp\":{\"enforced\":true,\"queue\":15000,"
+                      "\"queues\":2,"),
             std::string::npos);
 
   EXPECT_TRUE(Outbound(f.server_ip, kAllowedOut));

@@ -264,6 +264,20 @@ TEST(CaptureAnnotation, VerdictReachesInitAndSidecar) {
   EXPECT_EQ(relay->yaml.find("--capture"), std::string::npos) << relay->yaml;
 }
 
+// --nfqueue-count reaches picket-init and the sidecar's bootstrap together (they must agree).
+TEST(CaptureAnnotation, QueueCountReachesInitAndSidecar) {
+  InjectOptions o;
+  o.nfqueue_count = 2;
+  auto r = InjectYamlText(
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+      "  - {name: a, image: b}\n",
+      "p.yaml", o);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  auto cs = Containers(r->yaml, 0);
+  EXPECT_TRUE(HasArg(cs["picket-init"], "--nfqueue-count=2"));
+  EXPECT_TRUE(HasArg(cs["picket-proxy"], "--nfqueue-count=2"));
+}
+
 // --service-cidrs reaches picket-init of verdict-mode pods only.
 TEST(CaptureAnnotation, ServiceCidrsGoToVerdictPodsOnly) {
   InjectOptions o;

@@ -739,3 +739,29 @@ TEST(VerdictMode, ServiceCidrsLeavePodToPodTcpUntracked) {
 
 }  // namespace
 }  // namespace picket::inject
+
+namespace picket::inject {
+namespace {
+
+// --nfqueue-count: UDP/SCTP spread over queues by CPU; TCP verdicts stay on the first queue.
+TEST(VerdictMode, DatagramQueuesByCpu) {
+  auto cmd = ParseInitArgs({"--capture=verdict", "--nfqueue=15100", "--nfqueue-count=4"});
+  ASSERT_TRUE(cmd.has_value()) << cmd.error().ToString();
+  auto mangle = BuildMangleTransaction(cmd->config, Family::kIPv4);
+  ASSERT_TRUE(mangle.has_value());
+  EXPECT_NE(mangle->find("-A PICKET_DGRAM_OUT -j NFQUEUE --queue-balance 15100:15103 "
+                         "--queue-cpu-fanout\n"),
+            std::string::npos)
+      << *mangle;
+  EXPECT_NE(mangle->find("-A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 15100 --queue-bypass\n"),
+            std::string::npos)
+      << *mangle;
+  EXPECT_FALSE(ParseInitArgs({"--nfqueue-count=0"}).has_value());
+  EXPECT_FALSE(ParseInitArgs({"--nfqueue-count=65"}).has_value());
+  auto past = ParseInitArgs({"--nfqueue=65535", "--nfqueue-count=2"});
+  ASSERT_FALSE(past.has_value());
+  EXPECT_EQ(past.error().ToString(), "--nfqueue-count: queues past 65535");
+}
+
+}  // namespace
+}  // namespace picket::inject
