@@ -81,22 +81,9 @@ namespace {
 
 // The `-A` lines of the UDP/SCTP chains and the jumps into them.
 base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family) {
-  std::vector<std::string> include, exclude;
-  bool include_all = false;
-  for (const std::string& cidr : c.include_outbound_cidrs) {
-    if (cidr == "*") {
-      include_all = true;
-      continue;
-    }
-    auto f = CidrFamily(cidr);
-    if (!f) return std::unexpected(f.error());
-    if (*f == family) include.push_back(cidr);
-  }
-  for (const std::string& cidr : c.exclude_outbound_cidrs) {
-    auto f = CidrFamily(cidr);
-    if (!f) return std::unexpected(f.error());
-    if (*f == family) exclude.push_back(cidr);
-  }
+  auto cidrs = OutboundCidrsOf(c, family);
+  if (!cidrs) return std::unexpected(cidrs.error());
+  const auto& [include_all, include, exclude] = *cidrs;
   // One queue, or one per CPU (modulo the count): the sidecar's worker for that queue can run on
   // the CPU that queued the packet.
   const std::string queue =

@@ -100,6 +100,25 @@ base::Result<Family> CidrFamily(const std::string& cidr) {
   return family;
 }
 
+base::Result<OutboundCidrs> OutboundCidrsOf(const RedirectConfig& c, Family family) {
+  OutboundCidrs out;
+  for (const std::string& cidr : c.include_outbound_cidrs) {
+    if (cidr == "*") {
+      out.include_all = true;
+      continue;
+    }
+    auto f = CidrFamily(cidr);
+    if (!f) return std::unexpected(f.error());
+    if (*f == family) out.include.push_back(cidr);
+  }
+  for (const std::string& cidr : c.exclude_outbound_cidrs) {
+    auto f = CidrFamily(cidr);
+    if (!f) return std::unexpected(f.error());
+    if (*f == family) out.exclude.push_back(cidr);
+  }
+  return out;
+}
+
 const std::vector<std::string>& PicketChains() {
   static const std::vector<std::string> kChains{kInbound, kRedirect, kInRedirect, kOutput};
   return kChains;
@@ -343,24 +362,9 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
   const std::string passthrough =
       (v4 ? c.inbound_passthrough_v4 : c.inbound_passthrough_v6) + (v4 ? "/32" : "/128");
 
-  // Split CIDRs per family.
-  auto of_family =
-      [&](const std::vector<std::string>& list) -> base::Result<std::vector<std::string>> {
-    std::vector<std::string> out;
-    for (const std::string& cidr : list) {
-      if (cidr == "*") continue;
-      auto f = CidrFamily(cidr);
-      if (!f) return std::unexpected(f.error());
-      if (*f == family) out.push_back(cidr);
-    }
-    return out;
-  };
-  auto include = of_family(c.include_outbound_cidrs);
-  if (!include) return std::unexpected(include.error());
-  auto exclude = of_family(c.exclude_outbound_cidrs);
-  if (!exclude) return std::unexpected(exclude.error());
-  const bool include_all =
-      std::count(c.include_outbound_cidrs.begin(), c.include_outbound_cidrs.end(), "*") > 0;
+  auto cidrs = OutboundCidrsOf(c, family);
+  if (!cidrs) return std::unexpected(cidrs.error());
+  const auto& [include_all, include, exclude] = *cidrs;
 
   std::ostringstream o;
   o << "*nat\n";
@@ -413,7 +417,7 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
   // The sidecar's inbound passthrough connections to the app: never capture again.
   o << "-A " << kOutput << " -o lo -s " << passthrough << " -j RETURN\n";
   bool capture_loopback = false;
-  for (const std::string& cidr : *include) {
+  for (const std::string& cidr : include) {
     capture_loopback |= v4 ? StartsWith(cidr, "127.") : (cidr == "::1" || StartsWith(cidr, "::1/"));
   }
   auto owner_rules = [&](const char* match, uint32_t id) {
@@ -431,15 +435,14 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
   for (uint32_t uid : c.proxy_uids) owner_rules("uid", uid);
   for (uint32_t gid : c.proxy_gids) owner_rules("gid", gid);
   o << "-A " << kOutput << " -d " << localhost << " -j RETURN\n";
-  for (const std::string& cidr : *exclude)
-    o << "-A " << kOutput << " -d " << cidr << " -j RETURN\n";
+  for (const std::string& cidr : exclude) o << "-A " << kOutput << " -d " << cidr << " -j RETURN\n";
   for (uint16_t p : c.include_outbound_ports) {
     o << "-A " << kOutput << " -p tcp --dport " << p << " -j " << kRedirect << "\n";
   }
   if (include_all) {
     o << "-A " << kOutput << " -p tcp -j " << kRedirect << "\n";
   } else {
-    for (const std::string& cidr : *include) {
+    for (const std::string& cidr : include) {
       o << "-A " << kOutput << " -d " << cidr << " -p tcp -j " << kRedirect << "\n";
     }
   }

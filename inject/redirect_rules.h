@@ -85,6 +85,15 @@ struct RedirectConfig {
 // Which family a CIDR (or bare address) belongs to; an error when neither.
 [[nodiscard]] base::Result<Family> CidrFamily(const std::string& cidr);
 
+// The outbound CIDRs of `config` that belong to `family` (the include list, or all: "*").
+struct OutboundCidrs {
+  bool include_all = false;
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+};
+[[nodiscard]] base::Result<OutboundCidrs> OutboundCidrsOf(const RedirectConfig& config,
+                                                          Family family);
+
 // What picket-init was asked to do.
 struct InitCommand {
   enum class Action : uint8_t { kInstall, kCleanup };

@@ -33,22 +33,9 @@ const std::vector<std::string>& PicketTcpVerdictChains() {
 }
 
 base::Result<std::string> TcpVerdictMangleLines(const RedirectConfig& c, Family family) {
-  std::vector<std::string> include, exclude;
-  bool include_all = false;
-  for (const std::string& cidr : c.include_outbound_cidrs) {
-    if (cidr == "*") {
-      include_all = true;
-      continue;
-    }
-    auto f = CidrFamily(cidr);
-    if (!f) return std::unexpected(f.error());
-    if (*f == family) include.push_back(cidr);
-  }
-  for (const std::string& cidr : c.exclude_outbound_cidrs) {
-    auto f = CidrFamily(cidr);
-    if (!f) return std::unexpected(f.error());
-    if (*f == family) exclude.push_back(cidr);
-  }
+  auto cidrs = OutboundCidrsOf(c, family);
+  if (!cidrs) return std::unexpected(cidrs.error());
+  const auto& [include_all, include, exclude] = *cidrs;
   const std::string judge = std::string(" -j ") + kTcpJudgeChain;
 
   std::ostringstream o;

@@ -52,6 +52,24 @@ void ToDiag(const filters::Endpoint& e, __be32 address[4], __be16* port) {
   *port = htons(e.port);
 }
 
+// Sends one sock_diag request to the kernel.
+bool SendRequest(int fd, uint16_t type, uint16_t flags, uint32_t seq,
+                 const inet_diag_req_v2& request) {
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof message;
+  message.header.nlmsg_type = type;
+  message.header.nlmsg_flags = NLM_F_REQUEST | flags;
+  message.header.nlmsg_seq = seq;
+  message.request = request;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  return sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel),
+                sizeof kernel) >= 0;
+}
+
 }  // namespace
 
 size_t TcpTupleHash::operator()(const TcpTuple& t) const {
@@ -69,15 +87,7 @@ size_t TcpTupleHash::operator()(const TcpTuple& t) const {
 std::expected<bool, SysError> DestroyTcpSocket(const TcpTuple& tuple) {
   const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return std::unexpected(Fail("socket(NETLINK_SOCK_DIAG)"));
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
-  message.header.nlmsg_len = sizeof message;
-  message.header.nlmsg_type = SOCK_DESTROY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  message.header.nlmsg_seq = 1;
-  inet_diag_req_v2& r = message.request;
+  inet_diag_req_v2 r{};
   r.sdiag_family = tuple.local.address.v6 ? AF_INET6 : AF_INET;
   r.sdiag_protocol = IPPROTO_TCP;
   r.idiag_states = ~(1u << TcpSocketInfo::kListen);
@@ -85,10 +95,7 @@ std::expected<bool, SysError> DestroyTcpSocket(const TcpTuple& tuple) {
   ToDiag(tuple.remote, r.id.idiag_dst, &r.id.idiag_dport);
   r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
-      0) {
+  if (!SendRequest(fd, SOCK_DESTROY, NLM_F_ACK, 1, r)) {
     SysError e = Fail("SOCK_DESTROY send");
     close(fd);
     return std::unexpected(std::move(e));
@@ -118,21 +125,11 @@ std::expected<std::vector<TcpSocketInfo>, SysError> DumpTcpSockets() {
                                (1u << 8) | (1u << 9) | (1u << 10) | (1u << 11);
   uint32_t seq = 0;
   for (const uint8_t family : {AF_INET, AF_INET6}) {
-    struct {
-      nlmsghdr header;
-      inet_diag_req_v2 request;
-    } message{};
-    message.header.nlmsg_len = sizeof message;
-    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    message.header.nlmsg_seq = ++seq;
-    message.request.sdiag_family = family;
-    message.request.sdiag_protocol = IPPROTO_TCP;
-    message.request.idiag_states = kStates;
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    if (sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel),
-               sizeof kernel) < 0) {
+    inet_diag_req_v2 request{};
+    request.sdiag_family = family;
+    request.sdiag_protocol = IPPROTO_TCP;
+    request.idiag_states = kStates;
+    if (!SendRequest(fd, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, ++seq, request)) {
       SysError e = Fail("sock_diag dump send");
       close(fd);
       return std::unexpected(std::move(e));
