@@ -29,7 +29,6 @@ base::Result<PacketFlow> Transport(uint8_t protocol, std::span<const uint8_t> l4
   } else if (protocol == kProtoTcp) {
     if (l4.size() < 20) return std::unexpected(Error::At("tcp", "header truncated"));
     flow.protocol = config::Protocol::kTCP;
-    flow.tcp_flags = l4[13];
   } else {
     return std::unexpected(Error::At(
         "protocol", "transport " + std::to_string(protocol) + " is not UDP, SCTP or TCP"));

@@ -34,8 +34,6 @@ struct PacketFlow {
   uint16_t destination_port = 0;
   // SCTP: the type of the first chunk (1 = INIT), when present; else -1.
   int sctp_first_chunk = -1;
-  // TCP: the flags byte (0x02 SYN, 0x04 RST, 0x10 ACK, ...); else 0.
-  uint8_t tcp_flags = 0;
 };
 
 // Parses an IP packet (version from the first nibble). Reads at most kMaxHeaderBytes.

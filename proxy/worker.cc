@@ -31,6 +31,14 @@ filters::ConnectionInfo PacketFlowInfo(filters::Direction direction, const Packe
   return info;
 }
 
+// A verdict-mode TCP flow to a Service address: the relay's (it picks the backend).
+bool ToServiceAddress(const xds::ServiceMap* services, filters::Direction direction,
+                      const PacketFlow& flow) {
+  return flow.protocol == config::Protocol::kTCP && direction == filters::Direction::kOutbound &&
+         services != nullptr &&
+         services->Find(flow.destination, flow.destination_port, config::Protocol::kTCP) != nullptr;
+}
+
 }  // namespace
 
 Worker::Worker(int index, const WorkerContext& context)
@@ -485,13 +493,11 @@ PacketVerdict Worker::OnPacketFlow(Listener&, filters::Direction direction,
 }
 
 PacketVerdict Worker::OnTcpFlow(filters::Direction direction, const PacketFlow& flow) {
+  // A Service address: the relay picks the backend and judges it (never the ClusterIP), and
+  // counts the connection it accepts.
+  if (ToServiceAddress(services_.get(), direction, flow)) return PacketVerdict::kRelay;
   DirectionStats& stats = context_.stats->For(direction);
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
-  // A Service address: the relay picks the backend and judges it (never the ClusterIP).
-  if (direction == filters::Direction::kOutbound && services_ &&
-      services_->Find(flow.destination, flow.destination_port, config::Protocol::kTCP) != nullptr) {
-    return PacketVerdict::kRelay;
-  }
   filters::ConnectionInfo info = PacketFlowInfo(direction, flow);
   filters::FilterResult result = filters::CheckPolicy(policy_.get(), info);
   const uint64_t id = next_id_++;
@@ -612,12 +618,7 @@ void Worker::SweepPacketFlows() {
   // flow to a Service address went to the relay, which re-checks its own connections.
   sweeper_->Request([policy = policy_, services = services_](filters::Direction direction,
                                                              const PacketFlow& flow) {
-    if (flow.protocol == config::Protocol::kTCP && direction == filters::Direction::kOutbound &&
-        services != nullptr &&
-        services->Find(flow.destination, flow.destination_port, config::Protocol::kTCP) !=
-            nullptr) {
-      return true;
-    }
+    if (ToServiceAddress(services.get(), direction, flow)) return true;
     return filters::CheckPolicy(policy.get(), PacketFlowInfo(direction, flow)).action ==
            filters::FilterResult::Action::kContinue;
   });

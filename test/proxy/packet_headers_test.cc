@@ -87,7 +87,6 @@ TEST(PacketHeaders, TcpSynOnBothFamilies) {
     EXPECT_EQ(tcp->protocol, config::Protocol::kTCP);
     EXPECT_EQ(tcp->source_port, 50000);
     EXPECT_EQ(tcp->destination_port, 80);
-    EXPECT_EQ(tcp->tcp_flags, 0x02);
     EXPECT_EQ(tcp->sctp_first_chunk, -1);
   }
   EXPECT_FALSE(Parse(Ipv4(6, Bytes(syn.begin(), syn.begin() + 19))).has_value());
