@@ -37,9 +37,15 @@ inline const char* CaptureModeName(CaptureMode m) {
 // denied flow, and every flow while no sidecar listens, is refused. The sidecar's verdict clears
 // our bits (allowed: the kernel carries the flow) or sets kVerdictMarkRelay (a Service address:
 // the nat table redirects it to the outbound listener).
+//
+// UDP/SCTP (both modes): the nat table queues a new flow's first packet (nat rules run for a
+// connection's first packet only). The sidecar accepts it with NF_REPEAT and kVerdictMarkJudged:
+// the hook that queued it runs again, our chains return on the mark, and the nat table binds the
+// flow as is, so its later packets meet no rule of ours at all.
 inline constexpr uint32_t kVerdictMarkMask = 0x00030000;
 inline constexpr uint32_t kVerdictMarkReject = 0x00010000;
 inline constexpr uint32_t kVerdictMarkRelay = 0x00020000;
+inline constexpr uint32_t kVerdictMarkJudged = 0x00030000;
 
 struct Bootstrap {
   struct Node {

@@ -12,10 +12,11 @@ namespace {
 constexpr char kOut[] = "PICKET_DGRAM_OUT";
 constexpr char kIn[] = "PICKET_DGRAM_IN";
 constexpr const char* kProtocols[] = {"udp", "sctp"};
-// A flow's first packet, and what conntrack could not place (INVALID), never the rest. NEW alone
-// is not enough: conntrack calls every packet of a one-way UDP flow NEW until a reply is seen;
-// only the first one's entry is not yet CONFIRMED (that happens as it leaves the host's hooks).
-constexpr char kNewFlows[] = " -m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED";
+// An SCTP packet conntrack could not place: a chunk that opens nothing, such as the next DATA of
+// an association whose entry a policy change deleted. It has no conntrack entry, so the nat
+// table never sees it; mangle judges it. (A UDP packet is INVALID only when malformed —
+// truncated, bad length or checksum — and the UDP stack drops those itself.)
+constexpr char kSctpUnplaced[] = " -p sctp -m conntrack --ctstate INVALID";
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -79,8 +80,11 @@ NatState ParseMangleState(std::string_view text) {
 
 namespace {
 
-// The `-A` lines of the UDP/SCTP chains and the jumps into them.
-base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family) {
+// The `-A` lines of the UDP/SCTP chains and the jumps into them, for the nat table (every new
+// UDP/SCTP flow: nat rules run for a connection's first packet only) or the mangle table
+// (kSctpUnplaced). Both chains first return on a packet the sidecar judged and sent back
+// through the hook (NF_REPEAT, config::kVerdictMarkJudged).
+base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family, bool nat) {
   auto cidrs = OutboundCidrsOf(c, family);
   if (!cidrs) return std::unexpected(cidrs.error());
   const auto& [include_all, include, exclude] = *cidrs;
@@ -94,6 +98,9 @@ base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family) 
           : " -j NFQUEUE --queue-num " + std::to_string(c.datagram_queue);
 
   std::ostringstream o;
+  const std::string judged =
+      " -m mark --mark " + VerdictMarkMatch(config::kVerdictMarkJudged) + " -j RETURN\n";
+  o << "-A " << kIn << judged << "-A " << kOut << judged;
   // Inbound (PREROUTING): loopback is the pod talking to itself (its OUTPUT side decided).
   o << "-A " << kIn << " -i lo -j RETURN\n";
   for (const std::string& i : c.exclude_interfaces)
@@ -142,11 +149,16 @@ base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family) 
     for (const std::string& cidr : include) o << "-A " << kOut << " -d " << cidr << queue << "\n";
   }
 
-  for (const char* proto : kProtocols) {
-    o << "-A PREROUTING -p " << proto << kNewFlows << " -j " << kIn << "\n";
-    // POSTROUTING, not OUTPUT: after the nat table's DNAT of a Service address (kube-proxy),
-    // so egress is judged against the backend, as for TCP.
-    o << "-A POSTROUTING -p " << proto << kNewFlows << " -j " << kOut << "\n";
+  // POSTROUTING, not OUTPUT: after the nat table's DNAT of a Service address (kube-proxy), so
+  // egress is judged against the backend, as for TCP.
+  if (nat) {
+    for (const char* proto : kProtocols) {
+      o << "-A PREROUTING -p " << proto << " -j " << kIn << "\n";
+      o << "-A POSTROUTING -p " << proto << " -j " << kOut << "\n";
+    }
+  } else {
+    o << "-A PREROUTING" << kSctpUnplaced << " -j " << kIn << "\n";
+    o << "-A POSTROUTING" << kSctpUnplaced << " -j " << kOut << "\n";
   }
   return o.str();
 }
@@ -159,7 +171,7 @@ base::Result<std::string> MangleTransaction(const RedirectConfig& c, Family fami
   std::vector<std::string> chains;
   std::string lines;
   if (datagrams) {
-    auto d = DatagramLines(c, family);
+    auto d = DatagramLines(c, family, /*nat=*/false);
     if (!d) return std::unexpected(d.error());
     lines += *d;
     chains = PicketDatagramChains();
@@ -181,6 +193,11 @@ base::Result<std::string> MangleTransaction(const RedirectConfig& c, Family fami
 }
 
 }  // namespace
+
+base::Result<std::string> DatagramNatLines(const RedirectConfig& c, Family family) {
+  if (!c.capture_datagrams) return std::string();
+  return DatagramLines(c, family, /*nat=*/true);
+}
 
 base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Family family,
                                                    const NatState& current) {

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <utility>
 
+#include "inject/datagram_rules.h"
 #include "inject/verdict_rules.h"
 
 namespace picket::inject {
@@ -366,14 +367,22 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
   if (!cidrs) return std::unexpected(cidrs.error());
   const auto& [include_all, include, exclude] = *cidrs;
 
+  // The UDP/SCTP capture's chains (inject/datagram_rules.h) live in this table too.
+  auto datagrams = DatagramNatLines(c, family);
+  if (!datagrams) return std::unexpected(datagrams.error());
+  std::vector<std::string> ours = PicketChains();
+  if (!datagrams->empty()) {
+    const auto& d = PicketDatagramChains();
+    ours.insert(ours.end(), d.begin(), d.end());
+  }
+
   std::ostringstream o;
   o << "*nat\n";
-  for (const std::string& chain : PicketChains()) o << ":" << chain << " - [0:0]\n";
+  for (const std::string& chain : ours) o << ":" << chain << " - [0:0]\n";
   // Re-run: drop our old jumps (re-added below) and chains we no longer create.
   for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
   std::vector<std::string> stale;
   for (const std::string& chain : current.picket_chains) {
-    const auto& ours = PicketChains();
     if (std::find(ours.begin(), ours.end(), chain) == ours.end()) stale.push_back(chain);
   }
   for (const std::string& chain : stale) o << "-F " << chain << "\n";
@@ -386,7 +395,7 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
     o << "-A " << kOutput << " -m mark --mark " << VerdictMarkMatch(config::kVerdictMarkRelay)
       << " -j " << kRedirect << "\n";
     o << "-A OUTPUT -p tcp -j " << kOutput << "\n";
-    o << "COMMIT\n";
+    o << *datagrams << "COMMIT\n";
     return o.str();
   }
   o << "-A " << kInRedirect << " -p tcp -j REDIRECT --to-ports " << c.inbound_port << "\n";
@@ -449,7 +458,7 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
 
   o << "-A PREROUTING -p tcp -j " << kInbound << "\n";
   o << "-A OUTPUT -p tcp -j " << kOutput << "\n";
-  o << "COMMIT\n";
+  o << *datagrams << "COMMIT\n";
   return o.str();
 }
 

@@ -193,9 +193,10 @@ std::string TcpRejectFilterLines(const RedirectConfig& c, const RejectState& cur
   for (const std::string& rule : current.jump_rules) o << "-D" << rule.substr(2) << "\n";
   o << "-A " << kTcpRejectChain << " -p tcp -m mark --mark "
     << VerdictMarkMatch(config::kVerdictMarkReject) << " -j REJECT --reject-with tcp-reset\n";
-  // First in each chain, so no earlier ACCEPT lets an unjudged or denied flow through.
-  o << "-I INPUT 1 -p tcp -j " << kTcpRejectChain << "\n";
-  o << "-I OUTPUT 1 -p tcp -j " << kTcpRejectChain << "\n";
+  // First in each chain, so no earlier ACCEPT lets an unjudged or denied flow through. Only a SYN
+  // is ever marked (mangle queues SYNs only): every other packet passes on one flags compare.
+  o << "-I INPUT 1 -p tcp --syn -j " << kTcpRejectChain << "\n";
+  o << "-I OUTPUT 1 -p tcp --syn -j " << kTcpRejectChain << "\n";
   return o.str();
 }
 

@@ -55,22 +55,29 @@ struct Round {
   int packets = 0;
 };
 
-// UDP/SCTP: accept or drop. TCP (verdict mode, config/bootstrap.h's mark contract): always
-// accepted into the next hooks, with our mark bits saying what they do with it — none (the
-// kernel carries the flow), reject (the filter table resets it) or relay (the nat table
-// redirects it). Bits outside kVerdictMarkMask are the packet's own and kept.
-void PutVerdict(Round& round, uint32_t id, PacketVerdict verdict, uint32_t mark = 0) {
+// UDP/SCTP: drop, or accept by sending the packet through the hook that queued it again
+// (NF_REPEAT) marked kVerdictMarkJudged: our chains return on that mark and the nat table binds
+// the flow, so its later packets never reach a rule of ours. TCP (verdict mode): always accepted
+// into the next hooks, with our mark bits saying what they do with it — none (the kernel carries
+// the flow), reject (the filter table resets it) or relay (the nat table redirects it). Bits
+// outside kVerdictMarkMask are the packet's own and kept (config/bootstrap.h's mark contract).
+void PutVerdict(Round& round, uint32_t id, PacketVerdict verdict, bool tcp, uint32_t mark = 0) {
   nlmsghdr* nlh = nfq_nlmsg_put(static_cast<char*>(mnl_nlmsg_batch_current(round.batch)),
                                 NFQNL_MSG_VERDICT, round.queue);
-  const bool tcp_mark = verdict == PacketVerdict::kReject || verdict == PacketVerdict::kRelay ||
-                        (verdict == PacketVerdict::kAccept && (mark & config::kVerdictMarkMask));
-  nfq_nlmsg_verdict_put(nlh, static_cast<int>(id),
-                        verdict == PacketVerdict::kDrop ? NF_DROP : NF_ACCEPT);
-  if (tcp_mark) {
+  if (verdict == PacketVerdict::kDrop) {
+    nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), NF_DROP);
+  } else if (!tcp) {
+    nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), NF_REPEAT);
+    nfq_nlmsg_verdict_put_mark(nlh,
+                               (mark & ~config::kVerdictMarkMask) | config::kVerdictMarkJudged);
+  } else {
+    nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), NF_ACCEPT);
     uint32_t ours = 0;
     if (verdict == PacketVerdict::kReject) ours = config::kVerdictMarkReject;
     if (verdict == PacketVerdict::kRelay) ours = config::kVerdictMarkRelay;
-    nfq_nlmsg_verdict_put_mark(nlh, (mark & ~config::kVerdictMarkMask) | ours);
+    if (ours != 0 || (mark & config::kVerdictMarkMask) != 0) {
+      nfq_nlmsg_verdict_put_mark(nlh, (mark & ~config::kVerdictMarkMask) | ours);
+    }
   }
   mnl_nlmsg_batch_next(round.batch);
 }
@@ -85,7 +92,7 @@ int OnPacket(const nlmsghdr* nlh, void* data) {
   ++round.packets;
   if (attr[NFQA_PAYLOAD] == nullptr) {
     round.handler->OnPacketUnparsed(*round.listener, base::Error::At("packet", "no payload"));
-    PutVerdict(round, id, PacketVerdict::kDrop);
+    PutVerdict(round, id, PacketVerdict::kDrop, /*tcp=*/false);
     return MNL_CB_OK;
   }
   std::span<const uint8_t> payload(
@@ -94,7 +101,7 @@ int OnPacket(const nlmsghdr* nlh, void* data) {
   base::Result<PacketFlow> flow = ParsePacketFlow(payload);
   if (!flow) {
     round.handler->OnPacketUnparsed(*round.listener, flow.error());
-    PutVerdict(round, id, PacketVerdict::kDrop);
+    PutVerdict(round, id, PacketVerdict::kDrop, /*tcp=*/false);
     return MNL_CB_OK;
   }
   const uint32_t mark = attr[NFQA_MARK] != nullptr ? ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) : 0;
@@ -102,11 +109,10 @@ int OnPacket(const nlmsghdr* nlh, void* data) {
                                            ? filters::Direction::kInbound
                                            : filters::Direction::kOutbound;
   PacketVerdict verdict = round.handler->OnPacketFlow(*round.listener, direction, *flow);
-  // Marks are TCP's only: a UDP/SCTP flow is accepted or dropped here.
-  if (flow->protocol != config::Protocol::kTCP && verdict != PacketVerdict::kAccept) {
-    verdict = PacketVerdict::kDrop;
-  }
-  PutVerdict(round, id, verdict, mark);
+  // Reject and relay are TCP's only: a UDP/SCTP flow is accepted or dropped here.
+  const bool tcp = flow->protocol == config::Protocol::kTCP;
+  if (!tcp && verdict != PacketVerdict::kAccept) verdict = PacketVerdict::kDrop;
+  PutVerdict(round, id, verdict, tcp, mark);
   return MNL_CB_OK;
 }
 

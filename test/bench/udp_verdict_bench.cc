@@ -7,13 +7,15 @@
 //            CAP_NET_ADMIN, its policy allowing UDP to the server's ports.
 // Measures, per mode: new flows/s (every datagram from a distinct 5-tuple, at most --window in
 // flight), one-way first-packet latency (p50/p99, serial new flows, send → server receive, one
-// clock), datagrams/s of one established flow (1200 B for --seconds), and in verdict mode the
+// clock), datagrams/s of one established flow (1200 B for --seconds, --rounds rounds alternating
+// between the modes; the ratio is the median of the per-round ratios), and in verdict mode the
 // sidecar's CPU per 1,000 new flows (/proc/PID/stat utime+stime over the flows/s phase).
 //
 //   bazel build //test/bench:udp_verdict_bench //proxy:picket-proxy //inject:picket-init
 //     //control:picket-control     (one command line), then, as root, from the workspace:
 //   bazel-bin/test/bench/udp_verdict_bench [--flows=N] [--window=N] [--latency-flows=N]
 //     [--queues=N]   (verdict queues and sidecar workers; default 2, one per CPU here)
+//     [--seconds=S] [--rounds=N]   (established flow: seconds per round, rounds per mode)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -51,7 +53,10 @@ struct Options {
   // packet waits in its CPU's queue, read by a worker that runs on that CPU. 1: one queue, one
   // worker (the reader then runs wherever the scheduler puts it).
   int queues = 2;
-  double seconds = 1.0;  // established-flow phase
+  double seconds = 1.0;  // one established-flow round
+  // Established-flow rounds per mode, alternating none, verdict, none, ... so that both modes
+  // see the same machine load; the ratio is the median of the per-round ratios.
+  int rounds = 7;
 };
 
 constexpr char kClientV4[] = "10.79.0.1";
@@ -215,12 +220,41 @@ spec:
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
+  // The new-flow phases; the established flow is measured by EstablishedRound, alternating.
   Result Run() {
     Result result;
     FlowsPerSecond(&result);
     Latency(&result);
-    Established(&result);
     return result;
+  }
+
+  // Datagrams/s of one established flow for --seconds (1200 B; its first datagram, judged in
+  // verdict mode, opens the flow before the clock starts).
+  double EstablishedRound(uint16_t port) {
+    const int server = UdpIn(*server_, kServerV4, port, true);
+    const int client = UdpIn(*client_, kClientV4, 0, false);
+    sockaddr_in to = Addr(kServerV4, port);
+    std::string payload(1200, 'e');
+    char buf[2048];
+    sendto(client, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    pollfd p{server, POLLIN, 0};
+    poll(&p, 1, 1000);
+    while (recv(server, buf, sizeof buf, 0) > 0) {
+    }
+    long received = 0;
+    const auto start = Clock::now();
+    const auto stop = start + std::chrono::duration<double>(o_.seconds);
+    while (Clock::now() < stop) {
+      for (int i = 0; i < 32; ++i) {
+        sendto(client, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to),
+               sizeof to);
+      }
+      while (recv(server, buf, sizeof buf, 0) > 0) ++received;
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    close(server);
+    close(client);
+    return received / secs;
   }
 
  private:
@@ -293,34 +327,6 @@ spec:
     }
   }
 
-  void Established(Result* result) {
-    const int server = UdpIn(*server_, kServerV4, kFirstPort + 60, true);
-    const int client = UdpIn(*client_, kClientV4, 0, false);
-    sockaddr_in to = Addr(kServerV4, kFirstPort + 60);
-    std::string payload(1200, 'e');
-    char buf[2048];
-    // The first datagram opens the flow (judged in verdict mode); then measure.
-    sendto(client, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
-    pollfd p{server, POLLIN, 0};
-    poll(&p, 1, 1000);
-    while (recv(server, buf, sizeof buf, 0) > 0) {
-    }
-    long received = 0;
-    const auto start = Clock::now();
-    const auto stop = start + std::chrono::duration<double>(o_.seconds);
-    while (Clock::now() < stop) {
-      for (int i = 0; i < 32; ++i) {
-        sendto(client, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to),
-               sizeof to);
-      }
-      while (recv(server, buf, sizeof buf, 0) > 0) ++received;
-    }
-    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    result->established_per_s = received / secs;
-    close(server);
-    close(client);
-  }
-
   const Options& o_;
   const bool verdict_;
   std::unique_ptr<Netns> client_, server_;
@@ -350,6 +356,8 @@ int main(int argc, char** argv) {
       o.latency_flows = std::atoi(v);
     else if (const char* v = value("--seconds"))
       o.seconds = std::atof(v);
+    else if (const char* v = value("--rounds"))
+      o.rounds = std::max(1, std::min(40, std::atoi(v)));  // ports 9160.. stay in the policy
     else if (const char* v = value("--queues"))
       o.queues = std::max(1, std::min(64, std::atoi(v)));
     else {
@@ -364,12 +372,28 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   rlimit nofile{200000, 200000};
   setrlimit(RLIMIT_NOFILE, &nofile);
+  // Both setups live side by side (own namespaces each): the new-flow phases run per mode, then
+  // the established flow alternates between them.
   picket::e2e::Result results[2];
+  std::unique_ptr<Bench> benches[2];
   for (bool verdict : {false, true}) {
-    Bench bench(o, verdict);
-    if (!bench.SetUp()) return 1;
-    results[verdict] = bench.Run();
+    benches[verdict] = std::make_unique<Bench>(o, verdict);
+    if (!benches[verdict]->SetUp()) return 1;
+    results[verdict] = benches[verdict]->Run();
   }
+  std::vector<double> established[2], ratios;
+  for (int round = 0; round < o.rounds; ++round) {
+    const uint16_t port = static_cast<uint16_t>(picket::e2e::kFirstPort + 60 + round);
+    for (bool verdict : {false, true})
+      established[verdict].push_back(benches[verdict]->EstablishedRound(port));
+    ratios.push_back(established[1].back() / established[0].back());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  for (bool verdict : {false, true})
+    results[verdict].established_per_s = median(established[verdict]);
   std::printf("%-9s %14s %8s %10s %10s %16s %14s\n", "mode", "new_flows/s", "lost", "p50_us",
               "p99_us", "established_pps", "cpu_ms/1k");
   for (bool verdict : {false, true}) {
@@ -378,8 +402,11 @@ int main(int argc, char** argv) {
                 r.flows_per_s, r.flows_lost, r.p50_us, r.p99_us, r.established_per_s,
                 r.cpu_ms_per_1000);
   }
+  std::printf("established verdict/none per round:");
+  for (double r : ratios) std::printf(" %.3f", r);
+  std::printf("\n");
   std::printf("added first-packet latency: p50 %.1f us, p99 %.1f us; established ratio %.3f\n",
               results[1].p50_us - results[0].p50_us, results[1].p99_us - results[0].p99_us,
-              results[1].established_per_s / results[0].established_per_s);
+              median(ratios));
   return 0;
 }

@@ -328,7 +328,8 @@ TEST_F(InitE2E, VerdictModeInstallsConvergesSwitchesAndCleansUp) {
     }
     for (const char* line :
          {":PICKET_TCP_REJECT - [0:0]", ":PICKET_LISTEN_GUARD - [0:0]",
-          "-A INPUT -p tcp -j PICKET_TCP_REJECT", "-A OUTPUT -p tcp -j PICKET_TCP_REJECT",
+          "-A INPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_REJECT",
+          "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_REJECT",
           "-A PICKET_TCP_REJECT -p tcp -m mark --mark 0x10000/0x30000 -j REJECT --reject-with "
           "tcp-reset"}) {
       EXPECT_NE(filter.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << filter;
@@ -337,7 +338,9 @@ TEST_F(InitE2E, VerdictModeInstallsConvergesSwitchesAndCleansUp) {
     EXPECT_NE(nat.find("-A PICKET_OUTPUT -m mark --mark 0x20000/0x30000 -j PICKET_REDIRECT\n"),
               std::string::npos)
         << nat;
-    EXPECT_EQ(nat.find("-A PREROUTING"), std::string::npos) << nat;
+    // No inbound TCP redirect: PREROUTING jumps only to the UDP/SCTP capture.
+    EXPECT_EQ(nat.find("-A PREROUTING -p tcp"), std::string::npos) << nat;
+    EXPECT_NE(nat.find("-A PREROUTING -p udp -j PICKET_DGRAM_IN\n"), std::string::npos) << nat;
   }
 
   // No sidecar reads the queue: refused at once (a reset, not a timeout), nothing accepted.

@@ -35,33 +35,55 @@ COMMIT
 
 TEST(DatagramRules, DefaultQueuesNewFlowsWithoutBypass) {
   for (Family family : {Family::kIPv4, Family::kIPv6}) {
-    auto t = BuildDatagramTransaction(RedirectConfig{}, family);
-    ASSERT_TRUE(t.has_value()) << t.error().ToString();
-    const std::string& s = *t;
-    EXPECT_EQ(s.rfind("*mangle\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n", 0), 0u)
-        << s;
+    // nat: every new UDP/SCTP flow (nat rules run for a connection's first packet only).
+    auto nat = BuildInstallTransaction(RedirectConfig{}, family);
+    ASSERT_TRUE(nat.has_value()) << nat.error().ToString();
+    // mangle: SCTP packets conntrack cannot place.
+    auto mangle = BuildDatagramTransaction(RedirectConfig{}, family);
+    ASSERT_TRUE(mangle.has_value()) << mangle.error().ToString();
+    EXPECT_EQ(mangle->rfind("*mangle\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n", 0),
+              0u)
+        << *mangle;
+    EXPECT_TRUE(Has(*nat, ":PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]")) << *nat;
     for (const char* proto : {"udp", "sctp"}) {
-      EXPECT_TRUE(Has(
-          s, std::string("-A PREROUTING -p ") + proto +
-                 " -m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN"))
-          << s;
-      EXPECT_TRUE(Has(
-          s, std::string("-A POSTROUTING -p ") + proto +
-                 " -m conntrack --ctstate NEW,INVALID ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT"))
-          << s;
+      EXPECT_TRUE(Has(*nat, std::string("-A PREROUTING -p ") + proto + " -j PICKET_DGRAM_IN"))
+          << *nat;
+      EXPECT_TRUE(Has(*nat, std::string("-A POSTROUTING -p ") + proto + " -j PICKET_DGRAM_OUT"))
+          << *nat;
     }
-    EXPECT_TRUE(Has(s, "-A PICKET_DGRAM_OUT -m owner --uid-owner 1337 -j RETURN")) << s;
-    EXPECT_TRUE(Has(s, "-A PICKET_DGRAM_OUT -m owner --gid-owner 1337 -j RETURN")) << s;
-    EXPECT_TRUE(Has(s, "-A PICKET_DGRAM_OUT -o lo -j RETURN")) << s;
-    EXPECT_TRUE(Has(s, "-A PICKET_DGRAM_IN -i lo -j RETURN")) << s;
-    EXPECT_TRUE(Has(s, "-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 15000")) << s;
-    EXPECT_TRUE(Has(s, "-A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000")) << s;
-    // Fail closed: no sidecar listening must mean dropped, never accepted.
-    EXPECT_EQ(s.find("queue-bypass"), std::string::npos);
-    // The owner exemption comes before any capture in the chain.
-    EXPECT_LT(s.find("--uid-owner 1337"), s.find("-A PICKET_DGRAM_OUT -j NFQUEUE"));
-    EXPECT_TRUE(s.ends_with("COMMIT\n"));
+    EXPECT_TRUE(
+        Has(*mangle, "-A PREROUTING -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN"))
+        << *mangle;
+    EXPECT_TRUE(
+        Has(*mangle, "-A POSTROUTING -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT"))
+        << *mangle;
+    // No per-packet UDP rule in mangle: established UDP meets no rule of ours.
+    EXPECT_EQ(mangle->find("-p udp"), std::string::npos) << *mangle;
+    for (const std::string* s : {&*nat, &*mangle}) {
+      // The packet the sidecar judged and sent back through the hook (NF_REPEAT) returns first.
+      EXPECT_LT(s->find("-A PICKET_DGRAM_IN -m mark --mark 0x30000/0x30000 -j RETURN"),
+                s->find("-A PICKET_DGRAM_IN -i lo -j RETURN"))
+          << *s;
+      EXPECT_LT(s->find("-A PICKET_DGRAM_OUT -m mark --mark 0x30000/0x30000 -j RETURN"),
+                s->find("-A PICKET_DGRAM_OUT -m owner --uid-owner 1337 -j RETURN"))
+          << *s;
+      EXPECT_TRUE(Has(*s, "-A PICKET_DGRAM_OUT -m owner --gid-owner 1337 -j RETURN")) << *s;
+      EXPECT_TRUE(Has(*s, "-A PICKET_DGRAM_OUT -o lo -j RETURN")) << *s;
+      EXPECT_TRUE(Has(*s, "-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 15000")) << *s;
+      EXPECT_TRUE(Has(*s, "-A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000")) << *s;
+      // Fail closed: no sidecar listening must mean dropped, never accepted.
+      EXPECT_EQ(s->find("queue-bypass"), std::string::npos);
+      // The owner exemption comes before any capture in the chain.
+      EXPECT_LT(s->find("--uid-owner 1337"), s->find("-A PICKET_DGRAM_OUT -j NFQUEUE"));
+      EXPECT_TRUE(s->ends_with("COMMIT\n"));
+    }
   }
+  // Opted out: neither table has UDP/SCTP chains.
+  RedirectConfig off;
+  off.capture_datagrams = false;
+  auto nat = BuildInstallTransaction(off, Family::kIPv4);
+  ASSERT_TRUE(nat.has_value());
+  EXPECT_EQ(nat->find("PICKET_DGRAM"), std::string::npos) << *nat;
 }
 
 TEST(DatagramRules, HonoursTheTcpExclusionsPerFamily) {

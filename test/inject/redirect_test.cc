@@ -76,7 +76,9 @@ TEST(InitArgs, MetricsPortIsNeverCapturedInbound) {
   text = BuildInstallTransaction(listed->config, Family::kIPv6);
   ASSERT_TRUE(text.has_value());
   EXPECT_NE(text->find("--dport 80 -j PICKET_IN_REDIRECT"), std::string::npos) << *text;
-  EXPECT_EQ(text->find("15090"), std::string::npos) << *text;
+  // A TCP port: never redirected (the UDP/SCTP chains may list it: those are other protocols).
+  EXPECT_EQ(text->find("-p tcp --dport 15090"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("15090 -j PICKET_IN_REDIRECT"), std::string::npos) << *text;
 }
 
 TEST(NatState, FindsOursAndOthers) {
@@ -368,7 +370,14 @@ TEST(VerdictMode, DryRunPerFamily) {
     EXPECT_TRUE(Has(tables, "-A PICKET_REDIRECT -p tcp -j REDIRECT --to-ports 15001"));
     EXPECT_TRUE(Has(tables,
                     "-A PICKET_OUTPUT -m mark --mark 0x20000/0x30000 -j PICKET_REDIRECT\n"
-                    "-A OUTPUT -p tcp -j PICKET_OUTPUT\nCOMMIT\n*mangle"))
+                    "-A OUTPUT -p tcp -j PICKET_OUTPUT"))
+        << tables;
+    // ... and, as in relay mode, every new UDP/SCTP flow's first packet (nat rules see no other).
+    EXPECT_TRUE(Has(tables,
+                    "-A PREROUTING -p udp -j PICKET_DGRAM_IN\n"
+                    "-A POSTROUTING -p udp -j PICKET_DGRAM_OUT\n"
+                    "-A PREROUTING -p sctp -j PICKET_DGRAM_IN\n"
+                    "-A POSTROUTING -p sctp -j PICKET_DGRAM_OUT\nCOMMIT\n*mangle"))
         << tables;
     EXPECT_EQ(tables.find("PREROUTING -p tcp -j"), std::string::npos) << tables;
     EXPECT_EQ(tables.find("--to-ports 15006"), std::string::npos) << tables;
@@ -413,8 +422,8 @@ TEST(VerdictMode, DryRunPerFamily) {
               "SYN,ACK -j PICKET_LISTEN_GUARD\n"
               "-A PICKET_TCP_REJECT -p tcp -m mark --mark 0x10000/0x30000 -j REJECT "
               "--reject-with tcp-reset\n"
-              "-I INPUT 1 -p tcp -j PICKET_TCP_REJECT\n"
-              "-I OUTPUT 1 -p tcp -j PICKET_TCP_REJECT\n"
+              "-I INPUT 1 -p tcp --syn -j PICKET_TCP_REJECT\n"
+              "-I OUTPUT 1 -p tcp --syn -j PICKET_TCP_REJECT\n"
               "COMMIT\n");
   }
   // The IPv6 passthrough address stays as in relay mode.
@@ -554,7 +563,7 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
   EXPECT_EQ(tables.find("-X "), std::string::npos) << tables;  // no chain of ours is stale
   const std::string& filter = applied[2];
   EXPECT_TRUE(Has(filter, ":PICKET_TCP_REJECT - [0:0]")) << filter;
-  EXPECT_TRUE(Has(filter, "-I INPUT 1 -p tcp -j PICKET_TCP_REJECT")) << filter;
+  EXPECT_TRUE(Has(filter, "-I INPUT 1 -p tcp --syn -j PICKET_TCP_REJECT")) << filter;
   EXPECT_TRUE(Has(filter,
                   "-D OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp "
                   "--tcp-flags SYN,ACK SYN,ACK -j PICKET_LISTEN_GUARD"))
