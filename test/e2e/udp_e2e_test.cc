@@ -405,7 +405,7 @@ TEST_P(UdpE2eTest, RepliesOfAnAllowedFlowComeBackAndManyNewFlowsAreEachJudged) {
 }
 
 TEST_P(UdpE2eTest, AServiceAddressIsJudgedAgainstTheBackendItWasTranslatedTo) {
-  // kube-proxy's DNAT of a ClusterIP happens in nat OUTPUT; the verdict queue sits in mangle
+  // kube-proxy's DNAT of a ClusterIP happens in nat OUTPUT; the verdict queue sits in nat
   // POSTROUTING, after it, so egress is decided for the backend (as DNS to kube-dns is).
   const Family& f = GetParam();
   WritePolicy(kManifests);
@@ -577,6 +577,47 @@ TEST_P(UdpE2eTest, SctpInitAllowedPassesDeniedIsDroppedAndLogged) {
                          "\"policy_denied\""},
                         1),
             1u);
+}
+
+// A packet conntrack cannot place has no entry, so the nat table's chains (a new flow's first
+// packet) never see it: mangle judges SCTP ones (`--ctstate INVALID`). Here a zero-length chunk
+// (conntrack's basic checks refuse it): allowed passes, denied is dropped and logged, and the
+// mangle jump counted both.
+TEST_P(UdpE2eTest, SctpPacketConntrackCannotPlaceIsJudgedToo) {
+  const Family& f = GetParam();
+  WritePolicy(kManifests);
+  StartProxy();
+  const int sniffer = Keep(SctpSnifferIn(*server_, f.v6));
+  ASSERT_GE(sniffer, 0);
+  const std::string script =
+      std::string("import socket\nfrom scapy.all import SCTP, Raw\n") +
+      "s = socket.socket(socket." + (f.v6 ? "AF_INET6" : "AF_INET") +
+      ", socket.SOCK_RAW, 132)\n"
+      "for port in (" +
+      std::to_string(kSctpAllowed) + ", " + std::to_string(kSctpDenied) +
+      "):\n"
+      "    bad = SCTP(sport=42000+port-7300, dport=port, tag=0x4321)/Raw(b'\\x00\\x03\\x00\\x00')\n"
+      "    s.sendto(bytes(bad), ('" +
+      f.server_ip + "', 0))\n";
+  CommandResult r = client_->Exec({"/usr/bin/python3", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::vector<uint16_t> seen = SctpPortsSeen(sniffer, f.v6, milliseconds(1000));
+  EXPECT_NE(std::find(seen.begin(), seen.end(), kSctpAllowed), seen.end())
+      << "allowed packet lost; python: " << r.output;
+  EXPECT_EQ(std::find(seen.begin(), seen.end(), kSctpDenied), seen.end()) << "denied passed";
+  EXPECT_EQ(DroppedWith({"\"SCTP\":{\"source_port\":42001", "\"destination_port\":7301", "EGRESS",
+                         "\"policy_denied\""},
+                        1),
+            1u);
+  // Both went through mangle's INVALID jump (iptables-save -c: "[packets:bytes] -A ...").
+  const std::string saved =
+      client_->Exec({f.v6 ? "ip6tables-save" : "iptables-save", "-c", "-t", "mangle"}).output;
+  const std::string jump = "-A POSTROUTING -p sctp -m conntrack --ctstate INVALID";
+  const size_t at = saved.find(jump);
+  ASSERT_NE(at, std::string::npos) << saved;
+  const size_t open = saved.rfind('[', at);
+  ASSERT_NE(open, std::string::npos) << saved;
+  EXPECT_GE(std::stol(saved.substr(open + 1)), 2) << saved;
 }
 
 TEST_P(UdpE2eTest, NotEnforcedIsSaidAndNeverMeansAllowed) {
