@@ -2,6 +2,7 @@
 #include "inject/datagram_rules.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <sstream>
 
 #include "inject/verdict_rules.h"
@@ -19,20 +20,6 @@ constexpr const char* kProtocols[] = {"udp", "sctp"};
 constexpr char kSctpUnplaced[] = " -p sctp -m conntrack --ctstate INVALID";
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-// Ours in the mangle table: the UDP/SCTP queue's chains and verdict mode's TCP chains.
-constexpr const char* kOurPrefixes[] = {"PICKET_DGRAM_", "PICKET_TCP_"};
-
-bool IsOurs(std::string_view chain) {
-  return std::any_of(std::begin(kOurPrefixes), std::end(kOurPrefixes),
-                     [&](const char* p) { return StartsWith(chain, p); });
-}
-
-bool JumpsToOurs(std::string_view line) {
-  return std::any_of(std::begin(kOurPrefixes), std::end(kOurPrefixes), [&](const char* p) {
-    return line.find(std::string(" -j ") + p) != std::string_view::npos;
-  });
-}
 
 // Drops our stale jumps (re-added by the caller, if at all) and our chains not in `keep`.
 void RemoveStale(std::ostringstream& o, const NatState& current,
@@ -53,37 +40,58 @@ const std::vector<std::string>& PicketDatagramChains() {
   return kChains;
 }
 
-NatState ParseMangleState(std::string_view text) {
+namespace {
+
+// Our chains (by prefix) in one table of `iptables-save` output, and the jumps into them.
+NatState ParseTable(std::string_view text, std::string_view table,
+                    std::initializer_list<const char*> prefixes) {
+  auto ours = [&](std::string_view chain) {
+    return std::any_of(prefixes.begin(), prefixes.end(),
+                       [&](const char* p) { return StartsWith(chain, p); });
+  };
+  auto jumps_to_ours = [&](std::string_view line) {
+    return std::any_of(prefixes.begin(), prefixes.end(), [&](const char* p) {
+      return line.find(std::string(" -j ") + p) != std::string_view::npos;
+    });
+  };
   NatState state;
-  bool in_mangle = false;
+  bool in_table = false;
   std::istringstream in{std::string(text)};
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (StartsWith(line, "*")) {
-      in_mangle = line == "*mangle";
+      in_table = std::string_view(line).substr(1) == table;
       continue;
     }
-    if (!in_mangle) continue;
+    if (!in_table) continue;
     if (StartsWith(line, ":")) {
       std::string chain = line.substr(1, line.find(' ') - 1);
-      if (IsOurs(chain)) state.picket_chains.push_back(chain);
+      if (ours(chain)) state.picket_chains.push_back(chain);
     } else if (StartsWith(line, "-A ")) {
       std::string chain = line.substr(3, line.find(' ', 3) - 3);
-      if (!IsOurs(chain) && JumpsToOurs(line)) {
-        state.jump_rules.push_back(line);
-      }
+      if (!ours(chain) && jumps_to_ours(line)) state.jump_rules.push_back(line);
     }
   }
   return state;
 }
 
+}  // namespace
+
+NatState ParseMangleState(std::string_view text) {
+  return ParseTable(text, "mangle", {"PICKET_DGRAM_", "PICKET_TCP_"});
+}
+
+NatState ParseDatagramFilterState(std::string_view text) {
+  return ParseTable(text, "filter", {"PICKET_DGRAM_"});
+}
+
 namespace {
 
 // The `-A` lines of the UDP/SCTP chains and the jumps into them, for the nat table (every new
-// UDP/SCTP flow: nat rules run for a connection's first packet only) or the mangle table
-// (kSctpUnplaced). Both chains first return on a packet the sidecar judged and sent back
-// through the hook (NF_REPEAT, config::kVerdictMarkJudged).
+// UDP/SCTP flow: nat rules run for a connection's first packet only) or the filter table
+// (kSctpUnplaced, first in INPUT and OUTPUT). Both chains first return on a packet the sidecar
+// judged and sent back through the hook (NF_REPEAT, config::kVerdictMarkJudged).
 base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family, bool nat) {
   auto cidrs = OutboundCidrsOf(c, family);
   if (!cidrs) return std::unexpected(cidrs.error());
@@ -157,38 +165,25 @@ base::Result<std::string> DatagramLines(const RedirectConfig& c, Family family, 
       o << "-A POSTROUTING -p " << proto << " -j " << kOut << "\n";
     }
   } else {
-    o << "-A PREROUTING" << kSctpUnplaced << " -j " << kIn << "\n";
-    o << "-A POSTROUTING" << kSctpUnplaced << " -j " << kOut << "\n";
+    o << "-I INPUT 1" << kSctpUnplaced << " -j " << kIn << "\n";
+    o << "-I OUTPUT 1" << kSctpUnplaced << " -j " << kOut << "\n";
   }
   return o.str();
 }
 
-// The one mangle transaction: the UDP/SCTP chains when `datagrams`, verdict mode's TCP chains
-// when `tcp_verdict`; every other chain of ours in `current` is removed.
+// The mangle transaction: verdict mode's TCP chains when `tcp_verdict`; every other chain of
+// ours in `current` is removed (PICKET_DGRAM_* there are an older picket-init's).
 base::Result<std::string> MangleTransaction(const RedirectConfig& c, Family family,
-                                            const NatState& current, bool datagrams,
-                                            bool tcp_verdict) {
-  std::vector<std::string> chains;
-  std::string lines;
-  if (datagrams) {
-    auto d = DatagramLines(c, family, /*nat=*/false);
-    if (!d) return std::unexpected(d.error());
-    lines += *d;
-    chains = PicketDatagramChains();
-  }
-  if (tcp_verdict) {
-    auto t = TcpVerdictMangleLines(c, family);
-    if (!t) return std::unexpected(t.error());
-    lines += *t;
-    const auto& tcp = PicketTcpVerdictChains();
-    chains.insert(chains.end(), tcp.begin(), tcp.end());
-  }
-  if (chains.empty()) return BuildDatagramCleanupTransaction(current);
+                                            const NatState& current, bool tcp_verdict) {
+  if (!tcp_verdict) return BuildMangleCleanupTransaction(current);
+  auto lines = TcpVerdictMangleLines(c, family);
+  if (!lines) return std::unexpected(lines.error());
+  const auto& chains = PicketTcpVerdictChains();
   std::ostringstream o;
   o << "*mangle\n";
   for (const std::string& chain : chains) o << ":" << chain << " - [0:0]\n";
   RemoveStale(o, current, chains);
-  o << lines << "COMMIT\n";
+  o << *lines << "COMMIT\n";
   return o.str();
 }
 
@@ -199,18 +194,52 @@ base::Result<std::string> DatagramNatLines(const RedirectConfig& c, Family famil
   return DatagramLines(c, family, /*nat=*/true);
 }
 
+std::vector<std::string> DatagramFilterChains(const RedirectConfig& c) {
+  if (!c.capture_datagrams) return {};
+  return PicketDatagramChains();
+}
+
+base::Result<std::string> DatagramFilterLines(const RedirectConfig& c, Family family,
+                                              const NatState& current) {
+  std::ostringstream o;
+  RemoveStale(o, current, DatagramFilterChains(c));
+  if (c.capture_datagrams) {
+    auto lines = DatagramLines(c, family, /*nat=*/false);
+    if (!lines) return std::unexpected(lines.error());
+    o << *lines;
+  }
+  return o.str();
+}
+
 base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Family family,
                                                    const NatState& current) {
-  return MangleTransaction(c, family, current, c.capture_datagrams, /*tcp_verdict=*/false);
+  auto lines = DatagramFilterLines(c, family, current);
+  if (!lines) return std::unexpected(lines.error());
+  if (lines->empty()) return std::string();
+  std::ostringstream o;
+  o << "*filter\n";
+  for (const std::string& chain : DatagramFilterChains(c)) o << ":" << chain << " - [0:0]\n";
+  o << *lines << "COMMIT\n";
+  return o.str();
+}
+
+std::string DatagramFilterCleanupLines(const NatState& current) {
+  std::ostringstream o;
+  RemoveStale(o, current, /*keep=*/{});
+  return o.str();
+}
+
+std::string BuildDatagramCleanupTransaction(const NatState& current) {
+  const std::string lines = DatagramFilterCleanupLines(current);
+  return lines.empty() ? "" : "*filter\n" + lines + "COMMIT\n";
 }
 
 base::Result<std::string> BuildMangleTransaction(const RedirectConfig& c, Family family,
                                                  const NatState& current) {
-  return MangleTransaction(c, family, current, c.capture_datagrams,
-                           c.capture == config::CaptureMode::kVerdict);
+  return MangleTransaction(c, family, current, c.capture == config::CaptureMode::kVerdict);
 }
 
-std::string BuildDatagramCleanupTransaction(const NatState& current) {
+std::string BuildMangleCleanupTransaction(const NatState& current) {
   if (current.picket_chains.empty() && current.jump_rules.empty()) return "";
   std::ostringstream o;
   o << "*mangle\n";

@@ -3,6 +3,8 @@
 
 #include <sstream>
 
+#include "inject/datagram_rules.h"
+
 namespace picket::inject {
 namespace {
 
@@ -69,16 +71,25 @@ std::string BuildGuardCleanupTransaction(const GuardState& current) {
   return FilterTable(GuardCleanupLines(current));
 }
 
-std::string BuildFilterTransaction(const RedirectConfig& c, const GuardState& guard,
-                                   const RejectState& reject) {
+base::Result<std::string> BuildFilterTransaction(const RedirectConfig& c, Family family,
+                                                 const GuardState& guard, const RejectState& reject,
+                                                 const NatState& datagrams) {
+  auto datagram_lines = DatagramFilterLines(c, family, datagrams);
+  if (!datagram_lines) return std::unexpected(datagram_lines.error());
   // Every declaration first, then the rules.
   std::string declarations = std::string(":") + kListenGuardChain + " - [0:0]\n";
   for (const std::string& chain : TcpRejectChains(c)) declarations += ":" + chain + " - [0:0]\n";
-  return FilterTable(declarations + GuardInstallLines(c, guard) + TcpRejectFilterLines(c, reject));
+  for (const std::string& chain : DatagramFilterChains(c)) {
+    declarations += ":" + chain + " - [0:0]\n";
+  }
+  return FilterTable(declarations + GuardInstallLines(c, guard) + TcpRejectFilterLines(c, reject) +
+                     *datagram_lines);
 }
 
-std::string BuildFilterCleanupTransaction(const GuardState& guard, const RejectState& reject) {
-  return FilterTable(GuardCleanupLines(guard) + TcpRejectCleanupLines(reject));
+std::string BuildFilterCleanupTransaction(const GuardState& guard, const RejectState& reject,
+                                          const NatState& datagrams) {
+  return FilterTable(GuardCleanupLines(guard) + TcpRejectCleanupLines(reject) +
+                     DatagramFilterCleanupLines(datagrams));
 }
 
 }  // namespace picket::inject

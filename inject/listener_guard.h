@@ -2,7 +2,8 @@
 // iptables-restore input for the filter table.
 //
 // Owns: the PICKET_LISTEN_GUARD chain, and the composition of picket-init's filter transaction
-// (the guard plus, in verdict mode, inject/verdict_rules.h's PICKET_TCP_REJECT). The capture rules
+// (the guard plus, in verdict mode, inject/verdict_rules.h's PICKET_TCP_REJECT, and
+// inject/datagram_rules.h's UDP/SCTP chains for packets conntrack cannot place). The capture rules
 // send every captured connection to the outbound (15001) and inbound (15006) ports; while the proxy
 // restarts those ports are free, and an app that binds them would receive connections no policy
 // judged. The guard makes such a socket unable to complete a handshake: every SYN-ACK leaving with
@@ -50,14 +51,20 @@ std::string BuildGuardInstallTransaction(const RedirectConfig& config, const Gua
 // The transaction removing the guard; empty when there is none.
 std::string BuildGuardCleanupTransaction(const GuardState& current);
 
-// The filter transaction picket-init applies, one per family: the guard and, in verdict mode,
+// The filter transaction picket-init applies for `family`: the guard; in verdict mode
 // PICKET_TCP_REJECT (inject/verdict_rules.h; in relay mode a reject chain left by an earlier
-// verdict run is removed). In relay mode with no reject chain it is exactly
-// BuildGuardInstallTransaction.
-std::string BuildFilterTransaction(const RedirectConfig& config, const GuardState& guard,
-                                   const RejectState& reject);
+// verdict run is removed); and the UDP/SCTP chains for packets conntrack cannot place
+// (inject/datagram_rules.h; removed with --udp-sctp=false). `datagrams` is
+// ParseDatagramFilterState of the table now. Fails on a bad CIDR.
+[[nodiscard]] base::Result<std::string> BuildFilterTransaction(const RedirectConfig& config,
+                                                               Family family,
+                                                               const GuardState& guard,
+                                                               const RejectState& reject,
+                                                               const NatState& datagrams = {});
 
-// --cleanup's filter transaction: the guard and the reject chain; empty when neither is there.
-std::string BuildFilterCleanupTransaction(const GuardState& guard, const RejectState& reject);
+// --cleanup's filter transaction: the guard, the reject chain and the UDP/SCTP chains; empty when
+// none is there.
+std::string BuildFilterCleanupTransaction(const GuardState& guard, const RejectState& reject,
+                                          const NatState& datagrams = {});
 
 }  // namespace picket::inject

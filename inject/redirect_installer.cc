@@ -93,12 +93,17 @@ base::Result<void> SaveGuardTables(const InitCommand& cmd, CommandRunner& runner
   return {};
 }
 
-// The guard and, in verdict mode, the TCP reject chain (removed in relay mode and by cleanup).
-std::string FilterTransaction(const InitCommand& cmd, const Snapshot& snap, Mode mode) {
+// The guard, in verdict mode the TCP reject chain, and the UDP/SCTP chains for packets conntrack
+// cannot place (each removed when not wanted, and by cleanup).
+base::Result<std::string> FilterTransaction(const InitCommand& cmd, const Snapshot& snap,
+                                            Mode mode) {
   GuardState guard = ParseGuardState(snap.saved);
   RejectState reject = ParseRejectState(snap.saved);
-  return mode == Mode::kInstall ? BuildFilterTransaction(cmd.config, guard, reject)
-                                : BuildFilterCleanupTransaction(guard, reject);
+  NatState datagrams = ParseDatagramFilterState(snap.saved);
+  if (mode == Mode::kInstall) {
+    return BuildFilterTransaction(cmd.config, snap.tools.family, guard, reject, datagrams);
+  }
+  return BuildFilterCleanupTransaction(guard, reject, datagrams);
 }
 
 base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mode) {
@@ -140,7 +145,13 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
   for (const Snapshot& snap : snapshots) {
     std::string transaction;
     if (snap.table == "filter") {
-      transaction = FilterTransaction(cmd, snap, mode);
+      auto f = FilterTransaction(cmd, snap, mode);
+      if (!f) {
+        Error e = std::move(f.error());
+        e.reason += Rollback(runner, changed);
+        return std::unexpected(std::move(e));
+      }
+      transaction = *f;
       if (transaction.empty()) continue;
     } else if (mode == Mode::kInstall) {
       NatState state = ParseNatState(snap.saved);
@@ -156,7 +167,7 @@ base::Result<void> Apply(const InitCommand& cmd, CommandRunner& runner, Mode mod
       transaction = *t + *d + *raw;
     } else {
       transaction = BuildCleanupTransaction(ParseNatState(snap.saved)) +
-                    BuildDatagramCleanupTransaction(ParseMangleState(snap.mangle)) +
+                    BuildMangleCleanupTransaction(ParseMangleState(snap.mangle)) +
                     BuildRawCleanupTransaction(ParseRawState(snap.raw));
       if (transaction.empty()) continue;
     }
@@ -189,9 +200,12 @@ base::Result<std::string> DryRunText(const InitCommand& cmd) {
   }
   const bool verdict = cmd.config.capture == config::CaptureMode::kVerdict;
   for (const FamilyTools& tools : Families(cmd)) {
-    out += "# " + std::string(FamilyName(tools.family)) +
-           (verdict ? " listener guard and TCP verdict reject: " : " listener guard: ") +
-           tools.restore + " --noflush\n" + BuildFilterTransaction(cmd.config, {}, {});
+    auto filter = BuildFilterTransaction(cmd.config, tools.family, {}, {});
+    if (!filter) return std::unexpected(filter.error());
+    out += "# " + std::string(FamilyName(tools.family)) + " listener guard" +
+           (verdict ? ", TCP verdict reject" : "") +
+           (cmd.config.capture_datagrams ? ", UDP/SCTP packets conntrack cannot place" : "") +
+           ": " + tools.restore + " --noflush\n" + *filter;
   }
   if (!cmd.config.ipv6) out += "# IPv6: disabled (--ipv6=false); ip6tables left unchanged\n";
   if (auto argv = PassthroughAddressArgv(cmd, "replace"); !argv.empty()) {

@@ -273,8 +273,10 @@ TEST_F(InitE2E, NewUdpFlowsAreDroppedWithoutASidecar) {
   for (const Pair& p : pairs) EXPECT_EQ(exchange(p, 7101), 0) << p.app << ": not dropped";
   Init({"--udp-sctp=false"});
   for (const Pair& p : pairs) EXPECT_EQ(exchange(p, 7102), 3) << p.app << ": opted out";
-  const std::string mangle = app_->Exec({"iptables-save", "-t", "mangle"}).out;
-  EXPECT_EQ(mangle.find("PICKET_"), std::string::npos) << mangle;
+  for (const char* table : {"nat", "mangle", "filter"}) {
+    const std::string saved = app_->Exec({"iptables-save", "-t", table}).out;
+    EXPECT_EQ(saved.find("PICKET_DGRAM"), std::string::npos) << saved;
+  }
 }
 
 TEST_F(InitE2E, RerunChangesNothingAndCleanupRemovesEverything) {
@@ -282,8 +284,10 @@ TEST_F(InitE2E, RerunChangesNothingAndCleanupRemovesEverything) {
   const std::string v4 = Save("iptables-save"), v6 = Save("ip6tables-save");
   EXPECT_NE(v4.find(":PICKET_OUTPUT"), std::string::npos) << v4;
   EXPECT_NE(v6.find(":PICKET_OUTPUT"), std::string::npos) << v6;
-  EXPECT_NE(Save("iptables-save", "mangle").find(":PICKET_DGRAM_OUT"), std::string::npos);
-  EXPECT_NE(Save("ip6tables-save", "mangle").find(":PICKET_DGRAM_IN"), std::string::npos);
+  // UDP/SCTP: new flows in nat, packets conntrack cannot place in filter; nothing in mangle.
+  EXPECT_NE(v4.find("-A POSTROUTING -p udp -j PICKET_DGRAM_OUT\n"), std::string::npos) << v4;
+  EXPECT_NE(v6.find("-A PREROUTING -p sctp -j PICKET_DGRAM_IN\n"), std::string::npos) << v6;
+  EXPECT_EQ(Save("iptables-save", "mangle").find("PICKET_"), std::string::npos);
   const std::string m4 = Save("iptables-save", "mangle"), m6 = Save("ip6tables-save", "mangle");
   // The listener guard (filter table), one jump per family.
   const std::string f4 = Save("iptables-save", "filter"), f6 = Save("ip6tables-save", "filter");
@@ -316,7 +320,6 @@ TEST_F(InitE2E, VerdictModeInstallsConvergesSwitchesAndCleansUp) {
                       nat = Save(tool, "nat");
     for (const char* line :
          {":PICKET_TCP_IN - [0:0]", ":PICKET_TCP_OUT - [0:0]", ":PICKET_TCP_JUDGE - [0:0]",
-          ":PICKET_DGRAM_IN - [0:0]",
           "-A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_IN",
           "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_OUT",
           "-A PICKET_TCP_IN -i lo -j RETURN", "-A PICKET_TCP_IN -j PICKET_TCP_JUDGE",
@@ -327,7 +330,7 @@ TEST_F(InitE2E, VerdictModeInstallsConvergesSwitchesAndCleansUp) {
       EXPECT_NE(mangle.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << mangle;
     }
     for (const char* line :
-         {":PICKET_TCP_REJECT - [0:0]", ":PICKET_LISTEN_GUARD - [0:0]",
+         {":PICKET_TCP_REJECT - [0:0]", ":PICKET_LISTEN_GUARD - [0:0]", ":PICKET_DGRAM_IN - [0:0]",
           "-A INPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_REJECT",
           "-A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_REJECT",
           "-A PICKET_TCP_REJECT -p tcp -m mark --mark 0x10000/0x30000 -j REJECT --reject-with "

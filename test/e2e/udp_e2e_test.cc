@@ -580,9 +580,9 @@ TEST_P(UdpE2eTest, SctpInitAllowedPassesDeniedIsDroppedAndLogged) {
 }
 
 // A packet conntrack cannot place has no entry, so the nat table's chains (a new flow's first
-// packet) never see it: mangle judges SCTP ones (`--ctstate INVALID`). Here a zero-length chunk
+// packet) never see it: filter judges SCTP ones (`--ctstate INVALID`). Here a zero-length chunk
 // (conntrack's basic checks refuse it): allowed passes, denied is dropped and logged, and the
-// mangle jump counted both.
+// filter jump counted both.
 TEST_P(UdpE2eTest, SctpPacketConntrackCannotPlaceIsJudgedToo) {
   const Family& f = GetParam();
   WritePolicy(kManifests);
@@ -609,10 +609,10 @@ TEST_P(UdpE2eTest, SctpPacketConntrackCannotPlaceIsJudgedToo) {
                          "\"policy_denied\""},
                         1),
             1u);
-  // Both went through mangle's INVALID jump (iptables-save -c: "[packets:bytes] -A ...").
+  // Both went through filter's INVALID jump (iptables-save -c: "[packets:bytes] -A ...").
   const std::string saved =
-      client_->Exec({f.v6 ? "ip6tables-save" : "iptables-save", "-c", "-t", "mangle"}).output;
-  const std::string jump = "-A POSTROUTING -p sctp -m conntrack --ctstate INVALID";
+      client_->Exec({f.v6 ? "ip6tables-save" : "iptables-save", "-c", "-t", "filter"}).output;
+  const std::string jump = "-A OUTPUT -p sctp -m conntrack --ctstate INVALID";
   const size_t at = saved.find(jump);
   ASSERT_NE(at, std::string::npos) << saved;
   const size_t open = saved.rfind('[', at);

@@ -16,15 +16,30 @@ bool Has(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
 }
 
+// What an older picket-init left in mangle (a per-packet conntrack match) and what this one
+// keeps in filter, plus rules that are not ours.
 constexpr char kMangleInstalled[] = R"(*mangle
 :PREROUTING ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :PICKET_DGRAM_IN - [0:0]
-:PICKET_DGRAM_OLD - [0:0]
 :PICKET_DGRAM_OUT - [0:0]
 -A PREROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_IN
 -A POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_OUT
 -A OUTPUT -j MARK --set-mark 1
+-A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000
+COMMIT
+)";
+constexpr char kFilterInstalled[] = R"(*filter
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:PICKET_DGRAM_IN - [0:0]
+:PICKET_DGRAM_OLD - [0:0]
+:PICKET_DGRAM_OUT - [0:0]
+:PICKET_LISTEN_GUARD - [0:0]
+-A INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN
+-A OUTPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT
+-A OUTPUT -p tcp -m multiport --sports 15001,15006 -j PICKET_LISTEN_GUARD
+-A OUTPUT -j ACCEPT
 -A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000
 COMMIT
 *nat
@@ -38,12 +53,15 @@ TEST(DatagramRules, DefaultQueuesNewFlowsWithoutBypass) {
     // nat: every new UDP/SCTP flow (nat rules run for a connection's first packet only).
     auto nat = BuildInstallTransaction(RedirectConfig{}, family);
     ASSERT_TRUE(nat.has_value()) << nat.error().ToString();
-    // mangle: SCTP packets conntrack cannot place.
-    auto mangle = BuildDatagramTransaction(RedirectConfig{}, family);
-    ASSERT_TRUE(mangle.has_value()) << mangle.error().ToString();
-    EXPECT_EQ(mangle->rfind("*mangle\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n", 0),
+    // filter: SCTP packets conntrack cannot place; mangle: nothing in relay mode.
+    auto filter = BuildDatagramTransaction(RedirectConfig{}, family);
+    ASSERT_TRUE(filter.has_value()) << filter.error().ToString();
+    EXPECT_EQ(filter->rfind("*filter\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n", 0),
               0u)
-        << *mangle;
+        << *filter;
+    auto mangle = BuildMangleTransaction(RedirectConfig{}, family);
+    ASSERT_TRUE(mangle.has_value());
+    EXPECT_EQ(*mangle, "");
     EXPECT_TRUE(Has(*nat, ":PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]")) << *nat;
     for (const char* proto : {"udp", "sctp"}) {
       EXPECT_TRUE(Has(*nat, std::string("-A PREROUTING -p ") + proto + " -j PICKET_DGRAM_IN"))
@@ -51,15 +69,17 @@ TEST(DatagramRules, DefaultQueuesNewFlowsWithoutBypass) {
       EXPECT_TRUE(Has(*nat, std::string("-A POSTROUTING -p ") + proto + " -j PICKET_DGRAM_OUT"))
           << *nat;
     }
+    // First, so no earlier ACCEPT lets them slip past.
     EXPECT_TRUE(
-        Has(*mangle, "-A PREROUTING -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN"))
-        << *mangle;
+        Has(*filter, "-I INPUT 1 -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN"))
+        << *filter;
     EXPECT_TRUE(
-        Has(*mangle, "-A POSTROUTING -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT"))
-        << *mangle;
-    // No per-packet UDP rule in mangle: established UDP meets no rule of ours.
-    EXPECT_EQ(mangle->find("-p udp"), std::string::npos) << *mangle;
-    for (const std::string* s : {&*nat, &*mangle}) {
+        Has(*filter, "-I OUTPUT 1 -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT"))
+        << *filter;
+    // No per-packet UDP rule: established UDP meets no rule of ours.
+    EXPECT_EQ(filter->find("-p udp -m conntrack"), std::string::npos) << *filter;
+    EXPECT_EQ(filter->find("1 -p udp"), std::string::npos) << *filter;
+    for (const std::string* s : {&*nat, &*filter}) {
       // The packet the sidecar judged and sent back through the hook (NF_REPEAT) returns first.
       EXPECT_LT(s->find("-A PICKET_DGRAM_IN -m mark --mark 0x30000/0x30000 -j RETURN"),
                 s->find("-A PICKET_DGRAM_IN -i lo -j RETURN"))
@@ -129,24 +149,40 @@ TEST(DatagramRules, IncludeListsLimitCapture) {
 }
 
 TEST(DatagramRules, RerunReplacesJumpsAndCleanupRemovesOnlyOurs) {
-  NatState state = ParseMangleState(kMangleInstalled);
+  NatState state = ParseDatagramFilterState(kFilterInstalled);
   EXPECT_EQ(state.picket_chains,
             (std::vector<std::string>{"PICKET_DGRAM_IN", "PICKET_DGRAM_OLD", "PICKET_DGRAM_OUT"}));
-  ASSERT_EQ(state.jump_rules.size(), 2u);  // not the nat table's, not the MARK rule
+  ASSERT_EQ(state.jump_rules.size(), 2u);  // not the guard's, not the ACCEPT, not the nat table's
   auto t = BuildDatagramTransaction(RedirectConfig{}, Family::kIPv4, state);
   ASSERT_TRUE(t.has_value());
-  EXPECT_TRUE(
-      Has(*t, "-D PREROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_IN"));
+  EXPECT_TRUE(Has(*t, "-D INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN"));
   EXPECT_TRUE(Has(*t, "-F PICKET_DGRAM_OLD\n-X PICKET_DGRAM_OLD"));
   EXPECT_EQ(t->find("-X PICKET_DGRAM_IN"), std::string::npos);
-  EXPECT_EQ(t->find("MARK"), std::string::npos);
+  EXPECT_EQ(t->find("GUARD"), std::string::npos);
+  // Deleted before inserted again.
+  EXPECT_LT(t->find("-D OUTPUT -p sctp"), t->find("-I OUTPUT 1 -p sctp"));
   EXPECT_EQ(BuildDatagramCleanupTransaction(state),
-            "*mangle\n"
-            "-D PREROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_IN\n"
-            "-D POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_OUT\n"
+            "*filter\n"
+            "-D INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN\n"
+            "-D OUTPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT\n"
             "-F PICKET_DGRAM_IN\n-F PICKET_DGRAM_OLD\n-F PICKET_DGRAM_OUT\n"
             "-X PICKET_DGRAM_IN\n-X PICKET_DGRAM_OLD\n-X PICKET_DGRAM_OUT\nCOMMIT\n");
   EXPECT_EQ(BuildDatagramCleanupTransaction(NatState{}), "");
+}
+
+TEST(DatagramRules, AnOlderMangleCaptureIsRemoved) {
+  // An older picket-init judged UDP/SCTP in mangle with a per-packet conntrack match: a re-run
+  // removes it (relay mode: the whole mangle transaction is that removal), MARK rules stay.
+  NatState mangle = ParseMangleState(kMangleInstalled);
+  EXPECT_EQ(mangle.picket_chains,
+            (std::vector<std::string>{"PICKET_DGRAM_IN", "PICKET_DGRAM_OUT"}));
+  auto t = BuildMangleTransaction(RedirectConfig{}, Family::kIPv4, mangle);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(*t, BuildMangleCleanupTransaction(mangle));
+  EXPECT_TRUE(
+      Has(*t, "-D PREROUTING -p udp -m conntrack --ctstate INVALID,NEW -j PICKET_DGRAM_IN"));
+  EXPECT_TRUE(Has(*t, "-X PICKET_DGRAM_OUT"));
+  EXPECT_EQ(t->find("MARK"), std::string::npos);
 }
 
 TEST(DatagramRules, OptOutRemovesOursAndAddsNothing) {
@@ -156,10 +192,10 @@ TEST(DatagramRules, OptOutRemovesOursAndAddsNothing) {
   auto none = BuildDatagramTransaction(cmd->config, Family::kIPv4);
   ASSERT_TRUE(none.has_value());
   EXPECT_EQ(*none, "");
-  auto converge =
-      BuildDatagramTransaction(cmd->config, Family::kIPv4, ParseMangleState(kMangleInstalled));
+  auto converge = BuildDatagramTransaction(cmd->config, Family::kIPv4,
+                                           ParseDatagramFilterState(kFilterInstalled));
   ASSERT_TRUE(converge.has_value());
-  EXPECT_EQ(*converge, BuildDatagramCleanupTransaction(ParseMangleState(kMangleInstalled)));
+  EXPECT_EQ(*converge, BuildDatagramCleanupTransaction(ParseDatagramFilterState(kFilterInstalled)));
   for (const char* bad : {"--udp-sctp=maybe", "--nfqueue=65536", "--nfqueue=x"}) {
     EXPECT_FALSE(ParseInitArgs({bad}).has_value()) << bad;
   }

@@ -106,7 +106,11 @@ TEST(ListenerGuard, InstalledInBothFamiliesAfterTheCaptureRules) {
   ASSERT_EQ(r.calls.size(), 12u);
   EXPECT_EQ(r.calls[8].input.rfind("*nat\n", 0), 0u);
   EXPECT_EQ(r.calls[10].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
-  EXPECT_EQ(r.calls[10].input, BuildGuardInstallTransaction(ParseInitArgs({})->config, {}));
+  EXPECT_EQ(r.calls[10].input,
+            *BuildFilterTransaction(ParseInitArgs({})->config, Family::kIPv4, {}, {}));
+  // The guard's declaration and rules come first, as BuildGuardInstallTransaction writes them.
+  EXPECT_NE(r.calls[10].input.find("-A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN\n"),
+            std::string::npos);
   EXPECT_EQ(r.calls[11].argv, (std::vector<std::string>{"ip6tables-restore", "--noflush"}));
 }
 
@@ -152,7 +156,8 @@ TEST(ListenerGuard, CleanupRemovesTheGuardAndDryRunShowsIt) {
 
   auto text = DryRunText(*ParseInitArgs({"--dry-run"}));
   ASSERT_TRUE(text.has_value());
-  EXPECT_NE(text->find("# IPv6 listener guard: ip6tables-restore --noflush\n*filter\n"),
+  EXPECT_NE(text->find("# IPv6 listener guard, UDP/SCTP packets conntrack cannot place: "
+                       "ip6tables-restore --noflush\n*filter\n"),
             std::string::npos)
       << *text;
 }

@@ -145,7 +145,8 @@ TEST(Installer, Ipv6FailureRollsBackIpv4) {
   EXPECT_EQ(r.calls[2].argv, (std::vector<std::string>{"iptables-save", "-t", "raw"}));
   EXPECT_EQ(r.calls[6].argv, (std::vector<std::string>{"iptables-save", "-t", "filter"}));
   EXPECT_EQ(r.calls[8].argv, (std::vector<std::string>{"iptables-restore", "--noflush"}));
-  EXPECT_NE(r.calls[8].input.find("*mangle\n"), std::string::npos);
+  EXPECT_NE(r.calls[8].input.find("-A POSTROUTING -p udp -j PICKET_DGRAM_OUT\n"),
+            std::string::npos);
   EXPECT_EQ(r.calls[10].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "raw"}));
   EXPECT_EQ(r.calls[11].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "mangle"}));
   EXPECT_EQ(r.calls[12].argv, (std::vector<std::string>{"ip6tables-restore", "-T", "nat"}));
@@ -256,23 +257,11 @@ constexpr char kVerdictSaved[] = R"(*mangle
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
-:PICKET_DGRAM_IN - [0:0]
-:PICKET_DGRAM_OUT - [0:0]
 :PICKET_TCP_IN - [0:0]
 :PICKET_TCP_JUDGE - [0:0]
 :PICKET_TCP_OUT - [0:0]
--A PREROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
--A PREROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_IN
 -A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_IN
 -A OUTPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_OUT
--A POSTROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
--A POSTROUTING -p sctp -m conntrack --ctstate INVALID,NEW ! --ctstatus CONFIRMED -j PICKET_DGRAM_OUT
--A PICKET_DGRAM_IN -i lo -j RETURN
--A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000
--A PICKET_DGRAM_OUT -m owner --uid-owner 1337 -j RETURN
--A PICKET_DGRAM_OUT -m owner --gid-owner 1337 -j RETURN
--A PICKET_DGRAM_OUT -o lo -j RETURN
--A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 15000
 -A PICKET_TCP_IN -i lo -j RETURN
 -A PICKET_TCP_IN -p tcp -m tcp --dport 15000 -j RETURN
 -A PICKET_TCP_IN -p tcp -m tcp --dport 15021 -j RETURN
@@ -288,9 +277,13 @@ COMMIT
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
+:PICKET_DGRAM_IN - [0:0]
+:PICKET_DGRAM_OUT - [0:0]
 :PICKET_LISTEN_GUARD - [0:0]
 :PICKET_TCP_REJECT - [0:0]
+-A INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN
 -A INPUT -p tcp -j PICKET_TCP_REJECT
+-A OUTPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT
 -A OUTPUT -p tcp -j PICKET_TCP_REJECT
 -A OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK SYN,ACK -j PICKET_LISTEN_GUARD
 -A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN
@@ -302,11 +295,15 @@ COMMIT
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
+:PICKET_DGRAM_IN - [0:0]
+:PICKET_DGRAM_OUT - [0:0]
 :PICKET_INBOUND - [0:0]
 :PICKET_IN_REDIRECT - [0:0]
 :PICKET_OUTPUT - [0:0]
 :PICKET_REDIRECT - [0:0]
+-A PREROUTING -p udp -j PICKET_DGRAM_IN
 -A OUTPUT -p tcp -j PICKET_OUTPUT
+-A POSTROUTING -p udp -j PICKET_DGRAM_OUT
 -A PICKET_OUTPUT -m mark --mark 0x20000/0x30000 -j PICKET_REDIRECT
 -A PICKET_REDIRECT -p tcp -j REDIRECT --to-ports 15001
 COMMIT
@@ -347,6 +344,7 @@ TEST(InitArgs, CaptureMode) {
 TEST(VerdictMode, TheMarksAreTheSidecarsContract) {
   EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkReject), "0x10000/0x30000");
   EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkRelay), "0x20000/0x30000");
+  EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkJudged), "0x30000/0x30000");
 }
 
 // Both families: the first packet of each new TCP flow is marked "reject" and queued with
@@ -382,10 +380,9 @@ TEST(VerdictMode, DryRunPerFamily) {
     EXPECT_EQ(tables.find("PREROUTING -p tcp -j"), std::string::npos) << tables;
     EXPECT_EQ(tables.find("--to-ports 15006"), std::string::npos) << tables;
     EXPECT_EQ(tables.find("-A PICKET_INBOUND"), std::string::npos) << tables;
-    // mangle: one transaction with the UDP/SCTP chains and the TCP ones.
+    // mangle: the TCP chains (UDP/SCTP are in nat and filter).
     EXPECT_TRUE(Has(tables,
-                    "*mangle\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n"
-                    ":PICKET_TCP_IN - [0:0]\n:PICKET_TCP_OUT - [0:0]\n"
+                    "*mangle\n:PICKET_TCP_IN - [0:0]\n:PICKET_TCP_OUT - [0:0]\n"
                     ":PICKET_TCP_JUDGE - [0:0]"))
         << tables;
     EXPECT_TRUE(Has(tables, "-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 77"));
@@ -409,13 +406,17 @@ TEST(VerdictMode, DryRunPerFamily) {
     EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp --syn -j PICKET_TCP_OUT"));
     EXPECT_EQ(tables.find("POSTROUTING -p tcp"), std::string::npos) << tables;
     // filter: the guard as in relay mode, and the reset of what is still marked "reject".
-    const std::string filter =
-        Section(*text, std::string(family) + " listener guard and TCP verdict reject: ip" + v6 +
-                           "tables-restore --noflush");
+    const std::string filter = Section(
+        *text,
+        std::string(family) +
+            " listener guard, TCP verdict reject, UDP/SCTP packets conntrack cannot place: ip" +
+            v6 + "tables-restore --noflush");
     EXPECT_EQ(filter,
               "*filter\n"
               ":PICKET_LISTEN_GUARD - [0:0]\n"
               ":PICKET_TCP_REJECT - [0:0]\n"
+              ":PICKET_DGRAM_IN - [0:0]\n"
+              ":PICKET_DGRAM_OUT - [0:0]\n"
               "-A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN\n"
               "-A PICKET_LISTEN_GUARD -p tcp -j REJECT --reject-with tcp-reset\n"
               "-I OUTPUT 1 -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
@@ -424,6 +425,16 @@ TEST(VerdictMode, DryRunPerFamily) {
               "--reject-with tcp-reset\n"
               "-I INPUT 1 -p tcp --syn -j PICKET_TCP_REJECT\n"
               "-I OUTPUT 1 -p tcp --syn -j PICKET_TCP_REJECT\n"
+              "-A PICKET_DGRAM_IN -m mark --mark 0x30000/0x30000 -j RETURN\n"
+              "-A PICKET_DGRAM_OUT -m mark --mark 0x30000/0x30000 -j RETURN\n"
+              "-A PICKET_DGRAM_IN -i lo -j RETURN\n"
+              "-A PICKET_DGRAM_IN -j NFQUEUE --queue-num 77\n"
+              "-A PICKET_DGRAM_OUT -m owner --uid-owner 1337 -j RETURN\n"
+              "-A PICKET_DGRAM_OUT -m owner --gid-owner 1337 -j RETURN\n"
+              "-A PICKET_DGRAM_OUT -o lo -j RETURN\n"
+              "-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 77\n"
+              "-I INPUT 1 -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN\n"
+              "-I OUTPUT 1 -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT\n"
               "COMMIT\n");
   }
   // The IPv6 passthrough address stays as in relay mode.
@@ -498,9 +509,8 @@ TEST(VerdictMode, ExclusionsAndIncludeLists) {
 TEST(VerdictMode, StateParsersSeeOurTcpChains) {
   NatState mangle = ParseMangleState(kVerdictSaved);
   EXPECT_EQ(mangle.picket_chains,
-            (std::vector<std::string>{"PICKET_DGRAM_IN", "PICKET_DGRAM_OUT", "PICKET_TCP_IN",
-                                      "PICKET_TCP_JUDGE", "PICKET_TCP_OUT"}));
-  EXPECT_EQ(mangle.jump_rules.size(), 6u);  // udp, sctp twice; tcp in PREROUTING and OUTPUT
+            (std::vector<std::string>{"PICKET_TCP_IN", "PICKET_TCP_JUDGE", "PICKET_TCP_OUT"}));
+  EXPECT_EQ(mangle.jump_rules.size(), 2u);  // tcp in PREROUTING and OUTPUT
   RejectState reject = ParseRejectState(kVerdictSaved);
   EXPECT_TRUE(reject.chain);
   EXPECT_EQ(reject.jump_rules, (std::vector<std::string>{"-A INPUT -p tcp -j PICKET_TCP_REJECT",
@@ -560,7 +570,10 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
                   "CONFIRMED -j PICKET_DGRAM_IN"))
       << tables;
   EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp --syn -j PICKET_TCP_OUT"));
-  EXPECT_EQ(tables.find("-X "), std::string::npos) << tables;  // no chain of ours is stale
+  // No chain of ours is stale but an older picket-init's UDP/SCTP chains in mangle.
+  EXPECT_TRUE(Has(tables, "-X PICKET_DGRAM_IN\n-X PICKET_DGRAM_OUT")) << tables;
+  EXPECT_EQ(tables.find("-X PICKET_TCP"), std::string::npos) << tables;
+  EXPECT_EQ(tables.find("-X PICKET_INBOUND"), std::string::npos) << tables;
   const std::string& filter = applied[2];
   EXPECT_TRUE(Has(filter, ":PICKET_TCP_REJECT - [0:0]")) << filter;
   EXPECT_TRUE(Has(filter, "-I INPUT 1 -p tcp --syn -j PICKET_TCP_REJECT")) << filter;
@@ -598,17 +611,26 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
       << applied[0];
   EXPECT_EQ(applied[0].find(":PICKET_TCP_"), std::string::npos) << applied[0];
   EXPECT_EQ(applied[0].find("-A PICKET_TCP_"), std::string::npos) << applied[0];
-  EXPECT_EQ(applied[2],
-            "*filter\n:PICKET_LISTEN_GUARD - [0:0]\n"
-            "-D OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
-            "SYN,ACK -j PICKET_LISTEN_GUARD\n"
-            "-A PICKET_LISTEN_GUARD -m owner --uid-owner 1337 -j RETURN\n"
-            "-A PICKET_LISTEN_GUARD -p tcp -j REJECT --reject-with tcp-reset\n"
-            "-I OUTPUT 1 -p tcp -m multiport --sports 15001,15006 -m tcp --tcp-flags SYN,ACK "
-            "SYN,ACK -j PICKET_LISTEN_GUARD\n"
-            "-D INPUT -p tcp -j PICKET_TCP_REJECT\n-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
-            "-F PICKET_TCP_REJECT\n-X PICKET_TCP_REJECT\n"
-            "COMMIT\n");
+  EXPECT_EQ(applied[2].rfind("*filter\n:PICKET_LISTEN_GUARD - [0:0]\n:PICKET_DGRAM_IN - [0:0]\n"
+                             ":PICKET_DGRAM_OUT - [0:0]\n"
+                             "-D OUTPUT -p tcp -m multiport --sports 15001,15006 -m tcp "
+                             "--tcp-flags SYN,ACK SYN,ACK -j PICKET_LISTEN_GUARD\n",
+                             0),
+            0u)
+      << applied[2];
+  EXPECT_TRUE(Has(applied[2],
+                  "-D INPUT -p tcp -j PICKET_TCP_REJECT\n-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
+                  "-F PICKET_TCP_REJECT\n-X PICKET_TCP_REJECT"))
+      << applied[2];
+  // The UDP/SCTP chains stay (relay mode judges UDP/SCTP too): re-declared, jumps replaced.
+  EXPECT_TRUE(Has(applied[2],
+                  "-D INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN\n"
+                  "-D OUTPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT"))
+      << applied[2];
+  EXPECT_TRUE(Has(applied[2],
+                  "-I OUTPUT 1 -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT\nCOMMIT"))
+      << applied[2];
+  EXPECT_EQ(applied[2].find("-X PICKET_DGRAM"), std::string::npos) << applied[2];
   // Relay over relay: exactly today's transactions, nothing of verdict mode.
   SavedRunner relay(kRelaySaved);
   ASSERT_TRUE(InstallRules(*ParseInitArgs({}), relay).has_value());
@@ -635,6 +657,9 @@ TEST(VerdictMode, CleanupRemovesTheTcpChainsOfMangleAndFilter) {
             "-F PICKET_LISTEN_GUARD\n-X PICKET_LISTEN_GUARD\n"
             "-D INPUT -p tcp -j PICKET_TCP_REJECT\n-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
             "-F PICKET_TCP_REJECT\n-X PICKET_TCP_REJECT\n"
+            "-D INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN\n"
+            "-D OUTPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT\n"
+            "-F PICKET_DGRAM_IN\n-F PICKET_DGRAM_OUT\n-X PICKET_DGRAM_IN\n-X PICKET_DGRAM_OUT\n"
             "COMMIT\n");
   // The cleanup transactions alone: ours and nothing else.
   EXPECT_EQ(BuildFilterCleanupTransaction(GuardState{}, ParseRejectState(kVerdictSaved)),
@@ -756,12 +781,14 @@ namespace {
 TEST(VerdictMode, DatagramQueuesByCpu) {
   auto cmd = ParseInitArgs({"--capture=verdict", "--nfqueue=15100", "--nfqueue-count=4"});
   ASSERT_TRUE(cmd.has_value()) << cmd.error().ToString();
+  auto nat = BuildInstallTransaction(cmd->config, Family::kIPv4);
+  ASSERT_TRUE(nat.has_value());
+  EXPECT_NE(nat->find("-A PICKET_DGRAM_OUT -j NFQUEUE --queue-balance 15100:15103 "
+                      "--queue-cpu-fanout\n"),
+            std::string::npos)
+      << *nat;
   auto mangle = BuildMangleTransaction(cmd->config, Family::kIPv4);
   ASSERT_TRUE(mangle.has_value());
-  EXPECT_NE(mangle->find("-A PICKET_DGRAM_OUT -j NFQUEUE --queue-balance 15100:15103 "
-                         "--queue-cpu-fanout\n"),
-            std::string::npos)
-      << *mangle;
   EXPECT_NE(mangle->find("-A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 15100 --queue-bypass\n"),
             std::string::npos)
       << *mangle;
