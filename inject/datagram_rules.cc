@@ -15,7 +15,7 @@ constexpr char kIn[] = "PICKET_DGRAM_IN";
 constexpr const char* kProtocols[] = {"udp", "sctp"};
 // An SCTP packet conntrack could not place: a chunk that opens nothing, such as the next DATA of
 // an association whose entry a policy change deleted. It has no conntrack entry, so the nat
-// table never sees it; mangle judges it. (A UDP packet is INVALID only when malformed —
+// table never sees it; filter judges it. (A UDP packet is INVALID only when malformed —
 // truncated, bad length or checksum — and the UDP stack drops those itself.)
 constexpr char kSctpUnplaced[] = " -p sctp -m conntrack --ctstate INVALID";
 

@@ -67,7 +67,10 @@ void PutVerdict(Round& round, uint32_t id, PacketVerdict verdict, bool tcp, uint
   if (verdict == PacketVerdict::kDrop) {
     nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), NF_DROP);
   } else if (!tcp) {
-    nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), NF_REPEAT);
+    // Already judged and queued again (a rule of someone else's queueing it past our chains'
+    // return): accept on, never a loop between the hook and us.
+    const bool again = (mark & config::kVerdictMarkMask) == config::kVerdictMarkJudged;
+    nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), again ? NF_ACCEPT : NF_REPEAT);
     nfq_nlmsg_verdict_put_mark(nlh,
                                (mark & ~config::kVerdictMarkMask) | config::kVerdictMarkJudged);
   } else {
