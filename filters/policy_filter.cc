@@ -8,7 +8,7 @@ FilterResult CheckPolicy(const policy::EndpointPolicy* policy, const ConnectionI
   if (policy == nullptr) {
     return FilterResult::Deny(CloseReason::kNoPolicyYet, "no policy loaded yet (fail closed)");
   }
-  policy::Decision decision =
+  const policy::Decision decision =
       info.direction == Direction::kOutbound
           ? policy->CheckEgress(info.original_destination.address, info.original_destination.port,
                                 info.protocol)
@@ -19,8 +19,9 @@ FilterResult CheckPolicy(const policy::EndpointPolicy* policy, const ConnectionI
     result.action = FilterResult::Action::kDeny;
     result.reason = CloseReason::kPolicyDenied;
   }
-  result.policies = std::move(decision.policies);
-  result.detail = std::move(decision.detail);
+  // The decision refers into the snapshot; the result outlives it (flow records): copy.
+  result.policies.assign(decision.policies.begin(), decision.policies.end());
+  result.detail = decision.detail;
   return result;
 }
 

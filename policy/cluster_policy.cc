@@ -109,11 +109,18 @@ std::expected<std::unique_ptr<ClusterPolicy>, config::Errors> ClusterPolicy::Com
   }
   config::Errors errors;
   for (const config::Namespace& ns : cluster.namespaces) cp->namespaces_[ns.name] = ns.labels;
-  for (const config::NetworkPolicy& policy : cluster.policies) {
-    if (auto r = cp->AddPolicy(policy); !r) {
-      errors.insert(errors.end(), r.error().begin(), r.error().end());
-    }
+  // Grouped by namespace (stably): a pod's rules all come from its namespace's policies, so the
+  // selectors they use get neighbouring indexes and a peer's membership row is read in one line.
+  std::vector<size_t> order(cluster.policies.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return cluster.policies[a].ns < cluster.policies[b].ns;
+  });
+  std::vector<config::Errors> policy_errors(order.size());
+  for (size_t i : order) {
+    if (auto r = cp->AddPolicy(cluster.policies[i]); !r) policy_errors[i] = std::move(r.error());
   }
+  for (const config::Errors& e : policy_errors) errors.insert(errors.end(), e.begin(), e.end());
   for (const config::Pod& pod : cluster.pods) {
     auto inserted = cp->InsertPod(pod);
     if (!inserted) {
@@ -127,6 +134,7 @@ std::expected<std::unique_ptr<ClusterPolicy>, config::Errors> ClusterPolicy::Com
     }
   }
   if (!errors.empty()) return std::unexpected(std::move(errors));
+  cp->memberships_ = MembershipTable(cp->selectors_.size());
 
   // Selector membership: evaluate each selector over the identities (grouped per namespace so a
   // namespace selector is evaluated once per namespace, not once per identity).
@@ -142,6 +150,7 @@ std::expected<std::unique_ptr<ClusterPolicy>, config::Errors> ClusterPolicy::Com
       for (IdentityId id : ids) {
         if (!sel.pod_selector || Matches(*sel.pod_selector, cp->identities_[id].labels)) {
           cp->selector_sets_[s].Add(id);
+          cp->memberships_.Add(id, static_cast<uint32_t>(s));
         }
       }
     }
@@ -362,7 +371,10 @@ void ClusterPolicy::CompileIdentity(IdentityId id) {
 void ClusterPolicy::EvaluateSelectorsFor(IdentityId id) {
   const Identity& identity = identities_[id];
   for (size_t s = 0; s < selectors_.size(); ++s) {
-    if (SelectorMatches(selectors_[s], identity)) selector_sets_[s].Add(id);
+    if (SelectorMatches(selectors_[s], identity)) {
+      selector_sets_[s].Add(id);
+      memberships_.Add(id, static_cast<uint32_t>(s));
+    }
   }
 }
 
@@ -392,6 +404,7 @@ bool ClusterPolicy::RemovePod(std::string_view ns, std::string_view name) {
     Identity& identity = identities_[pod.identity];
     if (--identity.pods == 0) {
       for (IdentitySet& set : selector_sets_) set.Remove(pod.identity);
+      memberships_.Clear(pod.identity);
       identity_index_.erase(IdentityKey(identity.ns, identity.labels));
       identity = Identity{};
       --live_identities_;
@@ -458,12 +471,13 @@ ClusterPolicy::Verdict ClusterPolicy::Check(const Endpoint& src, const Endpoint&
       return s;
     }
     s.enforced = true;
-    const PeerView view{peer.pod != nullptr ? peer.pod->identity : kNoIdentity,
-                        peer.address ? &*peer.address : nullptr};
+    const PeerView view{
+        peer.pod != nullptr ? memberships_.Row(peer.pod->identity) : SetMembership(),
+        peer.address ? &*peer.address : nullptr};
     const std::span<const IpAddress> own_node =
         direction == Direction::kIngress ? std::span<const IpAddress>(subject.pod->host_ips)
                                          : std::span<const IpAddress>();
-    s.verdict = Evaluate(*s.rules, selector_sets_, view, port, protocol, dst_ports, own_node);
+    s.verdict = Evaluate(*s.rules, view, port, protocol, dst_ports, own_node);
     return s;
   };
   v.egress = side(src, dst, Direction::kEgress);
@@ -483,16 +497,16 @@ bool ClusterPolicy::Allowed(const IpAddress& src, const IpAddress& dst, uint16_t
       dst_pod != nullptr ? std::span<const NamedPort>(dst_pod->named_ports)
                          : std::span<const NamedPort>();
   if (src_pod != nullptr) {
-    const PeerView peer{dst_pod != nullptr ? dst_pod->identity : kNoIdentity, &dst};
+    const PeerView peer{dst_pod != nullptr ? memberships_.Row(dst_pod->identity) : SetMembership(),
+                        &dst};
     const DirectionRules& rules = identities_[src_pod->identity].egress;
-    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, {}, false).allowed)
-      return false;
+    if (!Evaluate(rules, peer, port, protocol, dst_ports, {}, false).allowed) return false;
   }
   if (dst_pod != nullptr) {
-    const PeerView peer{src_pod != nullptr ? src_pod->identity : kNoIdentity, &src};
+    const PeerView peer{src_pod != nullptr ? memberships_.Row(src_pod->identity) : SetMembership(),
+                        &src};
     const DirectionRules& rules = identities_[dst_pod->identity].ingress;
-    if (!Evaluate(rules, selector_sets_, peer, port, protocol, dst_ports, dst_pod->host_ips, false)
-             .allowed)
+    if (!Evaluate(rules, peer, port, protocol, dst_ports, dst_pod->host_ips, false).allowed)
       return false;
   }
   return true;
@@ -530,7 +544,10 @@ PodPolicy ClusterPolicy::PodPolicyOf(const PodEntry& pod) const {
   // Only the identity sets this pod references travel, renumbered densely.
   std::unordered_map<uint32_t, uint32_t> remap;
   auto copy = [&](const DirectionRules& in, DirectionRules& rules) {
-    rules = in;
+    // What the resource carries; the index is derived (and would name the old set numbers).
+    rules.isolated = in.isolated;
+    rules.policies = in.policies;
+    rules.entries = in.entries;
     for (RuleEntry& e : rules.entries) {
       if (e.peer.kind != PeerMatch::Kind::kIdentities) continue;
       auto [it, inserted] =

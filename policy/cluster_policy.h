@@ -2,13 +2,15 @@
 //
 // Owns: the compiled state of one cluster: identities (one per distinct namespace + pod labels),
 // the peer selectors of every policy with the identity set each one matches (a selector cache,
-// as Cilium's), each identity's flat ingress/egress rules (policy/rule_set.h), and the address
-// map (pod IP → pod → identity). From it come the verdict of a connection between any two
+// as Cilium's) and, per identity, the selectors it matches (the membership row lookups test),
+// each identity's flat ingress/egress rules (policy/rule_set.h), and the address map (pod IP →
+// pod → identity). From it come the verdict of a connection between any two
 // endpoints (for `matrix` and `explain`) and the per-pod snapshot pieces a sidecar enforces
 // (policy/endpoint_policy.h). All decisions go through policy::Evaluate: no second evaluator.
 //
-// Incremental: AddPod/RemovePod touch only the address map and identity membership; a pod with a
-// new label combination costs one evaluation of each selector and of its namespace's policies.
+// Incremental: AddPod/RemovePod touch only the address map and identity membership (both the
+// selector sets and the identity's row); a pod with a new label combination costs one evaluation
+// of each selector and of its namespace's policies.
 // Policy or namespace changes need a new Compile.
 //
 // Thread-compatible: const methods may run concurrently; mutations need exclusive access and
@@ -143,6 +145,7 @@ class ClusterPolicy {
   std::unordered_map<std::string, std::vector<uint32_t>> policies_by_ns_;
   std::vector<Selector> selectors_;
   std::vector<IdentitySet> selector_sets_;  // parallel to selectors_
+  MembershipTable memberships_;             // the same, per identity: what lookups test
   std::unordered_map<std::string, uint32_t> selector_index_;
   std::vector<Identity> identities_;
   std::unordered_map<std::string, IdentityId> previous_ids_;  // from Compile's `previous`

@@ -14,7 +14,7 @@ namespace picket::policy {
 namespace {
 
 // Immutable after construction. Identity ids of the resources are global (the control
-// server's); lookups use dense local ids so identity sets stay small whatever ids arrive.
+// server's); lookups use dense local ids so membership rows stay few whatever ids arrive.
 class Snapshot final : public EndpointPolicy {
  public:
   static std::expected<std::shared_ptr<Snapshot>, config::Errors> Build(
@@ -42,13 +42,15 @@ class Snapshot final : public EndpointPolicy {
         }
       }
     }
-    for (const std::vector<IdentityId>& ids : s->policy_.identity_sets) {
-      IdentitySet set;
-      for (IdentityId id : ids) {
+    const std::vector<std::vector<IdentityId>>& sets = s->policy_.identity_sets;
+    s->memberships_ = MembershipTable(sets.size());
+    for (size_t set = 0; set < sets.size(); ++set) {
+      for (IdentityId id : sets[set]) {
         // Ids that no address entry carries can never match a peer: drop them.
-        if (auto it = local.find(id); it != local.end()) set.Add(it->second);
+        if (auto it = local.find(id); it != local.end()) {
+          s->memberships_.Add(it->second, static_cast<uint32_t>(set));
+        }
       }
-      s->sets_.push_back(std::move(set));
     }
     auto check_indexes = [&](const DirectionRules& rules, const char* dir) {
       for (size_t i = 0; i < rules.entries.size(); ++i) {
@@ -58,7 +60,7 @@ class Snapshot final : public EndpointPolicy {
         if (e.policy >= rules.policies.size()) {
           errors.push_back({"", 0, "", field + ".policy", "Invalid value: out of range"});
         }
-        if (e.peer.kind == PeerMatch::Kind::kIdentities && e.peer.identity_set >= s->sets_.size())
+        if (e.peer.kind == PeerMatch::Kind::kIdentities && e.peer.identity_set >= sets.size())
           errors.push_back(
               {"", 0, "", field + ".peer.identity_set", "Invalid value: out of range"});
       }
@@ -89,10 +91,11 @@ class Snapshot final : public EndpointPolicy {
     const std::span<const NamedPort> ports =
         peer >= 0 ? std::span<const NamedPort>(entries_[peer].named_ports)
                   : std::span<const NamedPort>();
-    const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &dst};
+    const PeerView view{peer >= 0 ? memberships_.Row(local_identity_[peer]) : SetMembership(),
+                        &dst};
     // Egress to the own node is policed like any other destination: no `own_node` here.
-    return MakeDecision(Evaluate(policy_.egress, sets_, view, port, protocol, ports, {}),
-                        policy_.egress, egress_texts_, {});
+    return MakeDecision(Evaluate(policy_.egress, view, port, protocol, ports, {}), policy_.egress,
+                        egress_texts_, {});
   }
 
   Decision CheckIngress(const IpAddress& src, uint16_t port,
@@ -103,10 +106,10 @@ class Snapshot final : public EndpointPolicy {
     const std::span<const NamedPort> ports =
         self_ >= 0 ? std::span<const NamedPort>(entries_[self_].named_ports)
                    : std::span<const NamedPort>();
-    const PeerView view{peer >= 0 ? local_identity_[peer] : kNoIdentity, &src};
-    return MakeDecision(
-        Evaluate(policy_.ingress, sets_, view, port, protocol, ports, policy_.host_ips),
-        policy_.ingress, ingress_texts_, policy_.host_ips);
+    const PeerView view{peer >= 0 ? memberships_.Row(local_identity_[peer]) : SetMembership(),
+                        &src};
+    return MakeDecision(Evaluate(policy_.ingress, view, port, protocol, ports, policy_.host_ips),
+                        policy_.ingress, ingress_texts_, policy_.host_ips);
   }
 
   const PeerInfo* LookupPeer(const IpAddress& address) const override {
@@ -151,8 +154,8 @@ class Snapshot final : public EndpointPolicy {
     return Decision{true, "", {}, "the pod itself (always allowed)"};
   }
 
-  // The human lines of every possible outcome, rendered once at build time so a decision costs
-  // a string copy, not a formatting pass (same text as DescribeVerdict).
+  // The human lines of every possible outcome, rendered once at build time so a decision points
+  // at one instead of formatting it (same text as DescribeVerdict).
   struct DirectionTexts {
     std::string not_isolated;
     std::string no_match;
@@ -179,7 +182,8 @@ class Snapshot final : public EndpointPolicy {
     return t;
   }
 
-  // `host_ips`: the span Evaluate got as `own_node` (v.own_node points into it).
+  // `host_ips`: the span Evaluate got as `own_node` (v.own_node points into it). The decision
+  // refers to `rules` and `texts`: no copy.
   static Decision MakeDecision(const DirectionVerdict& v, const DirectionRules& rules,
                                const DirectionTexts& texts, std::span<const IpAddress> host_ips) {
     Decision d;
@@ -192,7 +196,7 @@ class Snapshot final : public EndpointPolicy {
     } else if (v.allowed) {
       const size_t i = static_cast<size_t>(v.matched - rules.entries.data());
       d.detail = texts.allowed[i];
-      d.policies.push_back(rules.policies[v.matched->policy]);
+      d.policies = std::span<const std::string>(rules.policies).subspan(v.matched->policy, 1);
     } else {
       d.reason = "policy_denied";
       d.policies = rules.policies;
@@ -212,7 +216,7 @@ class Snapshot final : public EndpointPolicy {
   PodPolicy policy_;
   std::vector<IdentityId> local_identity_;  // parallel to entries_
   std::vector<PeerInfo> peers_;             // parallel to entries_
-  std::vector<IdentitySet> sets_;           // parallel to policy_.identity_sets, local ids
+  MembershipTable memberships_;             // local id → the identity_sets it is in
   AddressTable<uint32_t> by_address_;       // → index into entries_
   int self_ = -1;
   DirectionTexts ingress_texts_;

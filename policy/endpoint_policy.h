@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,16 +50,18 @@ struct PeerInfo {
   config::Labels labels;
 };
 
+// A decision refers into the snapshot that made it (no copy of a name or a line per lookup):
+// it is valid while that snapshot lives, so hold the EndpointPolicyPtr, or copy what you keep.
 struct Decision {
   bool allowed = false;
   // Stable reason name when denied: "policy_denied" (the pod is isolated in this direction and
   // no rule matched). Empty when allowed.
-  std::string reason;
+  std::string_view reason;
   // The policies ("ns/name") that select this pod in the checked direction. For an allow by an
   // isolated pod: the policies whose rule matched. Empty when the pod is not isolated.
-  std::vector<std::string> policies;
+  std::span<const std::string> policies;
   // One human line: which rule allowed, or that none of the selecting policies' rules matched.
-  std::string detail;
+  std::string_view detail;
 };
 
 class EndpointPolicy {

@@ -29,24 +29,38 @@ std::vector<IdentityId> IdentitySet::ToVector() const {
   return out;
 }
 
+void MembershipTable::Add(IdentityId id, uint32_t set) {
+  const size_t end = (static_cast<size_t>(id) + 1) * words_;
+  if (end > bits_.size()) bits_.resize(end, 0);
+  bits_[static_cast<size_t>(id) * words_ + set / 64] |= uint64_t{1} << (set % 64);
+}
+
+void MembershipTable::Clear(IdentityId id) {
+  const size_t begin = static_cast<size_t>(id) * words_;
+  if (begin < bits_.size()) std::fill_n(bits_.begin() + begin, words_, 0);
+}
+
 const char* DirectionName(Direction d) { return d == Direction::kIngress ? "ingress" : "egress"; }
 
 namespace {
 
-bool PeerMatches(const PeerMatch& m, std::span<const IdentitySet> sets, const PeerView& peer) {
+// ipBlock matches any address in cidr and not in an except, pod IPs included.
+bool InBlock(const IpPrefix& cidr, std::span<const IpPrefix> except, const IpAddress* address) {
+  if (address == nullptr || !cidr.Contains(*address)) return false;
+  for (const IpPrefix& e : except) {
+    if (e.Contains(*address)) return false;
+  }
+  return true;
+}
+
+bool PeerMatches(const PeerMatch& m, const PeerView& peer) {
   switch (m.kind) {
     case PeerMatch::Kind::kAny:
       return true;
     case PeerMatch::Kind::kIdentities:
-      return peer.identity != kNoIdentity && m.identity_set < sets.size() &&
-             sets[m.identity_set].Contains(peer.identity);
+      return InSet(peer.sets, m.identity_set);
     case PeerMatch::Kind::kCidr:
-      // ipBlock matches any address in cidr and not in an except, pod IPs included.
-      if (peer.address == nullptr || !m.cidr.Contains(*peer.address)) return false;
-      for (const IpPrefix& e : m.except) {
-        if (e.Contains(*peer.address)) return false;
-      }
-      return true;
+      return InBlock(m.cidr, m.except, peer.address);
   }
   return false;
 }
@@ -101,6 +115,10 @@ bool SameMatch(const RuleEntry& a, const RuleEntry& b) {
 
 void DirectionRules::BuildIndex() {
   index = RuleIndex{};
+  std::vector<uint32_t> all_ports;
+  std::vector<std::pair<uint32_t, uint32_t>> single;  // (protocol << 16 | port, entry)
+  std::array<std::vector<uint32_t>, 3> ranges;        // per protocol, first < last
+  std::vector<std::pair<RuleIndex::NamedBucket, std::vector<uint32_t>>> named;
   std::unordered_map<uint64_t, std::vector<uint32_t>> seen;
   for (uint32_t i = 0; i < entries.size(); ++i) {
     std::vector<uint32_t>& same_hash = seen[MatchHash(entries[i])];
@@ -108,38 +126,83 @@ void DirectionRules::BuildIndex() {
                     [&](uint32_t j) { return SameMatch(entries[j], entries[i]); }))
       continue;
     same_hash.push_back(i);
+    index.distinct.push_back(i);
     const PortMatch& m = entries[i].port;
     switch (m.kind) {
       case PortMatch::Kind::kAll:
-        index.all_ports.push_back(i);
+        all_ports.push_back(i);
         break;
       case PortMatch::Kind::kRange:
         if (m.first == m.last) {
-          index.single.emplace_back((static_cast<uint32_t>(m.protocol) << 16) | m.first, i);
+          single.emplace_back((static_cast<uint32_t>(m.protocol) << 16) | m.first, i);
         } else {
-          index.ranges[static_cast<size_t>(m.protocol)].push_back(i);
+          ranges[static_cast<size_t>(m.protocol)].push_back(i);
         }
         break;
       case PortMatch::Kind::kNamed: {
-        auto it = std::find_if(index.named.begin(), index.named.end(), [&](const auto& b) {
-          return b.protocol == m.protocol && b.name == m.name;
+        auto it = std::find_if(named.begin(), named.end(), [&](const auto& b) {
+          return b.first.protocol == m.protocol && b.first.name == m.name;
         });
-        if (it == index.named.end()) {
-          index.named.push_back({m.name, m.protocol, {}});
-          it = index.named.end() - 1;
+        if (it == named.end()) {
+          named.push_back({{m.name, m.protocol, 0, 0}, {}});
+          it = named.end() - 1;
         }
-        it->entries.push_back(i);
+        it->second.push_back(i);
         break;
       }
     }
   }
-  std::sort(index.single.begin(), index.single.end());
+  std::sort(single.begin(), single.end());
+  std::vector<RuleIndex::Cidr> cidrs;
+  std::vector<IpPrefix> excepts;
+  auto cidr_of = [&](const PeerMatch& m) {  // index into cidrs; each ipBlock once
+    for (uint32_t i = 0; i < cidrs.size(); ++i) {
+      const RuleIndex::Cidr& c = cidrs[i];
+      if (c.cidr == m.cidr &&
+          std::equal(excepts.begin() + c.except_begin, excepts.begin() + c.except_end,
+                     m.except.begin(), m.except.end()))
+        return i;
+    }
+    const auto begin = static_cast<uint32_t>(excepts.size());
+    excepts.insert(excepts.end(), m.except.begin(), m.except.end());
+    cidrs.push_back({m.cidr, begin, static_cast<uint32_t>(excepts.size())});
+    return static_cast<uint32_t>(cidrs.size() - 1);
+  };
+  std::vector<RuleIndex::Candidate> candidates;
+  auto add = [&](uint32_t i) {
+    const RuleEntry& e = entries[i];
+    const uint32_t peer_data = e.peer.kind == PeerMatch::Kind::kIdentities ? e.peer.identity_set
+                               : e.peer.kind == PeerMatch::Kind::kCidr     ? cidr_of(e.peer)
+                                                                           : 0;
+    candidates.push_back(RuleIndex::Candidate{
+        i, peer_data, (static_cast<uint32_t>(e.port.protocol) << 16) | e.port.first, e.port.last,
+        e.peer.kind});
+  };
+  auto end = [&] { return static_cast<uint32_t>(candidates.size()); };
+  for (uint32_t i : all_ports) add(i);
+  index.all_ports_end = end();
+  for (const auto& [key, i] : single) add(i);
+  for (size_t p = 0; p < ranges.size(); ++p) {
+    index.ranges[p] = end();
+    for (uint32_t i : ranges[p]) add(i);
+  }
+  index.ranges[3] = end();
+  std::vector<RuleIndex::NamedBucket> buckets;
+  for (auto& [bucket, members] : named) {
+    bucket.begin = end();
+    for (uint32_t i : members) add(i);
+    bucket.end = end();
+    buckets.push_back(std::move(bucket));
+  }
+  index.candidates = InlineArray<RuleIndex::Candidate, 8>(std::move(candidates));
+  index.named = InlineArray<RuleIndex::NamedBucket, 2>(std::move(buckets));
+  index.cidrs = InlineArray<RuleIndex::Cidr, 2>(std::move(cidrs));
+  index.excepts = InlineArray<IpPrefix, 4>(std::move(excepts));
   index.built = true;
 }
 
-DirectionVerdict Evaluate(const DirectionRules& rules, std::span<const IdentitySet> identity_sets,
-                          const PeerView& peer, uint16_t port, config::Protocol protocol,
-                          std::span<const NamedPort> destination_ports,
+DirectionVerdict Evaluate(const DirectionRules& rules, const PeerView& peer, uint16_t port,
+                          config::Protocol protocol, std::span<const NamedPort> destination_ports,
                           std::span<const IpAddress> own_node, bool explain) {
   DirectionVerdict v;
   v.isolated = rules.isolated;
@@ -158,34 +221,59 @@ DirectionVerdict Evaluate(const DirectionRules& rules, std::span<const IdentityS
     }
   }
   if (rules.index.built) {
-    // Only entries whose port/protocol can match are candidates; their peers decide.
-    auto first_allowing = [&](const std::vector<uint32_t>& candidates) -> const RuleEntry* {
-      for (uint32_t i : candidates) {
-        const RuleEntry& e = rules.entries[i];
-        if (PeerMatches(e.peer, identity_sets, peer) &&
-            PortMatches(e.port, port, protocol, destination_ports))
-          return &e;
+    // Only candidates whose port/protocol can match are tested; their peers decide.
+    const RuleIndex& index = rules.index;
+    const std::span<const RuleIndex::Candidate> candidates = index.candidates.view();
+    auto peer_matches = [&](const RuleIndex::Candidate& c) {
+      switch (c.peer) {
+        case PeerMatch::Kind::kAny:
+          return true;
+        case PeerMatch::Kind::kIdentities:
+          return InSet(peer.sets, c.peer_data);
+        case PeerMatch::Kind::kCidr: {
+          const RuleIndex::Cidr& block = index.cidrs.view()[c.peer_data];
+          return InBlock(block.cidr,
+                         index.excepts.view().subspan(block.except_begin,
+                                                      block.except_end - block.except_begin),
+                         peer.address);
+        }
+      }
+      return false;
+    };
+    // The first candidate of [begin, end) whose port (`in_port`) and peer match.
+    auto first_allowing = [&](uint32_t begin, uint32_t end, auto in_port) -> const RuleEntry* {
+      for (uint32_t i = begin; i < end; ++i) {
+        if (in_port(candidates[i]) && peer_matches(candidates[i])) {
+          return &rules.entries[candidates[i].entry];
+        }
       }
       return nullptr;
     };
-    const RuleIndex& index = rules.index;
-    const RuleEntry* match = first_allowing(index.all_ports);
+    auto any_port = [](const RuleIndex::Candidate&) { return true; };
+    const RuleEntry* match = first_allowing(0, index.all_ports_end, any_port);
     if (match == nullptr) {
       const uint32_t key = (static_cast<uint32_t>(protocol) << 16) | port;
-      auto it = std::lower_bound(index.single.begin(), index.single.end(),
-                                 std::pair<uint32_t, uint32_t>{key, 0});
-      for (; it != index.single.end() && it->first == key && match == nullptr; ++it) {
-        const RuleEntry& e = rules.entries[it->second];
-        if (PeerMatches(e.peer, identity_sets, peer)) match = &e;
-      }
+      auto below = [](const RuleIndex::Candidate& c, uint32_t k) { return c.key < k; };
+      const auto base = candidates.begin();
+      const auto from =
+          std::lower_bound(base + index.all_ports_end, base + index.ranges[0], key, below);
+      const auto to = std::lower_bound(from, base + index.ranges[0], key + 1, below);
+      match = first_allowing(static_cast<uint32_t>(from - base), static_cast<uint32_t>(to - base),
+                             any_port);
     }
-    if (match == nullptr) match = first_allowing(index.ranges[static_cast<size_t>(protocol)]);
-    if (match == nullptr && !index.named.empty()) {
+    if (match == nullptr) {
+      const size_t p = static_cast<size_t>(protocol);
+      match = first_allowing(index.ranges[p], index.ranges[p + 1],
+                             [port](const RuleIndex::Candidate& c) {
+                               return port >= (c.key & 0xffff) && port <= c.last;
+                             });
+    }
+    if (match == nullptr && index.ranges[3] < candidates.size()) {  // some named ports
       for (const NamedPort& p : destination_ports) {
         if (p.port != port || p.protocol != protocol) continue;
-        for (const RuleIndex::NamedBucket& b : index.named) {
+        for (const RuleIndex::NamedBucket& b : index.named.view()) {
           if (b.protocol == protocol && b.name == p.name) {
-            match = first_allowing(b.entries);
+            match = first_allowing(b.begin, b.end, any_port);
             if (match != nullptr) break;
           }
         }
@@ -199,15 +287,17 @@ DirectionVerdict Evaluate(const DirectionRules& rules, std::span<const IdentityS
     }
     if (!explain) return v;
   }
-  for (const RuleEntry& e : rules.entries) {
-    const bool peer_ok = PeerMatches(e.peer, identity_sets, peer);
+  // The near miss. Entries indexed away match exactly as the first of their kind, so they can
+  // change neither the outcome nor the closest entry: with the index, the distinct ones suffice.
+  auto visit = [&](const RuleEntry& e) {
+    const bool peer_ok = PeerMatches(e.peer, peer);
     const bool port_ok = PortMatches(e.port, port, protocol, destination_ports);
     if (peer_ok && port_ok) {
       v.allowed = true;
       v.matched = &e;
       v.miss = DirectionVerdict::Miss::kNone;
       v.near_miss = nullptr;
-      return v;
+      return true;
     }
     if (peer_ok && v.miss != DirectionVerdict::Miss::kPort) {
       v.miss = DirectionVerdict::Miss::kPort;
@@ -215,6 +305,16 @@ DirectionVerdict Evaluate(const DirectionRules& rules, std::span<const IdentityS
     } else if (port_ok && v.miss == DirectionVerdict::Miss::kNone) {
       v.miss = DirectionVerdict::Miss::kPeer;
       v.near_miss = &e;
+    }
+    return false;
+  };
+  if (rules.index.built) {
+    for (uint32_t i : rules.index.distinct) {
+      if (visit(rules.entries[i])) break;
+    }
+  } else {
+    for (const RuleEntry& e : rules.entries) {
+      if (visit(e)) break;
     }
   }
   return v;

@@ -4,10 +4,12 @@
 // Owns: identity ids and identity sets, the flat rule entries (peer × port, each remembering
 // the policy and rule that produced it) and `Evaluate`. A `DirectionRules` is produced by
 // `ClusterPolicy` (policy/cluster_policy.h) or decoded from a pushed resource; it references
-// identity sets by index into a table its owner keeps next to it.
+// identity sets by index into a table its owner keeps next to it, and a lookup tests a peer by
+// the row of that table's transpose (`SetMembership`) the owner keeps for the peer's identity.
 // Plain values; `Evaluate` is a pure function (any thread, no allocation on the allow path).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <span>
@@ -40,6 +42,31 @@ class IdentitySet {
 
  private:
   std::vector<uint64_t> words_;
+};
+
+// The identity sets one identity is in: bit s is set iff the identity is in identity set s (the
+// owner's table, transposed). A lookup tests all of a rule set's identity peers against this one
+// short row of the peer's (one cache line up to 512 sets), not against one bitset per set.
+using SetMembership = std::span<const uint64_t>;
+inline bool InSet(SetMembership sets, uint32_t set) {
+  const size_t word = set / 64;
+  return word < sets.size() && (sets[word] >> (set % 64)) & 1;
+}
+
+// A SetMembership row per identity id, in one array. `sets`: how many identity sets there are.
+class MembershipTable {
+ public:
+  explicit MembershipTable(size_t sets = 0) : words_((sets + 63) / 64) {}
+  SetMembership Row(IdentityId id) const {
+    if (id == kNoIdentity || (static_cast<size_t>(id) + 1) * words_ > bits_.size()) return {};
+    return SetMembership(bits_.data() + static_cast<size_t>(id) * words_, words_);
+  }
+  void Add(IdentityId id, uint32_t set);  // set < sets
+  void Clear(IdentityId id);
+
+ private:
+  size_t words_;
+  std::vector<uint64_t> bits_;
 };
 
 // A container port that has a name, for named-port resolution.
@@ -90,29 +117,73 @@ struct RuleEntry {
   friend bool operator==(const RuleEntry&, const RuleEntry&) = default;
 };
 
+// Up to N values stored in place, more on the heap: a lookup's read of its rules brings the few
+// values most rule sets have along, with no pointer to chase. Immutable once built.
+template <typename T, size_t N>
+class InlineArray {
+ public:
+  InlineArray() = default;
+  explicit InlineArray(std::vector<T> values) : size_(static_cast<uint32_t>(values.size())) {
+    if (values.size() <= N) {
+      std::move(values.begin(), values.end(), inline_.begin());
+    } else {
+      heap_ = std::move(values);
+    }
+  }
+  std::span<const T> view() const { return {size_ <= N ? inline_.data() : heap_.data(), size_}; }
+
+ private:
+  uint32_t size_ = 0;  // next to the values in place: one read finds both
+  std::array<T, N> inline_{};
+  std::vector<T> heap_;
+};
+
 // An index of DirectionRules::entries by port, so a lookup only looks at the entries whose
-// port/protocol can match (flat as policies grow), then tests their peers.
+// port/protocol can match (flat as policies grow), then tests their peers. Entries that match
+// exactly the same (peer, port), common when several policies repeat a rule, are indexed once
+// (the first, for provenance). The buckets are ranges of one array of candidates that carry what
+// a lookup tests, so a lookup reads no RuleEntry but the one it returns; the candidates, named
+// buckets and ipBlocks of a typical rule set are stored in the index itself.
 struct RuleIndex {
+  struct Candidate {
+    uint32_t entry = 0;      // index into DirectionRules::entries
+    uint32_t peer_data = 0;  // kIdentities: PeerMatch::identity_set; kCidr: index into `cidrs`
+    uint32_t key = 0;        // protocol << 16 | first port (PortMatch::kRange)
+    uint16_t last = 0;       // last port (PortMatch::kRange)
+    PeerMatch::Kind peer = PeerMatch::Kind::kAny;
+  };
+  // An ipBlock: `cidr` minus excepts[except_begin, except_end).
+  struct Cidr {
+    IpPrefix cidr;
+    uint32_t except_begin = 0;
+    uint32_t except_end = 0;
+  };
   struct NamedBucket {
     std::string name;
     config::Protocol protocol = config::Protocol::kTCP;
-    std::vector<uint32_t> entries;
+    uint32_t begin = 0;  // candidates [begin, end)
+    uint32_t end = 0;
   };
   bool built = false;
-  std::vector<uint32_t> all_ports;  // PortMatch::kAll
-  // (protocol << 16 | port, entry) sorted: one contiguous binary search per lookup.
-  std::vector<std::pair<uint32_t, uint32_t>> single;
-  std::array<std::vector<uint32_t>, 3> ranges;  // per protocol, first < last
-  std::vector<NamedBucket> named;               // PortMatch::kNamed
+  // In lookup order: every port (PortMatch::kAll) [0, all_ports_end); single ports sorted by
+  // (key, entry) [all_ports_end, ranges[0]); port ranges of protocol p [ranges[p], ranges[p+1]);
+  // then the named buckets', from ranges[3]. Within a bucket, entries keep their order.
+  uint32_t all_ports_end = 0;
+  std::array<uint32_t, 4> ranges{};
+  InlineArray<Candidate, 8> candidates;
+  InlineArray<NamedBucket, 2> named;
+  InlineArray<Cidr, 2> cidrs;  // each distinct ipBlock once
+  InlineArray<IpPrefix, 4> excepts;
+  std::vector<uint32_t> distinct;  // the indexed entries, in entries order (the explain pass)
 };
 
 struct DirectionRules {
   // "A pod becomes isolated for ingress (egress) when at least one NetworkPolicy selects it and
   // has Ingress (Egress) in policyTypes" (Kubernetes docs, Network Policies).
   bool isolated = false;
+  RuleIndex index;                    // derived from entries by BuildIndex(); not part of equality
   std::vector<std::string> policies;  // "ns/name" of every policy isolating the pod this way
   std::vector<RuleEntry> entries;
-  RuleIndex index;  // derived from entries by BuildIndex(); not part of equality
 
   void BuildIndex();
   friend bool operator==(const DirectionRules& a, const DirectionRules& b) {
@@ -122,7 +193,7 @@ struct DirectionRules {
 
 // What the evaluator knows about the other end of the connection.
 struct PeerView {
-  IdentityId identity = kNoIdentity;
+  SetMembership sets;                  // the peer identity's row; empty when no known pod
   const IpAddress* address = nullptr;  // null when the peer pod has no IP
 };
 
@@ -140,19 +211,17 @@ struct DirectionVerdict {
   const IpAddress* own_node = nullptr;
 };
 
-// Decides one direction. `identity_sets` is the table PeerMatch::identity_set indexes into;
+// Decides one direction. PeerMatch::identity_set is tested against `peer.sets`;
 // `destination_ports` are the named container ports of the connection's destination pod (the
 // subject itself for ingress, the peer for egress; empty when the destination is not a pod).
 // `own_node`, for ingress only: the addresses of the node the subject pod runs on. "Traffic from
 // the pod's own node is always allowed into an ingress-isolated pod" (Kubernetes docs; kubelet
 // probes come from there), so a peer address among them is allowed whatever the rules say.
 // Egress callers pass {}: traffic to the node is policed like any other.
-// Uses rules.index when built. `explain`: on a deny, also find the near miss (a scan of every
-// entry); the data-plane fast path passes false.
-[[nodiscard]] DirectionVerdict Evaluate(const DirectionRules& rules,
-                                        std::span<const IdentitySet> identity_sets,
-                                        const PeerView& peer, uint16_t port,
-                                        config::Protocol protocol,
+// Uses rules.index when built. `explain`: on a deny, also find the near miss (a scan of the
+// distinct entries, or of every entry without the index); the data-plane fast path passes false.
+[[nodiscard]] DirectionVerdict Evaluate(const DirectionRules& rules, const PeerView& peer,
+                                        uint16_t port, config::Protocol protocol,
                                         std::span<const NamedPort> destination_ports,
                                         std::span<const IpAddress> own_node, bool explain = true);
 

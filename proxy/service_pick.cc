@@ -23,14 +23,14 @@ std::optional<ServicePick> PickServiceBackend(const xds::ServiceMap& services,
   std::vector<std::string> denied_by;
   for (size_t i = 0; i < n; ++i) {
     const xds::ServiceMap::Backend& b = (*backends)[(start + i) % n];
-    policy::Decision decision = policy.CheckEgress(b.address, b.port, protocol);
+    const policy::Decision decision = policy.CheckEgress(b.address, b.port, protocol);
     if (decision.allowed) {
       pick.backend = filters::Endpoint{b.address, b.port};
       return pick;
     }
-    for (std::string& p : decision.policies) {
+    for (const std::string& p : decision.policies) {
       if (std::find(denied_by.begin(), denied_by.end(), p) == denied_by.end()) {
-        denied_by.push_back(std::move(p));
+        denied_by.push_back(p);
       }
     }
   }

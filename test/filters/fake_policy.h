@@ -30,11 +30,11 @@ class FakePolicy final : public policy::EndpointPolicy {
 
   policy::Decision CheckEgress(const policy::IpAddress&, uint16_t port,
                                config::Protocol) const override {
-    return Decide(egress_.count(port) > 0, "default/egress-policy");
+    return Decide(egress_.count(port) > 0, egress_texts_);
   }
   policy::Decision CheckIngress(const policy::IpAddress&, uint16_t port,
                                 config::Protocol) const override {
-    return Decide(ingress_.count(port) > 0, "default/ingress-policy");
+    return Decide(ingress_.count(port) > 0, ingress_texts_);
   }
   const policy::PeerInfo* LookupPeer(const policy::IpAddress& address) const override {
     auto it = peers_.find(address.ToString());
@@ -45,15 +45,24 @@ class FakePolicy final : public policy::EndpointPolicy {
   void AddPeer(const std::string& ip, policy::PeerInfo info) { peers_[ip] = std::move(info); }
 
  private:
-  static policy::Decision Decide(bool allowed, const std::string& policy_name) {
+  // What a decision refers to (a Decision is a view into its policy).
+  struct Texts {
+    explicit Texts(std::string policy_name)
+        : policy(std::move(policy_name)),
+          allowed("allowed by " + policy),
+          denied("none of the rules of " + policy + " matched") {}
+    std::string policy, allowed, denied;
+  };
+  static policy::Decision Decide(bool allowed, const Texts& texts) {
     policy::Decision d;
     d.allowed = allowed;
     d.reason = allowed ? "" : "policy_denied";
-    d.policies = {policy_name};
-    d.detail =
-        allowed ? "allowed by " + policy_name : "none of the rules of " + policy_name + " matched";
+    d.policies = std::span<const std::string>(&texts.policy, 1);
+    d.detail = allowed ? texts.allowed : texts.denied;
     return d;
   }
+  const Texts egress_texts_{"default/egress-policy"};
+  const Texts ingress_texts_{"default/ingress-policy"};
   std::string version_, ns_, name_;
   std::set<uint16_t> egress_, ingress_;
   std::map<std::string, policy::PeerInfo> peers_;
