@@ -25,7 +25,7 @@ class AddressTable {
       if (slots_[i].key == key) return &slots_[i].value;
       i = (i + 1) & mask_;
     }
-    slots_[i] = Slot{key, value, true};
+    slots_[i] = Slot{key, true, value};
     ++size_;
     return &slots_[i].value;
   }
@@ -68,8 +68,8 @@ class AddressTable {
  private:
   struct Slot {
     IpAddress key;
+    bool used = false;  // in the key's padding: a slot is the key and the value, no more
     V value{};
-    bool used = false;
   };
 
   size_t Home(const IpAddress& key) const { return IpAddressHash()(key) & mask_; }
