@@ -12,12 +12,14 @@
 namespace picket::policy {
 
 // A distinct (namespace, pod labels) with the compiled rules every pod carrying it shares.
+// Each direction's rules start a cache line: a lookup's first read of them (isolated, the bucket
+// bounds, the first candidates) is one line.
 struct ClusterPolicy::Identity {
   std::string ns;
   config::Labels labels;
   uint32_t pods = 0;  // 0: free
-  DirectionRules ingress;
-  DirectionRules egress;
+  alignas(64) DirectionRules ingress;
+  alignas(64) DirectionRules egress;
 };
 
 // A peer selector. A podSelector alone selects pods in the policy's namespace (Kubernetes API
@@ -131,6 +133,7 @@ std::expected<std::unique_ptr<ClusterPolicy>, config::Errors> ClusterPolicy::Com
     if (!entry->host_network) {
       bool created = false;
       entry->identity = cp->AcquireIdentity(*entry, &created);
+      cp->IndexAddresses(*entry);
     }
   }
   if (!errors.empty()) return std::unexpected(std::move(errors));
@@ -285,11 +288,11 @@ std::expected<PodEntry*, config::Error> ClusterPolicy::InsertPod(const config::P
     }
     if (std::find(entry->ips.begin(), entry->ips.end(), *ip) != entry->ips.end()) continue;
     if (!pod.host_network) {
-      if (const PodEntry* const* owner = addresses_.Find(*ip)) {
+      if (const AddressOwner* owner = addresses_.Find(*ip)) {
         return std::unexpected(PodError(pod, "status.podIPs[" + std::to_string(i) + "]",
                                         "Duplicate value: \"" + pod.ips[i] +
-                                            "\": already used by " + (*owner)->ns + "/" +
-                                            (*owner)->name));
+                                            "\": already used by " + owner->pod->ns + "/" +
+                                            owner->pod->name));
       }
     }
     entry->ips.push_back(*ip);
@@ -312,11 +315,13 @@ std::expected<PodEntry*, config::Error> ClusterPolicy::InsertPod(const config::P
   // namespace's kubernetes.io/metadata.name label.
   namespaces_.try_emplace(pod.ns, config::Labels{{kNamespaceNameLabel, pod.ns}});
   PodEntry* raw = entry.get();
-  if (!raw->host_network) {
-    for (const IpAddress& ip : raw->ips) addresses_.Insert(ip, raw);
-  }
   pods_.emplace(key, std::move(entry));
   return raw;
+}
+
+// After InsertPod and AcquireIdentity: a pod's addresses name it and its identity.
+void ClusterPolicy::IndexAddresses(const PodEntry& pod) {
+  for (const IpAddress& ip : pod.ips) addresses_.Insert(ip, AddressOwner{&pod, pod.identity});
 }
 
 IdentityId ClusterPolicy::AcquireIdentity(const PodEntry& pod, bool* created) {
@@ -385,6 +390,7 @@ std::expected<void, config::Error> ClusterPolicy::AddPod(const config::Pod& pod)
   if (entry->host_network) return {};
   bool created = false;
   entry->identity = AcquireIdentity(*entry, &created);
+  IndexAddresses(*entry);
   if (created) {
     // A new label combination: only this identity's selector membership and rules are computed.
     EvaluateSelectorsFor(entry->identity);
@@ -428,8 +434,8 @@ std::optional<ClusterPolicy::Endpoint> ClusterPolicy::FindPod(std::string_view n
 ClusterPolicy::Endpoint ClusterPolicy::FindAddress(const IpAddress& address) const {
   Endpoint e;
   e.address = address;
-  if (const PodEntry* const* pod = addresses_.Find(address)) {
-    e.pod = *pod;
+  if (const AddressOwner* owner = addresses_.Find(address)) {
+    e.pod = owner->pod;
     e.name = PodKey(e.pod->ns, e.pod->name);
   } else {
     e.name = address.ToString();
@@ -488,26 +494,28 @@ ClusterPolicy::Verdict ClusterPolicy::Check(const Endpoint& src, const Endpoint&
 
 bool ClusterPolicy::Allowed(const IpAddress& src, const IpAddress& dst, uint16_t port,
                             config::Protocol protocol) const {
-  const PodEntry* const* s = addresses_.Find(src);
-  const PodEntry* const* d = addresses_.Find(dst);
-  const PodEntry* src_pod = s != nullptr ? *s : nullptr;
-  const PodEntry* dst_pod = d != nullptr ? *d : nullptr;
-  if (src_pod != nullptr ? src_pod == dst_pod : src == dst) return true;  // itself
-  const std::span<const NamedPort> dst_ports =
-      dst_pod != nullptr ? std::span<const NamedPort>(dst_pod->named_ports)
-                         : std::span<const NamedPort>();
-  if (src_pod != nullptr) {
-    const PeerView peer{dst_pod != nullptr ? memberships_.Row(dst_pod->identity) : SetMembership(),
-                        &dst};
-    const DirectionRules& rules = identities_[src_pod->identity].egress;
-    if (!Evaluate(rules, peer, port, protocol, dst_ports, {}, false).allowed) return false;
+  const AddressOwner* s = addresses_.Find(src);
+  const AddressOwner* d = addresses_.Find(dst);
+  if (s != nullptr ? d != nullptr && s->pod == d->pod : src == dst) return true;  // itself
+  // The destination pod is read only when a side is isolated (its named ports, its node).
+  auto dst_ports = [d] {
+    return d != nullptr ? std::span<const NamedPort>(d->pod->named_ports)
+                        : std::span<const NamedPort>();
+  };
+  if (s != nullptr) {
+    const DirectionRules& rules = identities_[s->identity].egress;
+    if (rules.isolated) {
+      const PeerView peer{d != nullptr ? memberships_.Row(d->identity) : SetMembership(), &dst};
+      if (!Evaluate(rules, peer, port, protocol, dst_ports(), {}, false).allowed) return false;
+    }
   }
-  if (dst_pod != nullptr) {
-    const PeerView peer{src_pod != nullptr ? memberships_.Row(src_pod->identity) : SetMembership(),
-                        &src};
-    const DirectionRules& rules = identities_[dst_pod->identity].ingress;
-    if (!Evaluate(rules, peer, port, protocol, dst_ports, dst_pod->host_ips, false).allowed)
-      return false;
+  if (d != nullptr) {
+    const DirectionRules& rules = identities_[d->identity].ingress;
+    if (rules.isolated) {
+      const PeerView peer{s != nullptr ? memberships_.Row(s->identity) : SetMembership(), &src};
+      if (!Evaluate(rules, peer, port, protocol, dst_ports(), d->pod->host_ips, false).allowed)
+        return false;
+    }
   }
   return true;
 }

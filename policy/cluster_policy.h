@@ -4,7 +4,7 @@
 // the peer selectors of every policy with the identity set each one matches (a selector cache,
 // as Cilium's) and, per identity, the selectors it matches (the membership row lookups test),
 // each identity's flat ingress/egress rules (policy/rule_set.h), and the address map (pod IP →
-// pod → identity). From it come the verdict of a connection between any two
+// the pod and its identity). From it come the verdict of a connection between any two
 // endpoints (for `matrix` and `explain`) and the per-pod snapshot pieces a sidecar enforces
 // (policy/endpoint_policy.h). All decisions go through policy::Evaluate: no second evaluator.
 //
@@ -35,20 +35,21 @@
 
 namespace picket::policy {
 
-// One pod as the compiler knows it.
+// One pod as the compiler knows it. What a lookup reads of its destination pod (named ports,
+// node addresses) comes first, together.
 struct PodEntry {
+  IdentityId identity = kNoIdentity;  // kNoIdentity for hostNetwork pods
+  // hostNetwork pods are node IPs: never selected as subject or peer (Kubernetes docs, Network
+  // Policies, "NetworkPolicy and hostNetwork pods": the common behaviour).
+  bool host_network = false;
+  std::vector<NamedPort> named_ports;
+  // The addresses of the pod's node (status.hostIPs): always allowed in (Kubernetes docs,
+  // Network Policies: traffic from the pod's node is always allowed).
+  std::vector<IpAddress> host_ips;
   std::string ns;
   std::string name;
   config::Labels labels;
   std::vector<IpAddress> ips;
-  // The addresses of the pod's node (status.hostIPs): always allowed in (Kubernetes docs,
-  // Network Policies: traffic from the pod's node is always allowed).
-  std::vector<IpAddress> host_ips;
-  std::vector<NamedPort> named_ports;
-  // hostNetwork pods are node IPs: never selected as subject or peer (Kubernetes docs, Network
-  // Policies, "NetworkPolicy and hostNetwork pods": the common behaviour).
-  bool host_network = false;
-  IdentityId identity = kNoIdentity;  // kNoIdentity for hostNetwork pods
 };
 
 class ClusterPolicy {
@@ -136,6 +137,7 @@ class ClusterPolicy {
   bool SelectorMatches(const Selector& selector, const Identity& identity) const;
   const config::Labels& NamespaceLabels(const std::string& ns) const;
   std::expected<PodEntry*, config::Error> InsertPod(const config::Pod& pod);
+  void IndexAddresses(const PodEntry& pod);
   IdentityId AcquireIdentity(const PodEntry& pod, bool* created);
   void CompileIdentity(IdentityId id);
   void EvaluateSelectorsFor(IdentityId id);
@@ -153,7 +155,12 @@ class ClusterPolicy {
   size_t live_identities_ = 0;
   std::unordered_map<std::string, IdentityId> identity_index_;
   std::unordered_map<std::string, std::unique_ptr<PodEntry>> pods_;  // by "ns/name"
-  AddressTable<const PodEntry*> addresses_;
+  // A pod's address → the pod and its identity: the source side of a lookup reads no PodEntry.
+  struct AddressOwner {
+    const PodEntry* pod = nullptr;
+    IdentityId identity = kNoIdentity;
+  };
+  AddressTable<AddressOwner> addresses_;
 };
 
 }  // namespace picket::policy

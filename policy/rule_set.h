@@ -164,6 +164,8 @@ struct RuleIndex {
     uint32_t begin = 0;  // candidates [begin, end)
     uint32_t end = 0;
   };
+  // What a lookup reads comes first, in the order it reads it (next to DirectionRules::isolated):
+  // the bucket bounds, the candidates, the ipBlocks; the named buckets (strings) after them.
   bool built = false;
   // In lookup order: every port (PortMatch::kAll) [0, all_ports_end); single ports sorted by
   // (key, entry) [all_ports_end, ranges[0]); port ranges of protocol p [ranges[p], ranges[p+1]);
@@ -171,9 +173,9 @@ struct RuleIndex {
   uint32_t all_ports_end = 0;
   std::array<uint32_t, 4> ranges{};
   InlineArray<Candidate, 8> candidates;
-  InlineArray<NamedBucket, 2> named;
   InlineArray<Cidr, 2> cidrs;  // each distinct ipBlock once
   InlineArray<IpPrefix, 4> excepts;
+  InlineArray<NamedBucket, 2> named;
   std::vector<uint32_t> distinct;  // the indexed entries, in entries order (the explain pass)
 };
 
