@@ -24,17 +24,19 @@ class Snapshot final : public EndpointPolicy {
     s->policy_ = std::move(policy);
     config::Errors errors;
     std::unordered_map<IdentityId, IdentityId> local;
-    s->local_identity_.reserve(s->entries_.size());
     for (size_t i = 0; i < s->entries_.size(); ++i) {
       const AddressEntry& e = s->entries_[i];
       auto [it, inserted] = local.try_emplace(e.identity, static_cast<IdentityId>(local.size()));
-      s->local_identity_.push_back(it->second);
+      const Peer peer{static_cast<uint32_t>(i), it->second,
+                      static_cast<uint32_t>(s->named_ports_.size()),
+                      static_cast<uint32_t>(s->named_ports_.size() + e.named_ports.size())};
+      s->named_ports_.insert(s->named_ports_.end(), e.named_ports.begin(), e.named_ports.end());
       s->peers_.push_back(PeerInfo{e.ns, e.pod, e.labels});
-      if (e.ns == s->policy_.ns && e.pod == s->policy_.pod) s->self_ = static_cast<int>(i);
+      if (e.ns == s->policy_.ns && e.pod == s->policy_.pod) s->self_ = peer;
       for (size_t j = 0; j < e.ips.size(); ++j) {
-        const uint32_t* at = s->by_address_.Insert(e.ips[j], static_cast<uint32_t>(i));
-        if (*at != i) {
-          const AddressEntry& owner = s->entries_[*at];
+        const Peer* at = s->by_address_.Insert(e.ips[j], peer);
+        if (at->entry != i) {
+          const AddressEntry& owner = s->entries_[at->entry];
           errors.push_back(config::Error{
               "", 0, "", "address_map[" + std::to_string(i) + "].ips[" + std::to_string(j) + "]",
               "Duplicate value: \"" + e.ips[j].ToString() + "\": already used by " + owner.ns +
@@ -85,13 +87,11 @@ class Snapshot final : public EndpointPolicy {
 
   Decision CheckEgress(const IpAddress& dst, uint16_t port,
                        config::Protocol protocol) const override {
-    const int peer = Find(dst);
-    if (peer >= 0 && peer == self_) return SelfDecision();
+    const Peer* peer = by_address_.Find(dst);
+    if (peer != nullptr && peer->entry == self_.entry) return SelfDecision();
     // Egress named ports resolve on the destination pod; a non-pod destination has none.
-    const std::span<const NamedPort> ports =
-        peer >= 0 ? std::span<const NamedPort>(entries_[peer].named_ports)
-                  : std::span<const NamedPort>();
-    const PeerView view{peer >= 0 ? memberships_.Row(local_identity_[peer]) : SetMembership(),
+    const std::span<const NamedPort> ports = NamedPortsOf(peer);
+    const PeerView view{peer != nullptr ? memberships_.Row(peer->local_identity) : SetMembership(),
                         &dst};
     // Egress to the own node is policed like any other destination: no `own_node` here.
     return MakeDecision(Evaluate(policy_.egress, view, port, protocol, ports, {}), policy_.egress,
@@ -100,21 +100,19 @@ class Snapshot final : public EndpointPolicy {
 
   Decision CheckIngress(const IpAddress& src, uint16_t port,
                         config::Protocol protocol) const override {
-    const int peer = Find(src);
-    if (peer >= 0 && peer == self_) return SelfDecision();
+    const Peer* peer = by_address_.Find(src);
+    if (peer != nullptr && peer->entry == self_.entry) return SelfDecision();
     // Ingress named ports resolve on this pod (the destination).
-    const std::span<const NamedPort> ports =
-        self_ >= 0 ? std::span<const NamedPort>(entries_[self_].named_ports)
-                   : std::span<const NamedPort>();
-    const PeerView view{peer >= 0 ? memberships_.Row(local_identity_[peer]) : SetMembership(),
+    const std::span<const NamedPort> ports = NamedPortsOf(&self_);
+    const PeerView view{peer != nullptr ? memberships_.Row(peer->local_identity) : SetMembership(),
                         &src};
     return MakeDecision(Evaluate(policy_.ingress, view, port, protocol, ports, policy_.host_ips),
                         policy_.ingress, ingress_texts_, policy_.host_ips);
   }
 
   const PeerInfo* LookupPeer(const IpAddress& address) const override {
-    const int i = Find(address);
-    return i >= 0 ? &peers_[i] : nullptr;
+    const Peer* peer = by_address_.Find(address);
+    return peer != nullptr ? &peers_[peer->entry] : nullptr;
   }
 
   std::string Encode() const override {
@@ -144,9 +142,18 @@ class Snapshot final : public EndpointPolicy {
     return w.Take();
   }
 
-  int Find(const IpAddress& a) const {
-    const uint32_t* i = by_address_.Find(a);
-    return i == nullptr ? -1 : static_cast<int>(*i);
+  // What a lookup needs of an address map entry, in its address slot: no AddressEntry is read.
+  struct Peer {
+    uint32_t entry = UINT32_MAX;    // index into entries_ (UINT32_MAX: none)
+    IdentityId local_identity = 0;  // the row of memberships_
+    uint32_t ports_begin = 0;       // named_ports_ [ports_begin, ports_end)
+    uint32_t ports_end = 0;
+  };
+
+  std::span<const NamedPort> NamedPortsOf(const Peer* peer) const {
+    if (peer == nullptr || peer->entry == UINT32_MAX) return {};
+    return std::span<const NamedPort>(named_ports_)
+        .subspan(peer->ports_begin, peer->ports_end - peer->ports_begin);
   }
 
   static Decision SelfDecision() {
@@ -214,11 +221,11 @@ class Snapshot final : public EndpointPolicy {
   std::string version_;
   std::vector<AddressEntry> entries_;
   PodPolicy policy_;
-  std::vector<IdentityId> local_identity_;  // parallel to entries_
-  std::vector<PeerInfo> peers_;             // parallel to entries_
-  MembershipTable memberships_;             // local id → the identity_sets it is in
-  AddressTable<uint32_t> by_address_;       // → index into entries_
-  int self_ = -1;
+  std::vector<PeerInfo> peers_;         // parallel to entries_
+  std::vector<NamedPort> named_ports_;  // every entry's, in entries_ order
+  MembershipTable memberships_;         // local id → the identity_sets it is in
+  AddressTable<Peer> by_address_;
+  Peer self_;  // entry UINT32_MAX when the pod is not in the map
   DirectionTexts ingress_texts_;
   DirectionTexts egress_texts_;
 };
