@@ -205,6 +205,25 @@ const XdsServer::TypeState* XdsServer::FindType(std::string_view type_url) const
   return it == types_.end() ? nullptr : &it->second;
 }
 
+const XdsServer::TypeState::Visible* XdsServer::VisibleTo(TypeState& type, const ScopePtr& scope) {
+  if (type.visible_revision != type.revision) {
+    type.visible.clear();
+    type.visible_entries = 0;
+    type.visible_revision = type.revision;
+  }
+  if (auto it = type.visible.find(scope.get()); it != type.visible.end()) {
+    return &it->second.second;
+  }
+  TypeState::Visible list;
+  for (const auto& [name, r] : type.resources) {
+    if (scope->Sees(r.tags)) list.emplace_back(&name, &r);
+  }
+  if (type.visible_entries + list.size() > TypeState::kVisibleCacheEntries) return nullptr;
+  type.visible_entries += list.size();
+  auto [it, inserted] = type.visible.try_emplace(scope.get(), scope, std::move(list));
+  return &it->second.second;
+}
+
 std::string XdsServer::TypeVersion(std::string_view type_url) const {
   auto* type = const_cast<XdsServer*>(this)->FindType(type_url);
   if (type == nullptr) return base::HashVersion("");

@@ -235,6 +235,16 @@ class XdsServer {
     std::map<uint64_t, Removal> removed_log;                  // removals by revision (bounded)
     std::map<std::string, uint64_t, std::less<>> removed_at;  // name → its removed_log key
     uint64_t removed_floor = 0;  // removals at or below this revision were pruned
+    // Scoped types: what each scope sees at `visible_revision`, computed on a stream's initial
+    // wildcard sync and shared by every stream with that scope (pods with equal scopes share one
+    // object), so a sync walks its visible resources, not the whole store. Dropped when the
+    // revision moves (any upsert or removal); the ScopePtr keeps its key alive. Bounded: at most
+    // kVisibleCacheEntries pairs in all (16 B each); past that a sync walks the store.
+    using Visible = std::vector<std::pair<const std::string*, const StoredResource*>>;
+    static constexpr size_t kVisibleCacheEntries = size_t{2} << 20;  // 32 MiB
+    uint64_t visible_revision = 0;
+    size_t visible_entries = 0;
+    std::unordered_map<const ResourceScope*, std::pair<ScopePtr, Visible>> visible;
   };
 
   XdsServer(uv_loop_t* loop, std::shared_ptr<net::TlsContext> tls, XdsServerOptions options);
@@ -255,6 +265,9 @@ class XdsServer {
   void MaybeFinishClose();
   TypeState* FindType(std::string_view type_url);
   const TypeState* FindType(std::string_view type_url) const;
+  // The resources of `type` that `scope` sees, in name order (TypeState::visible); nullptr when
+  // the cache is full (the caller walks the store).
+  const TypeState::Visible* VisibleTo(TypeState& type, const ScopePtr& scope);
   uint64_t NowMs() const { return uv_now(loop_); }
 
   uv_loop_t* loop_;

@@ -188,8 +188,18 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
     }
   };
   if (sub.pending_all && type != nullptr) {
-    // Every stored resource, in one pass over the store (no per-name lookups).
-    for (const auto& [name, r] : type->resources) consider(name, &r);
+    // A first wildcard sync: what it is not shown yields nothing, so only what its scope sees
+    // is walked (the list is shared by every stream of an equal scope).
+    const XdsServer::TypeState::Visible* visible =
+        scope != nullptr && sub.wildcard && sub.names.empty() && sub.sent.empty()
+            ? server_.VisibleTo(*server_.FindType(type_url), scope)
+            : nullptr;
+    if (visible != nullptr) {
+      for (const auto& [name, r] : *visible) consider(*name, r);
+    } else {
+      // Every stored resource, in one pass over the store (no per-name lookups).
+      for (const auto& [name, r] : type->resources) consider(name, &r);
+    }
   }
   for (const std::string& name : sub.pending) {
     const StoredResource* found = nullptr;

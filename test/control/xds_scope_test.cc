@@ -134,6 +134,31 @@ TEST_F(XdsScopeTest, InitialSyncHoldsOnlyTheScope) {
   EXPECT_EQ(server_->StreamsSeeing(kAddress, "default/b"), 1u);
 }
 
+// Streams of pods with one (shared) scope walk one list of what it sees, computed on the first
+// sync; a change in between drops it, so a later sync sees the store as it is then.
+TEST_F(XdsScopeTest, ASharedScopeSyncsEachStreamWithTheStoreAsItIsThen) {
+  const ScopePtr shared = Scope({1, 2});
+  server_->SetScopes({{"default/a", shared}, {"default/b", shared}, {"default/d", shared}});
+  RawClient& a = Synced("a");
+  EXPECT_EQ(Names(a.Received<DeltaDiscoveryResponse>()[0]),
+            (std::vector<std::string>{"default/a", "default/b"}));
+  RawClient& b = Synced("b");  // the same list, no change in between
+  EXPECT_EQ(Names(b.Received<DeltaDiscoveryResponse>()[0]),
+            (std::vector<std::string>{"default/a", "default/b"}));
+  // b's entry is replaced by one the scope no longer sees, and a new one it does see arrives.
+  server_->Update(
+      kAddress,
+      {{"default/b", "2", Payload("10.0.0.22"), {7}}, {"default/e", "1", Payload("10.0.0.5"), {2}}},
+      {});
+  RawClient& d = Synced("d");
+  EXPECT_EQ(Names(d.Received<DeltaDiscoveryResponse>()[0]),
+            (std::vector<std::string>{"default/a", "default/e"}));
+  ASSERT_TRUE(WaitFor(a, 2));
+  EXPECT_EQ(Names(a.Received<DeltaDiscoveryResponse>()[1]), std::vector<std::string>{"default/e"});
+  EXPECT_EQ(a.Received<DeltaDiscoveryResponse>()[1].removed_resources,
+            std::vector<std::string>{"default/b"});
+}
+
 TEST_F(XdsScopeTest, APodWithoutAScopeIsToldItIsInSyncWithNothing) {
   RawClient& z = Synced("z");
   ASSERT_EQ(z.Received<DeltaDiscoveryResponse>().size(), 1u);
