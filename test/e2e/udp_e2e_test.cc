@@ -232,6 +232,9 @@ class UdpE2eTest : public ::testing::TestWithParam<Family> {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
+  void ExpectSctpJudged(const Family& f, const std::string& imports, const std::string& packet,
+                        int sport_base);
+
   int Keep(int fd) {
     if (fd >= 0) fds_.push_back(fd);
     return fd;
@@ -544,39 +547,48 @@ TEST_P(UdpE2eTest, SidecarKilledDropsNewFlowsUntilItIsBack) {
   EXPECT_TRUE(Inbound(kAllowedIn));
 }
 
+// Sends one crafted SCTP packet from the client to each of kSctpAllowed and kSctpDenied (source
+// port `sport_base` + 0 and + 1; `packet` is a scapy expression over `port` and `sport`), then
+// checks what reached the server: the allowed one, not the denied one, which is logged once.
+// scapy computes the CRC32c; a raw SCTP socket sends through the IP stack, so through netfilter
+// (scapy's own senders may bypass it).
+void UdpE2eTest::ExpectSctpJudged(const Family& f, const std::string& imports,
+                                  const std::string& packet, int sport_base) {
+  UdpE2eTest& t = *this;
+  const int sniffer = t.Keep(SctpSnifferIn(*t.server_, f.v6));
+  ASSERT_GE(sniffer, 0);
+  const std::string script = "import socket\nfrom scapy.all import " + imports +
+                             "\ns = socket.socket(socket." + (f.v6 ? "AF_INET6" : "AF_INET") +
+                             ", socket.SOCK_RAW, 132)\nfor port in (" +
+                             std::to_string(kSctpAllowed) + ", " + std::to_string(kSctpDenied) +
+                             "):\n    sport = " + std::to_string(sport_base) + " + port - " +
+                             std::to_string(kSctpAllowed) + "\n    s.sendto(bytes(" + packet +
+                             "), ('" + f.server_ip + "', 0))\n";
+  CommandResult r = t.client_->Exec({"/usr/bin/python3", "-c", script});
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::vector<uint16_t> seen = SctpPortsSeen(sniffer, f.v6, milliseconds(1000));
+  EXPECT_NE(std::find(seen.begin(), seen.end(), kSctpAllowed), seen.end())
+      << "allowed packet lost; unparsed " << t.Counter("picket_udp_sctp_unparsed_total")
+      << ", allowed "
+      << t.Counter("picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"allowed\"}")
+      << ", denied "
+      << t.Counter("picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"denied\"}")
+      << "; python: " << r.output;
+  EXPECT_EQ(std::find(seen.begin(), seen.end(), kSctpDenied), seen.end()) << "denied passed";
+  EXPECT_EQ(t.DroppedWith({"\"SCTP\":{\"source_port\":" + std::to_string(sport_base + 1),
+                           "\"destination_port\":7301", "EGRESS", "\"policy_denied\""},
+                          1),
+            1u);
+}
+
 TEST_P(UdpE2eTest, SctpInitAllowedPassesDeniedIsDroppedAndLogged) {
   const Family& f = GetParam();
   WritePolicy(kManifests);
   StartProxy();
-  const int sniffer = Keep(SctpSnifferIn(*server_, f.v6));
-  ASSERT_GE(sniffer, 0);
-  // scapy crafts the INITs (with their CRC32c); a raw SCTP socket sends them through the IP
-  // stack, so through netfilter (scapy's own senders may bypass it).
-  const std::string script =
-      std::string("import socket\nfrom scapy.all import SCTP, SCTPChunkInit\n") +
-      "s = socket.socket(socket." + (f.v6 ? "AF_INET6" : "AF_INET") +
-      ", socket.SOCK_RAW, 132)\n"
-      "for port in (" +
-      std::to_string(kSctpAllowed) + ", " + std::to_string(kSctpDenied) +
-      "):\n"
-      "    init = SCTP(sport=40000+port-7300, dport=port)/SCTPChunkInit(init_tag=0x1234, "
-      "a_rwnd=65535, n_out_streams=1, n_in_streams=1, init_tsn=1)\n"
-      "    s.sendto(bytes(init), ('" +
-      f.server_ip + "', 0))\n";
-  CommandResult r = client_->Exec({"/usr/bin/python3", "-c", script});
-  ASSERT_EQ(r.status, 0) << r.output;
-  std::vector<uint16_t> seen = SctpPortsSeen(sniffer, f.v6, milliseconds(1000));
-  EXPECT_NE(std::find(seen.begin(), seen.end(), kSctpAllowed), seen.end())
-      << "allowed INIT lost; unparsed " << Counter("picket_udp_sctp_unparsed_total") << ", allowed "
-      << Counter("picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"allowed\"}")
-      << ", denied "
-      << Counter("picket_udp_sctp_flows_total{direction=\"outbound\",verdict=\"denied\"}")
-      << "; python: " << r.output;
-  EXPECT_EQ(std::find(seen.begin(), seen.end(), kSctpDenied), seen.end()) << "denied INIT passed";
-  EXPECT_EQ(DroppedWith({"\"SCTP\":{\"source_port\":40001", "\"destination_port\":7301", "EGRESS",
-                         "\"policy_denied\""},
-                        1),
-            1u);
+  ExpectSctpJudged(f, "SCTP, SCTPChunkInit",
+                   "SCTP(sport=sport, dport=port)/SCTPChunkInit(init_tag=0x1234, a_rwnd=65535, "
+                   "n_out_streams=1, n_in_streams=1, init_tsn=1)",
+                   40000);
 }
 
 // A packet conntrack cannot place has no entry, so the nat table's chains (a new flow's first
@@ -587,28 +599,8 @@ TEST_P(UdpE2eTest, SctpPacketConntrackCannotPlaceIsJudgedToo) {
   const Family& f = GetParam();
   WritePolicy(kManifests);
   StartProxy();
-  const int sniffer = Keep(SctpSnifferIn(*server_, f.v6));
-  ASSERT_GE(sniffer, 0);
-  const std::string script =
-      std::string("import socket\nfrom scapy.all import SCTP, Raw\n") +
-      "s = socket.socket(socket." + (f.v6 ? "AF_INET6" : "AF_INET") +
-      ", socket.SOCK_RAW, 132)\n"
-      "for port in (" +
-      std::to_string(kSctpAllowed) + ", " + std::to_string(kSctpDenied) +
-      "):\n"
-      "    bad = SCTP(sport=42000+port-7300, dport=port, tag=0x4321)/Raw(b'\\x00\\x03\\x00\\x00')\n"
-      "    s.sendto(bytes(bad), ('" +
-      f.server_ip + "', 0))\n";
-  CommandResult r = client_->Exec({"/usr/bin/python3", "-c", script});
-  ASSERT_EQ(r.status, 0) << r.output;
-  std::vector<uint16_t> seen = SctpPortsSeen(sniffer, f.v6, milliseconds(1000));
-  EXPECT_NE(std::find(seen.begin(), seen.end(), kSctpAllowed), seen.end())
-      << "allowed packet lost; python: " << r.output;
-  EXPECT_EQ(std::find(seen.begin(), seen.end(), kSctpDenied), seen.end()) << "denied passed";
-  EXPECT_EQ(DroppedWith({"\"SCTP\":{\"source_port\":42001", "\"destination_port\":7301", "EGRESS",
-                         "\"policy_denied\""},
-                        1),
-            1u);
+  ExpectSctpJudged(f, "SCTP, Raw",
+                   "SCTP(sport=sport, dport=port, tag=0x4321)/Raw(b'\\x00\\x03\\x00\\x00')", 42000);
   // Both went through filter's INVALID jump (iptables-save -c: "[packets:bytes] -A ...").
   const std::string saved =
       client_->Exec({f.v6 ? "ip6tables-save" : "iptables-save", "-c", "-t", "filter"}).output;
