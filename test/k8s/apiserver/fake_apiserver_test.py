@@ -369,7 +369,8 @@ class FakeApiServerTest(unittest.TestCase):
         uid = self.api.create_pod("default", "web")["metadata"]["uid"]
         self.assertStatus(self.token_for("default", "gone"), 404, "NotFound")
         self.assertStatus(self.token_for("nope", "web"), 404, "NotFound")
-        self.assertStatus(self.token_for("default", "web", uid="0" + uid[1:]), 409, "Conflict")
+        other = ("1" if uid[0] == "0" else "0") + uid[1:]  # another uid, whatever uid's first digit
+        self.assertStatus(self.token_for("default", "web", uid=other), 409, "Conflict")
         body = self.assertStatus(self.token_for("default", "web", seconds=599), 422, "Invalid")
         self.assertIn("spec.expirationSeconds", body["message"])
         body = self.assertStatus(self.token_for("default", "web", sa="builder"), 400,
