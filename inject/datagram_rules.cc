@@ -211,27 +211,10 @@ base::Result<std::string> DatagramFilterLines(const RedirectConfig& c, Family fa
   return o.str();
 }
 
-base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& c, Family family,
-                                                   const NatState& current) {
-  auto lines = DatagramFilterLines(c, family, current);
-  if (!lines) return std::unexpected(lines.error());
-  if (lines->empty()) return std::string();
-  std::ostringstream o;
-  o << "*filter\n";
-  for (const std::string& chain : DatagramFilterChains(c)) o << ":" << chain << " - [0:0]\n";
-  o << *lines << "COMMIT\n";
-  return o.str();
-}
-
 std::string DatagramFilterCleanupLines(const NatState& current) {
   std::ostringstream o;
   RemoveStale(o, current, /*keep=*/{});
   return o.str();
-}
-
-std::string BuildDatagramCleanupTransaction(const NatState& current) {
-  const std::string lines = DatagramFilterCleanupLines(current);
-  return lines.empty() ? "" : "*filter\n" + lines + "COMMIT\n";
 }
 
 base::Result<std::string> BuildMangleTransaction(const RedirectConfig& c, Family family,

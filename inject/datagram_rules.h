@@ -63,15 +63,8 @@ std::vector<std::string> DatagramFilterChains(const RedirectConfig& config);
                                                             Family family,
                                                             const NatState& current = {});
 
-// The same as a transaction of its own (`*filter ... COMMIT\n`, empty when there is nothing to
-// do): the UDP/SCTP filter part alone.
-[[nodiscard]] base::Result<std::string> BuildDatagramTransaction(const RedirectConfig& config,
-                                                                 Family family,
-                                                                 const NatState& current = {});
-
 // Removes our UDP/SCTP filter chains and jumps in `current` (empty when there are none).
 std::string DatagramFilterCleanupLines(const NatState& current);
-std::string BuildDatagramCleanupTransaction(const NatState& current);
 
 // The mangle transaction picket-init applies for `family`: `*mangle ... COMMIT\n` with the TCP
 // verdict chains when `config.capture == kVerdict`. Every other chain of ours in `current` is

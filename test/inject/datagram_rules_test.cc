@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "inject/listener_guard.h"
 #include "inject/redirect_rules.h"
 
 namespace picket::inject {
@@ -54,9 +55,11 @@ TEST(DatagramRules, DefaultQueuesNewFlowsWithoutBypass) {
     auto nat = BuildInstallTransaction(RedirectConfig{}, family);
     ASSERT_TRUE(nat.has_value()) << nat.error().ToString();
     // filter: SCTP packets conntrack cannot place; mangle: nothing in relay mode.
-    auto filter = BuildDatagramTransaction(RedirectConfig{}, family);
+    auto filter = BuildFilterTransaction(RedirectConfig{}, family, {}, {});
     ASSERT_TRUE(filter.has_value()) << filter.error().ToString();
-    EXPECT_EQ(filter->rfind("*filter\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]\n", 0),
+    EXPECT_EQ(filter->rfind("*filter\n:PICKET_LISTEN_GUARD - [0:0]\n:PICKET_DGRAM_IN - [0:0]\n"
+                            ":PICKET_DGRAM_OUT - [0:0]\n",
+                            0),
               0u)
         << *filter;
     auto mangle = BuildMangleTransaction(RedirectConfig{}, family);
@@ -112,8 +115,8 @@ TEST(DatagramRules, HonoursTheTcpExclusionsPerFamily) {
                             "--exclude-outbound-ports=53", "--include-outbound-ports=5353",
                             "--exclude-interfaces=eth9", "--exclude-inbound-ports=8125"});
   ASSERT_TRUE(cmd.has_value()) << cmd.error().ToString();
-  auto v4 = BuildDatagramTransaction(cmd->config, Family::kIPv4);
-  auto v6 = BuildDatagramTransaction(cmd->config, Family::kIPv6);
+  auto v4 = BuildFilterTransaction(cmd->config, Family::kIPv4, {}, {});
+  auto v6 = BuildFilterTransaction(cmd->config, Family::kIPv6, {}, {});
   ASSERT_TRUE(v4.has_value() && v6.has_value());
   EXPECT_TRUE(Has(*v4, "-A PICKET_DGRAM_OUT -m owner --uid-owner 1500 -j RETURN"));
   EXPECT_TRUE(Has(*v4, "-A PICKET_DGRAM_OUT -m owner --gid-owner 1600 -j RETURN"));
@@ -136,7 +139,7 @@ TEST(DatagramRules, HonoursTheTcpExclusionsPerFamily) {
 TEST(DatagramRules, IncludeListsLimitCapture) {
   auto cmd = ParseInitArgs({"--include-outbound-cidrs=10.0.0.0/8", "--include-inbound-ports=53"});
   ASSERT_TRUE(cmd.has_value());
-  auto v4 = BuildDatagramTransaction(cmd->config, Family::kIPv4);
+  auto v4 = BuildFilterTransaction(cmd->config, Family::kIPv4, {}, {});
   ASSERT_TRUE(v4.has_value());
   EXPECT_TRUE(Has(*v4, "-A PICKET_DGRAM_OUT -d 10.0.0.0/8 -j NFQUEUE --queue-num 15000"));
   EXPECT_FALSE(Has(*v4, "-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 15000"));
@@ -145,7 +148,7 @@ TEST(DatagramRules, IncludeListsLimitCapture) {
   EXPECT_FALSE(Has(*v4, "-A PICKET_DGRAM_IN -j NFQUEUE --queue-num 15000"));
   RedirectConfig bad;
   bad.include_outbound_cidrs = {"10.0.0.0/99"};
-  EXPECT_FALSE(BuildDatagramTransaction(bad, Family::kIPv4).has_value());
+  EXPECT_FALSE(BuildFilterTransaction(bad, Family::kIPv4, {}, {}).has_value());
 }
 
 TEST(DatagramRules, RerunReplacesJumpsAndCleanupRemovesOnlyOurs) {
@@ -153,21 +156,21 @@ TEST(DatagramRules, RerunReplacesJumpsAndCleanupRemovesOnlyOurs) {
   EXPECT_EQ(state.picket_chains,
             (std::vector<std::string>{"PICKET_DGRAM_IN", "PICKET_DGRAM_OLD", "PICKET_DGRAM_OUT"}));
   ASSERT_EQ(state.jump_rules.size(), 2u);  // not the guard's, not the ACCEPT, not the nat table's
-  auto t = BuildDatagramTransaction(RedirectConfig{}, Family::kIPv4, state);
+  auto t = BuildFilterTransaction(RedirectConfig{}, Family::kIPv4, {}, {}, state);
   ASSERT_TRUE(t.has_value());
   EXPECT_TRUE(Has(*t, "-D INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN"));
   EXPECT_TRUE(Has(*t, "-F PICKET_DGRAM_OLD\n-X PICKET_DGRAM_OLD"));
   EXPECT_EQ(t->find("-X PICKET_DGRAM_IN"), std::string::npos);
-  EXPECT_EQ(t->find("GUARD"), std::string::npos);
+  EXPECT_EQ(t->find("-j ACCEPT"), std::string::npos);  // not ours
   // Deleted before inserted again.
   EXPECT_LT(t->find("-D OUTPUT -p sctp"), t->find("-I OUTPUT 1 -p sctp"));
-  EXPECT_EQ(BuildDatagramCleanupTransaction(state),
+  EXPECT_EQ(BuildFilterCleanupTransaction({}, {}, state),
             "*filter\n"
             "-D INPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_IN\n"
             "-D OUTPUT -p sctp -m conntrack --ctstate INVALID -j PICKET_DGRAM_OUT\n"
             "-F PICKET_DGRAM_IN\n-F PICKET_DGRAM_OLD\n-F PICKET_DGRAM_OUT\n"
             "-X PICKET_DGRAM_IN\n-X PICKET_DGRAM_OLD\n-X PICKET_DGRAM_OUT\nCOMMIT\n");
-  EXPECT_EQ(BuildDatagramCleanupTransaction(NatState{}), "");
+  EXPECT_EQ(BuildFilterCleanupTransaction({}, {}, NatState{}), "");
 }
 
 TEST(DatagramRules, AnOlderMangleCaptureIsRemoved) {
@@ -189,13 +192,14 @@ TEST(DatagramRules, OptOutRemovesOursAndAddsNothing) {
   auto cmd = ParseInitArgs({"--udp-sctp=false"});
   ASSERT_TRUE(cmd.has_value());
   EXPECT_FALSE(cmd->config.capture_datagrams);
-  auto none = BuildDatagramTransaction(cmd->config, Family::kIPv4);
+  auto none = BuildFilterTransaction(cmd->config, Family::kIPv4, {}, {});
   ASSERT_TRUE(none.has_value());
-  EXPECT_EQ(*none, "");
-  auto converge = BuildDatagramTransaction(cmd->config, Family::kIPv4,
-                                           ParseDatagramFilterState(kFilterInstalled));
+  EXPECT_EQ(none->find("PICKET_DGRAM"), std::string::npos) << *none;
+  const NatState installed = ParseDatagramFilterState(kFilterInstalled);
+  auto converge = BuildFilterTransaction(cmd->config, Family::kIPv4, {}, {}, installed);
   ASSERT_TRUE(converge.has_value());
-  EXPECT_EQ(*converge, BuildDatagramCleanupTransaction(ParseDatagramFilterState(kFilterInstalled)));
+  EXPECT_NE(converge->find(DatagramFilterCleanupLines(installed)), std::string::npos) << *converge;
+  EXPECT_EQ(converge->find(":PICKET_DGRAM"), std::string::npos) << *converge;
   for (const char* bad : {"--udp-sctp=maybe", "--nfqueue=65536", "--nfqueue=x"}) {
     EXPECT_FALSE(ParseInitArgs({bad}).has_value()) << bad;
   }
