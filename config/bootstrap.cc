@@ -253,7 +253,7 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
   if (!r.CheckMap(root, "",
                   {"node", "listeners", "admin", "flow_log", "limits", "timeouts",
                    "recheck_on_policy_change", "policy_file", "workers", "xds", "udp_sctp",
-                   "capture", "process_log"})) {
+                   "capture", "verdict_cache", "process_log"})) {
     return b;
   }
   if (root["node"].IsDefined()) {
@@ -367,6 +367,17 @@ Bootstrap Parse(Reader& r, const YAML::Node& root) {
     } else {
       r.Fail(root["capture"], "capture",
              "Unsupported value: \"" + capture + "\": supported values: \"relay\", \"verdict\"");
+    }
+  }
+  if (YAML::Node n = root["verdict_cache"]; n.IsDefined() && !n.IsNull()) {
+    if (r.CheckMap(n, "verdict_cache", {"enabled", "max_entries", "ttl"})) {
+      r.Bool(n, "verdict_cache", "enabled", &b.verdict_cache.enabled);
+      r.Uint(n, "verdict_cache", "max_entries", &b.verdict_cache.max_entries, 1, 1u << 20);
+      r.Duration(n, "verdict_cache", "ttl", &b.verdict_cache.ttl);
+      if (b.verdict_cache.ttl < std::chrono::seconds(1) ||
+          b.verdict_cache.ttl > std::chrono::hours(24)) {
+        r.Fail(n["ttl"], "verdict_cache.ttl", "must be between 1s and 24h");
+      }
     }
   }
   r.Bool(root, "", "recheck_on_policy_change", &b.recheck_on_policy_change);

@@ -36,7 +36,9 @@ inline const char* CaptureModeName(CaptureMode m) {
 // --queue-bypass): the filter table answers a packet still so marked with a TCP reset, so a
 // denied flow, and every flow while no sidecar listens, is refused. The sidecar's verdict clears
 // our bits (allowed: the kernel carries the flow) or sets kVerdictMarkRelay (a Service address:
-// the nat table redirects it to the outbound listener).
+// the nat table redirects it to the outbound listener). A SYN the sidecar's kernel verdict cache
+// allowed (proxy/verdict_cache.h) already carries kVerdictMarkJudged when it reaches the rules,
+// which then neither mark nor queue it.
 //
 // UDP/SCTP (both modes): the nat table queues a new flow's first packet (nat rules run for a
 // connection's first packet only). The sidecar accepts it with NF_REPEAT and kVerdictMarkJudged:
@@ -118,6 +120,16 @@ struct Bootstrap {
     uint16_t queues = 1;
     uint32_t queue_max_len = 4096;  // packets waiting for a verdict before the kernel drops
   };
+  // Verdict mode's kernel verdict cache (proxy/verdict_cache.h): after the sidecar allowed a
+  // new TCP flow, later SYNs with the same peer and port (destination outbound, source inbound)
+  // are allowed by the kernel without a trip to the sidecar, until the next policy or Service map
+  // change or `ttl`. An nftables table owned by the sidecar's socket: gone with the sidecar.
+  // Never with flow_log.log_allowed (every allowed flow is then recorded at its close).
+  struct VerdictCache {
+    bool enabled = true;
+    uint32_t max_entries = 16384;  // per direction and family
+    std::chrono::milliseconds ttl{60000};
+  };
   struct Tls {
     std::string cert;
     std::string key;
@@ -148,6 +160,7 @@ struct Bootstrap {
   // kVerdict needs the verdict queue (udp_sctp.queue, CAP_NET_ADMIN) whatever udp_sctp.enforce
   // says, and picket-init --capture=verdict.
   CaptureMode capture = CaptureMode::kRelay;
+  VerdictCache verdict_cache;  // capture: verdict only
   bool recheck_on_policy_change = true;
   // Where the process log (base/log.h) goes: "stderr" (default) or "stdout", so that it and the
   // flow log (flow_log.path: stdout) share one stream for `kubectl logs` and log shippers.

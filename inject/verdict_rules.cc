@@ -39,6 +39,10 @@ base::Result<std::string> TcpVerdictMangleLines(const RedirectConfig& c, Family 
   const std::string judge = std::string(" -j ") + kTcpJudgeChain;
 
   std::ostringstream o;
+  // A SYN the sidecar's kernel verdict cache already allowed (marked "judged" by its nftables
+  // table, which exists only while the sidecar does) is not queued.
+  o << "-A " << kTcpJudgeChain << " -m mark --mark " << VerdictMarkMatch(config::kVerdictMarkJudged)
+    << " -j RETURN\n";
   // Marked "reject" first: whatever is not judged (no sidecar bound: --queue-bypass) is refused.
   o << "-A " << kTcpJudgeChain << " -j MARK --set-xmark "
     << VerdictMarkMatch(config::kVerdictMarkReject) << "\n";

@@ -8,7 +8,10 @@
 // inject/redirect_rules.h). The mark contract with the sidecar is config/bootstrap.h's
 // (kVerdictMarkMask, kVerdictMarkReject, kVerdictMarkRelay).
 //
-//   mangle  PICKET_TCP_JUDGE  `-j MARK --set-xmark <reject>/<mask>`, then
+//   mangle  PICKET_TCP_JUDGE  `-m mark --mark <judged>/<judged> -j RETURN` (a SYN the sidecar's
+//                             kernel verdict cache allowed: proxy/verdict_cache.h, an nftables
+//                             table that lives only as long as the sidecar's socket), then
+//                             `-j MARK --set-xmark <reject>/<mask>`, then
 //                             `-j NFQUEUE --queue-num <datagram_queue> --queue-bypass`
 //           PICKET_TCP_IN     from `PREROUTING -p tcp --syn` (a SYN: a new flow's first
 //                             packet, tracked or not): loopback,

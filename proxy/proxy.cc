@@ -68,8 +68,8 @@ std::string UdpSctpSection(const config::Bootstrap::UdpSctp& c, const Stats& sta
 
 // The "capture" part of /config_dump: how the pod's TCP reaches the policy (config/bootstrap.h
 // CaptureMode) and, in verdict mode, whether the queue is bound.
-std::string CaptureSection(const config::Bootstrap& b, const Stats& stats,
-                           const std::string& error) {
+std::string CaptureSection(const config::Bootstrap& b, const Stats& stats, const std::string& error,
+                           const std::string& cache_off) {
   std::string out = std::string("{\"mode\":\"") + config::CaptureModeName(b.capture) + "\"";
   if (b.capture == config::CaptureMode::kVerdict) {
     const bool bound = stats.verdict_bound.load(std::memory_order_relaxed);
@@ -79,6 +79,21 @@ std::string CaptureSection(const config::Bootstrap& b, const Stats& stats,
       out += ",\"reason\":" +
              JsonString("the queue could not be bound (new TCP flows are reset): " + error);
     }
+    // The kernel verdict cache (proxy/verdict_cache.h): whether it is there, its bounds, and
+    // why not when it is not.
+    const bool on = stats.verdict_cache.on.load(std::memory_order_relaxed);
+    out += ",\"verdict_cache\":{\"on\":" + std::string(on ? "true" : "false") +
+           ",\"max_entries\":" + std::to_string(b.verdict_cache.max_entries) +
+           ",\"ttl_ms\":" + std::to_string(b.verdict_cache.ttl.count());
+    if (!on) {
+      std::string why = cache_off;
+      if (why.empty() && stats.verdict_cache.failures.load(std::memory_order_relaxed) > 0) {
+        why = "off (deleted: it could not be emptied on a change; see the log)";
+      }
+      if (why.empty() && !bound) why = "off (no verdict queue)";
+      if (!why.empty()) out += ",\"reason\":" + JsonString(why);
+    }
+    out += "}";
   }
   return out + "}";
 }
@@ -478,24 +493,24 @@ std::string Proxy::ConfigDump() const {
   for (size_t i = 0; i < b.node.ips.size(); ++i) {
     out += (i ? "," : "") + JsonString(b.node.ips[i]);
   }
-  out +=
-      "]},\"outbound_port\":" + std::to_string(outbound_port_) +
-      ",\"inbound_port\":" + std::to_string(inbound_port_) +
-      ",\"workers\":" + std::to_string(workers_.size()) +
-      ",\"max_connections\":" + std::to_string(context_.max_connections) +
-      ",\"connect_timeout_ms\":" + std::to_string(b.timeouts.connect.count()) +
-      ",\"idle_timeout_ms\":" + std::to_string(b.timeouts.idle.count()) +
-      ",\"drain_timeout_ms\":" + std::to_string(b.timeouts.drain.count()) +
-      ",\"recheck_on_policy_change\":" + (b.recheck_on_policy_change ? "true" : "false") +
-      ",\"policy_file\":" + JsonString(b.policy_file) +
-      ",\"flow_log\":" + JsonString(b.flow_log.path) +
-      ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
-      ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"capture\":" +
-      CaptureSection(b, stats_, workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
-      ",\"udp_sctp\":" +
-      UdpSctpSection(b.udp_sctp, stats_,
-                     workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
-      ",\"policy\":";
+  out += "]},\"outbound_port\":" + std::to_string(outbound_port_) +
+         ",\"inbound_port\":" + std::to_string(inbound_port_) +
+         ",\"workers\":" + std::to_string(workers_.size()) +
+         ",\"max_connections\":" + std::to_string(context_.max_connections) +
+         ",\"connect_timeout_ms\":" + std::to_string(b.timeouts.connect.count()) +
+         ",\"idle_timeout_ms\":" + std::to_string(b.timeouts.idle.count()) +
+         ",\"drain_timeout_ms\":" + std::to_string(b.timeouts.drain.count()) +
+         ",\"recheck_on_policy_change\":" + (b.recheck_on_policy_change ? "true" : "false") +
+         ",\"policy_file\":" + JsonString(b.policy_file) +
+         ",\"flow_log\":" + JsonString(b.flow_log.path) +
+         ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
+         ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"capture\":" +
+         CaptureSection(b, stats_, workers_.empty() ? std::string() : workers_[0]->verdict_error(),
+                        workers_.empty() ? std::string() : workers_[0]->verdict_cache_off()) +
+         ",\"udp_sctp\":" +
+         UdpSctpSection(b.udp_sctp, stats_,
+                        workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
+         ",\"policy\":";
   if (policy_) {
     // Encode() is the policy_file text form; only what this pod's rules need is shown.
     out += PolicyDumpJson(policy_->version(), policy_->Encode());

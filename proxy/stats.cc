@@ -89,6 +89,27 @@ std::string RenderPrometheus(const Stats& s, bool policy_loaded) {
              "Allowed verdict-mode TCP flows not remembered (max_connections reached): no record "
              "at their close.",
              Load(s.verdict_untracked));
+    const VerdictCacheStats& c = s.verdict_cache;
+    p.Single("picket_verdict_cache_on", "gauge",
+             "1 while the kernel verdict cache is there (SYNs to or from a peer and port just "
+             "allowed skip the queue); 0: every SYN is judged by the sidecar.",
+             c.on.load(std::memory_order_relaxed) ? 1 : 0);
+    p.Family("picket_verdict_cache_hits_total", "counter",
+             "New TCP flows the kernel allowed from the verdict cache (read once a second; also "
+             "counted in downstream_cx_total and rbac_allowed).");
+    for (filters::Direction d : {filters::Direction::kInbound, filters::Direction::kOutbound}) {
+      p.Sample(Load(c.hits[static_cast<size_t>(d)]), {{"direction", filters::DirectionName(d)}});
+    }
+    p.Single("picket_verdict_cache_entries_added_total", "counter",
+             "Allowed peer and port pairs put in the verdict cache.", Load(c.remembered));
+    p.Single("picket_verdict_cache_entries_refused_total", "counter",
+             "Pairs the kernel did not take (a set at verdict_cache.max_entries).",
+             Load(c.refused));
+    p.Single("picket_verdict_cache_clears_total", "counter",
+             "Times the cache was emptied (a policy or Service map change).", Load(c.clears));
+    p.Single("picket_verdict_cache_failures_total", "counter",
+             "Times the cache could not be emptied and was deleted (off from then on).",
+             Load(c.failures));
   }
   const PacketFlowStats& f = s.packet_flows;
   p.Single("picket_udp_sctp_enforced", "gauge",

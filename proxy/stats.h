@@ -40,8 +40,19 @@ struct PacketFlowStats {
   std::atomic<uint64_t> conntrack_errors{0};
 };
 
+// Verdict mode's kernel verdict cache (proxy/verdict_cache.h).
+struct VerdictCacheStats {
+  std::atomic<bool> on{false};          // the table is there: cached SYNs skip the queue
+  std::atomic<uint64_t> hits[2]{};      // SYNs the kernel allowed from the cache, by direction
+  std::atomic<uint64_t> remembered{0};  // entries added
+  std::atomic<uint64_t> refused{0};     // entries the kernel did not take (a set full)
+  std::atomic<uint64_t> clears{0};      // emptied on a policy or Service map change
+  std::atomic<uint64_t> failures{0};    // could not be emptied: deleted, off from then on
+};
+
 struct Stats {
   PacketFlowStats packet_flows;
+  VerdictCacheStats verdict_cache;
   DirectionStats inbound;
   DirectionStats outbound;
   std::atomic<int64_t> active_total{0};  // both directions: the connection-limit gauge

@@ -14,6 +14,7 @@
 #include "proxy/conntrack_sweep.h"
 #include "proxy/nfqueue_listener.h"
 #include "proxy/service_pick.h"
+#include "proxy/verdict_cache.h"
 
 namespace picket::proxy {
 namespace {
@@ -137,6 +138,7 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
           });
       context_.stats->packet_flows.enforced.store(udp_sctp.enforce, std::memory_order_relaxed);
       context_.stats->verdict_bound.store(verdict_mode(), std::memory_order_relaxed);
+      OpenVerdictCache();
       // Hearing every socket's close costs the kernel a message per socket (and us a read):
       // only when allowed flows are logged.
       if (verdict_mode() && context_.bootstrap->flow_log.log_allowed) {
@@ -174,6 +176,28 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
         listener->local_address().port;
   }
   return {};
+}
+
+void Worker::OpenVerdictCache() {
+  if (!verdict_mode()) return;
+  const config::Bootstrap::VerdictCache& options = context_.bootstrap->verdict_cache;
+  if (!options.enabled) {
+    verdict_cache_off_ = "off (verdict_cache.enabled: false)";
+    return;
+  }
+  if (context_.bootstrap->flow_log.log_allowed) {
+    verdict_cache_off_ = "off (flow_log.log_allowed: every allowed flow is judged and recorded)";
+    return;
+  }
+  auto cache = VerdictCache::Open(&loop_, {options.max_entries, options.ttl}, context_.stats);
+  if (!cache) {
+    // Still exact: every SYN is judged in userspace.
+    verdict_cache_off_ = "off (" + cache.error().ToString() + ")";
+    context_.conn_log->warn("verdict cache not created ({}): every new TCP flow is judged here",
+                            cache.error().ToString());
+    return;
+  }
+  verdict_cache_ = std::move(*cache);
 }
 
 std::vector<int> Worker::PinnedCpus() const {
@@ -259,6 +283,9 @@ void Worker::RunCommands() {
     commands = std::move(commands_);
     commands_ = Commands{};
   }
+  // What the kernel allowed by the old snapshot goes before anything is judged by the new one
+  // (and before the sweep, which then finds every flow the cache let through).
+  if ((commands.services || commands.policy) && verdict_cache_) ClearVerdictCache();
   // The map first: a policy re-check never sees a map older than the policy it came with.
   if (commands.services) services_ = std::move(*commands.services);
   if (commands.policy) ApplyPolicy(std::move(*commands.policy));
@@ -266,6 +293,14 @@ void Worker::RunCommands() {
   if (commands.stop_accepting) CloseListeners();
   if (!commands.tcp_revoked.empty()) RevokeTcpFlows(std::move(commands.tcp_revoked));
   if (commands.shutdown) BeginShutdown(*commands.shutdown);
+}
+
+void Worker::ClearVerdictCache() {
+  if (!verdict_cache_->open()) return;  // deleted after an earlier failure (logged then)
+  verdict_cache_->Clear();
+  if (verdict_cache_->open()) return;
+  context_.conn_log->error("verdict cache deleted ({}): every new TCP flow is judged here",
+                           verdict_cache_->last_error());
 }
 
 void Worker::ApplyPolicy(policy::EndpointPolicyPtr policy) {
@@ -515,6 +550,11 @@ PacketVerdict Worker::OnTcpFlow(filters::Direction direction, const PacketFlow& 
     return PacketVerdict::kReject;
   }
   stats.allowed.fetch_add(1, std::memory_order_relaxed);
+  if (verdict_cache_) {
+    const bool outbound = direction == filters::Direction::kOutbound;
+    verdict_cache_->Remember(direction, outbound ? flow.destination : flow.source,
+                             flow.destination_port);
+  }
   // Remembered only to be logged at close.
   if (close_watcher_ == nullptr) return PacketVerdict::kAccept;
   const TcpTuple tuple = direction == filters::Direction::kOutbound
@@ -630,6 +670,8 @@ void Worker::ResumeListeners() {
 
 void Worker::CloseListeners() {
   for (auto& listener : listeners_) listener->Close();
+  // No queue, no cache: every new TCP flow is refused from now on.
+  if (verdict_cache_) verdict_cache_->Close();
   uv_timer_stop(&backoff_timer_);
 }
 
@@ -676,6 +718,7 @@ void Worker::MaybeFinish() {
 
 void Worker::CloseLoopHandles() {
   if (close_watcher_) close_watcher_->Close();
+  if (verdict_cache_) verdict_cache_->Close();
   uv_close(reinterpret_cast<uv_handle_t*>(&backoff_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&resume_idle_), nullptr);

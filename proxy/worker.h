@@ -14,8 +14,10 @@
 // and judges each new TCP flow's first packet there too: allowed, the kernel carries it; denied,
 // it is reset (the filter table's REJECT, by mark) and logged as the relay logs a reset
 // connection; to a Service address, it goes to the relay (the nat table, by mark), which picks
-// the backend. Allowed flows are remembered by the app socket's tuple (bounded by
-// max_connections) until the kernel reports the socket gone (proxy/socket_diag.h
+// the backend. Without log_allowed an allowed flow's peer and port go to the kernel verdict
+// cache (proxy/verdict_cache.h), emptied before every new snapshot or Service map is used, so
+// later SYNs with them skip the queue. Allowed flows are remembered by the app socket's tuple
+// (bounded by max_connections) until the kernel reports the socket gone (proxy/socket_diag.h
 // TcpCloseWatcher): then the access record (log_allowed) with bytes and duration. A policy
 // change aborts the app sockets of flows it denies (one DROPPED policy_changed record each).
 //
@@ -56,6 +58,7 @@
 namespace picket::proxy {
 
 class Connection;
+class VerdictCache;
 
 // Seam: how an accepted socket's original destination is found (the kernel's conntrack in
 // production; a fixed map in loopback tests, where no redirect happens).
@@ -91,6 +94,8 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   // Why udp_sctp.enforce is set but the verdict queue could not be bound ("" otherwise). Set by
   // Bind(); read on the creating thread.
   const std::string& verdict_error() const { return verdict_error_; }
+  // Verdict mode: why the kernel verdict cache was not created ("" when it was). Set by Bind().
+  const std::string& verdict_cache_off() const { return verdict_cache_off_; }
 
   void Start();
   void Join();
@@ -175,6 +180,8 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   bool IsOwnListener(const filters::Endpoint& destination) const;
   void RunCommands();
   void ApplyPolicy(policy::EndpointPolicyPtr policy);
+  void OpenVerdictCache();   // in Bind(), with the verdict queue
+  void ClearVerdictCache();  // before a new snapshot or Service map is used
   void PauseListeners();
   void ResumeListeners();
   void CloseListeners();
@@ -199,6 +206,8 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   Listener* verdict_listener_ = nullptr;       // in listeners_: queue udp_sctp.queue (worker 0)
   std::unique_ptr<ConntrackSweeper> sweeper_;  // with verdict_listener_
   std::unique_ptr<TcpCloseWatcher> close_watcher_;  // verdict mode, with verdict_listener_
+  std::unique_ptr<VerdictCache> verdict_cache_;     // verdict mode, without close_watcher_
+  std::string verdict_cache_off_;
   std::unordered_map<TcpTuple, VerdictFlow, TcpTupleHash> verdict_flows_;
   std::string verdict_error_;
   uint16_t outbound_port_ = 0;

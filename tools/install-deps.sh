@@ -7,7 +7,8 @@ PACKAGES=(
   bazel-bootstrap g++ libuv1-dev libc-ares-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev android-libboringssl-dev libsimdjson-dev libcli11-dev
   iptables iproute2 procps python3 openssl
-  libnetfilter-queue-dev libmnl-dev libnetfilter-conntrack-dev python3-scapy conntrack
+  libnetfilter-queue-dev libmnl-dev libnetfilter-conntrack-dev libnftnl-dev python3-scapy
+  conntrack
 )
 if [[ "${PICKET_WITH_BENCH:-0}" == 1 ]]; then
   # nlohmann-json3-dev: only the JSON benchmark's comparison point (the benchmarks are `manual`

@@ -4,7 +4,8 @@
 # Measures, in ONE run and alternating round by round, a direct connection (no redirect),
 # HAProxy in tcp mode with and without splice(), picket-proxy relaying with 1 and 2 worker threads
 # (capture: relay) and picket-proxy judging each new flow's first packet without relaying it
-# (capture: verdict), all in the same namespace setup: bulk throughput (1 and 8 streams),
+# (capture: verdict; with its kernel verdict cache, and without it: picket-verdict-uncached), all in
+# the same namespace setup: bulk throughput (1 and 8 streams),
 # connections per second with the sidecar's CPU per 1,000 new connections, request/response
 # latency p50/p99 and memory per idle connection. It drives the benchmark harness in
 # test/bench/harness/ (README.md there): `run.sh --proxy-cmd` runs picket-proxy as uid 1337 in the
@@ -99,6 +100,11 @@ policy_file: $work/policy.json
 capture: verdict
 workers: 1
 YAML
+# The same without the kernel verdict cache (proxy/verdict_cache.h): every SYN goes to the sidecar,
+# as it does for a peer and port not seen since the last policy change. The bench's connections all
+# go to one server port, the cache's best case; this is its worst.
+sed 's/^capture: verdict$/capture: verdict\nverdict_cache: {enabled: false}/' \
+  "$work/bootstrap-verdict.yaml" > "$work/bootstrap-verdict-uncached.yaml"
 
 quick=""
 for a in "$@"; do [[ "$a" == "--quick" ]] && quick="-quick"; done
@@ -115,12 +121,15 @@ verdict_init="$work/picket-init --capture=verdict --ipv6=false --udp-sctp=false"
 verdict_init+=" --service-cidrs=10.96.0.0/12"
 verdict_init+=' --proxy-uid="$PKB_PROXY_UID" --outbound-port="$PKB_LISTEN_PORT"'
 "$harness/run.sh" --no-install \
-  --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w,picket-verdict" \
+  --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w,picket-verdict,picket-verdict-uncached" \
   --proxy-name picket-1w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-1w.yaml --log-level warn" \
   --proxy-name picket-2w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-2w.yaml --log-level warn" \
   --proxy-name picket-verdict --proxy-cmd "$work/picket-proxy --config $work/bootstrap-verdict.yaml --log-level warn" \
   --proxy-init "picket-verdict=$verdict_init" \
   --proxy-caps picket-verdict=net_admin \
+  --proxy-name picket-verdict-uncached --proxy-cmd "$work/picket-proxy --config $work/bootstrap-verdict-uncached.yaml --log-level warn" \
+  --proxy-init "picket-verdict-uncached=$verdict_init" \
+  --proxy-caps picket-verdict-uncached=net_admin \
   --cpu-ref picket-1w \
   --out "$out" "$@"
 # an --out among the extra options replaces the default (the harness takes the last one)

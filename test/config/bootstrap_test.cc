@@ -352,6 +352,32 @@ TEST(BootstrapTest, VerdictQueuesAreBounded) {
   }
 }
 
+TEST(BootstrapTest, TheVerdictCacheIsOnByDefaultAndBounded) {
+  auto plain = ParseBootstrap(std::string(kMinimal), "b.yaml");
+  ASSERT_TRUE(plain) << Render(plain.error());
+  EXPECT_TRUE(plain->verdict_cache.enabled);
+  EXPECT_EQ(plain->verdict_cache.max_entries, 16384u);
+  EXPECT_EQ(plain->verdict_cache.ttl, std::chrono::seconds(60));
+  auto set = ParseBootstrap(
+      std::string(kMinimal) + "verdict_cache: {enabled: false, max_entries: 2, ttl: 1s}\n",
+      "b.yaml");
+  ASSERT_TRUE(set) << Render(set.error());
+  EXPECT_FALSE(set->verdict_cache.enabled);
+  EXPECT_EQ(set->verdict_cache.max_entries, 2u);
+  EXPECT_EQ(set->verdict_cache.ttl, std::chrono::seconds(1));
+  for (auto [bad, expected] :
+       {std::pair{"verdict_cache: {max_entries: 0}\n", "verdict_cache.max_entries"},
+        std::pair{"verdict_cache: {max_entries: 1048577}\n", "verdict_cache.max_entries"},
+        std::pair{"verdict_cache: {ttl: 999ms}\n", "verdict_cache.ttl: must be between 1s and 24h"},
+        std::pair{"verdict_cache: {ttl: 25h}\n", "verdict_cache.ttl: must be between 1s and 24h"},
+        std::pair{"verdict_cache: {enabled: maybe}\n", "verdict_cache.enabled"},
+        std::pair{"verdict_cache: {size: 3}\n", "verdict_cache.size"}}) {
+    auto r = ParseBootstrap(std::string(kMinimal) + bad, "bad.yaml");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(Render(r.error()).find(expected), std::string::npos) << Render(r.error());
+  }
+}
+
 TEST(BootstrapTest, CaptureModeIsRelayUnlessVerdictIsAsked) {
   auto relay = ParseBootstrap(std::string(kMinimal), "b.yaml");
   ASSERT_TRUE(relay) << Render(relay.error());

@@ -325,6 +325,7 @@ TEST_F(InitE2E, VerdictModeInstallsConvergesSwitchesAndCleansUp) {
           "-A PICKET_TCP_IN -i lo -j RETURN", "-A PICKET_TCP_IN -j PICKET_TCP_JUDGE",
           "-A PICKET_TCP_OUT -m owner --uid-owner 1337 -j RETURN",
           "-A PICKET_TCP_OUT -o lo -j RETURN", "-A PICKET_TCP_OUT -j PICKET_TCP_JUDGE",
+          "-A PICKET_TCP_JUDGE -m mark --mark 0x30000/0x30000 -j RETURN",
           "-A PICKET_TCP_JUDGE -j MARK --set-xmark 0x10000/0x30000",
           "-A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 15000 --queue-bypass"}) {
       EXPECT_NE(mangle.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << mangle;

@@ -373,7 +373,7 @@ class ProxyE2eTest : public ::testing::TestWithParam<std::tuple<Family, Mode>> {
         "  ips: [" +
         std::string(kV4.client_ip) + ", \"" + kV6.client_ip +
         "\"]\nflow_log:\n  path: " + flow_log_ +
-        "\n  log_allowed: true\npolicy_file: " + policy_file_ +
+        "\n  log_allowed: " + (log_allowed_ ? "true" : "false") + "\npolicy_file: " + policy_file_ +
         "\nworkers: 2\ntimeouts: {drain: 5s}\n" + (verdict() ? "capture: verdict\n" : "") + extra;
     ASSERT_TRUE(WriteFile(dir_ + "/bootstrap.yaml", bootstrap));
     if (verdict()) {
@@ -530,6 +530,7 @@ class ProxyE2eTest : public ::testing::TestWithParam<std::tuple<Family, Mode>> {
   }
 
   std::string dir_, proxy_bin_, policy_file_, flow_log_;
+  bool log_allowed_ = true;  // the bootstrap's flow_log.log_allowed
   static inline size_t flows_checked_ = 0;
   std::unique_ptr<Netns> client_, server_;
   std::vector<std::unique_ptr<AppServer>> apps_;
@@ -779,6 +780,113 @@ TEST_P(ProxyE2eTest, DiallingTheProxysOwnListenersIsOneRefusedConnection) {
     EXPECT_EQ(downstream(), before + 1);  // exactly one connection counted: no loop
   }
 }
+
+// Verdict mode without log_allowed (the default): the kernel verdict cache
+// (proxy/verdict_cache.h). Every test above runs with log_allowed, so every SYN there is judged
+// by the sidecar.
+class VerdictCacheE2eTest : public ProxyE2eTest {
+ protected:
+  void SetUp() override {
+    log_allowed_ = false;
+    ProxyE2eTest::SetUp();
+  }
+  long Hits(const std::string& direction) {
+    return Counter("picket_verdict_cache_hits_total{direction=\"" + direction + "\"}");
+  }
+  long Downstream(const std::string& direction) {
+    return Counter("envoy_tcp_downstream_cx_total{envoy_tcp_prefix=\"" + direction + "\"}");
+  }
+  long Added() { return Counter("picket_verdict_cache_entries_added_total"); }
+  // An allowed connection both ways, each echoing once: the first of each pair is judged by the
+  // sidecar, which puts its peer and port in the cache.
+  void ConnectAllowedBothWays() {
+    for (int fd : {ConnectOut(kAllowedOut), ConnectIn(kAllowedIn)}) {
+      ASSERT_GE(fd, 0) << std::strerror(errno);
+      ASSERT_NO_FATAL_FAILURE(Echo(fd, "hello"));
+      close(fd);
+    }
+  }
+};
+
+TEST_P(VerdictCacheE2eTest, LaterSynsToAnAllowedPeerSkipTheQueueAndAreStillCounted) {
+  WritePolicy(kAllowedOut, kAllowedIn);
+  StartProxy();
+  ASSERT_TRUE(WaitReady());
+  const std::string dump = Admin("GET", "/config_dump");
+  EXPECT_NE(dump.find("\"verdict_cache\":{\"on\":true,\"max_entries\":16384"), std::string::npos)
+      << dump;
+  ASSERT_NO_FATAL_FAILURE(ConnectAllowedBothWays());
+  ASSERT_TRUE(WaitCounter([&] { return Added() == 2; })) << Added();
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ConnectAllowedBothWays());
+  // The kernel allowed the three later ones of each direction (its rules' counters, read back
+  // once a second), and they count as connections accepted and allowed, as judged ones do.
+  ASSERT_TRUE(WaitCounter([&] { return Hits("outbound") == 3 && Hits("inbound") == 3; }))
+      << Hits("outbound") << " " << Hits("inbound");
+  EXPECT_EQ(Downstream("outbound"), 4);
+  EXPECT_EQ(Downstream("inbound"), 4);
+  EXPECT_EQ(Added(), 2);
+  // A denied flow is never cached: each attempt is judged, reset and logged.
+  for (int i = 0; i < 2; ++i) ExpectResetAtOnce(ConnectOut(kDeniedOut));
+  EXPECT_EQ(WaitFlows("DROPPED", {"\"destination_port\":" + std::to_string(kDeniedOut)}, 2).size(),
+            2u);
+}
+
+TEST_P(VerdictCacheE2eTest, APolicyChangeEmptiesTheCacheBeforeTheNextSynIsJudged) {
+  WritePolicy(kAllowedOut, kAllowedIn);
+  StartProxy();
+  ASSERT_TRUE(WaitReady());
+  ASSERT_NO_FATAL_FAILURE(ConnectAllowedBothWays());
+  ASSERT_TRUE(WaitCounter([&] { return Added() == 2; })) << Added();
+  ASSERT_NO_FATAL_FAILURE(ConnectAllowedBothWays());  // from the cache
+  // Port kAllowedOut is denied from now on; the worker empties the cache, then swaps (the first
+  // policy emptied it once already).
+  const long clears = Counter("picket_verdict_cache_clears_total");
+  ASSERT_GE(clears, 1);
+  WritePolicy(kDeniedOut, kAllowedIn);
+  ASSERT_TRUE(
+      WaitCounter([&] { return Counter("picket_verdict_cache_clears_total") == clears + 1; }));
+  ExpectResetAtOnce(ConnectOut(kAllowedOut));
+  EXPECT_EQ(WaitFlows("DROPPED", {"\"destination_port\":" + std::to_string(kAllowedOut)}, 1).size(),
+            1u);
+  // What the new policy still allows goes on (judged again, then cached again).
+  int fd = ConnectIn(kAllowedIn);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_NO_FATAL_FAILURE(Echo(fd, "still allowed"));
+  close(fd);
+}
+
+TEST_P(VerdictCacheE2eTest, WithTheSidecarKilledACachedPeerIsRefused) {
+  WritePolicy(kAllowedOut, kAllowedIn);
+  StartProxy();
+  ASSERT_TRUE(WaitReady());
+  ASSERT_NO_FATAL_FAILURE(ConnectAllowedBothWays());
+  ASSERT_TRUE(WaitCounter([&] { return Added() == 2; })) << Added();
+  ASSERT_NO_FATAL_FAILURE(ConnectAllowedBothWays());
+  ASSERT_TRUE(WaitCounter([&] { return Hits("outbound") == 1 && Hits("inbound") == 1; }));
+  // SIGKILL: no cleanup of ours runs. The kernel deletes the table with the dead socket.
+  proxy_.Signal(SIGKILL);
+  ASSERT_TRUE(proxy_.Wait(std::chrono::seconds(5)).has_value());
+  ExpectResetAtOnce(ConnectOut(kAllowedOut));
+  ExpectResetAtOnce(ConnectIn(kAllowedIn));
+}
+
+TEST_P(VerdictCacheE2eTest, WithLogAllowedThereIsNoCacheAndConfigDumpSaysWhy) {
+  log_allowed_ = true;
+  WritePolicy(kAllowedOut, kAllowedIn);
+  StartProxy();
+  ASSERT_TRUE(WaitReady());
+  const std::string dump = Admin("GET", "/config_dump");
+  EXPECT_NE(dump.find("\"verdict_cache\":{\"on\":false"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("flow_log.log_allowed"), std::string::npos) << dump;
+  EXPECT_EQ(Counter("picket_verdict_cache_on"), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, VerdictCacheE2eTest,
+                         ::testing::Combine(::testing::Values(kV4, kV6),
+                                            ::testing::Values(Mode::kVerdict)),
+                         [](const ::testing::TestParamInfo<std::tuple<Family, Mode>>& info) {
+                           return std::string(std::get<0>(info.param).v6 ? "IPv6" : "IPv4");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(FamiliesAndModes, ProxyE2eTest,
                          ::testing::Combine(::testing::Values(kV4, kV6),

@@ -174,7 +174,7 @@ TEST_P(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
       << dump;
   EXPECT_NE(dump.find("\"target_port\":"), std::string::npos) << dump;
   EXPECT_NE(dump.find(verdict() ? "\"capture\":{\"mode\":\"verdict\",\"queue\":15000,"
-                                  "\"queue_bound\":true}"
+                                  "\"queue_bound\":true,\"verdict_cache\":{\"on\":true,"
                                 : "\"capture\":{\"mode\":\"relay\"}"),
             std::string::npos)
       << dump;

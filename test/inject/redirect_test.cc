@@ -266,6 +266,7 @@ constexpr char kVerdictSaved[] = R"(*mangle
 -A PICKET_TCP_IN -p tcp -m tcp --dport 15000 -j RETURN
 -A PICKET_TCP_IN -p tcp -m tcp --dport 15021 -j RETURN
 -A PICKET_TCP_IN -j PICKET_TCP_JUDGE
+-A PICKET_TCP_JUDGE -m mark --mark 0x30000/0x30000 -j RETURN
 -A PICKET_TCP_JUDGE -j MARK --set-xmark 0x10000/0x30000
 -A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 15000 --queue-bypass
 -A PICKET_TCP_OUT -m owner --uid-owner 1337 -j RETURN
@@ -387,6 +388,7 @@ TEST(VerdictMode, DryRunPerFamily) {
         << tables;
     EXPECT_TRUE(Has(tables, "-A PICKET_DGRAM_OUT -j NFQUEUE --queue-num 77"));
     EXPECT_TRUE(Has(tables,
+                    "-A PICKET_TCP_JUDGE -m mark --mark 0x30000/0x30000 -j RETURN\n"
                     "-A PICKET_TCP_JUDGE -j MARK --set-xmark 0x10000/0x30000\n"
                     "-A PICKET_TCP_JUDGE -j NFQUEUE --queue-num 77 --queue-bypass"))
         << tables;
