@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -17,8 +18,10 @@ namespace {
 struct Context {
   const std::function<bool(const base::IpAddress&)>* is_pod_address;
   const std::function<bool(filters::Direction, const PacketFlow&)>* allowed;
+  bool tcp = false;  // verdict mode: note the TCP flows redirected to the relay
   SweepResult result;
   std::vector<nf_conntrack*> doomed;
+  std::unordered_set<TcpTuple, TcpTupleHash> relayed;  // the app sockets' tuples
 };
 
 base::IpAddress Address(const nf_conntrack* ct, bool v6, nf_conntrack_attr v4_attr,
@@ -31,7 +34,8 @@ base::IpAddress Address(const nf_conntrack* ct, bool v6, nf_conntrack_attr v4_at
 int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
   auto& c = *static_cast<Context*>(data);
   const uint8_t l4 = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
-  if (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP) return NFCT_CB_CONTINUE;
+  const bool tcp = l4 == IPPROTO_TCP && c.tcp;
+  if (l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP && !tcp) return NFCT_CB_CONTINUE;
   const uint8_t l3 = nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO);
   if (l3 != AF_INET && l3 != AF_INET6) return NFCT_CB_CONTINUE;
   const bool v6 = l3 == AF_INET6;
@@ -40,6 +44,16 @@ int OnEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data) {
   const bool from_pod = (*c.is_pod_address)(orig_src);
   const bool to_pod = (*c.is_pod_address)(orig_dst);
   if (from_pod == to_pod) return NFCT_CB_CONTINUE;  // not ours, or the pod to itself
+  if (tcp) {
+    // The app's connection the nat table redirected to the relay: REDIRECT from OUTPUT answers
+    // from loopback. Whatever the service map says by now, the relay holds it.
+    const base::IpAddress reply_src = Address(ct, v6, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC);
+    if (from_pod && reply_src.IsLoopback() && !orig_dst.IsLoopback()) {
+      c.relayed.insert(TcpTuple{{orig_src, ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC))},
+                                {orig_dst, ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST))}});
+    }
+    return NFCT_CB_CONTINUE;
+  }
   PacketFlow flow;
   flow.protocol = l4 == IPPROTO_UDP ? config::Protocol::kUDP : config::Protocol::kSCTP;
   flow.source = orig_src;
@@ -72,7 +86,7 @@ bool IsUnspecified(const base::IpAddress& a) {
 base::Result<void> SweepTcpSockets(
     const SweepScope& scope, const std::function<bool(const base::IpAddress&)>& is_pod_address,
     const std::function<bool(filters::Direction, const PacketFlow&)>& allowed,
-    SweepResult* result) {
+    const std::unordered_set<TcpTuple, TcpTupleHash>& relayed, SweepResult* result) {
   auto sockets = DumpTcpSockets();
   if (!sockets) return std::unexpected(base::Error::Of("sock_diag: " + sockets.error().ToString()));
   std::vector<filters::Endpoint> listeners;
@@ -93,6 +107,9 @@ base::Result<void> SweepTcpSockets(
     for (const filters::Endpoint& l : listeners) {
       inbound |= l.port == local.port && (IsUnspecified(l.address) || l.address == local.address);
     }
+    // Redirected to the relay (by the conntrack dump, taken before): the relay re-checks it. One
+    // redirected since is judged as its SYN was, by `allowed` (a Service address).
+    if (!inbound && relayed.contains(s.tuple)) continue;
     PacketFlow flow;
     flow.protocol = config::Protocol::kTCP;
     flow.source = inbound ? remote.address : local.address;
@@ -116,7 +133,7 @@ base::Result<SweepResult> SweepConntrack(
   if (h == nullptr) {
     return std::unexpected(base::Error::Of(std::string("ctnetlink: ") + std::strerror(errno)));
   }
-  Context c{&is_pod_address, &allowed, {}, {}};
+  Context c{&is_pod_address, &allowed, scope.tcp, {}, {}, {}};
   nfct_callback_register(h, NFCT_T_ALL, &OnEntry, &c);
   uint32_t family = AF_UNSPEC;
   const int dumped = nfct_query(h, NFCT_Q_DUMP, &family);
@@ -136,7 +153,7 @@ base::Result<SweepResult> SweepConntrack(
   nfct_close(h);
   if (!failures.empty()) return std::unexpected(base::Error::Of("ctnetlink " + failures));
   if (scope.tcp) {
-    auto tcp = SweepTcpSockets(scope, is_pod_address, allowed, &c.result);
+    auto tcp = SweepTcpSockets(scope, is_pod_address, allowed, c.relayed, &c.result);
     if (!tcp) return std::unexpected(std::move(tcp.error()));
   }
   return c.result;

@@ -15,10 +15,13 @@
 // sweep dumps the namespace's TCP sockets (proxy/socket_diag.h) and judges each as its SYN was:
 // inbound when the app listens on its local port (address or wildcard), else outbound. Left
 // alone: listeners, closing sockets (TIME_WAIT, CLOSE), the sidecar's own (owner `own_uid`: the
-// xDS stream, relayed upstreams) and loopback or pod-to-itself ones (never captured). A denied
+// xDS stream, relayed upstreams), loopback or pod-to-itself ones (never captured) and outbound
+// ones the nat table redirected to the relay, which re-checks its own connections: their
+// conntrack entry, in the dump taken before the sockets', answers from loopback (REDIRECT from
+// OUTPUT) — told by the kernel, not by a service map that may have changed since. A denied
 // socket is returned (`tcp_revoked`) for the worker to abort on its loop (SOCK_DESTROY: the
-// peer gets the reset) and log; the `allowed` function says yes to a Service address (the
-// relay's to re-check).
+// peer gets the reset) and log; the `allowed` function says yes to a Service address (a socket
+// redirected after the conntrack dump: the relay's to re-check).
 //
 // SweepConntrack blocks (a dump, plus one netlink round trip per deleted entry), so the worker
 // that owns the verdict queue runs it on a ConntrackSweeper's thread, never on its loop: it asks

@@ -605,7 +605,11 @@ void Worker::OnTcpClosed(const TcpCloseWatcher::Closed& closed) {
 
 void Worker::RevokeTcpFlows(std::vector<TcpRevocation> revoked) {
   for (TcpRevocation& r : revoked) {
-    // The sweep judged with the policy of its request; a newer one may allow the flow again.
+    // The sweep judged with the policy and service map of its request. The map comes apart from
+    // the policy, often just after it: a flow to a Service address of the map in force went (or,
+    // its SYN still queued, goes) to the relay, which re-checks its own connections.
+    if (ToServiceAddress(services_.get(), r.direction, r.flow)) continue;
+    // A newer policy may allow the flow again.
     filters::FilterResult now =
         filters::CheckPolicy(policy_.get(), PacketFlowInfo(r.direction, r.flow));
     if (now.action == filters::FilterResult::Action::kContinue) continue;
@@ -655,7 +659,8 @@ void Worker::OnPacketUnparsed(Listener&, const base::Error& error) {
 void Worker::SweepPacketFlows() {
   if (sweeper_ == nullptr) return;
   // The snapshot just swapped in, judged off the loop: the same decision as the queue's. A TCP
-  // flow to a Service address went to the relay, which re-checks its own connections.
+  // flow to a Service address went to the relay, which re-checks its own connections (the
+  // sweeper also leaves alone every socket the nat table redirected to it, whatever the map).
   sweeper_->Request([policy = policy_, services = services_](filters::Direction direction,
                                                              const PacketFlow& flow) {
     if (ToServiceAddress(services.get(), direction, flow)) return true;

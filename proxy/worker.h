@@ -19,7 +19,9 @@
 // later SYNs with them skip the queue. Allowed flows are remembered by the app socket's tuple
 // (bounded by max_connections) until the kernel reports the socket gone (proxy/socket_diag.h
 // TcpCloseWatcher): then the access record (log_allowed) with bytes and duration. A policy
-// change aborts the app sockets of flows it denies (one DROPPED policy_changed record each).
+// change aborts the app sockets of flows it denies (one DROPPED policy_changed record each), but
+// never one the relay holds: redirected to it (the sweep asks conntrack), or to a Service address
+// of the map in force when it is aborted (the map and the policy are pushed apart).
 //
 // Threads: Bind() runs on the creating thread before Start(); Post*() from any thread (they wake
 // the loop with uv_async); everything else on the worker's own thread. The Proxy owns the
