@@ -17,7 +17,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libuv1 libc-ares2 libyaml-cpp0.7 libspdlog1.10 libfmt9 libsimdjson14 android-libboringssl \
-      libnetfilter-queue1 libnetfilter-conntrack3 libmnl0 libstdc++6 iptables ca-certificates \
+      libnetfilter-queue1 libnetfilter-conntrack3 libnftnl11 libmnl0 libstdc++6 iptables ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 COPY bazel-bin/control/picket-control /usr/local/bin/picket-control
