@@ -40,8 +40,20 @@ struct SetSpec {
   uint32_t peer_offset;  // in the network header: the source inbound, the destination outbound
 };
 constexpr SetSpec kSets[2][2] = {
-    {{"in4", "in", false, 12}, {"in6", "in", true, 8}},
-    {{"out4", "out", false, 16}, {"out6", "out", true, 24}},
+    {{"in4", "in_syn", false, 12}, {"in6", "in_syn", true, 8}},
+    {{"out4", "out_syn", false, 16}, {"out6", "out_syn", true, 24}},
+};
+
+// The base chains, by direction: each holds one rule, the SYN test, which jumps to the
+// direction's chain of lookups (kSets' `chain`), so any other packet costs one short rule.
+struct BaseChain {
+  const char* name;
+  uint32_t hook;
+  const char* syn_chain;
+};
+constexpr BaseChain kBaseChains[2] = {
+    {"in", NF_INET_PRE_ROUTING, "in_syn"},
+    {"out", NF_INET_LOCAL_OUT, "out_syn"},
 };
 
 uint32_t KeyLen(bool v6) { return (v6 ? 16 : 4) + 4; }  // peer . port, the port padded to 4
@@ -124,24 +136,39 @@ nftnl_expr* Bitwise(uint32_t reg, const void* mask, const void* xor_, uint32_t l
   return e;
 }
 
-// `meta nfproto <family> meta l4proto tcp tcp flags & (fin|syn|rst|ack) == syn
-//  <peer> . tcp dport @<set> counter meta mark set mark & ~<ours> | <judged>`
-nftnl_rule* CacheRule(const SetSpec& set, uint32_t set_id) {
+nftnl_rule* NewRule(const char* chain) {
   nftnl_rule* r = nftnl_rule_alloc();
   nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
   nftnl_rule_set_str(r, NFTNL_RULE_TABLE, VerdictCache::kTable);
-  nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, set.chain);
-  const uint8_t nfproto = set.v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-  nftnl_rule_add_expr(r, Meta(NFT_META_NFPROTO, NFT_REG_1));
-  nftnl_rule_add_expr(r, CmpEq(NFT_REG_1, &nfproto, 1));
+  nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+  return r;
+}
+
+// `meta l4proto tcp tcp flags & (fin|syn|rst|ack) == syn jump <syn_chain>` (iptables' --syn).
+nftnl_rule* SynRule(const BaseChain& base) {
+  nftnl_rule* r = NewRule(base.name);
   const uint8_t tcp = IPPROTO_TCP;
   nftnl_rule_add_expr(r, Meta(NFT_META_L4PROTO, NFT_REG_1));
   nftnl_rule_add_expr(r, CmpEq(NFT_REG_1, &tcp, 1));
-  // iptables' --syn: of FIN, SYN, RST and ACK only SYN.
   const uint8_t flags_mask = 0x17, flags_none = 0, syn = 0x02;
   nftnl_rule_add_expr(r, Payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1));
   nftnl_rule_add_expr(r, Bitwise(NFT_REG_1, &flags_mask, &flags_none, 1));
   nftnl_rule_add_expr(r, CmpEq(NFT_REG_1, &syn, 1));
+  nftnl_expr* jump = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(jump, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32(jump, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(NFT_JUMP));
+  nftnl_expr_set_str(jump, NFTNL_EXPR_IMM_CHAIN, base.syn_chain);
+  nftnl_rule_add_expr(r, jump);
+  return r;
+}
+
+// In the SYN chain: `meta nfproto <family> <peer> . tcp dport @<set> counter
+// meta mark set mark & ~<ours> | <judged>`.
+nftnl_rule* CacheRule(const SetSpec& set, uint32_t set_id) {
+  nftnl_rule* r = NewRule(set.chain);
+  const uint8_t nfproto = set.v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+  nftnl_rule_add_expr(r, Meta(NFT_META_NFPROTO, NFT_REG_1));
+  nftnl_rule_add_expr(r, CmpEq(NFT_REG_1, &nfproto, 1));
   const uint32_t peer_len = set.v6 ? 16 : 4;
   nftnl_rule_add_expr(r,
                       Payload(NFT_PAYLOAD_NETWORK_HEADER, set.peer_offset, peer_len, NFT_REG32_00));
@@ -188,19 +215,23 @@ void PutTable(Batch& batch, const VerdictCache::Options& options) {
       nftnl_set_free(set);
     }
   }
-  for (const auto& [name, hook] :
-       {std::pair{"in", NF_INET_PRE_ROUTING}, std::pair{"out", NF_INET_LOCAL_OUT}}) {
-    nftnl_chain* chain = nftnl_chain_alloc();
-    nftnl_chain_set_u32(chain, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-    nftnl_chain_set_str(chain, NFTNL_CHAIN_TABLE, VerdictCache::kTable);
-    nftnl_chain_set_str(chain, NFTNL_CHAIN_NAME, name);
-    nftnl_chain_set_str(chain, NFTNL_CHAIN_TYPE, "filter");
-    nftnl_chain_set_u32(chain, NFTNL_CHAIN_HOOKNUM, hook);
-    nftnl_chain_set_s32(chain, NFTNL_CHAIN_PRIO, VerdictCache::kChainPriority);
-    nftnl_chain_set_u32(chain, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-    nftnl_chain_nlmsg_build_payload(batch.Put(NFT_MSG_NEWCHAIN, kCreate), chain);
-    batch.Next();
-    nftnl_chain_free(chain);
+  for (const BaseChain& base : kBaseChains) {
+    // The chain of lookups first, then the base chain that jumps to it.
+    for (const char* name : {base.syn_chain, base.name}) {
+      nftnl_chain* chain = nftnl_chain_alloc();
+      nftnl_chain_set_u32(chain, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+      nftnl_chain_set_str(chain, NFTNL_CHAIN_TABLE, VerdictCache::kTable);
+      nftnl_chain_set_str(chain, NFTNL_CHAIN_NAME, name);
+      if (name == base.name) {
+        nftnl_chain_set_str(chain, NFTNL_CHAIN_TYPE, "filter");
+        nftnl_chain_set_u32(chain, NFTNL_CHAIN_HOOKNUM, base.hook);
+        nftnl_chain_set_s32(chain, NFTNL_CHAIN_PRIO, VerdictCache::kChainPriority);
+        nftnl_chain_set_u32(chain, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+      }
+      nftnl_chain_nlmsg_build_payload(batch.Put(NFT_MSG_NEWCHAIN, kCreate), chain);
+      batch.Next();
+      nftnl_chain_free(chain);
+    }
   }
   set_id = 1;
   for (const auto& by_family : kSets) {
@@ -210,6 +241,12 @@ void PutTable(Batch& batch, const VerdictCache::Options& options) {
       batch.Next();
       nftnl_rule_free(rule);
     }
+  }
+  for (const BaseChain& base : kBaseChains) {
+    nftnl_rule* rule = SynRule(base);
+    nftnl_rule_nlmsg_build_payload(batch.Put(NFT_MSG_NEWRULE, kCreate | NLM_F_APPEND), rule);
+    batch.Next();
+    nftnl_rule_free(rule);
   }
 }
 
@@ -476,9 +513,10 @@ void VerdictCache::OnMessage(const nlmsghdr* nlh, uint32_t wait_seq, bool* acked
   }
   nftnl_rule* rule = nftnl_rule_alloc();
   if (nftnl_rule_nlmsg_parse(nlh, rule) == 0 && nftnl_rule_is_set(rule, NFTNL_RULE_CHAIN)) {
-    const size_t d = std::strcmp(nftnl_rule_get_str(rule, NFTNL_RULE_CHAIN), "out") == 0
-                         ? static_cast<size_t>(filters::Direction::kOutbound)
-                         : static_cast<size_t>(filters::Direction::kInbound);
+    const size_t d =
+        std::strcmp(nftnl_rule_get_str(rule, NFTNL_RULE_CHAIN), kBaseChains[1].syn_chain) == 0
+            ? static_cast<size_t>(filters::Direction::kOutbound)
+            : static_cast<size_t>(filters::Direction::kInbound);
     nftnl_expr_iter* it = nftnl_expr_iter_create(rule);
     for (nftnl_expr* e = nftnl_expr_iter_next(it); e != nullptr; e = nftnl_expr_iter_next(it)) {
       if (std::strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter") == 0) {

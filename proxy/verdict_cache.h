@@ -12,9 +12,10 @@
 // (filters::CheckPolicy). The table holds four sets of allowed `peer . port` (out4, out6, in4,
 // in6), each bounded (`max_entries`; a full set refuses more: counted, the flow is still judged
 // in userspace) and with a default timeout (`ttl`), and two base chains, `out` (hook output) and
-// `in` (hook prerouting), at priority mangle - 10: a SYN (`--syn`: SYN without ACK, RST, FIN)
-// whose `peer . port` is in its set gets kVerdictMarkJudged (config/bootstrap.h) and a counter;
-// picket-init's PICKET_TCP_OUT/PICKET_TCP_IN return on that mark first, before the judge.
+// `in` (hook prerouting), at priority mangle - 10. Each holds one rule, so that every other packet
+// costs one short test: a SYN (`--syn`: SYN without ACK, RST, FIN) jumps to `out_syn` / `in_syn`,
+// where one whose `peer . port` is in its family's set gets kVerdictMarkJudged
+// (config/bootstrap.h) and a counter; picket-init's PICKET_TCP_JUDGE returns on that mark first.
 //
 // Exactness: only a plain allowed verdict is remembered (never a reset, never a Service address:
 // those go to the relay), from the snapshot the worker holds when it judges. Every snapshot or
