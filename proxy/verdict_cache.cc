@@ -257,11 +257,10 @@ std::expected<std::unique_ptr<VerdictCache>, SysError> VerdictCache::Open(uv_loo
                                                                           Stats* stats) {
   mnl_socket* socket = mnl_socket_open(NETLINK_NETFILTER);
   if (socket == nullptr) return std::unexpected(Failure("socket(NETLINK_NETFILTER) for nftables"));
-  std::unique_ptr<VerdictCache> cache(new VerdictCache(loop, options, stats, socket));
+  std::unique_ptr<VerdictCache> cache(new VerdictCache(stats, socket));
   if (mnl_socket_bind(socket, 0, MNL_SOCKET_AUTOPID) < 0) {
     return std::unexpected(Failure("bind nftables socket"));
   }
-  cache->port_id_ = mnl_socket_get_portid(socket);
   const int fd = mnl_socket_get_fd(socket);
   int size = kSocketBufferBytes;
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
@@ -301,12 +300,8 @@ std::expected<std::unique_ptr<VerdictCache>, SysError> VerdictCache::Open(uv_loo
   return cache;
 }
 
-VerdictCache::VerdictCache(uv_loop_t* loop, Options options, Stats* stats, mnl_socket* socket)
-    : loop_(loop),
-      options_(options),
-      stats_(stats),
-      socket_(socket),
-      buffer_(new char[kBufferBytes]) {}
+VerdictCache::VerdictCache(Stats* stats, mnl_socket* socket)
+    : stats_(stats), socket_(socket), buffer_(new char[kBufferBytes]) {}
 
 VerdictCache::~VerdictCache() {
   // Open() failed before the handles existed, or Close() ran.

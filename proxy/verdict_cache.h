@@ -97,7 +97,7 @@ class VerdictCache {
     uint16_t port;
   };
 
-  VerdictCache(uv_loop_t* loop, Options options, Stats* stats, mnl_socket* socket);
+  VerdictCache(Stats* stats, mnl_socket* socket);
   static void OnCheck(uv_check_t* h);
   static void OnReadable(uv_poll_t* h, int status, int events);
   static void OnHitsTimer(uv_timer_t* h);
@@ -117,11 +117,8 @@ class VerdictCache {
     uint64_t elements;
   };
 
-  uv_loop_t* const loop_;
-  const Options options_;
   Stats* const stats_;
   mnl_socket* socket_;
-  uint32_t port_id_ = 0;
   uint32_t seq_ = 0;
   std::vector<Pending> pending_;
   std::deque<AddsInFlight> adds_in_flight_;
