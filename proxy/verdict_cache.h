@@ -55,8 +55,8 @@ namespace picket::proxy {
 class VerdictCache {
  public:
   inline static constexpr char kTable[] = "picket";
-  // Priority of the two base chains: before the mangle table's (-150), where picket-init's
-  // PICKET_TCP_OUT/PICKET_TCP_IN look for the mark.
+  // Priority of the two base chains: before the mangle table's (-150), whose PICKET_TCP_JUDGE
+  // (picket-init's) returns on the mark.
   static constexpr int kChainPriority = -160;
   static constexpr std::chrono::milliseconds kHitsInterval{1000};
 
