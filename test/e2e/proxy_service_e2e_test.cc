@@ -139,6 +139,14 @@ class ProxyServiceE2eTest : public ::testing::TestWithParam<bool> {
 
   static bool verdict() { return GetParam(); }
 
+  // One unlabelled sample of the client's /stats/prometheus (-1 when absent).
+  long Metric(const std::string& name) {
+    const std::string stats = Admin("/stats/prometheus");
+    const size_t at = stats.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::strtol(stats.c_str() + at + name.size() + 2, nullptr, 10);
+  }
+
   // The byte the backend behind ClusterIP:80 (or at `address`:`port`) answered a connection
   // from the client with; '\0' when the connection failed or was reset.
   char ViaService(const std::string& address = kClusterIp, uint16_t port = 80) {
@@ -178,9 +186,15 @@ TEST_P(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
                                 : "\"capture\":{\"mode\":\"relay\"}"),
             std::string::npos)
       << dump;
-  // The pods themselves, not through the Service: the same policy either way.
+  // The pods themselves, not through the Service: the same policy either way. (Verdict mode: the
+  // kernel verdict cache now holds backend 1's address and port.)
   EXPECT_EQ(ViaService(PodIp(1), kAppPort), '1');
   EXPECT_EQ(ViaService(PodIp(2), kAppPort), '\0');
+  const long clears = Metric("picket_verdict_cache_clears_total");
+  if (verdict()) {
+    EXPECT_EQ(ViaService(PodIp(1), kAppPort), '1');  // allowed from the cache
+    EXPECT_GE(clears, 1);
+  }
 
   // Neither backend allowed: connections to the Service are reset, never sent to the ClusterIP.
   const std::string before = PolicyVersion();
@@ -190,6 +204,11 @@ TEST_P(ProxyServiceE2eTest, ServiceAddressReachesOnlyAnAllowedBackend) {
     return !v.empty() && v != before;
   })) << Admin("/config_dump");
   EXPECT_EQ(ViaService(), '\0');
+  // Nor backend 1 itself: in verdict mode the policy pushed over xDS emptied the cache first.
+  EXPECT_EQ(ViaService(PodIp(1), kAppPort), '\0');
+  if (verdict()) {
+    EXPECT_GT(Metric("picket_verdict_cache_clears_total"), clears);
+  }
   // (Allowed flows are not logged by the injected bootstrap; test/proxy:service_pick_test shows
   // their record naming both the Service and the backend.)
   const std::string why = "none of 2 backends of Service e2e/web allowed by egress policy";
