@@ -26,9 +26,7 @@ namespace picket::proxy {
 namespace {
 
 constexpr size_t kBufferBytes = 64 * 1024;
-// Elements sent in one transaction at most; more in one loop iteration are not cached (their
-// next SYN is judged in userspace again and remembered then).
-constexpr size_t kMaxPendingPerSend = 1024;
+constexpr size_t kMaxPendingPerSend = VerdictCache::kMaxRememberedPerIteration;
 // libnftnl writes a transaction into the buffer unchecked: an element takes at most 32 bytes
 // (list-element nest, key nest, value attribute with a 20-byte IPv6 key), plus four message
 // headers and the batch's begin and end.

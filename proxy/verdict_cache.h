@@ -59,6 +59,9 @@ class VerdictCache {
   // (picket-init's) returns on the mark.
   static constexpr int kChainPriority = -160;
   static constexpr std::chrono::milliseconds kHitsInterval{1000};
+  // Elements sent in one transaction at most; more remembered in one loop iteration are not
+  // cached (their next SYN is judged in userspace again, and remembered then).
+  static constexpr size_t kMaxRememberedPerIteration = 1024;
 
   struct Options {
     uint32_t max_entries = 16384;  // per set (direction × family)

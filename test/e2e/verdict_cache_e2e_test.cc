@@ -3,7 +3,8 @@
 // cache does not allow is refused, as it is when the sidecar is gone): a remembered peer and port
 // connect, v4 and v6, outbound and inbound, and nothing else does; Clear empties every set; the
 // table goes with its socket (the sidecar's death); a full set refuses more and says so; a second
-// cache in the namespace is refused while the first lives; hits are read back by direction.
+// cache in the namespace is refused while the first lives; hits are read back by direction; one
+// loop iteration sends at most kMaxRememberedPerIteration entries.
 // Fails loudly without root.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -238,6 +239,28 @@ TEST_P(VerdictCacheE2eTest, AFullSetRefusesMoreAndSaysSo) {
   cache_->Remember(Direction::kInbound, peer, PodPort(0));
   Flush();
   EXPECT_TRUE(ConnectsIn(0));
+}
+
+TEST_P(VerdictCacheE2eTest, OneLoopIterationSendsAtMostItsBoundInOneTransaction) {
+  auto cache = OpenIn(*pod_);
+  ASSERT_TRUE(cache) << cache.error().ToString();
+  cache_ = std::move(*cache);
+  const auto peer = *base::IpAddress::Parse(a().peer);
+  // The bound, then one more, in one iteration: the first kMaxRememberedPerIteration go in one
+  // transaction (server 0's port among them), the last (server 1's) is not kept.
+  const size_t bound = VerdictCache::kMaxRememberedPerIteration;
+  cache_->Remember(Direction::kOutbound, peer, PeerPort(0));
+  for (size_t port = 20000; port < 20000 + bound - 1; ++port) {
+    cache_->Remember(Direction::kOutbound, peer, static_cast<uint16_t>(port));
+  }
+  cache_->Remember(Direction::kOutbound, peer, PeerPort(1));
+  Flush();
+  EXPECT_EQ(stats_.verdict_cache.remembered.load(), bound);
+  EXPECT_TRUE(ConnectsOut(0));
+  EXPECT_FALSE(ConnectsOut(1));
+  // Nothing came back refused.
+  ASSERT_TRUE(RunUntil([&] { return stats_.verdict_cache.hits[1].load() == 1; }));
+  EXPECT_EQ(stats_.verdict_cache.refused.load(), 0u);
 }
 
 TEST_P(VerdictCacheE2eTest, EntriesExpireAfterTheirTtl) {
