@@ -493,6 +493,9 @@ std::string Proxy::ConfigDump() const {
   for (size_t i = 0; i < b.node.ips.size(); ++i) {
     out += (i ? "," : "") + JsonString(b.node.ips[i]);
   }
+  // Worker 0 owns the verdict queue and the verdict cache.
+  const std::string verdict_error = workers_.empty() ? "" : workers_[0]->verdict_error();
+  const std::string verdict_cache_off = workers_.empty() ? "" : workers_[0]->verdict_cache_off();
   out += "]},\"outbound_port\":" + std::to_string(outbound_port_) +
          ",\"inbound_port\":" + std::to_string(inbound_port_) +
          ",\"workers\":" + std::to_string(workers_.size()) +
@@ -504,13 +507,9 @@ std::string Proxy::ConfigDump() const {
          ",\"policy_file\":" + JsonString(b.policy_file) +
          ",\"flow_log\":" + JsonString(b.flow_log.path) +
          ",\"log_allowed\":" + (b.flow_log.log_allowed ? "true" : "false") +
-         ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") + "},\"capture\":" +
-         CaptureSection(b, stats_, workers_.empty() ? std::string() : workers_[0]->verdict_error(),
-                        workers_.empty() ? std::string() : workers_[0]->verdict_cache_off()) +
-         ",\"udp_sctp\":" +
-         UdpSctpSection(b.udp_sctp, stats_,
-                        workers_.empty() ? std::string() : workers_[0]->verdict_error()) +
-         ",\"policy\":";
+         ",\"xds\":" + (b.xds ? JsonString(b.xds->address) : "null") +
+         "},\"capture\":" + CaptureSection(b, stats_, verdict_error, verdict_cache_off) +
+         ",\"udp_sctp\":" + UdpSctpSection(b.udp_sctp, stats_, verdict_error) + ",\"policy\":";
   if (policy_) {
     // Encode() is the policy_file text form; only what this pod's rules need is shown.
     out += PolicyDumpJson(policy_->version(), policy_->Encode());

@@ -23,6 +23,43 @@
 #include "config/bootstrap.h"
 
 namespace picket::proxy {
+
+// One nftables transaction in `buffer`: begin, the messages Put() adds, end (Send()).
+class NftBatch {
+ public:
+  NftBatch(char* buffer, size_t size, uint32_t* seq) : seq_(seq) {
+    batch_ = mnl_nlmsg_batch_start(buffer, size);
+    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), (*seq_)++);
+    mnl_nlmsg_batch_next(batch_);
+    first_seq_ = *seq_;  // the first Put()'s
+  }
+  ~NftBatch() { mnl_nlmsg_batch_stop(batch_); }
+  NftBatch(const NftBatch&) = delete;
+  NftBatch& operator=(const NftBatch&) = delete;
+
+  // A message header of `type`; returns it and its seq (`last_seq()`).
+  nlmsghdr* Put(uint16_t type, uint16_t flags) {
+    last_seq_ = (*seq_)++;
+    return nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), type,
+                                 NFPROTO_INET, flags, last_seq_);
+  }
+  void Next() { mnl_nlmsg_batch_next(batch_); }
+  uint32_t first_seq() const { return first_seq_; }
+  uint32_t last_seq() const { return last_seq_; }
+  bool Send(mnl_socket* socket) {
+    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), (*seq_)++);
+    mnl_nlmsg_batch_next(batch_);
+    return mnl_socket_sendto(socket, mnl_nlmsg_batch_head(batch_), mnl_nlmsg_batch_size(batch_)) >=
+           0;
+  }
+
+ private:
+  uint32_t* seq_;
+  mnl_nlmsg_batch* batch_;
+  uint32_t first_seq_ = 0;
+  uint32_t last_seq_ = 0;
+};
+
 namespace {
 
 constexpr size_t kBufferBytes = 64 * 1024;
@@ -65,39 +102,6 @@ uint32_t KeyLen(bool v6) { return (v6 ? 16 : 4) + 4; }  // peer . port, the port
 uint32_t KeyType(bool v6) { return ((v6 ? 8u : 7u) << 6) | 13u; }
 
 SysError Failure(std::string what, int code = errno) { return SysError{code, std::move(what)}; }
-
-// One nftables transaction in `buffer`: begin, the messages `add` puts, end.
-class Batch {
- public:
-  Batch(char* buffer, size_t size, uint32_t* seq) : seq_(seq) {
-    batch_ = mnl_nlmsg_batch_start(buffer, size);
-    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), (*seq_)++);
-    mnl_nlmsg_batch_next(batch_);
-  }
-  ~Batch() { mnl_nlmsg_batch_stop(batch_); }
-  Batch(const Batch&) = delete;
-  Batch& operator=(const Batch&) = delete;
-
-  // A message header of `type`; returns it and its seq (`last_seq()`).
-  nlmsghdr* Put(uint16_t type, uint16_t flags) {
-    last_seq_ = (*seq_)++;
-    return nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), type,
-                                 NFPROTO_INET, flags, last_seq_);
-  }
-  void Next() { mnl_nlmsg_batch_next(batch_); }
-  uint32_t last_seq() const { return last_seq_; }
-  bool Send(mnl_socket* socket) {
-    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_)), (*seq_)++);
-    mnl_nlmsg_batch_next(batch_);
-    return mnl_socket_sendto(socket, mnl_nlmsg_batch_head(batch_), mnl_nlmsg_batch_size(batch_)) >=
-           0;
-  }
-
- private:
-  uint32_t* seq_;
-  mnl_nlmsg_batch* batch_;
-  uint32_t last_seq_ = 0;
-};
 
 // Expression builders for the rules.
 nftnl_expr* Meta(uint32_t key, uint32_t dreg) {
@@ -189,7 +193,7 @@ nftnl_rule* CacheRule(const SetSpec& set, uint32_t set_id) {
 }
 
 // The whole table: created only if absent (NLM_F_EXCL), owned by this socket.
-void PutTable(Batch& batch, const VerdictCache::Options& options) {
+void PutTable(NftBatch& batch, const VerdictCache::Options& options) {
   constexpr uint16_t kCreate = NLM_F_CREATE | NLM_F_ACK;
   nftnl_table* table = nftnl_table_alloc();
   nftnl_table_set_u32(table, NFTNL_TABLE_FAMILY, NFPROTO_INET);
@@ -271,27 +275,16 @@ std::expected<std::unique_ptr<VerdictCache>, SysError> VerdictCache::Open(uv_loo
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   fcntl(fd, F_SETFD, FD_CLOEXEC);
   {
-    Batch batch(cache->buffer_.get(), kBufferBytes, &cache->seq_);
-    const uint32_t first = cache->seq_;
+    NftBatch batch(cache->buffer_.get(), kBufferBytes, &cache->seq_);
     PutTable(batch, options);
-    if (!batch.Send(socket)) return std::unexpected(Failure("create table inet picket"));
-    int error = 0;
-    // Every message is acknowledged, in order; the first error is the one to report (the
-    // transaction is then aborted whole).
-    for (uint32_t seq = first; seq <= batch.last_seq(); ++seq) {
-      int this_error = 0;
-      if (!cache->Drain(seq, &this_error)) {
-        return std::unexpected(Failure("create table inet picket: no answer", ETIMEDOUT));
-      }
-      if (error == 0) error = this_error;
+    if (const int error = cache->Commit(batch); error != 0) {
+      return std::unexpected(Failure("create table inet picket", error));
     }
-    if (error != 0) return std::unexpected(Failure("create table inet picket", error));
   }
   uv_check_init(loop, &cache->check_);
   uv_poll_init(loop, &cache->poll_, fd);
   uv_timer_init(loop, &cache->hits_timer_);
   cache->check_.data = cache->poll_.data = cache->hits_timer_.data = cache.get();
-  cache->handles_ = true;
   uv_poll_start(&cache->poll_, UV_READABLE, &VerdictCache::OnReadable);
   uv_timer_start(&cache->hits_timer_, &VerdictCache::OnHitsTimer, kHitsInterval.count(),
                  kHitsInterval.count());
@@ -306,20 +299,31 @@ VerdictCache::VerdictCache(Stats* stats, mnl_socket* socket)
     : stats_(stats), socket_(socket), buffer_(new char[kBufferBytes]) {}
 
 VerdictCache::~VerdictCache() {
-  // Open() failed before the handles existed, or Close() ran.
+  // Open() failed before the handles existed (else Close() ran: socket_ is null).
   if (socket_ != nullptr) mnl_socket_close(socket_);
+}
+
+int VerdictCache::Commit(NftBatch& batch) {
+  if (!batch.Send(socket_)) return errno;
+  // Every message is acknowledged, in order; the first error is the one to report (the
+  // transaction is then aborted whole).
+  int error = 0;
+  for (uint32_t seq = batch.first_seq(); seq <= batch.last_seq(); ++seq) {
+    int this_error = 0;
+    if (!Drain(seq, &this_error)) return ETIMEDOUT;
+    if (error == 0) error = this_error;
+  }
+  return error;
 }
 
 void VerdictCache::Close() {
   if (socket_ == nullptr) return;
   stats_->verdict_cache.on.store(false, std::memory_order_relaxed);
   pending_.clear();
-  if (handles_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&hits_timer_), nullptr);
-    handles_ = false;
-  }
+  // An open cache is one Open() returned: its handles exist.
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&hits_timer_), nullptr);
   // The kernel deletes the table with its owner's socket.
   mnl_socket_close(socket_);
   socket_ = nullptr;
@@ -343,8 +347,7 @@ void VerdictCache::OnCheck(uv_check_t* h) { static_cast<VerdictCache*>(h->data)-
 void VerdictCache::SendPending() {
   uv_check_stop(&check_);
   if (socket_ == nullptr || pending_.empty()) return;
-  Batch batch(buffer_.get(), kBufferBytes, &seq_);
-  const uint32_t first = seq_;
+  NftBatch batch(buffer_.get(), kBufferBytes, &seq_);
   size_t sent = 0;
   for (size_t d = 0; d < 2; ++d) {
     for (const SetSpec& spec : kSets[d]) {
@@ -381,7 +384,7 @@ void VerdictCache::SendPending() {
   }
   stats_->verdict_cache.remembered.fetch_add(sent, std::memory_order_relaxed);
   // An error aborts the whole transaction: all of its elements were refused.
-  adds_in_flight_.push_back({first, batch.last_seq(), sent});
+  adds_in_flight_.push_back({batch.first_seq(), batch.last_seq(), sent});
   if (adds_in_flight_.size() > kMaxAddsInFlight) adds_in_flight_.pop_front();
 }
 
@@ -389,8 +392,7 @@ void VerdictCache::Clear() {
   if (socket_ == nullptr) return;
   pending_.clear();
   uv_check_stop(&check_);
-  Batch batch(buffer_.get(), kBufferBytes, &seq_);
-  const uint32_t first = seq_;
+  NftBatch batch(buffer_.get(), kBufferBytes, &seq_);
   for (const auto& by_family : kSets) {
     for (const SetSpec& spec : by_family) {
       nftnl_set* set = nftnl_set_alloc();
@@ -402,14 +404,9 @@ void VerdictCache::Clear() {
       nftnl_set_free(set);
     }
   }
-  if (!batch.Send(socket_)) return Fail("empty the sets: " + std::string(std::strerror(errno)));
-  int error = 0;
-  for (uint32_t seq = first; seq <= batch.last_seq(); ++seq) {
-    int this_error = 0;
-    if (!Drain(seq, &this_error)) return Fail("empty the sets: no answer");
-    if (error == 0) error = this_error;
+  if (const int error = Commit(batch); error != 0) {
+    return Fail("empty the sets: " + std::string(std::strerror(error)));
   }
-  if (error != 0) return Fail("empty the sets: " + std::string(std::strerror(error)));
   stats_->verdict_cache.clears.fetch_add(1, std::memory_order_relaxed);
 }
 

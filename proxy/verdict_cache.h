@@ -52,6 +52,8 @@ struct nlmsghdr;
 
 namespace picket::proxy {
 
+class NftBatch;  // verdict_cache.cc: one nftables transaction
+
 class VerdictCache {
  public:
   inline static constexpr char kTable[] = "picket";
@@ -109,6 +111,9 @@ class VerdictCache {
   // Reads whatever the kernel sent (add errors, rule dumps, acknowledgements); true when
   // `wait_seq`'s acknowledgement came (0: none awaited), with `*error` its errno.
   bool Drain(uint32_t wait_seq, int* error);
+  // Sends `batch` and waits for every message's acknowledgement: 0, the first error's errno, or
+  // ETIMEDOUT when one does not come within a second.
+  int Commit(NftBatch& batch);
   void OnMessage(const nlmsghdr* nlh, uint32_t wait_seq, bool* acked, int* error);
   void Fail(const std::string& why);
 
@@ -129,7 +134,6 @@ class VerdictCache {
   uv_check_t check_{};
   uv_poll_t poll_{};
   uv_timer_t hits_timer_{};
-  bool handles_ = false;
   // The rules' counters as last dumped, by direction, and the sum of the dump in progress.
   uint64_t hits_seen_[2] = {0, 0};
   uint64_t hits_dump_[2] = {0, 0};
