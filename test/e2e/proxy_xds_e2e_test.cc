@@ -151,11 +151,14 @@ class ProxyXdsE2eTest : public ::testing::Test {
     return n == 3 && std::string(buf, 3) == "ok\n";
   }
 
-  // Writes the policy and waits until every sidecar's /config_dump shows a new version; returns
-  // the time from the write to the last sidecar's new version (an upper bound: polled).
+  // Writes the policy and waits until every sidecar's /config_dump shows a new version, and b's
+  // the whole edit; returns the time from the write to then (an upper bound: polled).
   double EditAndWait(const std::string& from, int extra_port) {
     std::vector<std::string> before;
     for (int i = 0; i < kPods; ++i) before.push_back(PolicyVersion(i));
+    // b's /config_dump shows the address entries its rules name: not `from`'s before the edit.
+    const std::string from_ip = "\"ips\":[\"" + PodIp(from == "a" ? 0 : 2) + "\"]";
+    EXPECT_EQ(Admin(1, "/config_dump").find(from_ip), std::string::npos) << "before the edit";
     const auto t0 = std::chrono::steady_clock::now();
     AtomicWrite(dir_ / "manifests" / "policy.yaml", PolicyYaml(from, extra_port));
     for (int i = 0; i < kPods; ++i) {
@@ -165,6 +168,13 @@ class ProxyXdsE2eTest : public ::testing::Test {
       })) << "edit (from "
           << from << ") never reached sidecar " << kNames[i];
     }
+    // An edit that changes whom b's rules name reaches b in two pushes (the pod policy, and the
+    // address entry of the newly named pod, which b's scope did not hold before), each applied as
+    // it comes: b has the whole edit once its policy shows `from`'s address.
+    EXPECT_TRUE(WaitFor([&] {
+      return Admin(1, "/config_dump").find(from_ip) != std::string::npos;
+    })) << "b never held "
+        << from_ip << ": " << Admin(1, "/config_dump");
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
