@@ -160,7 +160,8 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
   }
   const bool scoped = Scoped(type_url);
   if (sub.pending.empty() && !sub.pending_all && !(scoped && !sub.initial_sent)) return;
-  const auto* type = server_.FindType(type_url);
+  // Not const: VisibleTo caches each scope's list in it.
+  XdsServer::TypeState* type = server_.FindType(type_url);
   // Scoped: a resource this pod does not see is, to this stream, a resource that does not exist.
   const ScopePtr scope = scoped ? server_.ScopeOf(own_name()) : nullptr;
   std::vector<Changed> changed;
@@ -192,7 +193,7 @@ void XdsStream::SendDelta(const std::string& type_url, Subscription& sub) {
     // is walked (the list is shared by every stream of an equal scope).
     const XdsServer::TypeState::Visible* visible =
         scope != nullptr && sub.wildcard && sub.names.empty() && sub.sent.empty()
-            ? server_.VisibleTo(*server_.FindType(type_url), scope)
+            ? server_.VisibleTo(*type, scope)
             : nullptr;
     if (visible != nullptr) {
       for (const auto& [name, r] : *visible) consider(*name, r);
