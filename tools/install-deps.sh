@@ -12,8 +12,9 @@ PACKAGES=(
 )
 if [[ "${PICKET_WITH_BENCH:-0}" == 1 ]]; then
   # nlohmann-json3-dev: only the JSON benchmark's comparison point (the benchmarks are `manual`
-  # targets, outside `bazel build //...`). test/bench/harness/run.sh checks its own packages.
-  PACKAGES+=(haproxy hyperfine time iperf3 nginx libnginx-mod-stream socat nlohmann-json3-dev)
+  # targets, outside `bazel build //...`); nftables: only run_proxy_bench.sh --decompose.
+  # test/bench/harness/run.sh checks its own packages.
+  PACKAGES+=(haproxy hyperfine time iperf3 nginx libnginx-mod-stream socat nlohmann-json3-dev nftables)
 fi
 if [[ "${PICKET_WITH_FUZZ:-0}" == 1 ]]; then
   PACKAGES+=(clang-16 libclang-rt-16-dev)

@@ -13,7 +13,16 @@
 # picket-verdict behind `picket-init --capture=verdict` (`--proxy-init`, run as root in the client
 # namespace) with ambient CAP_NET_ADMIN (`--proxy-caps`) to read the verdict queue.
 #
-# Usage (root): test/bench/run_proxy_bench.sh [--quick] [extra pkbench options]
+# Usage (root): test/bench/run_proxy_bench.sh [--quick] [--decompose] [extra pkbench options]
+#
+# --decompose: instead of the peers, where verdict mode's per-packet cost is. Direct and
+# picket-verdict, plus picket-verdict with tables of picket-init's rules deleted after it ran
+# (`nft delete table`, package nftables): picket-verdict-no-filter (no reject, no listener
+# guard), picket-verdict-no-conntrack (nat and raw: nothing loads connection tracking, so no
+# Service redirect and no UDP capture), picket-verdict-mangle-only (the SYN judge and the cache
+# alone) and picket-verdict-tproxy-not-nat (a TPROXY rule instead of nat, which loads
+# IP defragmentation). Each is a measurement, not a configuration anyone can run: the bench only
+# sends allowed traffic to pod addresses, so what the deleted rules do never happens.
 #   PICKET_BENCH_HARNESS  harness directory (default: <repo>/test/bench/harness)
 #   PICKET_PROXY_BIN      a built picket-proxy (default: built here with bazel)
 #   PICKET_CONTROL_BIN    a built picket-control (default: built here with bazel)
@@ -107,9 +116,13 @@ sed 's/^capture: verdict$/capture: verdict\nverdict_cache: {enabled: false}/' \
   "$work/bootstrap-verdict.yaml" > "$work/bootstrap-verdict-uncached.yaml"
 
 quick=""
-for a in "$@"; do [[ "$a" == "--quick" ]] && quick="-quick"; done
-mkdir -p "$repo/test/bench/proxy_results"
-out="$repo/test/bench/proxy_results/proxy-$(date +%Y-%m-%d-%H%M)$quick.md"
+decompose=0
+args=()
+for a in "$@"; do
+  [[ "$a" == "--quick" ]] && quick="-quick"
+  if [[ "$a" == "--decompose" ]]; then decompose=1; else args+=("$a"); fi
+done
+set -- "${args[@]}"
 
 # picket-verdict's capture: picket-init's verdict rules instead of the harness's nat REDIRECT, IPv4
 # only like the bootstrap (ipv6: false), no UDP/SCTP capture (the bootstrap leaves udp_sctp
@@ -120,8 +133,30 @@ out="$repo/test/bench/proxy_results/proxy-$(date +%Y-%m-%d-%H%M)$quick.md"
 verdict_init="$work/picket-init --capture=verdict --ipv6=false --udp-sctp=false"
 verdict_init+=" --service-cidrs=10.96.0.0/12"
 verdict_init+=' --proxy-uid="$PKB_PROXY_UID" --outbound-port="$PKB_LISTEN_PORT"'
+variants="${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w,picket-verdict,picket-verdict-uncached"
+decomposed=()
+if ((decompose)); then
+  command -v nft >/dev/null || { echo "run_proxy_bench: --decompose needs nft (apt-get install nftables)" >&2; exit 1; }
+  variants="direct,picket-verdict"
+  declare -A stripped=(
+    [picket-verdict-no-filter]="nft delete table ip filter"
+    [picket-verdict-no-conntrack]="nft delete table ip nat && nft delete table ip raw"
+    [picket-verdict-mangle-only]="nft delete table ip nat && nft delete table ip raw && nft delete table ip filter"
+    [picket-verdict-tproxy-not-nat]="nft delete table ip nat && nft delete table ip raw && iptables -t mangle -A PREROUTING -i lo -p tcp -m mark --mark 0x20000/0x30000 -j TPROXY --on-port \"\$PKB_LISTEN_PORT\" --on-ip 127.0.0.1"
+  )
+  for name in picket-verdict-no-filter picket-verdict-no-conntrack picket-verdict-mangle-only picket-verdict-tproxy-not-nat; do
+    variants+=",$name"
+    decomposed+=(--proxy-name "$name"
+      --proxy-cmd "$work/picket-proxy --config $work/bootstrap-verdict.yaml --log-level warn"
+      --proxy-init "$name=$verdict_init >/dev/null && ${stripped[$name]}"
+      --proxy-caps "$name=net_admin")
+  done
+  quick="$quick-decompose"
+fi
+mkdir -p "$repo/test/bench/proxy_results"
+out="$repo/test/bench/proxy_results/proxy-$(date +%Y-%m-%d-%H%M)$quick.md"
 "$harness/run.sh" --no-install \
-  --variants "${PICKET_BENCH_VARIANTS:-direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t},picket-1w,picket-2w,picket-verdict,picket-verdict-uncached" \
+  --variants "$variants" \
   --proxy-name picket-1w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-1w.yaml --log-level warn" \
   --proxy-name picket-2w --proxy-cmd "$work/picket-proxy --config $work/bootstrap-2w.yaml --log-level warn" \
   --proxy-name picket-verdict --proxy-cmd "$work/picket-proxy --config $work/bootstrap-verdict.yaml --log-level warn" \
@@ -130,6 +165,7 @@ verdict_init+=' --proxy-uid="$PKB_PROXY_UID" --outbound-port="$PKB_LISTEN_PORT"'
   --proxy-name picket-verdict-uncached --proxy-cmd "$work/picket-proxy --config $work/bootstrap-verdict-uncached.yaml --log-level warn" \
   --proxy-init "picket-verdict-uncached=$verdict_init" \
   --proxy-caps picket-verdict-uncached=net_admin \
+  "${decomposed[@]}" \
   --cpu-ref picket-1w \
   --out "$out" "$@"
 # an --out among the extra options replaces the default (the harness takes the last one)
