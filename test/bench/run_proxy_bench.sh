@@ -14,6 +14,15 @@
 # namespace) with ambient CAP_NET_ADMIN (`--proxy-caps`) to read the verdict queue.
 #
 # Usage (root): test/bench/run_proxy_bench.sh [--quick] [--decompose] [extra pkbench options]
+#   PICKET_BENCH_HARNESS  harness directory (default: <repo>/test/bench/harness)
+#   PICKET_PROXY_BIN      a built picket-proxy (default: built here with bazel)
+#   PICKET_CONTROL_BIN    a built picket-control (default: built here with bazel)
+#   PICKET_INIT_BIN       a built picket-init (default: built here with bazel)
+#   PICKET_BENCH_VARIANTS the harness's own variants before the picket ones
+#                         (default: direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t)
+#   BAZEL_OUTPUT_BASE     bazel --output_base to build with (optional)
+# Output: the table on stdout and test/bench/proxy_results/proxy-<date>[-quick][-decompose].md
+# (+ .json).
 #
 # --decompose: instead of the peers, where verdict mode's per-packet cost is. Direct and
 # picket-verdict, plus picket-verdict with tables of picket-init's rules deleted after it ran
@@ -23,14 +32,7 @@
 # alone) and picket-verdict-tproxy-not-nat (a TPROXY rule instead of nat, which loads
 # IP defragmentation). Each is a measurement, not a configuration anyone can run: the bench only
 # sends allowed traffic to pod addresses, so what the deleted rules do never happens.
-#   PICKET_BENCH_HARNESS  harness directory (default: <repo>/test/bench/harness)
-#   PICKET_PROXY_BIN      a built picket-proxy (default: built here with bazel)
-#   PICKET_CONTROL_BIN    a built picket-control (default: built here with bazel)
-#   PICKET_INIT_BIN       a built picket-init (default: built here with bazel)
-#   PICKET_BENCH_VARIANTS the harness's own variants before the picket ones
-#                         (default: direct,haproxy-1t,haproxy-2t,haproxy-splice-1t,haproxy-splice-2t)
-#   BAZEL_OUTPUT_BASE     bazel --output_base to build with (optional)
-# Output: the table on stdout and test/bench/proxy_results/proxy-<date>[-quick].md (+ .json).
+#
 # Not part of the test suite (it takes minutes and needs a quiet machine).
 set -euo pipefail
 
