@@ -35,8 +35,8 @@ inline const char* CaptureModeName(CaptureMode m) {
 // rules mark each new TCP flow's packet kVerdictMarkReject before queueing it (with
 // --queue-bypass): the filter table answers a packet still so marked with a TCP reset, so a
 // denied flow, and every flow while no sidecar listens, is refused. The sidecar's verdict clears
-// our bits (allowed: the kernel carries the flow) or sets kVerdictMarkRelay (a Service address:
-// the nat table redirects it to the outbound listener). A SYN the sidecar's kernel verdict cache
+// our bits (allowed: the kernel carries the flow); a Service address never reaches the queue (the
+// sidecar routes TCP to it to its own listeners, proxy/service_routes.h). A SYN the sidecar's kernel verdict cache
 // allowed (proxy/verdict_cache.h) already carries kVerdictMarkJudged when it reaches the rules,
 // which then neither mark nor queue it.
 //
@@ -46,7 +46,6 @@ inline const char* CaptureModeName(CaptureMode m) {
 // flow as is, so its later packets meet no rule of ours at all.
 inline constexpr uint32_t kVerdictMarkMask = 0x00030000;
 inline constexpr uint32_t kVerdictMarkReject = 0x00010000;
-inline constexpr uint32_t kVerdictMarkRelay = 0x00020000;
 inline constexpr uint32_t kVerdictMarkJudged = 0x00030000;
 
 struct Bootstrap {

@@ -94,7 +94,8 @@ void AddInjectOptions(CLI::App& sub, InjectOptions* o, std::string* kubernetes_v
       ->capture_default_str();
   sub.add_option("--service-cidrs", o->service_cidrs,
                  "The cluster's Service ClusterIP ranges (comma-separated): verdict-mode pods "
-                 "then leave TCP to anything else untracked by conntrack (cheaper new flows)")
+                 "that enforce UDP/SCTP (which loads conntrack) then leave TCP to anything else "
+                 "untracked (cheaper new flows)")
       ->delimiter(',')
       ->check([](const std::string& cidr) -> std::string {
         auto f = picket::inject::CidrFamily(cidr);
@@ -201,10 +202,12 @@ int RunBootstrap(const BootstrapArgs& a) {
       return 2;
     }
     if (a.user) {
-      // Root only to get here: uid --user, gid --group, and of the capabilities NET_ADMIN alone
-      // (the verdict queue — UDP/SCTP, TCP in verdict mode — and conntrack), carried across the
-      // exec.
-      const int keep[] = {CAP_NET_ADMIN};
+      // Root only to get here: uid --user, gid --group, and of the capabilities NET_ADMIN (the
+      // verdict queue — UDP/SCTP, TCP in verdict mode — and conntrack) and, in verdict mode,
+      // NET_BIND_SERVICE (listeners on Service ports below 1024, proxy/service_routes.h),
+      // carried across the exec.
+      std::vector<int> keep{CAP_NET_ADMIN};
+      if (a.capture == "verdict") keep.push_back(CAP_NET_BIND_SERVICE);
       auto kept = picket::inject::SwitchUserKeeping(*a.user, a.group.value_or(*a.user), keep);
       if (!kept) {
         std::fprintf(stderr, "picket-inject bootstrap: --user: %s\n",

@@ -186,10 +186,11 @@ Node ProxyContainer(const InjectOptions& o, const Node& annotations) {
   // proxy uid.
   const std::string id = std::to_string(o.proxy_uid);
   if (net_admin) args.insert(args.end() - 1, {"--user=" + id, "--group=" + id});
-  Node caps =
-      net_admin
-          ? Map({{"add", StrSeq({"NET_ADMIN", "SETGID", "SETUID"})}, {"drop", StrSeq({"ALL"})}})
-          : Map({{"drop", StrSeq({"ALL"})}});
+  // Verdict mode: NET_BIND_SERVICE too, for its listeners on Service ports below 1024.
+  std::vector<std::string> added{"NET_ADMIN", "SETGID", "SETUID"};
+  if (VerdictCapture(annotations)) added.insert(added.begin() + 1, "NET_BIND_SERVICE");
+  Node caps = net_admin ? Map({{"add", StrSeq(added)}, {"drop", StrSeq({"ALL"})}})
+                        : Map({{"drop", StrSeq({"ALL"})}});
   const int run_as = net_admin ? 0 : static_cast<int>(o.proxy_uid);
   Node c = Map({
       {"name", Str(kProxyContainerName)},

@@ -154,11 +154,13 @@ flags (lists are comma-separated):
   --udp-sctp=true                     false: do not capture (nor enforce) UDP and SCTP
   --nfqueue=15000                     the queue new UDP/SCTP flows wait in for a verdict
   --nfqueue-count=1                   UDP/SCTP over this many queues from --nfqueue on, by CPU
-  --service-cidrs=                    with --capture=verdict: the Service ClusterIP ranges; TCP
-                                      elsewhere is then not connection-tracked (cheaper)
+  --service-cidrs=                    with --capture=verdict and --udp-sctp: the Service
+                                      ClusterIP ranges; TCP elsewhere is then not
+                                      connection-tracked (cheaper)
   --capture=relay                     TCP: relay (redirect to the sidecar's listeners) or
                                       verdict (new flows judged from --nfqueue, then carried
-                                      by the kernel; only what the sidecar marks is relayed)
+                                      by the kernel; the sidecar routes TCP to Services to
+                                      itself and relays it)
   --iptables-restore=PATH, --iptables-save=PATH,
   --ip6tables-restore=PATH, --ip6tables-save=PATH
                                       binaries (e.g. iptables-legacy-restore)
@@ -370,7 +372,12 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
   // The UDP/SCTP capture's chains (inject/datagram_rules.h) live in this table too.
   auto datagrams = DatagramNatLines(c, family);
   if (!datagrams) return std::unexpected(datagrams.error());
-  std::vector<std::string> ours = PicketChains();
+  const bool verdict = c.capture == config::CaptureMode::kVerdict;
+  // Verdict mode has no TCP here: the sidecar routes TCP to Service addresses to itself
+  // (proxy/service_routes.h). Without UDP/SCTP capture it has no nat table at all: a table of
+  // ours, even empty, would load connection tracking for every packet of the pod.
+  if (verdict && datagrams->empty()) return BuildCleanupTransaction(current);
+  std::vector<std::string> ours = verdict ? std::vector<std::string>{} : PicketChains();
   if (!datagrams->empty()) {
     const auto& d = PicketDatagramChains();
     ours.insert(ours.end(), d.begin(), d.end());
@@ -388,16 +395,11 @@ base::Result<std::string> BuildInstallTransaction(const RedirectConfig& c, Famil
   for (const std::string& chain : stale) o << "-F " << chain << "\n";
   for (const std::string& chain : stale) o << "-X " << chain << "\n";
 
-  o << "-A " << kRedirect << " -p tcp -j REDIRECT --to-ports " << c.outbound_port << "\n";
-  if (c.capture == config::CaptureMode::kVerdict) {
-    // The sidecar judged the flow's first packet (mangle, inject/verdict_rules.h) and marked it
-    // for the relay (a Service address): only that is redirected. No inbound redirect.
-    o << "-A " << kOutput << " -m mark --mark " << VerdictMarkMatch(config::kVerdictMarkRelay)
-      << " -j " << kRedirect << "\n";
-    o << "-A OUTPUT -p tcp -j " << kOutput << "\n";
+  if (verdict) {
     o << *datagrams << "COMMIT\n";
     return o.str();
   }
+  o << "-A " << kRedirect << " -p tcp -j REDIRECT --to-ports " << c.outbound_port << "\n";
   o << "-A " << kInRedirect << " -p tcp -j REDIRECT --to-ports " << c.inbound_port << "\n";
 
   // Inbound (PREROUTING): interfaces we ignore, then our own ports, then capture.

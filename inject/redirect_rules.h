@@ -13,9 +13,10 @@
 // inject/datagram_rules.h).
 //
 // `capture: verdict` (RedirectConfig::capture, --capture=verdict): TCP is judged from the same
-// verdict queue instead (inject/verdict_rules.h: mangle and filter), and the nat table here only
-// redirects what the sidecar marked config::kVerdictMarkRelay to the outbound listener — no
-// inbound redirect at all. The nat chain set is the same in both modes, so switching converges.
+// verdict queue instead (inject/verdict_rules.h: mangle and filter), and the nat table holds no
+// TCP at all: the sidecar routes TCP to Service addresses to its own listeners
+// (proxy/service_routes.h). Without UDP/SCTP capture verdict mode has no nat table (it would load
+// connection tracking for every packet); switching modes removes the other mode's chains.
 //
 // Pure functions; any thread.
 #pragma once
@@ -128,10 +129,8 @@ NatState ParseNatState(std::string_view iptables_save_output);
 // The install transaction for `family` (for `iptables-restore --noflush`). Our chains are
 // (re)declared, which flushes them; jump rules found in `current` are deleted before ours are
 // appended, and stale PICKET_* chains are removed — so a re-run converges to the same state.
-// Fails on a CIDR that is not valid for either family. With `config.capture == kVerdict`:
-// PICKET_OUTPUT holds only `-m mark --mark <kVerdictMarkRelay>/<kVerdictMarkMask> -j
-// PICKET_REDIRECT`, jumped to from OUTPUT; PICKET_INBOUND and PICKET_IN_REDIRECT stay empty and
-// PREROUTING has no jump (the same chains either way, so switching modes converges).
+// Fails on a CIDR that is not valid for either family. With `config.capture == kVerdict`: only
+// the UDP/SCTP chains, or (without them) the cleanup transaction of whatever of ours is there.
 [[nodiscard]] base::Result<std::string> BuildInstallTransaction(const RedirectConfig& config,
                                                                 Family family,
                                                                 const NatState& current = {});

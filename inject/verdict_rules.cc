@@ -121,7 +121,9 @@ NatState ParseRawState(std::string_view text) {
 
 base::Result<std::string> BuildRawTransaction(const RedirectConfig& c, Family family,
                                               const NatState& current) {
-  if (c.capture != config::CaptureMode::kVerdict || c.service_cidrs.empty()) {
+  // Untracking TCP pays only where something loads connection tracking: the UDP/SCTP capture.
+  if (c.capture != config::CaptureMode::kVerdict || c.service_cidrs.empty() ||
+      !c.capture_datagrams) {
     return BuildRawCleanupTransaction(current);
   }
   std::vector<std::string> services;

@@ -4,9 +4,9 @@
 //
 // Owns: the verdict mode's chains and their rule text, per family, as lines for the tables'
 // transactions (the mangle transaction is composed by inject/datagram_rules.h, the filter one by
-// inject/listener_guard.h; the nat side — only relay-marked packets redirected — is in
-// inject/redirect_rules.h). The mark contract with the sidecar is config/bootstrap.h's
-// (kVerdictMarkMask, kVerdictMarkReject, kVerdictMarkRelay).
+// inject/listener_guard.h; verdict mode has no TCP in nat: the sidecar routes TCP to Service
+// addresses to itself, proxy/service_routes.h). The mark contract with the sidecar is
+// config/bootstrap.h's (kVerdictMarkMask, kVerdictMarkReject, kVerdictMarkJudged).
 //
 //   mangle  PICKET_TCP_JUDGE  `-m mark --mark <judged>/<judged> -j RETURN` (a SYN the sidecar's
 //                             kernel verdict cache allowed: proxy/verdict_cache.h, an nftables
@@ -18,18 +18,17 @@
 //                             excluded interfaces and the never-captured inbound ports (admin,
 //                             readiness, metrics, --exclude-inbound-ports) RETURN, the rest (or
 //                             the --include-inbound-ports) to PICKET_TCP_JUDGE
-//           PICKET_TCP_OUT    from `OUTPUT -p tcp --syn` (OUTPUT, not
-//                             POSTROUTING: before nat OUTPUT, which redirects relay-marked
-//                             packets): the proxy's uids/gids, loopback, excluded interfaces,
-//                             ports and CIDRs RETURN; include ports, then everything (or the
-//                             include CIDRs) to PICKET_TCP_JUDGE
-//   raw     PICKET_TCP_NOTRACK_IN / _OUT, only with --service-cidrs: TCP that is neither
+//           PICKET_TCP_OUT    from `OUTPUT -p tcp --syn`: the proxy's uids/gids, loopback (a
+//                             Service address, routed to the sidecar, leaves by lo), excluded
+//                             interfaces, ports and CIDRs RETURN; include ports, then everything
+//                             (or the include CIDRs) to PICKET_TCP_JUDGE
+//   raw     PICKET_TCP_NOTRACK_IN / _OUT, only with --service-cidrs and the UDP/SCTP capture
+//                             (whose nat table loads connection tracking): TCP that is neither
 //                             loopback nor (outbound) to a Service range gets `CT --notrack`.
 //                             Judging needs no connection tracking — the queued packet is the
 //                             SYN (`--syn`), the reset needs none, revocation finds the app's
-//                             sockets through sock_diag — so the kernel skips it for pod-to-pod
-//                             flows; Service flows stay tracked for the nat redirect (and the
-//                             relay's loopback leg for its reverse translation).
+//                             sockets through sock_diag. Without the UDP/SCTP capture nothing of
+//                             ours loads connection tracking, and a raw table would.
 //   filter  PICKET_TCP_REJECT `-p tcp -m mark --mark <reject>/<mask> -j REJECT --reject-with
 //                             tcp-reset`, jumped to first in INPUT and OUTPUT
 //

@@ -14,8 +14,9 @@ constexpr int kAcceptBatch = 64;  // accepts per readable event, then yield to t
 
 class TcpAcceptListener final : public Listener {
  public:
-  TcpAcceptListener(uv_loop_t* loop, filters::Direction direction, filters::Endpoint local, int fd)
-      : Listener(Kind::kTcpAccept, direction, local), loop_(loop), fd_(fd) {}
+  TcpAcceptListener(uv_loop_t* loop, filters::Direction direction, filters::Endpoint local, int fd,
+                    Kind kind = Kind::kTcpAccept)
+      : Listener(kind, direction, local), loop_(loop), fd_(fd) {}
 
   ~TcpAcceptListener() override {
     // A started listener is closed by its owner before the loop ends; one never started only
@@ -109,6 +110,14 @@ std::expected<std::vector<std::unique_ptr<Listener>>, SysError> MakeListeners(
     }
   }
   return listeners;
+}
+
+std::expected<std::unique_ptr<Listener>, SysError> MakeServiceListener(
+    uv_loop_t* loop, const filters::Endpoint& service) {
+  auto fd = Listen(service, kBacklog, /*transparent=*/true);
+  if (!fd) return std::unexpected(fd.error());
+  return std::make_unique<TcpAcceptListener>(loop, filters::Direction::kOutbound, service, *fd,
+                                             Listener::Kind::kServiceAccept);
 }
 
 }  // namespace picket::proxy

@@ -38,7 +38,6 @@ enum class PacketVerdict : uint8_t {
   kDrop,    // dropped (UDP/SCTP denied; anything that cannot be judged)
   kAccept,  // the kernel carries the flow
   kReject,  // TCP denied: answered with a reset (the filter table's REJECT, by its mark)
-  kRelay,   // TCP to a Service address: redirected to the outbound listener (by its mark)
 };
 
 // The owner of listeners (the worker). Called on the loop's thread.
@@ -69,6 +68,8 @@ class Listener {
  public:
   enum class Kind {
     kTcpAccept,      // a listening TCP socket: accept4() per connection
+    kServiceAccept,  // the same, transparent, on one Service address and port (verdict mode,
+                     // proxy/service_routes.h): its bound address is every flow's destination
     kPacketVerdict,  // an NFQUEUE queue: a verdict per new flow (nfqueue_listener.h)
   };
 
@@ -104,5 +105,10 @@ class Listener {
 [[nodiscard]] std::expected<std::vector<std::unique_ptr<Listener>>, SysError> MakeListeners(
     uv_loop_t* loop, const config::Bootstrap::Listeners& config, uint16_t outbound_port,
     uint16_t inbound_port);
+
+// A transparent outbound listener on `service` (a Service address and port the routing table
+// delivers in the pod; SO_REUSEPORT, one per worker). Needs CAP_NET_ADMIN.
+[[nodiscard]] std::expected<std::unique_ptr<Listener>, SysError> MakeServiceListener(
+    uv_loop_t* loop, const filters::Endpoint& service);
 
 }  // namespace picket::proxy

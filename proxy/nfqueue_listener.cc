@@ -75,9 +75,7 @@ void PutVerdict(Round& round, uint32_t id, PacketVerdict verdict, bool tcp, uint
                                (mark & ~config::kVerdictMarkMask) | config::kVerdictMarkJudged);
   } else {
     nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), NF_ACCEPT);
-    uint32_t ours = 0;
-    if (verdict == PacketVerdict::kReject) ours = config::kVerdictMarkReject;
-    if (verdict == PacketVerdict::kRelay) ours = config::kVerdictMarkRelay;
+    const uint32_t ours = verdict == PacketVerdict::kReject ? config::kVerdictMarkReject : 0;
     if (ours != 0 || (mark & config::kVerdictMarkMask) != 0) {
       nfq_nlmsg_verdict_put_mark(nlh, (mark & ~config::kVerdictMarkMask) | ours);
     }

@@ -70,7 +70,8 @@ std::optional<filters::Endpoint> OriginalDestination(int fd, bool v6) {
   return EndpointFromSockaddr(ss);
 }
 
-std::expected<int, SysError> BindSocket(const filters::Endpoint& address, Transport transport) {
+std::expected<int, SysError> BindSocket(const filters::Endpoint& address, Transport transport,
+                                        bool transparent) {
   const int family = address.address.v6 ? AF_INET6 : AF_INET;
   const int type = transport == Transport::kStream ? SOCK_STREAM : SOCK_DGRAM;
   int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -80,6 +81,13 @@ std::expected<int, SysError> BindSocket(const filters::Endpoint& address, Transp
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   if (transport == Transport::kStream) SetNoDelay(fd);  // before bind: as the listener had it
+  if (transparent &&
+      (family == AF_INET6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+                          : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) != 0) {
+    SysError err{errno, "IP_TRANSPARENT(" + EndpointToString(address) + ")"};
+    close(fd);
+    return std::unexpected(err);
+  }
   sockaddr_storage ss;
   socklen_t len = EndpointToSockaddr(address, &ss);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -90,10 +98,11 @@ std::expected<int, SysError> BindSocket(const filters::Endpoint& address, Transp
   return fd;
 }
 
-std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog) {
+std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog,
+                                    bool transparent) {
   // TCP_NODELAY is set by BindSocket: accepted sockets inherit it, one setsockopt less per
   // connection.
-  auto fd = BindSocket(address, Transport::kStream);
+  auto fd = BindSocket(address, Transport::kStream, transparent);
   if (!fd) return fd;
   if (listen(*fd, backlog) != 0) {
     SysError err{errno, "listen(" + EndpointToString(address) + ")"};

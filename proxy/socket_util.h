@@ -40,11 +40,14 @@ enum class Transport {
 };
 
 // A non-blocking socket of `transport` bound to `address`, with SO_REUSEADDR and SO_REUSEPORT
-// (IPV6_V6ONLY for v6).
+// (IPV6_V6ONLY for v6). `transparent`: IP_TRANSPARENT / IPV6_TRANSPARENT first (CAP_NET_ADMIN),
+// so `address` need not be the namespace's and what it sends may leave from it.
 [[nodiscard]] std::expected<int, SysError> BindSocket(const filters::Endpoint& address,
-                                                      Transport transport);
+                                                      Transport transport,
+                                                      bool transparent = false);
 // TCP: BindSocket(kStream) with TCP_NODELAY (accepted sockets inherit it), then listen().
-[[nodiscard]] std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog);
+[[nodiscard]] std::expected<int, SysError> Listen(const filters::Endpoint& address, int backlog,
+                                                  bool transparent = false);
 // The bound address and port of a socket (any transport).
 filters::Endpoint LocalEndpoint(int fd);
 uint16_t LocalPort(int fd);

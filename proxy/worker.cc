@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 
 #include "proxy/connection.h"
 #include "proxy/conntrack_sweep.h"
@@ -20,6 +22,9 @@ namespace picket::proxy {
 namespace {
 
 constexpr uint64_t kAcceptBackoffMs = 100;
+// Verdict mode: at most this many TCP Service addresses and ports get a listener (and their
+// addresses a route); past it, connections to the rest fail (fail closed).
+constexpr size_t kMaxServiceListeners = 4096;
 
 // What the policy filter knows of a flow from its first packet (or its conntrack entry): the
 // same fields as for an accepted TCP connection.
@@ -139,6 +144,7 @@ std::expected<void, SysError> Worker::Bind(uint16_t outbound_port, uint16_t inbo
       context_.stats->packet_flows.enforced.store(udp_sctp.enforce, std::memory_order_relaxed);
       context_.stats->verdict_bound.store(verdict_mode(), std::memory_order_relaxed);
       OpenVerdictCache();
+      if (verdict_mode()) OpenServiceRoutes();
       // Hearing every socket's close costs the kernel a message per socket (and us a read):
       // only when allowed flows are logged.
       if (verdict_mode() && context_.bootstrap->flow_log.log_allowed) {
@@ -287,12 +293,85 @@ void Worker::RunCommands() {
   // (and before the sweep, which then finds every flow the cache let through).
   if ((commands.services || commands.policy) && verdict_cache_) ClearVerdictCache();
   // The map first: a policy re-check never sees a map older than the policy it came with.
-  if (commands.services) services_ = std::move(*commands.services);
+  if (commands.services) {
+    services_ = std::move(*commands.services);
+    if (verdict_mode() && !shutting_down_ && !listeners_closed_) SyncServiceListeners();
+  }
   if (commands.policy) ApplyPolicy(std::move(*commands.policy));
   if (commands.stop_accepting_inbound) CloseInboundListeners();
   if (commands.stop_accepting) CloseListeners();
   if (!commands.tcp_revoked.empty()) RevokeTcpFlows(std::move(commands.tcp_revoked));
   if (commands.shutdown) BeginShutdown(*commands.shutdown);
+}
+
+void Worker::OpenServiceRoutes() {
+  ServiceRoutes::Options options;
+  options.proxy_uid = geteuid();
+  for (const policy::IpAddress& ip : context_.node_ips) {
+    std::optional<policy::IpAddress>& source = ip.v6 ? options.source_v6 : options.source_v4;
+    if (!source) source = ip;
+  }
+  options.max_routes = kMaxServiceListeners;
+  auto routes = ServiceRoutes::Open(options);
+  if (!routes) {
+    context_.conn_log->error("Service routes not set ({}): TCP to Services is not relayed",
+                             routes.error().ToString());
+    return;
+  }
+  service_routes_ = std::move(*routes);
+}
+
+void Worker::SyncServiceListeners() {
+  retired_listeners_.clear();  // closed at the previous sync: the loop has run since
+  std::vector<filters::Endpoint> wanted;
+  std::unordered_set<std::string> keys;
+  if (services_) {
+    for (const auto& [name, entry] : services_->entries()) {
+      for (const policy::IpAddress& ip : entry.cluster_ips) {
+        for (const xds::ServiceEntry::Port& port : entry.ports) {
+          if (port.protocol != config::Protocol::kTCP) continue;
+          filters::Endpoint e;
+          e.address = ip;
+          e.port = port.port;
+          if (wanted.size() < kMaxServiceListeners && keys.insert(EndpointToString(e)).second) {
+            wanted.push_back(e);
+          }
+        }
+      }
+    }
+  }
+  for (auto it = service_listeners_.begin(); it != service_listeners_.end();) {
+    if (keys.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    Listener* gone = it->second;
+    gone->Close();
+    auto owned = std::find_if(listeners_.begin(), listeners_.end(),
+                              [gone](const auto& l) { return l.get() == gone; });
+    retired_listeners_.push_back(std::move(*owned));
+    listeners_.erase(owned);
+    it = service_listeners_.erase(it);
+  }
+  std::vector<policy::IpAddress> addresses;
+  for (const filters::Endpoint& e : wanted) {
+    addresses.push_back(e.address);
+    std::string key = EndpointToString(e);
+    if (service_listeners_.contains(key)) continue;
+    auto listener = MakeServiceListener(&loop_, e);
+    if (!listener) {
+      context_.conn_log->error("Service listener {} not bound ({}): its connections fail", key,
+                               listener.error().ToString());
+      continue;
+    }
+    (*listener)->Start(this);
+    service_listeners_.emplace(std::move(key), listener->get());
+    listeners_.push_back(std::move(*listener));
+  }
+  if (!service_routes_) return;
+  if (auto ok = service_routes_->Sync(addresses); !ok) {
+    context_.conn_log->error("Service routes not synced: {}", ok.error().ToString());
+  }
 }
 
 void Worker::ClearVerdictCache() {
@@ -366,8 +445,11 @@ void Worker::OnAccepted(Listener& listener, int fd, const sockaddr_storage& peer
   filters::ConnectionInfo info;
   info.direction = listener.direction();
   info.source = EndpointFromSockaddr(peer);
+  // A Service listener's own address is where the app connected (routed, not translated).
   std::optional<filters::Endpoint> destination =
-      context_.original_destination(fd, listener.local_address().address.v6);
+      listener.kind() == Listener::Kind::kServiceAccept
+          ? std::optional<filters::Endpoint>(listener.local_address())
+          : context_.original_destination(fd, listener.local_address().address.v6);
   if (!destination || IsOwnListener(*destination)) {
     // No redirect happened: relaying would connect back to ourselves.
     info.original_destination = destination.value_or(filters::Endpoint{});
@@ -498,7 +580,7 @@ void Worker::Destroy(uint64_t id) {
 void Worker::PauseListeners() {
   // Out of descriptors: accepting waits; verdicts need none and go on.
   for (auto& listener : listeners_) {
-    if (listener->kind() == Listener::Kind::kTcpAccept) listener->Pause();
+    if (listener->kind() != Listener::Kind::kPacketVerdict) listener->Pause();
   }
 }
 
@@ -528,9 +610,10 @@ PacketVerdict Worker::OnPacketFlow(Listener&, filters::Direction direction,
 }
 
 PacketVerdict Worker::OnTcpFlow(filters::Direction direction, const PacketFlow& flow) {
-  // A Service address: the relay picks the backend and judges it (never the ClusterIP), and
-  // counts the connection it accepts.
-  if (ToServiceAddress(services_.get(), direction, flow)) return PacketVerdict::kRelay;
+  // A Service address is routed to the relay's listeners (proxy/service_routes.h), which pick
+  // the backend and judge it: one that reaches the queue was not routed (no listener or route,
+  // past the bound), and going on would reach the ClusterIP unjudged.
+  if (ToServiceAddress(services_.get(), direction, flow)) return PacketVerdict::kReject;
   DirectionStats& stats = context_.stats->For(direction);
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
   filters::ConnectionInfo info = PacketFlowInfo(direction, flow);
@@ -674,6 +757,7 @@ void Worker::ResumeListeners() {
 }
 
 void Worker::CloseListeners() {
+  listeners_closed_ = true;
   for (auto& listener : listeners_) listener->Close();
   // No queue, no cache: every new TCP flow is refused from now on.
   if (verdict_cache_) verdict_cache_->Close();

@@ -52,6 +52,7 @@
 #include "proxy/conntrack_sweep.h"
 #include "proxy/flow_log.h"
 #include "proxy/listener.h"
+#include "proxy/service_routes.h"
 #include "proxy/socket_diag.h"
 #include "proxy/socket_util.h"
 #include "proxy/stats.h"
@@ -183,6 +184,10 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   void RunCommands();
   void ApplyPolicy(policy::EndpointPolicyPtr policy);
   void OpenVerdictCache();   // in Bind(), with the verdict queue
+  void OpenServiceRoutes();  // in Bind(), worker 0, verdict mode
+  // Verdict mode: a transparent listener on each TCP Service address and port of services_, and
+  // (worker 0) the routes that deliver them in the pod (proxy/service_routes.h).
+  void SyncServiceListeners();
   void ClearVerdictCache();  // before a new snapshot or Service map is used
   void PauseListeners();
   void ResumeListeners();
@@ -205,8 +210,14 @@ class Worker final : public filters::PolicySource, private ListenerHandler {
   uv_idle_t resume_idle_;
   std::vector<uint64_t> resume_ids_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  Listener* verdict_listener_ = nullptr;       // in listeners_: queue udp_sctp.queue (worker 0)
-  std::unique_ptr<ConntrackSweeper> sweeper_;  // with verdict_listener_
+  // Verdict mode: ours in listeners_, by "address:port"; closed ones wait in retired_listeners_
+  // until the loop has run (a closed handle is destroyed only then).
+  std::unordered_map<std::string, Listener*> service_listeners_;
+  std::vector<std::unique_ptr<Listener>> retired_listeners_;
+  std::optional<ServiceRoutes> service_routes_;  // worker 0, verdict mode
+  bool listeners_closed_ = false;                // CloseListeners() ran: none is opened again
+  Listener* verdict_listener_ = nullptr;         // in listeners_: queue udp_sctp.queue (worker 0)
+  std::unique_ptr<ConntrackSweeper> sweeper_;    // with verdict_listener_
   std::unique_ptr<TcpCloseWatcher> close_watcher_;  // verdict mode, with verdict_listener_
   std::unique_ptr<VerdictCache> verdict_cache_;     // verdict mode, without close_watcher_
   std::string verdict_cache_off_;

@@ -393,10 +393,10 @@ TEST(BootstrapTest, CaptureModeIsRelayUnlessVerdictIsAsked) {
                       "\"relay\", \"verdict\""),
             std::string::npos)
       << Render(bad.error());
-  // The marks: two bits of their own, inside the mask.
+  // The marks: inside the mask, and "reject" is not "judged".
   EXPECT_EQ(kVerdictMarkReject & ~kVerdictMarkMask, 0u);
-  EXPECT_EQ(kVerdictMarkRelay & ~kVerdictMarkMask, 0u);
-  EXPECT_NE(kVerdictMarkReject, kVerdictMarkRelay);
+  EXPECT_EQ(kVerdictMarkJudged & ~kVerdictMarkMask, 0u);
+  EXPECT_NE(kVerdictMarkReject, kVerdictMarkJudged);
 }
 
 // The Kubernetes node (flow records' node_name): optional, a lowercase RFC 1123 subdomain.

@@ -98,7 +98,8 @@ void StartSidecar(Child& child, const Netns& pod, const fs::path& certs,
     ASSERT_TRUE(child.Start(
         pod,
         {"setpriv", "--reuid=" + std::to_string(kProxyUid), "--regid=" + std::to_string(kProxyUid),
-         "--clear-groups", "--inh-caps=+net_admin", "--ambient-caps=+net_admin", proxy_bin,
+         "--clear-groups", "--inh-caps=+net_admin,+net_bind_service",
+         "--ambient-caps=+net_admin,+net_bind_service", proxy_bin,
          "--config", d + "/bootstrap.yaml"},
         std::nullopt, sidecar.log()));
     return;

@@ -374,7 +374,7 @@ TEST(AdmissionCapture, VerdictAsTheCliAndBadValuesDenied) {
   const std::vector<std::string> args = Strings(proxy.Find("args"));
   EXPECT_NE(std::find(args.begin(), args.end(), "--capture=verdict"), args.end());
   EXPECT_EQ(Strings(proxy.Find("securityContext")->Find("capabilities")->Find("add")),
-            (std::vector<std::string>{"NET_ADMIN", "SETGID", "SETUID"}));
+            (std::vector<std::string>{"NET_ADMIN", "NET_BIND_SERVICE", "SETGID", "SETUID"}));
   const Node& init = pod.Find("spec")->Find("initContainers")->items()[0];
   const std::vector<std::string> init_args = Strings(init.Find("args"));
   EXPECT_NE(std::find(init_args.begin(), init_args.end(), "--capture=verdict"), init_args.end());

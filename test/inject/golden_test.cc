@@ -245,7 +245,8 @@ TEST(CaptureAnnotation, VerdictReachesInitAndSidecar) {
     EXPECT_EQ(HasArg(proxy, "--udp-sctp=false"), doc == 1);
     EXPECT_TRUE(HasArg(proxy, "--user=1337"));
     EXPECT_TRUE(HasArg(proxy, "--group=1337"));
-    EXPECT_EQ(Added(proxy), (std::vector<std::string>{"NET_ADMIN", "SETGID", "SETUID"}));
+    EXPECT_EQ(Added(proxy),
+              (std::vector<std::string>{"NET_ADMIN", "NET_BIND_SERVICE", "SETGID", "SETUID"}));
     EXPECT_EQ(proxy.Find("securityContext")->Find("runAsUser")->AsInt(), 0);
     for (const auto& [name, c] : cs) {
       if (name == "picket-init" || name == "picket-proxy") continue;

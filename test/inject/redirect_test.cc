@@ -344,7 +344,6 @@ TEST(InitArgs, CaptureMode) {
 
 TEST(VerdictMode, TheMarksAreTheSidecarsContract) {
   EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkReject), "0x10000/0x30000");
-  EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkRelay), "0x20000/0x30000");
   EXPECT_EQ(VerdictMarkMatch(config::kVerdictMarkJudged), "0x30000/0x30000");
 }
 
@@ -361,16 +360,12 @@ TEST(VerdictMode, DryRunPerFamily) {
     const std::string v6 = std::string(family) == "IPv6" ? "6" : "";
     const std::string tables = Section(*text, std::string(family) + ": ip" + v6 + "tables-restore");
     ASSERT_FALSE(tables.empty()) << *text;
-    // nat: no inbound redirect at all; outbound only the relay mark.
-    EXPECT_TRUE(Has(tables,
-                    ":PICKET_INBOUND - [0:0]\n:PICKET_REDIRECT - [0:0]\n"
-                    ":PICKET_IN_REDIRECT - [0:0]\n:PICKET_OUTPUT - [0:0]"))
+    // nat: no TCP at all (the sidecar routes TCP to Services to itself), only the UDP/SCTP
+    // chains.
+    EXPECT_TRUE(Has(tables, "*nat\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]"))
         << tables;
-    EXPECT_TRUE(Has(tables, "-A PICKET_REDIRECT -p tcp -j REDIRECT --to-ports 15001"));
-    EXPECT_TRUE(Has(tables,
-                    "-A PICKET_OUTPUT -m mark --mark 0x20000/0x30000 -j PICKET_REDIRECT\n"
-                    "-A OUTPUT -p tcp -j PICKET_OUTPUT"))
-        << tables;
+    EXPECT_FALSE(Has(tables, "REDIRECT")) << tables;
+    EXPECT_FALSE(Has(tables, ":PICKET_OUTPUT")) << tables;
     // ... and, as in relay mode, every new UDP/SCTP flow's first packet (nat rules see no other).
     EXPECT_TRUE(Has(tables,
                     "-A PREROUTING -p udp -j PICKET_DGRAM_IN\n"
@@ -565,7 +560,8 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
   EXPECT_TRUE(Has(tables, "-D PREROUTING -p tcp -j PICKET_INBOUND")) << tables;
   EXPECT_TRUE(Has(tables, "-D OUTPUT -p tcp -j PICKET_OUTPUT")) << tables;
   EXPECT_FALSE(Has(tables, "-A PREROUTING -p tcp -j PICKET_INBOUND")) << tables;
-  EXPECT_TRUE(Has(tables, "-A OUTPUT -p tcp -j PICKET_OUTPUT")) << tables;
+  EXPECT_FALSE(Has(tables, "-A OUTPUT -p tcp -j PICKET_OUTPUT")) << tables;
+  EXPECT_TRUE(Has(tables, "-X PICKET_OUTPUT")) << tables;  // relay mode's, gone
   EXPECT_TRUE(Has(tables, ":PICKET_TCP_JUDGE - [0:0]")) << tables;
   EXPECT_TRUE(Has(tables,
                   "-D PREROUTING -p udp -m conntrack --ctstate INVALID,NEW ! --ctstatus "
@@ -575,7 +571,6 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
   // No chain of ours is stale but an older picket-init's UDP/SCTP chains in mangle.
   EXPECT_TRUE(Has(tables, "-X PICKET_DGRAM_IN\n-X PICKET_DGRAM_OUT")) << tables;
   EXPECT_EQ(tables.find("-X PICKET_TCP"), std::string::npos) << tables;
-  EXPECT_EQ(tables.find("-X PICKET_INBOUND"), std::string::npos) << tables;
   const std::string& filter = applied[2];
   EXPECT_TRUE(Has(filter, ":PICKET_TCP_REJECT - [0:0]")) << filter;
   EXPECT_TRUE(Has(filter, "-I INPUT 1 -p tcp --syn -j PICKET_TCP_REJECT")) << filter;
@@ -591,7 +586,10 @@ TEST(VerdictMode, SwitchingModesConvergesBothWays) {
   EXPECT_TRUE(Has(applied[0],
                   "-D PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j PICKET_TCP_IN"));
   EXPECT_TRUE(Has(applied[0], "-A PREROUTING -p tcp --syn -j PICKET_TCP_IN"));
-  EXPECT_EQ(applied[0].find("-X "), std::string::npos) << applied[0];
+  // An earlier verdict mode's TCP nat chains go; the UDP/SCTP ones stay.
+  EXPECT_TRUE(Has(applied[0], "-X PICKET_OUTPUT")) << applied[0];
+  EXPECT_EQ(applied[0].find("-X PICKET_DGRAM"), std::string::npos) << applied[0];
+  EXPECT_EQ(applied[0].find("-X PICKET_TCP"), std::string::npos) << applied[0];
   EXPECT_TRUE(Has(applied[2],
                   "-D INPUT -p tcp -j PICKET_TCP_REJECT\n"
                   "-D OUTPUT -p tcp -j PICKET_TCP_REJECT\n"
