@@ -36,9 +36,9 @@ inline const char* CaptureModeName(CaptureMode m) {
 // --queue-bypass): the filter table answers a packet still so marked with a TCP reset, so a
 // denied flow, and every flow while no sidecar listens, is refused. The sidecar's verdict clears
 // our bits (allowed: the kernel carries the flow); a Service address never reaches the queue (the
-// sidecar routes TCP to it to its own listeners, proxy/service_routes.h). A SYN the sidecar's kernel verdict cache
-// allowed (proxy/verdict_cache.h) already carries kVerdictMarkJudged when it reaches the rules,
-// which then neither mark nor queue it.
+// sidecar routes TCP to it to its own listeners, proxy/service_routes.h). A SYN the sidecar's
+// kernel verdict cache allowed (proxy/verdict_cache.h) already carries kVerdictMarkJudged when it
+// reaches the rules, which then neither mark nor queue it.
 //
 // UDP/SCTP (both modes): the nat table queues a new flow's first packet (nat rules run for a
 // connection's first packet only). The sidecar accepts it with NF_REPEAT and kVerdictMarkJudged:

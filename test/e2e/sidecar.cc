@@ -99,8 +99,8 @@ void StartSidecar(Child& child, const Netns& pod, const fs::path& certs,
         pod,
         {"setpriv", "--reuid=" + std::to_string(kProxyUid), "--regid=" + std::to_string(kProxyUid),
          "--clear-groups", "--inh-caps=+net_admin,+net_bind_service",
-         "--ambient-caps=+net_admin,+net_bind_service", proxy_bin,
-         "--config", d + "/bootstrap.yaml"},
+         "--ambient-caps=+net_admin,+net_bind_service", proxy_bin, "--config",
+         d + "/bootstrap.yaml"},
         std::nullopt, sidecar.log()));
     return;
   }

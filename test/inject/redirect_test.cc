@@ -362,10 +362,9 @@ TEST(VerdictMode, DryRunPerFamily) {
     ASSERT_FALSE(tables.empty()) << *text;
     // nat: no TCP at all (the sidecar routes TCP to Services to itself), only the UDP/SCTP
     // chains.
-    EXPECT_TRUE(Has(tables, "*nat\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]"))
-        << tables;
-    EXPECT_FALSE(Has(tables, "REDIRECT")) << tables;
-    EXPECT_FALSE(Has(tables, ":PICKET_OUTPUT")) << tables;
+    EXPECT_TRUE(Has(tables, "*nat\n:PICKET_DGRAM_IN - [0:0]\n:PICKET_DGRAM_OUT - [0:0]")) << tables;
+    EXPECT_EQ(tables.find("REDIRECT"), std::string::npos) << tables;
+    EXPECT_EQ(tables.find("PICKET_OUTPUT"), std::string::npos) << tables;
     // ... and, as in relay mode, every new UDP/SCTP flow's first packet (nat rules see no other).
     EXPECT_TRUE(Has(tables,
                     "-A PREROUTING -p udp -j PICKET_DGRAM_IN\n"
