@@ -34,28 +34,7 @@ bool Less(const base::IpAddress& a, const base::IpAddress& b) {
 ServiceRoutes::ServiceRoutes(const Options& options, mnl_socket* socket)
     : options_(options), socket_(socket), loopback_index_(static_cast<int>(if_nametoindex("lo"))) {}
 
-ServiceRoutes::ServiceRoutes(ServiceRoutes&& other) noexcept
-    : options_(other.options_),
-      socket_(std::exchange(other.socket_, nullptr)),
-      seq_(other.seq_),
-      loopback_index_(other.loopback_index_),
-      routed_(std::move(other.routed_)) {}
-
-ServiceRoutes& ServiceRoutes::operator=(ServiceRoutes&& other) noexcept {
-  if (this != &other) {
-    if (socket_ != nullptr) mnl_socket_close(socket_);
-    options_ = other.options_;
-    socket_ = std::exchange(other.socket_, nullptr);
-    seq_ = other.seq_;
-    loopback_index_ = other.loopback_index_;
-    routed_ = std::move(other.routed_);
-  }
-  return *this;
-}
-
-ServiceRoutes::~ServiceRoutes() {
-  if (socket_ != nullptr) mnl_socket_close(socket_);
-}
+void ServiceRoutes::CloseSocket::operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
 
 std::expected<ServiceRoutes, SysError> ServiceRoutes::Open(const Options& options) {
   mnl_socket* socket = mnl_socket_open(NETLINK_ROUTE);
@@ -78,12 +57,12 @@ std::expected<ServiceRoutes, SysError> ServiceRoutes::Open(const Options& option
 std::expected<void, SysError> ServiceRoutes::Request(void* message, const char* what) {
   auto* nlh = static_cast<nlmsghdr*>(message);
   nlh->nlmsg_seq = seq_++;
-  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) return std::unexpected(Fail(what));
+  if (mnl_socket_sendto(socket_.get(), nlh, nlh->nlmsg_len) < 0) return std::unexpected(Fail(what));
   char buffer[MNL_SOCKET_BUFFER_SIZE];
-  const ssize_t n = mnl_socket_recvfrom(socket_, buffer, sizeof buffer);
+  const ssize_t n = mnl_socket_recvfrom(socket_.get(), buffer, sizeof buffer);
   if (n < 0) return std::unexpected(Fail(what));
-  if (mnl_cb_run(buffer, static_cast<size_t>(n), nlh->nlmsg_seq, mnl_socket_get_portid(socket_),
-                 nullptr, nullptr) < 0) {
+  if (mnl_cb_run(buffer, static_cast<size_t>(n), nlh->nlmsg_seq,
+                 mnl_socket_get_portid(socket_.get()), nullptr, nullptr) < 0) {
     return std::unexpected(Fail(what));
   }
   return {};
@@ -124,7 +103,7 @@ std::expected<void, SysError> ServiceRoutes::Flush() {
   nlh->nlmsg_seq = seq_++;
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
   rtm->rtm_family = AF_UNSPEC;
-  if (mnl_socket_sendto(socket_, nlh, nlh->nlmsg_len) < 0) {
+  if (mnl_socket_sendto(socket_.get(), nlh, nlh->nlmsg_len) < 0) {
     return std::unexpected(Fail("RTM_GETROUTE"));
   }
   struct Collect {
@@ -133,10 +112,10 @@ std::expected<void, SysError> ServiceRoutes::Flush() {
   } collect{options_.table, &stale};
   const uint32_t seq = nlh->nlmsg_seq;
   for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(socket_, buffer, sizeof buffer);
+    const ssize_t n = mnl_socket_recvfrom(socket_.get(), buffer, sizeof buffer);
     if (n < 0) return std::unexpected(Fail("RTM_GETROUTE dump"));
     const int rc = mnl_cb_run(
-        buffer, static_cast<size_t>(n), seq, mnl_socket_get_portid(socket_),
+        buffer, static_cast<size_t>(n), seq, mnl_socket_get_portid(socket_.get()),
         [](const nlmsghdr* h, void* data) -> int {
           auto* c = static_cast<Collect*>(data);
           const auto* r = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(h));
@@ -157,7 +136,7 @@ std::expected<void, SysError> ServiceRoutes::Flush() {
           if (found.table != c->table || dst == nullptr) return MNL_CB_OK;
           base::IpAddress a;
           a.v6 = r->rtm_family == AF_INET6;
-          std::copy_n(static_cast<const uint8_t*>(dst), a.v6 ? 16 : 4, a.bytes.begin());
+          std::copy_n(static_cast<const uint8_t*>(dst), AddressLength(a), a.bytes.begin());
           c->out->push_back(a);
           return MNL_CB_OK;
         },
@@ -173,10 +152,12 @@ std::expected<void, SysError> ServiceRoutes::Flush() {
 }
 
 std::expected<void, SysError> ServiceRoutes::Route(bool add, const base::IpAddress& address) {
+  // A deletion needs no source: a predecessor's route of a family this sidecar lacks goes too.
   const std::optional<base::IpAddress>& source =
       address.v6 ? options_.source_v6 : options_.source_v4;
-  if (!source)
+  if (add && !source) {
     return std::unexpected(Fail("route: no source address of this family", EAFNOSUPPORT));
+  }
   char buffer[MNL_SOCKET_BUFFER_SIZE];
   nlmsghdr* nlh = mnl_nlmsg_put_header(buffer);
   nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
@@ -191,7 +172,7 @@ std::expected<void, SysError> ServiceRoutes::Route(bool add, const base::IpAddre
   mnl_attr_put_u32(nlh, RTA_TABLE, options_.table);
   mnl_attr_put(nlh, RTA_DST, AddressLength(address), address.bytes.data());
   mnl_attr_put_u32(nlh, RTA_OIF, static_cast<uint32_t>(loopback_index_));
-  mnl_attr_put(nlh, RTA_PREFSRC, AddressLength(*source), source->bytes.data());
+  if (add) mnl_attr_put(nlh, RTA_PREFSRC, AddressLength(*source), source->bytes.data());
   auto ok = Request(nlh, add ? "RTM_NEWROUTE" : "RTM_DELROUTE");
   if (!ok && !add && ok.error().code == ESRCH) return {};  // already gone
   return ok;

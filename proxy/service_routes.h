@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -44,10 +45,6 @@ class ServiceRoutes {
   // are) and empties the table.
   static std::expected<ServiceRoutes, SysError> Open(const Options& options);
 
-  ServiceRoutes(ServiceRoutes&& other) noexcept;
-  ServiceRoutes& operator=(ServiceRoutes&& other) noexcept;
-  ~ServiceRoutes();
-
   // Makes the table hold exactly `addresses` (duplicates ignored; a family without a source
   // address is an error): new ones are added first, then the ones no longer named deleted.
   std::expected<void, SysError> Sync(const std::vector<base::IpAddress>& addresses);
@@ -61,8 +58,12 @@ class ServiceRoutes {
   std::expected<void, SysError> Flush();
   std::expected<void, SysError> Route(bool add, const base::IpAddress& address);
 
+  struct CloseSocket {
+    void operator()(mnl_socket* socket) const;
+  };
+
   Options options_;
-  mnl_socket* socket_ = nullptr;
+  std::unique_ptr<mnl_socket, CloseSocket> socket_;
   uint32_t seq_ = 1;
   int loopback_index_ = 0;
   std::vector<base::IpAddress> routed_;  // sorted

@@ -325,6 +325,7 @@ void Worker::SyncServiceListeners() {
   retired_listeners_.clear();  // closed at the previous sync: the loop has run since
   std::vector<filters::Endpoint> wanted;
   std::unordered_set<std::string> keys;
+  size_t over = 0;  // TCP Service address-ports past the bound: no listener, no route
   if (services_) {
     for (const auto& [name, entry] : services_->entries()) {
       for (const policy::IpAddress& ip : entry.cluster_ips) {
@@ -333,12 +334,23 @@ void Worker::SyncServiceListeners() {
           filters::Endpoint e;
           e.address = ip;
           e.port = port.port;
-          if (wanted.size() < kMaxServiceListeners && keys.insert(EndpointToString(e)).second) {
-            wanted.push_back(e);
+          std::string key = EndpointToString(e);
+          if (keys.contains(key)) continue;
+          if (wanted.size() == kMaxServiceListeners) {
+            ++over;
+            continue;
           }
+          keys.insert(std::move(key));
+          wanted.push_back(e);
         }
       }
     }
+  }
+  if (over > 0) {
+    context_.conn_log->error(
+        "{} TCP Service address-ports past the limit of {}: connections to "
+        "them fail",
+        over, kMaxServiceListeners);
   }
   for (auto it = service_listeners_.begin(); it != service_listeners_.end();) {
     if (keys.contains(it->first)) {
